@@ -1,0 +1,83 @@
+//! `Runtime::builder()`: how many workers, how big the stacks, what the threads are called.
+
+use std::io;
+use std::num::NonZeroUsize;
+
+use crate::Runtime;
+
+/// The usable stack size a coroutine gets unless it asks otherwise: 128 KiB.
+///
+/// Only the pages a coroutine touches cost memory; the rest is address space.
+pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// let rt = oc_runtime::Runtime::builder().workers(2).stack_size(64 * 1024).name("app").build()?;
+/// assert_eq!(rt.block_on(|| 1 + 1), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    pub(crate) workers: Option<usize>,
+    pub(crate) stack_size: usize,
+    pub(crate) name: String,
+    pub(crate) max_stacks: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            name: "oc".to_owned(),
+            max_stacks: None,
+        }
+    }
+}
+
+impl Builder {
+    /// The defaults: one worker per CPU the process may use, 128 KiB stacks, name `oc`.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of worker threads. Default: the CPUs this process may run on (its affinity
+    /// mask and cgroup CPU quota, as `std::thread::available_parallelism` reports them).
+    /// Zero is treated as one.
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n.max(1));
+        self
+    }
+
+    /// Usable bytes of each coroutine stack (rounded up to whole pages; at least 4 KiB).
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Name of the runtime; worker threads are called `NAME-worker-N`.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = name.into();
+        self
+    }
+
+    /// Most coroutine stacks mapped at once. Default: what `vm.max_map_count` allows (each
+    /// guard-paged stack takes two mappings), less a reserve for the rest of the process.
+    /// Coroutines that cannot get a stack do not start; their `join` returns an error that
+    /// says why.
+    pub fn max_stacks(mut self, n: usize) -> Builder {
+        self.max_stacks = Some(n);
+        self
+    }
+
+    /// Starts the worker threads.
+    pub fn build(self) -> io::Result<Runtime> {
+        Runtime::start(self)
+    }
+
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+    }
+}

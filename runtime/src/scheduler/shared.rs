@@ -1,0 +1,245 @@
+//! What all workers of a runtime share: queues, sleepers, stacks, counters, the stop flag.
+//!
+//! # Shutdown
+//!
+//! 1. `begin_shutdown` sets `shutting_down` and unparks every worker.
+//! 2. From then on every coroutine unwinds at its next suspension point (as if cancelled),
+//!    queued tasks that never ran finish as cancelled, and workers fire every timer at once
+//!    so that sleepers wake up and unwind.
+//! 3. A worker exits when nothing is alive any more, or when `force_exit` is set (the
+//!    caller's deadline passed), and reports through `worker_exited`.
+//! 4. The caller then drops what is left in the shared queues.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Stealer, Worker as Deque};
+use crossbeam_utils::CachePadded;
+
+use super::context;
+use super::idle::Idle;
+use super::park::Parker;
+use super::priority::PriorityQueue;
+use crate::metrics::{RuntimeMetrics, WorkerCounters};
+use crate::stack::{Stack, StackPool};
+use crate::task::{Cell, DEFAULT_PRIORITY, JoinHandle, TaskRef};
+
+/// Settings the workers read.
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) workers: usize,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) injector: Injector<TaskRef>,
+    pub(crate) stealers: Box<[Stealer<TaskRef>]>,
+    pub(crate) priority: PriorityQueue,
+    pub(crate) idle: Idle,
+    pub(crate) parkers: Box<[Parker]>,
+    pub(crate) stacks: StackPool,
+    pub(crate) counters: Box<[CachePadded<WorkerCounters>]>,
+    remote_spawned: AtomicU64,
+    pub(crate) next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    pub(crate) force_exit: AtomicBool,
+    exited: Mutex<usize>,
+    exited_cvar: Condvar,
+}
+
+impl Shared {
+    /// A runtime's shared half, and one local deque per worker.
+    pub(crate) fn new(config: Config, stacks: StackPool) -> (Arc<Shared>, Vec<Deque<TaskRef>>) {
+        let workers = config.workers;
+        let deques: Vec<Deque<TaskRef>> = (0..workers).map(|_| Deque::new_fifo()).collect();
+        let shared = Shared {
+            injector: Injector::new(),
+            stealers: deques.iter().map(Deque::stealer).collect(),
+            priority: PriorityQueue::new(),
+            idle: Idle::new(workers),
+            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            stacks,
+            counters: (0..workers)
+                .map(|_| CachePadded::new(WorkerCounters::default()))
+                .collect(),
+            remote_spawned: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            force_exit: AtomicBool::new(false),
+            exited: Mutex::new(0),
+            exited_cvar: Condvar::new(),
+            config,
+        };
+        (Arc::new(shared), deques)
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Creates a task and queues it.
+    pub(crate) fn spawn<F, T>(
+        self: &Arc<Self>,
+        f: F,
+        name: Option<Box<str>>,
+        priority: i64,
+        stack_size: usize,
+    ) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.is_shutting_down() {
+            return Err(io::Error::other(format!(
+                "cannot spawn: runtime '{}' is shutting down",
+                self.config.name
+            )));
+        }
+        let worker = context::current_worker().filter(|w| Arc::ptr_eq(w.shared(), self));
+        let id = match worker {
+            Some(w) => w.next_id(),
+            None => self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
+        let ptr = Cell::allocate(f, id, priority, stack_size, name, self.clone());
+        // SAFETY: `allocate` returns a pointer carrying one reference, which the queue takes.
+        let task = unsafe { TaskRef::from_raw(ptr) };
+        let handle = JoinHandle::new(task.clone());
+        match worker {
+            Some(w) => w.push_spawned(task),
+            None => {
+                self.remote_spawned.fetch_add(1, Ordering::Relaxed);
+                self.push_remote(task);
+            }
+        }
+        Ok(handle)
+    }
+
+    /// Queues a woken task: on this thread's worker if it belongs to this runtime, otherwise
+    /// on the shared queues.
+    pub(crate) fn schedule(&self, task: TaskRef) {
+        match context::current_worker() {
+            Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) => w.push_woken(task),
+            _ => self.push_remote(task),
+        }
+    }
+
+    fn push_remote(&self, task: TaskRef) {
+        if task.header().priority == DEFAULT_PRIORITY {
+            self.injector.push(task);
+        } else {
+            self.priority.push(task);
+        }
+        self.notify();
+    }
+
+    /// Wakes a sleeping worker if work is waiting and nobody is searching for it.
+    pub(crate) fn notify(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.parkers[index].unpark();
+        }
+    }
+
+    /// Whether any queue another worker could take from holds work.
+    pub(crate) fn has_shared_work(&self) -> bool {
+        !self.injector.is_empty()
+            || self.priority.len() > 0
+            || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Returns a stack from outside the worker that used it (a task dropped elsewhere).
+    pub(crate) fn recycle_stack(&self, stack: Stack) {
+        match context::current_worker() {
+            Some(w) if std::ptr::eq(Arc::as_ptr(w.shared()), self) => w.recycle_stack(stack),
+            _ => self.stacks.put(None, stack),
+        }
+    }
+
+    /// Coroutines spawned and not finished.
+    pub(crate) fn alive(&self) -> u64 {
+        let mut spawned = self.remote_spawned.load(Ordering::Relaxed);
+        let mut finished = 0;
+        for c in self.counters.iter() {
+            spawned += c.spawned.load(Ordering::Relaxed);
+            finished += c.finished.load(Ordering::Relaxed);
+        }
+        spawned.saturating_sub(finished)
+    }
+
+    pub(crate) fn metrics(&self) -> RuntimeMetrics {
+        let per_worker: Vec<_> = self
+            .counters
+            .iter()
+            .zip(self.stealers.iter())
+            .map(|(c, s)| c.snapshot(s.len()))
+            .collect();
+        let spawned = self.remote_spawned.load(Ordering::Relaxed)
+            + per_worker.iter().map(|w| w.spawned).sum::<u64>();
+        let finished = per_worker.iter().map(|w| w.finished).sum::<u64>();
+        RuntimeMetrics {
+            workers: self.config.workers,
+            spawned,
+            finished,
+            alive: spawned.saturating_sub(finished),
+            switches: per_worker.iter().map(|w| w.switches).sum(),
+            steals: per_worker.iter().map(|w| w.steals).sum(),
+            parks: per_worker.iter().map(|w| w.parks).sum(),
+            injector_depth: self.injector.len(),
+            priority_depth: self.priority.len(),
+            stacks_mapped: self.stacks.mapped(),
+            stacks_pooled: self.stacks.pooled_shared()
+                + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
+            timers: per_worker.iter().map(|w| w.timers).sum(),
+            per_worker,
+        }
+    }
+
+    /// Step 1 of shutdown.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.unpark_all();
+    }
+
+    pub(crate) fn unpark_all(&self) {
+        for parker in self.parkers.iter() {
+            parker.unpark();
+        }
+    }
+
+    pub(crate) fn worker_exited(&self) {
+        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        *exited += 1;
+        self.exited_cvar.notify_all();
+    }
+
+    /// Waits until every worker has exited or `deadline` passes; returns whether all did.
+    pub(crate) fn wait_exited(&self, deadline: Instant) -> bool {
+        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        while *exited < self.config.workers {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            exited = self
+                .exited_cvar
+                .wait_timeout(exited, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Step 4 of shutdown: drops the tasks still queued.
+    pub(crate) fn drain_queues(&self) {
+        loop {
+            match self.injector.steal() {
+                crossbeam_deque::Steal::Success(task) => drop(task),
+                crossbeam_deque::Steal::Retry => continue,
+                crossbeam_deque::Steal::Empty => break,
+            }
+        }
+        drop(self.priority.drain());
+    }
+}

@@ -1,0 +1,414 @@
+//! A worker: the loop that runs coroutines on one OS thread.
+//!
+//! # State
+//!
+//! Everything in `Worker` is touched only by its own thread: the loop itself, and the
+//! coroutines it resumes (spawning pushes to `local`, waking fills `run_next`, sleeping arms
+//! `timers`). Other threads reach the worker only through its `Stealer`, its `Parker` and
+//! its counters in `Shared`.
+//!
+//! # Picking the next task
+//!
+//! 1. Due timers are fired (their coroutines join the local queue).
+//! 2. A queued task more urgent than the default priority runs first, unless local work has
+//!    been passed over for `AGING`.
+//! 3. Every 61st pick looks at the global injector first, so that it is never starved by a
+//!    busy local queue; every 16th pick runs a long-waiting low-priority task.
+//! 4. The run-next slot (a coroutine just woken by another), at most 16 times in a row.
+//! 5. The local queue, the injector, then the other workers' queues (in batches).
+//! 6. Tasks less urgent than the default.
+//!
+//! Then the worker sleeps in its parker, until woken or until its first timer is due.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Steal, Worker as Deque};
+
+use super::priority::AGING;
+use super::{Shared, context};
+use crate::metrics::bump;
+use crate::stack::{Stack, StackCache};
+use crate::task::{AfterRun, DEFAULT_PRIORITY, Run, TaskRef};
+use crate::time::TimerHeap;
+
+/// How many ids a worker reserves at once.
+const ID_BLOCK: u64 = 1024;
+/// How often (in picks) the injector is checked before the local queue.
+const INJECTOR_INTERVAL: u32 = 61;
+/// How often (in picks) a starved low-priority task is looked for.
+const STARVED_INTERVAL: u32 = 16;
+/// How many times in a row the run-next slot may go first.
+const RUN_NEXT_STREAK: u32 = 16;
+/// Longest sleep of a worker while the runtime shuts down and coroutines are still alive.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
+
+pub(crate) struct Worker {
+    index: usize,
+    shared: Arc<Shared>,
+    local: Deque<TaskRef>,
+    run_next: Cell<Option<TaskRef>>,
+    run_next_streak: Cell<u32>,
+    timers: RefCell<TimerHeap>,
+    stacks: RefCell<StackCache>,
+    ids: Cell<(u64, u64)>,
+    tick: Cell<u32>,
+    rng: Cell<u32>,
+    searching: Cell<bool>,
+    /// Since when local default-priority work has been passed over for urgent work.
+    passed_over: Cell<Option<Instant>>,
+}
+
+impl Worker {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>) -> Worker {
+        Worker {
+            index,
+            shared,
+            local,
+            run_next: Cell::new(None),
+            run_next_streak: Cell::new(0),
+            timers: RefCell::new(TimerHeap::new()),
+            stacks: RefCell::new(StackCache::new()),
+            ids: Cell::new((0, 0)),
+            tick: Cell::new(0),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            searching: Cell::new(false),
+            passed_over: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    fn counters(&self) -> &crate::metrics::WorkerCounters {
+        &self.shared.counters[self.index]
+    }
+
+    /// The worker loop. Returns when the runtime shuts down.
+    pub(crate) fn run(&self) {
+        context::set_current_worker(self);
+        loop {
+            if let Some(task) = self.next_task() {
+                self.found_work();
+                self.run_task(task);
+                continue;
+            }
+            if self.shared.is_shutting_down() {
+                self.fire_all_timers();
+                if !self.local.is_empty() {
+                    continue;
+                }
+                if self
+                    .shared
+                    .force_exit
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    || self.shared.alive() == 0
+                {
+                    break;
+                }
+            }
+            self.park();
+        }
+        self.exit();
+    }
+
+    fn exit(&self) {
+        if self.searching.replace(false) {
+            self.shared.idle.stop_searching();
+        }
+        // Tasks left here are dropped by the last reference holder; with the runtime gone
+        // they will not run again.
+        drop(self.run_next.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+        while let Some(waker) = self.timers.borrow_mut().pop_any() {
+            drop(waker);
+        }
+        self.shared
+            .stacks
+            .release_cache(&mut self.stacks.borrow_mut());
+        self.counters()
+            .stack_cache
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        context::set_current_worker(std::ptr::null());
+    }
+
+    fn next_task(&self) -> Option<TaskRef> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        self.fire_timers();
+
+        if let Some(top) = self.shared.priority.top() {
+            if top < DEFAULT_PRIORITY {
+                let local_waiting = !self.local.is_empty() || self.has_run_next();
+                let starved = local_waiting
+                    && self
+                        .passed_over
+                        .get()
+                        .is_some_and(|since| since.elapsed() >= AGING);
+                if !starved {
+                    if let Some(task) = self.shared.priority.pop() {
+                        if local_waiting && self.passed_over.get().is_none() {
+                            self.passed_over.set(Some(Instant::now()));
+                        }
+                        return Some(task);
+                    }
+                }
+            } else if tick % STARVED_INTERVAL == 0 {
+                if let Some(task) = self.shared.priority.pop_starved() {
+                    return Some(task);
+                }
+            }
+        }
+        self.passed_over.set(None);
+
+        if tick % INJECTOR_INTERVAL == 0 {
+            if let Some(task) = self.steal_injector() {
+                return Some(task);
+            }
+        }
+        if self.run_next_streak.get() < RUN_NEXT_STREAK {
+            if let Some(task) = self.run_next.take() {
+                self.run_next_streak.set(self.run_next_streak.get() + 1);
+                return Some(task);
+            }
+        }
+        self.run_next_streak.set(0);
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        if let Some(task) = self.run_next.take() {
+            return Some(task);
+        }
+        if let Some(task) = self.steal_injector() {
+            return Some(task);
+        }
+        if let Some(task) = self.search() {
+            return Some(task);
+        }
+        self.shared.priority.pop()
+    }
+
+    fn has_run_next(&self) -> bool {
+        let task = self.run_next.take();
+        let has = task.is_some();
+        self.run_next.set(task);
+        has
+    }
+
+    fn steal_injector(&self) -> Option<TaskRef> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    /// Steals from the other workers, starting at a random one.
+    fn search(&self) -> Option<TaskRef> {
+        let stealers = &self.shared.stealers;
+        if stealers.len() < 2 {
+            return None;
+        }
+        if !self.searching.get() {
+            if !self.shared.idle.try_start_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let start = self.random() as usize % stealers.len();
+        for attempt in 0..2 {
+            let mut retry = false;
+            for i in 0..stealers.len() {
+                let victim = (start + i) % stealers.len();
+                if victim == self.index {
+                    continue;
+                }
+                match stealers[victim].steal_batch_and_pop(&self.local) {
+                    Steal::Success(task) => {
+                        bump(&self.counters().steals);
+                        return Some(task);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry || attempt == 1 {
+                break;
+            }
+        }
+        self.steal_injector()
+    }
+
+    /// Called when a task was found: a searching worker stops searching, and if it was the
+    /// last searcher it wakes another worker, since more work may be queued.
+    fn found_work(&self) {
+        if self.searching.replace(false) && self.shared.idle.stop_searching() {
+            self.shared.notify();
+        }
+    }
+
+    fn random(&self) -> u32 {
+        // xorshift32
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    fn park(&self) {
+        if self.searching.replace(false) {
+            self.shared.idle.stop_searching();
+        }
+        self.shared.idle.prepare_sleep(self.index);
+        let pending =
+            !self.local.is_empty() || self.has_run_next() || self.shared.has_shared_work();
+        if !pending {
+            let now = Instant::now();
+            let mut timeout = self
+                .timers
+                .borrow()
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now));
+            if self.shared.is_shutting_down() {
+                timeout = Some(timeout.map_or(SHUTDOWN_POLL, |t| t.min(SHUTDOWN_POLL)));
+            }
+            if timeout != Some(Duration::ZERO) {
+                bump(&self.counters().parks);
+                self.shared.parkers[self.index].park(timeout);
+            }
+        }
+        if self.shared.idle.wake_up(self.index) {
+            self.searching.set(true);
+        }
+    }
+
+    fn run_task(&self, task: TaskRef) {
+        let header = task.header();
+        header.state.start_run();
+        bump(&self.counters().switches);
+        match task.run(self) {
+            Run::Suspended => match header.state.end_run() {
+                AfterRun::Reschedule => self.push_back(task),
+                AfterRun::Idle => drop(task),
+            },
+            Run::Finished => {
+                header.state.complete();
+                bump(&self.counters().finished);
+                let waker = header.join_waker.lock().take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                drop(task);
+            }
+        }
+    }
+
+    /// Queues a task this worker's coroutine just spawned.
+    pub(crate) fn push_spawned(&self, task: TaskRef) {
+        bump(&self.counters().spawned);
+        self.push_back(task);
+    }
+
+    /// Queues a task woken on this thread: a coroutine woken by another coroutine goes to the
+    /// run-next slot, for locality; anything else joins the back of the queue.
+    pub(crate) fn push_woken(&self, task: TaskRef) {
+        if task.header().priority == DEFAULT_PRIORITY && context::current_task().is_some() {
+            if let Some(previous) = self.run_next.replace(Some(task)) {
+                self.local.push(previous);
+            }
+            self.shared.notify();
+        } else {
+            self.push_back(task);
+        }
+    }
+
+    fn push_back(&self, task: TaskRef) {
+        if task.header().priority == DEFAULT_PRIORITY {
+            self.local.push(task);
+        } else {
+            self.shared.priority.push(task);
+        }
+        self.shared.notify();
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = self
+                .shared
+                .next_id
+                .fetch_add(ID_BLOCK, std::sync::atomic::Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        self.ids.set((next + 1, end));
+        next
+    }
+
+    /// A stack for a coroutine about to start.
+    pub(crate) fn stack(&self, size: usize) -> io::Result<Stack> {
+        let mut cache = self.stacks.borrow_mut();
+        let stack = self.shared.stacks.get(Some(&mut cache), size);
+        self.counters()
+            .stack_cache
+            .store(cache.len(), std::sync::atomic::Ordering::Relaxed);
+        stack
+    }
+
+    /// Takes back the stack of a finished coroutine.
+    pub(crate) fn recycle_stack(&self, stack: Stack) {
+        let mut cache = self.stacks.borrow_mut();
+        self.shared.stacks.put(Some(&mut cache), stack);
+        self.counters()
+            .stack_cache
+            .store(cache.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_timer(&self, deadline: Instant, waker: Waker) {
+        let mut timers = self.timers.borrow_mut();
+        timers.insert(deadline, waker);
+        self.counters()
+            .timers
+            .store(timers.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(waker) => waker.wake(),
+                None => break,
+            }
+        }
+        self.counters().timers.store(
+            self.timers.borrow().len(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn fire_all_timers(&self) {
+        loop {
+            let waker = self.timers.borrow_mut().pop_any();
+            match waker {
+                Some(waker) => waker.wake(),
+                None => break,
+            }
+        }
+        self.counters()
+            .timers
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,5 @@
+//! Synchronisation the runtime uses internally.
+
+mod spin;
+
+pub(crate) use spin::SpinLock;

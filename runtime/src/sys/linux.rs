@@ -1,0 +1,208 @@
+//! Linux implementation of the `sys` contract.
+
+use std::io;
+use std::ptr;
+use std::sync::OnceLock;
+
+/// The size of a memory page, read once.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if size <= 0 { 4096 } else { size as usize }
+    })
+}
+
+/// Maps `len` bytes of private anonymous memory, readable and writable, reserved lazily.
+pub(crate) fn map_stack(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing aliases nothing.
+    let addr = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(addr.cast())
+    }
+}
+
+/// Makes `len` bytes at `addr` inaccessible (a guard page).
+///
+/// # Safety
+///
+/// `addr..addr + len` must lie inside a mapping owned by the caller and hold no live data.
+pub(crate) unsafe fn protect_none(addr: *mut u8, len: usize) -> io::Result<()> {
+    syscall!(mprotect(addr.cast(), len, libc::PROT_NONE)).map(drop)
+}
+
+/// Unmaps `len` bytes at `addr`.
+///
+/// # Safety
+///
+/// The range must be a mapping owned by the caller that nothing references any more.
+pub(crate) unsafe fn unmap(addr: *mut u8, len: usize) {
+    // SAFETY: forwarded from the caller. munmap of a valid owned range cannot fail in a way we
+    // could act on; the result is ignored on purpose.
+    unsafe { libc::munmap(addr.cast(), len) };
+}
+
+/// The kernel's limit on memory mappings per process (`vm.max_map_count`), read afresh.
+pub(crate) fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The signature of a `SA_SIGINFO` handler.
+pub(crate) type FaultHandler =
+    unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
+/// The handlers for `SIGSEGV` and `SIGBUS` that were installed before ours.
+static mut PREVIOUS: [libc::sigaction; 2] = [EMPTY_ACTION; 2];
+const EMPTY_ACTION: libc::sigaction =
+    // SAFETY: sigaction is plain old data; all-zero is a valid value (SIG_DFL, no flags).
+    unsafe { std::mem::zeroed() };
+const FAULT_SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+/// Installs `handler` for `SIGSEGV` and `SIGBUS` on the alternate signal stack, once per process.
+pub(crate) fn install_fault_handler(handler: FaultHandler) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (i, &sig) in FAULT_SIGNALS.iter().enumerate() {
+            // SAFETY: sigaction is plain old data; we fill in every field we rely on.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            action.sa_sigaction = handler as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            // SAFETY: sa_mask is a valid sigset_t owned by `action`.
+            unsafe { libc::sigemptyset(&mut action.sa_mask) };
+            // SAFETY: this runs once, before any of our handlers can read PREVIOUS, so writing it
+            // races with nothing; both pointers are valid.
+            unsafe {
+                let previous = &raw mut PREVIOUS[i];
+                libc::sigaction(sig, &action, previous);
+            }
+        }
+    });
+}
+
+/// Passes a fault that is not ours to the handler installed before ours.
+///
+/// # Safety
+///
+/// Must be called only from our fault handler, with the arguments it received.
+///
+/// # Signal safety
+///
+/// Only reads `PREVIOUS` (written once before the handler was installed) and calls
+/// `sigaction`, which is async-signal-safe.
+pub(crate) unsafe fn forward_fault(
+    sig: libc::c_int,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    let index = if sig == libc::SIGSEGV { 0 } else { 1 };
+    // SAFETY: PREVIOUS was written once before the handler was installed and never again.
+    let previous = unsafe { &*(&raw const PREVIOUS[index]) };
+    let handler = previous.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // Restore the default action and return: the faulting instruction runs again and the
+        // kernel delivers the signal with its default action (a core dump).
+        // SAFETY: resetting a handler is async-signal-safe; `action` is valid.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &action, ptr::null_mut());
+        }
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this signature.
+        let f: FaultHandler = unsafe { std::mem::transmute::<usize, FaultHandler>(handler) };
+        // SAFETY: we pass through exactly what the kernel gave us.
+        unsafe { f(sig, info, ctx) };
+    } else {
+        // SAFETY: a handler installed without SA_SIGINFO takes the signal number only.
+        let f: extern "C" fn(libc::c_int) =
+            unsafe { std::mem::transmute::<usize, extern "C" fn(libc::c_int)>(handler) };
+        f(sig);
+    }
+}
+
+/// The faulting address of a `SIGSEGV`/`SIGBUS`.
+///
+/// # Safety
+///
+/// `info` must be the pointer the kernel passed to a fault handler.
+///
+/// # Signal safety
+///
+/// Reads one field.
+pub(crate) unsafe fn fault_address(info: *mut libc::siginfo_t) -> usize {
+    // SAFETY: forwarded from the caller: the kernel filled `info` for a fault signal.
+    unsafe { (*info).si_addr() as usize }
+}
+
+/// Gives the calling thread an alternate signal stack if it has none, so that the fault
+/// handler can run after a stack overflow. The stack lives as long as the thread.
+pub(crate) fn ensure_signal_stack() {
+    const SIZE: usize = 64 * 1024;
+    thread_local! {
+        static ALT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if ALT.get() {
+        return;
+    }
+    // SAFETY: stack_t is plain old data; sigaltstack with a null new stack only reads.
+    let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `current` is a valid out-pointer.
+    unsafe { libc::sigaltstack(ptr::null(), &mut current) };
+    if current.ss_flags & libc::SS_DISABLE == 0 {
+        ALT.set(true);
+        return;
+    }
+    let Ok(mem) = map_stack(SIZE) else { return };
+    let stack = libc::stack_t {
+        ss_sp: mem.cast(),
+        ss_flags: 0,
+        ss_size: SIZE,
+    };
+    // SAFETY: `stack` describes memory we own for the rest of the process (never unmapped, so
+    // it outlives the thread even if the thread exits while a signal is delivered).
+    if unsafe { libc::sigaltstack(&stack, ptr::null_mut()) } == 0 {
+        ALT.set(true);
+    }
+}
+
+/// Writes all of `bytes` to standard error, ignoring errors.
+///
+/// # Signal safety
+///
+/// Uses `write(2)` only.
+pub(crate) fn write_stderr(mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid readable buffer of the given length.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// Ends the process with `SIGABRT`.
+///
+/// # Signal safety
+///
+/// `abort(3)` is async-signal-safe.
+pub(crate) fn abort() -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}

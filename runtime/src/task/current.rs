@@ -1,0 +1,122 @@
+//! What a coroutine can do to itself: suspend, yield, sleep, learn who it is.
+//!
+//! Every function here works outside a coroutine too, falling back to the thread
+//! equivalent (`std::thread::yield_now`, `std::thread::sleep`).
+
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use super::raw::Header;
+use crate::scheduler::context;
+
+/// The panic payload that carries a cancellation up the coroutine's stack.
+pub(crate) struct Cancelled;
+
+fn current_header<'a>() -> Option<&'a Header> {
+    // SAFETY: the current task is alive while it runs: the worker holds a reference.
+    context::current_task().map(|ptr| unsafe { ptr.as_ref() })
+}
+
+/// Whether the caller runs in a coroutine.
+pub fn in_coroutine() -> bool {
+    context::current_task().is_some()
+}
+
+/// The id of the running coroutine, or `None` on a plain thread.
+pub fn current_id() -> Option<u64> {
+    current_header().map(|h| h.id)
+}
+
+/// The name of the running coroutine, if it runs in one and was given a name.
+pub fn current_name() -> Option<String> {
+    current_header().and_then(|h| h.name.as_deref().map(str::to_owned))
+}
+
+/// A waker for the running coroutine, or `None` on a plain thread.
+pub(crate) fn waker() -> Option<Waker> {
+    current_header().map(super::waker::waker)
+}
+
+/// Suspends the running coroutine until something wakes it. Wake-ups may be spurious:
+/// callers re-check their condition. Does nothing outside a coroutine.
+pub(crate) fn park() {
+    if let Some(header) = current_header() {
+        suspend(header);
+    }
+}
+
+/// Suspends the running coroutine until it is woken or `deadline` passes.
+pub(crate) fn park_until(deadline: Instant) {
+    if let Some(header) = current_header() {
+        context::add_timer(deadline, super::waker::waker(header));
+        suspend(header);
+    }
+}
+
+/// The suspension point: switch back to the worker, and unwind if cancelled meanwhile.
+fn suspend(header: &Header) {
+    deliver_cancel(header);
+    let yielder = header.yielder.get();
+    debug_assert!(!yielder.is_null());
+    // SAFETY: the yielder was stored by this coroutine when it started and lives on its stack,
+    // which is the stack we run on right now.
+    unsafe { (*yielder).suspend(()) };
+    // We may be on another worker thread now: nothing cached from before is reused.
+    deliver_cancel(header);
+}
+
+fn deliver_cancel(header: &Header) {
+    if !header.unwinding.get() && (header.state.is_cancelled() || header.shared.is_shutting_down())
+    {
+        header.unwinding.set(true);
+        std::panic::resume_unwind(Box::new(Cancelled));
+    }
+}
+
+/// Lets other coroutines run; the caller goes to the back of its worker's queue.
+///
+/// Outside a coroutine this is `std::thread::yield_now`.
+pub fn yield_now() {
+    match current_header() {
+        Some(header) => {
+            // The task is RUNNING, so this only sets NOTIFIED: the worker requeues it.
+            header.state.wake();
+            suspend(header);
+        }
+        None => std::thread::yield_now(),
+    }
+}
+
+/// Suspends the running coroutine for at least `duration`.
+///
+/// Outside a coroutine this is `std::thread::sleep`.
+pub fn sleep(duration: Duration) {
+    if current_header().is_none() {
+        std::thread::sleep(duration);
+        return;
+    }
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until(deadline),
+        // A sleep past the end of time: park until cancelled.
+        None => loop {
+            park();
+        },
+    }
+}
+
+/// Suspends the running coroutine until `deadline`.
+///
+/// Outside a coroutine this blocks the thread.
+pub fn sleep_until(deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        if current_header().is_some() {
+            park_until(deadline);
+        } else {
+            std::thread::sleep(deadline - now);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Tasks: a coroutine with its closure, state, result and join handle.
+
+mod builder;
+mod cell;
+mod current;
+mod join;
+mod raw;
+mod state;
+mod waker;
+
+pub use builder::{Builder, DEFAULT_PRIORITY, IntoPriority, spawn, spawn_with};
+pub(crate) use cell::Cell;
+pub use current::{current_id, current_name, in_coroutine, sleep, sleep_until, yield_now};
+pub use join::{JoinError, JoinHandle};
+pub(crate) use raw::{Header, Run, TaskRef};
+pub(crate) use state::AfterRun;

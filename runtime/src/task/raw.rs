@@ -1,0 +1,157 @@
+//! The type-erased task: a header every task starts with, and a thin counted reference to it.
+//!
+//! A task is one heap allocation (`Cell<F, T>`, an `Arc`) that begins with a [`Header`].
+//! Queues, wakers and join handles hold a [`TaskRef`]: a pointer to that header whose
+//! clone, drop and run go through the header's vtable, which knows the concrete `F` and `T`.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::Waker;
+
+use corosensei::Yielder;
+
+use super::state::State;
+use crate::scheduler::Shared;
+use crate::scheduler::Worker;
+use crate::stack::GuardRange;
+use crate::sync::SpinLock;
+
+/// What a run of a task ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Run {
+    /// The coroutine suspended.
+    Suspended,
+    /// The task finished (returned, panicked, was cancelled or could not start); its output
+    /// is stored and its state must be set to complete.
+    Finished,
+}
+
+/// Operations that need the concrete task type.
+pub(crate) struct Vtable {
+    /// Runs the task until it suspends or finishes.
+    pub(crate) run: unsafe fn(NonNull<Header>, &Worker) -> Run,
+    /// Moves the output into `*mut Option<Result<T, JoinError>>`.
+    pub(crate) take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Adds a reference.
+    pub(crate) clone_ref: unsafe fn(NonNull<Header>),
+    /// Drops a reference, freeing the task with the last one.
+    pub(crate) drop_ref: unsafe fn(NonNull<Header>),
+}
+
+/// The part of every task the scheduler understands.
+///
+/// # Invariants
+///
+/// - `state`, `join_waker` and the immutable fields may be touched from any thread.
+/// - `yielder` and `unwinding` belong to the coroutine: they are read and written only by the
+///   thread that currently runs the task (between `State::start_run` and `State::end_run`).
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) id: u64,
+    pub(crate) priority: i64,
+    /// Usable stack bytes asked for; 0 means the runtime's default.
+    pub(crate) stack_size: usize,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) shared: Arc<Shared>,
+    /// Who to wake when the task completes.
+    pub(crate) join_waker: SpinLock<Option<Waker>>,
+    /// The coroutine's yielder, set when it first runs.
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    /// Cancellation was delivered (the coroutine is unwinding): do not deliver it again.
+    pub(crate) unwinding: Cell<bool>,
+    /// The guard page of the coroutine's stack, for the overflow handler.
+    pub(crate) guard: Cell<GuardRange>,
+}
+
+// SAFETY: the `Cell` fields are only touched by the thread running the task (see Invariants);
+// everything else is immutable or synchronised.
+unsafe impl Sync for Header {}
+// SAFETY: as above; the header owns no thread-affine resources.
+unsafe impl Send for Header {}
+
+impl Header {
+    /// Wakes the task: queues it if it was idle.
+    pub(crate) fn wake(&self) {
+        if self.state.wake() == super::state::Wake::Schedule {
+            let task = TaskRef::from_header(self);
+            self.shared.schedule(task);
+        }
+    }
+}
+
+/// A counted reference to a task.
+pub(crate) struct TaskRef {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: the header is Sync and Send and the vtable functions are thread-safe reference
+// counting (an `Arc`).
+unsafe impl Send for TaskRef {}
+// SAFETY: as above.
+unsafe impl Sync for TaskRef {}
+
+impl TaskRef {
+    /// Takes over one reference held as a raw pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must carry a reference count the caller gives up.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> TaskRef {
+        TaskRef { ptr }
+    }
+
+    /// Adds a reference to the task that `header` belongs to.
+    pub(crate) fn from_header(header: &Header) -> TaskRef {
+        let ptr = NonNull::from(header);
+        // SAFETY: `header` is alive (we hold a reference), so its count is at least one.
+        unsafe { (header.vtable.clone_ref)(ptr) };
+        TaskRef { ptr }
+    }
+
+    /// Gives up this reference as a raw pointer (for a `RawWaker`).
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        ptr
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: we hold a reference, so the allocation is alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Runs the task on `worker`. The state must already say `RUNNING`.
+    pub(crate) fn run(&self, worker: &Worker) -> Run {
+        // SAFETY: the task is alive, and the RUNNING bit gives this thread exclusive access
+        // to the coroutine side of the task.
+        unsafe { (self.header().vtable.run)(self.ptr, worker) }
+    }
+
+    /// Moves the output out into `out`, which must point to `Option<Result<T, JoinError>>`
+    /// for the task's own `T`.
+    ///
+    /// # Safety
+    ///
+    /// `out` must have the task's output type, the task must be complete, and only the join
+    /// handle's owner may call this.
+    pub(crate) unsafe fn take_output(&self, out: *mut ()) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.header().vtable.take_output)(self.ptr, out) }
+    }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        TaskRef::from_header(self.header())
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and give it up here.
+        unsafe { (self.header().vtable.drop_ref)(self.ptr) }
+    }
+}

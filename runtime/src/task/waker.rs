@@ -1,0 +1,41 @@
+//! `std::task::Waker` for coroutines: waking one queues it on the runtime.
+
+use std::ptr::NonNull;
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::raw::{Header, TaskRef};
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+/// A waker that holds a reference to the task.
+pub(crate) fn waker(header: &Header) -> Waker {
+    let ptr = TaskRef::from_header(header).into_raw();
+    // SAFETY: the data pointer carries one task reference, and every VTABLE function treats
+    // it as exactly that.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &VTABLE)) }
+}
+
+fn header<'a>(data: *const ()) -> &'a Header {
+    // SAFETY: `data` is a header pointer with a live reference owned by the waker.
+    unsafe { &*data.cast::<Header>() }
+}
+
+fn clone(data: *const ()) -> RawWaker {
+    let ptr = TaskRef::from_header(header(data)).into_raw();
+    RawWaker::new(ptr.as_ptr().cast_const().cast(), &VTABLE)
+}
+
+fn wake(data: *const ()) {
+    wake_by_ref(data);
+    drop_waker(data);
+}
+
+fn wake_by_ref(data: *const ()) {
+    header(data).wake();
+}
+
+fn drop_waker(data: *const ()) {
+    let ptr = NonNull::new(data.cast_mut().cast::<Header>()).expect("null waker data");
+    // SAFETY: the waker owned one reference, given up here.
+    drop(unsafe { TaskRef::from_raw(ptr) });
+}
