@@ -1,7 +1,7 @@
 //! The `#[oc_runtime::main]` attribute: runs a function's body in a coroutine on the global
 //! runtime. Use it through `oc_runtime::main`.
 
-use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
+use proc_macro::{Delimiter, Group, TokenStream, TokenTree};
 
 /// Runs the function's body in a coroutine on the global runtime and returns its result.
 ///
@@ -24,22 +24,22 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, String> {
         _ => return Err("#[oc_runtime::main] must be placed on a function with a body".into()),
     };
     let mut saw_fn = false;
+    let mut saw_params = false;
     for t in &tokens {
-        if let TokenTree::Ident(i) = t {
-            match i.to_string().as_str() {
-                "async" => {
-                    return Err(
-                        "#[oc_runtime::main] functions are not async: remove `async`".into(),
-                    );
+        match t {
+            TokenTree::Ident(i) if i.to_string() == "async" => {
+                return Err("#[oc_runtime::main] functions are not async: remove `async`".into());
+            }
+            TokenTree::Ident(i) if i.to_string() == "fn" => saw_fn = true,
+            TokenTree::Group(g)
+                if saw_fn && !saw_params && g.delimiter() == Delimiter::Parenthesis =>
+            {
+                saw_params = true;
+                if !g.stream().is_empty() {
+                    return Err("#[oc_runtime::main] functions take no arguments".into());
                 }
-                "fn" => saw_fn = true,
-                _ => {}
             }
-        }
-        if let TokenTree::Group(g) = t {
-            if saw_fn && g.delimiter() == Delimiter::Parenthesis && !g.stream().is_empty() {
-                return Err("#[oc_runtime::main] functions take no arguments".into());
-            }
+            _ => {}
         }
     }
     if !saw_fn {
@@ -62,16 +62,25 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, String> {
     let call: TokenStream = format!("{configure} ::oc_runtime::__private::block_on(move || BODY)")
         .parse()
         .map_err(|e| format!("internal error: {e:?}"))?;
-    // Replace the BODY placeholder with the original block.
-    let call: TokenStream = call
-        .into_iter()
-        .map(|t| match &t {
-            TokenTree::Ident(i) if i.to_string() == "BODY" => TokenTree::Group(body.clone()),
-            _ => t,
-        })
-        .collect();
+    let call = replace_placeholder(call, &body);
     tokens.push(TokenTree::Group(Group::new(Delimiter::Brace, call)));
     Ok(tokens.into_iter().collect())
+}
+
+/// Replaces the `BODY` placeholder, wherever it is nested, with the function's block.
+fn replace_placeholder(stream: TokenStream, body: &Group) -> TokenStream {
+    stream
+        .into_iter()
+        .map(|t| match t {
+            TokenTree::Ident(i) if i.to_string() == "BODY" => TokenTree::Group(body.clone()),
+            TokenTree::Group(g) => {
+                let mut inner = Group::new(g.delimiter(), replace_placeholder(g.stream(), body));
+                inner.set_span(g.span());
+                TokenTree::Group(inner)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 fn parse_args(args: TokenStream) -> Result<(Option<String>, Option<String>), String> {
@@ -109,9 +118,5 @@ fn parse_args(args: TokenStream) -> Result<(Option<String>, Option<String>), Str
             }
         }
     }
-    let _ = (
-        Punct::new(',', Spacing::Alone),
-        Ident::new("x", Span::call_site()),
-    );
     Ok((workers, stack_size))
 }

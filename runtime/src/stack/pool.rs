@@ -1,61 +1,94 @@
-//! Stack reuse: a cache per worker and a shared overflow pool, with a budget of mappings.
+//! Stack reuse: a cache per worker, a shared pool, a pool of cold stacks, and a budget.
 //!
 //! # State
 //!
-//! - `StackCache`: owned by one worker; no synchronisation.
-//! - `StackPool`: shared; the overflow lists sit behind mutexes that are taken only when a
-//!   cache runs empty or full (in batches), and `mapped` counts every stack the pool has
-//!   mapped and not yet unmapped, in use or pooled.
+//! - `StackCache`: owned by one worker; no synchronisation. `hot` stacks are ready to use;
+//!   `retired` ones wait to have their memory returned to the kernel in one batch.
+//! - `StackPool`: shared. `shared` holds hot stacks beyond the caches' room, `cold` holds
+//!   stacks whose pages were returned to the kernel (reusing one costs page faults, no
+//!   system call). The mutexes are taken only when a cache runs empty or full, in batches.
+//!   `mapped` counts every stack that exists, whatever its state.
 //!
 //! # Invariants
 //!
-//! - `mapped <= limit` except transiently by one stack per mapping thread (checked before
+//! - `mapped <= limit`, except transiently by one stack per mapping thread (checked before
 //!   mapping, corrected on failure).
 //! - Every pooled stack is unused: no coroutine runs on it.
+//!
+//! Returning memory costs a TLB shoot-down on every CPU the process runs on, so it is done
+//! in batches (when the worker goes idle, or at `RETIRE_BATCH`), never once per coroutine.
 
 use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Stack;
+use super::mapped::{Chunk, GuardKind, discard_all};
 use crate::sys;
 
-/// Stacks a worker keeps for itself.
+/// Stacks carved from one chunk (marker guards).
+const CHUNK_STACKS: usize = 64;
+/// Hot stacks a worker keeps for itself.
 const CACHE_MAX: usize = 256;
-/// Stacks moved between a cache and the shared pool at once.
+/// Stacks moved between a cache and the shared pools at once.
 const BATCH: usize = 64;
-/// Stacks of the default size the shared pool keeps.
+/// Hot stacks of the default size the shared pool keeps.
 const SHARED_MAX: usize = 4096;
+/// Stacks a busy worker collects before returning their memory; an idle worker returns
+/// them at once. Large batches sort into long runs of neighbouring stacks, each returned
+/// with one system call.
+const RETIRE_BATCH: usize = 65536;
 /// Stacks of other sizes the shared pool keeps.
 const OTHER_MAX: usize = 64;
-/// Memory mappings left to the rest of the process when the budget follows `vm.max_map_count`.
+/// Memory mappings left to the rest of the process when the budget follows `vm.max_map_count`
+/// (protect guards only).
 const MAPPINGS_RESERVED: usize = 2048;
 
 /// The runtime's stack store.
 pub(crate) struct StackPool {
     default_size: usize,
     shared: Mutex<Vec<Stack>>,
+    cold: Mutex<Vec<Stack>>,
     other: Mutex<Vec<Stack>>,
     mapped: AtomicUsize,
     pooled_shared: AtomicUsize,
-    /// Most stacks mapped at once; `None` follows `vm.max_map_count`.
+    pooled_cold: AtomicUsize,
+    /// Most stacks mapped at once; `None`: no limit with marker guards, and what
+    /// `vm.max_map_count` allows with protect guards.
     configured_limit: Option<usize>,
     limit: AtomicUsize,
+    guard: GuardKind,
+    carver: Mutex<Carver>,
 }
 
-/// One worker's private stack cache.
+/// Where the next default-size stack is carved from (marker guards).
+struct Carver {
+    chunk: Option<std::sync::Arc<Chunk>>,
+    next: usize,
+}
+
+/// One worker's private stacks.
 pub(crate) struct StackCache {
-    stacks: Vec<Stack>,
+    hot: Vec<Stack>,
+    retired: Vec<Stack>,
 }
 
 impl StackCache {
     pub(crate) fn new() -> StackCache {
-        StackCache { stacks: Vec::new() }
+        StackCache {
+            hot: Vec::new(),
+            retired: Vec::new(),
+        }
     }
 
+    /// Stacks held (hot and waiting to be retired).
     pub(crate) fn len(&self) -> usize {
-        self.stacks.len()
+        self.hot.len() + self.retired.len()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl StackPool {
@@ -64,11 +97,18 @@ impl StackPool {
         let pool = StackPool {
             default_size: Self::round(default_size),
             shared: Mutex::new(Vec::new()),
+            cold: Mutex::new(Vec::new()),
             other: Mutex::new(Vec::new()),
             mapped: AtomicUsize::new(0),
             pooled_shared: AtomicUsize::new(0),
+            pooled_cold: AtomicUsize::new(0),
             configured_limit,
             limit: AtomicUsize::new(0),
+            guard: GuardKind::detect(),
+            carver: Mutex::new(Carver {
+                chunk: None,
+                next: CHUNK_STACKS,
+            }),
         };
         pool.limit.store(pool.compute_limit(), Ordering::Relaxed);
         pool
@@ -81,20 +121,20 @@ impl StackPool {
 
     fn compute_limit(&self) -> usize {
         self.configured_limit
-            .unwrap_or_else(|| match sys::max_map_count() {
-                Some(maps) => maps.saturating_sub(MAPPINGS_RESERVED) / 2,
-                None => usize::MAX,
+            .unwrap_or_else(|| match (self.guard, sys::max_map_count()) {
+                (GuardKind::Protect, Some(maps)) => maps.saturating_sub(MAPPINGS_RESERVED) / 2,
+                _ => usize::MAX,
             })
     }
 
-    /// Stacks mapped now, in use or pooled.
+    /// Stacks that exist now, in use or pooled.
     pub(crate) fn mapped(&self) -> usize {
         self.mapped.load(Ordering::Relaxed)
     }
 
-    /// Stacks in the shared pool (worker caches are counted by their workers).
+    /// Stacks in the shared pools (worker caches are counted by their workers).
     pub(crate) fn pooled_shared(&self) -> usize {
-        self.pooled_shared.load(Ordering::Relaxed)
+        self.pooled_shared.load(Ordering::Relaxed) + self.pooled_cold.load(Ordering::Relaxed)
     }
 
     /// A stack with `size` usable bytes (0: the default size), from `cache` when it can.
@@ -104,33 +144,47 @@ impl StackPool {
         } else {
             Self::round(size)
         };
-        if size == self.default_size {
-            if let Some(cache) = cache {
-                if let Some(stack) = cache.stacks.pop() {
-                    return Ok(stack);
-                }
-                if self.pooled_shared.load(Ordering::Relaxed) > 0 {
-                    let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-                    let take = shared.len().min(BATCH);
-                    let at = shared.len() - take;
-                    cache.stacks.extend(shared.drain(at..));
-                    self.pooled_shared.store(shared.len(), Ordering::Relaxed);
-                    drop(shared);
-                    if let Some(stack) = cache.stacks.pop() {
-                        return Ok(stack);
-                    }
-                }
-            } else if self.pooled_shared.load(Ordering::Relaxed) > 0 {
-                let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(stack) = shared.pop() {
-                    self.pooled_shared.store(shared.len(), Ordering::Relaxed);
+        if size != self.default_size {
+            let mut other = lock(&self.other);
+            if let Some(at) = other.iter().position(|s| s.usable() == size) {
+                return Ok(other.swap_remove(at));
+            }
+            drop(other);
+            return self.map(size);
+        }
+        let Some(cache) = cache else {
+            for (pool, count) in [
+                (&self.shared, &self.pooled_shared),
+                (&self.cold, &self.pooled_cold),
+            ] {
+                let mut pool = lock(pool);
+                if let Some(stack) = pool.pop() {
+                    count.store(pool.len(), Ordering::Relaxed);
                     return Ok(stack);
                 }
             }
-        } else {
-            let mut other = self.other.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(at) = other.iter().position(|s| s.usable() == size) {
-                return Ok(other.swap_remove(at));
+            return self.map(size);
+        };
+        if let Some(stack) = cache.hot.pop() {
+            return Ok(stack);
+        }
+        if let Some(stack) = cache.retired.pop() {
+            return Ok(stack);
+        }
+        for (pool, count) in [
+            (&self.shared, &self.pooled_shared),
+            (&self.cold, &self.pooled_cold),
+        ] {
+            if count.load(Ordering::Relaxed) > 0 {
+                let mut pool = lock(pool);
+                let take = pool.len().min(BATCH);
+                let at = pool.len() - take;
+                cache.hot.extend(pool.drain(at..));
+                count.store(pool.len(), Ordering::Relaxed);
+                drop(pool);
+                if let Some(stack) = cache.hot.pop() {
+                    return Ok(stack);
+                }
             }
         }
         self.map(size)
@@ -148,15 +202,22 @@ impl StackPool {
                 return Err(self.limit_error(mapped, limit));
             }
         }
-        Stack::new(size).map_err(|e| {
+        let stack = match self.guard {
+            GuardKind::Protect => Stack::map_protected(size),
+            GuardKind::Marker if size == self.default_size => self.carve(),
+            GuardKind::Marker => {
+                Chunk::map(Stack::slot_len(size), 1).and_then(|c| c.carve(Stack::slot_len(size), 0))
+            }
+        };
+        stack.map_err(|e| {
             self.mapped.fetch_sub(1, Ordering::Relaxed);
             if e.raw_os_error() == Some(libc::ENOMEM) {
                 io::Error::new(
                     io::ErrorKind::OutOfMemory,
                     format!(
-                        "cannot map a {size}-byte coroutine stack ({mapped} mapped): out of memory \
-                         or memory mappings (vm.max_map_count); raise the limit or run fewer \
-                         coroutines at once"
+                        "cannot map a {size}-byte coroutine stack ({mapped} exist): out of memory \
+                         or out of memory mappings (vm.max_map_count); raise the limit or run \
+                         fewer coroutines at once"
                     ),
                 )
             } else {
@@ -165,16 +226,33 @@ impl StackPool {
         })
     }
 
+    fn carve(&self) -> io::Result<Stack> {
+        let slot = Stack::slot_len(self.default_size);
+        let mut carver = lock(&self.carver);
+        if carver.next == CHUNK_STACKS || carver.chunk.is_none() {
+            carver.chunk = Some(Chunk::map(slot, CHUNK_STACKS)?);
+            carver.next = 0;
+        }
+        let index = carver.next;
+        carver.next += 1;
+        carver
+            .chunk
+            .as_ref()
+            .expect("chunk mapped above")
+            .carve(slot, index)
+    }
+
     fn limit_error(&self, mapped: usize, limit: usize) -> io::Error {
         let msg = match (self.configured_limit, sys::max_map_count()) {
             (None, Some(maps)) => format!(
-                "cannot map another coroutine stack: {mapped} stacks are mapped and \
-                 vm.max_map_count = {maps} allows {limit} (each stack takes 2 memory mappings); \
-                 raise it (sysctl -w vm.max_map_count=N) or run fewer coroutines at once"
+                "cannot map another coroutine stack: {mapped} stacks exist and \
+                 vm.max_map_count = {maps} allows {limit} (each stack takes 2 memory mappings on \
+                 this kernel); raise it (sysctl -w vm.max_map_count=N) or run fewer coroutines \
+                 at once"
             ),
             _ => format!(
-                "cannot map another coroutine stack: {mapped} stacks are mapped and the \
-                 runtime's limit is {limit} (Builder::max_stacks)"
+                "cannot map another coroutine stack: {mapped} stacks exist and the runtime's \
+                 limit is {limit} (Builder::max_stacks)"
             ),
         };
         io::Error::new(io::ErrorKind::OutOfMemory, msg)
@@ -182,38 +260,61 @@ impl StackPool {
 
     /// Takes back a stack whose coroutine has finished.
     pub(crate) fn put(&self, cache: Option<&mut StackCache>, stack: Stack) {
-        if stack.usable() == self.default_size {
-            if let Some(cache) = cache {
-                if cache.stacks.len() < CACHE_MAX {
-                    cache.stacks.push(stack);
-                    return;
-                }
-                let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-                let room = SHARED_MAX.saturating_sub(shared.len()).min(BATCH);
-                let at = cache.stacks.len() - room;
-                shared.extend(cache.stacks.drain(at..));
-                self.pooled_shared.store(shared.len(), Ordering::Relaxed);
-                drop(shared);
-                if cache.stacks.len() < CACHE_MAX {
-                    cache.stacks.push(stack);
-                    return;
-                }
-            } else {
-                let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-                if shared.len() < SHARED_MAX {
-                    shared.push(stack);
-                    self.pooled_shared.store(shared.len(), Ordering::Relaxed);
-                    return;
-                }
-            }
-        } else {
-            let mut other = self.other.lock().unwrap_or_else(|e| e.into_inner());
+        if stack.usable() != self.default_size {
+            let mut other = lock(&self.other);
             if other.len() < OTHER_MAX {
                 other.push(stack);
-                return;
+            } else {
+                drop(other);
+                self.unmap(stack);
             }
+            return;
         }
-        self.unmap(stack);
+        let Some(cache) = cache else {
+            self.put_shared(vec![stack]);
+            return;
+        };
+        if cache.hot.len() < CACHE_MAX {
+            cache.hot.push(stack);
+            return;
+        }
+        if self.pooled_shared.load(Ordering::Relaxed) < SHARED_MAX {
+            let at = cache.hot.len() - BATCH;
+            let batch: Vec<Stack> = cache.hot.drain(at..).collect();
+            self.put_shared(batch);
+            cache.hot.push(stack);
+            return;
+        }
+        cache.retired.push(stack);
+        if cache.retired.len() >= RETIRE_BATCH {
+            self.retire(cache);
+        }
+    }
+
+    /// Adds hot stacks to the shared pool; what does not fit is discarded into the cold pool.
+    fn put_shared(&self, mut stacks: Vec<Stack>) {
+        let mut shared = lock(&self.shared);
+        let room = SHARED_MAX.saturating_sub(shared.len()).min(stacks.len());
+        shared.extend(stacks.drain(..room));
+        self.pooled_shared.store(shared.len(), Ordering::Relaxed);
+        drop(shared);
+        if !stacks.is_empty() {
+            self.make_cold(stacks);
+        }
+    }
+
+    /// Returns the memory of a worker's retired stacks to the kernel (call when idle).
+    pub(crate) fn retire(&self, cache: &mut StackCache) {
+        if !cache.retired.is_empty() {
+            self.make_cold(std::mem::take(&mut cache.retired));
+        }
+    }
+
+    fn make_cold(&self, mut stacks: Vec<Stack>) {
+        discard_all(&mut stacks);
+        let mut cold = lock(&self.cold);
+        cold.append(&mut stacks);
+        self.pooled_cold.store(cold.len(), Ordering::Relaxed);
     }
 
     fn unmap(&self, stack: Stack) {
@@ -221,19 +322,25 @@ impl StackPool {
         self.mapped.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Unmaps every stack in `cache` (a worker that exits).
+    /// Takes back every stack in `cache` (a worker that exits).
     pub(crate) fn release_cache(&self, cache: &mut StackCache) {
-        for stack in cache.stacks.drain(..) {
-            self.unmap(stack);
+        self.retire(cache);
+        let hot = std::mem::take(&mut cache.hot);
+        if !hot.is_empty() {
+            self.put_shared(hot);
         }
     }
 }
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        let shared = std::mem::take(self.shared.get_mut().unwrap_or_else(|e| e.into_inner()));
-        let other = std::mem::take(self.other.get_mut().unwrap_or_else(|e| e.into_inner()));
-        for stack in shared.into_iter().chain(other) {
+        lock(&self.carver).chunk = None;
+        let pools = [&self.shared, &self.cold, &self.other];
+        let stacks: Vec<Stack> = pools
+            .into_iter()
+            .flat_map(|p| std::mem::take(&mut *lock(p)))
+            .collect();
+        for stack in stacks {
             self.unmap(stack);
         }
     }

@@ -54,6 +54,33 @@ pub(crate) unsafe fn unmap(addr: *mut u8, len: usize) {
     unsafe { libc::munmap(addr.cast(), len) };
 }
 
+/// `madvise` advice that turns pages into guard pages without a mapping of their own
+/// (Linux 6.13).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Turns `len` bytes at `addr` into guard pages (any access faults) without splitting the
+/// mapping.
+///
+/// Fails with `EINVAL` on kernels before 6.13.
+///
+/// # Safety
+///
+/// The range must lie in a private anonymous mapping owned by the caller and hold no live data.
+pub(crate) unsafe fn install_guard(addr: *mut u8, len: usize) -> io::Result<()> {
+    syscall!(madvise(addr.cast(), len, MADV_GUARD_INSTALL)).map(drop)
+}
+
+/// Gives the pages in `addr..addr + len` back to the kernel; they read as zeros afterwards.
+/// Guard pages installed with `install_guard` stay.
+///
+/// # Safety
+///
+/// The range must be owned by the caller and hold no live data.
+pub(crate) unsafe fn discard(addr: *mut u8, len: usize) {
+    // SAFETY: forwarded from the caller; MADV_DONTNEED on private anonymous memory only zeroes it.
+    unsafe { libc::madvise(addr.cast(), len, libc::MADV_DONTNEED) };
+}
+
 /// The kernel's limit on memory mappings per process (`vm.max_map_count`), read afresh.
 pub(crate) fn max_map_count() -> Option<usize> {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")

@@ -1,0 +1,47 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+/// A runtime with `workers` workers, for one test.
+pub fn runtime(workers: usize) -> oc_runtime::Runtime {
+    oc_runtime::Runtime::builder()
+        .workers(workers)
+        .name("test")
+        .build()
+        .expect("runtime starts")
+}
+
+/// Shuts `rt` down and checks that it stopped cleanly and promptly.
+pub fn shutdown(rt: oc_runtime::Runtime) {
+    assert!(
+        rt.shutdown(Duration::from_secs(10)),
+        "runtime did not shut down cleanly"
+    );
+}
+
+/// The kernel's per-process memory-mapping limit.
+pub fn max_map_count() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Makes sure `vm.max_map_count` is at least `needed`, raising it when running as root.
+///
+/// # Panics
+///
+/// Panics with instructions if the limit is lower and cannot be raised.
+pub fn ensure_max_map_count(needed: usize) {
+    if max_map_count() >= needed {
+        return;
+    }
+    let _ = std::fs::write("/proc/sys/vm/max_map_count", needed.to_string());
+    let now = max_map_count();
+    assert!(
+        now >= needed,
+        "this test needs vm.max_map_count >= {needed} (it is {now}); run `sysctl -w vm.max_map_count={needed}` as root"
+    );
+}
