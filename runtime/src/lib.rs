@@ -64,7 +64,7 @@ mod time;
 
 pub use builder::{Builder, DEFAULT_STACK_SIZE};
 pub use global::{block_on, global, init};
-pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
 pub use runtime::Runtime;
 pub use task::{
     JoinError, JoinHandle, current_id, current_name, in_coroutine, sleep, sleep_until, spawn,

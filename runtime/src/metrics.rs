@@ -55,8 +55,22 @@ pub struct RuntimeMetrics {
     pub stacks_pooled: usize,
     /// Timers armed.
     pub timers: usize,
+    /// How stack guard pages are made on this machine.
+    pub stack_guard: StackGuard,
     /// Per-worker figures, indexed by worker.
     pub per_worker: Vec<WorkerMetrics>,
+}
+
+/// How coroutine stacks get their guard page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StackGuard {
+    /// Page-table guard markers (`MADV_GUARD_INSTALL`, Linux 6.13+): stacks are carved from
+    /// shared chunks and `vm.max_map_count` does not limit how many can exist.
+    #[default]
+    Marker,
+    /// A `PROT_NONE` page in a mapping per stack: each stack costs two memory mappings, so
+    /// `vm.max_map_count` bounds the number of live coroutines.
+    Protect,
 }
 
 /// One worker's figures.

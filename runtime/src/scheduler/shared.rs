@@ -191,6 +191,7 @@ impl Shared {
             stacks_pooled: self.stacks.pooled_shared()
                 + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
             timers: per_worker.iter().map(|w| w.timers).sum(),
+            stack_guard: self.stacks.guard_kind(),
             per_worker,
         }
     }

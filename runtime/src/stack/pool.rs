@@ -127,6 +127,14 @@ impl StackPool {
             })
     }
 
+    /// How guard pages are made.
+    pub(crate) fn guard_kind(&self) -> crate::metrics::StackGuard {
+        match self.guard {
+            GuardKind::Marker => crate::metrics::StackGuard::Marker,
+            GuardKind::Protect => crate::metrics::StackGuard::Protect,
+        }
+    }
+
     /// Stacks that exist now, in use or pooled.
     pub(crate) fn mapped(&self) -> usize {
         self.mapped.load(Ordering::Relaxed)
