@@ -95,28 +95,35 @@ pub(crate) type FaultHandler =
     unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
 
 /// The handlers for `SIGSEGV` and `SIGBUS` that were installed before ours.
-static mut PREVIOUS: [libc::sigaction; 2] = [EMPTY_ACTION; 2];
-const EMPTY_ACTION: libc::sigaction =
-    // SAFETY: sigaction is plain old data; all-zero is a valid value (SIG_DFL, no flags).
-    unsafe { std::mem::zeroed() };
+struct Previous([libc::sigaction; 2]);
+// SAFETY: plain data, written once before our handler is installed and only read afterwards.
+unsafe impl Sync for Previous {}
+// SAFETY: as above.
+unsafe impl Send for Previous {}
+static PREVIOUS: OnceLock<Previous> = OnceLock::new();
 const FAULT_SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
 /// Installs `handler` for `SIGSEGV` and `SIGBUS` on the alternate signal stack, once per process.
 pub(crate) fn install_fault_handler(handler: FaultHandler) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // SAFETY: sigaction is plain old data; all-zero is a valid value.
+        let mut previous: [libc::sigaction; 2] = unsafe { std::mem::zeroed() };
         for (i, &sig) in FAULT_SIGNALS.iter().enumerate() {
+            // SAFETY: reading the current action into a valid out-pointer.
+            unsafe { libc::sigaction(sig, ptr::null(), &mut previous[i]) };
+        }
+        // Recorded before ours is installed, so the handler always finds it.
+        let _ = PREVIOUS.set(Previous(previous));
+        for &sig in &FAULT_SIGNALS {
             // SAFETY: sigaction is plain old data; we fill in every field we rely on.
             let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
             action.sa_sigaction = handler as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            // SAFETY: sa_mask is a valid sigset_t owned by `action`.
-            unsafe { libc::sigemptyset(&mut action.sa_mask) };
-            // SAFETY: this runs once, before any of our handlers can read PREVIOUS, so writing it
-            // races with nothing; both pointers are valid.
+            // SAFETY: sa_mask is a valid sigset_t owned by `action`; `action` is valid.
             unsafe {
-                let previous = &raw mut PREVIOUS[i];
-                libc::sigaction(sig, &action, previous);
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(sig, &action, ptr::null_mut());
             }
         }
     });
@@ -130,16 +137,18 @@ pub(crate) fn install_fault_handler(handler: FaultHandler) {
 ///
 /// # Signal safety
 ///
-/// Only reads `PREVIOUS` (written once before the handler was installed) and calls
-/// `sigaction`, which is async-signal-safe.
+/// Only reads `PREVIOUS` (an atomic load of a value written once before the handler was
+/// installed) and calls `sigaction`, which is async-signal-safe.
 pub(crate) unsafe fn forward_fault(
     sig: libc::c_int,
     info: *mut libc::siginfo_t,
     ctx: *mut libc::c_void,
 ) {
     let index = if sig == libc::SIGSEGV { 0 } else { 1 };
-    // SAFETY: PREVIOUS was written once before the handler was installed and never again.
-    let previous = unsafe { &*(&raw const PREVIOUS[index]) };
+    let Some(Previous(previous)) = PREVIOUS.get() else {
+        return;
+    };
+    let previous = &previous[index];
     let handler = previous.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // Restore the default action and return: the faulting instruction runs again and the

@@ -90,7 +90,7 @@ where
     /// # Safety
     ///
     /// `ptr` must be the header of a live `Cell<F, T>`.
-    unsafe fn cell<'a>(ptr: NonNull<Header>) -> &'a Cell<F, T> {
+    unsafe fn from_header<'a>(ptr: NonNull<Header>) -> &'a Cell<F, T> {
         // SAFETY: forwarded from the caller; repr(C) puts the header first.
         unsafe { ptr.cast::<Cell<F, T>>().as_ref() }
     }
@@ -109,14 +109,14 @@ where
         // SAFETY: the caller guarantees the type, completion (acquire-ordered) and that it is
         // the only reader.
         unsafe {
-            let cell = Self::cell(ptr);
+            let cell = Self::from_header(ptr);
             *out.cast::<Option<Result<T, JoinError>>>() = (*cell.output.get()).take();
         }
     }
 
     unsafe fn run(ptr: NonNull<Header>, worker: &Worker) -> Run {
         // SAFETY: the caller holds a reference and the RUNNING bit.
-        let cell = unsafe { Self::cell(ptr) };
+        let cell = unsafe { Self::from_header(ptr) };
         let header = &cell.header;
         // SAFETY: the RUNNING bit gives this thread exclusive access to `stage` and `output`.
         let stage = unsafe { &mut *cell.stage.get() };

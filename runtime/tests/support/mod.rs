@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// A runtime with `workers` workers, for one test.
-pub fn runtime(workers: usize) -> oc_runtime::Runtime {
+pub(crate) fn runtime(workers: usize) -> oc_runtime::Runtime {
     oc_runtime::Runtime::builder()
         .workers(workers)
         .name("test")
@@ -13,7 +13,7 @@ pub fn runtime(workers: usize) -> oc_runtime::Runtime {
 }
 
 /// Shuts `rt` down and checks that it stopped cleanly and promptly.
-pub fn shutdown(rt: oc_runtime::Runtime) {
+pub(crate) fn shutdown(rt: oc_runtime::Runtime) {
     assert!(
         rt.shutdown(Duration::from_secs(10)),
         "runtime did not shut down cleanly"
@@ -21,7 +21,7 @@ pub fn shutdown(rt: oc_runtime::Runtime) {
 }
 
 /// The kernel's per-process memory-mapping limit.
-pub fn max_map_count() -> usize {
+pub(crate) fn max_map_count() -> usize {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")
         .unwrap()
         .trim()
@@ -34,7 +34,7 @@ pub fn max_map_count() -> usize {
 /// # Panics
 ///
 /// Panics with instructions if the limit is lower and cannot be raised.
-pub fn ensure_max_map_count(needed: usize) {
+pub(crate) fn ensure_max_map_count(needed: usize) {
     if max_map_count() >= needed {
         return;
     }

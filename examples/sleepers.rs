@@ -1,6 +1,6 @@
 //! Spawns N coroutines that each sleep, and reports how long each phase took.
 //!
-//! `cargo run --release -p oc-runtime --example sleepers -- 100000 500`
+//! `cargo run --release -p oc-examples --example sleepers -- 100000 500`
 
 use std::time::{Duration, Instant};
 
