@@ -32,7 +32,7 @@ use super::priority::AGING;
 use super::{Shared, context};
 use crate::metrics::bump;
 use crate::stack::{Stack, StackCache};
-use crate::task::{AfterRun, DEFAULT_PRIORITY, Run, TaskRef};
+use crate::task::{AfterRun, DEFAULT_PRIORITY, Run, Suspend, TaskRef};
 use crate::time::TimerHeap;
 
 /// How many ids a worker reserves at once.
@@ -297,8 +297,13 @@ impl Worker {
         header.state.start_run();
         bump(&self.counters().switches);
         match task.run(self) {
-            Run::Suspended => match header.state.end_run() {
-                AfterRun::Reschedule => self.push_back(task),
+            Run::Suspended(Suspend::Yield) => {
+                header.state.yield_run();
+                // No other worker needs waking: this one runs the task again soon.
+                self.enqueue(task);
+            }
+            Run::Suspended(Suspend::Park) => match header.state.end_run() {
+                AfterRun::Reschedule => self.enqueue(task),
                 AfterRun::Idle => drop(task),
             },
             Run::Finished => {
@@ -321,24 +326,33 @@ impl Worker {
 
     /// Queues a task woken on this thread: a coroutine woken by another coroutine goes to the
     /// run-next slot, for locality; anything else joins the back of the queue.
+    ///
+    /// Another worker is woken only when the queue grew: a task in the run-next slot runs
+    /// here as soon as the current coroutine suspends.
     pub(crate) fn push_woken(&self, task: TaskRef) {
         if task.header().priority == DEFAULT_PRIORITY && context::current_task().is_some() {
             if let Some(previous) = self.run_next.replace(Some(task)) {
                 self.local.push(previous);
+                self.shared.notify();
             }
-            self.shared.notify();
         } else {
             self.push_back(task);
         }
     }
 
+    /// Queues a task and wakes another worker if one sleeps and nobody searches.
     fn push_back(&self, task: TaskRef) {
+        self.enqueue(task);
+        self.shared.notify();
+    }
+
+    /// Queues a task without waking anybody.
+    fn enqueue(&self, task: TaskRef) {
         if task.header().priority == DEFAULT_PRIORITY {
             self.local.push(task);
         } else {
             self.shared.priority.push(task);
         }
-        self.shared.notify();
     }
 
     pub(crate) fn next_id(&self) -> u64 {

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use corosensei::{Coroutine, CoroutineResult};
 
 use super::JoinError;
-use super::raw::{Header, Run, Vtable};
+use super::raw::{Header, Run, Suspend, Vtable};
 use crate::scheduler::{Worker, context};
 use crate::stack::{GuardRange, Stack, set_current_guard};
 
-type Co = Coroutine<(), (), (), Stack>;
+type Co = Coroutine<(), Suspend, (), Stack>;
 
 enum Stage<F> {
     Pending(F),
@@ -75,6 +75,7 @@ where
                 stack_size,
                 name,
                 shared,
+                unpark_token: std::sync::atomic::AtomicBool::new(false),
                 join_waker: crate::sync::SpinLock::new(None),
                 yielder: std::cell::Cell::new(std::ptr::null()),
                 unwinding: std::cell::Cell::new(false),
@@ -181,7 +182,7 @@ where
         set_current_guard(GuardRange::NONE);
         context::set_current_task(previous);
         match result {
-            CoroutineResult::Yield(()) => Run::Suspended,
+            CoroutineResult::Yield(why) => Run::Suspended(why),
             CoroutineResult::Return(()) => {
                 let Stage::Running(co) = std::mem::replace(stage, Stage::Finished) else {
                     unreachable!()

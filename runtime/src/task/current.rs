@@ -3,10 +3,11 @@
 //! Every function here works outside a coroutine too, falling back to the thread
 //! equivalent (`std::thread::yield_now`, `std::thread::sleep`).
 
+use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::raw::Header;
+use super::raw::{Header, Suspend, TaskRef};
 use crate::scheduler::context;
 
 /// The panic payload that carries a cancellation up the coroutine's stack.
@@ -39,7 +40,7 @@ pub(crate) fn waker() -> Option<Waker> {
 
 /// Suspends the running coroutine until something wakes it. Wake-ups may be spurious:
 /// callers re-check their condition. Does nothing outside a coroutine.
-pub(crate) fn park() {
+pub(crate) fn park_forever() {
     if let Some(header) = current_header() {
         suspend(header);
     }
@@ -55,12 +56,16 @@ pub(crate) fn park_until(deadline: Instant) {
 
 /// The suspension point: switch back to the worker, and unwind if cancelled meanwhile.
 fn suspend(header: &Header) {
+    suspend_for(header, Suspend::Park);
+}
+
+fn suspend_for(header: &Header, why: Suspend) {
     deliver_cancel(header);
     let yielder = header.yielder.get();
     debug_assert!(!yielder.is_null());
     // SAFETY: the yielder was stored by this coroutine when it started and lives on its stack,
     // which is the stack we run on right now.
-    unsafe { (*yielder).suspend(()) };
+    unsafe { (*yielder).suspend(why) };
     // We may be on another worker thread now: nothing cached from before is reused.
     deliver_cancel(header);
 }
@@ -73,16 +78,67 @@ fn deliver_cancel(header: &Header) {
     }
 }
 
+/// A handle to a coroutine, for waking it from [`park`].
+#[derive(Clone)]
+pub struct Coroutine {
+    task: TaskRef,
+}
+
+impl std::fmt::Debug for Coroutine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coroutine").field("id", &self.id()).field("name", &self.name()).finish()
+    }
+}
+
+impl Coroutine {
+    /// The coroutine's id.
+    pub fn id(&self) -> u64 {
+        self.task.header().id
+    }
+
+    /// The coroutine's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.task.header().name.as_deref()
+    }
+
+    /// Makes the coroutine's token available: if it is blocked in [`park`] it resumes, and if
+    /// it is not, its next `park` returns at once. Works from any thread.
+    pub fn unpark(&self) {
+        let header = self.task.header();
+        header.unpark_token.store(true, Ordering::Release);
+        header.wake();
+    }
+}
+
+/// A handle to the running coroutine, or `None` on a plain thread.
+pub fn current() -> Option<Coroutine> {
+    current_header().map(|h| Coroutine { task: TaskRef::from_header(h) })
+}
+
+/// Blocks the running coroutine until its token is made available by
+/// [`Coroutine::unpark`], then consumes the token, as `std::thread::park` does for threads.
+/// It may also return spuriously, so callers re-check their condition in a loop. A cancelled
+/// coroutine unwinds here.
+///
+/// On a plain thread this is `std::thread::park`.
+pub fn park() {
+    match current_header() {
+        Some(header) => {
+            if !header.unpark_token.swap(false, Ordering::Acquire) {
+                suspend(header);
+                header.unpark_token.store(false, Ordering::Release);
+            }
+        }
+        None => std::thread::park(),
+    }
+}
+
 /// Lets other coroutines run; the caller goes to the back of its worker's queue.
 ///
 /// Outside a coroutine this is `std::thread::yield_now`.
 pub fn yield_now() {
     match current_header() {
-        Some(header) => {
-            // The task is RUNNING, so this only sets NOTIFIED: the worker requeues it.
-            header.state.wake();
-            suspend(header);
-        }
+        Some(header) => suspend_for(header, Suspend::Yield),
         None => std::thread::yield_now(),
     }
 }
@@ -99,7 +155,7 @@ pub fn sleep(duration: Duration) {
         Some(deadline) => sleep_until(deadline),
         // A sleep past the end of time: park until cancelled.
         None => loop {
-            park();
+            park_forever();
         },
     }
 }

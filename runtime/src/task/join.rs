@@ -296,7 +296,7 @@ impl<T: Send + 'static> JoinHandle<T> {
                         }
                         current::park_until(deadline);
                     } else {
-                        current::park();
+                        current::park_forever();
                     }
                 }
             }

@@ -17,11 +17,20 @@ use crate::scheduler::Worker;
 use crate::stack::GuardRange;
 use crate::sync::SpinLock;
 
+/// Why a coroutine suspended: the value it passes to its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// It waits for a wake-up.
+    Park,
+    /// It wants to run again after the others (`yield_now`).
+    Yield,
+}
+
 /// What a run of a task ended with.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Run {
     /// The coroutine suspended.
-    Suspended,
+    Suspended(Suspend),
     /// The task finished (returned, panicked, was cancelled or could not start); its output
     /// is stored and its state must be set to complete.
     Finished,
@@ -56,10 +65,12 @@ pub(crate) struct Header {
     pub(crate) stack_size: usize,
     pub(crate) name: Option<Box<str>>,
     pub(crate) shared: Arc<Shared>,
+    /// The token of `task::park`/`Coroutine::unpark`.
+    pub(crate) unpark_token: std::sync::atomic::AtomicBool,
     /// Who to wake when the task completes.
     pub(crate) join_waker: SpinLock<Option<Waker>>,
     /// The coroutine's yielder, set when it first runs.
-    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    pub(crate) yielder: Cell<*const Yielder<(), Suspend>>,
     /// Cancellation was delivered (the coroutine is unwinding): do not deliver it again.
     pub(crate) unwinding: Cell<bool>,
     /// The guard page of the coroutine's stack, for the overflow handler.

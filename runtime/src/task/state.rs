@@ -124,6 +124,13 @@ impl State {
         }
     }
 
+    /// The coroutine yielded: it goes straight back to a run queue. A wake-up that arrived
+    /// meanwhile (NOTIFIED) is left set and costs at most one spurious wake-up later.
+    pub(crate) fn yield_run(&self) {
+        let prev = self.0.fetch_xor(RUNNING | SCHEDULED, Ordering::AcqRel);
+        debug_assert!(prev & RUNNING != 0 && prev & SCHEDULED == 0, "bad state {prev:#b}");
+    }
+
     /// The coroutine returned (or never started); its output is stored.
     pub(crate) fn complete(&self) {
         let prev = self
