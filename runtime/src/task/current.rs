@@ -86,7 +86,10 @@ pub struct Coroutine {
 
 impl std::fmt::Debug for Coroutine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Coroutine").field("id", &self.id()).field("name", &self.name()).finish()
+        f.debug_struct("Coroutine")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
     }
 }
 
@@ -112,7 +115,9 @@ impl Coroutine {
 
 /// A handle to the running coroutine, or `None` on a plain thread.
 pub fn current() -> Option<Coroutine> {
-    current_header().map(|h| Coroutine { task: TaskRef::from_header(h) })
+    current_header().map(|h| Coroutine {
+        task: TaskRef::from_header(h),
+    })
 }
 
 /// Blocks the running coroutine until its token is made available by

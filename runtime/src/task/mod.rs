@@ -10,7 +10,9 @@ mod waker;
 
 pub use builder::{Builder, DEFAULT_PRIORITY, IntoPriority, spawn, spawn_with};
 pub(crate) use cell::Cell;
-pub use current::{Coroutine, current, current_id, current_name, in_coroutine, park, sleep, sleep_until, yield_now};
+pub use current::{
+    Coroutine, current, current_id, current_name, in_coroutine, park, sleep, sleep_until, yield_now,
+};
 pub use join::{JoinError, JoinHandle};
 pub(crate) use raw::{Header, Run, Suspend, TaskRef};
 pub(crate) use state::AfterRun;

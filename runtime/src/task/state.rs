@@ -128,7 +128,10 @@ impl State {
     /// meanwhile (NOTIFIED) is left set and costs at most one spurious wake-up later.
     pub(crate) fn yield_run(&self) {
         let prev = self.0.fetch_xor(RUNNING | SCHEDULED, Ordering::AcqRel);
-        debug_assert!(prev & RUNNING != 0 && prev & SCHEDULED == 0, "bad state {prev:#b}");
+        debug_assert!(
+            prev & RUNNING != 0 && prev & SCHEDULED == 0,
+            "bad state {prev:#b}"
+        );
     }
 
     /// The coroutine returned (or never started); its output is stored.
