@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     const N: usize = 100_000;
-    const PERIOD: Duration = Duration::from_millis(500);
+    const PERIOD: Duration = Duration::from_secs(1);
     // Each sleeping coroutine holds a guard-paged stack: two memory mappings.
     support::ensure_max_map_count(2 * N + 20_000);
     let rt = support::runtime(2);
