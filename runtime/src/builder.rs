@@ -4,6 +4,7 @@ use std::io;
 use std::num::NonZeroUsize;
 
 use crate::Runtime;
+use crate::reactor::IoBackend;
 
 /// The usable stack size a coroutine gets unless it asks otherwise: 128 KiB.
 ///
@@ -23,6 +24,7 @@ pub struct Builder {
     pub(crate) stack_size: usize,
     pub(crate) name: String,
     pub(crate) max_stacks: Option<usize>,
+    pub(crate) io_backend: Option<IoBackend>,
 }
 
 impl Default for Builder {
@@ -32,6 +34,7 @@ impl Default for Builder {
             stack_size: DEFAULT_STACK_SIZE,
             name: "oc".to_owned(),
             max_stacks: None,
+            io_backend: None,
         }
     }
 }
@@ -68,6 +71,15 @@ impl Builder {
     /// says why.
     pub fn max_stacks(mut self, n: usize) -> Builder {
         self.max_stacks = Some(n);
+        self
+    }
+
+    /// The IO backend: io_uring, epoll, or `Auto` (io_uring when the kernel allows it). When
+    /// not set, `OC_IO_BACKEND=auto|uring|epoll` decides, and `Auto` if that is unset too.
+    /// Forcing io_uring on a kernel that refuses it makes `build` fail with an error that says
+    /// so.
+    pub fn io_backend(mut self, backend: IoBackend) -> Builder {
+        self.io_backend = Some(backend);
         self
     }
 

@@ -54,6 +54,7 @@
 mod builder;
 mod global;
 mod metrics;
+mod reactor;
 mod runtime;
 mod scheduler;
 mod stack;
@@ -65,6 +66,7 @@ mod time;
 pub use builder::{Builder, DEFAULT_STACK_SIZE};
 pub use global::{block_on, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
+pub use reactor::IoBackend;
 pub use runtime::Runtime;
 pub use task::{
     JoinError, JoinHandle, current_id, current_name, in_coroutine, sleep, sleep_until, spawn,

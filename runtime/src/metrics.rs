@@ -16,6 +16,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) parks: AtomicU64,
     pub(crate) stack_cache: AtomicUsize,
     pub(crate) timers: AtomicUsize,
+    pub(crate) io_in_flight: AtomicUsize,
 }
 
 /// Adds one to a counter that only the calling thread writes.
@@ -57,6 +58,10 @@ pub struct RuntimeMetrics {
     pub timers: usize,
     /// How stack guard pages are made on this machine.
     pub stack_guard: StackGuard,
+    /// The IO backend the workers use.
+    pub io_backend: crate::IoBackend,
+    /// IO operations (io_uring) or descriptor waits (epoll) in flight.
+    pub io_in_flight: usize,
     /// Per-worker figures, indexed by worker.
     pub per_worker: Vec<WorkerMetrics>,
 }
@@ -93,6 +98,8 @@ pub struct WorkerMetrics {
     pub stack_cache: usize,
     /// Timers armed on this worker.
     pub timers: usize,
+    /// IO operations or descriptor waits in flight on this worker's reactor.
+    pub io_in_flight: usize,
 }
 
 impl WorkerCounters {
@@ -106,6 +113,7 @@ impl WorkerCounters {
             parks: self.parks.load(Ordering::Relaxed),
             stack_cache: self.stack_cache.load(Ordering::Relaxed),
             timers: self.timers.load(Ordering::Relaxed),
+            io_in_flight: self.io_in_flight.load(Ordering::Relaxed),
         }
     }
 }

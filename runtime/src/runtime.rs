@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::builder::Builder;
 use crate::metrics::RuntimeMetrics;
+use crate::reactor::{IoBackend, Reactor, Unparker};
 use crate::scheduler::{Config, Shared, Worker, context};
 use crate::stack::{self, StackPool};
 use crate::sys;
@@ -57,26 +58,27 @@ impl Runtime {
     pub(crate) fn start(builder: Builder) -> io::Result<Runtime> {
         stack::install_overflow_handler();
         let workers = builder.worker_count();
-        let config = Config {
-            name: builder.name.clone(),
-            workers,
+        let requested = match IoBackend::from_env()? {
+            Some(from_env) if builder.io_backend.is_none() => from_env,
+            _ => builder.io_backend.unwrap_or_default(),
         };
-        let (shared, deques) = Shared::new(
-            config,
-            StackPool::new(builder.stack_size, builder.max_stacks),
-        );
+        let (io_backend, reactors) = Reactor::create(requested, workers)?;
+        let (reactors, unparkers): (Vec<Reactor>, Vec<Unparker>) = reactors.into_iter().unzip();
+        let config = Config { name: builder.name.clone(), workers, io_backend };
+        let (shared, deques) =
+            Shared::new(config, StackPool::new(builder.stack_size, builder.max_stacks), unparkers);
         let runtime = Runtime {
             shared: shared.clone(),
             threads: Mutex::new(Vec::with_capacity(workers)),
         };
-        for (index, deque) in deques.into_iter().enumerate() {
+        for (index, (deque, reactor)) in deques.into_iter().zip(reactors).enumerate() {
             let worker_shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-worker-{index}", builder.name))
                 .stack_size(WORKER_THREAD_STACK)
                 .spawn(move || {
                     sys::ensure_signal_stack();
-                    let worker = Worker::new(index, worker_shared.clone(), deque);
+                    let worker = Worker::new(index, worker_shared.clone(), deque, reactor);
                     worker.run();
                     drop(worker);
                     worker_shared.worker_exited();
@@ -154,6 +156,11 @@ impl Runtime {
     /// Number of worker threads.
     pub fn workers(&self) -> usize {
         self.shared.config.workers
+    }
+
+    /// The IO backend the workers use (never `Auto`).
+    pub fn io_backend(&self) -> IoBackend {
+        self.shared.config.io_backend
     }
 
     /// Stops the runtime: every coroutine is cancelled (it unwinds at its next suspension

@@ -2,7 +2,6 @@
 
 pub(crate) mod context;
 mod idle;
-mod park;
 mod priority;
 mod shared;
 mod worker;

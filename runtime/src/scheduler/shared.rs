@@ -20,7 +20,7 @@ use crossbeam_utils::CachePadded;
 
 use super::context;
 use super::idle::Idle;
-use super::park::Parker;
+use crate::reactor::{IoBackend, Unparker};
 use super::priority::PriorityQueue;
 use crate::metrics::{RuntimeMetrics, WorkerCounters};
 use crate::stack::{Stack, StackPool};
@@ -30,6 +30,7 @@ use crate::task::{Cell, DEFAULT_PRIORITY, JoinHandle, TaskRef};
 pub(crate) struct Config {
     pub(crate) name: String,
     pub(crate) workers: usize,
+    pub(crate) io_backend: IoBackend,
 }
 
 pub(crate) struct Shared {
@@ -38,7 +39,7 @@ pub(crate) struct Shared {
     pub(crate) stealers: Box<[Stealer<TaskRef>]>,
     pub(crate) priority: PriorityQueue,
     pub(crate) idle: Idle,
-    pub(crate) parkers: Box<[Parker]>,
+    pub(crate) unparkers: Box<[Unparker]>,
     pub(crate) stacks: StackPool,
     pub(crate) counters: Box<[CachePadded<WorkerCounters>]>,
     remote_spawned: AtomicU64,
@@ -51,7 +52,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// A runtime's shared half, and one local deque per worker.
-    pub(crate) fn new(config: Config, stacks: StackPool) -> (Arc<Shared>, Vec<Deque<TaskRef>>) {
+    pub(crate) fn new(
+        config: Config,
+        stacks: StackPool,
+        unparkers: Vec<Unparker>,
+    ) -> (Arc<Shared>, Vec<Deque<TaskRef>>) {
         let workers = config.workers;
         let deques: Vec<Deque<TaskRef>> = (0..workers).map(|_| Deque::new_fifo()).collect();
         let shared = Shared {
@@ -59,7 +64,7 @@ impl Shared {
             stealers: deques.iter().map(Deque::stealer).collect(),
             priority: PriorityQueue::new(),
             idle: Idle::new(workers),
-            parkers: (0..workers).map(|_| Parker::new()).collect(),
+            unparkers: unparkers.into_boxed_slice(),
             stacks,
             counters: (0..workers)
                 .map(|_| CachePadded::new(WorkerCounters::default()))
@@ -137,7 +142,7 @@ impl Shared {
     /// Wakes a sleeping worker if work is waiting and nobody is searching for it.
     pub(crate) fn notify(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
-            self.parkers[index].unpark();
+            self.unparkers[index].unpark();
         }
     }
 
@@ -192,6 +197,8 @@ impl Shared {
                 + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
             timers: per_worker.iter().map(|w| w.timers).sum(),
             stack_guard: self.stacks.guard_kind(),
+            io_backend: self.config.io_backend,
+            io_in_flight: per_worker.iter().map(|w| w.io_in_flight).sum(),
             per_worker,
         }
     }
@@ -203,8 +210,8 @@ impl Shared {
     }
 
     pub(crate) fn unpark_all(&self) {
-        for parker in self.parkers.iter() {
-            parker.unpark();
+        for unparker in self.unparkers.iter() {
+            unparker.unpark();
         }
     }
 

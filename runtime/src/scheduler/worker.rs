@@ -31,6 +31,7 @@ use crossbeam_deque::{Steal, Worker as Deque};
 use super::priority::AGING;
 use super::{Shared, context};
 use crate::metrics::bump;
+use crate::reactor::Reactor;
 use crate::stack::{Stack, StackCache};
 use crate::task::{AfterRun, DEFAULT_PRIORITY, Run, Suspend, TaskRef};
 use crate::time::TimerHeap;
@@ -43,11 +44,14 @@ const INJECTOR_INTERVAL: u32 = 61;
 const STARVED_INTERVAL: u32 = 16;
 /// How many times in a row the run-next slot may go first.
 const RUN_NEXT_STREAK: u32 = 16;
+/// How often (in picks) queued IO submissions are handed to the kernel while busy.
+const FLUSH_INTERVAL: u32 = 16;
 /// Longest sleep of a worker while the runtime shuts down and coroutines are still alive.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
 pub(crate) struct Worker {
     index: usize,
+    reactor: Reactor,
     shared: Arc<Shared>,
     local: Deque<TaskRef>,
     run_next: Cell<Option<TaskRef>>,
@@ -63,9 +67,10 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>) -> Worker {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>, reactor: Reactor) -> Worker {
         Worker {
             index,
+            reactor,
             shared,
             local,
             run_next: Cell::new(None),
@@ -82,6 +87,14 @@ impl Worker {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn reactor(&self) -> &Reactor {
+        &self.reactor
     }
 
     fn counters(&self) -> &crate::metrics::WorkerCounters {
@@ -142,6 +155,12 @@ impl Worker {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.fire_timers();
+        if tick % FLUSH_INTERVAL == 0 {
+            self.reactor.flush();
+        }
+        if self.reactor.cheap_poll() || tick % INJECTOR_INTERVAL == 0 {
+            self.reactor.poll();
+        }
 
         if let Some(top) = self.shared.priority.top() {
             if top < DEFAULT_PRIORITY {
@@ -184,6 +203,13 @@ impl Worker {
         }
         if let Some(task) = self.run_next.take() {
             return Some(task);
+        }
+        // Nothing local: hand queued IO to the kernel and collect what is ready.
+        self.reactor.flush();
+        if self.reactor.poll() {
+            if let Some(task) = self.run_next.take().or_else(|| self.local.pop()) {
+                return Some(task);
+            }
         }
         if let Some(task) = self.steal_injector() {
             return Some(task);
@@ -284,7 +310,10 @@ impl Worker {
             }
             if timeout != Some(Duration::ZERO) {
                 bump(&self.counters().parks);
-                self.shared.parkers[self.index].park(timeout);
+                self.reactor.park(timeout);
+                self.counters().io_in_flight.store(self.reactor.in_flight(), std::sync::atomic::Ordering::Relaxed);
+            } else {
+                self.reactor.flush();
             }
         }
         if self.shared.idle.wake_up(self.index) {

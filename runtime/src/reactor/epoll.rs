@@ -1,0 +1,173 @@
+//! The epoll backend (through the `polling` crate): readiness, then the system call again.
+//!
+//! # State
+//!
+//! `fds` maps a descriptor to the coroutines waiting for it to become readable or writable
+//! on this worker, and whether it is registered with this worker's poller. Touched only on
+//! the worker's thread. Registrations are one-shot: an event disarms the descriptor, and a
+//! waiter that is still interested arms it again.
+//!
+//! A descriptor may be registered with several workers' pollers at once (a coroutine that
+//! waited on one worker and later on another); each poller then only ever wakes its own
+//! waiters, and a stale one costs a spurious wake-up.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+use polling::{Event, Events, Poller};
+
+/// What a coroutine waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Readable,
+    Writable,
+}
+
+#[derive(Default)]
+struct Waiters {
+    read: Option<Waker>,
+    write: Option<Waker>,
+    registered: bool,
+}
+
+pub(crate) struct EpollReactor {
+    poller: Arc<Poller>,
+    events: RefCell<Events>,
+    fds: RefCell<HashMap<RawFd, Waiters>>,
+    ready: RefCell<Vec<Waker>>,
+}
+
+impl EpollReactor {
+    pub(crate) fn new() -> io::Result<(EpollReactor, Arc<Poller>)> {
+        let poller = Arc::new(Poller::new()?);
+        let reactor = EpollReactor {
+            poller: poller.clone(),
+            events: RefCell::new(Events::new()),
+            fds: RefCell::new(HashMap::new()),
+            ready: RefCell::new(Vec::new()),
+        };
+        Ok((reactor, poller))
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.fds.borrow().values().filter(|w| w.read.is_some() || w.write.is_some()).count()
+    }
+
+    /// Arms `fd` so that `waker` is woken once it is ready for `interest`.
+    pub(crate) fn register(&self, fd: RawFd, interest: Interest, waker: &Waker) -> io::Result<()> {
+        let mut fds = self.fds.borrow_mut();
+        let waiters = fds.entry(fd).or_default();
+        match interest {
+            Interest::Readable => waiters.read = Some(waker.clone()),
+            Interest::Writable => waiters.write = Some(waker.clone()),
+        }
+        let event = Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
+        let result = if waiters.registered {
+            // SAFETY: a borrowed descriptor the caller is operating on; see `add` below.
+            match self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, event) {
+                // The descriptor was closed and its number reused since: register afresh.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => self.add(fd, event),
+                other => other,
+            }
+        } else {
+            match self.add(fd, event) {
+                // Registered by an earlier life of this number that we forgot about.
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    // SAFETY: as above.
+                    self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, event)
+                }
+                other => other,
+            }
+        };
+        match result {
+            Ok(()) => {
+                waiters.registered = true;
+                Ok(())
+            }
+            Err(e) => {
+                match interest {
+                    Interest::Readable => waiters.read = None,
+                    Interest::Writable => waiters.write = None,
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn add(&self, fd: RawFd, event: Event) -> io::Result<()> {
+        // SAFETY: polling asks that a source be deleted before it is closed. On epoll the
+        // kernel drops the registration itself when the descriptor is closed, and a stale
+        // entry in `fds` is repaired by the ENOENT/EEXIST handling in `register`.
+        unsafe { self.poller.add(fd, event) }
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        let mut events = self.events.borrow_mut();
+        events.clear();
+        if let Err(e) = self.poller.wait(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                panic!("epoll_wait failed: {e}");
+            }
+        }
+        let mut fds = self.fds.borrow_mut();
+        let mut ready = self.ready.borrow_mut();
+        for event in events.iter() {
+            let fd = event.key as RawFd;
+            let Some(waiters) = fds.get_mut(&fd) else { continue };
+            // Errors and hang-ups are reported as both readable and writable by polling.
+            if event.readable {
+                ready.extend(waiters.read.take());
+            }
+            if event.writable {
+                ready.extend(waiters.write.take());
+            }
+            // One-shot: the descriptor is disarmed now. Re-arm for a waiter still waiting.
+            if waiters.read.is_some() || waiters.write.is_some() {
+                let again = Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
+                // SAFETY: see `add`.
+                let _ = self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, again);
+            }
+        }
+        drop(fds);
+        drop(events);
+        let wakers = std::mem::take(&mut *ready);
+        drop(ready);
+        let any = !wakers.is_empty();
+        wake_all(&self.ready, wakers);
+        any
+    }
+
+    pub(crate) fn poll(&self) -> bool {
+        self.wait(Some(Duration::ZERO))
+    }
+
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        self.wait(timeout);
+    }
+
+    /// Forgets `fd` (it is being closed).
+    pub(crate) fn forget(&self, fd: RawFd) {
+        if let Some(waiters) = self.fds.borrow_mut().remove(&fd) {
+            if waiters.registered {
+                // SAFETY: see `add`.
+                let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+            }
+        }
+    }
+}
+
+/// Wakes every waker, then gives the emptied vector back for reuse.
+pub(super) fn wake_all(slot: &RefCell<Vec<Waker>>, mut wakers: Vec<Waker>) {
+    for waker in wakers.drain(..) {
+        waker.wake();
+    }
+    let mut slot = slot.borrow_mut();
+    if slot.is_empty() {
+        *slot = wakers;
+    }
+}

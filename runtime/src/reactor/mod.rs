@@ -1,0 +1,149 @@
+//! The reactor: each worker's IO engine and the place where an idle worker sleeps.
+//!
+//! Two backends behind one small interface, chosen once per runtime:
+//!
+//! - **io_uring** (`uring.rs`): operations are submitted to the worker's ring and complete
+//!   there; an idle worker sleeps in `io_uring_enter` until a completion, its first timer, or a
+//!   wake-up through an eventfd the ring polls.
+//! - **epoll** (`epoll.rs`, the `polling` crate): coroutines wait for readiness of a
+//!   descriptor, then retry the system call; an idle worker sleeps in `epoll_wait`.
+//!
+//! `Builder::io_backend` or `OC_IO_BACKEND=auto|uring|epoll` chooses. `auto` probes io_uring
+//! (a ring must be creatable and support timed waits, Linux 5.11+) and falls back to epoll.
+//!
+//! Other threads reach a worker's reactor only through its [`Unparker`]: to wake it, and (for
+//! io_uring) to ask it to cancel an operation it owns.
+
+mod epoll;
+mod uring;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use epoll::{EpollReactor, Interest};
+pub(crate) use uring::{Op, UringReactor, UringRemote};
+
+/// Which IO backend a runtime uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IoBackend {
+    /// io_uring when the kernel allows it, epoll otherwise.
+    #[default]
+    Auto,
+    /// io_uring; building the runtime fails if the kernel refuses it.
+    Uring,
+    /// epoll (through the `polling` crate).
+    Epoll,
+}
+
+impl IoBackend {
+    /// The backend named by `OC_IO_BACKEND`, if it is set.
+    pub(crate) fn from_env() -> io::Result<Option<IoBackend>> {
+        match std::env::var("OC_IO_BACKEND") {
+            Err(_) => Ok(None),
+            Ok(v) => match v.trim() {
+                "" | "auto" => Ok(Some(IoBackend::Auto)),
+                "uring" | "io_uring" => Ok(Some(IoBackend::Uring)),
+                "epoll" => Ok(Some(IoBackend::Epoll)),
+                other => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("OC_IO_BACKEND={other:?}: expected auto, uring or epoll"),
+                )),
+            },
+        }
+    }
+}
+
+/// One worker's reactor.
+pub(crate) enum Reactor {
+    Uring(UringReactor),
+    Epoll(EpollReactor),
+}
+
+/// The handle other threads use to wake a worker sleeping in its reactor.
+#[derive(Clone)]
+pub(crate) enum Unparker {
+    Uring(Arc<UringRemote>),
+    Epoll(Arc<polling::Poller>),
+}
+
+impl Reactor {
+    /// Creates `n` reactors of the chosen backend (all or nothing); returns the backend used.
+    pub(crate) fn create(backend: IoBackend, n: usize) -> io::Result<(IoBackend, Vec<(Reactor, Unparker)>)> {
+        let create_uring = || -> io::Result<Vec<(Reactor, Unparker)>> {
+            (0..n)
+                .map(|_| UringReactor::new().map(|(r, u)| (Reactor::Uring(r), Unparker::Uring(u))))
+                .collect()
+        };
+        let create_epoll = || -> io::Result<Vec<(Reactor, Unparker)>> {
+            (0..n)
+                .map(|_| EpollReactor::new().map(|(r, u)| (Reactor::Epoll(r), Unparker::Epoll(u))))
+                .collect()
+        };
+        match backend {
+            IoBackend::Uring => create_uring().map(|r| (IoBackend::Uring, r)).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "io_uring was requested (Builder::io_backend or OC_IO_BACKEND=uring) but \
+                         the kernel refused it: {e}; use auto or epoll"
+                    ),
+                )
+            }),
+            IoBackend::Epoll => create_epoll().map(|r| (IoBackend::Epoll, r)),
+            IoBackend::Auto => match create_uring() {
+                Ok(r) => Ok((IoBackend::Uring, r)),
+                Err(_) => create_epoll().map(|r| (IoBackend::Epoll, r)),
+            },
+        }
+    }
+
+    /// Sleeps until an event, a wake-up, or `timeout`; then wakes the coroutines whose IO is
+    /// ready.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        match self {
+            Reactor::Uring(r) => r.park(timeout),
+            Reactor::Epoll(r) => r.park(timeout),
+        }
+    }
+
+    /// Wakes the coroutines whose IO is ready, without sleeping. Returns whether any was.
+    pub(crate) fn poll(&self) -> bool {
+        match self {
+            Reactor::Uring(r) => r.poll(),
+            Reactor::Epoll(r) => r.poll(),
+        }
+    }
+
+    /// Whether polling is cheap enough to do on every scheduler tick (no system call).
+    pub(crate) fn cheap_poll(&self) -> bool {
+        matches!(self, Reactor::Uring(_))
+    }
+
+    /// Hands queued submissions to the kernel (io_uring); nothing for epoll.
+    pub(crate) fn flush(&self) {
+        if let Reactor::Uring(r) = self {
+            r.flush();
+        }
+    }
+
+    /// Operations or registrations in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        match self {
+            Reactor::Uring(r) => r.in_flight(),
+            Reactor::Epoll(r) => r.in_flight(),
+        }
+    }
+}
+
+impl Unparker {
+    /// Wakes the worker, or makes its next park return at once.
+    pub(crate) fn unpark(&self) {
+        match self {
+            Unparker::Uring(u) => u.unpark(),
+            Unparker::Epoll(p) => {
+                let _ = p.notify();
+            }
+        }
+    }
+}

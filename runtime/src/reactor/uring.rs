@@ -1,0 +1,384 @@
+//! The io_uring backend: one ring per worker.
+//!
+//! # State
+//!
+//! - `ring`, `slots`, `unsubmitted`: owned by the worker; touched only on its thread.
+//! - `Op`: shared between the coroutine that waits for an operation and the reactor that
+//!   completes it; its state sits behind a spin lock held for a few instructions.
+//! - `UringRemote`: what other threads may use: the wake-up eventfd, and an inbox of
+//!   cancellation requests (a coroutine that must abandon an operation may run on another
+//!   worker by then, and only the owning worker may submit to its ring).
+//!
+//! # Invariants
+//!
+//! - Every buffer, iovec, address and timespec an operation names stays alive until its
+//!   completion arrives: the submitting coroutine waits for the completion without being
+//!   cancellable (a time-out or cancellation submits `ASYNC_CANCEL` and still waits), and the
+//!   reactor holds the `Op` (which owns the timespec of a linked time-out) until then.
+//! - A slot's `user_data` carries a generation, so a late cancellation request cannot hit a
+//!   later operation that reused the slot.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Duration;
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+use crate::sync::SpinLock;
+
+/// `user_data` of the multishot poll on the wake-up eventfd.
+const WAKE_TOKEN: u64 = u64::MAX;
+/// `user_data` of completions nobody waits for (linked time-outs, cancellations).
+const IGNORE_TOKEN: u64 = u64::MAX - 1;
+const SQ_ENTRIES: u32 = 256;
+const CQ_ENTRIES: u32 = 4096;
+
+/// One operation in flight.
+pub(crate) struct Op {
+    state: SpinLock<OpState>,
+    /// The deadline of a linked time-out; read by the kernel when the operation is submitted.
+    timespec: types::Timespec,
+    user_data: Cell<u64>,
+}
+
+// SAFETY: `user_data` is written once by the submitting thread before the `Op` is shared (the
+// slot and the waiter learn it afterwards); everything else is behind the spin lock.
+unsafe impl Sync for Op {}
+// SAFETY: as above.
+unsafe impl Send for Op {}
+
+struct OpState {
+    result: Option<i32>,
+    waker: Option<Waker>,
+}
+
+impl Op {
+    /// The result (`res` of the completion: a count, a descriptor, or `-errno`), once done.
+    pub(crate) fn result(&self) -> Option<i32> {
+        self.state.lock().result
+    }
+
+    /// Returns the result if done; otherwise leaves `waker` to be woken at completion.
+    pub(crate) fn result_or_wait(&self, waker: &Waker) -> Option<i32> {
+        let mut state = self.state.lock();
+        if state.result.is_none() {
+            match &state.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => state.waker = Some(waker.clone()),
+            }
+        }
+        state.result
+    }
+
+    pub(crate) fn user_data(&self) -> u64 {
+        self.user_data.get()
+    }
+
+    fn complete(&self, res: i32) -> Option<Waker> {
+        let mut state = self.state.lock();
+        state.result = Some(res);
+        state.waker.take()
+    }
+}
+
+/// The part of a worker's ring that other threads may use.
+pub(crate) struct UringRemote {
+    eventfd: OwnedFd,
+    notified: AtomicBool,
+    cancels: Mutex<Vec<u64>>,
+    has_cancels: AtomicBool,
+}
+
+impl UringRemote {
+    pub(crate) fn unpark(&self) {
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes from a valid u64 to our eventfd.
+            unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+        }
+    }
+
+    /// Asks the owning worker to cancel the operation `user_data` (from any thread).
+    pub(crate) fn request_cancel(&self, user_data: u64) {
+        self.cancels.lock().unwrap_or_else(|e| e.into_inner()).push(user_data);
+        self.has_cancels.store(true, Ordering::Release);
+        // Force a wake-up even if one is pending, so the request is seen promptly.
+        self.notified.store(false, Ordering::SeqCst);
+        self.unpark();
+    }
+}
+
+struct Slot {
+    generation: u32,
+    op: Option<Arc<Op>>,
+}
+
+pub(crate) struct UringReactor {
+    ring: RefCell<IoUring>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    in_flight: Cell<usize>,
+    unsubmitted: Cell<u32>,
+    wake_armed: Cell<bool>,
+    remote: Arc<UringRemote>,
+    ready: RefCell<Vec<Waker>>,
+}
+
+impl UringReactor {
+    pub(crate) fn new() -> io::Result<(UringReactor, Arc<UringRemote>)> {
+        let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_clamp().build(SQ_ENTRIES)?;
+        if !ring.params().is_feature_ext_arg() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks timed waits (IORING_FEAT_EXT_ARG, Linux 5.11)",
+            ));
+        }
+        if !ring.params().is_feature_nodrop() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring may drop completions (Linux 5.5)"));
+        }
+        // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor we own.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let remote = Arc::new(UringRemote {
+            eventfd,
+            notified: AtomicBool::new(false),
+            cancels: Mutex::new(Vec::new()),
+            has_cancels: AtomicBool::new(false),
+        });
+        let reactor = UringReactor {
+            ring: RefCell::new(ring),
+            slots: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            in_flight: Cell::new(0),
+            unsubmitted: Cell::new(0),
+            wake_armed: Cell::new(false),
+            remote: remote.clone(),
+            ready: RefCell::new(Vec::new()),
+        };
+        Ok((reactor, remote))
+    }
+
+    pub(crate) fn remote(&self) -> &Arc<UringRemote> {
+        &self.remote
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.get()
+    }
+
+    /// Queues `entry` (its `user_data` is assigned here), with a linked time-out if given.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `entry` must stay valid until the returned operation has a result.
+    pub(crate) unsafe fn submit(&self, entry: squeue::Entry, timeout: Option<Duration>) -> Arc<Op> {
+        let op = Arc::new(Op {
+            state: SpinLock::new(OpState { result: None, waker: None }),
+            timespec: timeout.map_or_else(types::Timespec::new, types::Timespec::from),
+            user_data: Cell::new(0),
+        });
+        let user_data = self.insert(op.clone());
+        op.user_data.set(user_data);
+        let entry = entry.user_data(user_data);
+        match timeout {
+            None => self.push(&[entry]),
+            Some(_) => {
+                let link = opcode::LinkTimeout::new(&op.timespec).build().user_data(IGNORE_TOKEN);
+                self.push(&[entry.flags(squeue::Flags::IO_LINK), link]);
+            }
+        }
+        op
+    }
+
+    /// Queues a cancellation of the operation `user_data` (on this worker's ring).
+    pub(crate) fn cancel(&self, user_data: u64) {
+        let entry = opcode::AsyncCancel::new(user_data).build().user_data(IGNORE_TOKEN);
+        self.push(&[entry]);
+    }
+
+    fn insert(&self, op: Arc<Op>) -> u64 {
+        let mut slots = self.slots.borrow_mut();
+        let index = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                slots.push(Slot { generation: 0, op: None });
+                (slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut slots[index as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.op = Some(op);
+        self.in_flight.set(self.in_flight.get() + 1);
+        (u64::from(slot.generation) << 32) | u64::from(index)
+    }
+
+    fn take(&self, user_data: u64) -> Option<Arc<Op>> {
+        let index = (user_data & 0xffff_ffff) as usize;
+        let generation = (user_data >> 32) as u32;
+        let mut slots = self.slots.borrow_mut();
+        let slot = slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        let op = slot.op.take()?;
+        self.free.borrow_mut().push(index as u32);
+        self.in_flight.set(self.in_flight.get() - 1);
+        Some(op)
+    }
+
+    fn push(&self, entries: &[squeue::Entry]) {
+        loop {
+            let pushed = {
+                let mut ring = self.ring.borrow_mut();
+                let mut sq = ring.submission();
+                if sq.capacity() - sq.len() >= entries.len() {
+                    // SAFETY: the caller of `submit` keeps the entries' memory alive until
+                    // completion; cancellations and polls name no memory.
+                    unsafe { sq.push_multiple(entries).is_ok() }
+                } else {
+                    false
+                }
+            };
+            if pushed {
+                self.unsubmitted.set(self.unsubmitted.get() + entries.len() as u32);
+                return;
+            }
+            // The submission queue is full: hand it to the kernel and try again.
+            self.flush();
+            self.poll();
+        }
+    }
+
+    /// Hands queued submissions to the kernel.
+    pub(crate) fn flush(&self) {
+        if self.unsubmitted.get() == 0 {
+            return;
+        }
+        loop {
+            if self.ring.borrow_mut().submission().is_empty() {
+                break;
+            }
+            let result = self.ring.borrow().submit();
+            match result {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // Completions overflowed: reap them, then retry.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    self.poll();
+                }
+                Err(e) => {
+                    // Nothing sensible is left to do with the queued entries; their waiters
+                    // would hang, so fail loudly.
+                    panic!("io_uring submit failed: {e}");
+                }
+            }
+        }
+        self.unsubmitted.set(0);
+    }
+
+    fn arm_wake(&self) {
+        if !self.wake_armed.get() {
+            let entry = opcode::PollAdd::new(types::Fd(self.remote.eventfd.as_raw_fd()), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(WAKE_TOKEN);
+            self.push(&[entry]);
+            self.wake_armed.set(true);
+        }
+    }
+
+    fn take_cancel_requests(&self) {
+        if self.remote.has_cancels.swap(false, Ordering::AcqRel) {
+            let requests = std::mem::take(&mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
+            for user_data in requests {
+                self.cancel(user_data);
+            }
+        }
+    }
+
+    /// Reaps completions and wakes their waiters. Returns whether anything completed.
+    pub(crate) fn poll(&self) -> bool {
+        self.take_cancel_requests();
+        let mut ready = self.ready.borrow_mut();
+        {
+            let mut ring = self.ring.borrow_mut();
+            let mut drained_wake = false;
+            for cqe in ring.completion() {
+                match cqe.user_data() {
+                    WAKE_TOKEN => {
+                        drained_wake = true;
+                        if !cqueue::more(cqe.flags()) {
+                            self.wake_armed.set(false);
+                        }
+                    }
+                    IGNORE_TOKEN => {}
+                    user_data => {
+                        if let Some(op) = self.take(user_data) {
+                            if let Some(waker) = op.complete(cqe.result()) {
+                                ready.push(waker);
+                            }
+                        }
+                    }
+                }
+            }
+            if drained_wake {
+                let mut buf = 0u64;
+                // SAFETY: reading 8 bytes into a valid u64 from our non-blocking eventfd.
+                unsafe { libc::read(self.remote.eventfd.as_raw_fd(), (&raw mut buf).cast(), 8) };
+            }
+        }
+        let wakers = std::mem::take(&mut *ready);
+        drop(ready);
+        let any = !wakers.is_empty();
+        super::epoll::wake_all(&self.ready, wakers);
+        any
+    }
+
+    /// Sleeps in `io_uring_enter` until a completion, a wake-up or the time-out.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        self.take_cancel_requests();
+        self.arm_wake();
+        if self.remote.notified.swap(false, Ordering::SeqCst) || timeout == Some(Duration::ZERO) {
+            self.flush();
+            self.poll();
+            return;
+        }
+        let pending = self.ring.borrow_mut().completion().len();
+        if pending == 0 {
+            let result = {
+                let ring = self.ring.borrow();
+                let submitter = ring.submitter();
+                match timeout {
+                    Some(t) => {
+                        let ts = types::Timespec::from(t);
+                        let args = types::SubmitArgs::new().timespec(&ts);
+                        submitter.submit_with_args(1, &args)
+                    }
+                    None => submitter.submit_and_wait(1),
+                }
+            };
+            match result {
+                Ok(_) => self.unsubmitted.set(0),
+                Err(e) => match e.raw_os_error() {
+                    // Time-out, signal, overflowed completions: all mean "look at the queue".
+                    // Whatever the kernel did not consume is submitted again.
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => self.flush(),
+                    _ => panic!("io_uring wait failed: {e}"),
+                },
+            }
+        } else {
+            self.flush();
+        }
+        self.remote.notified.store(false, Ordering::SeqCst);
+        self.poll();
+    }
+}
