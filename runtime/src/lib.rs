@@ -53,6 +53,7 @@
 
 mod builder;
 mod global;
+pub mod io;
 mod metrics;
 mod reactor;
 mod runtime;

@@ -57,11 +57,6 @@ struct OpState {
 }
 
 impl Op {
-    /// The result (`res` of the completion: a count, a descriptor, or `-errno`), once done.
-    pub(crate) fn result(&self) -> Option<i32> {
-        self.state.lock().result
-    }
-
     /// Returns the result if done; otherwise leaves `waker` to be woken at completion.
     pub(crate) fn result_or_wait(&self, waker: &Waker) -> Option<i32> {
         let mut state = self.state.lock();
@@ -164,10 +159,6 @@ impl UringReactor {
             ready: RefCell::new(Vec::new()),
         };
         Ok((reactor, remote))
-    }
-
-    pub(crate) fn remote(&self) -> &Arc<UringRemote> {
-        &self.remote
     }
 
     pub(crate) fn in_flight(&self) -> usize {

@@ -46,6 +46,30 @@ pub(crate) fn park_forever() {
     }
 }
 
+/// Suspends the running coroutine until something wakes it, without unwinding on
+/// cancellation: for waits that the kernel must see to the end (an io_uring operation that
+/// names the coroutine's memory). Callers check [`cancel_pending`] after waking.
+pub(crate) fn park_uncancellable() {
+    if let Some(header) = current_header() {
+        let yielder = header.yielder.get();
+        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
+        unsafe { (*yielder).suspend(Suspend::Park) };
+    }
+}
+
+/// Whether the running coroutine has been asked to stop (cancelled, or runtime shutdown) and
+/// has not begun to unwind yet.
+pub(crate) fn cancel_pending() -> bool {
+    current_header().is_some_and(|h| !h.unwinding.get() && (h.state.is_cancelled() || h.shared.is_shutting_down()))
+}
+
+/// Unwinds the running coroutine if it has been asked to stop.
+pub(crate) fn unwind_if_cancelled() {
+    if let Some(header) = current_header() {
+        deliver_cancel(header);
+    }
+}
+
 /// Suspends the running coroutine until it is woken or `deadline` passes.
 pub(crate) fn park_until(deadline: Instant) {
     if let Some(header) = current_header() {

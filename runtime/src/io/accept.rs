@@ -1,0 +1,34 @@
+//! Accepting a connection.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Instant;
+
+use io_uring::{opcode, types};
+use socket2::SockAddr;
+
+use super::{Interest, run};
+
+/// Accepts a connection on the listening socket `fd`. The new socket is non-blocking and
+/// close-on-exec.
+pub fn accept(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<(OwnedFd, SockAddr)> {
+    let raw = fd.as_raw_fd();
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `try_init` hands us storage for an address and its length, both valid for the
+    // duration of the closure, which is where the whole accept (and any wait) happens.
+    let (new_fd, addr) = unsafe {
+        SockAddr::try_init(|storage, len| {
+            let attempt = || {
+                // storage and len are valid out-pointers.
+                let res = libc::accept4(raw, storage.cast(), len, flags);
+                if res < 0 { Err(io::Error::last_os_error()) } else { Ok(res) }
+            };
+            let mut build = || opcode::Accept::new(types::Fd(raw), storage.cast(), len).flags(flags).build();
+            let map = |res: i32| res;
+            // storage and len outlive this call.
+            run(raw, Interest::Readable, deadline, attempt, Some((&mut build, &map)))
+        })?
+    };
+    // SAFETY: a descriptor just returned by accept4, owned by nobody else.
+    Ok((unsafe { OwnedFd::from_raw_fd(new_fd) }, addr))
+}

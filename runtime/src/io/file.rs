@@ -1,0 +1,45 @@
+//! Regular files at an offset: through io_uring when the worker has a ring, as plain blocking
+//! calls otherwise (a read that misses the page cache then blocks the worker).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use io_uring::{opcode, types};
+
+use super::{Driver, cvt, driver, uring_op};
+
+/// Reads into `buf` from `offset`; `Ok(0)` means end of file.
+pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let raw = fd.as_raw_fd();
+    let len = buf.len().min(u32::MAX as usize);
+    if let Driver::Uring(worker, reactor) = driver() {
+        let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32).offset(offset).build();
+        // SAFETY: `buf` outlives the call, which waits for the completion.
+        return unsafe { uring_op(worker, reactor, entry, None) }?.map(|n| n as usize);
+    }
+    loop {
+        // SAFETY: `buf` is valid for `len` bytes.
+        match cvt(unsafe { libc::pread(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes `buf` at `offset`; returns how much was written.
+pub fn write_at(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
+    let raw = fd.as_raw_fd();
+    let len = buf.len().min(u32::MAX as usize);
+    if let Driver::Uring(worker, reactor) = driver() {
+        let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32).offset(offset).build();
+        // SAFETY: `buf` outlives the call, which waits for the completion.
+        return unsafe { uring_op(worker, reactor, entry, None) }?.map(|n| n as usize);
+    }
+    loop {
+        // SAFETY: `buf` is valid for `len` bytes.
+        match cvt(unsafe { libc::pwrite(raw, buf.as_ptr().cast(), len, offset as libc::off_t) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}

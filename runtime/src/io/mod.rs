@@ -1,0 +1,250 @@
+//! Blocking-style IO on descriptors: inside a coroutine the calls suspend the coroutine, on a
+//! plain thread they block the thread.
+//!
+//! These are the building blocks of `oc-net`; most programs use that crate instead. Every
+//! function takes a descriptor that is in non-blocking mode (`O_NONBLOCK`), except the file
+//! functions, and an optional deadline after which it fails with `ErrorKind::TimedOut`.
+//!
+//! How a call waits, by context:
+//!
+//! | context | when the call would block |
+//! |---|---|
+//! | plain thread | `poll(2)` on the descriptor, then the call again |
+//! | coroutine, io_uring | the same operation submitted to the worker's ring, with a linked time-out; the coroutine waits for its completion |
+//! | coroutine, epoll | the descriptor armed in the worker's poller, the coroutine parked until it is ready (or the deadline passes), then the call again |
+//!
+//! The non-blocking attempt comes first on every backend: when data is already there (a busy
+//! connection) it is one system call and no ring round trip.
+//!
+//! # Cancellation
+//!
+//! A coroutine cancelled while it waits for an io_uring operation first cancels the operation
+//! and waits for its completion (the kernel may be writing into the coroutine's buffer), and
+//! only then unwinds.
+
+mod accept;
+mod connect;
+mod datagram;
+mod file;
+mod read;
+mod ready;
+mod write;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use io_uring::squeue;
+
+pub use accept::accept;
+pub use connect::connect;
+pub use datagram::{recv_from, send_to};
+pub use file::{read_at, write_at};
+pub use read::{read, readv, recv};
+pub use ready::{Interest, forget, wait};
+pub use write::{send, write, writev};
+
+use crate::reactor::{self, Reactor, Unparker};
+use crate::scheduler::{Worker, context};
+use crate::task;
+
+/// Where the calling code runs, for the purpose of waiting.
+enum Driver<'a> {
+    Thread,
+    Uring(&'a Worker, &'a reactor::UringReactor),
+    Epoll(&'a reactor::EpollReactor),
+}
+
+/// The calling context. Do not keep the result across a suspension point.
+fn driver<'a>() -> Driver<'a> {
+    if !task::in_coroutine() {
+        return Driver::Thread;
+    }
+    match context::current_worker() {
+        None => Driver::Thread,
+        Some(worker) => match worker.reactor() {
+            Reactor::Uring(r) => Driver::Uring(worker, r),
+            Reactor::Epoll(r) => Driver::Epoll(r),
+        },
+    }
+}
+
+/// The time left until `deadline`, or `TimedOut` if it has passed.
+fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d { Err(timed_out()) } else { Ok(Some(d - now)) }
+        }
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "operation timed out")
+}
+
+/// Converts a libc return value (`-1` and `errno`) into a result.
+fn cvt(res: isize) -> io::Result<usize> {
+    if res < 0 { Err(io::Error::last_os_error()) } else { Ok(res as usize) }
+}
+
+/// Runs `attempt` (a non-blocking system call) until it stops failing with `WouldBlock`,
+/// waiting in between as the context requires. `uring`, when given, builds the io_uring
+/// form of the same operation; its result replaces a further attempt.
+///
+/// # Safety
+///
+/// Every pointer in the entries `uring` builds must stay valid for as long as this function
+/// runs.
+unsafe fn run<T>(
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut() -> io::Result<T>,
+    mut uring: Option<(&mut dyn FnMut() -> squeue::Entry, &dyn Fn(i32) -> T)>,
+) -> io::Result<T> {
+    loop {
+        match attempt() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+        match driver() {
+            Driver::Thread => thread_wait(fd, interest, deadline)?,
+            Driver::Epoll(reactor) => epoll_wait(reactor, fd, interest, deadline)?,
+            Driver::Uring(worker, reactor) => {
+                let done = match uring.as_mut() {
+                    Some((build, map)) => {
+                        // SAFETY: forwarded from our caller.
+                        match unsafe { uring_op(worker, reactor, build(), deadline)? } {
+                            Ok(res) => return Ok(map(res)),
+                            // The kernel honoured O_NONBLOCK: wait for readiness instead.
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    None => false,
+                };
+                if !done {
+                    uring_poll(fd, interest, deadline)?;
+                }
+            }
+        }
+    }
+}
+
+/// Blocks the thread until `fd` is ready or the deadline passes.
+fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    let events = match interest {
+        Interest::Readable => libc::POLLIN,
+        Interest::Writable => libc::POLLOUT,
+    };
+    loop {
+        let timeout_ms = match remaining(deadline)? {
+            None => -1,
+            Some(left) => left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+        };
+        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: `pfd` is a valid pollfd array of length one.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        match n {
+            -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+            -1 => return Err(io::Error::last_os_error()),
+            0 => continue, // time-out: `remaining` reports it on the next turn
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Parks the coroutine until `fd` is ready in this worker's poller or the deadline passes.
+fn epoll_wait(
+    reactor: &reactor::EpollReactor,
+    fd: RawFd,
+    interest: Interest,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    remaining(deadline)?;
+    let waker = task::waker().expect("in a coroutine");
+    reactor.register(fd, interest.into(), &waker)?;
+    match deadline {
+        Some(d) => task::park_until(d),
+        None => task::park_forever(),
+    }
+    // Woken by readiness, by the deadline, or spuriously: the caller tries again, and the
+    // deadline check reports a time-out.
+    remaining(deadline).map(drop)
+}
+
+/// Waits for readiness with an io_uring poll (used when an operation has no ring form).
+fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    let Driver::Uring(worker, reactor) = driver() else { return thread_wait(fd, interest, deadline) };
+    let mask = match interest {
+        Interest::Readable => libc::POLLIN,
+        Interest::Writable => libc::POLLOUT,
+    };
+    let entry = io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), mask as u32).build();
+    // SAFETY: a poll names no memory.
+    match unsafe { uring_op(worker, reactor, entry, deadline)? } {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Submits `entry` to this worker's ring and waits for its completion.
+///
+/// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result, and
+/// `Err(TimedOut)` when the linked time-out cancelled the operation.
+///
+/// # Safety
+///
+/// Every pointer in `entry` must stay valid until this function returns (it returns only
+/// after the completion).
+unsafe fn uring_op(
+    worker: &Worker,
+    reactor: &reactor::UringReactor,
+    entry: squeue::Entry,
+    deadline: Option<Instant>,
+) -> io::Result<io::Result<i32>> {
+    let timeout = remaining(deadline)?;
+    let owner = worker.index();
+    let shared = worker.shared().clone();
+    // SAFETY: forwarded from the caller: we do not return before the completion.
+    let op = unsafe { reactor.submit(entry, timeout) };
+    let waker = task::waker().expect("in a coroutine");
+    let mut cancel_sent = false;
+    let res = loop {
+        if let Some(res) = op.result_or_wait(&waker) {
+            break res;
+        }
+        task::park_uncancellable();
+        if !cancel_sent && task::cancel_pending() {
+            cancel_sent = true;
+            // The coroutine may have moved: ask the ring that owns the operation.
+            match context::current_worker() {
+                Some(w) if w.index() == owner && std::sync::Arc::ptr_eq(w.shared(), &shared) => {
+                    if let Reactor::Uring(r) = w.reactor() {
+                        r.cancel(op.user_data());
+                    }
+                }
+                _ => {
+                    if let Unparker::Uring(remote) = &shared.unparkers[owner] {
+                        remote.request_cancel(op.user_data());
+                    }
+                }
+            }
+        }
+    };
+    // The kernel is done with the memory: a pending cancellation may unwind now.
+    task::unwind_if_cancelled();
+    if res >= 0 {
+        Ok(Ok(res))
+    } else if res == -libc::ECANCELED && deadline.is_some_and(|d| Instant::now() >= d) {
+        Err(timed_out())
+    } else if res == -libc::ECANCELED {
+        // Cancelled by the linked time-out a hair before its deadline by our clock.
+        Err(timed_out())
+    } else {
+        Ok(Err(io::Error::from_raw_os_error(-res)))
+    }
+}
