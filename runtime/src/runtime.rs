@@ -64,9 +64,16 @@ impl Runtime {
         };
         let (io_backend, reactors) = Reactor::create(requested, workers)?;
         let (reactors, unparkers): (Vec<Reactor>, Vec<Unparker>) = reactors.into_iter().unzip();
-        let config = Config { name: builder.name.clone(), workers, io_backend };
-        let (shared, deques) =
-            Shared::new(config, StackPool::new(builder.stack_size, builder.max_stacks), unparkers);
+        let config = Config {
+            name: builder.name.clone(),
+            workers,
+            io_backend,
+        };
+        let (shared, deques) = Shared::new(
+            config,
+            StackPool::new(builder.stack_size, builder.max_stacks),
+            unparkers,
+        );
         let runtime = Runtime {
             shared: shared.clone(),
             threads: Mutex::new(Vec::with_capacity(workers)),

@@ -13,13 +13,16 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
     if let Driver::Uring(worker, reactor) = driver() {
-        let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32).offset(offset).build();
+        let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32)
+            .offset(offset)
+            .build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
         return unsafe { uring_op(worker, reactor, entry, None) }?.map(|n| n as usize);
     }
     loop {
         // SAFETY: `buf` is valid for `len` bytes.
-        match cvt(unsafe { libc::pread(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) }) {
+        match cvt(unsafe { libc::pread(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) })
+        {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
@@ -31,7 +34,9 @@ pub fn write_at(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
     if let Driver::Uring(worker, reactor) = driver() {
-        let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32).offset(offset).build();
+        let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32)
+            .offset(offset)
+            .build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
         return unsafe { uring_op(worker, reactor, entry, None) }?.map(|n| n as usize);
     }

@@ -75,7 +75,11 @@ fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
         None => Ok(None),
         Some(d) => {
             let now = Instant::now();
-            if now >= d { Err(timed_out()) } else { Ok(Some(d - now)) }
+            if now >= d {
+                Err(timed_out())
+            } else {
+                Ok(Some(d - now))
+            }
         }
     }
 }
@@ -86,8 +90,15 @@ fn timed_out() -> io::Error {
 
 /// Converts a libc return value (`-1` and `errno`) into a result.
 fn cvt(res: isize) -> io::Result<usize> {
-    if res < 0 { Err(io::Error::last_os_error()) } else { Ok(res as usize) }
+    if res < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(res as usize)
+    }
 }
+
+/// The io_uring form of an operation: how to build its entry, and how to read its result.
+type UringForm<'a, T> = (&'a mut dyn FnMut() -> squeue::Entry, &'a dyn Fn(i32) -> T);
 
 /// Runs `attempt` (a non-blocking system call) until it stops failing with `WouldBlock`,
 /// waiting in between as the context requires. `uring`, when given, builds the io_uring
@@ -102,7 +113,7 @@ unsafe fn run<T>(
     interest: Interest,
     deadline: Option<Instant>,
     mut attempt: impl FnMut() -> io::Result<T>,
-    mut uring: Option<(&mut dyn FnMut() -> squeue::Entry, &dyn Fn(i32) -> T)>,
+    mut uring: Option<UringForm<'_, T>>,
 ) -> io::Result<T> {
     loop {
         match attempt() {
@@ -145,7 +156,11 @@ fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             None => -1,
             Some(left) => left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
         };
-        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         // SAFETY: `pfd` is a valid pollfd array of length one.
         let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         match n {
@@ -178,7 +193,9 @@ fn epoll_wait(
 
 /// Waits for readiness with an io_uring poll (used when an operation has no ring form).
 fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-    let Driver::Uring(worker, reactor) = driver() else { return thread_wait(fd, interest, deadline) };
+    let Driver::Uring(worker, reactor) = driver() else {
+        return thread_wait(fd, interest, deadline);
+    };
     let mask = match interest {
         Interest::Readable => libc::POLLIN,
         Interest::Writable => libc::POLLOUT,
@@ -239,11 +256,15 @@ unsafe fn uring_op(
     task::unwind_if_cancelled();
     if res >= 0 {
         Ok(Ok(res))
-    } else if res == -libc::ECANCELED && deadline.is_some_and(|d| Instant::now() >= d) {
+    } else if res == -libc::ECANCELED && deadline.is_some() {
+        // The linked time-out fired (perhaps a hair before the deadline by our clock).
         Err(timed_out())
     } else if res == -libc::ECANCELED {
-        // Cancelled by the linked time-out a hair before its deadline by our clock.
-        Err(timed_out())
+        // Cancelled by the runtime while it shuts down, during an unwind.
+        Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "operation cancelled: the runtime is shutting down",
+        ))
     } else {
         Ok(Err(io::Error::from_raw_os_error(-res)))
     }

@@ -55,7 +55,11 @@ impl EpollReactor {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.fds.borrow().values().filter(|w| w.read.is_some() || w.write.is_some()).count()
+        self.fds
+            .borrow()
+            .values()
+            .filter(|w| w.read.is_some() || w.write.is_some())
+            .count()
     }
 
     /// Arms `fd` so that `waker` is woken once it is ready for `interest`.
@@ -68,8 +72,11 @@ impl EpollReactor {
         }
         let event = Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
         let result = if waiters.registered {
-            // SAFETY: a borrowed descriptor the caller is operating on; see `add` below.
-            match self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, event) {
+            match self
+                .poller
+                // SAFETY: a borrowed descriptor the caller is operating on; see `add` below.
+                .modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, event)
+            {
                 // The descriptor was closed and its number reused since: register afresh.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => self.add(fd, event),
                 other => other,
@@ -79,7 +86,9 @@ impl EpollReactor {
                 // Registered by an earlier life of this number that we forgot about.
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                     // SAFETY: as above.
-                    self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, event)
+                    self.poller
+                        // SAFETY: a borrowed descriptor the caller is operating on; see `add` below.
+                        .modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, event)
                 }
                 other => other,
             }
@@ -118,7 +127,9 @@ impl EpollReactor {
         let mut ready = self.ready.borrow_mut();
         for event in events.iter() {
             let fd = event.key as RawFd;
-            let Some(waiters) = fds.get_mut(&fd) else { continue };
+            let Some(waiters) = fds.get_mut(&fd) else {
+                continue;
+            };
             // Errors and hang-ups are reported as both readable and writable by polling.
             if event.readable {
                 ready.extend(waiters.read.take());
@@ -128,9 +139,12 @@ impl EpollReactor {
             }
             // One-shot: the descriptor is disarmed now. Re-arm for a waiter still waiting.
             if waiters.read.is_some() || waiters.write.is_some() {
-                let again = Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
+                let again =
+                    Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
                 // SAFETY: see `add`.
-                let _ = self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, again);
+                let _ = self
+                    .poller
+                    .modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, again);
             }
         }
         drop(fds);
@@ -140,6 +154,20 @@ impl EpollReactor {
         let any = !wakers.is_empty();
         wake_all(&self.ready, wakers);
         any
+    }
+
+    /// Wakes every waiter (shutdown).
+    pub(crate) fn wake_all(&self) {
+        let wakers: Vec<Waker> = self
+            .fds
+            .borrow_mut()
+            .values_mut()
+            .flat_map(|w| [w.read.take(), w.write.take()])
+            .flatten()
+            .collect();
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     pub(crate) fn poll(&self) -> bool {
@@ -155,7 +183,9 @@ impl EpollReactor {
         if let Some(waiters) = self.fds.borrow_mut().remove(&fd) {
             if waiters.registered {
                 // SAFETY: see `add`.
-                let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+                let _ = self
+                    .poller
+                    .delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
             }
         }
     }

@@ -56,7 +56,7 @@ impl IoBackend {
 
 /// One worker's reactor.
 pub(crate) enum Reactor {
-    Uring(UringReactor),
+    Uring(Box<UringReactor>),
     Epoll(EpollReactor),
 }
 
@@ -69,10 +69,16 @@ pub(crate) enum Unparker {
 
 impl Reactor {
     /// Creates `n` reactors of the chosen backend (all or nothing); returns the backend used.
-    pub(crate) fn create(backend: IoBackend, n: usize) -> io::Result<(IoBackend, Vec<(Reactor, Unparker)>)> {
+    pub(crate) fn create(
+        backend: IoBackend,
+        n: usize,
+    ) -> io::Result<(IoBackend, Vec<(Reactor, Unparker)>)> {
         let create_uring = || -> io::Result<Vec<(Reactor, Unparker)>> {
             (0..n)
-                .map(|_| UringReactor::new().map(|(r, u)| (Reactor::Uring(r), Unparker::Uring(u))))
+                .map(|_| {
+                    UringReactor::new()
+                        .map(|(r, u)| (Reactor::Uring(Box::new(r)), Unparker::Uring(u)))
+                })
                 .collect()
         };
         let create_epoll = || -> io::Result<Vec<(Reactor, Unparker)>> {
@@ -124,6 +130,15 @@ impl Reactor {
     pub(crate) fn flush(&self) {
         if let Reactor::Uring(r) = self {
             r.flush();
+        }
+    }
+
+    /// Shutdown: makes every coroutine waiting on this reactor wake up (io_uring operations
+    /// are cancelled; their waiters wake at the cancellation's completion).
+    pub(crate) fn wake_all(&self) {
+        match self {
+            Reactor::Uring(r) => r.cancel_all(),
+            Reactor::Epoll(r) => r.wake_all(),
         }
     }
 

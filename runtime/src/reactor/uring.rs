@@ -99,7 +99,10 @@ impl UringRemote {
 
     /// Asks the owning worker to cancel the operation `user_data` (from any thread).
     pub(crate) fn request_cancel(&self, user_data: u64) {
-        self.cancels.lock().unwrap_or_else(|e| e.into_inner()).push(user_data);
+        self.cancels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(user_data);
         self.has_cancels.store(true, Ordering::Release);
         // Force a wake-up even if one is pending, so the request is seen promptly.
         self.notified.store(false, Ordering::SeqCst);
@@ -125,7 +128,10 @@ pub(crate) struct UringReactor {
 
 impl UringReactor {
     pub(crate) fn new() -> io::Result<(UringReactor, Arc<UringRemote>)> {
-        let ring = IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_clamp().build(SQ_ENTRIES)?;
+        let ring = IoUring::builder()
+            .setup_cqsize(CQ_ENTRIES)
+            .setup_clamp()
+            .build(SQ_ENTRIES)?;
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -133,7 +139,10 @@ impl UringReactor {
             ));
         }
         if !ring.params().is_feature_nodrop() {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring may drop completions (Linux 5.5)"));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring may drop completions (Linux 5.5)",
+            ));
         }
         // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -172,7 +181,10 @@ impl UringReactor {
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry, timeout: Option<Duration>) -> Arc<Op> {
         let op = Arc::new(Op {
-            state: SpinLock::new(OpState { result: None, waker: None }),
+            state: SpinLock::new(OpState {
+                result: None,
+                waker: None,
+            }),
             timespec: timeout.map_or_else(types::Timespec::new, types::Timespec::from),
             user_data: Cell::new(0),
         });
@@ -182,7 +194,9 @@ impl UringReactor {
         match timeout {
             None => self.push(&[entry]),
             Some(_) => {
-                let link = opcode::LinkTimeout::new(&op.timespec).build().user_data(IGNORE_TOKEN);
+                let link = opcode::LinkTimeout::new(&op.timespec)
+                    .build()
+                    .user_data(IGNORE_TOKEN);
                 self.push(&[entry.flags(squeue::Flags::IO_LINK), link]);
             }
         }
@@ -191,8 +205,26 @@ impl UringReactor {
 
     /// Queues a cancellation of the operation `user_data` (on this worker's ring).
     pub(crate) fn cancel(&self, user_data: u64) {
-        let entry = opcode::AsyncCancel::new(user_data).build().user_data(IGNORE_TOKEN);
+        let entry = opcode::AsyncCancel::new(user_data)
+            .build()
+            .user_data(IGNORE_TOKEN);
         self.push(&[entry]);
+    }
+
+    /// Cancels every operation in flight.
+    pub(crate) fn cancel_all(&self) {
+        let targets: Vec<u64> = self
+            .slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.op.is_some())
+            .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
+            .collect();
+        for user_data in targets {
+            self.cancel(user_data);
+        }
+        self.flush();
     }
 
     fn insert(&self, op: Arc<Op>) -> u64 {
@@ -200,7 +232,10 @@ impl UringReactor {
         let index = match self.free.borrow_mut().pop() {
             Some(i) => i,
             None => {
-                slots.push(Slot { generation: 0, op: None });
+                slots.push(Slot {
+                    generation: 0,
+                    op: None,
+                });
                 (slots.len() - 1) as u32
             }
         };
@@ -239,7 +274,8 @@ impl UringReactor {
                 }
             };
             if pushed {
-                self.unsubmitted.set(self.unsubmitted.get() + entries.len() as u32);
+                self.unsubmitted
+                    .set(self.unsubmitted.get() + entries.len() as u32);
                 return;
             }
             // The submission queue is full: hand it to the kernel and try again.
@@ -278,10 +314,13 @@ impl UringReactor {
 
     fn arm_wake(&self) {
         if !self.wake_armed.get() {
-            let entry = opcode::PollAdd::new(types::Fd(self.remote.eventfd.as_raw_fd()), libc::POLLIN as u32)
-                .multi(true)
-                .build()
-                .user_data(WAKE_TOKEN);
+            let entry = opcode::PollAdd::new(
+                types::Fd(self.remote.eventfd.as_raw_fd()),
+                libc::POLLIN as u32,
+            )
+            .multi(true)
+            .build()
+            .user_data(WAKE_TOKEN);
             self.push(&[entry]);
             self.wake_armed.set(true);
         }
@@ -289,7 +328,13 @@ impl UringReactor {
 
     fn take_cancel_requests(&self) {
         if self.remote.has_cancels.swap(false, Ordering::AcqRel) {
-            let requests = std::mem::take(&mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
+            let requests = std::mem::take(
+                &mut *self
+                    .remote
+                    .cancels
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
             for user_data in requests {
                 self.cancel(user_data);
             }
@@ -362,7 +407,8 @@ impl UringReactor {
                 Err(e) => match e.raw_os_error() {
                     // Time-out, signal, overflowed completions: all mean "look at the queue".
                     // Whatever the kernel did not consume is submitted again.
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => self.flush(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                    | Some(libc::EAGAIN) => self.flush(),
                     _ => panic!("io_uring wait failed: {e}"),
                 },
             }

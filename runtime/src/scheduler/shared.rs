@@ -20,9 +20,9 @@ use crossbeam_utils::CachePadded;
 
 use super::context;
 use super::idle::Idle;
-use crate::reactor::{IoBackend, Unparker};
 use super::priority::PriorityQueue;
 use crate::metrics::{RuntimeMetrics, WorkerCounters};
+use crate::reactor::{IoBackend, Unparker};
 use crate::stack::{Stack, StackPool};
 use crate::task::{Cell, DEFAULT_PRIORITY, JoinHandle, TaskRef};
 

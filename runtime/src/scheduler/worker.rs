@@ -67,7 +67,12 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>, reactor: Reactor) -> Worker {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        local: Deque<TaskRef>,
+        reactor: Reactor,
+    ) -> Worker {
         Worker {
             index,
             reactor,
@@ -112,6 +117,8 @@ impl Worker {
             }
             if self.shared.is_shutting_down() {
                 self.fire_all_timers();
+                self.reactor.wake_all();
+                self.reactor.poll();
                 if !self.local.is_empty() {
                     continue;
                 }
@@ -311,7 +318,10 @@ impl Worker {
             if timeout != Some(Duration::ZERO) {
                 bump(&self.counters().parks);
                 self.reactor.park(timeout);
-                self.counters().io_in_flight.store(self.reactor.in_flight(), std::sync::atomic::Ordering::Relaxed);
+                self.counters().io_in_flight.store(
+                    self.reactor.in_flight(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             } else {
                 self.reactor.flush();
             }

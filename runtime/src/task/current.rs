@@ -60,7 +60,9 @@ pub(crate) fn park_uncancellable() {
 /// Whether the running coroutine has been asked to stop (cancelled, or runtime shutdown) and
 /// has not begun to unwind yet.
 pub(crate) fn cancel_pending() -> bool {
-    current_header().is_some_and(|h| !h.unwinding.get() && (h.state.is_cancelled() || h.shared.is_shutting_down()))
+    current_header().is_some_and(|h| {
+        !h.unwinding.get() && (h.state.is_cancelled() || h.shared.is_shutting_down())
+    })
 }
 
 /// Unwinds the running coroutine if it has been asked to stop.

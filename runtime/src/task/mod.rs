@@ -10,9 +10,11 @@ mod waker;
 
 pub use builder::{Builder, DEFAULT_PRIORITY, IntoPriority, spawn, spawn_with};
 pub(crate) use cell::Cell;
-pub(crate) use current::{cancel_pending, park_forever, park_until, park_uncancellable, unwind_if_cancelled, waker};
 pub use current::{
     Coroutine, current, current_id, current_name, in_coroutine, park, sleep, sleep_until, yield_now,
+};
+pub(crate) use current::{
+    cancel_pending, park_forever, park_uncancellable, park_until, unwind_if_cancelled, waker,
 };
 pub use join::{JoinError, JoinHandle};
 pub(crate) use raw::{Header, Run, Suspend, TaskRef};

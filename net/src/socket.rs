@@ -1,0 +1,260 @@
+//! What every socket type shares: the descriptor, its time-outs, closing.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+
+/// A non-blocking socket with read and write time-outs.
+pub(crate) struct Inner {
+    socket: Socket,
+    /// Read time-out in nanoseconds; 0 means none.
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+}
+
+impl Inner {
+    /// Takes over `socket` and puts it in non-blocking mode.
+    pub(crate) fn new(socket: Socket) -> io::Result<Inner> {
+        socket.set_nonblocking(true)?;
+        Ok(Inner {
+            socket,
+            read_timeout: AtomicU64::new(0),
+            write_timeout: AtomicU64::new(0),
+        })
+    }
+
+    /// Takes over a descriptor that is already non-blocking (fresh from `accept`).
+    pub(crate) fn from_nonblocking(fd: OwnedFd) -> Inner {
+        Inner {
+            socket: Socket::from(fd),
+            read_timeout: AtomicU64::new(0),
+            write_timeout: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    fn encode(timeout: Option<Duration>) -> io::Result<u64> {
+        match timeout {
+            None => Ok(0),
+            Some(d) if d.is_zero() => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            )),
+            Some(d) => Ok(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)),
+        }
+    }
+
+    fn decode(nanos: u64) -> Option<Duration> {
+        (nanos != 0).then(|| Duration::from_nanos(nanos))
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout
+            .store(Self::encode(timeout)?, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_timeout
+            .store(Self::encode(timeout)?, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        Self::decode(self.read_timeout.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        Self::decode(self.write_timeout.load(Ordering::Relaxed))
+    }
+
+    /// The deadline for a read starting now.
+    pub(crate) fn read_deadline(&self) -> Option<Instant> {
+        self.read_timeout()
+            .and_then(|t| Instant::now().checked_add(t))
+    }
+
+    /// The deadline for a write starting now.
+    pub(crate) fn write_deadline(&self) -> Option<Instant> {
+        self.write_timeout()
+            .and_then(|t| Instant::now().checked_add(t))
+    }
+
+    pub(crate) fn try_clone(&self) -> io::Result<Inner> {
+        let socket = self.socket.try_clone()?;
+        Ok(Inner {
+            socket,
+            read_timeout: AtomicU64::new(self.read_timeout.load(Ordering::Relaxed)),
+            write_timeout: AtomicU64::new(self.write_timeout.load(Ordering::Relaxed)),
+        })
+    }
+
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        oc_runtime::io::read(self.fd(), buf, self.read_deadline())
+    }
+
+    pub(crate) fn read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        oc_runtime::io::readv(self.fd(), bufs, self.read_deadline())
+    }
+
+    pub(crate) fn recv_flags(&self, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+        oc_runtime::io::recv(self.fd(), buf, flags, self.read_deadline())
+    }
+
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        oc_runtime::io::send(self.fd(), buf, 0, self.write_deadline())
+    }
+
+    pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        oc_runtime::io::writev(self.fd(), bufs, self.write_deadline())
+    }
+
+    /// Gives the descriptor up, in blocking mode (for a std type).
+    pub(crate) fn into_blocking_fd(self) -> io::Result<OwnedFd> {
+        self.socket.set_nonblocking(false)?;
+        let inner = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `inner` is never dropped, so the descriptor is moved out exactly once.
+        let socket = unsafe { std::ptr::read(&inner.socket) };
+        oc_runtime::io::forget(socket.as_raw_fd());
+        Ok(OwnedFd::from(socket))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        oc_runtime::io::forget(self.socket.as_raw_fd());
+    }
+}
+
+impl AsRawFd for Inner {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Builds an `Inner` from a raw descriptor the caller owns.
+///
+/// # Safety
+///
+/// `fd` must be an open socket owned by the caller.
+pub(crate) unsafe fn from_raw(fd: RawFd) -> io::Result<Inner> {
+    // SAFETY: forwarded from the caller.
+    Inner::new(unsafe { Socket::from_raw_fd(fd) })
+}
+
+/// Gives the descriptor up as is.
+pub(crate) fn into_raw(inner: Inner) -> RawFd {
+    let inner = std::mem::ManuallyDrop::new(inner);
+    // SAFETY: `inner` is never dropped, so the socket is moved out exactly once.
+    let socket = unsafe { std::ptr::read(&inner.socket) };
+    oc_runtime::io::forget(socket.as_raw_fd());
+    socket.into_raw_fd()
+}
+
+/// Implements the descriptor traits for a type with an `inner: Inner` field.
+macro_rules! fd_traits {
+    ($t: ty) => {
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+        impl std::os::fd::AsFd for $t {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.inner.fd()
+            }
+        }
+        impl std::os::fd::IntoRawFd for $t {
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                crate::socket::into_raw(self.inner)
+            }
+        }
+        impl std::os::fd::FromRawFd for $t {
+            /// Takes over `fd` and puts it in non-blocking mode.
+            ///
+            /// # Panics
+            ///
+            /// Panics if the mode cannot be changed (not a valid descriptor).
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Self {
+                // SAFETY: forwarded from the caller, who owns `fd`.
+                let inner = unsafe { crate::socket::from_raw(fd) }
+                    .expect("set O_NONBLOCK on the descriptor");
+                Self { inner }
+            }
+        }
+        impl From<std::os::fd::OwnedFd> for $t {
+            /// Takes over `fd` and puts it in non-blocking mode.
+            ///
+            /// # Panics
+            ///
+            /// Panics if the mode cannot be changed (not a socket).
+            fn from(fd: std::os::fd::OwnedFd) -> Self {
+                let inner = crate::socket::Inner::new(socket2::Socket::from(fd))
+                    .expect("set O_NONBLOCK on the descriptor");
+                Self { inner }
+            }
+        }
+    };
+}
+pub(crate) use fd_traits;
+
+/// Implements `Read` and `Write` for a stream type and a reference to it.
+macro_rules! stream_io {
+    ($t: ty) => {
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.read(buf)
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.inner.read_vectored(bufs)
+            }
+        }
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.read(buf)
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.inner.read_vectored(bufs)
+            }
+        }
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner.write(buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.write_vectored(bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner.write(buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.write_vectored(bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_io;
