@@ -52,6 +52,7 @@
 //! block the whole worker. See `docs/caveats.md`.
 
 mod builder;
+pub mod fs;
 mod global;
 pub mod io;
 mod metrics;
