@@ -115,11 +115,20 @@ unsafe fn run<T>(
     mut attempt: impl FnMut() -> io::Result<T>,
     mut uring: Option<UringForm<'_, T>>,
 ) -> io::Result<T> {
+    // On a ring, a read goes straight to the kernel as an operation: a non-blocking attempt
+    // first mostly fails in request/response traffic (the peer has not answered yet) and costs
+    // a system call. Measured with benches/echo/run.sh: 6.8 µs of server CPU per echoed
+    // message this way, 7.1 µs with the attempt first. Writes keep the attempt: it usually
+    // succeeds at once.
+    let mut skip_attempt =
+        interest == Interest::Readable && uring.is_some() && matches!(driver(), Driver::Uring(..));
     loop {
-        match attempt() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
+        if !std::mem::take(&mut skip_attempt) {
+            match attempt() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
         }
         match driver() {
             Driver::Thread => thread_wait(fd, interest, deadline)?,

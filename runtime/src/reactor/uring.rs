@@ -128,10 +128,21 @@ pub(crate) struct UringReactor {
 
 impl UringReactor {
     pub(crate) fn new() -> io::Result<(UringReactor, Arc<UringRemote>)> {
+        // Cooperative task running (Linux 5.19): the kernel does not interrupt a busy worker to
+        // finish an operation; the work runs at the worker's next system call, or when it
+        // sees IORING_SQ_TASKRUN and enters the kernel for it.
         let ring = IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
             .setup_clamp()
-            .build(SQ_ENTRIES)?;
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .build(SQ_ENTRIES)
+            .or_else(|_| {
+                IoUring::builder()
+                    .setup_cqsize(CQ_ENTRIES)
+                    .setup_clamp()
+                    .build(SQ_ENTRIES)
+            })?;
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -344,6 +355,12 @@ impl UringReactor {
     /// Reaps completions and wakes their waiters. Returns whether anything completed.
     pub(crate) fn poll(&self) -> bool {
         self.take_cancel_requests();
+        // Completions waiting for task work (cooperative task running): enter the kernel.
+        let taskrun = self.ring.borrow_mut().submission().taskrun();
+        if taskrun {
+            let _ = self.ring.borrow().submit();
+            self.unsubmitted.set(0);
+        }
         let mut ready = self.ready.borrow_mut();
         {
             let mut ring = self.ring.borrow_mut();
