@@ -258,3 +258,40 @@ macro_rules! stream_io {
     };
 }
 pub(crate) use stream_io;
+
+/// Implements the time-out accessors for a type with an `inner: Inner` field.
+macro_rules! timeouts {
+    ($t: ty) => {
+        impl $t {
+            /// Makes reads (receives) fail with `ErrorKind::TimedOut` after `timeout` without
+            /// data; `None` waits forever. A zero duration is an error, as with std. The
+            /// socket stays usable after a time-out.
+            pub fn set_read_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.inner.set_read_timeout(timeout)
+            }
+
+            /// Makes writes (sends) fail with `ErrorKind::TimedOut` after `timeout` without
+            /// progress; `None` waits forever.
+            pub fn set_write_timeout(
+                &self,
+                timeout: Option<std::time::Duration>,
+            ) -> std::io::Result<()> {
+                self.inner.set_write_timeout(timeout)
+            }
+
+            /// The read time-out.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.inner.read_timeout())
+            }
+
+            /// The write time-out.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.inner.write_timeout())
+            }
+        }
+    };
+}
+pub(crate) use timeouts;

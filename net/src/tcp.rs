@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::socket::{Inner, fd_traits, stream_io};
+use crate::socket::{Inner, fd_traits, stream_io, timeouts};
 
 /// Listen backlog used unless the builder says otherwise (the kernel caps it at
 /// `net.core.somaxconn`).
@@ -259,27 +259,6 @@ impl TcpStream {
         self.inner.socket().nodelay()
     }
 
-    /// Makes reads fail with `TimedOut` after `timeout` without data (`None`: wait forever).
-    /// A zero duration is an error, as with std.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Makes writes fail with `TimedOut` after `timeout` without progress.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read time-out.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write time-out.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
     /// Reads without removing the data from the socket's queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.recv_flags(buf, libc::MSG_PEEK)
@@ -343,3 +322,4 @@ impl fmt::Debug for TcpStream {
 
 fd_traits!(TcpStream);
 stream_io!(TcpStream);
+timeouts!(TcpStream);

@@ -4,11 +4,10 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::socket::{Inner, fd_traits};
+use crate::socket::{Inner, fd_traits, timeouts};
 
 /// A UDP socket.
 pub struct UdpSocket {
@@ -96,26 +95,6 @@ impl UdpSocket {
         self.inner.recv_flags(buf, libc::MSG_PEEK)
     }
 
-    /// Makes receives fail with `TimedOut` after `timeout`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Makes sends fail with `TimedOut` after `timeout`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read time-out.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write time-out.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner
@@ -180,3 +159,4 @@ impl fmt::Debug for UdpSocket {
 }
 
 fd_traits!(UdpSocket);
+timeouts!(UdpSocket);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::socket::{Inner, fd_traits, stream_io};
+use crate::socket::{Inner, fd_traits, stream_io, timeouts};
 
 /// Asks std for a Unix socket's addresses (socket2 has no `std::os::unix::net::SocketAddr`).
 fn std_view(inner: &Inner) -> ManuallyDrop<std::os::unix::net::UnixStream> {
@@ -116,26 +116,6 @@ impl UnixStream {
         self.inner.socket().shutdown(how)
     }
 
-    /// Makes reads fail with `TimedOut` after `timeout`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
-    }
-
-    /// Makes writes fail with `TimedOut` after `timeout`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
-    }
-
-    /// The read time-out.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
-    }
-
-    /// The write time-out.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
-    }
-
     /// Another handle to the same connection.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         Ok(UnixStream {
@@ -171,4 +151,5 @@ impl fmt::Debug for UnixStream {
 }
 
 fd_traits!(UnixStream);
+timeouts!(UnixStream);
 stream_io!(UnixStream);
