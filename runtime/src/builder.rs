@@ -25,6 +25,7 @@ pub struct Builder {
     pub(crate) name: String,
     pub(crate) max_stacks: Option<usize>,
     pub(crate) io_backend: Option<IoBackend>,
+    pub(crate) hooks: Option<bool>,
 }
 
 impl Default for Builder {
@@ -35,6 +36,7 @@ impl Default for Builder {
             name: "oc".to_owned(),
             max_stacks: None,
             io_backend: None,
+            hooks: None,
         }
     }
 }
@@ -80,6 +82,15 @@ impl Builder {
     /// so.
     pub fn io_backend(mut self, backend: IoBackend) -> Builder {
         self.io_backend = Some(backend);
+        self
+    }
+
+    /// Whether blocking libc calls made by this runtime's coroutines (through `std::net`,
+    /// `std::thread::sleep`, synchronous libraries) suspend the coroutine instead of blocking
+    /// the worker. Default: on when the `hooks` feature is compiled in, unless `OC_HOOKS=0`.
+    /// See `docs/hooks.md`.
+    pub fn hooks(mut self, on: bool) -> Builder {
+        self.hooks = Some(on);
         self
     }
 

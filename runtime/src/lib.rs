@@ -54,6 +54,8 @@
 mod builder;
 pub mod fs;
 mod global;
+#[cfg(feature = "hooks")]
+mod hooks;
 pub mod io;
 mod metrics;
 mod reactor;

@@ -13,6 +13,13 @@ use crate::stack::{self, StackPool};
 use crate::sys;
 use crate::task::{self, JoinHandle};
 
+fn hooks_from_env() -> bool {
+    #[cfg(feature = "hooks")]
+    return crate::hooks::enabled_by_env();
+    #[cfg(not(feature = "hooks"))]
+    return false;
+}
+
 /// How long dropping a runtime waits for its coroutines to unwind.
 const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -64,10 +71,14 @@ impl Runtime {
         };
         let (io_backend, reactors) = Reactor::create(requested, workers)?;
         let (reactors, unparkers): (Vec<Reactor>, Vec<Unparker>) = reactors.into_iter().unzip();
+        let hooks = cfg!(feature = "hooks") && builder.hooks.unwrap_or_else(hooks_from_env);
+        #[cfg(feature = "hooks")]
+        crate::hooks::link();
         let config = Config {
             name: builder.name.clone(),
             workers,
             io_backend,
+            hooks,
         };
         let (shared, deques) = Shared::new(
             config,
@@ -163,6 +174,11 @@ impl Runtime {
     /// Number of worker threads.
     pub fn workers(&self) -> usize {
         self.shared.config.workers
+    }
+
+    /// Whether the syscall hooks apply to this runtime's coroutines.
+    pub fn hooks_enabled(&self) -> bool {
+        self.shared.config.hooks
     }
 
     /// The IO backend the workers use (never `Auto`).

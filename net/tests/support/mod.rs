@@ -1,7 +1,6 @@
 //! Helpers shared by the oc-net integration tests.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oc_runtime::IoBackend;
@@ -56,37 +55,7 @@ pub(crate) fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// A gate that releases every coroutine once `n` have arrived.
-pub(crate) struct Gate {
-    n: usize,
-    waiting: Mutex<Vec<oc_runtime::task::Coroutine>>,
-    open: std::sync::atomic::AtomicBool,
-}
-
-impl Gate {
-    pub(crate) fn new(n: usize) -> Arc<Gate> {
-        Arc::new(Gate {
-            n,
-            waiting: Mutex::new(Vec::new()),
-            open: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    /// Waits until `n` coroutines have called `arrive`.
-    pub(crate) fn arrive(&self) {
-        let me = oc_runtime::task::current().expect("in a coroutine");
-        {
-            let mut waiting = self.waiting.lock().unwrap();
-            waiting.push(me);
-            if waiting.len() == self.n {
-                self.open.store(true, std::sync::atomic::Ordering::SeqCst);
-                for c in waiting.drain(..) {
-                    c.unpark();
-                }
-            }
-        }
-        while !self.open.load(std::sync::atomic::Ordering::SeqCst) {
-            oc_runtime::task::park();
-        }
-    }
-}
+#[path = "../../../runtime/tests/support/gate.rs"]
+mod gate;
+#[allow(unused_imports)]
+pub(crate) use gate::Gate;

@@ -4,6 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
+use crate::sys::raw;
 use io_uring::{opcode, types};
 use socket2::SockAddr;
 
@@ -20,7 +21,7 @@ pub fn accept(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<(Owne
         SockAddr::try_init(|storage, len| {
             let attempt = || {
                 // storage and len are valid out-pointers.
-                let res = libc::accept4(raw, storage.cast(), len, flags);
+                let res = raw::accept4(raw, storage.cast(), len, flags);
                 if res < 0 {
                     Err(io::Error::last_os_error())
                 } else {

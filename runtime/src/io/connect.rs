@@ -4,6 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Instant;
 
+use crate::sys::raw;
 use socket2::SockAddr;
 
 use super::ready::wait;
@@ -14,7 +15,7 @@ pub fn connect(fd: BorrowedFd<'_>, addr: &SockAddr, deadline: Option<Instant>) -
     let raw = fd.as_raw_fd();
     loop {
         // SAFETY: `addr` is a valid socket address of the given length.
-        let res = unsafe { libc::connect(raw, addr.as_ptr().cast(), addr.len()) };
+        let res = unsafe { raw::connect(raw, addr.as_ptr().cast(), addr.len()) };
         if res == 0 {
             return Ok(());
         }
@@ -32,7 +33,7 @@ pub fn connect(fd: BorrowedFd<'_>, addr: &SockAddr, deadline: Option<Instant>) -
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: valid out-pointers for an int option.
         let res = unsafe {
-            libc::getsockopt(
+            raw::getsockopt(
                 raw,
                 libc::SOL_SOCKET,
                 libc::SO_ERROR,
@@ -51,7 +52,7 @@ pub fn connect(fd: BorrowedFd<'_>, addr: &SockAddr, deadline: Option<Instant>) -
         let connected = unsafe {
             let mut storage: libc::sockaddr_storage = std::mem::zeroed();
             let mut slen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            libc::getpeername(raw, (&raw mut storage).cast(), &mut slen) == 0
+            raw::getpeername(raw, (&raw mut storage).cast(), &mut slen) == 0
         };
         if connected {
             return Ok(());

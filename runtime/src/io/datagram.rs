@@ -4,6 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Instant;
 
+use crate::sys::raw;
 use io_uring::{opcode, types};
 use socket2::SockAddr;
 
@@ -33,7 +34,7 @@ pub fn recv_from(
                 (*msg_ptr).msg_namelen =
                     std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                 // SAFETY: msg names valid storage and one valid iovec.
-                cvt(libc::recvmsg(raw, msg_ptr, 0))
+                cvt(raw::recvmsg(raw, msg_ptr, 0))
             };
             let mut build = || opcode::RecvMsg::new(types::Fd(raw), msg_ptr).build();
             let map = |res: i32| res as usize;
@@ -70,7 +71,7 @@ pub fn send_to(
     msg.msg_iovlen = 1;
     let msg_ptr: *const libc::msghdr = &msg;
     // SAFETY: msg names the caller's address and buffer, valid for this call.
-    let attempt = || cvt(unsafe { libc::sendmsg(raw, msg_ptr, libc::MSG_NOSIGNAL) });
+    let attempt = || cvt(unsafe { raw::sendmsg(raw, msg_ptr, libc::MSG_NOSIGNAL) });
     let mut build = || {
         opcode::SendMsg::new(types::Fd(raw), msg_ptr)
             .flags(libc::MSG_NOSIGNAL as u32)

@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use crate::sys::raw;
 use io_uring::{opcode, types};
 
 use super::{Driver, cvt, driver, uring_op};
@@ -21,8 +22,7 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
     }
     loop {
         // SAFETY: `buf` is valid for `len` bytes.
-        match cvt(unsafe { libc::pread(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) })
-        {
+        match cvt(unsafe { raw::pread(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) }) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
@@ -42,7 +42,7 @@ pub fn write_at(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize
     }
     loop {
         // SAFETY: `buf` is valid for `len` bytes.
-        match cvt(unsafe { libc::pwrite(raw, buf.as_ptr().cast(), len, offset as libc::off_t) }) {
+        match cvt(unsafe { raw::pwrite(raw, buf.as_ptr().cast(), len, offset as libc::off_t) }) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }

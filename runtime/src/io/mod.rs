@@ -41,6 +41,7 @@ pub use connect::connect;
 pub use datagram::{recv_from, send_to};
 pub use file::{read_at, write_at};
 pub use read::{read, readv, recv};
+pub(crate) use ready::wait_any;
 pub use ready::{Interest, forget, wait};
 pub use write::{send, write, writev};
 
@@ -154,6 +155,22 @@ unsafe fn run<T>(
     }
 }
 
+/// Cancels an io_uring operation on the ring that owns it (the coroutine may have moved).
+fn cancel_op(op: &reactor::Op, owner: usize, shared: &std::sync::Arc<crate::scheduler::Shared>) {
+    match context::current_worker() {
+        Some(w) if w.index() == owner && std::sync::Arc::ptr_eq(w.shared(), shared) => {
+            if let Reactor::Uring(r) = w.reactor() {
+                r.cancel(op.user_data());
+            }
+        }
+        _ => {
+            if let Unparker::Uring(remote) = &shared.unparkers[owner] {
+                remote.request_cancel(op.user_data());
+            }
+        }
+    }
+}
+
 /// Blocks the thread until `fd` is ready or the deadline passes.
 fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     let events = match interest {
@@ -171,7 +188,7 @@ fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             revents: 0,
         };
         // SAFETY: `pfd` is a valid pollfd array of length one.
-        let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        let n = unsafe { crate::sys::raw::poll(&mut pfd, 1, timeout_ms) };
         match n {
             -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
             -1 => return Err(io::Error::last_os_error()),
@@ -246,19 +263,7 @@ unsafe fn uring_op(
         task::park_uncancellable();
         if !cancel_sent && task::cancel_pending() {
             cancel_sent = true;
-            // The coroutine may have moved: ask the ring that owns the operation.
-            match context::current_worker() {
-                Some(w) if w.index() == owner && std::sync::Arc::ptr_eq(w.shared(), &shared) => {
-                    if let Reactor::Uring(r) = w.reactor() {
-                        r.cancel(op.user_data());
-                    }
-                }
-                _ => {
-                    if let Unparker::Uring(remote) = &shared.unparkers[owner] {
-                        remote.request_cancel(op.user_data());
-                    }
-                }
-            }
+            cancel_op(&op, owner, &shared);
         }
     };
     // The kernel is done with the memory: a pending cancellation may unwind now.

@@ -4,6 +4,7 @@ use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Instant;
 
+use crate::sys::raw;
 use io_uring::{opcode, types};
 
 use super::{Interest, cvt, run};
@@ -36,9 +37,9 @@ fn recv_inner(
         // SAFETY: `ptr..ptr + len` is the caller's writable buffer.
         cvt(unsafe {
             if socket {
-                libc::recv(raw, ptr.cast(), len, flags)
+                raw::recv(raw, ptr.cast(), len, flags)
             } else {
-                libc::read(raw, ptr.cast(), len)
+                raw::read(raw, ptr.cast(), len)
             }
         })
     };
@@ -79,7 +80,7 @@ pub fn readv(
         bufs.len().min(1024),
     );
     // SAFETY: `iov` points to `n` valid iovecs describing the caller's buffers.
-    let attempt = || cvt(unsafe { libc::readv(raw, iov, n as i32) });
+    let attempt = || cvt(unsafe { raw::readv(raw, iov, n as i32) });
     let mut build = || {
         opcode::Readv::new(types::Fd(raw), iov.cast_const(), n as u32)
             .offset(u64::MAX)

@@ -44,3 +44,95 @@ pub fn forget(fd: RawFd) {
         reactor.forget(fd);
     }
 }
+
+/// Waits until any of `fds` (descriptor, `poll(2)` event mask) may be ready, or `deadline`.
+/// May return early; the caller polls again. Used by the `poll`/`select` hooks.
+pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::Result<()> {
+    match driver() {
+        Driver::Thread => {
+            let mut pfds: Vec<libc::pollfd> = fds
+                .iter()
+                .map(|&(fd, events)| libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                })
+                .collect();
+            let timeout_ms = match super::remaining(deadline)? {
+                None => -1,
+                Some(left) => left.as_millis().min(i32::MAX as u128) as i32,
+            };
+            // SAFETY: `pfds` is a valid array of its length.
+            unsafe {
+                crate::sys::raw::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms)
+            };
+            Ok(())
+        }
+        Driver::Epoll(reactor) => {
+            super::remaining(deadline)?;
+            let waker = crate::task::waker().expect("in a coroutine");
+            for &(fd, events) in fds {
+                if events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
+                    reactor.register(fd, crate::reactor::Interest::Readable, &waker)?;
+                }
+                if events & libc::POLLOUT != 0 {
+                    reactor.register(fd, crate::reactor::Interest::Writable, &waker)?;
+                }
+            }
+            match deadline {
+                Some(d) => crate::task::park_until(d),
+                None => crate::task::park_forever(),
+            }
+            Ok(())
+        }
+        Driver::Uring(worker, reactor) => {
+            super::remaining(deadline)?;
+            let owner = worker.index();
+            let shared = worker.shared().clone();
+            let ops: Vec<_> = fds
+                .iter()
+                .map(|&(fd, events)| {
+                    let entry = io_uring::opcode::PollAdd::new(
+                        io_uring::types::Fd(fd),
+                        events as u16 as u32,
+                    )
+                    .build();
+                    // SAFETY: a poll names no memory.
+                    unsafe { reactor.submit(entry, None) }
+                })
+                .collect();
+            // Whatever happens (ready, time-out, cancellation unwinding through here), the
+            // polls still in flight are cancelled on the ring that owns them.
+            struct CancelRest<'a> {
+                ops: &'a [std::sync::Arc<crate::reactor::Op>],
+                owner: usize,
+                shared: &'a std::sync::Arc<crate::scheduler::Shared>,
+            }
+            impl Drop for CancelRest<'_> {
+                fn drop(&mut self) {
+                    for op in self.ops.iter().filter(|op| !op.is_done()) {
+                        super::cancel_op(op, self.owner, self.shared);
+                    }
+                }
+            }
+            let _cancel = CancelRest {
+                ops: &ops,
+                owner,
+                shared: &shared,
+            };
+            let waker = crate::task::waker().expect("in a coroutine");
+            loop {
+                if ops.iter().any(|op| op.result_or_wait(&waker).is_some()) {
+                    return Ok(());
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(());
+                }
+                match deadline {
+                    Some(d) => crate::task::park_until(d),
+                    None => crate::task::park_forever(),
+                }
+            }
+        }
+    }
+}

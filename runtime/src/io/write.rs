@@ -4,6 +4,7 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Instant;
 
+use crate::sys::raw;
 use io_uring::{opcode, types};
 
 use super::{Interest, cvt, run};
@@ -36,9 +37,9 @@ fn send_inner(
         // SAFETY: `ptr..ptr + len` is the caller's readable buffer.
         cvt(unsafe {
             if socket {
-                libc::send(raw, ptr.cast(), len, flags)
+                raw::send(raw, ptr.cast(), len, flags)
             } else {
-                libc::write(raw, ptr.cast(), len)
+                raw::write(raw, ptr.cast(), len)
             }
         })
     };
@@ -76,7 +77,7 @@ pub fn writev(
     // IoSlice is guaranteed to be ABI-compatible with iovec on Unix.
     let (iov, n) = (bufs.as_ptr().cast::<libc::iovec>(), bufs.len().min(1024));
     // SAFETY: `iov` points to `n` valid iovecs describing the caller's buffers.
-    let attempt = || cvt(unsafe { libc::writev(raw, iov, n as i32) });
+    let attempt = || cvt(unsafe { raw::writev(raw, iov, n as i32) });
     let mut build = || {
         opcode::Writev::new(types::Fd(raw), iov, n as u32)
             .offset(u64::MAX)

@@ -69,6 +69,11 @@ impl Op {
         state.result
     }
 
+    /// Whether the completion has arrived.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.lock().result.is_some()
+    }
+
     pub(crate) fn user_data(&self) -> u64 {
         self.user_data.get()
     }
@@ -93,7 +98,7 @@ impl UringRemote {
         if !self.notified.swap(true, Ordering::SeqCst) {
             let one: u64 = 1;
             // SAFETY: writing 8 bytes from a valid u64 to our eventfd.
-            unsafe { libc::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+            unsafe { crate::sys::raw::write(self.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
         }
     }
 
@@ -386,7 +391,9 @@ impl UringReactor {
             if drained_wake {
                 let mut buf = 0u64;
                 // SAFETY: reading 8 bytes into a valid u64 from our non-blocking eventfd.
-                unsafe { libc::read(self.remote.eventfd.as_raw_fd(), (&raw mut buf).cast(), 8) };
+                unsafe {
+                    crate::sys::raw::read(self.remote.eventfd.as_raw_fd(), (&raw mut buf).cast(), 8)
+                };
             }
         }
         let wakers = std::mem::take(&mut *ready);

@@ -31,6 +31,8 @@ pub(crate) struct Config {
     pub(crate) name: String,
     pub(crate) workers: usize,
     pub(crate) io_backend: IoBackend,
+    /// Whether the syscall hooks apply to this runtime's coroutines.
+    pub(crate) hooks: bool,
 }
 
 pub(crate) struct Shared {

@@ -225,7 +225,8 @@ pub(crate) fn ensure_signal_stack() {
 pub(crate) fn write_stderr(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid readable buffer of the given length.
-        let n = unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        let n =
+            unsafe { super::raw::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
         if n <= 0 {
             return;
         }

@@ -28,6 +28,8 @@ macro_rules! syscall {
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
+pub(crate) mod raw;
+#[cfg(target_os = "linux")]
 pub(crate) use linux::*;
 
 #[cfg(not(target_os = "linux"))]

@@ -178,7 +178,11 @@ where
         };
         let previous = context::set_current_task(Some(ptr));
         set_current_guard(header.guard.get());
+        #[cfg(feature = "hooks")]
+        crate::hooks::set_active(header.shared.config.hooks);
         let result = co.resume(());
+        #[cfg(feature = "hooks")]
+        crate::hooks::set_active(false);
         set_current_guard(GuardRange::NONE);
         context::set_current_task(previous);
         match result {

@@ -65,6 +65,19 @@ pub(crate) fn cancel_pending() -> bool {
     })
 }
 
+/// Whether a panic payload is the runtime's cancellation.
+pub(crate) fn is_cancel_payload(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<Cancelled>()
+}
+
+/// A cancellation was caught where it may not unwind further (a hook, called from C): let
+/// the next suspension point deliver it again.
+pub(crate) fn rearm_cancel() {
+    if let Some(header) = current_header() {
+        header.unwinding.set(false);
+    }
+}
+
 /// Unwinds the running coroutine if it has been asked to stop.
 pub(crate) fn unwind_if_cancelled() {
     if let Some(header) = current_header() {

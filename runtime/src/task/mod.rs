@@ -14,7 +14,8 @@ pub use current::{
     Coroutine, current, current_id, current_name, in_coroutine, park, sleep, sleep_until, yield_now,
 };
 pub(crate) use current::{
-    cancel_pending, park_forever, park_uncancellable, park_until, unwind_if_cancelled, waker,
+    cancel_pending, is_cancel_payload, park_forever, park_uncancellable, park_until, rearm_cancel,
+    unwind_if_cancelled, waker,
 };
 pub use join::{JoinError, JoinHandle};
 pub(crate) use raw::{Header, Run, Suspend, TaskRef};

@@ -45,3 +45,25 @@ pub(crate) fn ensure_max_map_count(needed: usize) {
         "this test needs vm.max_map_count >= {needed} (it is {now}); run `sysctl -w vm.max_map_count={needed}` as root"
     );
 }
+
+mod gate;
+#[allow(unused_imports)]
+pub(crate) use gate::Gate;
+
+/// A `std::net::TcpListener` on a free loopback port with a listen backlog of `backlog`
+/// (std's own is 128, which drops SYNs when hundreds of clients connect at once and costs
+/// them a one-second retransmit).
+pub(crate) fn std_listener(backlog: i32) -> std::net::TcpListener {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(backlog).unwrap();
+    socket.into()
+}

@@ -1,0 +1,421 @@
+//! System calls made directly, bypassing the libc symbols that the hooks replace.
+//!
+//! The runtime's own IO must not go through its hooks (they would recurse, or at least apply
+//! blocking-socket emulation to descriptors the runtime manages itself), and the hooks need
+//! the real calls. Each function has the C signature and return convention of its libc
+//! namesake (`-1` and `errno` on failure), and costs one `syscall` instruction.
+//!
+//! # Safety
+//!
+//! Every function here is as unsafe as the system call it makes: pointers must be valid for
+//! the lengths given, as the kernel documents for each call.
+
+#![allow(clippy::missing_safety_doc)]
+
+use libc::{c_int, c_long, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+
+#[inline]
+unsafe fn sys(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> c_long {
+    // SAFETY: forwarded from the caller of each wrapper.
+    unsafe { libc::syscall(n, a, b, c, d, e, f) }
+}
+
+pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_read, fd as usize, buf as usize, len, 0, 0, 0) as ssize_t }
+}
+
+pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_write, fd as usize, buf as usize, len, 0, 0, 0) as ssize_t }
+}
+
+pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_readv,
+            fd as usize,
+            iov as usize,
+            n as usize,
+            0,
+            0,
+            0,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_writev,
+            fd as usize,
+            iov as usize,
+            n as usize,
+            0,
+            0,
+            0,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn pread(fd: c_int, buf: *mut c_void, len: size_t, off: libc::off_t) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_pread64,
+            fd as usize,
+            buf as usize,
+            len,
+            off as usize,
+            0,
+            0,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn pwrite(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    off: libc::off_t,
+) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_pwrite64,
+            fd as usize,
+            buf as usize,
+            len,
+            off as usize,
+            0,
+            0,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_recvfrom,
+            fd as usize,
+            buf as usize,
+            len,
+            flags as usize,
+            addr as usize,
+            addrlen as usize,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_sendto,
+            fd as usize,
+            buf as usize,
+            len,
+            flags as usize,
+            addr as usize,
+            addrlen as usize,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        recvfrom(
+            fd,
+            buf,
+            len,
+            flags,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+pub(crate) unsafe fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
+}
+
+pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_recvmsg,
+            fd as usize,
+            msg as usize,
+            flags as usize,
+            0,
+            0,
+            0,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_sendmsg,
+            fd as usize,
+            msg as usize,
+            flags as usize,
+            0,
+            0,
+            0,
+        ) as ssize_t
+    }
+}
+
+pub(crate) unsafe fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_accept4,
+            fd as usize,
+            addr as usize,
+            len as usize,
+            flags as usize,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_connect,
+            fd as usize,
+            addr as usize,
+            len as usize,
+            0,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_getsockopt,
+            fd as usize,
+            level as usize,
+            name as usize,
+            val as usize,
+            len as usize,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_setsockopt,
+            fd as usize,
+            level as usize,
+            name as usize,
+            val as usize,
+            len as usize,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_getpeername,
+            fd as usize,
+            addr as usize,
+            len as usize,
+            0,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_socket,
+            domain as usize,
+            ty as usize,
+            proto as usize,
+            0,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_shutdown, fd as usize, how as usize, 0, 0, 0, 0) as c_int }
+}
+
+pub(crate) unsafe fn close(fd: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_close, fd as usize, 0, 0, 0, 0, 0) as c_int }
+}
+
+pub(crate) unsafe fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_fcntl, fd as usize, cmd as usize, arg, 0, 0, 0) as c_int }
+}
+
+pub(crate) unsafe fn ioctl(fd: c_int, req: libc::c_ulong, arg: usize) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_ioctl, fd as usize, req as usize, arg, 0, 0, 0) as c_int }
+}
+
+pub(crate) unsafe fn dup(fd: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_dup, fd as usize, 0, 0, 0, 0, 0) as c_int }
+}
+
+pub(crate) unsafe fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe {
+        sys(
+            libc::SYS_dup3,
+            old as usize,
+            new as usize,
+            flags as usize,
+            0,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+/// `poll(2)` through `ppoll` (aarch64 has no `poll` system call).
+pub(crate) unsafe fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: c_int) -> c_int {
+    let ts;
+    let tsp = if timeout_ms < 0 {
+        std::ptr::null()
+    } else {
+        ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) as libc::c_long) * 1_000_000,
+        };
+        &ts as *const libc::timespec
+    };
+    // SAFETY: forwarded; `tsp` is null or points to `ts`, alive for the call.
+    unsafe {
+        sys(
+            libc::SYS_ppoll,
+            fds as usize,
+            n as usize,
+            tsp as usize,
+            0,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn pselect6(
+    n: c_int,
+    r: *mut libc::fd_set,
+    w: *mut libc::fd_set,
+    e: *mut libc::fd_set,
+    ts: *const libc::timespec,
+) -> c_int {
+    // SAFETY: forwarded; no signal mask (the sixth argument is null).
+    unsafe {
+        sys(
+            libc::SYS_pselect6,
+            n as usize,
+            r as usize,
+            w as usize,
+            e as usize,
+            ts as usize,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn clock_nanosleep(
+    clock: libc::clockid_t,
+    flags: c_int,
+    req: *const libc::timespec,
+    rem: *mut libc::timespec,
+) -> c_int {
+    // SAFETY: forwarded. The system call returns -1/errno through `syscall`; the libc
+    // function returns the error number itself: callers convert.
+    unsafe {
+        sys(
+            libc::SYS_clock_nanosleep,
+            clock as usize,
+            flags as usize,
+            req as usize,
+            rem as usize,
+            0,
+            0,
+        ) as c_int
+    }
+}
+
+pub(crate) unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_fstat, fd as usize, st as usize, 0, 0, 0, 0) as c_int }
+}
+
+/// The calling thread's `errno`.
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+pub(crate) fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
