@@ -40,6 +40,10 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("hooks") {
+        hook_overhead();
+        return;
+    }
     if args.len() == 4 && args[1] == "child" {
         let value = child(&args[2], &args[3]);
         match value {
@@ -453,5 +457,99 @@ fn thread_measure(test: &str, stack: usize) -> Option<f64> {
             Some((rss - before) as f64 / n as f64)
         }
         _ => None,
+    }
+}
+
+/// The syscall hooks' cost on their fast path: a `read` of one byte from a blocking socket
+/// that has data ready, through the hooked libc symbol and as a raw system call, in one run.
+///
+/// `cargo run --release -p oc-runtime-bench -- hooks`
+fn hook_overhead() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    const ROUNDS: usize = 7;
+    // Fewer calls under valgrind: `HOOK_CALLS=40960`.
+    fn calls() -> usize {
+        env_usize("HOOK_CALLS", 2_000_000)
+    }
+
+    fn measure(fd: i32, refill: &mut std::os::unix::net::UnixStream, hooked: bool) -> f64 {
+        let chunk = [7u8; 4096];
+        let mut spent = Duration::ZERO;
+        let mut done = 0;
+        while done < calls() {
+            refill.write_all(&chunk).expect("refill");
+            let start = Instant::now();
+            if hooked {
+                reads_hooked(fd, chunk.len());
+            } else {
+                reads_raw(fd, chunk.len());
+            }
+            spent += start.elapsed();
+            done += chunk.len();
+        }
+        spent.as_nanos() as f64 / done as f64
+    }
+
+    fn run(label: &str) -> (f64, f64) {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let fd = a.as_raw_fd();
+        let mut raw = Vec::new();
+        let mut hooked = Vec::new();
+        for _ in 0..ROUNDS {
+            raw.push(measure(fd, &mut b, false));
+            hooked.push(measure(fd, &mut b, true));
+        }
+        let (r, h) = (
+            median(&raw).expect("rounds"),
+            median(&hooked).expect("rounds"),
+        );
+        println!("| {label} | {r:.1} ns | {h:.1} ns | {:+.1} ns |", h - r);
+        (r, h)
+    }
+
+    println!(
+        "read(2) of one ready byte from a blocking socket, medians of {ROUNDS} x {} calls\n",
+        calls()
+    );
+    println!("| where | raw system call | hooked `read` | extra |");
+    println!("|---|---|---|---|");
+    // `HOOK_CONTEXT=thread|coroutine` runs one context only (for instruction counts under
+    // valgrind --tool=callgrind).
+    let only = std::env::var("HOOK_CONTEXT").ok();
+    if only.as_deref() != Some("coroutine") {
+        run("plain thread");
+    }
+    if only.as_deref() != Some("thread") {
+        let rt = oc_runtime::Runtime::builder()
+            .workers(1)
+            .build()
+            .expect("runtime");
+        rt.block_on(|| {
+            run("coroutine (hook active)");
+        });
+    }
+}
+
+/// `n` one-byte reads through the raw system call.
+#[inline(never)]
+fn reads_raw(fd: i32, n: usize) {
+    let mut byte = [0u8; 1];
+    for _ in 0..n {
+        // SAFETY: a valid descriptor and a one-byte buffer.
+        let got = unsafe { libc::syscall(libc::SYS_read, fd, byte.as_mut_ptr(), 1) };
+        assert_eq!(got, 1);
+    }
+}
+
+/// `n` one-byte reads through the (hooked) libc symbol.
+#[inline(never)]
+fn reads_hooked(fd: i32, n: usize) {
+    let mut byte = [0u8; 1];
+    for _ in 0..n {
+        // SAFETY: a valid descriptor and a one-byte buffer.
+        let got = unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) };
+        assert_eq!(got, 1);
     }
 }

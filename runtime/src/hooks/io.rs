@@ -12,7 +12,7 @@ use std::os::fd::BorrowedFd;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::table::{self, NONBLOCK, SOCKET, STREAM};
-use super::{active, deadline, fail, guard, wait};
+use super::{active, active_at_entry, deadline, fail, guard, wait};
 use crate::io::Interest;
 use crate::sys::raw;
 
@@ -29,8 +29,9 @@ enum Mode {
     Pollable,
 }
 
+#[inline(always)]
 fn mode(fd: c_int) -> Mode {
-    if !active() {
+    if !active_at_entry() {
         return Mode::Direct;
     }
     let Some(entry) = table::entry(fd) else {
@@ -49,11 +50,28 @@ fn mode(fd: c_int) -> Mode {
     }
 }
 
-/// Waits for readiness, then makes the (blocking) call.
+/// Makes the (blocking) call once the descriptor is ready, waiting in the reactor if it is
+/// not ready yet.
 fn pollable(fd: c_int, interest: Interest, call: impl FnOnce() -> ssize_t) -> ssize_t {
-    guard(|| match wait(fd, interest, None) {
-        Ok(()) => call(),
-        Err(e) => fail(e),
+    let events = match interest {
+        Interest::Readable => libc::POLLIN,
+        Interest::Writable => libc::POLLOUT,
+    };
+    guard(|| {
+        loop {
+            let mut pfd = libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { raw::poll(&mut pfd, 1, 0) } != 0 {
+                return call();
+            }
+            if let Err(e) = wait(fd, interest, None) {
+                return fail(e);
+            }
+        }
     })
 }
 
@@ -133,22 +151,40 @@ pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -
     match mode(fd) {
         // SAFETY: forwarded from the caller.
         Mode::Direct => unsafe { raw::read(fd, buf, len) },
-        Mode::Socket { stream, entry } => recv_loop(
-            entry,
-            fd,
-            stream,
-            0,
-            // SAFETY: the caller's buffer; `got` stays within `len`.
-            |flags, got| unsafe {
-                raw::recv(fd, buf.cast::<u8>().add(got).cast(), len - got, flags)
-            },
-            len,
-        ),
+        Mode::Socket { stream, entry } => {
+            // Fast path: the data is there.
+            // SAFETY: the caller's buffer.
+            let n = unsafe { raw::recv(fd, buf, len, libc::MSG_DONTWAIT) };
+            if n >= 0 || raw::errno() != libc::EAGAIN {
+                return n;
+            }
+            read_socket_slow(entry, fd, stream, buf, len)
+        }
         // SAFETY: forwarded from the caller.
         Mode::Pollable => pollable(fd, Interest::Readable, || unsafe {
             raw::read(fd, buf, len)
         }),
     }
+}
+
+/// A blocking read on a socket that has no data yet.
+#[cold]
+fn read_socket_slow(
+    entry: &table::Entry,
+    fd: c_int,
+    stream: bool,
+    buf: *mut c_void,
+    len: size_t,
+) -> ssize_t {
+    recv_loop(
+        entry,
+        fd,
+        stream,
+        0,
+        // SAFETY: the caller's buffer; `got` stays within `len`.
+        |flags, got| unsafe { raw::recv(fd, buf.cast::<u8>().add(got).cast(), len - got, flags) },
+        len,
+    )
 }
 
 /// `recv(2)`.

@@ -45,6 +45,13 @@ pub(crate) fn active() -> bool {
     ACTIVE.get()
 }
 
+/// `active`, inlined: for the first line of a hook only, before anything can suspend (a
+/// thread-local address computed before a suspension must not be used after it).
+#[inline(always)]
+fn active_at_entry() -> bool {
+    ACTIVE.get()
+}
+
 /// Set by a worker around each resume of a coroutine.
 #[inline(never)]
 pub(crate) fn set_active(on: bool) {

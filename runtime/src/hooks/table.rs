@@ -43,12 +43,23 @@ struct Chunk([Entry; CHUNK]);
 static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
 
 /// The entry of `fd`, allocating its chunk on first use; `None` for a negative or huge fd.
+#[inline]
 pub(crate) fn entry(fd: libc::c_int) -> Option<&'static Entry> {
     let fd = usize::try_from(fd).ok()?;
     let (hi, lo) = (fd / CHUNK, fd % CHUNK);
     let slot = TABLE.get(hi)?;
     let mut chunk = slot.load(Ordering::Acquire);
     if chunk.is_null() {
+        chunk = allocate(slot);
+    }
+    // SAFETY: chunks are never freed once published.
+    Some(unsafe { &(*chunk).0[lo] })
+}
+
+#[cold]
+fn allocate(slot: &AtomicPtr<Chunk>) -> *mut Chunk {
+    let chunk;
+    {
         // Allocated zeroed on the heap (all-zero atomics are valid entries), never built on
         // the stack: a chunk is ~96 KiB and hooks run on small coroutine stacks.
         let layout = std::alloc::Layout::new::<Chunk>();
@@ -71,8 +82,7 @@ pub(crate) fn entry(fd: libc::c_int) -> Option<&'static Entry> {
             }
         }
     }
-    // SAFETY: chunks are never freed once published.
-    Some(unsafe { &(*chunk).0[lo] })
+    chunk
 }
 
 impl Entry {
@@ -119,11 +129,19 @@ impl Entry {
     }
 
     /// The flags, learning them from the kernel the first time.
+    #[inline]
     pub(crate) fn classify(&self, fd: libc::c_int) -> u32 {
         let flags = self.flags();
         if flags & KNOWN != 0 {
-            return flags;
+            flags
+        } else {
+            self.learn(fd)
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn learn(&self, fd: libc::c_int) -> u32 {
         // SAFETY: `stat` is plain data and a valid out-pointer.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: valid out-pointer.

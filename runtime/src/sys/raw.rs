@@ -14,11 +14,87 @@
 
 use libc::{c_int, c_long, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
+/// One system call: the kernel's `-errno` convention turned into libc's `-1` and `errno`.
 #[inline]
 unsafe fn sys(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> c_long {
     // SAFETY: forwarded from the caller of each wrapper.
-    unsafe { libc::syscall(n, a, b, c, d, e, f) }
+    let ret = unsafe { arch::syscall6(n as usize, a, b, c, d, e, f) } as isize;
+    if (-4095..0).contains(&ret) {
+        set_errno(-ret as c_int);
+        -1
+    } else {
+        ret as c_long
+    }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod arch {
+    /// The `syscall` instruction with six arguments.
+    ///
+    /// # Safety
+    ///
+    /// As the system call `n` with these arguments.
+    #[inline(always)]
+    pub(super) unsafe fn syscall6(
+        n: usize,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+        f: usize,
+    ) -> usize {
+        let ret;
+        // SAFETY: the x86_64 Linux system call convention: number in rax, arguments in rdi, rsi,
+        // rdx, r10, r8, r9; the kernel clobbers rcx and r11; the result is in rax.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") n => ret,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e, in("r9") f,
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack, preserves_flags)
+            );
+        }
+        ret
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arch {
+    /// The `svc 0` instruction with six arguments.
+    ///
+    /// # Safety
+    ///
+    /// As the system call `n` with these arguments.
+    #[inline(always)]
+    pub(super) unsafe fn syscall6(
+        n: usize,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+        f: usize,
+    ) -> usize {
+        let ret;
+        // SAFETY: the aarch64 Linux system call convention: number in x8, arguments in x0-x5,
+        // the result in x0.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") n,
+                inlateout("x0") a => ret,
+                in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") f,
+                options(nostack, preserves_flags)
+            );
+        }
+        ret
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("oc-runtime's raw system calls support x86_64 and aarch64 only");
 
 pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
     // SAFETY: forwarded.
