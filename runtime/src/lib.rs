@@ -72,6 +72,7 @@ pub use global::{block_on, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
 pub use reactor::IoBackend;
 pub use runtime::Runtime;
+pub use stack::maybe_grow;
 pub use task::{
     JoinError, JoinHandle, current_id, current_name, in_coroutine, sleep, sleep_until, spawn,
     yield_now,
@@ -108,6 +109,26 @@ macro_rules! task {
     };
     ($f: expr, $param: expr, $priority: expr $(,)?) => {
         $crate::task::spawn_with($f, $param, $priority)
+    };
+}
+
+/// `maybe_grow!(expr)` runs `expr` on a fresh 1 MiB stack segment when less than 64 KiB of
+/// stack is left; `maybe_grow!(red_zone, segment_size, expr)` chooses both sizes. See
+/// [`maybe_grow`].
+///
+/// ```
+/// fn sum(n: u64) -> u64 {
+///     oc_runtime::maybe_grow!(if n == 0 { 0 } else { n + sum(n - 1) })
+/// }
+/// assert_eq!(std::thread::spawn(|| sum(200_000)).join().unwrap(), 20_000_100_000);
+/// ```
+#[macro_export]
+macro_rules! maybe_grow {
+    ($red_zone: expr, $segment_size: expr, $body: expr) => {
+        $crate::maybe_grow($red_zone, $segment_size, || $body)
+    };
+    ($body: expr) => {
+        $crate::maybe_grow(64 * 1024, 1024 * 1024, || $body)
     };
 }
 

@@ -56,6 +56,8 @@ pub struct RuntimeMetrics {
     pub stacks_pooled: usize,
     /// Timers armed.
     pub timers: usize,
+    /// `maybe_grow` stack segments in use (process-wide).
+    pub stack_segments: usize,
     /// How stack guard pages are made on this machine.
     pub stack_guard: StackGuard,
     /// The IO backend the workers use.

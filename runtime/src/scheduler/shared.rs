@@ -199,6 +199,7 @@ impl Shared {
                 + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
             timers: per_worker.iter().map(|w| w.timers).sum(),
             stack_guard: self.stacks.guard_kind(),
+            stack_segments: crate::stack::segments_in_use(),
             io_backend: self.config.io_backend,
             io_in_flight: per_worker.iter().map(|w| w.io_in_flight).sum(),
             per_worker,

@@ -1,10 +1,13 @@
 //! Coroutine stacks: guard-paged mappings, a pool that reuses them, and the fault handler
 //! that names the coroutine whose stack overflowed.
 
+mod grow;
 mod mapped;
 mod overflow;
 mod pool;
 
+pub use grow::maybe_grow;
+pub(crate) use grow::segments_in_use;
 pub(crate) use mapped::Stack;
 pub(crate) use overflow::{GuardRange, install as install_overflow_handler, set_current_guard};
 pub(crate) use pool::{StackCache, StackPool};

@@ -243,3 +243,24 @@ pub(crate) fn abort() -> ! {
     // SAFETY: abort has no preconditions.
     unsafe { libc::abort() }
 }
+
+/// The lowest usable address of the calling thread's stack (above its guard), from
+/// `pthread_getattr_np`.
+pub(crate) fn thread_stack_limit() -> Option<usize> {
+    // SAFETY: pthread_attr_t is plain data, initialised by pthread_getattr_np and destroyed
+    // below; the out-pointers are valid.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let mut addr: *mut libc::c_void = ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let mut guard: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut addr, &mut size) == 0;
+        libc::pthread_attr_getguardsize(&attr, &mut guard);
+        libc::pthread_attr_destroy(&mut attr);
+        // glibc reports the main thread's stack with its rlimit size; the guard lies below.
+        ok.then(|| addr as usize + guard.max(page_size()))
+    }
+}
