@@ -3,7 +3,12 @@
 use std::io;
 use std::num::NonZeroUsize;
 
+use std::time::Duration;
+
 use crate::Runtime;
+
+/// The default time slice; see [`Builder::preempt_interval`].
+pub const DEFAULT_PREEMPT_INTERVAL: Duration = Duration::from_millis(10);
 use crate::reactor::IoBackend;
 
 /// The usable stack size a coroutine gets unless it asks otherwise: 128 KiB.
@@ -26,6 +31,10 @@ pub struct Builder {
     pub(crate) max_stacks: Option<usize>,
     pub(crate) io_backend: Option<IoBackend>,
     pub(crate) hooks: Option<bool>,
+    pub(crate) preempt_interval: Option<Option<Duration>>,
+    pub(crate) max_carriers: Option<usize>,
+    pub(crate) signal_preemption: bool,
+    pub(crate) preemptible_tasks: bool,
 }
 
 impl Default for Builder {
@@ -37,6 +46,10 @@ impl Default for Builder {
             max_stacks: None,
             io_backend: None,
             hooks: None,
+            preempt_interval: None,
+            max_carriers: None,
+            signal_preemption: false,
+            preemptible_tasks: true,
         }
     }
 }
@@ -92,6 +105,46 @@ impl Builder {
     pub fn hooks(mut self, on: bool) -> Builder {
         self.hooks = Some(on);
         self
+    }
+
+    /// The time slice: a coroutine that holds its worker longer without suspending (a long
+    /// computation, a blocking call the hooks cannot reach) is preempted by a signal if it is
+    /// preemptible, otherwise its worker's queue is handed to another thread so that every
+    /// other coroutine keeps running. Default 10 ms; `None` turns the monitor off, as does
+    /// `OC_PREEMPT=0`. See `docs/preemption.md`.
+    pub fn preempt_interval(mut self, slice: Option<Duration>) -> Builder {
+        self.preempt_interval = Some(slice);
+        self
+    }
+
+    /// Most threads that may drive workers at once: one per worker plus spares for
+    /// hand-offs. Default: workers + 64. When the limit is reached a hand-off is refused
+    /// (counted in the metrics and reported once), never fatal.
+    pub fn max_carriers(mut self, n: usize) -> Builder {
+        self.max_carriers = Some(n.max(1));
+        self
+    }
+
+    /// Signal preemption for every coroutine of this runtime, as if each were spawned with
+    /// `task::Builder::preemptible(true)`. Off by default; read `docs/preemption.md` for what
+    /// code must not run preemptible. `build` fails on platforms where it is not supported.
+    pub fn signal_preemption(mut self, on: bool) -> Builder {
+        self.signal_preemption = on;
+        self
+    }
+
+    pub(crate) fn preempt_interval_resolved(&self) -> io::Result<Option<Duration>> {
+        Ok(match self.preempt_interval {
+            Some(choice) => choice,
+            None if matches!(
+                std::env::var("OC_PREEMPT").as_deref(),
+                Ok("0") | Ok("off") | Ok("false")
+            ) =>
+            {
+                None
+            }
+            None => Some(DEFAULT_PREEMPT_INTERVAL),
+        })
     }
 
     /// Starts the worker threads.

@@ -58,6 +58,7 @@ mod global;
 mod hooks;
 pub mod io;
 mod metrics;
+mod preempt;
 mod reactor;
 mod runtime;
 mod scheduler;
@@ -67,7 +68,7 @@ mod sys;
 pub mod task;
 mod time;
 
-pub use builder::{Builder, DEFAULT_STACK_SIZE};
+pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE};
 pub use global::{block_on, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
 pub use reactor::IoBackend;

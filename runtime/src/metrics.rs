@@ -58,6 +58,17 @@ pub struct RuntimeMetrics {
     pub timers: usize,
     /// `maybe_grow` stack segments in use (process-wide).
     pub stack_segments: usize,
+    /// Workers handed to another thread because a coroutine held theirs past the time slice.
+    pub handoffs: u64,
+    /// Hand-offs that could not happen because the carrier limit was reached.
+    pub handoffs_refused: u64,
+    /// Threads driving workers or waiting to (workers plus spare carriers).
+    pub carriers_alive: usize,
+    /// Coroutines switched out by a preemption signal (process-wide).
+    pub signal_preemptions: u64,
+    /// Preemption signals that arrived at an unsafe point and were left for a later one
+    /// (process-wide).
+    pub signal_preemptions_deferred: u64,
     /// How stack guard pages are made on this machine.
     pub stack_guard: StackGuard,
     /// The IO backend the workers use.

@@ -10,7 +10,6 @@ use crate::metrics::RuntimeMetrics;
 use crate::reactor::{IoBackend, Reactor, Unparker};
 use crate::scheduler::{Config, Shared, Worker, context};
 use crate::stack::{self, StackPool};
-use crate::sys;
 use crate::task::{self, JoinHandle};
 
 fn hooks_from_env() -> bool {
@@ -19,6 +18,9 @@ fn hooks_from_env() -> bool {
     #[cfg(not(feature = "hooks"))]
     return false;
 }
+
+/// Carriers allowed beyond one per worker, unless `Builder::max_carriers` says otherwise.
+const DEFAULT_SPARE_CARRIERS: usize = 64;
 
 /// How long dropping a runtime waits for its coroutines to unwind.
 const DROP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,6 +81,12 @@ impl Runtime {
             workers,
             io_backend,
             hooks,
+            preempt_interval: builder.preempt_interval_resolved()?,
+            max_carriers: builder
+                .max_carriers
+                .unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
+            preempt_all: builder.signal_preemption,
+            signal_preemption: builder.signal_preemption || builder.preemptible_tasks,
         };
         let (shared, deques) = Shared::new(
             config,
@@ -89,18 +97,25 @@ impl Runtime {
             shared: shared.clone(),
             threads: Mutex::new(Vec::with_capacity(workers)),
         };
-        for (index, (deque, reactor)) in deques.into_iter().zip(reactors).enumerate() {
+        let all: Vec<Arc<Worker>> = deques
+            .into_iter()
+            .zip(reactors)
+            .enumerate()
+            .map(|(index, (deque, reactor))| {
+                Arc::new(Worker::new(index, shared.clone(), deque, reactor))
+            })
+            .collect();
+        *shared.workers.lock().unwrap_or_else(|e| e.into_inner()) = all.clone();
+        if shared.config.signal_preemption {
+            crate::preempt::enable()?;
+        }
+        for (index, worker) in all.into_iter().enumerate() {
             let worker_shared = shared.clone();
+            shared.carriers.started();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-worker-{index}", builder.name))
                 .stack_size(WORKER_THREAD_STACK)
-                .spawn(move || {
-                    sys::ensure_signal_stack();
-                    let worker = Worker::new(index, worker_shared.clone(), deque, reactor);
-                    worker.run();
-                    drop(worker);
-                    worker_shared.worker_exited();
-                });
+                .spawn(move || crate::scheduler::carrier_main(worker_shared, Some(worker)));
             match spawned {
                 Ok(thread) => runtime
                     .threads
@@ -109,6 +124,7 @@ impl Runtime {
                     .push(thread),
                 Err(e) => {
                     // Workers never started still count as exited, so shutdown does not wait.
+                    shared.carriers.stopped();
                     for _ in index..workers {
                         shared.worker_exited();
                     }
@@ -116,6 +132,27 @@ impl Runtime {
                     return Err(io::Error::new(
                         e.kind(),
                         format!("cannot start worker thread {index}: {e}"),
+                    ));
+                }
+            }
+        }
+        if let Some(slice) = shared.config.preempt_interval {
+            let monitor_shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-monitor", builder.name))
+                .stack_size(256 * 1024)
+                .spawn(move || crate::scheduler::monitor_main(monitor_shared, slice));
+            match spawned {
+                Ok(thread) => runtime
+                    .threads
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(thread),
+                Err(e) => {
+                    runtime.stop(Duration::from_secs(1));
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot start the monitor thread: {e}"),
                     ));
                 }
             }
@@ -225,6 +262,15 @@ impl Runtime {
                 .wait_exited(Instant::now() + Duration::from_millis(100));
         }
         self.shared.drain_queues();
+        self.shared.carriers.wake_spares();
+        // Break the cycle runtime -> workers -> runtime once nobody drives them.
+        if clean {
+            self.shared
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
         clean
     }
 }

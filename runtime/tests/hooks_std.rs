@@ -26,7 +26,8 @@ where
         assert!(rt.hooks_enabled(), "hooks are on by default");
         let f = f.clone();
         rt.block_on(move || f(backend));
-        assert!(rt.shutdown(Duration::from_secs(10)));
+        let m = rt.metrics();
+        assert!(rt.shutdown(Duration::from_secs(10)), "{backend:?}: {m:?}");
     }
 }
 
@@ -204,6 +205,7 @@ fn hooks_can_be_turned_off() {
     let rt = oc_runtime::Runtime::builder()
         .workers(1)
         .hooks(false)
+        .preempt_interval(None)
         .build()
         .unwrap();
     assert!(!rt.hooks_enabled());

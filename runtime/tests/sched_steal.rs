@@ -30,9 +30,9 @@ fn a_burst_from_one_worker_is_run_by_both_workers() {
         }
     });
     let m = rt.metrics();
-    assert_eq!(
-        threads.lock().unwrap().len(),
-        2,
+    // Both workers, and more threads if a hand-off happened while the burst was spawned.
+    assert!(
+        threads.lock().unwrap().len() >= 2,
         "only one worker ran the burst; {m:?}"
     );
     assert!(m.steals > 0, "no steals counted: {m:?}");

@@ -13,12 +13,17 @@ use super::{Driver, cvt, driver, uring_op};
 pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
-    if let Driver::Uring(worker, reactor) = driver() {
+    if driver() == Driver::Uring {
         let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32)
             .offset(offset)
             .build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
-        return unsafe { uring_op(worker, reactor, entry, None) }?.map(|n| n as usize);
+        match unsafe { uring_op(entry, None) }? {
+            Ok(n) => return Ok(n as usize),
+            // No worker any more: the blocking call below.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
     loop {
         // SAFETY: `buf` is valid for `len` bytes.
@@ -33,12 +38,17 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
 pub fn write_at(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
-    if let Driver::Uring(worker, reactor) = driver() {
+    if driver() == Driver::Uring {
         let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32)
             .offset(offset)
             .build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
-        return unsafe { uring_op(worker, reactor, entry, None) }?.map(|n| n as usize);
+        match unsafe { uring_op(entry, None) }? {
+            Ok(n) => return Ok(n as usize),
+            // No worker any more: the blocking call below.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
     }
     loop {
         // SAFETY: `buf` is valid for `len` bytes.

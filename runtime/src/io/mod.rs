@@ -46,28 +46,41 @@ pub use ready::{Interest, forget, wait};
 pub use write::{send, write, writev};
 
 use crate::reactor::{self, Reactor, Unparker};
-use crate::scheduler::{Worker, context};
+use crate::scheduler::context;
 use crate::task;
 
-/// Where the calling code runs, for the purpose of waiting.
-enum Driver<'a> {
+/// How the calling code waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// A plain thread: block the thread.
     Thread,
-    Uring(&'a Worker, &'a reactor::UringReactor),
-    Epoll(&'a reactor::EpollReactor),
+    /// A coroutine whose worker was handed to another thread while it ran: it must move to a
+    /// worker (by yielding) before it can wait.
+    Migrate,
+    /// A coroutine on a worker with an io_uring ring.
+    Uring,
+    /// A coroutine on a worker with an epoll instance.
+    Epoll,
 }
 
-/// The calling context. Do not keep the result across a suspension point.
-fn driver<'a>() -> Driver<'a> {
+/// The calling context. Functions that then need the worker take it again (and let go before
+/// suspending): it may have been handed to another thread in between.
+fn driver() -> Driver {
     if !task::in_coroutine() {
         return Driver::Thread;
     }
     match context::current_worker() {
-        None => Driver::Thread,
+        None => Driver::Migrate,
         Some(worker) => match worker.reactor() {
-            Reactor::Uring(r) => Driver::Uring(worker, r),
-            Reactor::Epoll(r) => Driver::Epoll(r),
+            Reactor::Uring(_) => Driver::Uring,
+            Reactor::Epoll(_) => Driver::Epoll,
         },
     }
+}
+
+/// An error that sends the caller to the thread-blocking path: the worker is gone.
+fn no_worker() -> io::Error {
+    io::Error::new(io::ErrorKind::WouldBlock, "no worker to wait on")
 }
 
 /// The time left until `deadline`, or `TimedOut` if it has passed.
@@ -122,7 +135,7 @@ unsafe fn run<T>(
     // message this way, 7.1 µs with the attempt first. Writes keep the attempt: it usually
     // succeeds at once.
     let mut skip_attempt =
-        interest == Interest::Readable && uring.is_some() && matches!(driver(), Driver::Uring(..));
+        interest == Interest::Readable && uring.is_some() && driver() == Driver::Uring;
     loop {
         if !std::mem::take(&mut skip_attempt) {
             match attempt() {
@@ -133,12 +146,13 @@ unsafe fn run<T>(
         }
         match driver() {
             Driver::Thread => thread_wait(fd, interest, deadline)?,
-            Driver::Epoll(reactor) => epoll_wait(reactor, fd, interest, deadline)?,
-            Driver::Uring(worker, reactor) => {
+            Driver::Migrate => task::yield_now(),
+            Driver::Epoll => epoll_wait(fd, interest, deadline)?,
+            Driver::Uring => {
                 let done = match uring.as_mut() {
                     Some((build, map)) => {
                         // SAFETY: forwarded from our caller.
-                        match unsafe { uring_op(worker, reactor, build(), deadline)? } {
+                        match unsafe { uring_op(build(), deadline)? } {
                             Ok(res) => return Ok(map(res)),
                             // The kernel honoured O_NONBLOCK: wait for readiness instead.
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
@@ -199,15 +213,19 @@ fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
 }
 
 /// Parks the coroutine until `fd` is ready in this worker's poller or the deadline passes.
-fn epoll_wait(
-    reactor: &reactor::EpollReactor,
-    fd: RawFd,
-    interest: Interest,
-    deadline: Option<Instant>,
-) -> io::Result<()> {
+fn epoll_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     remaining(deadline)?;
     let waker = task::waker().expect("in a coroutine");
-    reactor.register(fd, interest.into(), &waker)?;
+    {
+        let worker = context::current_worker();
+        let Some(Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
+            drop(worker);
+            // The worker is gone: move to one; the caller tries again.
+            task::yield_now();
+            return remaining(deadline).map(drop);
+        };
+        reactor.register(fd, interest.into(), &waker)?;
+    }
     match deadline {
         Some(d) => task::park_until(d),
         None => task::park_forever(),
@@ -219,41 +237,54 @@ fn epoll_wait(
 
 /// Waits for readiness with an io_uring poll (used when an operation has no ring form).
 fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-    let Driver::Uring(worker, reactor) = driver() else {
-        return thread_wait(fd, interest, deadline);
-    };
+    match driver() {
+        Driver::Uring => {}
+        Driver::Thread => return thread_wait(fd, interest, deadline),
+        Driver::Migrate | Driver::Epoll => {
+            task::yield_now();
+            return remaining(deadline).map(drop);
+        }
+    }
     let mask = match interest {
         Interest::Readable => libc::POLLIN,
         Interest::Writable => libc::POLLOUT,
     };
     let entry = io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), mask as u32).build();
     // SAFETY: a poll names no memory.
-    match unsafe { uring_op(worker, reactor, entry, deadline)? } {
+    match unsafe { uring_op(entry, deadline)? } {
         Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            task::yield_now();
+            remaining(deadline).map(drop)
+        }
         Err(e) => Err(e),
     }
 }
 
 /// Submits `entry` to this worker's ring and waits for its completion.
 ///
-/// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result, and
+/// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result (a
+/// `WouldBlock` one when the coroutine no longer has a worker: wait some other way), and
 /// `Err(TimedOut)` when the linked time-out cancelled the operation.
 ///
 /// # Safety
 ///
 /// Every pointer in `entry` must stay valid until this function returns (it returns only
 /// after the completion).
-unsafe fn uring_op(
-    worker: &Worker,
-    reactor: &reactor::UringReactor,
-    entry: squeue::Entry,
-    deadline: Option<Instant>,
-) -> io::Result<io::Result<i32>> {
+unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Result<io::Result<i32>> {
     let timeout = remaining(deadline)?;
-    let owner = worker.index();
-    let shared = worker.shared().clone();
-    // SAFETY: forwarded from the caller: we do not return before the completion.
-    let op = unsafe { reactor.submit(entry, timeout) };
+    let (op, owner, shared) = {
+        let worker = context::current_worker();
+        let Some(w) = worker.as_ref() else {
+            return Ok(Err(no_worker()));
+        };
+        let Reactor::Uring(reactor) = w.reactor() else {
+            return Ok(Err(no_worker()));
+        };
+        // SAFETY: forwarded from the caller: we do not return before the completion.
+        let op = unsafe { reactor.submit(entry, timeout) };
+        (op, w.index(), w.shared().clone())
+    };
     let waker = task::waker().expect("in a coroutine");
     let mut cancel_sent = false;
     let res = loop {

@@ -32,16 +32,22 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
     let fd = fd.as_raw_fd();
     match driver() {
         Driver::Thread => thread_wait(fd, interest, deadline),
-        Driver::Epoll(reactor) => epoll_wait(reactor, fd, interest, deadline),
-        Driver::Uring(..) => uring_poll(fd, interest, deadline),
+        Driver::Migrate => {
+            crate::task::yield_now();
+            super::remaining(deadline).map(drop)
+        }
+        Driver::Epoll => epoll_wait(fd, interest, deadline),
+        Driver::Uring => uring_poll(fd, interest, deadline),
     }
 }
 
 /// Drops what this worker's reactor remembers about `fd`; call it before closing `fd`.
 /// Harmless anywhere; other workers repair stale entries lazily.
 pub fn forget(fd: RawFd) {
-    if let Driver::Epoll(reactor) = driver() {
-        reactor.forget(fd);
+    if let Some(worker) = crate::scheduler::context::current_worker() {
+        if let crate::reactor::Reactor::Epoll(reactor) = worker.reactor() {
+            reactor.forget(fd);
+        }
     }
 }
 
@@ -68,15 +74,27 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
             };
             Ok(())
         }
-        Driver::Epoll(reactor) => {
+        Driver::Migrate => {
+            crate::task::yield_now();
+            Ok(())
+        }
+        Driver::Epoll => {
             super::remaining(deadline)?;
             let waker = crate::task::waker().expect("in a coroutine");
-            for &(fd, events) in fds {
-                if events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
-                    reactor.register(fd, crate::reactor::Interest::Readable, &waker)?;
-                }
-                if events & libc::POLLOUT != 0 {
-                    reactor.register(fd, crate::reactor::Interest::Writable, &waker)?;
+            {
+                let worker = crate::scheduler::context::current_worker();
+                let Some(crate::reactor::Reactor::Epoll(reactor)) =
+                    worker.as_ref().map(|w| w.reactor())
+                else {
+                    return Ok(());
+                };
+                for &(fd, events) in fds {
+                    if events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
+                        reactor.register(fd, crate::reactor::Interest::Readable, &waker)?;
+                    }
+                    if events & libc::POLLOUT != 0 {
+                        reactor.register(fd, crate::reactor::Interest::Writable, &waker)?;
+                    }
                 }
             }
             match deadline {
@@ -85,22 +103,30 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
             }
             Ok(())
         }
-        Driver::Uring(worker, reactor) => {
+        Driver::Uring => {
             super::remaining(deadline)?;
-            let owner = worker.index();
-            let shared = worker.shared().clone();
-            let ops: Vec<_> = fds
-                .iter()
-                .map(|&(fd, events)| {
-                    let entry = io_uring::opcode::PollAdd::new(
-                        io_uring::types::Fd(fd),
-                        events as u16 as u32,
-                    )
-                    .build();
-                    // SAFETY: a poll names no memory.
-                    unsafe { reactor.submit(entry, None) }
-                })
-                .collect();
+            let (ops, owner, shared) = {
+                let worker = crate::scheduler::context::current_worker();
+                let Some(w) = worker.as_ref() else {
+                    return Ok(());
+                };
+                let crate::reactor::Reactor::Uring(reactor) = w.reactor() else {
+                    return Ok(());
+                };
+                let ops: Vec<_> = fds
+                    .iter()
+                    .map(|&(fd, events)| {
+                        let entry = io_uring::opcode::PollAdd::new(
+                            io_uring::types::Fd(fd),
+                            events as u16 as u32,
+                        )
+                        .build();
+                        // SAFETY: a poll names no memory.
+                        unsafe { reactor.submit(entry, None) }
+                    })
+                    .collect();
+                (ops, w.index(), w.shared().clone())
+            };
             // Whatever happens (ready, time-out, cancellation unwinding through here), the
             // polls still in flight are cancelled on the ring that owns them.
             struct CancelRest<'a> {

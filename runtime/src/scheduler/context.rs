@@ -4,28 +4,89 @@
 //! may keep a thread-local's address in a register across a call that, unknown to it,
 //! switches threads. So every access goes through a function that is never inlined: the
 //! address is computed afresh on the thread that makes the call.
+//!
+//! # Who may touch a worker
+//!
+//! A worker's non-thread-safe parts (local queue, timers, stack cache, reactor) are touched
+//! only by the thread that *drives* it (`Worker::driver`). [`current_worker`] checks that, and
+//! while a coroutine is in its user code the check also moves the worker's mode from `USER` to
+//! `RUNTIME` for the life of the returned guard: the monitor hands a worker to another thread
+//! only by moving it from `USER` to `HANDED`, so a guard and a hand-off exclude each other. A
+//! guard must never be held across a suspension point.
 
 use std::cell::Cell;
+use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
+use super::worker::Mode;
 use super::{Shared, Worker};
 use crate::task::Header;
 
 thread_local! {
     static WORKER: Cell<*const Worker> = const { Cell::new(ptr::null()) };
     static TASK: Cell<Option<NonNull<Header>>> = const { Cell::new(None) };
+    static TOKEN: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The worker running on this thread. Do not keep the reference across a suspension point.
+/// A number that identifies the calling thread (never 0, never reused).
 #[inline(never)]
-pub(crate) fn current_worker<'a>() -> Option<&'a Worker> {
+pub(crate) fn thread_token() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let token = TOKEN.get();
+    if token != 0 {
+        return token;
+    }
+    let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    TOKEN.set(token);
+    token
+}
+
+/// Access to the worker this thread drives; see the module docs.
+pub(crate) struct WorkerRef<'a> {
+    worker: &'a Worker,
+    restore_user: bool,
+}
+
+impl Deref for WorkerRef<'_> {
+    type Target = Worker;
+    fn deref(&self) -> &Worker {
+        self.worker
+    }
+}
+
+impl Drop for WorkerRef<'_> {
+    fn drop(&mut self) {
+        if self.restore_user {
+            self.worker.set_mode(Mode::User);
+        }
+    }
+}
+
+/// The worker this thread drives, if any. Do not keep the guard across a suspension point.
+#[inline(never)]
+pub(crate) fn current_worker<'a>() -> Option<WorkerRef<'a>> {
     let ptr = WORKER.get();
-    // SAFETY: the pointer is set by the worker loop for its whole run and cleared before the
-    // worker is dropped, on this same thread.
-    unsafe { ptr.as_ref() }
+    // SAFETY: the pointer is set by a thread while it drives the worker, and the worker is
+    // kept alive by the runtime for as long as any thread may drive it.
+    let worker = unsafe { ptr.as_ref() }?;
+    let (driver, mode) = worker.driver_and_mode();
+    if driver != thread_token() {
+        return None;
+    }
+    match mode {
+        Mode::Sched | Mode::Runtime => Some(WorkerRef {
+            worker,
+            restore_user: false,
+        }),
+        Mode::User => worker.enter_runtime().then_some(WorkerRef {
+            worker,
+            restore_user: true,
+        }),
+        Mode::Handed => None,
+    }
 }
 
 #[inline(never)]
@@ -45,18 +106,25 @@ pub(crate) fn set_current_task(task: Option<NonNull<Header>>) -> Option<NonNull<
     TASK.replace(task)
 }
 
-/// The runtime this thread works for.
+/// The runtime the caller belongs to: the running coroutine's (even if its worker was just
+/// handed to another thread), or that of the worker this thread drives.
 pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    if let Some(task) = current_task() {
+        // SAFETY: the running task is alive while it runs.
+        return Some(unsafe { task.as_ref() }.shared.clone());
+    }
     current_worker().map(|w| w.shared().clone())
 }
 
-/// Arms a timer on this thread's worker that wakes `waker` at `deadline`.
-///
-/// # Panics
-///
-/// Panics off a worker thread; coroutines always run on one.
-pub(crate) fn add_timer(deadline: Instant, waker: Waker) {
-    current_worker()
-        .expect("timer armed outside a worker")
-        .add_timer(deadline, waker);
+/// Arms a timer on this thread's worker that wakes `waker` at `deadline`. Returns `false`
+/// when the thread drives no worker (its worker was handed to another thread while this
+/// coroutine held it): the caller must then wait some other way.
+pub(crate) fn add_timer(deadline: Instant, waker: Waker) -> bool {
+    match current_worker() {
+        Some(w) => {
+            w.add_timer(deadline, waker);
+            true
+        }
+        None => false,
+    }
 }

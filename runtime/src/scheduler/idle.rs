@@ -67,6 +67,11 @@ impl Idle {
         true
     }
 
+    /// Whether every worker is parked (or about to).
+    pub(crate) fn all_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::SeqCst) >= self.workers
+    }
+
     /// A searching worker stops searching; returns whether it was the last searcher (it must
     /// then wake another worker if it found work, as more may be queued).
     pub(crate) fn stop_searching(&self) -> bool {

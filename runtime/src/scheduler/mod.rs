@@ -1,10 +1,14 @@
 //! The scheduler: workers, their queues, how they find work and how they sleep.
 
+mod carrier;
 pub(crate) mod context;
 mod idle;
+mod monitor;
 mod priority;
 mod shared;
 mod worker;
 
+pub(crate) use carrier::carrier_main;
+pub(crate) use monitor::monitor_main;
 pub(crate) use shared::{Config, Shared};
 pub(crate) use worker::Worker;

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Injector, Stealer, Worker as Deque};
 use crossbeam_utils::CachePadded;
 
-use super::context;
 use super::idle::Idle;
 use super::priority::PriorityQueue;
+use super::{Worker, context};
 use crate::metrics::{RuntimeMetrics, WorkerCounters};
 use crate::reactor::{IoBackend, Unparker};
 use crate::stack::{Stack, StackPool};
@@ -33,6 +33,15 @@ pub(crate) struct Config {
     pub(crate) io_backend: IoBackend,
     /// Whether the syscall hooks apply to this runtime's coroutines.
     pub(crate) hooks: bool,
+    /// The time slice after which a running coroutine is handed off or preempted; `None`
+    /// disables the monitor.
+    pub(crate) preempt_interval: Option<std::time::Duration>,
+    /// Most threads that drive workers at once (workers + spares).
+    pub(crate) max_carriers: usize,
+    /// Whether signal preemption is on for every coroutine.
+    pub(crate) preempt_all: bool,
+    /// Whether the preemption signal handler is installed (some coroutines may use it).
+    pub(crate) signal_preemption: bool,
 }
 
 pub(crate) struct Shared {
@@ -45,6 +54,16 @@ pub(crate) struct Shared {
     pub(crate) stacks: StackPool,
     pub(crate) counters: Box<[CachePadded<WorkerCounters>]>,
     remote_spawned: AtomicU64,
+    /// Coroutines that finished on a thread that had just lost its worker in a hand-off.
+    pub(crate) finished_elsewhere: AtomicU64,
+    /// Hand-offs whose stuck thread has come back (its coroutine suspended).
+    pub(crate) handoffs_completed: AtomicU64,
+    /// Every worker, for the monitor and for carriers (cleared at shutdown).
+    pub(crate) workers: Mutex<Vec<Arc<Worker>>>,
+    /// Threads that drive workers: their own, and spares for hand-offs.
+    pub(crate) carriers: super::carrier::Carriers,
+    /// The monitor's parking place.
+    pub(crate) monitor: super::monitor::MonitorSignal,
     pub(crate) next_id: AtomicU64,
     shutting_down: AtomicBool,
     pub(crate) force_exit: AtomicBool,
@@ -72,6 +91,11 @@ impl Shared {
                 .map(|_| CachePadded::new(WorkerCounters::default()))
                 .collect(),
             remote_spawned: AtomicU64::new(0),
+            finished_elsewhere: AtomicU64::new(0),
+            handoffs_completed: AtomicU64::new(0),
+            workers: Mutex::new(Vec::new()),
+            carriers: super::carrier::Carriers::new(config.max_carriers),
+            monitor: super::monitor::MonitorSignal::new(),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             force_exit: AtomicBool::new(false),
@@ -93,6 +117,7 @@ impl Shared {
         name: Option<Box<str>>,
         priority: i64,
         stack_size: usize,
+        preemptible: bool,
     ) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -105,15 +130,16 @@ impl Shared {
             )));
         }
         let worker = context::current_worker().filter(|w| Arc::ptr_eq(w.shared(), self));
-        let id = match worker {
+        let id = match &worker {
             Some(w) => w.next_id(),
             None => self.next_id.fetch_add(1, Ordering::Relaxed),
         };
-        let ptr = Cell::allocate(f, id, priority, stack_size, name, self.clone());
+        let preemptible = preemptible || self.config.preempt_all;
+        let ptr = Cell::allocate(f, id, priority, stack_size, name, preemptible, self.clone());
         // SAFETY: `allocate` returns a pointer carrying one reference, which the queue takes.
         let task = unsafe { TaskRef::from_raw(ptr) };
         let handle = JoinHandle::new(task.clone());
-        match worker {
+        match &worker {
             Some(w) => w.push_spawned(task),
             None => {
                 self.remote_spawned.fetch_add(1, Ordering::Relaxed);
@@ -132,7 +158,8 @@ impl Shared {
         }
     }
 
-    fn push_remote(&self, task: TaskRef) {
+    /// Queues a task on the shared queues, from anywhere.
+    pub(crate) fn push_remote(&self, task: TaskRef) {
         if task.header().priority == DEFAULT_PRIORITY {
             self.injector.push(task);
         } else {
@@ -166,7 +193,7 @@ impl Shared {
     /// Coroutines spawned and not finished.
     pub(crate) fn alive(&self) -> u64 {
         let mut spawned = self.remote_spawned.load(Ordering::Relaxed);
-        let mut finished = 0;
+        let mut finished = self.finished_elsewhere.load(Ordering::Relaxed);
         for c in self.counters.iter() {
             spawned += c.spawned.load(Ordering::Relaxed);
             finished += c.finished.load(Ordering::Relaxed);
@@ -183,7 +210,8 @@ impl Shared {
             .collect();
         let spawned = self.remote_spawned.load(Ordering::Relaxed)
             + per_worker.iter().map(|w| w.spawned).sum::<u64>();
-        let finished = per_worker.iter().map(|w| w.finished).sum::<u64>();
+        let finished = self.finished_elsewhere.load(Ordering::Relaxed)
+            + per_worker.iter().map(|w| w.finished).sum::<u64>();
         RuntimeMetrics {
             workers: self.config.workers,
             spawned,
@@ -200,6 +228,11 @@ impl Shared {
             timers: per_worker.iter().map(|w| w.timers).sum(),
             stack_guard: self.stacks.guard_kind(),
             stack_segments: crate::stack::segments_in_use(),
+            handoffs: self.carriers.handoffs(),
+            handoffs_refused: self.carriers.refused(),
+            carriers_alive: self.carriers.alive(),
+            signal_preemptions: crate::preempt::done(),
+            signal_preemptions_deferred: crate::preempt::deferred(),
             io_backend: self.config.io_backend,
             io_in_flight: per_worker.iter().map(|w| w.io_in_flight).sum(),
             per_worker,

@@ -23,6 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,10 @@ use crossbeam_deque::{Steal, Worker as Deque};
 use super::priority::AGING;
 use super::{Shared, context};
 use crate::metrics::bump;
+
+fn bump_shared(counter: &std::sync::atomic::AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
 use crate::reactor::Reactor;
 use crate::stack::{Stack, StackCache};
 use crate::task::{AfterRun, DEFAULT_PRIORITY, Run, Suspend, TaskRef};
@@ -49,8 +54,48 @@ const FLUSH_INTERVAL: u32 = 16;
 /// Longest sleep of a worker while the runtime shuts down and coroutines are still alive.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
+/// What the thread driving a worker is doing; see `context.rs` for the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Mode {
+    /// In the scheduler loop (not in a coroutine).
+    Sched = 0,
+    /// Running a coroutine's own code.
+    User = 1,
+    /// A coroutine is in runtime code that touches the worker (guarded; no hand-off).
+    Runtime = 2,
+    /// The monitor took the worker from a thread stuck in a coroutine.
+    Handed = 3,
+}
+
+/// How a thread's turn at driving a worker ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The runtime shut down and the worker has exited.
+    Exited,
+    /// The worker was handed to another thread while this one ran a coroutine.
+    Lost,
+}
+
+/// One worker: a run queue, a reactor, timers and a stack cache, driven by one thread at a
+/// time (normally its own; after a hand-off, a carrier).
+///
+/// # Invariants
+///
+/// - Only the thread whose token is in `driver` touches the `Cell`/`RefCell` fields, the
+///   deque's owner side and the reactor.
+/// - `driver` and `mode` change hands only as `context.rs` describes.
 pub(crate) struct Worker {
     index: usize,
+    /// The driving thread's id (`context::thread_token`) above the low 8 bits, the `Mode` in
+    /// them: one word, so that a compare-and-swap checks both at once.
+    state: AtomicU64,
+    /// Coroutines resumed so far; the monitor watches it move.
+    resumes: AtomicU64,
+    /// Whether the coroutine being run may be preempted by a signal.
+    preemptible: AtomicBool,
+    /// `pthread_t` of the driving thread.
+    thread: AtomicU64,
     reactor: Reactor,
     shared: Arc<Shared>,
     local: Deque<TaskRef>,
@@ -66,6 +111,12 @@ pub(crate) struct Worker {
     passed_over: Cell<Option<Instant>>,
 }
 
+// SAFETY: the non-thread-safe fields are touched only by the driving thread (see the
+// invariants above and `context.rs`); everything else is atomic or immutable.
+unsafe impl Sync for Worker {}
+// SAFETY: as above; a worker moves between threads only through a hand-off.
+unsafe impl Send for Worker {}
+
 impl Worker {
     pub(crate) fn new(
         index: usize,
@@ -75,6 +126,10 @@ impl Worker {
     ) -> Worker {
         Worker {
             index,
+            state: AtomicU64::new(Mode::Sched as u64),
+            resumes: AtomicU64::new(0),
+            preemptible: AtomicBool::new(false),
+            thread: AtomicU64::new(0),
             reactor,
             shared,
             local,
@@ -94,6 +149,98 @@ impl Worker {
         &self.shared
     }
 
+    fn pack(driver: u64, mode: Mode) -> u64 {
+        (driver << 8) | mode as u64
+    }
+
+    fn unpack(word: u64) -> (u64, Mode) {
+        let mode = match word & 0xff {
+            0 => Mode::Sched,
+            1 => Mode::User,
+            2 => Mode::Runtime,
+            _ => Mode::Handed,
+        };
+        (word >> 8, mode)
+    }
+
+    /// The id of the thread driving this worker, and what it does.
+    pub(crate) fn driver_and_mode(&self) -> (u64, Mode) {
+        Self::unpack(self.state.load(Ordering::Acquire))
+    }
+
+    /// Driver only: sets the mode (never from `Handed`, which only the monitor leaves).
+    pub(crate) fn set_mode(&self, mode: Mode) {
+        self.state
+            .store(Self::pack(context::thread_token(), mode), Ordering::Release);
+    }
+
+    /// A coroutine enters runtime code: `User` → `Runtime`. Fails once the worker is handed.
+    pub(crate) fn enter_runtime(&self) -> bool {
+        let me = context::thread_token();
+        self.state
+            .compare_exchange(
+                Self::pack(me, Mode::User),
+                Self::pack(me, Mode::Runtime),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Monitor only: takes the worker from a thread stuck in a coroutine's own code.
+    pub(crate) fn try_hand_off(&self) -> bool {
+        let (driver, mode) = self.driver_and_mode();
+        mode == Mode::User
+            && self
+                .state
+                .compare_exchange(
+                    Self::pack(driver, Mode::User),
+                    Self::pack(driver, Mode::Handed),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
+    /// Monitor only: what to watch.
+    pub(crate) fn activity(&self) -> (u64, Mode, bool) {
+        (
+            self.resumes.load(Ordering::Acquire),
+            self.driver_and_mode().1,
+            self.preemptible.load(Ordering::Relaxed),
+        )
+    }
+
+    /// A new thread starts driving this worker.
+    pub(crate) fn adopt(&self) {
+        // SAFETY: pthread_self has no preconditions.
+        self.thread
+            .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+        self.set_mode(Mode::Sched);
+    }
+
+    /// About to resume a coroutine: its code runs from now on.
+    pub(crate) fn enter_user(&self, preemptible: bool) {
+        self.preemptible.store(preemptible, Ordering::Relaxed);
+        self.resumes
+            .store(self.resumes.load(Ordering::Relaxed) + 1, Ordering::Release);
+        self.set_mode(Mode::User);
+    }
+
+    /// The coroutine suspended: back in the scheduler, unless the worker was handed off
+    /// (to another thread, which may already be running coroutines of its own on it).
+    fn leave_user(&self) -> bool {
+        let me = context::thread_token();
+        self.state
+            .compare_exchange(
+                Self::pack(me, Mode::User),
+                Self::pack(me, Mode::Sched),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
     pub(crate) fn index(&self) -> usize {
         self.index
     }
@@ -106,13 +253,18 @@ impl Worker {
         &self.shared.counters[self.index]
     }
 
-    /// The worker loop. Returns when the runtime shuts down.
-    pub(crate) fn run(&self) {
+    /// The worker loop, on the thread that drives the worker. Returns when the runtime shuts
+    /// down, or when the worker was handed to another thread.
+    pub(crate) fn run(&self) -> Outcome {
+        self.adopt();
         context::set_current_worker(self);
         loop {
             if let Some(task) = self.next_task() {
                 self.found_work();
-                self.run_task(task);
+                if !self.run_task(task) {
+                    context::set_current_worker(std::ptr::null());
+                    return Outcome::Lost;
+                }
                 continue;
             }
             if self.shared.is_shutting_down() {
@@ -134,6 +286,7 @@ impl Worker {
             self.park();
         }
         self.exit();
+        Outcome::Exited
     }
 
     fn exit(&self) {
@@ -329,25 +482,55 @@ impl Worker {
         if self.shared.idle.wake_up(self.index) {
             self.searching.set(true);
         }
+        self.shared.monitor.wake();
     }
 
-    fn run_task(&self, task: TaskRef) {
+    /// Runs one task; returns `false` if the worker was handed to another thread meanwhile
+    /// (this thread must then leave the worker alone).
+    fn run_task(&self, task: TaskRef) -> bool {
         let header = task.header();
         header.state.start_run();
         bump(&self.counters().switches);
-        match task.run(self) {
+        let run = task.run(self);
+        let owned = match run {
+            // A task that never resumed (cancelled or stackless) left the mode alone.
+            Run::Finished(None) => true,
+            _ => self.leave_user(),
+        };
+        if !owned {
+            bump_shared(&self.shared.handoffs_completed);
+        }
+        match run {
             Run::Suspended(Suspend::Yield) => {
                 header.state.yield_run();
                 // No other worker needs waking: this one runs the task again soon.
-                self.enqueue(task);
+                if owned {
+                    self.enqueue(task)
+                } else {
+                    self.shared.push_remote(task)
+                }
             }
             Run::Suspended(Suspend::Park) => match header.state.end_run() {
-                AfterRun::Reschedule => self.enqueue(task),
+                AfterRun::Reschedule if owned => self.enqueue(task),
+                AfterRun::Reschedule => self.shared.push_remote(task),
                 AfterRun::Idle => drop(task),
             },
-            Run::Finished => {
+            Run::Finished(stack) => {
+                if let Some(stack) = stack {
+                    if owned {
+                        self.recycle_stack(stack)
+                    } else {
+                        self.shared.stacks.put(None, stack)
+                    }
+                }
                 header.state.complete();
-                bump(&self.counters().finished);
+                if owned {
+                    bump(&self.counters().finished);
+                } else {
+                    self.shared
+                        .finished_elsewhere
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 let waker = header.join_waker.lock().take();
                 if let Some(waker) = waker {
                     waker.wake();
@@ -355,6 +538,7 @@ impl Worker {
                 drop(task);
             }
         }
+        owned
     }
 
     /// Queues a task this worker's coroutine just spawned.

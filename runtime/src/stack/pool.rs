@@ -282,6 +282,13 @@ impl StackPool {
             self.put_shared(vec![stack]);
             return;
         };
+        // Near the limit, stacks hidden in one worker's private cache would make another
+        // worker fail to start coroutines: share them instead.
+        let limit = self.limit.load(Ordering::Relaxed);
+        if limit != usize::MAX && self.mapped() >= limit / 2 {
+            self.put_shared(vec![stack]);
+            return;
+        }
         if cache.hot.len() < CACHE_MAX {
             cache.hot.push(stack);
             return;

@@ -48,6 +48,7 @@ pub struct Builder {
     name: Option<String>,
     priority: i64,
     stack_size: usize,
+    preemptible: bool,
 }
 
 impl Builder {
@@ -66,6 +67,14 @@ impl Builder {
     /// are not starved forever: one that has waited long is run anyway.
     pub fn priority(mut self, priority: impl IntoPriority) -> Builder {
         self.priority = priority.into_priority();
+        self
+    }
+
+    /// Lets the runtime preempt this coroutine with a signal when it holds its worker past the
+    /// time slice, instead of handing the worker's queue to another thread. Meant for pure
+    /// computation; read `docs/preemption.md` for what must not run preemptible.
+    pub fn preemptible(mut self, on: bool) -> Builder {
+        self.preemptible = on;
         self
     }
 
@@ -105,6 +114,7 @@ impl Builder {
             self.name.map(String::into_boxed_str),
             self.priority,
             self.stack_size,
+            self.preemptible,
         )
     }
 }

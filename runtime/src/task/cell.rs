@@ -64,6 +64,7 @@ where
         priority: i64,
         stack_size: usize,
         name: Option<Box<str>>,
+        preemptible: bool,
         shared: Arc<crate::scheduler::Shared>,
     ) -> NonNull<Header> {
         let cell: Arc<Cell<F, T>> = Arc::new(Cell {
@@ -74,6 +75,7 @@ where
                 priority,
                 stack_size,
                 name,
+                preemptible,
                 shared,
                 unpark_token: std::sync::atomic::AtomicBool::new(false),
                 join_waker: crate::sync::SpinLock::new(None),
@@ -136,7 +138,7 @@ where
                     Ok(()) => JoinError::cancelled(header.id),
                     Err(payload) => JoinError::panicked(header.id, payload),
                 }));
-                return Run::Finished;
+                return Run::Finished(None);
             }
             let stack = match worker.stack(header.stack_size) {
                 Ok(stack) => stack,
@@ -146,7 +148,7 @@ where
                     };
                     let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
                     *output = Some(Err(JoinError::no_stack(header.id, e)));
-                    return Run::Finished;
+                    return Run::Finished(None);
                 }
             };
             header.guard.set(guard_range(header, &stack));
@@ -180,6 +182,7 @@ where
         set_current_guard(header.guard.get());
         #[cfg(feature = "hooks")]
         crate::hooks::set_active(header.shared.config.hooks);
+        worker.enter_user(header.preemptible);
         let result = co.resume(());
         #[cfg(feature = "hooks")]
         crate::hooks::set_active(false);
@@ -191,8 +194,7 @@ where
                 let Stage::Running(co) = std::mem::replace(stage, Stage::Finished) else {
                     unreachable!()
                 };
-                worker.recycle_stack(co.into_stack());
-                Run::Finished
+                Run::Finished(Some(co.into_stack()))
             }
         }
     }

@@ -88,8 +88,13 @@ pub(crate) fn unwind_if_cancelled() {
 /// Suspends the running coroutine until it is woken or `deadline` passes.
 pub(crate) fn park_until(deadline: Instant) {
     if let Some(header) = current_header() {
-        context::add_timer(deadline, super::waker::waker(header));
-        suspend(header);
+        if context::add_timer(deadline, super::waker::waker(header)) {
+            suspend(header);
+        } else {
+            // Our worker was handed to another thread while we ran: move to a worker. The
+            // caller sees a spurious wake-up and waits again there.
+            suspend_for(header, Suspend::Yield);
+        }
     }
 }
 

@@ -27,13 +27,13 @@ pub(crate) enum Suspend {
 }
 
 /// What a run of a task ended with.
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Run {
     /// The coroutine suspended.
     Suspended(Suspend),
     /// The task finished (returned, panicked, was cancelled or could not start); its output
     /// is stored and its state must be set to complete.
-    Finished,
+    /// Carries the coroutine\'s stack if it ran, for the caller to recycle.
+    Finished(Option<crate::stack::Stack>),
 }
 
 /// Operations that need the concrete task type.
@@ -64,6 +64,8 @@ pub(crate) struct Header {
     /// Usable stack bytes asked for; 0 means the runtime's default.
     pub(crate) stack_size: usize,
     pub(crate) name: Option<Box<str>>,
+    /// May be preempted by a signal (see `preempt/`).
+    pub(crate) preemptible: bool,
     pub(crate) shared: Arc<Shared>,
     /// The token of `task::park`/`Coroutine::unpark`.
     pub(crate) unpark_token: std::sync::atomic::AtomicBool,

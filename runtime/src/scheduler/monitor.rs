@@ -1,0 +1,96 @@
+//! The monitor: one thread that notices coroutines holding their worker past the time slice.
+//!
+//! Every half slice it samples each worker's resume counter and mode. A worker whose counter
+//! has not moved for a whole slice while a coroutine runs its own code is stuck (a long
+//! computation, or a blocking call the hooks cannot reach): its coroutine is preempted by a
+//! signal if it is preemptible and signals are on, otherwise the worker is handed to a spare
+//! carrier (`carrier.rs`).
+//!
+//! It sleeps while nothing runs: when every worker is parked it waits until one wakes up.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use super::worker::Mode;
+
+/// Where the monitor sleeps while every worker is parked.
+pub(crate) struct MonitorSignal {
+    asleep: AtomicBool,
+    woken: Mutex<bool>,
+    cvar: Condvar,
+}
+
+impl MonitorSignal {
+    pub(crate) fn new() -> MonitorSignal {
+        MonitorSignal {
+            asleep: AtomicBool::new(false),
+            woken: Mutex::new(false),
+            cvar: Condvar::new(),
+        }
+    }
+
+    /// A worker woke up: wake the monitor if it sleeps.
+    #[inline]
+    pub(crate) fn wake(&self) {
+        if self.asleep.load(Ordering::Acquire) {
+            *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.cvar.notify_one();
+        }
+    }
+
+    fn sleep(&self, shared: &Shared, limit: Duration) {
+        self.asleep.store(true, Ordering::SeqCst);
+        let mut woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock after announcing: a worker that woke before we announced
+        // is seen here, one that wakes after finds `asleep` and notifies.
+        if !*woken && shared.idle.all_sleeping() && !shared.is_shutting_down() {
+            woken = self
+                .cvar
+                .wait_timeout(woken, limit)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *woken = false;
+        self.asleep.store(false, Ordering::SeqCst);
+    }
+}
+
+pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
+    let workers = shared
+        .workers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let tick = (slice / 2).max(Duration::from_millis(1));
+    let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers.len()];
+    while !shared.is_shutting_down() {
+        if shared.idle.all_sleeping() {
+            shared.monitor.sleep(&shared, Duration::from_secs(1));
+            let now = Instant::now();
+            seen.iter_mut().for_each(|s| *s = (u64::MAX, now));
+            continue;
+        }
+        std::thread::sleep(tick);
+        let now = Instant::now();
+        for (worker, seen) in workers.iter().zip(seen.iter_mut()) {
+            let (resumes, mode, preemptible) = worker.activity();
+            if resumes != seen.0 || mode != Mode::User {
+                *seen = (resumes, now);
+                continue;
+            }
+            if now.duration_since(seen.1) < slice {
+                continue;
+            }
+            if preemptible && crate::preempt::signal_worker(worker) {
+                // Check again a slice later.
+                seen.1 = now;
+            } else if super::carrier::hand_off(&shared, worker) {
+                *seen = (u64::MAX, now);
+            } else {
+                seen.1 = now;
+            }
+        }
+    }
+}
