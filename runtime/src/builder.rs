@@ -34,7 +34,6 @@ pub struct Builder {
     pub(crate) preempt_interval: Option<Option<Duration>>,
     pub(crate) max_carriers: Option<usize>,
     pub(crate) signal_preemption: bool,
-    pub(crate) preemptible_tasks: bool,
 }
 
 impl Default for Builder {
@@ -49,7 +48,6 @@ impl Default for Builder {
             preempt_interval: None,
             max_carriers: None,
             signal_preemption: false,
-            preemptible_tasks: true,
         }
     }
 }

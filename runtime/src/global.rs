@@ -81,3 +81,9 @@ where
         None => block_on_shared(&shared(), f),
     }
 }
+
+/// The metrics of the runtime the caller runs on (a coroutine's own runtime), or `None` on a
+/// plain thread.
+pub fn current_metrics() -> Option<crate::RuntimeMetrics> {
+    crate::scheduler::context::current_shared().map(|s| s.metrics())
+}

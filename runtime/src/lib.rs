@@ -69,7 +69,7 @@ pub mod task;
 mod time;
 
 pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE};
-pub use global::{block_on, global, init};
+pub use global::{block_on, current_metrics, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
 pub use reactor::IoBackend;
 pub use runtime::Runtime;

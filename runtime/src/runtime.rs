@@ -86,7 +86,6 @@ impl Runtime {
                 .max_carriers
                 .unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
             preempt_all: builder.signal_preemption,
-            signal_preemption: builder.signal_preemption || builder.preemptible_tasks,
         };
         let (shared, deques) = Shared::new(
             config,
@@ -106,8 +105,11 @@ impl Runtime {
             })
             .collect();
         *shared.workers.lock().unwrap_or_else(|e| e.into_inner()) = all.clone();
-        if shared.config.signal_preemption {
+        if builder.signal_preemption {
             crate::preempt::enable()?;
+        } else {
+            // For coroutines spawned preemptible; where unsupported they are handed off.
+            let _ = crate::preempt::enable();
         }
         for (index, worker) in all.into_iter().enumerate() {
             let worker_shared = shared.clone();

@@ -325,7 +325,15 @@ pub(super) unsafe extern "C" fn pread(
 pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     match mode(fd) {
         // SAFETY: forwarded from the caller.
-        Mode::Direct => unsafe { raw::write(fd, buf, len) },
+        Mode::Direct => {
+            // SAFETY: forwarded from the caller.
+            let n = unsafe { raw::write(fd, buf, len) };
+            // Printing to a file or terminal: a safe point for a deferred preemption.
+            if active_at_entry() {
+                crate::task::preempt_if_pending();
+            }
+            n
+        }
         Mode::Socket { stream, entry } => send_loop(
             entry,
             fd,

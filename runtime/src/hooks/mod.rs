@@ -105,8 +105,15 @@ pub(crate) fn link() {
 
 /// Runs a hook body, turning any unwind into `-1` with `errno` set.
 fn guard<T: From<i8>>(body: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(v) => v,
+    crate::task::no_preempt_enter();
+    let result = catch_unwind(AssertUnwindSafe(body));
+    crate::task::no_preempt_exit();
+    match result {
+        Ok(v) => {
+            // The end of a hooked call is a safe point for a deferred preemption.
+            crate::task::preempt_if_pending();
+            v
+        }
         Err(payload) => {
             if crate::task::is_cancel_payload(&*payload) {
                 // Deliver it again at the next suspension point the runtime controls.

@@ -1,4 +1,31 @@
-//! Signal preemption (opt-in). See `docs/preemption.md`.
+//! Signal preemption (opt-in): switching out a coroutine that holds its worker past the time
+//! slice, at an arbitrary instruction, when that is provably safe.
+//!
+//! The monitor marks the worker (`Worker::request_preemption`) and sends `SIGURG` to the
+//! thread driving it. The handler only *decides*. It redirects the interrupted context to a
+//! trampoline only if all of these hold; otherwise it counts a deferral and the monitor
+//! tries again a slice later:
+//!
+//! - the thread runs a coroutine's own code (the worker is in `User` mode) and that
+//!   coroutine was spawned preemptible;
+//! - the coroutine is not inside a runtime critical section (its `no_preempt` count is 0:
+//!   hooks, suspension, runtime calls raise it);
+//! - the interrupted stack pointer lies inside the coroutine's current stack (or `maybe_grow`
+//!   segment) with room for the trampoline's frame;
+//! - the interrupted instruction is outside libc, the dynamic loader and the vDSO (whose
+//!   locks and state the next coroutine on this thread could walk into).
+//!
+//! The trampoline (`arch`) saves every general register, the flags and the whole vector
+//! state (XSAVE), calls [`preempt_point`], which suspends the coroutine, and on resume
+//! restores everything and returns to the interrupted instruction. The x86_64 red zone below
+//! the interrupted stack pointer is skipped. A preempted coroutine goes to its worker's
+//! pinned queue, which other workers cannot steal from, so it resumes on the same worker.
+//!
+//! Supported on x86_64 Linux. Elsewhere, asking for signal preemption fails with a clear
+//! error and hand-off still works.
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,16 +44,51 @@ pub(crate) fn deferred() -> u64 {
     DEFERRED.load(Ordering::Relaxed)
 }
 
-/// Prepares the calling carrier thread to receive preemption signals.
-pub(crate) fn register_thread() {}
-
-/// Sends a preemption signal to the thread driving `worker`. Returns whether one was sent
-/// (signal preemption is supported and enabled).
-pub(crate) fn signal_worker(_worker: &Worker) -> bool {
-    false
-}
-
 /// Installs the preemption signal handler (once per process); fails where unsupported.
 pub(crate) fn enable() -> std::io::Result<()> {
-    Ok(())
+    #[cfg(target_arch = "x86_64")]
+    return x86_64::install();
+    #[cfg(not(target_arch = "x86_64"))]
+    return Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "signal preemption is supported on x86_64 Linux only; preemption by hand-off still works here",
+    ));
+}
+
+/// Prepares the calling carrier thread to receive preemption signals (an alternate signal
+/// stack is already there for the fault handler; nothing else is needed today).
+pub(crate) fn register_thread() {}
+
+/// Asks the thread driving `worker` to preempt its coroutine. Returns whether a signal was
+/// sent (signal preemption is supported and installed).
+pub(crate) fn signal_worker(worker: &Worker) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !x86_64::installed() {
+            return false;
+        }
+        worker.request_preemption();
+        // SAFETY: the worker's thread is alive while it drives the worker; SIGURG is handled
+        // by our handler (installed above), which ignores signals it did not ask for.
+        unsafe { libc::pthread_kill(worker.thread(), libc::SIGURG) == 0 }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = worker;
+        false
+    }
+}
+
+/// What the trampoline calls: suspends the running (preempted) coroutine.
+///
+/// Runs on the coroutine's stack, in ordinary (not signal) context, with every register of
+/// the interrupted code saved by the trampoline.
+pub(crate) extern "C" fn preempt_point() {
+    count_done();
+    crate::task::preempted();
+}
+
+/// Counts a preemption (at a signal, or at the safe point after a deferred one).
+pub(crate) fn count_done() {
+    DONE.fetch_add(1, Ordering::Relaxed);
 }

@@ -94,6 +94,28 @@ pub(crate) fn set_current_worker(worker: *const Worker) {
     WORKER.set(worker);
 }
 
+/// The worker this thread drives, for the preemption signal handler.
+///
+/// # Signal safety
+///
+/// Reads two const-initialised thread-locals and one atomic.
+pub(crate) fn signal_worker<'a>() -> Option<&'a Worker> {
+    let ptr = WORKER.get();
+    // SAFETY: as in `current_worker`.
+    let worker = unsafe { ptr.as_ref() }?;
+    let me = TOKEN.get();
+    (me != 0 && worker.driver_and_mode().0 == me).then_some(worker)
+}
+
+/// The running task, for the preemption signal handler.
+///
+/// # Signal safety
+///
+/// Reads a const-initialised thread-local.
+pub(crate) fn signal_task() -> Option<NonNull<Header>> {
+    TASK.get()
+}
+
 /// The task this thread is running, if any.
 #[inline(never)]
 pub(crate) fn current_task() -> Option<NonNull<Header>> {

@@ -83,9 +83,13 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
             if now.duration_since(seen.1) < slice {
                 continue;
             }
-            if preemptible && crate::preempt::signal_worker(worker) {
-                // Check again a slice later.
-                seen.1 = now;
+            // A preemptible coroutine gets signals; one that still runs after 20 slices (and
+            // at least 50 ms: every signal landed somewhere unsafe, say in a long libc call)
+            // is handed off.
+            let stuck_for = now.duration_since(seen.1);
+            let give_up = (slice * 20).max(Duration::from_millis(50));
+            if preemptible && stuck_for < give_up && crate::preempt::signal_worker(worker) {
+                continue;
             } else if super::carrier::hand_off(&shared, worker) {
                 *seen = (u64::MAX, now);
             } else {

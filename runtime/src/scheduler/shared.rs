@@ -40,8 +40,6 @@ pub(crate) struct Config {
     pub(crate) max_carriers: usize,
     /// Whether signal preemption is on for every coroutine.
     pub(crate) preempt_all: bool,
-    /// Whether the preemption signal handler is installed (some coroutines may use it).
-    pub(crate) signal_preemption: bool,
 }
 
 pub(crate) struct Shared {

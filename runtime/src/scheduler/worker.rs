@@ -94,6 +94,10 @@ pub(crate) struct Worker {
     resumes: AtomicU64,
     /// Whether the coroutine being run may be preempted by a signal.
     preemptible: AtomicBool,
+    /// The monitor asked for a preemption signal to be acted on.
+    preempt_request: AtomicBool,
+    /// Preempted coroutines waiting to resume here (never stolen). Driver only.
+    pinned: RefCell<std::collections::VecDeque<TaskRef>>,
     /// `pthread_t` of the driving thread.
     thread: AtomicU64,
     reactor: Reactor,
@@ -129,6 +133,8 @@ impl Worker {
             state: AtomicU64::new(Mode::Sched as u64),
             resumes: AtomicU64::new(0),
             preemptible: AtomicBool::new(false),
+            preempt_request: AtomicBool::new(false),
+            pinned: RefCell::new(std::collections::VecDeque::new()),
             thread: AtomicU64::new(0),
             reactor,
             shared,
@@ -209,6 +215,34 @@ impl Worker {
             self.driver_and_mode().1,
             self.preemptible.load(Ordering::Relaxed),
         )
+    }
+
+    /// Monitor only: the next preemption signal to this worker's thread is meant.
+    pub(crate) fn request_preemption(&self) {
+        self.preempt_request.store(true, Ordering::Release);
+    }
+
+    /// Signal handler: whether the monitor asked (clearing the request).
+    ///
+    /// # Signal safety
+    ///
+    /// One atomic swap.
+    pub(crate) fn take_preemption_request(&self) -> bool {
+        self.preempt_request.swap(false, Ordering::AcqRel)
+    }
+
+    /// Signal handler: whether this thread runs a coroutine's own code on this worker.
+    ///
+    /// # Signal safety
+    ///
+    /// One atomic load.
+    pub(crate) fn in_user_code(&self) -> bool {
+        self.driver_and_mode().1 == Mode::User
+    }
+
+    /// The thread driving this worker (for preemption signals).
+    pub(crate) fn thread(&self) -> libc::pthread_t {
+        self.thread.load(Ordering::Acquire) as libc::pthread_t
     }
 
     /// A new thread starts driving this worker.
@@ -296,6 +330,7 @@ impl Worker {
         // Tasks left here are dropped by the last reference holder; with the runtime gone
         // they will not run again.
         drop(self.run_next.take());
+        self.pinned.borrow_mut().clear();
         while let Some(task) = self.local.pop() {
             drop(task);
         }
@@ -348,6 +383,12 @@ impl Worker {
 
         if tick % INJECTOR_INTERVAL == 0 {
             if let Some(task) = self.steal_injector() {
+                return Some(task);
+            }
+        }
+        // Preempted coroutines take turns with the local queue.
+        if tick % 2 == 0 || self.local.is_empty() {
+            if let Some(task) = self.pinned.borrow_mut().pop_front() {
                 return Some(task);
             }
         }
@@ -456,8 +497,10 @@ impl Worker {
             self.shared.idle.stop_searching();
         }
         self.shared.idle.prepare_sleep(self.index);
-        let pending =
-            !self.local.is_empty() || self.has_run_next() || self.shared.has_shared_work();
+        let pending = !self.local.is_empty()
+            || self.has_run_next()
+            || !self.pinned.borrow().is_empty()
+            || self.shared.has_shared_work();
         if !pending {
             let now = Instant::now();
             let mut timeout = self
@@ -501,6 +544,15 @@ impl Worker {
             bump_shared(&self.shared.handoffs_completed);
         }
         match run {
+            Run::Suspended(Suspend::Preempted) => {
+                header.state.yield_run();
+                // Back on this worker only: its registers may hold this thread's state.
+                if owned {
+                    self.pinned.borrow_mut().push_back(task)
+                } else {
+                    self.shared.push_remote(task)
+                }
+            }
             Run::Suspended(Suspend::Yield) => {
                 header.state.yield_run();
                 // No other worker needs waking: this one runs the task again soon.

@@ -25,8 +25,11 @@ impl<T> SpinLock<T> {
         }
     }
 
+    /// Takes the lock. A coroutine holding it cannot be preempted by a signal (another
+    /// coroutine on the same thread would spin on it forever).
     #[inline]
     pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        crate::task::no_preempt_enter();
         if self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -83,5 +86,6 @@ impl<T> DerefMut for SpinGuard<'_, T> {
 impl<T> Drop for SpinGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.locked.store(false, Ordering::Release);
+        crate::task::no_preempt_exit();
     }
 }

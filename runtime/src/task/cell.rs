@@ -81,6 +81,9 @@ where
                 join_waker: crate::sync::SpinLock::new(None),
                 yielder: std::cell::Cell::new(std::ptr::null()),
                 unwinding: std::cell::Cell::new(false),
+                // Until the body has set its yielder; see `run`.
+                no_preempt: std::cell::Cell::new(1),
+                preempt_pending: std::cell::Cell::new(false),
                 guard: std::cell::Cell::new(GuardRange::NONE),
             },
             stage: UnsafeCell::new(Stage::Pending(f)),
@@ -161,7 +164,10 @@ where
                 // SAFETY: the header outlives its coroutine (the coroutine is part of the task).
                 let header = unsafe { &*header_ptr };
                 header.yielder.set(yielder);
+                header.no_preempt.set(header.no_preempt.get() - 1);
                 let result = catch_unwind(AssertUnwindSafe(f));
+                // From here to the switch back, corosensei's own code runs: no preemption.
+                header.no_preempt.set(header.no_preempt.get() + 1);
                 let result = result.map_err(|payload| {
                     if payload.is::<super::current::Cancelled>() {
                         JoinError::cancelled(header.id)

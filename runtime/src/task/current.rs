@@ -52,8 +52,47 @@ pub(crate) fn park_forever() {
 pub(crate) fn park_uncancellable() {
     if let Some(header) = current_header() {
         let yielder = header.yielder.get();
+        header.no_preempt.set(header.no_preempt.get() + 1);
         // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
         unsafe { (*yielder).suspend(Suspend::Park) };
+        header.no_preempt.set(header.no_preempt.get() - 1);
+    }
+}
+
+/// The preemption point: the trampoline saved the interrupted registers; switch out, to
+/// resume on the same worker. Never unwinds (the frames above are not ordinary calls).
+pub(crate) fn preempted() {
+    if let Some(header) = current_header() {
+        let yielder = header.yielder.get();
+        header.no_preempt.set(header.no_preempt.get() + 1);
+        // SAFETY: the signal handler checked that this coroutine runs on its own stack (or
+        // segment) with its yielder set; the yielder lives on that stack.
+        unsafe { (*yielder).suspend(Suspend::Preempted) };
+        header.no_preempt.set(header.no_preempt.get() - 1);
+    }
+}
+
+/// A safe point: if a preemption signal was deferred, switch out now (counted as done).
+pub(crate) fn preempt_if_pending() {
+    if let Some(header) = current_header() {
+        if header.preempt_pending.replace(false) && header.no_preempt.get() == 0 {
+            crate::preempt::count_done();
+            preempted();
+        }
+    }
+}
+
+/// Enters a region where a preemption signal must not switch the running coroutine out.
+pub(crate) fn no_preempt_enter() {
+    if let Some(header) = current_header() {
+        header.no_preempt.set(header.no_preempt.get() + 1);
+    }
+}
+
+/// Leaves such a region.
+pub(crate) fn no_preempt_exit() {
+    if let Some(header) = current_header() {
+        header.no_preempt.set(header.no_preempt.get() - 1);
     }
 }
 
@@ -107,9 +146,11 @@ fn suspend_for(header: &Header, why: Suspend) {
     deliver_cancel(header);
     let yielder = header.yielder.get();
     debug_assert!(!yielder.is_null());
+    header.no_preempt.set(header.no_preempt.get() + 1);
     // SAFETY: the yielder was stored by this coroutine when it started and lives on its stack,
     // which is the stack we run on right now.
     unsafe { (*yielder).suspend(why) };
+    header.no_preempt.set(header.no_preempt.get() - 1);
     // We may be on another worker thread now: nothing cached from before is reused.
     deliver_cancel(header);
 }

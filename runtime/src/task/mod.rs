@@ -14,7 +14,8 @@ pub use current::{
     Coroutine, current, current_id, current_name, in_coroutine, park, sleep, sleep_until, yield_now,
 };
 pub(crate) use current::{
-    cancel_pending, is_cancel_payload, park_forever, park_uncancellable, park_until, rearm_cancel,
+    cancel_pending, is_cancel_payload, no_preempt_enter, no_preempt_exit, park_forever,
+    park_uncancellable, park_until, preempt_if_pending, preempted, rearm_cancel,
     unwind_if_cancelled, waker,
 };
 pub use join::{JoinError, JoinHandle};

@@ -24,6 +24,8 @@ pub(crate) enum Suspend {
     Park,
     /// It wants to run again after the others (`yield_now`).
     Yield,
+    /// A preemption signal switched it out; it resumes on the same worker.
+    Preempted,
 }
 
 /// What a run of a task ended with.
@@ -75,6 +77,12 @@ pub(crate) struct Header {
     pub(crate) yielder: Cell<*const Yielder<(), Suspend>>,
     /// Cancellation was delivered (the coroutine is unwinding): do not deliver it again.
     pub(crate) unwinding: Cell<bool>,
+    /// Nesting of regions where a preemption signal must not switch the coroutine out
+    /// (suspension, runtime locks, hooks, the coroutine's first and last instructions).
+    pub(crate) no_preempt: Cell<u32>,
+    /// A preemption signal arrived at an unsafe point: switch out at the next safe one (the
+    /// end of a hooked call). Set by the signal handler on the coroutine's own thread.
+    pub(crate) preempt_pending: Cell<bool>,
     /// The guard page of the coroutine's stack, for the overflow handler.
     pub(crate) guard: Cell<GuardRange>,
 }

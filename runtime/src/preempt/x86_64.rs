@@ -1,0 +1,269 @@
+//! The x86_64 handler and trampoline.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::DEFERRED;
+use crate::scheduler::context;
+
+/// Room the trampoline needs below the interrupted stack pointer: the red zone, the return
+/// address, 16 saved registers, alignment, and the XSAVE area.
+const TRAMPOLINE_FRAME: usize = 128 + 8 + 17 * 8 + 64 + XSAVE_AREA + 256;
+/// Bytes reserved for XSAVE (checked against CPUID at install time).
+const XSAVE_AREA: usize = 4096;
+
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static FORBIDDEN: OnceLock<Ranges> = OnceLock::new();
+
+/// Code ranges where preemption must not happen: libc, the loader, the vDSO.
+struct Ranges {
+    spans: [(usize, usize); 32],
+    len: usize,
+}
+
+impl Ranges {
+    /// # Signal safety
+    ///
+    /// Reads a fixed array.
+    fn contains(&self, pc: usize) -> bool {
+        self.spans[..self.len]
+            .iter()
+            .any(|&(lo, hi)| pc >= lo && pc < hi)
+    }
+}
+
+pub(super) fn installed() -> bool {
+    INSTALLED.load(Ordering::Acquire)
+}
+
+pub(super) fn install() -> std::io::Result<()> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        if let Err(e) = check_cpu() {
+            result = Err(e);
+            return;
+        }
+        FORBIDDEN.get_or_init(forbidden_ranges);
+        // SAFETY: sigaction is plain data; we fill in what we rely on.
+        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        action.sa_sigaction = on_signal as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        // SAFETY: valid pointers; SIGURG's default action is to ignore it, and the handler
+        // ignores signals it did not ask for.
+        let ok = unsafe {
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()) == 0
+        };
+        if ok {
+            INSTALLED.store(true, Ordering::Release);
+        } else {
+            result = Err(std::io::Error::last_os_error());
+        }
+    });
+    if result.is_ok() && !installed() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "signal preemption could not be installed",
+        ));
+    }
+    result
+}
+
+/// XSAVE must exist and be enabled by the OS, and its area must fit what we reserve.
+fn check_cpu() -> std::io::Result<()> {
+    let leaf1 = std::arch::x86_64::__cpuid(1);
+    let xsave = leaf1.ecx & (1 << 26) != 0 && leaf1.ecx & (1 << 27) != 0;
+    if !xsave {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "signal preemption needs XSAVE",
+        ));
+    }
+    let size = std::arch::x86_64::__cpuid_count(0xD, 0).ebx as usize;
+    if size > XSAVE_AREA {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("signal preemption: this CPU's XSAVE area ({size} bytes) exceeds {XSAVE_AREA}"),
+        ));
+    }
+    Ok(())
+}
+
+fn forbidden_ranges() -> Ranges {
+    let mut ranges = Ranges {
+        spans: [(0, 0); 32],
+        len: 0,
+    };
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid info for each object, and `data` is our Ranges.
+        let (info, ranges) = unsafe { (&*info, &mut *data.cast::<Ranges>()) };
+        let name = if info.dlpi_name.is_null() {
+            ""
+        } else {
+            // SAFETY: a NUL-terminated name owned by the loader.
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }
+                .to_str()
+                .unwrap_or("")
+        };
+        let base = name.rsplit('/').next().unwrap_or("");
+        let forbidden = base.starts_with("libc.so")
+            || base.starts_with("ld-linux")
+            || base.starts_with("ld64.so")
+            || base.starts_with("linux-vdso")
+            || base.starts_with("linux-gate")
+            || base.starts_with("libpthread")
+            || base.starts_with("libgcc_s")
+            || base.starts_with("libdl");
+        if !forbidden {
+            return 0;
+        }
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: `dlpi_phnum` headers follow `dlpi_phdr`.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD
+                && ph.p_flags & libc::PF_X != 0
+                && ranges.len < ranges.spans.len()
+            {
+                let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                ranges.spans[ranges.len] = (lo, lo + ph.p_memsz as usize);
+                ranges.len += 1;
+            }
+        }
+        0
+    }
+    // SAFETY: the callback matches the expected signature and `ranges` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut ranges).cast()) };
+    ranges
+}
+
+/// # Safety
+///
+/// Called by the kernel only.
+///
+/// # Signal safety
+///
+/// Reads const-initialised thread-locals and atomics, does integer arithmetic and writes one
+/// word to the interrupted stack; no allocation, no lock, no system call.
+unsafe extern "C" fn on_signal(
+    _sig: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    let Some(worker) = context::signal_worker() else {
+        return;
+    };
+    if !worker.take_preemption_request() {
+        // Not ours (or a duplicate): SIGURG is otherwise ignored, as by default.
+        return;
+    }
+    let Some(task) = context::signal_task() else {
+        DEFERRED.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    // SAFETY: the task runs on this thread and is alive.
+    let header = unsafe { task.as_ref() };
+    // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
+    let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
+    let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+    let sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+    let guard = header.guard.get();
+    let stack_top = guard.hi + guard.stack_size;
+    let safe = header.preemptible
+        && !header.yielder.get().is_null()
+        && worker.in_user_code()
+        && header.no_preempt.get() == 0
+        && sp > guard.hi + TRAMPOLINE_FRAME
+        && sp <= stack_top
+        && !FORBIDDEN.get().is_some_and(|r| r.contains(pc));
+    if !safe {
+        DEFERRED.fetch_add(1, Ordering::Relaxed);
+        if header.preemptible {
+            header.preempt_pending.set(true);
+        }
+        return;
+    }
+    // Push the return address below the red zone and enter the trampoline there.
+    let new_sp = sp - 128 - 8;
+    // SAFETY: `new_sp` lies inside the coroutine's stack (checked above), below anything the
+    // interrupted code may use (the red zone is skipped).
+    unsafe { (new_sp as *mut usize).write(pc) };
+    uc.uc_mcontext.gregs[libc::REG_RSP as usize] = new_sp as i64;
+    uc.uc_mcontext.gregs[libc::REG_RIP as usize] = oc_preempt_trampoline as *const () as i64;
+}
+
+unsafe extern "C" {
+    fn oc_preempt_trampoline();
+}
+
+// On entry: [rsp] = the interrupted instruction; the 128 bytes above it are the interrupted
+// code's red zone. Everything is saved, the vector state with XSAVE into a 64-byte aligned
+// area whose header is zeroed first (XRSTOR requires its reserved bytes to be zero), and
+// `ret 128` finally returns to the interrupted instruction with the stack pointer it had.
+std::arch::global_asm!(
+    ".globl oc_preempt_trampoline",
+    ".type oc_preempt_trampoline, @function",
+    "oc_preempt_trampoline:",
+    "pushfq",
+    "push rax",
+    "push rcx",
+    "push rdx",
+    "push rbx",
+    "push rbp",
+    "push rsi",
+    "push rdi",
+    "push r8",
+    "push r9",
+    "push r10",
+    "push r11",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "cld",
+    "mov rbp, rsp",
+    "and rsp, -64",
+    "sub rsp, {area}",
+    // Zero the XSAVE header (bytes 512..576).
+    "xor eax, eax",
+    "mov [rsp + 512], rax",
+    "mov [rsp + 520], rax",
+    "mov [rsp + 528], rax",
+    "mov [rsp + 536], rax",
+    "mov [rsp + 544], rax",
+    "mov [rsp + 552], rax",
+    "mov [rsp + 560], rax",
+    "mov [rsp + 568], rax",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xsave64 [rsp]",
+    "call {point}",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xrstor64 [rsp]",
+    "mov rsp, rbp",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rdi",
+    "pop rsi",
+    "pop rbp",
+    "pop rbx",
+    "pop rdx",
+    "pop rcx",
+    "pop rax",
+    "popfq",
+    "ret 128",
+    ".size oc_preempt_trampoline, . - oc_preempt_trampoline",
+    area = const XSAVE_AREA,
+    point = sym super::preempt_point,
+);

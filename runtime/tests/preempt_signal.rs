@@ -1,0 +1,193 @@
+//! Signal preemption: coroutines spawned preemptible are switched out by the monitor's signal
+//! at safe points, thousands of times, with correct results and no crash, on one worker.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Each preemptible hog runs until it has been preempted this often (by signal, or at the
+/// safe point after a deferred signal)...
+const WANTED: u64 = 2000;
+/// ...or for this long at most.
+const AT_MOST: Duration = Duration::from_secs(30);
+
+fn preemptible_runtime() -> oc_runtime::Runtime {
+    oc_runtime::Runtime::builder()
+        .workers(1)
+        .preempt_interval(Some(Duration::from_millis(1)))
+        .build()
+        .unwrap()
+}
+
+/// Runs `hog` as a preemptible coroutine next to a ticker on one worker; checks that a
+/// coroutine spawned after it finishes quickly, that the ticker ticks, and returns the hog's
+/// result with the number of signal preemptions.
+fn preempted<T: Send + 'static>(
+    hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 'static,
+) -> (T, u64) {
+    let rt = preemptible_runtime();
+    let before = rt.metrics().signal_preemptions;
+    let out = rt.block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let hog = oc_runtime::task::Builder::new()
+            .preemptible(true)
+            .spawn(move || hog(s))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        let spawned = Instant::now();
+        let second = oc_runtime::spawn(move || spawned.elapsed());
+        let ticks = Arc::new(AtomicU64::new(0));
+        let (t, st) = (ticks.clone(), stop.clone());
+        let ticker = oc_runtime::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                oc_runtime::sleep(Duration::from_millis(5));
+                t.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let waited = second.join().unwrap();
+        assert!(
+            waited < Duration::from_millis(50),
+            "the second coroutine waited {waited:?}"
+        );
+        let start = Instant::now();
+        while oc_runtime::current_metrics().unwrap().signal_preemptions < before + WANTED
+            && start.elapsed() < AT_MOST
+        {
+            oc_runtime::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let out = hog.join().unwrap();
+        ticker.join().unwrap();
+        assert!(ticks.load(Ordering::Relaxed) > 50, "the ticker starved");
+        out
+    });
+    let m = rt.metrics();
+    assert!(rt.shutdown(Duration::from_secs(10)));
+    (out, m.signal_preemptions - before)
+}
+
+// The preemption counter is process-wide: each test checks its own increase, and the tests
+// of this file run one per process under nextest.
+
+#[test]
+fn an_empty_loop_is_preempted_thousands_of_times() {
+    let ((), n) = preempted(|stop| while !stop.load(Ordering::Relaxed) {});
+    assert!(n >= WANTED, "only {n} preemptions");
+}
+
+#[test]
+fn an_allocating_loop_is_preempted_and_stays_correct() {
+    let ((count, total), n) = preempted(|stop| {
+        let mut count = 0u64;
+        let mut total = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let v: Vec<u64> = (0..64).collect();
+            let s = String::from("allocation number ") + &count.to_string();
+            assert_eq!(v.iter().sum::<u64>(), 2016);
+            total += v.len() + s.len();
+            count += 1;
+        }
+        (count, total)
+    });
+    assert!(count > 0 && total >= count as usize * 64);
+    assert!(n >= WANTED, "only {n} preemptions");
+}
+
+#[test]
+fn a_formatting_and_printing_loop_is_preempted_and_stays_correct() {
+    let (lines, n) = preempted(|stop| {
+        let mut lines = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let s = format!(
+                "{lines:>8} {:?} {:.3}",
+                [lines, lines * 2],
+                lines as f64 / 8.0
+            );
+            assert_eq!(
+                s.len(),
+                8 + 1
+                    + format!("{:?}", [lines, lines * 2]).len()
+                    + 1
+                    + format!("{:.3}", lines as f64 / 8.0).len()
+            );
+            if lines % 2000 == 0 {
+                println!("preemptible hog printed line {lines}");
+            }
+            lines += 1;
+        }
+        lines
+    });
+    assert!(lines > 0);
+    assert!(n >= WANTED, "only {n} preemptions");
+}
+
+#[test]
+fn a_mutex_loop_is_preempted_and_stays_correct() {
+    let ((locked, value), n) = preempted(|stop| {
+        let m = Mutex::new(0u64);
+        let mut locked = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            *m.lock().unwrap() += 1;
+            locked += 1;
+        }
+        (locked, m.into_inner().unwrap())
+    });
+    assert_eq!(locked, value);
+    assert!(n >= WANTED, "only {n} preemptions");
+}
+
+#[test]
+fn a_busy_loop_on_a_grown_segment_is_preempted_and_resumes_correctly() {
+    let (sum, n) = preempted(|stop| {
+        fn descend(depth: u32, stop: &AtomicBool) -> u64 {
+            oc_runtime::maybe_grow(8 * 1024, 128 * 1024, || {
+                let pad = std::hint::black_box([depth as u8; 1024]);
+                if depth == 0 {
+                    // Spin here, deep on a segment, until told to stop.
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    std::hint::black_box(x);
+                    0
+                } else {
+                    descend(depth - 1, stop) + u64::from(pad[1023] == depth as u8)
+                }
+            })
+        }
+        descend(200, &stop)
+    });
+    assert_eq!(sum, 200);
+    assert!(n >= WANTED, "only {n} preemptions");
+}
+
+#[test]
+fn runtime_wide_signal_preemption() {
+    let rt = oc_runtime::Runtime::builder()
+        .workers(1)
+        .signal_preemption(true)
+        .preempt_interval(Some(Duration::from_millis(2)))
+        .build()
+        .unwrap();
+    let before = rt.metrics().signal_preemptions;
+    let finished = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        // Not marked preemptible itself: the runtime-wide switch covers it.
+        let hog = oc_runtime::spawn(move || while !s.load(Ordering::Relaxed) {});
+        oc_runtime::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        hog.join().is_ok()
+    });
+    assert!(finished);
+    let after = rt.metrics();
+    assert!(after.signal_preemptions > before, "{after:?}");
+    assert_eq!(
+        after.handoffs, 0,
+        "preemptible coroutines are not handed off: {after:?}"
+    );
+    assert!(rt.shutdown(Duration::from_secs(5)));
+}
