@@ -570,10 +570,15 @@ fn reads_hooked(fd: i32, n: usize) {
 fn preempt_parent() {
     let exe = std::env::current_exe().expect("own path");
     println!("8 CPU-bound coroutines of ~100 ms each + a 1 ms sleeper, 2 workers, 10 ms slice\n");
-    println!("| mechanism | wall time | CPU time | sleeper lateness p50 | p99 | max | hand-offs | signal preemptions |");
+    println!(
+        "| mechanism | wall time | CPU time | sleeper lateness p50 | p99 | max | hand-offs | signal preemptions |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for mode in ["off", "hand-off", "signal"] {
-        let out = Command::new(&exe).args(["preempt", mode]).output().expect("child");
+        let out = Command::new(&exe)
+            .args(["preempt", mode])
+            .output()
+            .expect("child");
         print!("{}", String::from_utf8_lossy(&out.stdout));
         if !out.status.success() {
             eprintln!("{mode}: {}", String::from_utf8_lossy(&out.stderr));
@@ -618,7 +623,10 @@ fn preempt_child(mode: &str) {
                 oc_runtime::spawn(move || {
                     let mut x = i as u64;
                     for _ in 0..WORK {
-                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005)
+                                .wrapping_add(1442695040888963407),
+                        );
                     }
                     x
                 })
@@ -633,7 +641,11 @@ fn preempt_child(mode: &str) {
     let wall = start.elapsed();
     let used = cpu() - cpu_before;
     late.sort();
-    let pct = |p: f64| late.get(((late.len() as f64 * p) as usize).min(late.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        late.get(((late.len() as f64 * p) as usize).min(late.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let m = rt.metrics();
     println!(
         "| {mode} | {:.0} ms | {:.0} ms | {:.2} ms | {:.2} ms | {:.2} ms | {} | {} |",
