@@ -104,6 +104,13 @@ pub(crate) fn cancel_pending() -> bool {
     })
 }
 
+/// Whether a panic payload caught with `std::panic::catch_unwind` is the runtime's
+/// cancellation of the coroutine, which must be resumed (`std::panic::resume_unwind`) rather
+/// than handled.
+pub fn is_cancellation(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<Cancelled>()
+}
+
 /// Whether a panic payload is the runtime's cancellation.
 pub(crate) fn is_cancel_payload(payload: &(dyn std::any::Any + Send)) -> bool {
     payload.is::<Cancelled>()

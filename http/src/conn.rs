@@ -1,0 +1,324 @@
+//! One connection: read, parse every complete request (pipelining), answer each in order
+//! into one buffer, write the batch with one call, repeat.
+
+use std::io::{self, Read, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+use oc_net::TcpStream;
+
+use crate::parse::{Parse, parse};
+use crate::response::{Body, reason};
+use crate::server::Shared;
+use crate::{Request, Response, Version};
+
+/// A connection waits for its next request (the server may close it to shut down).
+pub(crate) const IDLE: u8 = 0;
+/// A connection is reading or answering a request.
+pub(crate) const BUSY: u8 = 1;
+/// The server is closing the connection.
+pub(crate) const CLOSING: u8 = 2;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Serves `stream` until the client closes it, a limit or time-out ends it, or the server
+/// shuts down.
+pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8>) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(server.limits.write_timeout));
+    let peer = stream.peer_addr().ok();
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut start = 0usize;
+    // When the first byte of the request being received arrived.
+    let mut request_started: Option<Instant> = None;
+    let mut sent_continue = false;
+    loop {
+        // Answer every complete request in the buffer.
+        let mut close = false;
+        loop {
+            if start == buf.len() {
+                break;
+            }
+            match parse(&buf[start..], &server.limits) {
+                Ok(Parse::Done(mut req, used)) => {
+                    start += used;
+                    request_started = (start < buf.len()).then(Instant::now);
+                    sent_continue = false;
+                    req.peer = peer;
+                    let keep = req.keep_alive() && !server.stopping();
+                    match answer(&server.router, *req, keep, &mut out, &mut stream) {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => {
+                            close = true;
+                            break;
+                        }
+                    }
+                }
+                Ok(Parse::Need {
+                    head_done,
+                    expect_continue,
+                }) => {
+                    if head_done && expect_continue && !sent_continue {
+                        out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        sent_continue = true;
+                    }
+                    break;
+                }
+                Err(status) => {
+                    refuse(&mut out, status);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if close {
+            return;
+        }
+        // Keep only the unparsed bytes.
+        if start > 0 {
+            buf.drain(..start);
+            start = 0;
+        }
+        if buf.is_empty() {
+            // Between requests: the server may close us now.
+            if state
+                .compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+                || server.stopping()
+            {
+                return;
+            }
+        }
+        let limits = &server.limits;
+        let deadline = match request_started {
+            None => Instant::now() + limits.idle_timeout,
+            Some(t) => {
+                let head_done = matches!(
+                    parse(&buf, limits),
+                    Ok(Parse::Need {
+                        head_done: true,
+                        ..
+                    })
+                );
+                t + if head_done {
+                    limits.body_timeout
+                } else {
+                    limits.header_timeout
+                }
+            }
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            if request_started.is_some() {
+                refuse(&mut out, 408);
+                let _ = stream.write_all(&out);
+            }
+            return;
+        }
+        let _ = stream.set_read_timeout(Some(deadline - now));
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let len = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let read = stream.read(&mut buf[len..]);
+        match read {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(len + n);
+                if request_started.is_none() {
+                    request_started = Some(Instant::now());
+                }
+                if state.load(Ordering::Acquire) == IDLE
+                    && state
+                        .compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                buf.truncate(len);
+                if request_started.is_some() {
+                    refuse(&mut out, 408);
+                    let _ = stream.write_all(&out);
+                }
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Writes a refusal with `Connection: close`.
+fn refuse(out: &mut Vec<u8>, status: u16) {
+    let body = format!("{status} {}\n", reason(status));
+    let resp = Response::new(status)
+        .header("Content-Type", "text/plain")
+        .body(body.into_bytes());
+    let len = match &resp.body {
+        Body::Bytes(b) => b.len(),
+        _ => 0,
+    };
+    head(out, &resp, Version::Http11, false, Some(len), false);
+    if let Body::Bytes(b) = &resp.body {
+        out.extend_from_slice(b);
+    }
+}
+
+/// Calls the handler and encodes the response into `out` (or streams it); returns whether
+/// the connection stays open.
+fn answer(
+    router: &crate::Router,
+    mut req: Request,
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+    stream: &mut TcpStream,
+) -> io::Result<bool> {
+    let is_head = req.method == "HEAD";
+    let version = req.version;
+    let resp = match catch_unwind(AssertUnwindSafe(|| router.dispatch(&mut req))) {
+        Ok(r) => r,
+        Err(payload) => {
+            if oc_runtime::task::is_cancellation(&*payload) {
+                std::panic::resume_unwind(payload);
+            }
+            Response::error(500)
+        }
+    };
+    let no_body = matches!(resp.status, 100..=199 | 204 | 304);
+    match resp.body {
+        Body::Stream(_) if !no_body => {
+            let chunked = version == Version::Http11;
+            let keep = keep_alive && chunked;
+            head(out, &resp, version, keep, None, chunked);
+            stream.write_all(out)?;
+            out.clear();
+            if is_head {
+                return Ok(keep);
+            }
+            let Body::Stream(f) = resp.body else {
+                unreachable!()
+            };
+            if chunked {
+                let mut writer = ChunkWriter {
+                    stream,
+                    buf: Vec::with_capacity(8192),
+                };
+                f(&mut writer)?;
+                writer.flush()?;
+                writer.stream.write_all(b"0\r\n\r\n")?;
+            } else {
+                f(stream)?;
+            }
+            Ok(keep)
+        }
+        ref body => {
+            let bytes: &[u8] = match body {
+                Body::Bytes(b) => b,
+                Body::Static(b) => b,
+                _ => &[],
+            };
+            head(
+                out,
+                &resp,
+                version,
+                keep_alive,
+                (!no_body).then_some(bytes.len()),
+                false,
+            );
+            if !is_head && !no_body {
+                out.extend_from_slice(bytes);
+            }
+            Ok(keep_alive)
+        }
+    }
+}
+
+/// The status line and headers.
+fn head(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    version: Version,
+    keep_alive: bool,
+    len: Option<usize>,
+    chunked: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa(resp.status as u64).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(resp.status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut has_server = false;
+    for (name, value) in &resp.headers {
+        let managed = ["content-length", "transfer-encoding", "date", "connection"];
+        if managed.iter().any(|m| name.eq_ignore_ascii_case(m)) {
+            continue;
+        }
+        has_server |= name.eq_ignore_ascii_case("server");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !has_server {
+        out.extend_from_slice(b"Server: oc\r\n");
+    }
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(&crate::date::now());
+    out.extend_from_slice(b"\r\n");
+    if let Some(len) = len {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa(len as u64).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+/// Sends what it is given as chunks of the chunked transfer coding.
+struct ChunkWriter<'a> {
+    stream: &'a mut TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Write for ChunkWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 8192 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut chunk = format!("{:x}\r\n", self.buf.len()).into_bytes();
+        chunk.extend_from_slice(&self.buf);
+        chunk.extend_from_slice(b"\r\n");
+        self.buf.clear();
+        self.stream.write_all(&chunk)
+    }
+}

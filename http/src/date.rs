@@ -1,0 +1,89 @@
+//! The `Date` header value, formatted once per second per thread.
+
+use std::cell::Cell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+}
+
+/// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes.
+pub(crate) fn now() -> [u8; 29] {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (cached_secs, cached) = CACHE.get();
+    if cached_secs == secs {
+        return cached;
+    }
+    let fresh = format(secs);
+    CACHE.set((secs, fresh));
+    fresh
+}
+
+/// Formats seconds since the epoch as an IMF-fixdate.
+pub(crate) fn format(secs: u64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut out = [0u8; 29];
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    out[3..5].copy_from_slice(b", ");
+    two(&mut out[5..7], day as u64);
+    out[7] = b' ';
+    out[8..11].copy_from_slice(MONTHS[(month - 1) as usize]);
+    out[11] = b' ';
+    let y = year as u64;
+    out[12] = b'0' + (y / 1000 % 10) as u8;
+    out[13] = b'0' + (y / 100 % 10) as u8;
+    out[14] = b'0' + (y / 10 % 10) as u8;
+    out[15] = b'0' + (y % 10) as u8;
+    out[16] = b' ';
+    two(&mut out[17..19], h);
+    out[19] = b':';
+    two(&mut out[20..22], m);
+    out[22] = b':';
+    two(&mut out[23..25], s);
+    out[25..].copy_from_slice(b" GMT");
+    out
+}
+
+fn two(out: &mut [u8], v: u64) {
+    out[0] = b'0' + (v / 10) as u8;
+    out[1] = b'0' + (v % 10) as u8;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_known_dates() {
+        assert_eq!(
+            &super::format(784_111_777),
+            b"Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(&super::format(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            &super::format(951_782_400),
+            b"Tue, 29 Feb 2000 00:00:00 GMT"
+        );
+        assert_eq!(
+            &super::format(4_102_444_799),
+            b"Thu, 31 Dec 2099 23:59:59 GMT"
+        );
+    }
+}

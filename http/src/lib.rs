@@ -1,0 +1,47 @@
+//! An HTTP/1.1 server whose handlers are plain blocking functions, on oc coroutines.
+//!
+//! One coroutine per connection reads into a reusable buffer, parses every complete request
+//! in it (pipelining), calls the handler for each, encodes every response into one output
+//! buffer and writes it with one call. Handlers may block on anything: a database, a file,
+//! another service; they suspend only their connection's coroutine.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use oc_http::{Request, Response, Router, Server};
+//!
+//! let rt = oc_runtime::Runtime::builder().workers(2).build()?;
+//! rt.block_on(|| -> std::io::Result<()> {
+//!     let router = Router::new()
+//!         .get("/hello/:name", |req: &Request| Response::text(format!("Hello, {}!", req.param("name").unwrap())));
+//!     let server = Server::new(router).bind("127.0.0.1:0")?.start();
+//!     let addr = server.local_addrs()[0];
+//!     let mut c = oc_net::TcpStream::connect(addr)?;
+//!     c.write_all(b"GET /hello/oc HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//!     let mut resp = String::new();
+//!     c.read_to_string(&mut resp)?;
+//!     assert!(resp.starts_with("HTTP/1.1 200 OK") && resp.ends_with("Hello, oc!"));
+//!     server.shutdown(std::time::Duration::from_secs(1));
+//!     Ok(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Semantics: HTTP/1.1 and 1.0, keep-alive and `Connection: close`, pipelining (responses in
+//! request order), `HEAD`, `Expect: 100-continue`, chunked request bodies (with trailers) and
+//! chunked (streamed) responses, request-smuggling defences, limits (414, 431, 413) and
+//! time-outs (408), a cap on connections, graceful shutdown.
+
+mod config;
+mod conn;
+mod date;
+mod parse;
+mod request;
+mod response;
+mod router;
+mod server;
+
+pub use config::Limits;
+pub use request::{Request, Version};
+pub use response::{Response, StreamFn};
+pub use router::{Handler, Router};
+pub use server::{Server, ServerHandle};

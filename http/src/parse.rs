@@ -1,0 +1,217 @@
+//! Request parsing: the head with httparse, then the body framing (RFC 9112 §6), with the
+//! request-smuggling defences: a message with both `Content-Length` and `Transfer-Encoding`,
+//! a duplicate or malformed `Content-Length`, a transfer coding other than a final
+//! `chunked`, or an obsolete line folding is refused with `400` (or `501` for an unknown
+//! coding).
+
+use crate::config::Limits;
+use crate::request::{Request, Version};
+
+/// The outcome of looking at the bytes received so far.
+#[derive(Debug)]
+pub(crate) enum Parse {
+    /// A whole request, and how many bytes it took.
+    Done(Box<Request>, usize),
+    /// More bytes are needed. `head_done`: the head is complete (the body is being
+    /// received); `expect_continue`: the client waits for `100 Continue` before sending it.
+    Need {
+        head_done: bool,
+        expect_continue: bool,
+    },
+}
+
+/// A request that must be refused with this status (the connection is closed after it).
+pub(crate) type Refusal = u16;
+
+pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
+    // The request line first: a long one is a 414 before anything else.
+    match buf.iter().position(|&b| b == b'\n') {
+        Some(end) if end > limits.max_request_line => return Err(414),
+        None if buf.len() > limits.max_request_line => return Err(414),
+        _ => {}
+    }
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_head {
+                return Err(431);
+            }
+            return Ok(Parse::Need {
+                head_done: false,
+                expect_continue: false,
+            });
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(431),
+        Err(httparse::Error::Version) => return Err(505),
+        Err(_) => return Err(400),
+    };
+    if head_len > limits.max_head {
+        return Err(431);
+    }
+    let version = match req.version {
+        Some(1) => Version::Http11,
+        Some(0) => Version::Http10,
+        _ => return Err(505),
+    };
+    let method = req.method.ok_or(400u16)?;
+    let target = normalise_target(method, req.path.ok_or(400u16)?)?;
+
+    let mut host = 0;
+    let mut content_length: Option<u64> = None;
+    let mut lengths = 0;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    let mut expect_continue = false;
+    let mut fields = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        match name.as_str() {
+            "host" => host += 1,
+            "content-length" => {
+                lengths += 1;
+                let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?.trim();
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(400);
+                }
+                content_length = Some(value.parse().map_err(|_| 400u16)?);
+            }
+            "transfer-encoding" => {
+                transfer_encoding = true;
+                let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?;
+                let codings: Vec<String> = value
+                    .split(',')
+                    .map(|c| c.trim().to_ascii_lowercase())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                if codings.iter().any(|c| c != "chunked") {
+                    return Err(501);
+                }
+                if codings.len() != 1 || chunked {
+                    // chunked twice, or chunked applied more than once: malformed.
+                    return Err(400);
+                }
+                chunked = true;
+            }
+            "expect" => {
+                if h.value.eq_ignore_ascii_case(b"100-continue") {
+                    expect_continue = version == Version::Http11;
+                } else {
+                    return Err(417);
+                }
+            }
+            _ => {}
+        }
+        fields.push((name, h.value.to_vec()));
+    }
+    if version == Version::Http11 && host != 1 {
+        return Err(400);
+    }
+    if lengths > 1 || (transfer_encoding && lengths > 0) {
+        return Err(400);
+    }
+    if transfer_encoding && version == Version::Http10 {
+        return Err(400);
+    }
+
+    let rest = &buf[head_len..];
+    let (body, used) = if chunked {
+        match dechunk(rest, limits.max_body)? {
+            Some(done) => done,
+            None => {
+                return Ok(Parse::Need {
+                    head_done: true,
+                    expect_continue,
+                });
+            }
+        }
+    } else {
+        let len = content_length.unwrap_or(0);
+        if len > limits.max_body as u64 {
+            return Err(413);
+        }
+        let len = len as usize;
+        if rest.len() < len {
+            return Ok(Parse::Need {
+                head_done: true,
+                expect_continue,
+            });
+        }
+        (rest[..len].to_vec(), len)
+    };
+    let request = Request {
+        method: method.to_owned(),
+        target,
+        version,
+        headers: fields,
+        body,
+        params: Vec::new(),
+        peer: None,
+    };
+    Ok(Parse::Done(Box::new(request), head_len + used))
+}
+
+/// Origin-form targets as they are; absolute-form reduced to its path and query; `*` only
+/// for `OPTIONS`.
+fn normalise_target(method: &str, target: &str) -> Result<String, Refusal> {
+    if target.starts_with('/') {
+        return Ok(target.to_owned());
+    }
+    if target == "*" && method == "OPTIONS" {
+        return Ok(target.to_owned());
+    }
+    let lower = target.to_ascii_lowercase();
+    if let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    {
+        let skip = target.len() - rest.len();
+        let path_at = target[skip..].find('/').map(|i| skip + i);
+        return Ok(match path_at {
+            Some(i) => target[i..].to_owned(),
+            None => match target[skip..].find('?') {
+                Some(q) => format!("/{}", &target[skip + q..]),
+                None => "/".to_owned(),
+            },
+        });
+    }
+    Err(400)
+}
+
+/// Decodes a chunked body; `None` while incomplete. Returns the body and the bytes used,
+/// trailers included.
+fn dechunk(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let (used, size) = match httparse::parse_chunk_size(&buf[pos..]) {
+            Ok(httparse::Status::Complete(c)) => c,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(400),
+        };
+        pos += used;
+        if size == 0 {
+            // Trailer fields, then the empty line.
+            let mut trailers = [httparse::EMPTY_HEADER; 32];
+            return match httparse::parse_headers(&buf[pos..], &mut trailers) {
+                Ok(httparse::Status::Complete((n, _))) => Ok(Some((body, pos + n))),
+                Ok(httparse::Status::Partial) => Ok(None),
+                Err(_) => Err(400),
+            };
+        }
+        if body.len() as u64 + size > max_body as u64 {
+            return Err(413);
+        }
+        let size = size as usize;
+        if buf.len() < pos + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&buf[pos..pos + size]);
+        pos += size;
+        if &buf[pos..pos + 2] != b"\r\n" {
+            return Err(400);
+        }
+        pos += 2;
+    }
+}

@@ -1,0 +1,160 @@
+//! Responses: status, headers, and a body from bytes, text, JSON or a streaming writer.
+
+use std::io::{self, Write};
+
+/// A streaming body: called with a writer that sends what it gets as chunks.
+pub type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
+
+pub(crate) enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    Static(&'static [u8]),
+    Stream(StreamFn),
+}
+
+/// A response a handler returns.
+pub struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Body,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// `200 OK` with a `text/plain` body.
+    pub fn text(body: impl Into<String>) -> Response {
+        Response::new(200)
+            .header("Content-Type", "text/plain")
+            .body(body.into().into_bytes())
+    }
+
+    /// `200 OK` with a `text/html` body.
+    pub fn html(body: impl Into<String>) -> Response {
+        Response::new(200)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(body.into().into_bytes())
+    }
+
+    /// `200 OK` with `value` serialised as JSON (`500` if it cannot be).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
+        match serde_json::to_vec(value) {
+            Ok(v) => Response::new(200)
+                .header("Content-Type", "application/json")
+                .body(v),
+            Err(e) => Response::new(500)
+                .header("Content-Type", "text/plain")
+                .body(format!("cannot serialise response: {e}").into_bytes()),
+        }
+    }
+
+    /// `200 OK` with a body that `f` writes as it goes, sent with chunked transfer encoding
+    /// (or until close, to an HTTP/1.0 client).
+    pub fn stream(f: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static) -> Response {
+        Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Body::Stream(Box::new(f)),
+        }
+    }
+
+    /// A static body (no copy).
+    pub fn static_body(mut self, body: &'static [u8]) -> Response {
+        self.body = Body::Static(body);
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
+        self.body = Body::Bytes(body.into());
+        self
+    }
+
+    /// Sets the status.
+    pub fn status(mut self, status: u16) -> Response {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header. `Content-Length`, `Transfer-Encoding`, `Date` and `Connection` are
+    /// managed by the server and ignored here.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The status code.
+    pub fn status_code(&self) -> u16 {
+        self.status
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A plain-text error response (`404 Not Found` and the like).
+    pub fn error(status: u16) -> Response {
+        Response::new(status)
+            .header("Content-Type", "text/plain")
+            .body(format!("{status} {}\n", reason(status)).into_bytes())
+    }
+}
+
+/// The reason phrase of a status code.
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}

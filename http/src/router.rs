@@ -1,0 +1,188 @@
+//! Routing: methods, path parameters (`/users/:id`), wildcards (`/static/*path`), and the
+//! `404`/`405` answers (with `Allow`) when nothing matches.
+
+use std::sync::Arc;
+
+use crate::{Request, Response};
+
+/// What handles a request: any `Fn(&Request) -> Response` that may be called from many
+/// coroutines at once. It may block (on a database, a file, another service).
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn call(&self, req: &Request) -> Response;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    fn call(&self, req: &Request) -> Response {
+        self(req)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Static(String),
+    Param(String),
+    Rest(String),
+}
+
+struct Route {
+    method: Option<String>,
+    segments: Vec<Segment>,
+    handler: Arc<dyn Handler>,
+}
+
+/// Maps method and path to handlers.
+///
+/// ```
+/// use oc_http::{Request, Response, Router};
+/// let router = Router::new()
+///     .get("/users/:id", |req: &Request| Response::text(format!("user {}", req.param("id").unwrap())))
+///     .post("/users", |_req: &Request| Response::new(201));
+/// let resp = router.dispatch(&mut Request::new("GET", "/users/7"));
+/// assert_eq!(resp.status_code(), 200);
+/// assert_eq!(router.dispatch(&mut Request::new("DELETE", "/users")).header_value("Allow"), Some("POST"));
+/// ```
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("routes", &self.routes.len())
+            .finish()
+    }
+}
+
+fn parse_pattern(pattern: &str) -> Vec<Segment> {
+    pattern
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if let Some(name) = s.strip_prefix(':') {
+                Segment::Param(name.to_owned())
+            } else if let Some(name) = s.strip_prefix('*') {
+                Segment::Rest(name.to_owned())
+            } else {
+                Segment::Static(s.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// Matches `path` against `segments`; returns the parameters on success.
+fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
+    let mut parts = path.split('/').filter(|s| !s.is_empty());
+    let mut params = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        match seg {
+            Segment::Rest(name) => {
+                let rest: Vec<&str> = parts.by_ref().collect();
+                params.push((
+                    name.clone(),
+                    crate::request::percent_decode(&rest.join("/")),
+                ));
+                return (i == segments.len() - 1).then_some(params);
+            }
+            Segment::Static(s) => {
+                if parts.next()? != s {
+                    return None;
+                }
+            }
+            Segment::Param(name) => {
+                let part = parts.next()?;
+                params.push((name.clone(), crate::request::percent_decode(part)));
+            }
+        }
+    }
+    parts.next().is_none().then_some(params)
+}
+
+impl Router {
+    /// An empty router (everything is `404`).
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Adds a route for `method` (any method when `None`).
+    pub fn route(mut self, method: Option<&str>, pattern: &str, handler: impl Handler) -> Router {
+        self.routes.push(Route {
+            method: method.map(|m| m.to_ascii_uppercase()),
+            segments: parse_pattern(pattern),
+            handler: Arc::new(handler),
+        });
+        self
+    }
+
+    /// Adds a `GET` route (which also answers `HEAD`).
+    pub fn get(self, pattern: &str, handler: impl Handler) -> Router {
+        self.route(Some("GET"), pattern, handler)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post(self, pattern: &str, handler: impl Handler) -> Router {
+        self.route(Some("POST"), pattern, handler)
+    }
+
+    /// Adds a `PUT` route.
+    pub fn put(self, pattern: &str, handler: impl Handler) -> Router {
+        self.route(Some("PUT"), pattern, handler)
+    }
+
+    /// Adds a `DELETE` route.
+    pub fn delete(self, pattern: &str, handler: impl Handler) -> Router {
+        self.route(Some("DELETE"), pattern, handler)
+    }
+
+    /// Adds a route for every method.
+    pub fn any(self, pattern: &str, handler: impl Handler) -> Router {
+        self.route(None, pattern, handler)
+    }
+
+    /// Finds the handler for `req`, fills in its path parameters and calls it; `404` when no
+    /// route matches the path, `405` with `Allow` when routes match the path but not the
+    /// method.
+    pub fn dispatch(&self, req: &mut Request) -> Response {
+        let mut allowed: Vec<&str> = Vec::new();
+        let head = req.method == "HEAD";
+        let mut head_fallback: Option<(&Route, Vec<(String, String)>)> = None;
+        for route in &self.routes {
+            let Some(params) = matches(&route.segments, req.path()) else {
+                continue;
+            };
+            match &route.method {
+                None => {
+                    req.params = params;
+                    return route.handler.call(req);
+                }
+                Some(m) if *m == req.method => {
+                    req.params = params;
+                    return route.handler.call(req);
+                }
+                Some(m) => {
+                    if head && m == "GET" && head_fallback.is_none() {
+                        head_fallback = Some((route, params));
+                    }
+                    if !allowed.contains(&m.as_str()) {
+                        allowed.push(m);
+                    }
+                }
+            }
+        }
+        if let Some((route, params)) = head_fallback {
+            req.params = params;
+            return route.handler.call(req);
+        }
+        if allowed.is_empty() {
+            return Response::error(404);
+        }
+        if allowed.contains(&"GET") && !allowed.contains(&"HEAD") {
+            allowed.push("HEAD");
+        }
+        Response::error(405).header("Allow", allowed.join(", "))
+    }
+}

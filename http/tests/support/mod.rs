@@ -1,0 +1,201 @@
+//! Helpers for the oc-http integration tests: a server on a fresh runtime and a raw-socket
+//! client that parses responses.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use oc_http::{Limits, Request, Response, Router, Server, ServerHandle};
+
+/// A parsed response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Resp {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The router most tests use.
+pub(crate) fn test_router() -> Router {
+    Router::new()
+        .get("/plaintext", |_: &Request| Response::text("Hello, World!"))
+        .get("/json", |_: &Request| {
+            Response::json(&serde_json::json!({"message": "Hello, World!"}))
+        })
+        .get("/users/:id", |r: &Request| {
+            Response::text(format!("user {}", r.param("id").unwrap()))
+        })
+        .get("/files/*path", |r: &Request| {
+            Response::text(format!("file {}", r.param("path").unwrap()))
+        })
+        .post("/echo", |r: &Request| {
+            Response::new(200).body(r.body().to_vec())
+        })
+        .put("/users/:id", |r: &Request| {
+            Response::text(format!("put {}", r.param("id").unwrap()))
+        })
+        .get("/query", |r: &Request| {
+            Response::text(format!("{:?}", r.query_param("q")))
+        })
+        .get("/slow", |_: &Request| {
+            oc_runtime::sleep(Duration::from_millis(300));
+            Response::text("slow done")
+        })
+        .get("/panic", |_: &Request| -> Response {
+            panic!("handler bug")
+        })
+        .get("/stream", |_: &Request| {
+            Response::stream(|w| {
+                for i in 0..5 {
+                    write!(w, "part {i};")?;
+                    w.flush()?;
+                }
+                Ok(())
+            })
+        })
+}
+
+/// Runs a server with `router` and `limits` on a fresh runtime; returns the runtime, the
+/// handle and the address.
+pub(crate) fn server_with(
+    router: Router,
+    limits: Limits,
+) -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
+    let rt = oc_runtime::Runtime::builder().workers(2).build().unwrap();
+    let handle = rt.block_on(move || {
+        Server::new(router)
+            .limits(limits)
+            .bind("127.0.0.1:0")
+            .unwrap()
+            .start()
+    });
+    let addr = handle.local_addrs()[0];
+    (rt, handle, addr)
+}
+
+pub(crate) fn server() -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
+    server_with(test_router(), Limits::default())
+}
+
+pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads one response (Content-Length, chunked, or until close).
+pub(crate) fn read_response(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    head_request: bool,
+) -> Option<Resp> {
+    loop {
+        if let Some(end) = find(buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let mut lines = head.split("\r\n");
+            let status_line = lines.next().unwrap();
+            let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+            let headers: Vec<(String, String)> = lines
+                .map(|l| {
+                    let (n, v) = l.split_once(':').unwrap();
+                    (n.trim().to_owned(), v.trim().to_owned())
+                })
+                .collect();
+            let get = |n: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.clone())
+            };
+            let mut rest = buf[end + 4..].to_vec();
+            let body = if head_request || status == 100 || status == 204 || status == 304 {
+                Vec::new()
+            } else if let Some(len) = get("content-length") {
+                let len: usize = len.parse().unwrap();
+                while rest.len() < len {
+                    read_more(s, &mut rest)?;
+                }
+                let body = rest[..len].to_vec();
+                rest.drain(..len);
+                body
+            } else if get("transfer-encoding").is_some() {
+                let mut body = Vec::new();
+                loop {
+                    while find(&rest, b"\r\n").is_none() {
+                        read_more(s, &mut rest)?;
+                    }
+                    let line_end = find(&rest, b"\r\n").unwrap();
+                    let size = usize::from_str_radix(
+                        std::str::from_utf8(&rest[..line_end]).unwrap().trim(),
+                        16,
+                    )
+                    .unwrap();
+                    rest.drain(..line_end + 2);
+                    while rest.len() < size + 2 {
+                        read_more(s, &mut rest)?;
+                    }
+                    body.extend_from_slice(&rest[..size]);
+                    rest.drain(..size + 2);
+                    if size == 0 {
+                        break;
+                    }
+                }
+                body
+            } else {
+                while read_more(s, &mut rest).is_some() {}
+                std::mem::take(&mut rest)
+            };
+            *buf = rest;
+            return Some(Resp {
+                status,
+                headers,
+                body,
+            });
+        }
+        read_more(s, buf)?;
+    }
+}
+
+fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 4096];
+    match s.read(&mut chunk) {
+        Ok(0) | Err(_) => None,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Some(())
+        }
+    }
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Sends `raw` on a new connection and reads one response.
+pub(crate) fn exchange(addr: SocketAddr, raw: &[u8]) -> Resp {
+    let mut s = connect(addr);
+    s.write_all(raw).unwrap();
+    let mut buf = Vec::new();
+    read_response(&mut s, &mut buf, raw.starts_with(b"HEAD")).expect("a response")
+}
+
+/// Whether the server closed `s` (reads end of stream within the time-out).
+pub(crate) fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0))
+        || matches!(s.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}
