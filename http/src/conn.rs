@@ -48,8 +48,7 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
                     request_started = (start < buf.len()).then(Instant::now);
                     sent_continue = false;
                     req.peer = peer;
-                    let keep = req.keep_alive() && !server.stopping();
-                    match answer(&server.router, *req, keep, &mut out, &mut stream) {
+                    match answer(server, *req, &mut out, &mut stream) {
                         Ok(true) => {}
                         Ok(false) | Err(_) => {
                             close = true;
@@ -178,15 +177,14 @@ fn refuse(out: &mut Vec<u8>, status: u16) {
 /// Calls the handler and encodes the response into `out` (or streams it); returns whether
 /// the connection stays open.
 fn answer(
-    router: &crate::Router,
+    server: &Shared,
     mut req: Request,
-    keep_alive: bool,
     out: &mut Vec<u8>,
     stream: &mut TcpStream,
 ) -> io::Result<bool> {
     let is_head = req.method == "HEAD";
     let version = req.version;
-    let resp = match catch_unwind(AssertUnwindSafe(|| router.dispatch(&mut req))) {
+    let resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(&mut req))) {
         Ok(r) => r,
         Err(payload) => {
             if oc_runtime::task::is_cancellation(&*payload) {
@@ -195,6 +193,8 @@ fn answer(
             Response::error(500)
         }
     };
+    // Decided after the handler: a shutdown that began meanwhile closes the connection.
+    let keep_alive = req.keep_alive() && !server.stopping();
     let no_body = matches!(resp.status, 100..=199 | 204 | 304);
     match resp.body {
         Body::Stream(_) if !no_body => {
