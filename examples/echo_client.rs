@@ -14,37 +14,14 @@ use std::time::{Duration, Instant};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let usage = || {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "usage: echo_client ADDR [CONNS] [SECONDS] [SIZE]",
-        )
-    };
-    let addr: SocketAddr = args
-        .get(1)
-        .ok_or_else(usage)?
-        .parse()
-        .map_err(|_| usage())?;
-    let conns: usize = args
-        .get(2)
-        .map_or(Ok(500), |a| a.parse())
-        .map_err(|_| usage())?;
-    let seconds: u64 = args
-        .get(3)
-        .map_or(Ok(10), |a| a.parse())
-        .map_err(|_| usage())?;
-    let size: usize = args
-        .get(4)
-        .map_or(Ok(64), |a| a.parse())
-        .map_err(|_| usage())?;
-    let workers = std::env::var("WORKERS")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(1);
-    let rt = oc_runtime::Runtime::builder()
-        .workers(workers)
-        .name("echo-client")
-        .build()?;
+    let usage =
+        || std::io::Error::new(std::io::ErrorKind::InvalidInput, "usage: echo_client ADDR [CONNS] [SECONDS] [SIZE]");
+    let addr: SocketAddr = args.get(1).ok_or_else(usage)?.parse().map_err(|_| usage())?;
+    let conns: usize = args.get(2).map_or(Ok(500), |a| a.parse()).map_err(|_| usage())?;
+    let seconds: u64 = args.get(3).map_or(Ok(10), |a| a.parse()).map_err(|_| usage())?;
+    let size: usize = args.get(4).map_or(Ok(64), |a| a.parse()).map_err(|_| usage())?;
+    let workers = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let rt = oc_runtime::Runtime::builder().workers(workers).name("echo-client").build()?;
     let (count, mut latencies_us, errors) = rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..conns)
@@ -72,10 +49,7 @@ fn main() -> std::io::Result<()> {
     latencies_us.sort_unstable();
     let pct = |p: f64| {
         latencies_us
-            .get(
-                ((latencies_us.len() as f64 * p) as usize)
-                    .min(latencies_us.len().saturating_sub(1)),
-            )
+            .get(((latencies_us.len() as f64 * p) as usize).min(latencies_us.len().saturating_sub(1)))
             .copied()
             .unwrap_or(0)
     };
@@ -90,12 +64,7 @@ fn main() -> std::io::Result<()> {
 }
 
 /// One connection's loop; returns the latency of each round trip in microseconds.
-fn client(
-    addr: SocketAddr,
-    id: usize,
-    size: usize,
-    stop: &AtomicBool,
-) -> std::io::Result<Vec<u32>> {
+fn client(addr: SocketAddr, id: usize, size: usize, stop: &AtomicBool) -> std::io::Result<Vec<u32>> {
     let mut s = oc_net::TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     let msg: Vec<u8> = (0..size).map(|i| (id + i) as u8).collect();
@@ -107,10 +76,7 @@ fn client(
         s.read_exact(&mut back)?;
         latencies.push(start.elapsed().as_micros().min(u32::MAX as u128) as u32);
         if back != msg {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "echo differs",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "echo differs"));
         }
     }
     Ok(latencies)

@@ -12,21 +12,14 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .or_else(|| std::env::var("PORT").ok())
         .map_or(Ok(7000), |p| p.parse())
-        .map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port: {e}"))
-        })?;
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port: {e}")))?;
     let mut builder = oc_runtime::Runtime::builder().name("echo");
     if let Some(n) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
         builder = builder.workers(n);
     }
     let rt = builder.build()?;
     let listener = oc_net::TcpListener::bind(("127.0.0.1", port))?;
-    eprintln!(
-        "echo server on {} ({} workers, {:?})",
-        listener.local_addr()?,
-        rt.workers(),
-        rt.io_backend()
-    );
+    eprintln!("echo server on {} ({} workers, {:?})", listener.local_addr()?, rt.workers(), rt.io_backend());
     rt.block_on(move || {
         for conn in listener.incoming() {
             match conn {

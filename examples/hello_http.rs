@@ -18,9 +18,7 @@ fn main() -> std::io::Result<()> {
         .nth(1)
         .or_else(|| std::env::var("PORT").ok())
         .map_or(Ok(8080), |p| p.parse())
-        .map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port: {e}"))
-        })?;
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port: {e}")))?;
     let mut builder = oc_runtime::Runtime::builder().name("hello");
     if let Some(n) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
         builder = builder.workers(n);
@@ -29,20 +27,11 @@ fn main() -> std::io::Result<()> {
     rt.block_on(move || -> std::io::Result<()> {
         let router = Router::new()
             .get("/plaintext", |_: &Request| {
-                Response::new(200)
-                    .header("Content-Type", "text/plain")
-                    .static_body(b"Hello, World!")
+                Response::new(200).header("Content-Type", "text/plain").static_body(b"Hello, World!")
             })
-            .get("/json", |_: &Request| {
-                Response::json(&Message {
-                    message: "Hello, World!",
-                })
-            });
+            .get("/json", |_: &Request| Response::json(&Message { message: "Hello, World!" }));
         let server = Server::new(router).bind(("127.0.0.1", port))?.start();
-        eprintln!(
-            "hello_http on http://{}/plaintext and /json",
-            server.local_addrs()[0]
-        );
+        eprintln!("hello_http on http://{}/plaintext and /json", server.local_addrs()[0]);
         server.join();
         Ok(())
     })

@@ -19,14 +19,8 @@ fn main() {
             })
         })
         .collect();
-    let sum: u64 = handles
-        .into_iter()
-        .map(|h| h.join().expect("sleeper"))
-        .sum();
-    println!(
-        "100000 coroutines slept 200 ms each in {:?} (sum of ids {sum})",
-        start.elapsed()
-    );
+    let sum: u64 = handles.into_iter().map(|h| h.join().expect("sleeper")).sum();
+    println!("100000 coroutines slept 200 ms each in {:?} (sum of ids {sum})", start.elapsed());
 
     // 2. Priorities: among ready coroutines, smaller numbers run first.
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -34,11 +28,7 @@ fn main() {
         .into_iter()
         .map(|priority| {
             let order = order.clone();
-            oc_runtime::task!(
-                move |p: i64| order.lock().expect("lock").push(p),
-                priority,
-                priority
-            )
+            oc_runtime::task!(move |p: i64| order.lock().expect("lock").push(p), priority, priority)
         })
         .collect();
     for job in jobs {
@@ -56,18 +46,11 @@ fn main() {
 
     // 4. A panic comes back as an error; the runtime carries on.
     let crash = oc_runtime::spawn(|| -> u32 { panic!("deliberate") });
-    println!(
-        "panic came back as: {}",
-        crash.join().expect_err("panicked")
-    );
+    println!("panic came back as: {}", crash.join().expect_err("panicked"));
 
     // 5. Join with a time-out.
     let mut slow = oc_runtime::spawn(|| oc_runtime::sleep(Duration::from_secs(1)));
-    println!(
-        "timeout_join: {}",
-        slow.timeout_join(Duration::from_millis(50))
-            .expect_err("times out")
-    );
+    println!("timeout_join: {}", slow.timeout_join(Duration::from_millis(50)).expect_err("times out"));
     slow.cancel();
 
     let m = oc_runtime::global().metrics();

@@ -29,26 +29,32 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(server.limits.write_timeout));
     let peer = stream.peer_addr().ok();
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // `buf[start..end]` holds received bytes not yet answered; the rest is room to read into
+    // (zeroed once when the buffer grows, never per read).
+    let mut buf: Vec<u8> = vec![0; READ_CHUNK];
+    let mut end = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0usize;
     // When the first byte of the request being received arrived.
     let mut request_started: Option<Instant> = None;
     let mut sent_continue = false;
+    // Reused for every request of the connection.
+    let mut req = Request::empty();
     loop {
-        // Answer every complete request in the buffer.
+        // Answer every complete request in the buffer (one clock reading for the batch).
         let mut close = false;
+        let date = crate::date::now();
         loop {
-            if start == buf.len() {
+            if start == end {
                 break;
             }
-            match parse(&buf[start..], &server.limits) {
-                Ok(Parse::Done(mut req, used)) => {
+            match parse(&buf[start..end], &server.limits, &mut req) {
+                Ok(Parse::Done(used)) => {
                     start += used;
-                    request_started = (start < buf.len()).then(Instant::now);
+                    request_started = None;
                     sent_continue = false;
                     req.peer = peer;
-                    match answer(server, *req, &mut out, &mut stream) {
+                    match answer(server, &mut req, &date, &mut out, &mut stream) {
                         Ok(true) => {}
                         Ok(false) | Err(_) => {
                             close = true;
@@ -56,10 +62,7 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
                         }
                     }
                 }
-                Ok(Parse::Need {
-                    head_done,
-                    expect_continue,
-                }) => {
+                Ok(Parse::Need { head_done, expect_continue }) => {
                     if head_done && expect_continue && !sent_continue {
                         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                         sent_continue = true;
@@ -82,18 +85,19 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
         if close {
             return;
         }
-        // Keep only the unparsed bytes.
+        // A partial request waits in the buffer: its clock starts now if it has not yet.
+        if start < end && request_started.is_none() {
+            request_started = Some(Instant::now());
+        }
+        // Keep only the unparsed bytes, at the front.
         if start > 0 {
-            buf.drain(..start);
+            buf.copy_within(start..end, 0);
+            end -= start;
             start = 0;
         }
-        if buf.is_empty() {
+        if end == 0 {
             // Between requests: the server may close us now.
-            if state
-                .compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-                || server.stopping()
-            {
+            if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() || server.stopping() {
                 return;
             }
         }
@@ -101,18 +105,8 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
         let deadline = match request_started {
             None => Instant::now() + limits.idle_timeout,
             Some(t) => {
-                let head_done = matches!(
-                    parse(&buf, limits),
-                    Ok(Parse::Need {
-                        head_done: true,
-                        ..
-                    })
-                );
-                t + if head_done {
-                    limits.body_timeout
-                } else {
-                    limits.header_timeout
-                }
+                let head_done = matches!(parse(&buf[..end], limits, &mut req), Ok(Parse::Need { head_done: true, .. }));
+                t + if head_done { limits.body_timeout } else { limits.header_timeout }
             }
         };
         let now = Instant::now();
@@ -124,29 +118,25 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
             return;
         }
         let _ = stream.set_read_timeout(Some(deadline - now));
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+        if buf.len() - end < READ_CHUNK / 4 {
+            let grown = (buf.len() * 2).min(limits.max_head + limits.max_body + READ_CHUNK).max(end + READ_CHUNK / 4);
+            buf.resize(grown, 0);
         }
-        let len = buf.len();
-        buf.resize(buf.capacity(), 0);
-        let read = stream.read(&mut buf[len..]);
+        let read = stream.read(&mut buf[end..]);
         match read {
             Ok(0) => return,
             Ok(n) => {
-                buf.truncate(len + n);
+                end += n;
                 if request_started.is_none() {
                     request_started = Some(Instant::now());
                 }
                 if state.load(Ordering::Acquire) == IDLE
-                    && state
-                        .compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
+                    && state.compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err()
                 {
                     return;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                buf.truncate(len);
                 if request_started.is_some() {
                     refuse(&mut out, 408);
                     let _ = stream.write_all(&out);
@@ -161,14 +151,12 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
 /// Writes a refusal with `Connection: close`.
 fn refuse(out: &mut Vec<u8>, status: u16) {
     let body = format!("{status} {}\n", reason(status));
-    let resp = Response::new(status)
-        .header("Content-Type", "text/plain")
-        .body(body.into_bytes());
+    let resp = Response::new(status).header("Content-Type", "text/plain").body(body.into_bytes());
     let len = match &resp.body {
         Body::Bytes(b) => b.len(),
         _ => 0,
     };
-    head(out, &resp, Version::Http11, false, Some(len), false);
+    head(out, &resp, &crate::date::now(), Version::Http11, false, Some(len), false);
     if let Body::Bytes(b) = &resp.body {
         out.extend_from_slice(b);
     }
@@ -178,13 +166,14 @@ fn refuse(out: &mut Vec<u8>, status: u16) {
 /// the connection stays open.
 fn answer(
     server: &Shared,
-    mut req: Request,
+    req: &mut Request,
+    date: &[u8; 29],
     out: &mut Vec<u8>,
     stream: &mut TcpStream,
 ) -> io::Result<bool> {
-    let is_head = req.method == "HEAD";
+    let is_head = req.is_head();
     let version = req.version;
-    let resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(&mut req))) {
+    let resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(req))) {
         Ok(r) => r,
         Err(payload) => {
             if oc_runtime::task::is_cancellation(&*payload) {
@@ -200,20 +189,15 @@ fn answer(
         Body::Stream(_) if !no_body => {
             let chunked = version == Version::Http11;
             let keep = keep_alive && chunked;
-            head(out, &resp, version, keep, None, chunked);
+            head(out, &resp, date, version, keep, None, chunked);
             stream.write_all(out)?;
             out.clear();
             if is_head {
                 return Ok(keep);
             }
-            let Body::Stream(f) = resp.body else {
-                unreachable!()
-            };
+            let Body::Stream(f) = resp.body else { unreachable!() };
             if chunked {
-                let mut writer = ChunkWriter {
-                    stream,
-                    buf: Vec::with_capacity(8192),
-                };
+                let mut writer = ChunkWriter { stream, buf: Vec::with_capacity(8192) };
                 f(&mut writer)?;
                 writer.flush()?;
                 writer.stream.write_all(b"0\r\n\r\n")?;
@@ -228,14 +212,7 @@ fn answer(
                 Body::Static(b) => b,
                 _ => &[],
             };
-            head(
-                out,
-                &resp,
-                version,
-                keep_alive,
-                (!no_body).then_some(bytes.len()),
-                false,
-            );
+            head(out, &resp, date, version, keep_alive, (!no_body).then_some(bytes.len()), false);
             if !is_head && !no_body {
                 out.extend_from_slice(bytes);
             }
@@ -248,6 +225,7 @@ fn answer(
 fn head(
     out: &mut Vec<u8>,
     resp: &Response,
+    date: &[u8; 29],
     version: Version,
     keep_alive: bool,
     len: Option<usize>,
@@ -274,7 +252,7 @@ fn head(
         out.extend_from_slice(b"Server: oc\r\n");
     }
     out.extend_from_slice(b"Date: ");
-    out.extend_from_slice(&crate::date::now());
+    out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
     if let Some(len) = len {
         out.extend_from_slice(b"Content-Length: ");
@@ -292,8 +270,29 @@ fn head(
     out.extend_from_slice(b"\r\n");
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
+/// Decimal digits of `n` without allocating.
+fn itoa(n: u64) -> Digits {
+    let mut d = Digits { buf: [0; 20], at: 20 };
+    let mut n = n;
+    loop {
+        d.at -= 1;
+        d.buf[d.at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return d;
+        }
+    }
+}
+
+struct Digits {
+    buf: [u8; 20],
+    at: usize,
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.at..]
+    }
 }
 
 /// Sends what it is given as chunks of the chunked transfer coding.

@@ -9,9 +9,7 @@ thread_local! {
 
 /// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes.
 pub(crate) fn now() -> [u8; 29] {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (cached_secs, cached) = CACHE.get();
     if cached_secs == secs {
         return cached;
@@ -24,10 +22,8 @@ pub(crate) fn now() -> [u8; 29] {
 /// Formats seconds since the epoch as an IMF-fixdate.
 pub(crate) fn format(secs: u64) -> [u8; 29] {
     const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
@@ -72,18 +68,9 @@ fn two(out: &mut [u8], v: u64) {
 mod tests {
     #[test]
     fn formats_known_dates() {
-        assert_eq!(
-            &super::format(784_111_777),
-            b"Sun, 06 Nov 1994 08:49:37 GMT"
-        );
+        assert_eq!(&super::format(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(&super::format(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            &super::format(951_782_400),
-            b"Tue, 29 Feb 2000 00:00:00 GMT"
-        );
-        assert_eq!(
-            &super::format(4_102_444_799),
-            b"Thu, 31 Dec 2099 23:59:59 GMT"
-        );
+        assert_eq!(&super::format(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(&super::format(4_102_444_799), b"Thu, 31 Dec 2099 23:59:59 GMT");
     }
 }

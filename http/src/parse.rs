@@ -5,43 +5,50 @@
 //! coding).
 
 use crate::config::Limits;
-use crate::request::{Request, Version};
+use crate::request::{Request, Span, Version};
 
 /// The outcome of looking at the bytes received so far.
 #[derive(Debug)]
 pub(crate) enum Parse {
-    /// A whole request, and how many bytes it took.
-    Done(Box<Request>, usize),
+    /// A whole request, now in the caller's `Request`, and how many bytes it took.
+    Done(usize),
     /// More bytes are needed. `head_done`: the head is complete (the body is being
     /// received); `expect_continue`: the client waits for `100 Continue` before sending it.
-    Need {
-        head_done: bool,
-        expect_continue: bool,
-    },
+    Need { head_done: bool, expect_continue: bool },
 }
 
 /// A request that must be refused with this status (the connection is closed after it).
 pub(crate) type Refusal = u16;
 
-pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
+/// Parses the request at the start of `buf` into `into`, reusing its buffers (no allocation
+/// per request once they have grown).
+pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<Parse, Refusal> {
     // The request line first: a long one is a 414 before anything else.
     match buf.iter().position(|&b| b == b'\n') {
         Some(end) if end > limits.max_request_line => return Err(414),
         None if buf.len() > limits.max_request_line => return Err(414),
         _ => {}
     }
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
+    // Room for the usual handful of headers on the stack; a larger array only for requests
+    // that need it.
+    let mut inline = [httparse::EMPTY_HEADER; 32];
+    let mut spill;
+    let headers: &mut [httparse::Header<'_>] =
+        if limits.max_headers <= inline.len() { &mut inline[..limits.max_headers] } else { &mut inline };
+    let mut req = httparse::Request::new(headers);
+    let mut status = req.parse(buf);
+    if matches!(status, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > 32 {
+        spill = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        req = httparse::Request::new(&mut spill);
+        status = req.parse(buf);
+    }
+    let head_len = match status {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits.max_head {
                 return Err(431);
             }
-            return Ok(Parse::Need {
-                head_done: false,
-                expect_continue: false,
-            });
+            return Ok(Parse::Need { head_done: false, expect_continue: false });
         }
         Err(httparse::Error::TooManyHeaders) => return Err(431),
         Err(httparse::Error::Version) => return Err(505),
@@ -56,7 +63,10 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
         _ => return Err(505),
     };
     let method = req.method.ok_or(400u16)?;
-    let target = normalise_target(method, req.path.ok_or(400u16)?)?;
+    let path = req.path.ok_or(400u16)?;
+    let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
+    let method_span = Span::new(offset(method.as_bytes()), method.len());
+    let target_span = normalise_target(method, path, offset(path.as_bytes()))?;
 
     let mut host = 0;
     let mut content_length: Option<u64> = None;
@@ -64,12 +74,14 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
     let mut chunked = false;
     let mut transfer_encoding = false;
     let mut expect_continue = false;
-    let mut fields = Vec::with_capacity(req.headers.len());
+    let fields = &mut into.headers;
+    fields.clear();
     for h in req.headers.iter() {
-        let name = h.name.to_ascii_lowercase();
-        match name.as_str() {
-            "host" => host += 1,
-            "content-length" => {
+        let name = h.name;
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        match () {
+            _ if is("host") => host += 1,
+            _ if is("content-length") => {
                 lengths += 1;
                 let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?.trim();
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -77,14 +89,11 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
                 }
                 content_length = Some(value.parse().map_err(|_| 400u16)?);
             }
-            "transfer-encoding" => {
+            _ if is("transfer-encoding") => {
                 transfer_encoding = true;
                 let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?;
-                let codings: Vec<String> = value
-                    .split(',')
-                    .map(|c| c.trim().to_ascii_lowercase())
-                    .filter(|c| !c.is_empty())
-                    .collect();
+                let codings: Vec<String> =
+                    value.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
                 if codings.iter().any(|c| c != "chunked") {
                     return Err(501);
                 }
@@ -94,7 +103,7 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
                 }
                 chunked = true;
             }
-            "expect" => {
+            _ if is("expect") => {
                 if h.value.eq_ignore_ascii_case(b"100-continue") {
                     expect_continue = version == Version::Http11;
                 } else {
@@ -103,7 +112,7 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
             }
             _ => {}
         }
-        fields.push((name, h.value.to_vec()));
+        fields.push((Span::new(offset(name.as_bytes()), name.len()), Span::new(offset(h.value), h.value.len())));
     }
     if version == Version::Http11 && host != 1 {
         return Err(400);
@@ -116,15 +125,11 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
     }
 
     let rest = &buf[head_len..];
-    let (body, used) = if chunked {
-        match dechunk(rest, limits.max_body)? {
-            Some(done) => done,
-            None => {
-                return Ok(Parse::Need {
-                    head_done: true,
-                    expect_continue,
-                });
-            }
+    into.body.clear();
+    let used = if chunked {
+        match dechunk(rest, limits.max_body, &mut into.body)? {
+            Some(used) => used,
+            None => return Ok(Parse::Need { head_done: true, expect_continue }),
         }
     } else {
         let len = content_length.unwrap_or(0);
@@ -133,47 +138,32 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits) -> Result<Parse, Refusal> {
         }
         let len = len as usize;
         if rest.len() < len {
-            return Ok(Parse::Need {
-                head_done: true,
-                expect_continue,
-            });
+            return Ok(Parse::Need { head_done: true, expect_continue });
         }
-        (rest[..len].to_vec(), len)
+        into.body.extend_from_slice(&rest[..len]);
+        len
     };
-    let request = Request {
-        method: method.to_owned(),
-        target,
-        version,
-        headers: fields,
-        body,
-        params: Vec::new(),
-        peer: None,
-    };
-    Ok(Parse::Done(Box::new(request), head_len + used))
+    into.head.clear();
+    into.head.extend_from_slice(&buf[..head_len]);
+    into.method = method_span;
+    into.target = target_span;
+    into.version = version;
+    into.params.clear();
+    Ok(Parse::Done(head_len + used))
 }
 
-/// Origin-form targets as they are; absolute-form reduced to its path and query; `*` only
-/// for `OPTIONS`.
-fn normalise_target(method: &str, target: &str) -> Result<String, Refusal> {
-    if target.starts_with('/') {
-        return Ok(target.to_owned());
-    }
-    if target == "*" && method == "OPTIONS" {
-        return Ok(target.to_owned());
+/// Origin-form targets as they are; absolute-form reduced to its path and query (an empty
+/// path is the root); `*` only for `OPTIONS`. `at` is where the target starts in the head.
+fn normalise_target(method: &str, target: &str, at: usize) -> Result<Span, Refusal> {
+    if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
+        return Ok(Span::new(at, target.len()));
     }
     let lower = target.to_ascii_lowercase();
-    if let Some(rest) = lower
-        .strip_prefix("http://")
-        .or_else(|| lower.strip_prefix("https://"))
-    {
+    if let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) {
         let skip = target.len() - rest.len();
-        let path_at = target[skip..].find('/').map(|i| skip + i);
-        return Ok(match path_at {
-            Some(i) => target[i..].to_owned(),
-            None => match target[skip..].find('?') {
-                Some(q) => format!("/{}", &target[skip + q..]),
-                None => "/".to_owned(),
-            },
+        return Ok(match target[skip..].find('/') {
+            Some(i) => Span::new(at + skip + i, target.len() - skip - i),
+            None => Span::new(at, 0),
         });
     }
     Err(400)
@@ -181,8 +171,7 @@ fn normalise_target(method: &str, target: &str) -> Result<String, Refusal> {
 
 /// Decodes a chunked body; `None` while incomplete. Returns the body and the bytes used,
 /// trailers included.
-fn dechunk(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, Refusal> {
-    let mut body = Vec::new();
+fn dechunk(buf: &[u8], max_body: usize, body: &mut Vec<u8>) -> Result<Option<usize>, Refusal> {
     let mut pos = 0;
     loop {
         let (used, size) = match httparse::parse_chunk_size(&buf[pos..]) {
@@ -195,7 +184,7 @@ fn dechunk(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, Refu
             // Trailer fields, then the empty line.
             let mut trailers = [httparse::EMPTY_HEADER; 32];
             return match httparse::parse_headers(&buf[pos..], &mut trailers) {
-                Ok(httparse::Status::Complete((n, _))) => Ok(Some((body, pos + n))),
+                Ok(httparse::Status::Complete((n, _))) => Ok(Some(pos + n)),
                 Ok(httparse::Status::Partial) => Ok(None),
                 Err(_) => Err(400),
             };

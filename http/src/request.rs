@@ -12,14 +12,44 @@ pub enum Version {
     Http11,
 }
 
+/// Where a piece of the request head lies in `Request::head`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, len: usize) -> Span {
+        Span { start: start as u32, len: len as u32 }
+    }
+
+    fn of<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        &head[self.start as usize..(self.start + self.len) as usize]
+    }
+
+    /// # Safety
+    ///
+    /// The span must cover valid UTF-8 (the method and target always do: httparse admits
+    /// only ASCII there, and hand-made requests are built from `&str`).
+    unsafe fn str<'a>(&self, head: &'a [u8]) -> &'a str {
+        // SAFETY: forwarded from the caller.
+        unsafe { std::str::from_utf8_unchecked(self.of(head)) }
+    }
+}
+
 /// A request: method, target, headers, body, and the route's path parameters.
+///
+/// The head is kept as received, in one buffer, with the positions of its parts: a request
+/// costs a couple of allocations however many headers it has.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub(crate) method: String,
-    pub(crate) target: String,
+    pub(crate) head: Vec<u8>,
+    pub(crate) method: Span,
+    pub(crate) target: Span,
     pub(crate) version: Version,
-    /// Names lower-cased, values as sent.
-    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// (name, value) positions in `head`.
+    pub(crate) headers: Vec<(Span, Span)>,
     pub(crate) body: Vec<u8>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: Option<SocketAddr>,
@@ -28,9 +58,14 @@ pub struct Request {
 impl Request {
     /// A request built by hand (for tests of handlers).
     pub fn new(method: &str, target: &str) -> Request {
+        let mut head = Vec::with_capacity(method.len() + target.len() + 1);
+        head.extend_from_slice(method.as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.as_bytes());
         Request {
-            method: method.to_owned(),
-            target: target.to_owned(),
+            method: Span::new(0, method.len()),
+            target: Span::new(method.len() + 1, target.len()),
+            head,
             version: Version::Http11,
             headers: Vec::new(),
             body: Vec::new(),
@@ -39,10 +74,17 @@ impl Request {
         }
     }
 
+    /// An empty request to be filled by the parser.
+    pub(crate) fn empty() -> Request {
+        Request::new("", "")
+    }
+
     /// Adds a header (builder style, for hand-made requests).
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        let at = self.head.len();
+        self.head.extend_from_slice(name.as_bytes());
+        self.head.extend_from_slice(value.as_bytes());
+        self.headers.push((Span::new(at, name.len()), Span::new(at + name.len(), value.len())));
         self
     }
 
@@ -54,22 +96,27 @@ impl Request {
 
     /// The method, as sent (`GET`, `POST`, ...).
     pub fn method(&self) -> &str {
-        &self.method
+        // SAFETY: the method span covers what httparse validated as a token (ASCII), or a
+        // `&str` given to `new`.
+        unsafe { self.method.str(&self.head) }
     }
 
     /// The request target as sent: path and query.
     pub fn target(&self) -> &str {
-        &self.target
+        // SAFETY: the target span covers what httparse returned as `&str`, or a `&str` given
+        // to `new`.
+        unsafe { self.target.str(&self.head) }
     }
 
     /// The path part of the target.
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+        let target = self.target();
+        target.split_once('?').map_or(target, |(p, _)| p)
     }
 
     /// The raw query string, without `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The first value of query parameter `name`, percent-decoded (`+` is a space).
@@ -87,21 +134,24 @@ impl Request {
 
     /// The first value of header `name` (case-insensitive), if it is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.header_bytes(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
+        self.header_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// The first value of header `name` (case-insensitive), as bytes.
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .find(|(n, _)| n.of(&self.head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.of(&self.head))
     }
 
-    /// Every header, names lower-cased, in the order sent.
+    /// Every header, names as sent, in the order sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.headers.iter().map(|(n, v)| (std::str::from_utf8(n.of(&self.head)).unwrap_or(""), v.of(&self.head)))
+    }
+
+    pub(crate) fn is_head(&self) -> bool {
+        self.method.of(&self.head) == b"HEAD"
     }
 
     /// The body (de-chunked).
@@ -121,10 +171,7 @@ impl Request {
 
     /// A path parameter of the matched route (`:id` in `/users/:id`, or `*rest`).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The client's address.
@@ -135,11 +182,7 @@ impl Request {
     /// Whether the client wants the connection kept open after the response.
     pub(crate) fn keep_alive(&self) -> bool {
         let connection = self.header("connection").unwrap_or("");
-        let has = |token: &str| {
-            connection
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        };
+        let has = |token: &str| connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(token));
         match self.version {
             Version::Http11 => !has("close"),
             Version::Http10 => has("keep-alive"),

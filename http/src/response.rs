@@ -1,5 +1,6 @@
 //! Responses: status, headers, and a body from bytes, text, JSON or a streaming writer.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// A streaming body: called with a writer that sends what it gets as chunks.
@@ -15,49 +16,36 @@ pub(crate) enum Body {
 /// A response a handler returns.
 pub struct Response {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     pub(crate) body: Body,
 }
 
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Response")
-            .field("status", &self.status)
-            .field("headers", &self.headers)
-            .finish()
+        f.debug_struct("Response").field("status", &self.status).field("headers", &self.headers).finish()
     }
 }
 
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Body::Empty,
-        }
+        Response { status, headers: Vec::new(), body: Body::Empty }
     }
 
     /// `200 OK` with a `text/plain` body.
     pub fn text(body: impl Into<String>) -> Response {
-        Response::new(200)
-            .header("Content-Type", "text/plain")
-            .body(body.into().into_bytes())
+        Response::new(200).header("Content-Type", "text/plain").body(body.into().into_bytes())
     }
 
     /// `200 OK` with a `text/html` body.
     pub fn html(body: impl Into<String>) -> Response {
-        Response::new(200)
-            .header("Content-Type", "text/html; charset=utf-8")
-            .body(body.into().into_bytes())
+        Response::new(200).header("Content-Type", "text/html; charset=utf-8").body(body.into().into_bytes())
     }
 
     /// `200 OK` with `value` serialised as JSON (`500` if it cannot be).
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
         match serde_json::to_vec(value) {
-            Ok(v) => Response::new(200)
-                .header("Content-Type", "application/json")
-                .body(v),
+            Ok(v) => Response::new(200).header("Content-Type", "application/json").body(v),
             Err(e) => Response::new(500)
                 .header("Content-Type", "text/plain")
                 .body(format!("cannot serialise response: {e}").into_bytes()),
@@ -67,11 +55,7 @@ impl Response {
     /// `200 OK` with a body that `f` writes as it goes, sent with chunked transfer encoding
     /// (or until close, to an HTTP/1.0 client).
     pub fn stream(f: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static) -> Response {
-        Response {
-            status: 200,
-            headers: Vec::new(),
-            body: Body::Stream(Box::new(f)),
-        }
+        Response { status: 200, headers: Vec::new(), body: Body::Stream(Box::new(f)) }
     }
 
     /// A static body (no copy).
@@ -94,7 +78,7 @@ impl Response {
 
     /// Adds a header. `Content-Length`, `Transfer-Encoding`, `Date` and `Connection` are
     /// managed by the server and ignored here.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -106,10 +90,7 @@ impl Response {
 
     /// The first value of header `name` (case-insensitive).
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
     }
 
     /// A plain-text error response (`404 Not Found` and the like).

@@ -52,9 +52,7 @@ pub struct Router {
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router")
-            .field("routes", &self.routes.len())
-            .finish()
+        f.debug_struct("Router").field("routes", &self.routes.len()).finish()
     }
 }
 
@@ -82,10 +80,7 @@ fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
         match seg {
             Segment::Rest(name) => {
                 let rest: Vec<&str> = parts.by_ref().collect();
-                params.push((
-                    name.clone(),
-                    crate::request::percent_decode(&rest.join("/")),
-                ));
+                params.push((name.clone(), crate::request::percent_decode(&rest.join("/"))));
                 return (i == segments.len() - 1).then_some(params);
             }
             Segment::Static(s) => {
@@ -148,7 +143,7 @@ impl Router {
     /// method.
     pub fn dispatch(&self, req: &mut Request) -> Response {
         let mut allowed: Vec<&str> = Vec::new();
-        let head = req.method == "HEAD";
+        let head = req.is_head();
         let mut head_fallback: Option<(&Route, Vec<(String, String)>)> = None;
         for route in &self.routes {
             let Some(params) = matches(&route.segments, req.path()) else {
@@ -159,7 +154,7 @@ impl Router {
                     req.params = params;
                     return route.handler.call(req);
                 }
-                Some(m) if *m == req.method => {
+                Some(m) if m == req.method() => {
                     req.params = params;
                     return route.handler.call(req);
                 }

@@ -61,21 +61,14 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("listeners", &self.listeners.len())
-            .field("limits", &self.limits)
-            .finish()
+        f.debug_struct("Server").field("listeners", &self.listeners.len()).field("limits", &self.limits).finish()
     }
 }
 
 impl Server {
     /// A server for `router` with the default limits and no listener yet.
     pub fn new(router: Router) -> Server {
-        Server {
-            router,
-            limits: Limits::default(),
-            listeners: Vec::new(),
-        }
+        Server { router, limits: Limits::default(), listeners: Vec::new() }
     }
 
     /// Sets the limits and timeouts.
@@ -98,10 +91,7 @@ impl Server {
 
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter_map(|l| l.local_addr().ok())
-            .collect()
+        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
     }
 
     /// Starts accepting on the runtime the caller runs on (the global runtime from a plain
@@ -125,11 +115,7 @@ impl Server {
                 oc_runtime::spawn(move || accept_loop(listener, shared))
             })
             .collect();
-        ServerHandle {
-            shared,
-            acceptors: Mutex::new(acceptors),
-            addrs,
-        }
+        ServerHandle { shared, acceptors: Mutex::new(acceptors), addrs }
     }
 }
 
@@ -173,20 +159,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             struct Done(Arc<Shared>, u64);
             impl Drop for Done {
                 fn drop(&mut self) {
-                    self.0
-                        .conns
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&self.1);
+                    self.0.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
                     let before = self.0.active.fetch_sub(1, Ordering::AcqRel);
                     if before >= self.0.limits.max_connections {
-                        if let Some(c) = self
-                            .0
-                            .waiting_acceptors
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .pop()
-                        {
+                        if let Some(c) = self.0.waiting_acceptors.lock().unwrap_or_else(|e| e.into_inner()).pop() {
                             c.unpark();
                         }
                     }
@@ -208,9 +184,7 @@ pub struct ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle")
-            .field("addrs", &self.addrs)
-            .finish()
+        f.debug_struct("ServerHandle").field("addrs", &self.addrs).finish()
     }
 }
 
@@ -227,8 +201,7 @@ impl ServerHandle {
 
     /// Waits until the server has stopped accepting (after `shutdown`).
     pub fn join(&self) {
-        let acceptors =
-            std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
+        let acceptors = std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
         for a in acceptors {
             let _ = a.join();
         }
@@ -240,35 +213,19 @@ impl ServerHandle {
     pub fn shutdown(&self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         self.shared.stopping.store(true, Ordering::Release);
-        let acceptors =
-            std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
+        let acceptors = std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
         for a in &acceptors {
             a.cancel();
         }
-        for c in self
-            .shared
-            .waiting_acceptors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for c in self.shared.waiting_acceptors.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
             c.unpark();
         }
         for a in acceptors {
             let _ = a.join();
         }
         // Idle connections close now; busy ones see `stopping` after their requests.
-        for (state, handle) in self
-            .shared
-            .conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
-            if state
-                .compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+        for (state, handle) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            if state.compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 handle.cancel();
             }
         }
@@ -277,13 +234,7 @@ impl ServerHandle {
         }
         let clean = self.connections() == 0;
         if !clean {
-            for (_, handle) in self
-                .shared
-                .conns
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .values()
-            {
+            for (_, handle) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
                 handle.cancel();
             }
         }

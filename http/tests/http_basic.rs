@@ -29,45 +29,17 @@ fn plaintext_and_json_with_the_required_headers() {
 #[test]
 fn routing_params_wildcards_404_and_405() {
     let (rt, server, addr) = support::server();
-    assert_eq!(
-        exchange(addr, b"GET /users/42 HTTP/1.1\r\nHost: x\r\n\r\n").text(),
-        "user 42"
-    );
-    assert_eq!(
-        exchange(addr, b"GET /users/a%20b HTTP/1.1\r\nHost: x\r\n\r\n").text(),
-        "user a b"
-    );
-    assert_eq!(
-        exchange(addr, b"GET /files/a/b/c.txt HTTP/1.1\r\nHost: x\r\n\r\n").text(),
-        "file a/b/c.txt"
-    );
-    assert_eq!(
-        exchange(
-            addr,
-            b"PUT /users/7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
-        )
-        .text(),
-        "put 7"
-    );
-    assert_eq!(
-        exchange(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").status,
-        404
-    );
+    assert_eq!(exchange(addr, b"GET /users/42 HTTP/1.1\r\nHost: x\r\n\r\n").text(), "user 42");
+    assert_eq!(exchange(addr, b"GET /users/a%20b HTTP/1.1\r\nHost: x\r\n\r\n").text(), "user a b");
+    assert_eq!(exchange(addr, b"GET /files/a/b/c.txt HTTP/1.1\r\nHost: x\r\n\r\n").text(), "file a/b/c.txt");
+    assert_eq!(exchange(addr, b"PUT /users/7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").text(), "put 7");
+    assert_eq!(exchange(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").status, 404);
     let r = exchange(addr, b"DELETE /users/7 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 405);
     let allow = r.header("Allow").unwrap();
-    assert!(
-        allow.contains("GET") && allow.contains("PUT") && allow.contains("HEAD"),
-        "{allow}"
-    );
-    assert_eq!(
-        exchange(addr, b"GET /query?q=a+b%21&x=1 HTTP/1.1\r\nHost: x\r\n\r\n").text(),
-        "Some(\"a b!\")"
-    );
-    assert_eq!(
-        exchange(addr, b"GET /query HTTP/1.1\r\nHost: x\r\n\r\n").text(),
-        "None"
-    );
+    assert!(allow.contains("GET") && allow.contains("PUT") && allow.contains("HEAD"), "{allow}");
+    assert_eq!(exchange(addr, b"GET /query?q=a+b%21&x=1 HTTP/1.1\r\nHost: x\r\n\r\n").text(), "Some(\"a b!\")");
+    assert_eq!(exchange(addr, b"GET /query HTTP/1.1\r\nHost: x\r\n\r\n").text(), "None");
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
 
@@ -75,10 +47,7 @@ fn routing_params_wildcards_404_and_405() {
 fn head_has_the_get_headers_and_no_body() {
     let (rt, server, addr) = support::server();
     let mut s = connect(addr);
-    s.write_all(
-        b"HEAD /plaintext HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .unwrap();
+    s.write_all(b"HEAD /plaintext HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     let head = read_response(&mut s, &mut buf, true).unwrap();
     assert_eq!(head.status, 200);
@@ -96,14 +65,12 @@ fn keep_alive_close_and_http_1_0() {
     let mut s = connect(addr);
     let mut buf = Vec::new();
     for _ in 0..3 {
-        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let r = read_response(&mut s, &mut buf, false).unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("Connection"), None);
     }
-    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let r = read_response(&mut s, &mut buf, false).unwrap();
     assert_eq!(r.header("Connection"), Some("close"));
     assert!(support::closed(&mut s));
@@ -111,25 +78,13 @@ fn keep_alive_close_and_http_1_0() {
     let mut s = connect(addr);
     s.write_all(b"GET /plaintext HTTP/1.0\r\n\r\n").unwrap();
     let mut buf = Vec::new();
-    assert_eq!(
-        read_response(&mut s, &mut buf, false)
-            .unwrap()
-            .header("Connection"),
-        Some("close")
-    );
+    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().header("Connection"), Some("close"));
     assert!(support::closed(&mut s));
     let mut s = connect(addr);
-    s.write_all(b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
     let mut buf = Vec::new();
-    assert_eq!(
-        read_response(&mut s, &mut buf, false)
-            .unwrap()
-            .header("Connection"),
-        Some("keep-alive")
-    );
-    s.write_all(b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        .unwrap();
+    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().header("Connection"), Some("keep-alive"));
+    s.write_all(b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
@@ -143,23 +98,16 @@ fn pipelined_requests_are_answered_in_order() {
         batch.extend_from_slice(format!("GET /users/{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
     }
     // A slow one in the middle must not reorder anything.
-    batch.extend_from_slice(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    batch.extend_from_slice(
+        b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    );
     s.write_all(&batch).unwrap();
     let mut buf = Vec::new();
     for i in 0..50 {
-        assert_eq!(
-            read_response(&mut s, &mut buf, false).unwrap().text(),
-            format!("user {i}")
-        );
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), format!("user {i}"));
     }
-    assert_eq!(
-        read_response(&mut s, &mut buf, false).unwrap().text(),
-        "slow done"
-    );
-    assert_eq!(
-        read_response(&mut s, &mut buf, false).unwrap().text(),
-        "hello"
-    );
+    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "slow done");
+    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "hello");
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
 
@@ -167,10 +115,7 @@ fn pipelined_requests_are_answered_in_order() {
 fn expect_100_continue() {
     let (rt, server, addr) = support::server();
     let mut s = connect(addr);
-    s.write_all(
-        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
-    )
-    .unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     let interim = read_response(&mut s, &mut buf, false).unwrap();
     assert_eq!(interim.status, 100);
@@ -179,11 +124,7 @@ fn expect_100_continue() {
     assert_eq!((r.status, r.text().as_str()), (200, "ping"));
     // An expectation we cannot meet.
     assert_eq!(
-        exchange(
-            addr,
-            b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n"
-        )
-        .status,
+        exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 0\r\n\r\n").status,
         417
     );
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
@@ -211,10 +152,7 @@ fn chunked_request_bodies_with_trailers_and_chunked_responses() {
 fn a_panicking_handler_gives_500_and_the_server_lives_on() {
     let (rt, server, addr) = support::server();
     let mut s = connect(addr);
-    s.write_all(
-        b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .unwrap();
+    s.write_all(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 500);
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);

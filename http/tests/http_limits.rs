@@ -25,10 +25,7 @@ fn size_limits_have_their_status_codes() {
     let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(300));
     assert_eq!(exchange(addr, long_target.as_bytes()).status, 414);
-    let big_header = format!(
-        "GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-        "b".repeat(3000)
-    );
+    let big_header = format!("GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(3000));
     assert_eq!(exchange(addr, big_header.as_bytes()).status, 431);
     let mut many = String::from("GET /plaintext HTTP/1.1\r\nHost: x\r\n");
     for i in 0..40 {
@@ -36,10 +33,7 @@ fn size_limits_have_their_status_codes() {
     }
     many.push_str("\r\n");
     assert_eq!(exchange(addr, many.as_bytes()).status, 431);
-    let body = format!(
-        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{}",
-        "c".repeat(2000)
-    );
+    let body = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{}", "c".repeat(2000));
     assert_eq!(exchange(addr, body.as_bytes()).status, 413);
     let chunked = format!(
         "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n{}\r\n0\r\n\r\n",
@@ -47,14 +41,7 @@ fn size_limits_have_their_status_codes() {
     );
     assert_eq!(exchange(addr, chunked.as_bytes()).status, 413);
     // Within the limits all is well.
-    assert_eq!(
-        exchange(
-            addr,
-            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-        )
-        .text(),
-        "abc"
-    );
+    assert_eq!(exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").text(), "abc");
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
 
@@ -75,25 +62,14 @@ fn smuggling_attempts_are_refused() {
     for (raw, want) in cases {
         let r = exchange(addr, raw);
         assert_eq!(r.status, want, "{}", String::from_utf8_lossy(raw));
-        assert_eq!(
-            r.header("Connection"),
-            Some("close"),
-            "refusals close the connection"
-        );
+        assert_eq!(r.header("Connection"), Some("close"), "refusals close the connection");
     }
     // A bad chunk size.
     assert_eq!(
-        exchange(
-            addr,
-            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
-        )
-        .status,
+        exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").status,
         400
     );
-    assert_eq!(
-        exchange(addr, b"GET /plaintext HTTP/2.0\r\nHost: x\r\n\r\n").status,
-        505
-    );
+    assert_eq!(exchange(addr, b"GET /plaintext HTTP/2.0\r\nHost: x\r\n\r\n").status, 505);
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
 
@@ -115,10 +91,7 @@ fn a_slow_client_is_cut_off_at_the_header_timeout_while_others_are_served() {
     // Meanwhile other clients are served promptly.
     for _ in 0..10 {
         let t = Instant::now();
-        assert_eq!(
-            exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status,
-            200
-        );
+        assert_eq!(exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
         assert!(t.elapsed() < Duration::from_millis(100));
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -136,21 +109,16 @@ fn a_slow_client_is_cut_off_at_the_header_timeout_while_others_are_served() {
 fn idle_keep_alive_connections_are_closed_and_bodies_time_out() {
     let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
     let mut s = connect(addr);
-    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
     let start = Instant::now();
     assert!(closed(&mut s), "idle connection not closed");
     let idle = start.elapsed();
-    assert!(
-        idle >= Duration::from_millis(350) && idle < Duration::from_secs(3),
-        "{idle:?}"
-    );
+    assert!(idle >= Duration::from_millis(350) && idle < Duration::from_secs(3), "{idle:?}");
     // A body that never completes.
     let mut s = connect(addr);
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
-        .unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").unwrap();
     let mut buf = Vec::new();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 408);
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
@@ -165,21 +133,15 @@ fn the_connection_cap_holds_further_clients_back() {
     let mut b = connect(addr);
     let mut buf = Vec::new();
     for s in [&mut a, &mut b] {
-        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         assert_eq!(read_response(s, &mut buf, false).unwrap().status, 200);
     }
     // A third connection is not served while two are open...
     let mut c = connect(addr);
-    c.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut cbuf = Vec::new();
-    assert!(
-        read_response(&mut c, &mut cbuf, false).is_none(),
-        "served past the cap"
-    );
+    assert!(read_response(&mut c, &mut cbuf, false).is_none(), "served past the cap");
     // ...and is once one closes.
     drop(a);
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

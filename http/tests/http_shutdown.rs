@@ -12,16 +12,11 @@ use support::{closed, connect, read_response};
 fn in_flight_requests_finish_and_idle_connections_close() {
     let (rt, server, addr) = support::server();
     let mut idle = connect(addr);
-    idle.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    idle.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut buf = Vec::new();
-    assert_eq!(
-        read_response(&mut idle, &mut buf, false).unwrap().status,
-        200
-    );
+    assert_eq!(read_response(&mut idle, &mut buf, false).unwrap().status, 200);
     let mut busy = connect(addr);
-    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let start = Instant::now();
     let clean = rt.block_on(move || server.shutdown(Duration::from_secs(5)));
@@ -37,14 +32,10 @@ fn in_flight_requests_finish_and_idle_connections_close() {
     match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
         Err(_) => {}
         Ok(mut s) => {
-            s.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
             let _ = s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
             let mut b = Vec::new();
-            assert!(
-                read_response(&mut s, &mut b, false).is_none(),
-                "a connection was served after shutdown"
-            );
+            assert!(read_response(&mut s, &mut b, false).is_none(), "a connection was served after shutdown");
         }
     }
 }
@@ -57,8 +48,7 @@ fn the_grace_period_is_a_hard_deadline() {
     });
     let (rt, server, addr) = support::server_with(router, oc_http::Limits::default());
     let mut s = connect(addr);
-    s.write_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let start = Instant::now();
     let clean = rt.block_on(move || server.shutdown(Duration::from_millis(300)));

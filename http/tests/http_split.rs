@@ -11,10 +11,7 @@ use support::{connect, read_response};
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
@@ -58,18 +55,12 @@ fn every_split_point_gives_the_same_responses() {
     assert_eq!(expected[4].1, b"Some(\"AB\")");
     // Two pieces, split at every byte.
     for cut in 1..whole.len() {
-        assert_eq!(
-            responses(addr, &[&whole[..cut], &whole[cut..]]),
-            expected,
-            "split at {cut}"
-        );
+        assert_eq!(responses(addr, &[&whole[..cut], &whole[cut..]]), expected, "split at {cut}");
     }
     // Random splits into many pieces.
     let mut rng = Lcg(7);
     for _ in 0..50 {
-        let mut cuts: Vec<usize> = (0..6)
-            .map(|_| 1 + (rng.next() as usize) % (whole.len() - 1))
-            .collect();
+        let mut cuts: Vec<usize> = (0..6).map(|_| 1 + (rng.next() as usize) % (whole.len() - 1)).collect();
         cuts.sort();
         cuts.dedup();
         let mut pieces = Vec::new();

@@ -19,20 +19,12 @@ impl Inner {
     /// Takes over `socket` and puts it in non-blocking mode.
     pub(crate) fn new(socket: Socket) -> io::Result<Inner> {
         socket.set_nonblocking(true)?;
-        Ok(Inner {
-            socket,
-            read_timeout: AtomicU64::new(0),
-            write_timeout: AtomicU64::new(0),
-        })
+        Ok(Inner { socket, read_timeout: AtomicU64::new(0), write_timeout: AtomicU64::new(0) })
     }
 
     /// Takes over a descriptor that is already non-blocking (fresh from `accept`).
     pub(crate) fn from_nonblocking(fd: OwnedFd) -> Inner {
-        Inner {
-            socket: Socket::from(fd),
-            read_timeout: AtomicU64::new(0),
-            write_timeout: AtomicU64::new(0),
-        }
+        Inner { socket: Socket::from(fd), read_timeout: AtomicU64::new(0), write_timeout: AtomicU64::new(0) }
     }
 
     pub(crate) fn socket(&self) -> &Socket {
@@ -46,10 +38,9 @@ impl Inner {
     fn encode(timeout: Option<Duration>) -> io::Result<u64> {
         match timeout {
             None => Ok(0),
-            Some(d) if d.is_zero() => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot set a 0 duration timeout",
-            )),
+            Some(d) if d.is_zero() => {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"))
+            }
             Some(d) => Ok(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)),
         }
     }
@@ -59,14 +50,12 @@ impl Inner {
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.read_timeout
-            .store(Self::encode(timeout)?, Ordering::Relaxed);
+        self.read_timeout.store(Self::encode(timeout)?, Ordering::Relaxed);
         Ok(())
     }
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.write_timeout
-            .store(Self::encode(timeout)?, Ordering::Relaxed);
+        self.write_timeout.store(Self::encode(timeout)?, Ordering::Relaxed);
         Ok(())
     }
 
@@ -80,14 +69,12 @@ impl Inner {
 
     /// The deadline for a read starting now.
     pub(crate) fn read_deadline(&self) -> Option<Instant> {
-        self.read_timeout()
-            .and_then(|t| Instant::now().checked_add(t))
+        self.read_timeout().and_then(|t| Instant::now().checked_add(t))
     }
 
     /// The deadline for a write starting now.
     pub(crate) fn write_deadline(&self) -> Option<Instant> {
-        self.write_timeout()
-            .and_then(|t| Instant::now().checked_add(t))
+        self.write_timeout().and_then(|t| Instant::now().checked_add(t))
     }
 
     pub(crate) fn try_clone(&self) -> io::Result<Inner> {
@@ -187,8 +174,7 @@ macro_rules! fd_traits {
             /// Panics if the mode cannot be changed (not a valid descriptor).
             unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> Self {
                 // SAFETY: forwarded from the caller, who owns `fd`.
-                let inner = unsafe { crate::socket::from_raw(fd) }
-                    .expect("set O_NONBLOCK on the descriptor");
+                let inner = unsafe { crate::socket::from_raw(fd) }.expect("set O_NONBLOCK on the descriptor");
                 Self { inner }
             }
         }
@@ -199,8 +185,8 @@ macro_rules! fd_traits {
             ///
             /// Panics if the mode cannot be changed (not a socket).
             fn from(fd: std::os::fd::OwnedFd) -> Self {
-                let inner = crate::socket::Inner::new(socket2::Socket::from(fd))
-                    .expect("set O_NONBLOCK on the descriptor");
+                let inner =
+                    crate::socket::Inner::new(socket2::Socket::from(fd)).expect("set O_NONBLOCK on the descriptor");
                 Self { inner }
             }
         }
@@ -215,10 +201,7 @@ macro_rules! stream_io {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.inner.read(buf)
             }
-            fn read_vectored(
-                &mut self,
-                bufs: &mut [std::io::IoSliceMut<'_>],
-            ) -> std::io::Result<usize> {
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
                 self.inner.read_vectored(bufs)
             }
         }
@@ -226,10 +209,7 @@ macro_rules! stream_io {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.inner.read(buf)
             }
-            fn read_vectored(
-                &mut self,
-                bufs: &mut [std::io::IoSliceMut<'_>],
-            ) -> std::io::Result<usize> {
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
                 self.inner.read_vectored(bufs)
             }
         }
@@ -266,19 +246,13 @@ macro_rules! timeouts {
             /// Makes reads (receives) fail with `ErrorKind::TimedOut` after `timeout` without
             /// data; `None` waits forever. A zero duration is an error, as with std. The
             /// socket stays usable after a time-out.
-            pub fn set_read_timeout(
-                &self,
-                timeout: Option<std::time::Duration>,
-            ) -> std::io::Result<()> {
+            pub fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
                 self.inner.set_read_timeout(timeout)
             }
 
             /// Makes writes (sends) fail with `ErrorKind::TimedOut` after `timeout` without
             /// progress; `None` waits forever.
-            pub fn set_write_timeout(
-                &self,
-                timeout: Option<std::time::Duration>,
-            ) -> std::io::Result<()> {
+            pub fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
                 self.inner.set_write_timeout(timeout)
             }
 

@@ -14,15 +14,11 @@ use crate::socket::{Inner, fd_traits, stream_io, timeouts};
 const DEFAULT_BACKLOG: i32 = 4096;
 
 fn socket_addr(addr: &SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
+    addr.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
 }
 
 /// Resolves `addr` and calls `f` on each address until one succeeds.
-fn each_addr<A: ToSocketAddrs, T>(
-    addr: A,
-    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
-) -> io::Result<T> {
+fn each_addr<A: ToSocketAddrs, T>(addr: A, mut f: impl FnMut(&SocketAddr) -> io::Result<T>) -> io::Result<T> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
         match f(&a) {
@@ -30,12 +26,7 @@ fn each_addr<A: ToSocketAddrs, T>(
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any addresses",
-        )
-    }))
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
 }
 
 /// A TCP socket listening for connections.
@@ -75,11 +66,8 @@ impl<A: ToSocketAddrs> TcpListenerBuilder<A> {
     /// Creates, binds and starts the listener (`SO_REUSEADDR` is always set).
     pub fn bind(self) -> io::Result<TcpListener> {
         each_addr(&self.addr, |addr| {
-            let socket = Socket::new(
-                Domain::for_address(*addr),
-                Type::STREAM.nonblocking().cloexec(),
-                Some(Protocol::TCP),
-            )?;
+            let socket =
+                Socket::new(Domain::for_address(*addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
             socket.set_reuse_address(true)?;
             if self.reuse_port {
                 socket.set_reuse_port(true)?;
@@ -89,9 +77,7 @@ impl<A: ToSocketAddrs> TcpListenerBuilder<A> {
             }
             socket.bind(&(*addr).into())?;
             socket.listen(self.backlog)?;
-            Ok(TcpListener {
-                inner: Inner::new(socket)?,
-            })
+            Ok(TcpListener { inner: Inner::new(socket)? })
         })
     }
 }
@@ -104,23 +90,13 @@ impl TcpListener {
 
     /// A builder for `SO_REUSEPORT`, the backlog and IPv6-only mode.
     pub fn builder<A: ToSocketAddrs>(addr: A) -> TcpListenerBuilder<A> {
-        TcpListenerBuilder {
-            addr,
-            reuse_port: false,
-            backlog: DEFAULT_BACKLOG,
-            only_v6: None,
-        }
+        TcpListenerBuilder { addr, reuse_port: false, backlog: DEFAULT_BACKLOG, only_v6: None }
     }
 
     /// Waits for a connection. The new stream has no time-outs.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, addr) = oc_runtime::io::accept(self.inner.fd(), self.inner.read_deadline())?;
-        Ok((
-            TcpStream {
-                inner: Inner::from_nonblocking(fd),
-            },
-            socket_addr(&addr)?,
-        ))
+        Ok((TcpStream { inner: Inner::from_nonblocking(fd) }, socket_addr(&addr)?))
     }
 
     /// An endless iterator of incoming connections (and accept errors).
@@ -140,9 +116,7 @@ impl TcpListener {
 
     /// Another handle to the same listener.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        Ok(TcpListener {
-            inner: self.inner.try_clone()?,
-        })
+        Ok(TcpListener { inner: self.inner.try_clone()? })
     }
 
     /// Sets `IP_TTL`.
@@ -168,9 +142,7 @@ impl From<std::net::TcpListener> for TcpListener {
     ///
     /// Panics if the mode cannot be changed.
     fn from(l: std::net::TcpListener) -> TcpListener {
-        TcpListener {
-            inner: Inner::new(Socket::from(l)).expect("set O_NONBLOCK on the listener"),
-        }
+        TcpListener { inner: Inner::new(Socket::from(l)).expect("set O_NONBLOCK on the listener") }
     }
 }
 
@@ -215,20 +187,14 @@ impl TcpStream {
     /// Connects to `addr`, failing with `TimedOut` after `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "cannot set a 0 duration timeout",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
         }
         Self::connect_deadline(addr, Instant::now().checked_add(timeout))
     }
 
     fn connect_deadline(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
-        let socket = Socket::new(
-            Domain::for_address(*addr),
-            Type::STREAM.nonblocking().cloexec(),
-            Some(Protocol::TCP),
-        )?;
+        let socket =
+            Socket::new(Domain::for_address(*addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
         let inner = Inner::new(socket)?;
         oc_runtime::io::connect(inner.fd(), &(*addr).into(), deadline)?;
         Ok(TcpStream { inner })
@@ -266,9 +232,7 @@ impl TcpStream {
 
     /// Another handle to the same connection (time-outs are copied, then independent).
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream {
-            inner: self.inner.try_clone()?,
-        })
+        Ok(TcpStream { inner: self.inner.try_clone()? })
     }
 
     /// Sets `IP_TTL`.
@@ -304,9 +268,7 @@ impl From<std::net::TcpStream> for TcpStream {
     ///
     /// Panics if the mode cannot be changed.
     fn from(s: std::net::TcpStream) -> TcpStream {
-        TcpStream {
-            inner: Inner::new(Socket::from(s)).expect("set O_NONBLOCK on the stream"),
-        }
+        TcpStream { inner: Inner::new(Socket::from(s)).expect("set O_NONBLOCK on the stream") }
     }
 }
 

@@ -15,12 +15,9 @@ pub struct UdpSocket {
 }
 
 fn first_addr<A: ToSocketAddrs>(addr: A) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any addresses",
-        )
-    })
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses"))
 }
 
 impl UdpSocket {
@@ -29,49 +26,31 @@ impl UdpSocket {
         let mut last = None;
         for a in addr.to_socket_addrs()? {
             let attempt = (|| {
-                let socket = Socket::new(
-                    Domain::for_address(a),
-                    Type::DGRAM.nonblocking().cloexec(),
-                    Some(Protocol::UDP),
-                )?;
+                let socket =
+                    Socket::new(Domain::for_address(a), Type::DGRAM.nonblocking().cloexec(), Some(Protocol::UDP))?;
                 socket.bind(&a.into())?;
-                Ok(UdpSocket {
-                    inner: Inner::new(socket)?,
-                })
+                Ok(UdpSocket { inner: Inner::new(socket)? })
             })();
             match attempt {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "could not resolve to any addresses",
-            )
-        }))
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
     }
 
     /// Receives one datagram; returns its length and sender. A datagram longer than `buf` is
     /// truncated.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let (n, addr) =
-            oc_runtime::io::recv_from(self.inner.fd(), buf, self.inner.read_deadline())?;
-        let addr = addr
-            .as_socket()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))?;
+        let (n, addr) = oc_runtime::io::recv_from(self.inner.fd(), buf, self.inner.read_deadline())?;
+        let addr = addr.as_socket().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))?;
         Ok((n, addr))
     }
 
     /// Sends `buf` as one datagram to `addr`.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let addr = first_addr(addr)?;
-        oc_runtime::io::send_to(
-            self.inner.fd(),
-            buf,
-            &addr.into(),
-            self.inner.write_deadline(),
-        )
+        oc_runtime::io::send_to(self.inner.fd(), buf, &addr.into(), self.inner.write_deadline())
     }
 
     /// Sets the default peer for `send` and the only accepted sender for `recv`.
@@ -97,20 +76,12 @@ impl UdpSocket {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner
-            .socket()
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("not an IP address"))
+        self.inner.socket().local_addr()?.as_socket().ok_or_else(|| io::Error::other("not an IP address"))
     }
 
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner
-            .socket()
-            .peer_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("not an IP address"))
+        self.inner.socket().peer_addr()?.as_socket().ok_or_else(|| io::Error::other("not an IP address"))
     }
 
     /// Sets `SO_BROADCAST`.
@@ -120,9 +91,7 @@ impl UdpSocket {
 
     /// Another handle to the same socket.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            inner: self.inner.try_clone()?,
-        })
+        Ok(UdpSocket { inner: self.inner.try_clone()? })
     }
 
     /// The pending socket error (`SO_ERROR`), clearing it.
@@ -143,18 +112,13 @@ impl From<std::net::UdpSocket> for UdpSocket {
     ///
     /// Panics if the mode cannot be changed.
     fn from(s: std::net::UdpSocket) -> UdpSocket {
-        UdpSocket {
-            inner: Inner::new(Socket::from(s)).expect("set O_NONBLOCK on the socket"),
-        }
+        UdpSocket { inner: Inner::new(Socket::from(s)).expect("set O_NONBLOCK on the socket") }
     }
 }
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket")
-            .field("addr", &self.local_addr().ok())
-            .field("fd", &self.inner.as_raw_fd())
-            .finish()
+        f.debug_struct("UdpSocket").field("addr", &self.local_addr().ok()).field("fd", &self.inner.as_raw_fd()).finish()
     }
 }
 

@@ -30,17 +30,13 @@ impl UnixListener {
         let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
         socket.bind(&SockAddr::unix(path)?)?;
         socket.listen(4096)?;
-        Ok(UnixListener {
-            inner: Inner::new(socket)?,
-        })
+        Ok(UnixListener { inner: Inner::new(socket)? })
     }
 
     /// Waits for a connection.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (fd, _) = oc_runtime::io::accept(self.inner.fd(), self.inner.read_deadline())?;
-        let stream = UnixStream {
-            inner: Inner::from_nonblocking(fd),
-        };
+        let stream = UnixStream { inner: Inner::from_nonblocking(fd) };
         let addr = std_view(&stream.inner).peer_addr()?;
         Ok((stream, addr))
     }
@@ -57,9 +53,7 @@ impl UnixListener {
 
     /// Another handle to the same listener.
     pub fn try_clone(&self) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            inner: self.inner.try_clone()?,
-        })
+        Ok(UnixListener { inner: self.inner.try_clone()? })
     }
 }
 
@@ -91,14 +85,7 @@ impl UnixStream {
     /// A connected pair of streams.
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
-        Ok((
-            UnixStream {
-                inner: Inner::new(a)?,
-            },
-            UnixStream {
-                inner: Inner::new(b)?,
-            },
-        ))
+        Ok((UnixStream { inner: Inner::new(a)? }, UnixStream { inner: Inner::new(b)? }))
     }
 
     /// The local address.
@@ -118,9 +105,7 @@ impl UnixStream {
 
     /// Another handle to the same connection.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            inner: self.inner.try_clone()?,
-        })
+        Ok(UnixStream { inner: self.inner.try_clone()? })
     }
 
     /// Converts into a blocking `std::os::unix::net::UnixStream`.
@@ -136,17 +121,13 @@ impl From<std::os::unix::net::UnixStream> for UnixStream {
     ///
     /// Panics if the mode cannot be changed.
     fn from(s: std::os::unix::net::UnixStream) -> UnixStream {
-        UnixStream {
-            inner: Inner::new(Socket::from(std::os::fd::OwnedFd::from(s))).expect("set O_NONBLOCK"),
-        }
+        UnixStream { inner: Inner::new(Socket::from(std::os::fd::OwnedFd::from(s))).expect("set O_NONBLOCK") }
     }
 }
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixStream")
-            .field("fd", &self.inner.as_raw_fd())
-            .finish()
+        f.debug_struct("UnixStream").field("fd", &self.inner.as_raw_fd()).finish()
     }
 }
 

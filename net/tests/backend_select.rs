@@ -31,30 +31,13 @@ fn refuse_io_uring() {
             jf: 0,
             k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
         },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ALLOW,
-        },
+        libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
     ];
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr().cast_mut(),
-    };
+    let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
     // SAFETY: standard seccomp installation with a valid program that outlives the call.
     unsafe {
         assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &prog as *const _ as usize,
-                0,
-                0
-            ),
-            0
-        );
+        assert_eq!(libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const _ as usize, 0, 0), 0);
     }
 }
 
@@ -65,21 +48,10 @@ fn child_refusing_kernel() {
         return;
     }
     refuse_io_uring();
-    let err = Runtime::builder()
-        .workers(1)
-        .io_backend(IoBackend::Uring)
-        .build()
-        .unwrap_err();
+    let err = Runtime::builder().workers(1).io_backend(IoBackend::Uring).build().unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("io_uring") && msg.contains("refused") && msg.contains("epoll"),
-        "{msg}"
-    );
-    let rt = Runtime::builder()
-        .workers(1)
-        .io_backend(IoBackend::Auto)
-        .build()
-        .unwrap();
+    assert!(msg.contains("io_uring") && msg.contains("refused") && msg.contains("epoll"), "{msg}");
+    let rt = Runtime::builder().workers(1).io_backend(IoBackend::Auto).build().unwrap();
     assert_eq!(rt.io_backend(), IoBackend::Epoll);
     // The fallback runtime does IO.
     let echoed = rt.block_on(|| {
@@ -96,23 +68,13 @@ fn child_refusing_kernel() {
 #[test]
 fn forcing_io_uring_on_a_refusing_kernel_is_a_clear_error() {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_refusing_kernel",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "child_refusing_kernel", "--ignored", "--nocapture", "--test-threads=1"])
         .env("OC_TEST_CHILD", "1")
         .env_remove("OC_IO_BACKEND")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("CHILD-OK"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success() && stdout.contains("CHILD-OK"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -122,10 +84,7 @@ fn child_env_backend() {
         return;
     };
     match want.as_str() {
-        "epoll" => assert_eq!(
-            Runtime::builder().workers(1).build().unwrap().io_backend(),
-            IoBackend::Epoll
-        ),
+        "epoll" => assert_eq!(Runtime::builder().workers(1).build().unwrap().io_backend(), IoBackend::Epoll),
         "bogus" => {
             let err = Runtime::builder().workers(1).build().unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
@@ -135,10 +94,7 @@ fn child_env_backend() {
     }
     // The builder wins over the environment.
     if want == "epoll" {
-        let rt = Runtime::builder()
-            .workers(1)
-            .io_backend(IoBackend::Uring)
-            .build();
+        let rt = Runtime::builder().workers(1).io_backend(IoBackend::Uring).build();
         if let Ok(rt) = rt {
             assert_eq!(rt.io_backend(), IoBackend::Uring);
         }
@@ -150,13 +106,7 @@ fn child_env_backend() {
 fn the_environment_variable_chooses_the_backend() {
     for value in ["epoll", "bogus"] {
         let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_env_backend",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "child_env_backend", "--ignored", "--nocapture", "--test-threads=1"])
             .env("OC_TEST_CHILD", value)
             .env("OC_IO_BACKEND", value)
             .output()

@@ -30,9 +30,7 @@ fn echo_server(listener: TcpListener) {
 }
 
 fn payload(id: usize, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (id.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8)
-        .collect()
+    (0..len).map(|i| (id.wrapping_mul(31).wrapping_add(i * 7) % 251) as u8).collect()
 }
 
 #[test]
@@ -40,16 +38,9 @@ fn eight_thousand_concurrent_connections_echo_every_byte() {
     const CLIENTS: usize = 8000;
     const LEN: usize = 3000;
     let limit = support::raise_nofile();
-    assert!(
-        limit >= 2 * CLIENTS as u64 + 100,
-        "needs {} open files, the limit is {limit}",
-        2 * CLIENTS + 100
-    );
+    assert!(limit >= 2 * CLIENTS as u64 + 100, "needs {} open files, the limit is {limit}", 2 * CLIENTS + 100);
     support::on_each_backend(2, |backend| {
-        let listener = TcpListener::builder("127.0.0.1:0")
-            .backlog(CLIENTS as u32)
-            .bind()
-            .unwrap();
+        let listener = TcpListener::builder("127.0.0.1:0").backlog(CLIENTS as u32).bind().unwrap();
         let addr = listener.local_addr().unwrap();
         oc_runtime::spawn(move || echo_server(listener));
         let gate = support::Gate::new(CLIENTS);
@@ -58,8 +49,7 @@ fn eight_thousand_concurrent_connections_echo_every_byte() {
             .map(|id| {
                 let (gate, verified) = (gate.clone(), verified.clone());
                 oc_runtime::spawn(move || {
-                    let mut s = TcpStream::connect(addr)
-                        .unwrap_or_else(|e| panic!("{backend:?} connect {id}: {e}"));
+                    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{backend:?} connect {id}: {e}"));
                     // Every client holds its connection open until all are connected.
                     gate.arrive();
                     let data = payload(id, LEN);
@@ -68,16 +58,9 @@ fn eight_thousand_concurrent_connections_echo_every_byte() {
                     s.write_all(b).unwrap();
                     let mut back = vec![0u8; LEN];
                     s.read_exact(&mut back).unwrap();
-                    assert!(
-                        back == data,
-                        "{backend:?}: client {id} got different bytes back"
-                    );
+                    assert!(back == data, "{backend:?}: client {id} got different bytes back");
                     s.shutdown(Shutdown::Write).unwrap();
-                    assert_eq!(
-                        s.read(&mut back).unwrap(),
-                        0,
-                        "server closes after our shutdown"
-                    );
+                    assert_eq!(s.read(&mut back).unwrap(), 0, "server closes after our shutdown");
                     verified.fetch_add(1, Ordering::SeqCst);
                 })
             })
@@ -104,19 +87,15 @@ fn vectored_io_shared_references_and_clones() {
             let mut tail = [0u8; 4];
             let mut got = 0;
             while got < 7 {
-                let mut bufs = [
-                    IoSliceMut::new(&mut head[got.min(3)..]),
-                    IoSliceMut::new(&mut tail[got.saturating_sub(3)..]),
-                ];
+                let mut bufs =
+                    [IoSliceMut::new(&mut head[got.min(3)..]), IoSliceMut::new(&mut tail[got.saturating_sub(3)..])];
                 let n = reader.read_vectored(&mut bufs).unwrap();
                 assert!(n > 0);
                 got += n;
             }
             assert_eq!(&head, b"abc");
             assert_eq!(&tail, b"defg");
-            let n = writer
-                .write_vectored(&[IoSlice::new(b"xy"), IoSlice::new(b"z")])
-                .unwrap();
+            let n = writer.write_vectored(&[IoSlice::new(b"xy"), IoSlice::new(b"z")]).unwrap();
             assert_eq!(n, 3);
         });
         let mut c = TcpStream::connect(addr).unwrap();

@@ -32,10 +32,7 @@ fn ten_thousand_connect_close_cycles_leak_no_descriptor() {
         server.join().unwrap();
         let after = support::open_fds();
         // The listener was closed when the server coroutine finished.
-        assert!(
-            after < before,
-            "{backend:?}: {before} descriptors before, {after} after"
-        );
+        assert!(after < before, "{backend:?}: {before} descriptors before, {after} after");
         assert_eq!(after, before - 1, "{backend:?}: descriptors leaked");
     });
 }

@@ -25,8 +25,7 @@ fn read_timeout_times_out_and_the_connection_stays_usable() {
             assert_eq!(&buf, b"ack!");
         });
         let mut c = TcpStream::connect(addr).unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         assert_eq!(c.read_timeout().unwrap(), Some(Duration::from_millis(100)));
         // The buffer the timed-out read used is checked afterwards: a completion arriving
         // after the time-out must never write into it.
@@ -35,24 +34,15 @@ fn read_timeout_times_out_and_the_connection_stays_usable() {
         let err = c.read(&mut first).unwrap_err();
         let waited = start.elapsed();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
-        assert!(
-            waited >= Duration::from_millis(100) && waited < Duration::from_millis(600),
-            "{backend:?}: {waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(600), "{backend:?}: {waited:?}");
         tx.send(()).unwrap();
         let mut second = [0u8; 9];
         c.read_exact(&mut second).unwrap();
         assert_eq!(&second, b"late data");
-        assert!(
-            first.iter().all(|&b| b == 0xAA),
-            "{backend:?}: the timed-out read's buffer was written to"
-        );
+        assert!(first.iter().all(|&b| b == 0xAA), "{backend:?}: the timed-out read's buffer was written to");
         c.write_all(b"ack!").unwrap();
         server.join().unwrap();
-        assert!(
-            c.set_read_timeout(Some(Duration::ZERO)).is_err(),
-            "zero time-outs are refused, as in std"
-        );
+        assert!(c.set_read_timeout(Some(Duration::ZERO)).is_err(), "zero time-outs are refused, as in std");
     });
 }
 
@@ -63,8 +53,7 @@ fn write_timeout_times_out_when_the_peer_does_not_read() {
         let addr = listener.local_addr().unwrap();
         let c = TcpStream::connect(addr).unwrap();
         let (_idle_peer, _) = listener.accept().unwrap();
-        c.set_write_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
+        c.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
         let chunk = vec![7u8; 1 << 16];
         let mut sent = 0usize;
         let err = loop {
@@ -72,10 +61,7 @@ fn write_timeout_times_out_when_the_peer_does_not_read() {
                 Ok(n) => sent += n,
                 Err(e) => break e,
             }
-            assert!(
-                sent < 1 << 30,
-                "{backend:?}: the socket buffers never filled"
-            );
+            assert!(sent < 1 << 30, "{backend:?}: the socket buffers never filled");
         };
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
         assert!(sent > 0);
@@ -86,9 +72,7 @@ fn write_timeout_times_out_when_the_peer_does_not_read() {
 fn accept_timeout() {
     support::on_each_backend(1, |backend| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener
-            .set_accept_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
+        listener.set_accept_timeout(Some(Duration::from_millis(50))).unwrap();
         let start = Instant::now();
         let err = listener.accept().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}");
@@ -100,38 +84,16 @@ fn accept_timeout() {
 fn connecting_to_a_closed_port_is_refused() {
     support::on_each_backend(1, |backend| {
         // Bind, learn the port, close: nothing listens there now.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let err = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
-        assert_eq!(
-            err.kind(),
-            ErrorKind::ConnectionRefused,
-            "{backend:?}: {err}"
-        );
-        let err = TcpStream::connect_timeout(
-            &format!("127.0.0.1:{port}").parse().unwrap(),
-            Duration::from_secs(1),
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            ErrorKind::ConnectionRefused,
-            "{backend:?}: {err}"
-        );
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}: {err}");
+        let err = TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(1))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}: {err}");
     });
     // And on a plain thread.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    assert_eq!(
-        TcpStream::connect(("127.0.0.1", port)).unwrap_err().kind(),
-        ErrorKind::ConnectionRefused
-    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert_eq!(TcpStream::connect(("127.0.0.1", port)).unwrap_err().kind(), ErrorKind::ConnectionRefused);
 }
 
 #[test]

@@ -20,9 +20,7 @@ fn udp_round_trip_with_and_without_connect() {
             }
         });
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         for i in 0..50u32 {
             let msg = format!("datagram {i}");
             client.send_to(msg.as_bytes(), server_addr).unwrap();
@@ -40,23 +38,16 @@ fn udp_round_trip_with_and_without_connect() {
             assert_eq!(u32::from_le_bytes(buf), i);
         }
         echo.join().unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
+        client.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let mut buf = [0u8; 4];
-        assert_eq!(
-            client.recv(&mut buf).unwrap_err().kind(),
-            ErrorKind::TimedOut,
-            "{backend:?}"
-        );
+        assert_eq!(client.recv(&mut buf).unwrap_err().kind(), ErrorKind::TimedOut, "{backend:?}");
     });
 }
 
 #[test]
 fn unix_listener_and_stream_round_trip() {
     support::on_each_backend(2, |backend| {
-        let dir =
-            std::env::temp_dir().join(format!("oc-net-unix-{}-{backend:?}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("oc-net-unix-{}-{backend:?}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sock");

@@ -134,13 +134,7 @@ impl Builder {
     pub(crate) fn preempt_interval_resolved(&self) -> io::Result<Option<Duration>> {
         Ok(match self.preempt_interval {
             Some(choice) => choice,
-            None if matches!(
-                std::env::var("OC_PREEMPT").as_deref(),
-                Ok("0") | Ok("off") | Ok("false")
-            ) =>
-            {
-                None
-            }
+            None if matches!(std::env::var("OC_PREEMPT").as_deref(), Ok("0") | Ok("off") | Ok("false")) => None,
             None => Some(DEFAULT_PREEMPT_INTERVAL),
         })
     }
@@ -151,7 +145,6 @@ impl Builder {
     }
 
     pub(crate) fn worker_count(&self) -> usize {
-        self.workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
     }
 }

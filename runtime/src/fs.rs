@@ -45,10 +45,7 @@ impl File {
         while !buf.is_empty() {
             match self.write_at(buf, offset)? {
                 0 => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        "failed to write whole buffer",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write whole buffer"));
                 }
                 n => {
                     buf = &buf[n..];
@@ -113,12 +110,8 @@ impl Seek for File {
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
             SeekFrom::End(d) => self.file.metadata()?.len().checked_add_signed(d),
         };
-        self.pos = new.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek to a negative or overflowing position",
-            )
-        })?;
+        self.pos = new
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek to a negative or overflowing position"))?;
         Ok(self.pos)
     }
 }

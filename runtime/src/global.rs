@@ -16,20 +16,14 @@ static GLOBAL: OnceLock<Runtime> = OnceLock::new();
 ///
 /// Fails if the global runtime is already running (something used it before).
 pub fn init(builder: Builder) -> io::Result<()> {
-    let mut result = Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "the global runtime is already running",
-    ));
+    let mut result = Err(io::Error::new(io::ErrorKind::AlreadyExists, "the global runtime is already running"));
     GLOBAL.get_or_init(|| match builder.build() {
         Ok(rt) => {
             result = Ok(());
             rt
         }
         Err(e) => {
-            result = Err(io::Error::new(
-                e.kind(),
-                format!("cannot start the global runtime: {e}"),
-            ));
+            result = Err(io::Error::new(e.kind(), format!("cannot start the global runtime: {e}")));
             start_from_env()
         }
     });
@@ -44,9 +38,7 @@ fn start_from_env() -> Runtime {
     if let Some(n) = env_usize("OC_STACK_SIZE") {
         builder = builder.stack_size(n);
     }
-    builder
-        .build()
-        .unwrap_or_else(|e| panic!("cannot start the global oc runtime: {e}"))
+    builder.build().unwrap_or_else(|e| panic!("cannot start the global oc runtime: {e}"))
 }
 
 fn env_usize(name: &str) -> Option<usize> {

@@ -74,10 +74,7 @@ pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
 pub use reactor::IoBackend;
 pub use runtime::Runtime;
 pub use stack::maybe_grow;
-pub use task::{
-    JoinError, JoinHandle, current_id, current_name, in_coroutine, sleep, sleep_until, spawn,
-    yield_now,
-};
+pub use task::{JoinError, JoinHandle, current_id, current_name, in_coroutine, sleep, sleep_until, spawn, yield_now};
 
 /// Runs the body of `main` (or any function without arguments) in a coroutine on the global
 /// runtime, as `#[tokio::main]` does for tokio.

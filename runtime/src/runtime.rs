@@ -82,27 +82,16 @@ impl Runtime {
             io_backend,
             hooks,
             preempt_interval: builder.preempt_interval_resolved()?,
-            max_carriers: builder
-                .max_carriers
-                .unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
+            max_carriers: builder.max_carriers.unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
             preempt_all: builder.signal_preemption,
         };
-        let (shared, deques) = Shared::new(
-            config,
-            StackPool::new(builder.stack_size, builder.max_stacks),
-            unparkers,
-        );
-        let runtime = Runtime {
-            shared: shared.clone(),
-            threads: Mutex::new(Vec::with_capacity(workers)),
-        };
+        let (shared, deques) = Shared::new(config, StackPool::new(builder.stack_size, builder.max_stacks), unparkers);
+        let runtime = Runtime { shared: shared.clone(), threads: Mutex::new(Vec::with_capacity(workers)) };
         let all: Vec<Arc<Worker>> = deques
             .into_iter()
             .zip(reactors)
             .enumerate()
-            .map(|(index, (deque, reactor))| {
-                Arc::new(Worker::new(index, shared.clone(), deque, reactor))
-            })
+            .map(|(index, (deque, reactor))| Arc::new(Worker::new(index, shared.clone(), deque, reactor)))
             .collect();
         *shared.workers.lock().unwrap_or_else(|e| e.into_inner()) = all.clone();
         if builder.signal_preemption {
@@ -119,11 +108,7 @@ impl Runtime {
                 .stack_size(WORKER_THREAD_STACK)
                 .spawn(move || crate::scheduler::carrier_main(worker_shared, Some(worker)));
             match spawned {
-                Ok(thread) => runtime
-                    .threads
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(thread),
+                Ok(thread) => runtime.threads.lock().unwrap_or_else(|e| e.into_inner()).push(thread),
                 Err(e) => {
                     // Workers never started still count as exited, so shutdown does not wait.
                     shared.carriers.stopped();
@@ -131,10 +116,7 @@ impl Runtime {
                         shared.worker_exited();
                     }
                     runtime.stop(Duration::from_secs(1));
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot start worker thread {index}: {e}"),
-                    ));
+                    return Err(io::Error::new(e.kind(), format!("cannot start worker thread {index}: {e}")));
                 }
             }
         }
@@ -145,17 +127,10 @@ impl Runtime {
                 .stack_size(256 * 1024)
                 .spawn(move || crate::scheduler::monitor_main(monitor_shared, slice));
             match spawned {
-                Ok(thread) => runtime
-                    .threads
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(thread),
+                Ok(thread) => runtime.threads.lock().unwrap_or_else(|e| e.into_inner()).push(thread),
                 Err(e) => {
                     runtime.stop(Duration::from_secs(1));
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot start the monitor thread: {e}"),
-                    ));
+                    return Err(io::Error::new(e.kind(), format!("cannot start the monitor thread: {e}")));
                 }
             }
         }
@@ -172,8 +147,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.spawn_with(task::Builder::new(), f)
-            .unwrap_or_else(|e| panic!("failed to spawn a coroutine: {e}"))
+        self.spawn_with(task::Builder::new(), f).unwrap_or_else(|e| panic!("failed to spawn a coroutine: {e}"))
     }
 
     /// Spawns a coroutine configured by `builder` on this runtime.
@@ -241,8 +215,7 @@ impl Runtime {
             return true;
         }
         self.shared.begin_shutdown();
-        let own_worker =
-            context::current_worker().is_some_and(|w| Arc::ptr_eq(w.shared(), &self.shared));
+        let own_worker = context::current_worker().is_some_and(|w| Arc::ptr_eq(w.shared(), &self.shared));
         if own_worker {
             // Stopped from one of its own coroutines: waiting would wait for ourselves.
             return false;
@@ -254,24 +227,16 @@ impl Runtime {
                 let _ = thread.join();
             }
         } else {
-            self.shared
-                .force_exit
-                .store(true, std::sync::atomic::Ordering::Release);
+            self.shared.force_exit.store(true, std::sync::atomic::Ordering::Release);
             self.shared.unpark_all();
             // Workers stuck in a coroutine are detached; the rest exit promptly.
-            let _ = self
-                .shared
-                .wait_exited(Instant::now() + Duration::from_millis(100));
+            let _ = self.shared.wait_exited(Instant::now() + Duration::from_millis(100));
         }
         self.shared.drain_queues();
         self.shared.carriers.wake_spares();
         // Break the cycle runtime -> workers -> runtime once nobody drives them.
         if clean {
-            self.shared
-                .workers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            self.shared.workers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         clean
     }

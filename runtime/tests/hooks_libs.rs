@@ -28,10 +28,7 @@ fn serve_http(listener: TcpListener) {
             // A little latency, so that the requests overlap.
             std::thread::sleep(Duration::from_millis(20));
             let body = format!("you asked for {path}");
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
             let _ = conn.write_all(resp.as_bytes());
         });
     }
@@ -40,11 +37,7 @@ fn serve_http(listener: TcpListener) {
 #[test]
 fn ureq_makes_200_concurrent_requests_from_coroutines() {
     for backend in [IoBackend::Uring, IoBackend::Epoll] {
-        let rt = oc_runtime::Runtime::builder()
-            .workers(1)
-            .io_backend(backend)
-            .build()
-            .unwrap();
+        let rt = oc_runtime::Runtime::builder().workers(1).io_backend(backend).build().unwrap();
         rt.block_on(move || {
             let listener = support::std_listener(1024);
             let addr = listener.local_addr().unwrap();
@@ -78,16 +71,9 @@ fn ureq_makes_200_concurrent_requests_from_coroutines() {
 #[test]
 fn a_tokio_runtime_inside_a_coroutine_still_works() {
     for backend in [IoBackend::Uring, IoBackend::Epoll] {
-        let rt = oc_runtime::Runtime::builder()
-            .workers(1)
-            .io_backend(backend)
-            .build()
-            .unwrap();
+        let rt = oc_runtime::Runtime::builder().workers(1).io_backend(backend).build().unwrap();
         let echoed = rt.block_on(|| {
-            let tokio_rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let tokio_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             tokio_rt.block_on(async {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

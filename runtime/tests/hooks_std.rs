@@ -18,11 +18,7 @@ where
     F: Fn(IoBackend) + Send + Sync + Clone + 'static,
 {
     for backend in [IoBackend::Uring, IoBackend::Epoll] {
-        let rt = oc_runtime::Runtime::builder()
-            .workers(1)
-            .io_backend(backend)
-            .build()
-            .unwrap();
+        let rt = oc_runtime::Runtime::builder().workers(1).io_backend(backend).build().unwrap();
         assert!(rt.hooks_enabled(), "hooks are on by default");
         let f = f.clone();
         rt.block_on(move || f(backend));
@@ -36,18 +32,14 @@ fn ten_thousand_std_thread_sleeps_overlap() {
     support::ensure_max_map_count(40_000);
     on_one_worker_each_backend(|backend| {
         let start = Instant::now();
-        let handles: Vec<_> = (0..10_000)
-            .map(|_| oc_runtime::spawn(|| std::thread::sleep(Duration::from_millis(100))))
-            .collect();
+        let handles: Vec<_> =
+            (0..10_000).map(|_| oc_runtime::spawn(|| std::thread::sleep(Duration::from_millis(100)))).collect();
         for h in handles {
             h.join().unwrap();
         }
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(100));
-        assert!(
-            took < Duration::from_millis(800),
-            "{backend:?}: 10,000 sleeps of 100 ms took {took:?}"
-        );
+        assert!(took < Duration::from_millis(800), "{backend:?}: 10,000 sleeps of 100 ms took {took:?}");
     });
 }
 
@@ -104,8 +96,7 @@ fn so_rcvtimeo_times_out_with_would_block_as_without_hooks() {
         let addr = listener.local_addr().unwrap();
         let c = TcpStream::connect(addr).unwrap();
         let (_peer, _) = listener.accept().unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         // Another coroutine keeps running while this one waits.
         let ticks = Arc::new(AtomicUsize::new(0));
         let t = ticks.clone();
@@ -119,10 +110,7 @@ fn so_rcvtimeo_times_out_with_would_block_as_without_hooks() {
         let err = (&c).read(&mut [0u8; 8]).unwrap_err();
         let waited = start.elapsed();
         assert_eq!(err.kind(), ErrorKind::WouldBlock, "{backend:?}: {err}");
-        assert!(
-            waited >= Duration::from_millis(100) && waited < Duration::from_millis(500),
-            "{waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(500), "{waited:?}");
         ticker.join().unwrap();
         assert_eq!(ticks.load(Ordering::SeqCst), 5);
     });
@@ -141,30 +129,18 @@ fn descriptors_the_application_made_non_blocking_get_would_block() {
         listener.set_nonblocking(true).unwrap();
         drop(c);
         let _ = listener.accept(); // the queued connection
-        assert_eq!(
-            listener.accept().unwrap_err().kind(),
-            ErrorKind::WouldBlock,
-            "{backend:?}"
-        );
+        assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock, "{backend:?}");
     });
 }
 
 #[test]
 fn connect_timeout_and_refused_through_hooked_poll_and_connect() {
     on_one_worker_each_backend(|backend| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
         let err = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}");
-        assert_eq!(
-            TcpStream::connect(addr).unwrap_err().kind(),
-            ErrorKind::ConnectionRefused,
-            "{backend:?}"
-        );
+        assert_eq!(TcpStream::connect(addr).unwrap_err().kind(), ErrorKind::ConnectionRefused, "{backend:?}");
     });
 }
 
@@ -177,11 +153,7 @@ fn hooked_poll_waits_without_blocking_the_worker() {
             (&b).write_all(b"x").unwrap();
             b
         });
-        let mut pfd = libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(&a),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&a), events: libc::POLLIN, revents: 0 };
         let start = Instant::now();
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, 5000) };
@@ -202,18 +174,11 @@ fn hooked_poll_waits_without_blocking_the_worker() {
 
 #[test]
 fn hooks_can_be_turned_off() {
-    let rt = oc_runtime::Runtime::builder()
-        .workers(1)
-        .hooks(false)
-        .preempt_interval(None)
-        .build()
-        .unwrap();
+    let rt = oc_runtime::Runtime::builder().workers(1).hooks(false).preempt_interval(None).build().unwrap();
     assert!(!rt.hooks_enabled());
     let took = rt.block_on(|| {
         let start = Instant::now();
-        let hs: Vec<_> = (0..5)
-            .map(|_| oc_runtime::spawn(|| std::thread::sleep(Duration::from_millis(40))))
-            .collect();
+        let hs: Vec<_> = (0..5).map(|_| oc_runtime::spawn(|| std::thread::sleep(Duration::from_millis(40)))).collect();
         for h in hs {
             h.join().unwrap();
         }

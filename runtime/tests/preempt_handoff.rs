@@ -35,20 +35,14 @@ fn starves_nobody<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Se
             }
         });
         let waited = second.join().unwrap();
-        assert!(
-            waited < Duration::from_millis(50),
-            "the second coroutine waited {waited:?}"
-        );
+        assert!(waited < Duration::from_millis(50), "the second coroutine waited {waited:?}");
         oc_runtime::sleep(HOG_FOR);
         stop.store(true, Ordering::Relaxed);
         let out = hog.join().unwrap();
         ticker.join().unwrap();
         let ticked = ticks.load(Ordering::Relaxed);
         let expected = (HOG_FOR.as_millis() / 10) as u64;
-        assert!(
-            ticked > expected / 2,
-            "the ticker ticked {ticked} times in {HOG_FOR:?}"
-        );
+        assert!(ticked > expected / 2, "the ticker ticked {ticked} times in {HOG_FOR:?}");
         out
     });
     let m = rt.metrics();
@@ -90,11 +84,7 @@ fn a_formatting_and_printing_loop_does_not_starve_the_others() {
     let lines = starves_nobody(|stop| {
         let mut lines = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let s = format!(
-                "{lines:>8} {:?} {:.3}",
-                [lines, lines * 2],
-                lines as f64 / 7.0
-            );
+            let s = format!("{lines:>8} {:?} {:.3}", [lines, lines * 2], lines as f64 / 7.0);
             assert!(s.len() > 8);
             if lines % 2000 == 0 {
                 println!("hog printed line {lines}");
@@ -137,13 +127,8 @@ fn workers_blocked_in_a_contended_std_mutex_do_not_delay_queued_coroutines() {
     let quick: Vec<_> = (0..20).map(|_| rt.spawn(move || start.elapsed())).collect();
     let worst = quick.into_iter().map(|h| h.join().unwrap()).max().unwrap();
     // A time slice is 10 ms: a few of them at most.
-    assert!(
-        worst < Duration::from_millis(80),
-        "queued coroutines waited up to {worst:?}"
-    );
-    std::thread::sleep(
-        Duration::from_millis(1000) - start.elapsed().min(Duration::from_millis(1000)),
-    );
+    assert!(worst < Duration::from_millis(80), "queued coroutines waited up to {worst:?}");
+    std::thread::sleep(Duration::from_millis(1000) - start.elapsed().min(Duration::from_millis(1000)));
     drop(held);
     for b in blocked {
         b.join().unwrap();
@@ -154,11 +139,7 @@ fn workers_blocked_in_a_contended_std_mutex_do_not_delay_queued_coroutines() {
 
 #[test]
 fn the_monitor_can_be_turned_off() {
-    let rt = oc_runtime::Runtime::builder()
-        .workers(1)
-        .preempt_interval(None)
-        .build()
-        .unwrap();
+    let rt = oc_runtime::Runtime::builder().workers(1).preempt_interval(None).build().unwrap();
     let took = rt.block_on(|| {
         let start = Instant::now();
         let hog = oc_runtime::spawn(move || while start.elapsed() < Duration::from_millis(100) {});

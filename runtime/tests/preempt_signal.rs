@@ -14,28 +14,19 @@ const WANTED: u64 = 2000;
 const AT_MOST: Duration = Duration::from_secs(30);
 
 fn preemptible_runtime() -> oc_runtime::Runtime {
-    oc_runtime::Runtime::builder()
-        .workers(1)
-        .preempt_interval(Some(Duration::from_millis(1)))
-        .build()
-        .unwrap()
+    oc_runtime::Runtime::builder().workers(1).preempt_interval(Some(Duration::from_millis(1))).build().unwrap()
 }
 
 /// Runs `hog` as a preemptible coroutine next to a ticker on one worker; checks that a
 /// coroutine spawned after it finishes quickly, that the ticker ticks, and returns the hog's
 /// result with the number of signal preemptions.
-fn preempted<T: Send + 'static>(
-    hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 'static,
-) -> (T, u64) {
+fn preempted<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 'static) -> (T, u64) {
     let rt = preemptible_runtime();
     let before = rt.metrics().signal_preemptions;
     let out = rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        let hog = oc_runtime::task::Builder::new()
-            .preemptible(true)
-            .spawn(move || hog(s))
-            .unwrap();
+        let hog = oc_runtime::task::Builder::new().preemptible(true).spawn(move || hog(s)).unwrap();
         std::thread::sleep(Duration::from_millis(1));
         let spawned = Instant::now();
         let second = oc_runtime::spawn(move || spawned.elapsed());
@@ -48,14 +39,9 @@ fn preempted<T: Send + 'static>(
             }
         });
         let waited = second.join().unwrap();
-        assert!(
-            waited < Duration::from_millis(50),
-            "the second coroutine waited {waited:?}"
-        );
+        assert!(waited < Duration::from_millis(50), "the second coroutine waited {waited:?}");
         let start = Instant::now();
-        while oc_runtime::current_metrics().unwrap().signal_preemptions < before + WANTED
-            && start.elapsed() < AT_MOST
-        {
+        while oc_runtime::current_metrics().unwrap().signal_preemptions < before + WANTED && start.elapsed() < AT_MOST {
             oc_runtime::sleep(Duration::from_millis(50));
         }
         stop.store(true, Ordering::Relaxed);
@@ -101,17 +87,10 @@ fn a_formatting_and_printing_loop_is_preempted_and_stays_correct() {
     let (lines, n) = preempted(|stop| {
         let mut lines = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let s = format!(
-                "{lines:>8} {:?} {:.3}",
-                [lines, lines * 2],
-                lines as f64 / 8.0
-            );
+            let s = format!("{lines:>8} {:?} {:.3}", [lines, lines * 2], lines as f64 / 8.0);
             assert_eq!(
                 s.len(),
-                8 + 1
-                    + format!("{:?}", [lines, lines * 2]).len()
-                    + 1
-                    + format!("{:.3}", lines as f64 / 8.0).len()
+                8 + 1 + format!("{:?}", [lines, lines * 2]).len() + 1 + format!("{:.3}", lines as f64 / 8.0).len()
             );
             if lines % 2000 == 0 {
                 println!("preemptible hog printed line {lines}");
@@ -185,9 +164,6 @@ fn runtime_wide_signal_preemption() {
     assert!(finished);
     let after = rt.metrics();
     assert!(after.signal_preemptions > before, "{after:?}");
-    assert_eq!(
-        after.handoffs, 0,
-        "preemptible coroutines are not handed off: {after:?}"
-    );
+    assert_eq!(after.handoffs, 0, "preemptible coroutines are not handed off: {after:?}");
     assert!(rt.shutdown(Duration::from_secs(5)));
 }

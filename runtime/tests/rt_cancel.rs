@@ -30,16 +30,10 @@ fn cancel_runs_the_destructors_of_a_sleeping_coroutine() {
         h.cancel();
         let err = h.join().unwrap_err();
         assert!(err.is_cancelled(), "{err:?}");
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "cancel must not wait for the sleep"
-        );
+        assert!(start.elapsed() < Duration::from_secs(1), "cancel must not wait for the sleep");
     });
     assert!(dropped.load(Ordering::SeqCst), "destructor did not run");
-    assert!(
-        !after.load(Ordering::SeqCst),
-        "code after the suspension point ran"
-    );
+    assert!(!after.load(Ordering::SeqCst), "code after the suspension point ran");
     support::shutdown(rt);
 }
 
@@ -149,11 +143,7 @@ fn shutdown_cancels_sleepers_and_runs_their_destructors() {
     std::thread::sleep(Duration::from_millis(50));
     let start = Instant::now();
     assert!(rt.shutdown(Duration::from_secs(10)));
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
     assert_eq!(dropped.load(Ordering::SeqCst), 100);
     for h in handles {
         assert!(h.join().unwrap_err().is_cancelled());

@@ -26,9 +26,7 @@ fn a_panic_comes_back_through_join() {
 #[test]
 fn block_on_resumes_the_panic_on_the_caller() {
     let rt = support::runtime(1);
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(|| panic!("inner"))
-    }));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(|| panic!("inner"))));
     let payload = caught.unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"inner"));
     assert_eq!(rt.block_on(|| 3), 3);
@@ -44,21 +42,12 @@ fn check_timeout_join_on_time() {
     let err = h.timeout_join(Duration::from_millis(100)).unwrap_err();
     let waited = start.elapsed();
     assert!(err.is_timeout(), "{err:?}");
-    assert!(
-        waited >= Duration::from_millis(100),
-        "returned early: {waited:?}"
-    );
-    assert!(
-        waited < Duration::from_millis(400),
-        "returned late: {waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(100), "returned early: {waited:?}");
+    assert!(waited < Duration::from_millis(400), "returned late: {waited:?}");
     assert!(!h.is_finished());
     // The handle stays usable and the coroutine runs on.
     assert_eq!(h.timeout_join(Duration::from_secs(5)).unwrap(), 9);
-    assert!(
-        h.timeout_join(Duration::from_secs(1)).is_err(),
-        "a result is taken once"
-    );
+    assert!(h.timeout_join(Duration::from_secs(1)).is_err(), "a result is taken once");
 }
 
 #[test]
@@ -77,16 +66,9 @@ fn timeout_join_times_out_on_time_on_a_thread() {
         9
     });
     let start = Instant::now();
-    assert!(
-        h.timeout_join(Duration::from_millis(100))
-            .unwrap_err()
-            .is_timeout()
-    );
+    assert!(h.timeout_join(Duration::from_millis(100)).unwrap_err().is_timeout());
     let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_millis(100) && waited < Duration::from_millis(400),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(400), "{waited:?}");
     assert_eq!(h.join().unwrap(), 9);
     support::shutdown(rt);
 }

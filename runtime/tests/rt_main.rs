@@ -8,9 +8,7 @@ fn body_in_a_coroutine() -> (bool, u32) {
 
 #[oc_runtime::main]
 fn with_early_return() -> Result<u8, String> {
-    let v = oc_runtime::spawn(|| 7u8)
-        .join()
-        .map_err(|e| e.to_string())?;
+    let v = oc_runtime::spawn(|| 7u8).join().map_err(|e| e.to_string())?;
     if v == 7 {
         return Ok(v);
     }

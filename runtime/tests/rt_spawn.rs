@@ -43,9 +43,7 @@ fn spawn_and_join_from_plain_threads() {
         .map(|t| {
             let rt = rt.clone();
             std::thread::spawn(move || {
-                let handles: Vec<_> = (0..1000u64)
-                    .map(|i| rt.spawn(move || t * 1000 + i))
-                    .collect();
+                let handles: Vec<_> = (0..1000u64).map(|i| rt.spawn(move || t * 1000 + i)).collect();
                 handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
             })
         })
@@ -61,11 +59,7 @@ fn nested_spawns_and_block_on_inside_a_coroutine() {
     let rt = support::runtime(2);
     let depth = rt.block_on(|| {
         fn go(n: u32) -> u32 {
-            if n == 0 {
-                0
-            } else {
-                oc_runtime::spawn(move || go(n - 1)).join().unwrap() + 1
-            }
+            if n == 0 { 0 } else { oc_runtime::spawn(move || go(n - 1)).join().unwrap() + 1 }
         }
         go(200) + oc_runtime::block_on(|| 1)
     });

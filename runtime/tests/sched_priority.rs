@@ -18,22 +18,14 @@ fn higher_priority_runs_first_on_one_worker() {
             // Priorities 5, 1, 3, 5, 1, 3, ... interleaved; and some default (0) ones.
             let priority = [5, 1, 3][i as usize % 3];
             let o = o.clone();
-            handles.push(oc_runtime::task!(
-                move |p: i64| o.lock().unwrap().push(p),
-                priority,
-                priority
-            ));
+            handles.push(oc_runtime::task!(move |p: i64| o.lock().unwrap().push(p), priority, priority));
         }
         for _ in 0..5 {
             let o = o.clone();
             handles.push(oc_runtime::spawn(move || o.lock().unwrap().push(0)));
         }
         let urgent = o.clone();
-        handles.push(oc_runtime::task!(
-            move |p: i64| urgent.lock().unwrap().push(p),
-            -10,
-            -10
-        ));
+        handles.push(oc_runtime::task!(move |p: i64| urgent.lock().unwrap().push(p), -10, -10));
         for h in handles {
             h.join().unwrap();
         }
@@ -67,10 +59,7 @@ fn low_priority_is_not_starved_by_a_stream_of_urgent_work() {
             })
             .collect();
         let start = Instant::now();
-        let low = oc_runtime::task::Builder::new()
-            .priority(9)
-            .spawn(move || start.elapsed())
-            .unwrap();
+        let low = oc_runtime::task::Builder::new().priority(9).spawn(move || start.elapsed()).unwrap();
         let default = oc_runtime::spawn(move || start.elapsed());
         let mut low = low;
         let low_at = low.timeout_join(Duration::from_millis(600));

@@ -31,10 +31,7 @@ fn a_burst_from_one_worker_is_run_by_both_workers() {
     });
     let m = rt.metrics();
     // Both workers, and more threads if a hand-off happened while the burst was spawned.
-    assert!(
-        threads.lock().unwrap().len() >= 2,
-        "only one worker ran the burst; {m:?}"
-    );
+    assert!(threads.lock().unwrap().len() >= 2, "only one worker ran the burst; {m:?}");
     assert!(m.steals > 0, "no steals counted: {m:?}");
     assert!(m.per_worker.iter().all(|w| w.finished > 0), "{m:?}");
     support::shutdown(rt);
@@ -44,9 +41,7 @@ fn a_burst_from_one_worker_is_run_by_both_workers() {
 fn metrics_add_up() {
     let rt = support::runtime(2);
     rt.block_on(|| {
-        let hs: Vec<_> = (0..500)
-            .map(|_| oc_runtime::spawn(oc_runtime::yield_now))
-            .collect();
+        let hs: Vec<_> = (0..500).map(|_| oc_runtime::spawn(oc_runtime::yield_now)).collect();
         for h in hs {
             h.join().unwrap();
         }
@@ -61,10 +56,7 @@ fn metrics_add_up() {
     assert!(m.switches >= 1002, "{m:?}");
     assert!(m.parks > 0, "{m:?}");
     assert!(m.stacks_mapped > 0 && m.stacks_pooled > 0, "{m:?}");
-    assert_eq!(
-        m.stacks_mapped, m.stacks_pooled,
-        "idle runtime: every stack is pooled; {m:?}"
-    );
+    assert_eq!(m.stacks_mapped, m.stacks_pooled, "idle runtime: every stack is pooled; {m:?}");
     assert_eq!(m.per_worker.len(), 2);
     assert_eq!(m.per_worker.iter().map(|w| w.queue_depth).sum::<usize>(), 0);
     support::shutdown(rt);

@@ -29,10 +29,7 @@ fn hold_all(rt: &oc_runtime::Runtime, n: usize) -> (usize, Vec<oc_runtime::JoinE
         if started.load(Ordering::SeqCst) + failed >= n {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "coroutines neither started nor failed"
-        );
+        assert!(Instant::now() < deadline, "coroutines neither started nor failed");
         std::thread::sleep(Duration::from_millis(10));
     }
     release.store(true, Ordering::SeqCst);
@@ -49,28 +46,18 @@ fn hold_all(rt: &oc_runtime::Runtime, n: usize) -> (usize, Vec<oc_runtime::JoinE
 
 #[test]
 fn max_stacks_limits_live_coroutines_with_a_clear_error() {
-    let rt = oc_runtime::Runtime::builder()
-        .workers(2)
-        .max_stacks(100)
-        .build()
-        .unwrap();
+    let rt = oc_runtime::Runtime::builder().workers(2).max_stacks(100).build().unwrap();
     let (ok, errors) = hold_all(&rt, 300);
     assert_eq!(ok, 100, "exactly max_stacks coroutines run at once");
     assert_eq!(ok + errors.len(), 300);
     let e = &errors[0];
     assert!(e.is_no_stack(), "{e:?}");
     assert!(e.to_string().contains("max_stacks"), "{e}");
-    assert_eq!(
-        e.io_error().unwrap().kind(),
-        std::io::ErrorKind::OutOfMemory
-    );
+    assert_eq!(e.io_error().unwrap().kind(), std::io::ErrorKind::OutOfMemory);
     // Once stacks are free again, coroutines start normally.
     let before = rt.metrics().finished;
     let handles: Vec<_> = (0..50).map(|i| rt.spawn(move || i)).collect();
-    assert_eq!(
-        handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>(),
-        1225
-    );
+    assert_eq!(handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>(), 1225);
     assert_eq!(rt.metrics().finished, before + 50);
     support::shutdown(rt);
 }
@@ -81,34 +68,21 @@ fn past_the_mapping_limit_with_protect_guards_spawns_fail_clearly() {
     // The guard kind is chosen once per process, so the case runs in a child process.
     let limit = support::max_map_count() / 2;
     let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_protect_limit",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "child_protect_limit", "--ignored", "--nocapture", "--test-threads=1"])
         .env("OC_STACK_GUARD", "protect")
         .env("OC_TEST_CHILD", limit.to_string())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&child.stdout);
     let stderr = String::from_utf8_lossy(&child.stderr);
-    assert!(
-        child.status.success(),
-        "{:?}\n{stdout}\n{stderr}",
-        child.status
-    );
+    assert!(child.status.success(), "{:?}\n{stdout}\n{stderr}", child.status);
     assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
 }
 
 #[test]
 #[ignore = "run as a child process by past_the_mapping_limit_with_protect_guards_spawns_fail_clearly"]
 fn child_protect_limit() {
-    let Some(limit) = std::env::var("OC_TEST_CHILD")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
+    let Some(limit) = std::env::var("OC_TEST_CHILD").ok().and_then(|v| v.parse::<usize>().ok()) else {
         return;
     };
     let rt = support::runtime(2);

@@ -9,13 +9,7 @@ use std::process::{Command, Output};
 
 fn run_child(test: &str, guard: &str) -> Output {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            test,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
         .env("OC_TEST_CHILD", "1")
         .env("OC_STACK_GUARD", guard)
         .env("RUST_BACKTRACE", "0")
@@ -30,11 +24,7 @@ fn in_child() -> bool {
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
     let buf = std::hint::black_box([depth as u8; 512]);
-    if depth == u64::MAX {
-        0
-    } else {
-        recurse(depth + 1) + buf[7] as u64
-    }
+    if depth == u64::MAX { 0 } else { recurse(depth + 1) + buf[7] as u64 }
 }
 
 #[test]
@@ -45,12 +35,7 @@ fn child_coroutine_overflow() {
     }
     let rt = oc_runtime::Runtime::builder().workers(1).build().unwrap();
     let h = rt
-        .spawn_with(
-            oc_runtime::task::Builder::new()
-                .name("deep-recursion")
-                .stack_size(64 * 1024),
-            || recurse(0),
-        )
+        .spawn_with(oc_runtime::task::Builder::new().name("deep-recursion").stack_size(64 * 1024), || recurse(0))
         .unwrap();
     let _ = h.join();
     unreachable!("the overflow must abort the process");
@@ -61,15 +46,9 @@ fn coroutine_overflow_is_reported_and_aborts() {
     for guard in ["marker", "protect"] {
         let out = run_child("child_coroutine_overflow", guard);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(
-            out.status.signal(),
-            Some(libc_sigabrt()),
-            "guard {guard}: {:?}\n{stderr}",
-            out.status
-        );
+        assert_eq!(out.status.signal(), Some(libc_sigabrt()), "guard {guard}: {:?}\n{stderr}", out.status);
         assert!(
-            stderr.contains("coroutine 'deep-recursion'")
-                && stderr.contains("overflowed its stack of 65536 bytes"),
+            stderr.contains("coroutine 'deep-recursion'") && stderr.contains("overflowed its stack of 65536 bytes"),
             "guard {guard}: {stderr}"
         );
     }
@@ -113,10 +92,7 @@ fn other_faults_go_to_the_previous_handler() {
     // std's own overflow report for plain threads still works.
     let out = run_child("child_thread_overflow", "auto");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("'plain-thread'") && stderr.contains("overflowed its stack"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("'plain-thread'") && stderr.contains("overflowed its stack"), "{stderr}");
     assert!(!stderr.contains("oc-runtime"), "{stderr}");
 }
 

@@ -13,19 +13,14 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     let rt = support::runtime(2);
     let elapsed = rt.block_on(|| {
         let start = Instant::now();
-        let handles: Vec<_> = (0..N)
-            .map(|_| oc_runtime::spawn(|| oc_runtime::sleep(PERIOD)))
-            .collect();
+        let handles: Vec<_> = (0..N).map(|_| oc_runtime::spawn(|| oc_runtime::sleep(PERIOD))).collect();
         for h in handles {
             h.join().unwrap();
         }
         start.elapsed()
     });
     assert!(elapsed >= PERIOD);
-    assert!(
-        elapsed < PERIOD * 3,
-        "took {elapsed:?} for a {PERIOD:?} sleep"
-    );
+    assert!(elapsed < PERIOD * 3, "took {elapsed:?} for a {PERIOD:?} sleep");
     support::shutdown(rt);
 }
 

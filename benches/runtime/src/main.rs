@@ -32,10 +32,7 @@ const TESTS: [(&str, &str, &str); 5] = [
 ];
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() {
@@ -72,19 +69,13 @@ const MAPS_FOR_MAY: usize = 2_200_000;
 const MAX_MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
 
 fn parent(rounds: usize) {
-    let previous: Option<usize> = std::fs::read_to_string(MAX_MAP_COUNT)
-        .ok()
-        .and_then(|v| v.trim().parse().ok());
+    let previous: Option<usize> = std::fs::read_to_string(MAX_MAP_COUNT).ok().and_then(|v| v.trim().parse().ok());
     let raised = match previous {
-        Some(p) if p < MAPS_FOR_MAY => {
-            std::fs::write(MAX_MAP_COUNT, MAPS_FOR_MAY.to_string()).is_ok()
-        }
+        Some(p) if p < MAPS_FOR_MAY => std::fs::write(MAX_MAP_COUNT, MAPS_FOR_MAY.to_string()).is_ok(),
         _ => false,
     };
     if raised {
-        eprintln!(
-            "raised vm.max_map_count to {MAPS_FOR_MAY} for may's million stacks (restored at the end)"
-        );
+        eprintln!("raised vm.max_map_count to {MAPS_FOR_MAY} for may's million stacks (restored at the end)");
     }
     run_rounds(rounds);
     if let (true, Some(p)) = (raised, previous) {
@@ -98,15 +89,9 @@ fn run_rounds(rounds: usize) {
     for round in 0..rounds {
         for (t, (test, _, _)) in TESTS.iter().enumerate() {
             for (s, system) in SYSTEMS.iter().enumerate() {
-                let out = Command::new(&exe)
-                    .args(["child", system, test])
-                    .output()
-                    .expect("run child");
+                let out = Command::new(&exe).args(["child", system, test]).output().expect("run child");
                 let stdout = String::from_utf8_lossy(&out.stdout);
-                let value = stdout
-                    .lines()
-                    .find_map(|l| l.strip_prefix("RESULT "))
-                    .map(str::to_owned);
+                let value = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).map(str::to_owned);
                 match value.as_deref().map(str::parse::<f64>) {
                     Some(Ok(v)) => results[t][s].push(v),
                     Some(Err(_)) => {}
@@ -134,12 +119,7 @@ fn run_rounds(rounds: usize) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
             _ => "n/a".to_owned(),
         };
-        println!(
-            "| {label} | {} | {} | {} | {ratio} |",
-            cell(medians[0]),
-            cell(medians[1]),
-            cell(medians[2])
-        );
+        println!("| {label} | {} | {} | {} | {ratio} |", cell(medians[0]), cell(medians[1]), cell(medians[2]));
     }
 }
 
@@ -158,11 +138,7 @@ fn child(system: &str, test: &str) -> Option<f64> {
     let stack = env_usize("STACK_KIB", 32) * 1024;
     match system {
         "oc" => {
-            let rt = oc_runtime::Runtime::builder()
-                .workers(workers)
-                .stack_size(stack)
-                .build()
-                .expect("runtime");
+            let rt = oc_runtime::Runtime::builder().workers(workers).stack_size(stack).build().expect("runtime");
             if test == "idle_memory" {
                 return Some(idle_memory(|started| {
                     std::mem::forget(rt.spawn(move || {
@@ -177,9 +153,7 @@ fn child(system: &str, test: &str) -> Option<f64> {
             rt.block_on(move || oc_measure(&test))
         }
         "may" => {
-            may::config()
-                .set_workers(workers)
-                .set_stack_size(stack / std::mem::size_of::<usize>());
+            may::config().set_workers(workers).set_stack_size(stack / std::mem::size_of::<usize>());
             if test == "idle_memory" {
                 return Some(idle_memory(|started| {
                     // SAFETY: the closure uses no thread-local state.
@@ -209,12 +183,7 @@ fn per_op(start: Instant, ops: usize) -> f64 {
 
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .expect("rss field")
-        .parse()
-        .expect("number");
+    let pages: usize = statm.split_whitespace().nth(1).expect("rss field").parse().expect("number");
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
 }
@@ -284,8 +253,7 @@ fn oc_measure(test: &str) -> Option<f64> {
             let t = turn.clone();
             let (tx, rx) = std::sync::mpsc::channel();
             let other = oc_runtime::spawn(move || {
-                tx.send(oc_runtime::task::current().expect("in a coroutine"))
-                    .expect("send handle");
+                tx.send(oc_runtime::task::current().expect("in a coroutine")).expect("send handle");
                 for i in 0..WAKES {
                     while t.load(Ordering::Acquire) != 2 * i + 1 {
                         oc_runtime::task::park();
@@ -322,9 +290,7 @@ fn may_measure(test: &str) -> Option<f64> {
             let start = Instant::now();
             for _ in 0..BATCHES {
                 // SAFETY: the closures use no thread-local state.
-                let hs: Vec<_> = (0..BATCH)
-                    .map(|i| unsafe { coroutine::spawn(move || i) })
-                    .collect();
+                let hs: Vec<_> = (0..BATCH).map(|i| unsafe { coroutine::spawn(move || i) }).collect();
                 for h in hs {
                     std::hint::black_box(h.join().expect("join"));
                 }
@@ -334,9 +300,7 @@ fn may_measure(test: &str) -> Option<f64> {
         "spawn_million" => {
             let start = Instant::now();
             // SAFETY: the closures use no thread-local state.
-            let hs: Vec<_> = (0..MILLION)
-                .map(|i| unsafe { coroutine::spawn(move || i) })
-                .collect();
+            let hs: Vec<_> = (0..MILLION).map(|i| unsafe { coroutine::spawn(move || i) }).collect();
             for h in hs {
                 std::hint::black_box(h.join().expect("join"));
             }
@@ -390,10 +354,7 @@ fn may_measure(test: &str) -> Option<f64> {
 
 fn thread_measure(test: &str, stack: usize) -> Option<f64> {
     let spawn = |f: Box<dyn FnOnce() -> usize + Send>| {
-        std::thread::Builder::new()
-            .stack_size(stack.max(64 * 1024))
-            .spawn(f)
-            .expect("thread")
+        std::thread::Builder::new().stack_size(stack.max(64 * 1024)).spawn(f).expect("thread")
     };
     match test {
         "spawn_batch" => {
@@ -509,18 +470,12 @@ fn hook_overhead() {
             raw.push(measure(fd, &mut b, false));
             hooked.push(measure(fd, &mut b, true));
         }
-        let (r, h) = (
-            median(&raw).expect("rounds"),
-            median(&hooked).expect("rounds"),
-        );
+        let (r, h) = (median(&raw).expect("rounds"), median(&hooked).expect("rounds"));
         println!("| {label} | {r:.1} ns | {h:.1} ns | {:+.1} ns |", h - r);
         (r, h)
     }
 
-    println!(
-        "read(2) of one ready byte from a blocking socket, medians of {ROUNDS} x {} calls\n",
-        calls()
-    );
+    println!("read(2) of one ready byte from a blocking socket, medians of {ROUNDS} x {} calls\n", calls());
     println!("| where | raw system call | hooked `read` | extra |");
     println!("|---|---|---|---|");
     // `HOOK_CONTEXT=thread|coroutine` runs one context only (for instruction counts under
@@ -530,10 +485,7 @@ fn hook_overhead() {
         run("plain thread");
     }
     if only.as_deref() != Some("thread") {
-        let rt = oc_runtime::Runtime::builder()
-            .workers(1)
-            .build()
-            .expect("runtime");
+        let rt = oc_runtime::Runtime::builder().workers(1).build().expect("runtime");
         rt.block_on(|| {
             run("coroutine (hook active)");
         });
@@ -575,10 +527,7 @@ fn preempt_parent() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for mode in ["off", "hand-off", "signal"] {
-        let out = Command::new(&exe)
-            .args(["preempt", mode])
-            .output()
-            .expect("child");
+        let out = Command::new(&exe).args(["preempt", mode]).output().expect("child");
         print!("{}", String::from_utf8_lossy(&out.stdout));
         if !out.status.success() {
             eprintln!("{mode}: {}", String::from_utf8_lossy(&out.stderr));
@@ -623,10 +572,7 @@ fn preempt_child(mode: &str) {
                 oc_runtime::spawn(move || {
                     let mut x = i as u64;
                     for _ in 0..WORK {
-                        x = std::hint::black_box(
-                            x.wrapping_mul(6364136223846793005)
-                                .wrapping_add(1442695040888963407),
-                        );
+                        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
                     }
                     x
                 })
@@ -642,9 +588,7 @@ fn preempt_child(mode: &str) {
     let used = cpu() - cpu_before;
     late.sort();
     let pct = |p: f64| {
-        late.get(((late.len() as f64 * p) as usize).min(late.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
+        late.get(((late.len() as f64 * p) as usize).min(late.len().saturating_sub(1))).copied().unwrap_or_default()
     };
     let m = rt.metrics();
     println!(

@@ -18,10 +18,7 @@ pub(crate) struct Resp {
 
 impl Resp {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn text(&self) -> String {
@@ -33,31 +30,17 @@ impl Resp {
 pub(crate) fn test_router() -> Router {
     Router::new()
         .get("/plaintext", |_: &Request| Response::text("Hello, World!"))
-        .get("/json", |_: &Request| {
-            Response::json(&serde_json::json!({"message": "Hello, World!"}))
-        })
-        .get("/users/:id", |r: &Request| {
-            Response::text(format!("user {}", r.param("id").unwrap()))
-        })
-        .get("/files/*path", |r: &Request| {
-            Response::text(format!("file {}", r.param("path").unwrap()))
-        })
-        .post("/echo", |r: &Request| {
-            Response::new(200).body(r.body().to_vec())
-        })
-        .put("/users/:id", |r: &Request| {
-            Response::text(format!("put {}", r.param("id").unwrap()))
-        })
-        .get("/query", |r: &Request| {
-            Response::text(format!("{:?}", r.query_param("q")))
-        })
+        .get("/json", |_: &Request| Response::json(&serde_json::json!({"message": "Hello, World!"})))
+        .get("/users/:id", |r: &Request| Response::text(format!("user {}", r.param("id").unwrap())))
+        .get("/files/*path", |r: &Request| Response::text(format!("file {}", r.param("path").unwrap())))
+        .post("/echo", |r: &Request| Response::new(200).body(r.body().to_vec()))
+        .put("/users/:id", |r: &Request| Response::text(format!("put {}", r.param("id").unwrap())))
+        .get("/query", |r: &Request| Response::text(format!("{:?}", r.query_param("q"))))
         .get("/slow", |_: &Request| {
             oc_runtime::sleep(Duration::from_millis(300));
             Response::text("slow done")
         })
-        .get("/panic", |_: &Request| -> Response {
-            panic!("handler bug")
-        })
+        .get("/panic", |_: &Request| -> Response { panic!("handler bug") })
         .get("/stream", |_: &Request| {
             Response::stream(|w| {
                 for i in 0..5 {
@@ -71,18 +54,9 @@ pub(crate) fn test_router() -> Router {
 
 /// Runs a server with `router` and `limits` on a fresh runtime; returns the runtime, the
 /// handle and the address.
-pub(crate) fn server_with(
-    router: Router,
-    limits: Limits,
-) -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
+pub(crate) fn server_with(router: Router, limits: Limits) -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
     let rt = oc_runtime::Runtime::builder().workers(2).build().unwrap();
-    let handle = rt.block_on(move || {
-        Server::new(router)
-            .limits(limits)
-            .bind("127.0.0.1:0")
-            .unwrap()
-            .start()
-    });
+    let handle = rt.block_on(move || Server::new(router).limits(limits).bind("127.0.0.1:0").unwrap().start());
     let addr = handle.local_addrs()[0];
     (rt, handle, addr)
 }
@@ -98,11 +72,7 @@ pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 /// Reads one response (Content-Length, chunked, or until close).
-pub(crate) fn read_response(
-    s: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    head_request: bool,
-) -> Option<Resp> {
+pub(crate) fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Option<Resp> {
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
@@ -115,12 +85,7 @@ pub(crate) fn read_response(
                     (n.trim().to_owned(), v.trim().to_owned())
                 })
                 .collect();
-            let get = |n: &str| {
-                headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                    .map(|(_, v)| v.clone())
-            };
+            let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
             let mut rest = buf[end + 4..].to_vec();
             let body = if head_request || status == 100 || status == 204 || status == 304 {
                 Vec::new()
@@ -139,11 +104,8 @@ pub(crate) fn read_response(
                         read_more(s, &mut rest)?;
                     }
                     let line_end = find(&rest, b"\r\n").unwrap();
-                    let size = usize::from_str_radix(
-                        std::str::from_utf8(&rest[..line_end]).unwrap().trim(),
-                        16,
-                    )
-                    .unwrap();
+                    let size =
+                        usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
                     rest.drain(..line_end + 2);
                     while rest.len() < size + 2 {
                         read_more(s, &mut rest)?;
@@ -160,11 +122,7 @@ pub(crate) fn read_response(
                 std::mem::take(&mut rest)
             };
             *buf = rest;
-            return Some(Resp {
-                status,
-                headers,
-                body,
-            });
+            return Some(Resp { status, headers, body });
         }
         read_more(s, buf)?;
     }

@@ -29,19 +29,13 @@ where
         let rt = runtime(backend, workers);
         let f = f.clone();
         rt.block_on(move || f(backend));
-        assert!(
-            rt.shutdown(Duration::from_secs(10)),
-            "{backend:?}: runtime did not stop cleanly"
-        );
+        assert!(rt.shutdown(Duration::from_secs(10)), "{backend:?}: runtime did not stop cleanly");
     }
 }
 
 /// Raises the soft open-file limit to the hard one.
 pub(crate) fn raise_nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: valid out-pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     lim.rlim_cur = lim.rlim_max;

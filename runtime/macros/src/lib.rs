@@ -10,9 +10,7 @@ use proc_macro::{Delimiter, Group, TokenStream, TokenTree};
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     match expand(args, item) {
         Ok(tokens) => tokens,
-        Err(msg) => format!("::core::compile_error!({msg:?});")
-            .parse()
-            .expect("valid tokens"),
+        Err(msg) => format!("::core::compile_error!({msg:?});").parse().expect("valid tokens"),
     }
 }
 
@@ -31,9 +29,7 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, String> {
                 return Err("#[oc_runtime::main] functions are not async: remove `async`".into());
             }
             TokenTree::Ident(i) if i.to_string() == "fn" => saw_fn = true,
-            TokenTree::Group(g)
-                if saw_fn && !saw_params && g.delimiter() == Delimiter::Parenthesis =>
-            {
+            TokenTree::Group(g) if saw_fn && !saw_params && g.delimiter() == Delimiter::Parenthesis => {
                 saw_params = true;
                 if !g.stream().is_empty() {
                     return Err("#[oc_runtime::main] functions take no arguments".into());
@@ -47,15 +43,9 @@ fn expand(args: TokenStream, item: TokenStream) -> Result<TokenStream, String> {
     }
     let configure = if workers.is_some() || stack_size.is_some() {
         let opt = |v: Option<String>| {
-            v.map_or("::core::option::Option::None".to_owned(), |n| {
-                format!("::core::option::Option::Some({n})")
-            })
+            v.map_or("::core::option::Option::None".to_owned(), |n| format!("::core::option::Option::Some({n})"))
         };
-        format!(
-            "::oc_runtime::__private::configure_global({}, {});",
-            opt(workers),
-            opt(stack_size)
-        )
+        format!("::oc_runtime::__private::configure_global({}, {});", opt(workers), opt(stack_size))
     } else {
         String::new()
     };
@@ -96,9 +86,7 @@ fn parse_args(args: TokenStream) -> Result<(Option<String>, Option<String>), Str
         match iter.next() {
             Some(TokenTree::Punct(p)) if p.as_char() == '=' => {}
             _ => {
-                return Err(format!(
-                    "expected `{key} = VALUE` in #[oc_runtime::main(..)]"
-                ));
+                return Err(format!("expected `{key} = VALUE` in #[oc_runtime::main(..)]"));
             }
         }
         let value = match iter.next() {
@@ -112,9 +100,7 @@ fn parse_args(args: TokenStream) -> Result<(Option<String>, Option<String>), Str
             "workers" => workers = Some(value),
             "stack_size" => stack_size = Some(value),
             _ => {
-                return Err(format!(
-                    "unknown argument `{key}`; expected `workers` or `stack_size`"
-                ));
+                return Err(format!("unknown argument `{key}`; expected `workers` or `stack_size`"));
             }
         }
     }

@@ -40,11 +40,7 @@ pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int
 
 /// `accept(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn accept(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-) -> c_int {
+pub(super) unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: forwarded.
     unsafe { accept4(fd, addr, len, 0) }
 }
@@ -52,12 +48,7 @@ pub(super) unsafe extern "C" fn accept(
 /// `accept4(2)`: in a coroutine on a blocking listener, waits for a connection in the reactor
 /// (`SO_RCVTIMEO` gives `EAGAIN`).
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn accept4(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-    flags: c_int,
-) -> c_int {
+pub(super) unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     if active() {
         let waited = guard(|| {
             let Some(e) = table::entry(fd) else { return 0 };
@@ -65,11 +56,7 @@ pub(super) unsafe extern "C" fn accept4(
                 return 0;
             }
             let deadline = deadline(e.timeout(false));
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
             // SAFETY: one valid pollfd.
             while unsafe { raw::poll(&mut pfd, 1, 0) } == 0 {
                 if let Err(err) = wait(fd, Interest::Readable, deadline) {
@@ -86,21 +73,9 @@ pub(super) unsafe extern "C" fn accept4(
     let new = unsafe { raw::accept4(fd, addr, len, flags) };
     if new >= 0 {
         let stream = table::entry(fd).map_or(libc::SOCK_STREAM, |e| {
-            if e.flags() & STREAM != 0 {
-                libc::SOCK_STREAM
-            } else {
-                libc::SOCK_SEQPACKET
-            }
+            if e.flags() & STREAM != 0 { libc::SOCK_STREAM } else { libc::SOCK_SEQPACKET }
         });
-        record_socket(
-            new,
-            stream
-                | if flags & libc::SOCK_NONBLOCK != 0 {
-                    libc::SOCK_NONBLOCK
-                } else {
-                    0
-                },
-        );
+        record_socket(new, stream | if flags & libc::SOCK_NONBLOCK != 0 { libc::SOCK_NONBLOCK } else { 0 });
     }
     new
 }
@@ -141,35 +116,20 @@ pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: s
         let deadline = deadline(table::entry(fd).and_then(|e| e.timeout(true)));
         loop {
             if let Err(e) = wait(fd, Interest::Writable, deadline) {
-                return fail(if e == libc::EAGAIN {
-                    libc::EINPROGRESS
-                } else {
-                    e
-                });
+                return fail(if e == libc::EAGAIN { libc::EINPROGRESS } else { e });
             }
             let mut so_error: c_int = 0;
             let mut len = std::mem::size_of::<c_int>() as socklen_t;
             // SAFETY: valid out-pointers for an int option.
-            if unsafe {
-                raw::getsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_ERROR,
-                    (&raw mut so_error).cast(),
-                    &mut len,
-                )
-            } < 0
+            if unsafe { raw::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut so_error).cast(), &mut len) }
+                < 0
             {
                 return -1;
             }
             if so_error != 0 {
                 return fail(so_error);
             }
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
+            let mut pfd = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
             // SAFETY: one valid pollfd.
             if unsafe { raw::poll(&mut pfd, 1, 0) } > 0 {
                 return 0;
@@ -283,11 +243,7 @@ pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old == new {
         // dup2 with equal descriptors only checks that `old` is open.
         // SAFETY: F_GETFD takes no argument.
-        return if unsafe { raw::fcntl(old, libc::F_GETFD, 0) } < 0 {
-            -1
-        } else {
-            new
-        };
+        return if unsafe { raw::fcntl(old, libc::F_GETFD, 0) } < 0 { -1 } else { new };
     }
     // SAFETY: forwarded.
     unsafe { dup3(old, new, 0) }

@@ -21,10 +21,7 @@ enum Mode {
     /// Straight through (not in a coroutine, non-blocking, a file, or unknown).
     Direct,
     /// A blocking socket: emulate blocking on the reactor.
-    Socket {
-        stream: bool,
-        entry: &'static table::Entry,
-    },
+    Socket { stream: bool, entry: &'static table::Entry },
     /// A blocking pipe, terminal, or other pollable descriptor.
     Pollable,
 }
@@ -41,10 +38,7 @@ fn mode(fd: c_int) -> Mode {
     if flags == 0 || flags & NONBLOCK != 0 || super::fd::is_file(flags) {
         Mode::Direct
     } else if flags & SOCKET != 0 {
-        Mode::Socket {
-            stream: flags & STREAM != 0,
-            entry,
-        }
+        Mode::Socket { stream: flags & STREAM != 0, entry }
     } else {
         Mode::Pollable
     }
@@ -59,11 +53,7 @@ fn pollable(fd: c_int, interest: Interest, call: impl FnOnce() -> ssize_t) -> ss
     };
     guard(|| {
         loop {
-            let mut pfd = libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            };
+            let mut pfd = libc::pollfd { fd, events, revents: 0 };
             // SAFETY: one valid pollfd.
             if unsafe { raw::poll(&mut pfd, 1, 0) } != 0 {
                 return call();
@@ -161,21 +151,13 @@ pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -
             read_socket_slow(entry, fd, stream, buf, len)
         }
         // SAFETY: forwarded from the caller.
-        Mode::Pollable => pollable(fd, Interest::Readable, || unsafe {
-            raw::read(fd, buf, len)
-        }),
+        Mode::Pollable => pollable(fd, Interest::Readable, || unsafe { raw::read(fd, buf, len) }),
     }
 }
 
 /// A blocking read on a socket that has no data yet.
 #[cold]
-fn read_socket_slow(
-    entry: &table::Entry,
-    fd: c_int,
-    stream: bool,
-    buf: *mut c_void,
-    len: size_t,
-) -> ssize_t {
+fn read_socket_slow(entry: &table::Entry, fd: c_int, stream: bool, buf: *mut c_void, len: size_t) -> ssize_t {
     recv_loop(
         entry,
         fd,
@@ -189,23 +171,9 @@ fn read_socket_slow(
 
 /// `recv(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn recv(
-    fd: c_int,
-    buf: *mut c_void,
-    len: size_t,
-    flags: c_int,
-) -> ssize_t {
+pub(super) unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        recvfrom(
-            fd,
-            buf,
-            len,
-            flags,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    }
+    unsafe { recvfrom(fd, buf, len, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
 }
 
 /// `recvfrom(2)`.
@@ -225,16 +193,7 @@ pub(super) unsafe extern "C" fn recvfrom(
             stream,
             flags,
             // SAFETY: the caller's buffer and address storage; `got` stays within `len`.
-            |f, got| unsafe {
-                raw::recvfrom(
-                    fd,
-                    buf.cast::<u8>().add(got).cast(),
-                    len - got,
-                    f,
-                    addr,
-                    addrlen,
-                )
-            },
+            |f, got| unsafe { raw::recvfrom(fd, buf.cast::<u8>().add(got).cast(), len - got, f, addr, addrlen) },
             len,
         ),
         // SAFETY: forwarded from the caller.
@@ -249,14 +208,7 @@ pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_in
         Mode::Socket { entry, .. } if flags & libc::MSG_DONTWAIT == 0 => {
             // MSG_WAITALL is not emulated across calls for recvmsg: one message is returned.
             // SAFETY: the caller's message header, forwarded.
-            recv_loop(
-                entry,
-                fd,
-                false,
-                flags & !libc::MSG_WAITALL,
-                |f, _| unsafe { raw::recvmsg(fd, msg, f) },
-                0,
-            )
+            recv_loop(entry, fd, false, flags & !libc::MSG_WAITALL, |f, _| unsafe { raw::recvmsg(fd, msg, f) }, 0)
         }
         // SAFETY: forwarded from the caller.
         _ => unsafe { raw::recvmsg(fd, msg, flags) },
@@ -276,40 +228,22 @@ pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_in
             msg.msg_iovlen = iovcnt.max(0) as usize;
             let msg_ptr: *mut msghdr = &mut msg;
             // SAFETY: the caller's iovecs, through a header on our stack.
-            recv_loop(
-                entry,
-                fd,
-                false,
-                0,
-                |f, _| unsafe { raw::recvmsg(fd, msg_ptr, f) },
-                0,
-            )
+            recv_loop(entry, fd, false, 0, |f, _| unsafe { raw::recvmsg(fd, msg_ptr, f) }, 0)
         }
         // SAFETY: forwarded from the caller.
-        Mode::Pollable => pollable(fd, Interest::Readable, || unsafe {
-            raw::readv(fd, iov, iovcnt)
-        }),
+        Mode::Pollable => pollable(fd, Interest::Readable, || unsafe { raw::readv(fd, iov, iovcnt) }),
     }
 }
 
 /// `pread(2)`: through the worker's io_uring ring in a coroutine, so that a read missing the
 /// page cache suspends the coroutine, not the worker.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn pread(
-    fd: c_int,
-    buf: *mut c_void,
-    len: size_t,
-    offset: libc::off_t,
-) -> ssize_t {
+pub(super) unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, len: size_t, offset: libc::off_t) -> ssize_t {
     if active() && offset >= 0 {
         return guard(|| {
             // SAFETY: the caller's descriptor and buffer, valid for the call.
-            let (fd_ref, slice) = unsafe {
-                (
-                    BorrowedFd::borrow_raw(fd),
-                    std::slice::from_raw_parts_mut(buf.cast::<u8>(), len),
-                )
-            };
+            let (fd_ref, slice) =
+                unsafe { (BorrowedFd::borrow_raw(fd), std::slice::from_raw_parts_mut(buf.cast::<u8>(), len)) };
             match crate::io::read_at(fd_ref, slice, offset as u64) {
                 Ok(n) => n as ssize_t,
                 Err(e) => fail(e.raw_os_error().unwrap_or(libc::EIO)),
@@ -339,31 +273,17 @@ pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t
             fd,
             stream,
             // SAFETY: the caller's buffer; `sent` stays within `len`.
-            |sent| unsafe {
-                raw::send(
-                    fd,
-                    buf.cast::<u8>().add(sent).cast(),
-                    len - sent,
-                    libc::MSG_DONTWAIT,
-                )
-            },
+            |sent| unsafe { raw::send(fd, buf.cast::<u8>().add(sent).cast(), len - sent, libc::MSG_DONTWAIT) },
             len,
         ),
         // SAFETY: forwarded from the caller.
-        Mode::Pollable => pollable(fd, Interest::Writable, || unsafe {
-            raw::write(fd, buf, len)
-        }),
+        Mode::Pollable => pollable(fd, Interest::Writable, || unsafe { raw::write(fd, buf, len) }),
     }
 }
 
 /// `send(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn send(
-    fd: c_int,
-    buf: *const c_void,
-    len: size_t,
-    flags: c_int,
-) -> ssize_t {
+pub(super) unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded from the caller.
     unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
 }
@@ -402,13 +322,7 @@ pub(super) unsafe extern "C" fn sendto(
 }
 
 /// Sends a message whose iovecs are advanced past what was already sent.
-fn sendmsg_all(
-    entry: &table::Entry,
-    fd: c_int,
-    stream: bool,
-    msg: &msghdr,
-    flags: c_int,
-) -> ssize_t {
+fn sendmsg_all(entry: &table::Entry, fd: c_int, stream: bool, msg: &msghdr, flags: c_int) -> ssize_t {
     let iovs: Vec<iovec> = if msg.msg_iov.is_null() {
         Vec::new()
     } else {
@@ -433,10 +347,7 @@ fn sendmsg_all(
                 }
                 // SAFETY: `skip < iov_len`, so the offset stays inside the caller's buffer.
                 let base = unsafe { v.iov_base.cast::<u8>().add(skip) };
-                scratch.push(iovec {
-                    iov_base: base.cast(),
-                    iov_len: v.iov_len - skip,
-                });
+                scratch.push(iovec { iov_base: base.cast(), iov_len: v.iov_len - skip });
                 skip = 0;
             }
             local.msg_iov = scratch.as_mut_ptr();
@@ -475,29 +386,18 @@ pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_i
             sendmsg_all(entry, fd, stream, &msg, 0)
         }
         // SAFETY: forwarded from the caller.
-        Mode::Pollable => pollable(fd, Interest::Writable, || unsafe {
-            raw::writev(fd, iov, iovcnt)
-        }),
+        Mode::Pollable => pollable(fd, Interest::Writable, || unsafe { raw::writev(fd, iov, iovcnt) }),
     }
 }
 
 /// `pwrite(2)`: through the worker's io_uring ring in a coroutine.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn pwrite(
-    fd: c_int,
-    buf: *const c_void,
-    len: size_t,
-    offset: libc::off_t,
-) -> ssize_t {
+pub(super) unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, len: size_t, offset: libc::off_t) -> ssize_t {
     if active() && offset >= 0 {
         return guard(|| {
             // SAFETY: the caller's descriptor and buffer, valid for the call.
-            let (fd_ref, slice) = unsafe {
-                (
-                    BorrowedFd::borrow_raw(fd),
-                    std::slice::from_raw_parts(buf.cast::<u8>(), len),
-                )
-            };
+            let (fd_ref, slice) =
+                unsafe { (BorrowedFd::borrow_raw(fd), std::slice::from_raw_parts(buf.cast::<u8>(), len)) };
             match crate::io::write_at(fd_ref, slice, offset as u64) {
                 Ok(n) => n as ssize_t,
                 Err(e) => fail(e.raw_os_error().unwrap_or(libc::EIO)),

@@ -60,10 +60,7 @@ pub(crate) fn set_active(on: bool) {
 
 /// Whether hooks are compiled in and not disabled by `OC_HOOKS=0`.
 pub(crate) fn enabled_by_env() -> bool {
-    !matches!(
-        std::env::var("OC_HOOKS").as_deref(),
-        Ok("0") | Ok("false") | Ok("off")
-    )
+    !matches!(std::env::var("OC_HOOKS").as_deref(), Ok("0") | Ok("false") | Ok("off"))
 }
 
 /// Makes the linker keep every hook: archive members are linked only when referenced.

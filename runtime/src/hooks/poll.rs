@@ -72,14 +72,9 @@ pub(super) unsafe extern "C" fn select(
         let ts = (!timeout.is_null()).then(|| {
             // SAFETY: the caller's timeval.
             let tv = unsafe { &*timeout };
-            libc::timespec {
-                tv_sec: tv.tv_sec,
-                tv_nsec: tv.tv_usec * 1000,
-            }
+            libc::timespec { tv_sec: tv.tv_sec, tv_nsec: tv.tv_usec * 1000 }
         });
-        let tsp = ts
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: forwarded; `tsp` is null or points to `ts`.
         return unsafe { raw::pselect6(nfds, readfds, writefds, exceptfds, tsp) };
     }
@@ -88,8 +83,7 @@ pub(super) unsafe extern "C" fn select(
         let limit = (!timeout.is_null()).then(|| {
             // SAFETY: the caller's timeval.
             let tv = unsafe { &*timeout };
-            Duration::from_secs(tv.tv_sec.max(0) as u64)
-                + Duration::from_micros(tv.tv_usec.max(0) as u64)
+            Duration::from_secs(tv.tv_sec.max(0) as u64) + Duration::from_micros(tv.tv_usec.max(0) as u64)
         });
         let nfds = nfds.clamp(0, libc::FD_SETSIZE as c_int);
         let is_set = |set: *mut fd_set, fd: c_int| {
@@ -108,22 +102,14 @@ pub(super) unsafe extern "C" fn select(
                 if is_set(exceptfds, fd) {
                     events |= libc::POLLPRI;
                 }
-                (events != 0).then_some(pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                })
+                (events != 0).then_some(pollfd { fd, events, revents: 0 })
             })
             .collect();
         let n = if limit == Some(Duration::ZERO) {
             // SAFETY: our own array.
             unsafe { raw::poll(pfds.as_mut_ptr(), pfds.len() as nfds_t, 0) }
         } else {
-            poll_in_coroutine(
-                pfds.as_mut_ptr(),
-                pfds.len() as nfds_t,
-                limit.map(|l| start + l),
-            )
+            poll_in_coroutine(pfds.as_mut_ptr(), pfds.len() as nfds_t, limit.map(|l| start + l))
         };
         if n < 0 {
             return -1;
@@ -151,17 +137,10 @@ pub(super) unsafe extern "C" fn select(
             }
             count += mark(
                 readfds,
-                p.events & libc::POLLIN != 0
-                    && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
+                p.events & libc::POLLIN != 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
             );
-            count += mark(
-                writefds,
-                p.events & libc::POLLOUT != 0 && p.revents & (libc::POLLOUT | libc::POLLERR) != 0,
-            );
-            count += mark(
-                exceptfds,
-                p.events & libc::POLLPRI != 0 && p.revents & libc::POLLPRI != 0,
-            );
+            count += mark(writefds, p.events & libc::POLLOUT != 0 && p.revents & (libc::POLLOUT | libc::POLLERR) != 0);
+            count += mark(exceptfds, p.events & libc::POLLPRI != 0 && p.revents & libc::POLLPRI != 0);
         }
         if let Some(limit) = limit {
             let left = limit.saturating_sub(start.elapsed());

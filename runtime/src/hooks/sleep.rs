@@ -65,10 +65,7 @@ unsafe fn clock_nanosleep_impl(
     let req_ts = unsafe { &*req };
     if active() {
         let wanted = if flags & libc::TIMER_ABSTIME != 0 {
-            let mut now = timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
+            let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
             // SAFETY: valid out-pointer.
             unsafe { libc::clock_gettime(clock, &mut now) };
             match (duration(req_ts), duration(&now)) {
@@ -86,12 +83,7 @@ unsafe fn clock_nanosleep_impl(
         }
         if !rem.is_null() {
             // SAFETY: the caller's out-pointer.
-            unsafe {
-                *rem = timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                }
-            };
+            unsafe { *rem = timespec { tv_sec: 0, tv_nsec: 0 } };
         }
         return 0;
     }
@@ -108,14 +100,8 @@ pub(super) unsafe extern "C" fn sleep(seconds: c_uint) -> c_uint {
         return if coroutine_sleep(d) < 0 { seconds } else { 0 };
     }
     let start = Instant::now();
-    let ts = timespec {
-        tv_sec: seconds as libc::time_t,
-        tv_nsec: 0,
-    };
-    let mut left = timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let ts = timespec { tv_sec: seconds as libc::time_t, tv_nsec: 0 };
+    let mut left = timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid timespecs.
     if unsafe { raw::clock_nanosleep(libc::CLOCK_REALTIME, 0, &ts, &mut left) } < 0 {
         let slept = start.elapsed();
@@ -131,14 +117,7 @@ pub(super) unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
     if active() {
         return coroutine_sleep(d);
     }
-    let ts = timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    };
+    let ts = timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
     // SAFETY: valid timespec.
-    if unsafe { raw::clock_nanosleep(libc::CLOCK_REALTIME, 0, &ts, std::ptr::null_mut()) } < 0 {
-        -1
-    } else {
-        0
-    }
+    if unsafe { raw::clock_nanosleep(libc::CLOCK_REALTIME, 0, &ts, std::ptr::null_mut()) } < 0 { -1 } else { 0 }
 }

@@ -68,12 +68,7 @@ fn allocate(slot: &AtomicPtr<Chunk>) -> *mut Chunk {
         if fresh.is_null() {
             std::alloc::handle_alloc_error(layout);
         }
-        match slot.compare_exchange(
-            std::ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
+        match slot.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => chunk = fresh,
             Err(existing) => {
                 // SAFETY: `fresh` was allocated above with this layout and never shared.
@@ -103,10 +98,8 @@ impl Entry {
     }
 
     pub(crate) fn copy_from(&self, other: &Entry) {
-        self.rcv_us
-            .store(other.rcv_us.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.snd_us
-            .store(other.snd_us.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.rcv_us.store(other.rcv_us.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.snd_us.store(other.snd_us.load(Ordering::Relaxed), Ordering::Relaxed);
         self.flags.store(other.flags(), Ordering::Release);
     }
 
@@ -132,11 +125,7 @@ impl Entry {
     #[inline]
     pub(crate) fn classify(&self, fd: libc::c_int) -> u32 {
         let flags = self.flags();
-        if flags & KNOWN != 0 {
-            flags
-        } else {
-            self.learn(fd)
-        }
+        if flags & KNOWN != 0 { flags } else { self.learn(fd) }
     }
 
     #[cold]
@@ -156,29 +145,16 @@ impl Entry {
                 let mut ty: libc::c_int = 0;
                 let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
                 // SAFETY: valid out-pointers for an int option.
-                let ok = unsafe {
-                    raw::getsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_TYPE,
-                        (&raw mut ty).cast(),
-                        &mut len,
-                    )
-                };
+                let ok =
+                    unsafe { raw::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&raw mut ty).cast(), &mut len) };
                 if ok == 0 && ty == libc::SOCK_STREAM {
                     flags |= STREAM;
                 }
                 for (send, name) in [(false, libc::SO_RCVTIMEO), (true, libc::SO_SNDTIMEO)] {
-                    let mut tv = libc::timeval {
-                        tv_sec: 0,
-                        tv_usec: 0,
-                    };
+                    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
                     let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
                     // SAFETY: valid out-pointers for a timeval option.
-                    if unsafe {
-                        raw::getsockopt(fd, libc::SOL_SOCKET, name, (&raw mut tv).cast(), &mut len)
-                    } == 0
-                    {
+                    if unsafe { raw::getsockopt(fd, libc::SOL_SOCKET, name, (&raw mut tv).cast(), &mut len) } == 0 {
                         self.set_timeout(send, timeval_us(&tv));
                     }
                 }
@@ -201,7 +177,5 @@ pub(crate) fn timeval_us(tv: &libc::timeval) -> u64 {
     if tv.tv_sec < 0 || tv.tv_usec < 0 {
         return 0;
     }
-    (tv.tv_sec as u64)
-        .saturating_mul(1_000_000)
-        .saturating_add(tv.tv_usec as u64)
+    (tv.tv_sec as u64).saturating_mul(1_000_000).saturating_add(tv.tv_usec as u64)
 }

@@ -22,26 +22,12 @@ pub fn accept(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<(Owne
             let attempt = || {
                 // storage and len are valid out-pointers.
                 let res = raw::accept4(raw, storage.cast(), len, flags);
-                if res < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(res)
-                }
+                if res < 0 { Err(io::Error::last_os_error()) } else { Ok(res) }
             };
-            let mut build = || {
-                opcode::Accept::new(types::Fd(raw), storage.cast(), len)
-                    .flags(flags)
-                    .build()
-            };
+            let mut build = || opcode::Accept::new(types::Fd(raw), storage.cast(), len).flags(flags).build();
             let map = |res: i32| res;
             // storage and len outlive this call.
-            run(
-                raw,
-                Interest::Readable,
-                deadline,
-                attempt,
-                Some((&mut build, &map)),
-            )
+            run(raw, Interest::Readable, deadline, attempt, Some((&mut build, &map)))
         })?
     };
     // SAFETY: a descriptor just returned by accept4, owned by nobody else.

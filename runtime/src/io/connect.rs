@@ -32,15 +32,7 @@ pub fn connect(fd: BorrowedFd<'_>, addr: &SockAddr, deadline: Option<Instant>) -
         let mut error: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: valid out-pointers for an int option.
-        let res = unsafe {
-            raw::getsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&raw mut error).cast(),
-                &mut len,
-            )
-        };
+        let res = unsafe { raw::getsockopt(raw, libc::SOL_SOCKET, libc::SO_ERROR, (&raw mut error).cast(), &mut len) };
         if res < 0 {
             return Err(io::Error::last_os_error());
         }

@@ -14,9 +14,7 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
     if driver() == Driver::Uring {
-        let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32)
-            .offset(offset)
-            .build();
+        let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32).offset(offset).build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
         match unsafe { uring_op(entry, None) }? {
             Ok(n) => return Ok(n as usize),
@@ -39,9 +37,7 @@ pub fn write_at(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
     if driver() == Driver::Uring {
-        let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32)
-            .offset(offset)
-            .build();
+        let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32).offset(offset).build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
         match unsafe { uring_op(entry, None) }? {
             Ok(n) => return Ok(n as usize),

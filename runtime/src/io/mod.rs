@@ -89,11 +89,7 @@ fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
         None => Ok(None),
         Some(d) => {
             let now = Instant::now();
-            if now >= d {
-                Err(timed_out())
-            } else {
-                Ok(Some(d - now))
-            }
+            if now >= d { Err(timed_out()) } else { Ok(Some(d - now)) }
         }
     }
 }
@@ -104,11 +100,7 @@ fn timed_out() -> io::Error {
 
 /// Converts a libc return value (`-1` and `errno`) into a result.
 fn cvt(res: isize) -> io::Result<usize> {
-    if res < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(res as usize)
-    }
+    if res < 0 { Err(io::Error::last_os_error()) } else { Ok(res as usize) }
 }
 
 /// The io_uring form of an operation: how to build its entry, and how to read its result.
@@ -134,8 +126,7 @@ unsafe fn run<T>(
     // a system call. Measured with benches/echo/run.sh: 6.8 µs of server CPU per echoed
     // message this way, 7.1 µs with the attempt first. Writes keep the attempt: it usually
     // succeeds at once.
-    let mut skip_attempt =
-        interest == Interest::Readable && uring.is_some() && driver() == Driver::Uring;
+    let mut skip_attempt = interest == Interest::Readable && uring.is_some() && driver() == Driver::Uring;
     loop {
         if !std::mem::take(&mut skip_attempt) {
             match attempt() {
@@ -196,11 +187,7 @@ fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
             None => -1,
             Some(left) => left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
         };
-        let mut pfd = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd, events, revents: 0 };
         // SAFETY: `pfd` is a valid pollfd array of length one.
         let n = unsafe { crate::sys::raw::poll(&mut pfd, 1, timeout_ms) };
         match n {
@@ -306,10 +293,7 @@ unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Resul
         Err(timed_out())
     } else if res == -libc::ECANCELED {
         // Cancelled by the runtime while it shuts down, during an unwind.
-        Err(io::Error::new(
-            io::ErrorKind::Interrupted,
-            "operation cancelled: the runtime is shutting down",
-        ))
+        Err(io::Error::new(io::ErrorKind::Interrupted, "operation cancelled: the runtime is shutting down"))
     } else {
         Ok(Err(io::Error::from_raw_os_error(-res)))
     }

@@ -15,12 +15,7 @@ pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Option<Instant>) -> io
 }
 
 /// Receives into `buf` with `flags` (`MSG_PEEK`, ...). Works on sockets only.
-pub fn recv(
-    fd: BorrowedFd<'_>,
-    buf: &mut [u8],
-    flags: i32,
-    deadline: Option<Instant>,
-) -> io::Result<usize> {
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: i32, deadline: Option<Instant>) -> io::Result<usize> {
     recv_inner(fd, buf, flags, deadline, true)
 }
 
@@ -35,66 +30,29 @@ fn recv_inner(
     let (ptr, len) = (buf.as_mut_ptr(), buf.len().min(u32::MAX as usize));
     let attempt = || {
         // SAFETY: `ptr..ptr + len` is the caller's writable buffer.
-        cvt(unsafe {
-            if socket {
-                raw::recv(raw, ptr.cast(), len, flags)
-            } else {
-                raw::read(raw, ptr.cast(), len)
-            }
-        })
+        cvt(unsafe { if socket { raw::recv(raw, ptr.cast(), len, flags) } else { raw::read(raw, ptr.cast(), len) } })
     };
     let mut build = || {
         if socket {
-            opcode::Recv::new(types::Fd(raw), ptr, len as u32)
-                .flags(flags)
-                .build()
+            opcode::Recv::new(types::Fd(raw), ptr, len as u32).flags(flags).build()
         } else {
-            opcode::Read::new(types::Fd(raw), ptr, len as u32)
-                .offset(u64::MAX)
-                .build()
+            opcode::Read::new(types::Fd(raw), ptr, len as u32).offset(u64::MAX).build()
         }
     };
     let map = |res: i32| res as usize;
     // SAFETY: `buf` outlives this call, which waits for any operation's completion.
-    unsafe {
-        run(
-            raw,
-            Interest::Readable,
-            deadline,
-            attempt,
-            Some((&mut build, &map)),
-        )
-    }
+    unsafe { run(raw, Interest::Readable, deadline, attempt, Some((&mut build, &map))) }
 }
 
 /// Reads into several buffers at once; `Ok(0)` means end of stream.
-pub fn readv(
-    fd: BorrowedFd<'_>,
-    bufs: &mut [IoSliceMut<'_>],
-    deadline: Option<Instant>,
-) -> io::Result<usize> {
+pub fn readv(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>], deadline: Option<Instant>) -> io::Result<usize> {
     let raw = fd.as_raw_fd();
     // IoSliceMut is guaranteed to be ABI-compatible with iovec on Unix.
-    let (iov, n) = (
-        bufs.as_mut_ptr().cast::<libc::iovec>(),
-        bufs.len().min(1024),
-    );
+    let (iov, n) = (bufs.as_mut_ptr().cast::<libc::iovec>(), bufs.len().min(1024));
     // SAFETY: `iov` points to `n` valid iovecs describing the caller's buffers.
     let attempt = || cvt(unsafe { raw::readv(raw, iov, n as i32) });
-    let mut build = || {
-        opcode::Readv::new(types::Fd(raw), iov.cast_const(), n as u32)
-            .offset(u64::MAX)
-            .build()
-    };
+    let mut build = || opcode::Readv::new(types::Fd(raw), iov.cast_const(), n as u32).offset(u64::MAX).build();
     let map = |res: i32| res as usize;
     // SAFETY: the iovecs and the buffers they name outlive this call.
-    unsafe {
-        run(
-            raw,
-            Interest::Readable,
-            deadline,
-            attempt,
-            Some((&mut build, &map)),
-        )
-    }
+    unsafe { run(raw, Interest::Readable, deadline, attempt, Some((&mut build, &map))) }
 }

@@ -56,22 +56,14 @@ pub fn forget(fd: RawFd) {
 pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::Result<()> {
     match driver() {
         Driver::Thread => {
-            let mut pfds: Vec<libc::pollfd> = fds
-                .iter()
-                .map(|&(fd, events)| libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                })
-                .collect();
+            let mut pfds: Vec<libc::pollfd> =
+                fds.iter().map(|&(fd, events)| libc::pollfd { fd, events, revents: 0 }).collect();
             let timeout_ms = match super::remaining(deadline)? {
                 None => -1,
                 Some(left) => left.as_millis().min(i32::MAX as u128) as i32,
             };
             // SAFETY: `pfds` is a valid array of its length.
-            unsafe {
-                crate::sys::raw::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms)
-            };
+            unsafe { crate::sys::raw::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
             Ok(())
         }
         Driver::Migrate => {
@@ -83,9 +75,7 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
             let waker = crate::task::waker().expect("in a coroutine");
             {
                 let worker = crate::scheduler::context::current_worker();
-                let Some(crate::reactor::Reactor::Epoll(reactor)) =
-                    worker.as_ref().map(|w| w.reactor())
-                else {
+                let Some(crate::reactor::Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
                     return Ok(());
                 };
                 for &(fd, events) in fds {
@@ -116,11 +106,8 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 let ops: Vec<_> = fds
                     .iter()
                     .map(|&(fd, events)| {
-                        let entry = io_uring::opcode::PollAdd::new(
-                            io_uring::types::Fd(fd),
-                            events as u16 as u32,
-                        )
-                        .build();
+                        let entry =
+                            io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events as u16 as u32).build();
                         // SAFETY: a poll names no memory.
                         unsafe { reactor.submit(entry, None) }
                     })
@@ -141,11 +128,7 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                     }
                 }
             }
-            let _cancel = CancelRest {
-                ops: &ops,
-                owner,
-                shared: &shared,
-            };
+            let _cancel = CancelRest { ops: &ops, owner, shared: &shared };
             let waker = crate::task::waker().expect("in a coroutine");
             loop {
                 if ops.iter().any(|op| op.result_or_wait(&waker).is_some()) {

@@ -26,9 +26,7 @@ impl Ranges {
     ///
     /// Reads a fixed array.
     fn contains(&self, pc: usize) -> bool {
-        self.spans[..self.len]
-            .iter()
-            .any(|&(lo, hi)| pc >= lo && pc < hi)
+        self.spans[..self.len].iter().any(|&(lo, hi)| pc >= lo && pc < hi)
     }
 }
 
@@ -62,10 +60,7 @@ pub(super) fn install() -> std::io::Result<()> {
         }
     });
     if result.is_ok() && !installed() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "signal preemption could not be installed",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "signal preemption could not be installed"));
     }
     result
 }
@@ -75,10 +70,7 @@ fn check_cpu() -> std::io::Result<()> {
     let leaf1 = std::arch::x86_64::__cpuid(1);
     let xsave = leaf1.ecx & (1 << 26) != 0 && leaf1.ecx & (1 << 27) != 0;
     if !xsave {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "signal preemption needs XSAVE",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "signal preemption needs XSAVE"));
     }
     let size = std::arch::x86_64::__cpuid_count(0xD, 0).ebx as usize;
     if size > XSAVE_AREA {
@@ -91,24 +83,15 @@ fn check_cpu() -> std::io::Result<()> {
 }
 
 fn forbidden_ranges() -> Ranges {
-    let mut ranges = Ranges {
-        spans: [(0, 0); 32],
-        len: 0,
-    };
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut libc::c_void,
-    ) -> libc::c_int {
+    let mut ranges = Ranges { spans: [(0, 0); 32], len: 0 };
+    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
         // SAFETY: the loader passes a valid info for each object, and `data` is our Ranges.
         let (info, ranges) = unsafe { (&*info, &mut *data.cast::<Ranges>()) };
         let name = if info.dlpi_name.is_null() {
             ""
         } else {
             // SAFETY: a NUL-terminated name owned by the loader.
-            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }
-                .to_str()
-                .unwrap_or("")
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_str().unwrap_or("")
         };
         let base = name.rsplit('/').next().unwrap_or("");
         let forbidden = base.starts_with("libc.so")
@@ -125,10 +108,7 @@ fn forbidden_ranges() -> Ranges {
         for i in 0..info.dlpi_phnum as usize {
             // SAFETY: `dlpi_phnum` headers follow `dlpi_phdr`.
             let ph = unsafe { &*info.dlpi_phdr.add(i) };
-            if ph.p_type == libc::PT_LOAD
-                && ph.p_flags & libc::PF_X != 0
-                && ranges.len < ranges.spans.len()
-            {
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && ranges.len < ranges.spans.len() {
                 let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
                 ranges.spans[ranges.len] = (lo, lo + ph.p_memsz as usize);
                 ranges.len += 1;
@@ -149,11 +129,7 @@ fn forbidden_ranges() -> Ranges {
 ///
 /// Reads const-initialised thread-locals and atomics, does integer arithmetic and writes one
 /// word to the interrupted stack; no allocation, no lock, no system call.
-unsafe extern "C" fn on_signal(
-    _sig: libc::c_int,
-    _info: *mut libc::siginfo_t,
-    ctx: *mut libc::c_void,
-) {
+unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let Some(worker) = context::signal_worker() else {
         return;
     };

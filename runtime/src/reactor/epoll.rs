@@ -55,11 +55,7 @@ impl EpollReactor {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.fds
-            .borrow()
-            .values()
-            .filter(|w| w.read.is_some() || w.write.is_some())
-            .count()
+        self.fds.borrow().values().filter(|w| w.read.is_some() || w.write.is_some()).count()
     }
 
     /// Arms `fd` so that `waker` is woken once it is ready for `interest`.
@@ -139,12 +135,9 @@ impl EpollReactor {
             }
             // One-shot: the descriptor is disarmed now. Re-arm for a waiter still waiting.
             if waiters.read.is_some() || waiters.write.is_some() {
-                let again =
-                    Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
+                let again = Event::new(fd as usize, waiters.read.is_some(), waiters.write.is_some());
                 // SAFETY: see `add`.
-                let _ = self
-                    .poller
-                    .modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, again);
+                let _ = self.poller.modify(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, again);
             }
         }
         drop(fds);
@@ -158,13 +151,8 @@ impl EpollReactor {
 
     /// Wakes every waiter (shutdown).
     pub(crate) fn wake_all(&self) {
-        let wakers: Vec<Waker> = self
-            .fds
-            .borrow_mut()
-            .values_mut()
-            .flat_map(|w| [w.read.take(), w.write.take()])
-            .flatten()
-            .collect();
+        let wakers: Vec<Waker> =
+            self.fds.borrow_mut().values_mut().flat_map(|w| [w.read.take(), w.write.take()]).flatten().collect();
         for waker in wakers {
             waker.wake();
         }
@@ -183,9 +171,7 @@ impl EpollReactor {
         if let Some(waiters) = self.fds.borrow_mut().remove(&fd) {
             if waiters.registered {
                 // SAFETY: see `add`.
-                let _ = self
-                    .poller
-                    .delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+                let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
             }
         }
     }

@@ -69,22 +69,14 @@ pub(crate) enum Unparker {
 
 impl Reactor {
     /// Creates `n` reactors of the chosen backend (all or nothing); returns the backend used.
-    pub(crate) fn create(
-        backend: IoBackend,
-        n: usize,
-    ) -> io::Result<(IoBackend, Vec<(Reactor, Unparker)>)> {
+    pub(crate) fn create(backend: IoBackend, n: usize) -> io::Result<(IoBackend, Vec<(Reactor, Unparker)>)> {
         let create_uring = || -> io::Result<Vec<(Reactor, Unparker)>> {
             (0..n)
-                .map(|_| {
-                    UringReactor::new()
-                        .map(|(r, u)| (Reactor::Uring(Box::new(r)), Unparker::Uring(u)))
-                })
+                .map(|_| UringReactor::new().map(|(r, u)| (Reactor::Uring(Box::new(r)), Unparker::Uring(u))))
                 .collect()
         };
         let create_epoll = || -> io::Result<Vec<(Reactor, Unparker)>> {
-            (0..n)
-                .map(|_| EpollReactor::new().map(|(r, u)| (Reactor::Epoll(r), Unparker::Epoll(u))))
-                .collect()
+            (0..n).map(|_| EpollReactor::new().map(|(r, u)| (Reactor::Epoll(r), Unparker::Epoll(u)))).collect()
         };
         match backend {
             IoBackend::Uring => create_uring().map(|r| (IoBackend::Uring, r)).map_err(|e| {

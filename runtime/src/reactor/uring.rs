@@ -104,10 +104,7 @@ impl UringRemote {
 
     /// Asks the owning worker to cancel the operation `user_data` (from any thread).
     pub(crate) fn request_cancel(&self, user_data: u64) {
-        self.cancels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(user_data);
+        self.cancels.lock().unwrap_or_else(|e| e.into_inner()).push(user_data);
         self.has_cancels.store(true, Ordering::Release);
         // Force a wake-up even if one is pending, so the request is seen promptly.
         self.notified.store(false, Ordering::SeqCst);
@@ -142,12 +139,7 @@ impl UringReactor {
             .setup_coop_taskrun()
             .setup_taskrun_flag()
             .build(SQ_ENTRIES)
-            .or_else(|_| {
-                IoUring::builder()
-                    .setup_cqsize(CQ_ENTRIES)
-                    .setup_clamp()
-                    .build(SQ_ENTRIES)
-            })?;
+            .or_else(|_| IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_clamp().build(SQ_ENTRIES))?;
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
@@ -155,10 +147,7 @@ impl UringReactor {
             ));
         }
         if !ring.params().is_feature_nodrop() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "io_uring may drop completions (Linux 5.5)",
-            ));
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring may drop completions (Linux 5.5)"));
         }
         // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -197,10 +186,7 @@ impl UringReactor {
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry, timeout: Option<Duration>) -> Arc<Op> {
         let op = Arc::new(Op {
-            state: SpinLock::new(OpState {
-                result: None,
-                waker: None,
-            }),
+            state: SpinLock::new(OpState { result: None, waker: None }),
             timespec: timeout.map_or_else(types::Timespec::new, types::Timespec::from),
             user_data: Cell::new(0),
         });
@@ -210,9 +196,7 @@ impl UringReactor {
         match timeout {
             None => self.push(&[entry]),
             Some(_) => {
-                let link = opcode::LinkTimeout::new(&op.timespec)
-                    .build()
-                    .user_data(IGNORE_TOKEN);
+                let link = opcode::LinkTimeout::new(&op.timespec).build().user_data(IGNORE_TOKEN);
                 self.push(&[entry.flags(squeue::Flags::IO_LINK), link]);
             }
         }
@@ -221,9 +205,7 @@ impl UringReactor {
 
     /// Queues a cancellation of the operation `user_data` (on this worker's ring).
     pub(crate) fn cancel(&self, user_data: u64) {
-        let entry = opcode::AsyncCancel::new(user_data)
-            .build()
-            .user_data(IGNORE_TOKEN);
+        let entry = opcode::AsyncCancel::new(user_data).build().user_data(IGNORE_TOKEN);
         self.push(&[entry]);
     }
 
@@ -248,10 +230,7 @@ impl UringReactor {
         let index = match self.free.borrow_mut().pop() {
             Some(i) => i,
             None => {
-                slots.push(Slot {
-                    generation: 0,
-                    op: None,
-                });
+                slots.push(Slot { generation: 0, op: None });
                 (slots.len() - 1) as u32
             }
         };
@@ -290,8 +269,7 @@ impl UringReactor {
                 }
             };
             if pushed {
-                self.unsubmitted
-                    .set(self.unsubmitted.get() + entries.len() as u32);
+                self.unsubmitted.set(self.unsubmitted.get() + entries.len() as u32);
                 return;
             }
             // The submission queue is full: hand it to the kernel and try again.
@@ -330,13 +308,10 @@ impl UringReactor {
 
     fn arm_wake(&self) {
         if !self.wake_armed.get() {
-            let entry = opcode::PollAdd::new(
-                types::Fd(self.remote.eventfd.as_raw_fd()),
-                libc::POLLIN as u32,
-            )
-            .multi(true)
-            .build()
-            .user_data(WAKE_TOKEN);
+            let entry = opcode::PollAdd::new(types::Fd(self.remote.eventfd.as_raw_fd()), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(WAKE_TOKEN);
             self.push(&[entry]);
             self.wake_armed.set(true);
         }
@@ -344,13 +319,7 @@ impl UringReactor {
 
     fn take_cancel_requests(&self) {
         if self.remote.has_cancels.swap(false, Ordering::AcqRel) {
-            let requests = std::mem::take(
-                &mut *self
-                    .remote
-                    .cancels
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
+            let requests = std::mem::take(&mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
             for user_data in requests {
                 self.cancel(user_data);
             }
@@ -391,9 +360,7 @@ impl UringReactor {
             if drained_wake {
                 let mut buf = 0u64;
                 // SAFETY: reading 8 bytes into a valid u64 from our non-blocking eventfd.
-                unsafe {
-                    crate::sys::raw::read(self.remote.eventfd.as_raw_fd(), (&raw mut buf).cast(), 8)
-                };
+                unsafe { crate::sys::raw::read(self.remote.eventfd.as_raw_fd(), (&raw mut buf).cast(), 8) };
             }
         }
         let wakers = std::mem::take(&mut *ready);
@@ -431,8 +398,7 @@ impl UringReactor {
                 Err(e) => match e.raw_os_error() {
                     // Time-out, signal, overflowed completions: all mean "look at the queue".
                     // Whatever the kernel did not consume is submitted again.
-                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
-                    | Some(libc::EAGAIN) => self.flush(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN) => self.flush(),
                     _ => panic!("io_uring wait failed: {e}"),
                 },
             }

@@ -104,16 +104,8 @@ pub(crate) fn carrier_main(shared: Arc<Shared>, first: Option<Arc<Worker>>) {
 /// `None` once the runtime shuts down.
 fn wait_as_spare(shared: &Arc<Shared>, spare: Option<Arc<Spare>>) -> Option<Arc<Worker>> {
     let spare = spare.unwrap_or_else(|| {
-        let spare = Arc::new(Spare {
-            assigned: Mutex::new(None),
-            cvar: Condvar::new(),
-        });
-        shared
-            .carriers
-            .spares
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(spare.clone());
+        let spare = Arc::new(Spare { assigned: Mutex::new(None), cvar: Condvar::new() });
+        shared.carriers.spares.lock().unwrap_or_else(|e| e.into_inner()).push(spare.clone());
         spare
     });
     let mut assigned = spare.assigned.lock().unwrap_or_else(|e| e.into_inner());
@@ -123,25 +115,13 @@ fn wait_as_spare(shared: &Arc<Shared>, spare: Option<Arc<Spare>>) -> Option<Arc<
         }
         if shared.is_shutting_down() {
             drop(assigned);
-            let mut spares = shared
-                .carriers
-                .spares
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut spares = shared.carriers.spares.lock().unwrap_or_else(|e| e.into_inner());
             spares.retain(|s| !Arc::ptr_eq(s, &spare));
             drop(spares);
             // A worker may have been assigned between the check and the removal.
-            return spare
-                .assigned
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            return spare.assigned.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
-        assigned = spare
-            .cvar
-            .wait_timeout(assigned, Duration::from_millis(100))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        assigned = spare.cvar.wait_timeout(assigned, Duration::from_millis(100)).unwrap_or_else(|e| e.into_inner()).0;
     }
 }
 
@@ -172,42 +152,25 @@ pub(crate) fn hand_off(shared: &Arc<Shared>, worker: &Arc<Worker>) -> bool {
     let carriers = &shared.carriers;
     // A carrier is secured first: once the worker is marked handed off, its old thread
     // abandons it at the next suspension, so someone must be ready to drive it.
-    let pooled = carriers
-        .spares
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .pop();
+    let pooled = carriers.spares.lock().unwrap_or_else(|e| e.into_inner()).pop();
     let spare = match pooled {
         Some(s) => s,
         None if carriers.alive() < carriers.max => {
-            let spare = Arc::new(Spare {
-                assigned: Mutex::new(None),
-                cvar: Condvar::new(),
-            });
+            let spare = Arc::new(Spare { assigned: Mutex::new(None), cvar: Condvar::new() });
             if let Err(e) = start_spare(shared, spare.clone()) {
-                refuse(
-                    carriers,
-                    &format!("a carrier thread could not be started: {e}"),
-                );
+                refuse(carriers, &format!("a carrier thread could not be started: {e}"));
                 return false;
             }
             spare
         }
         None => {
-            refuse(
-                carriers,
-                "the carrier limit (Builder::max_carriers) is reached",
-            );
+            refuse(carriers, "the carrier limit (Builder::max_carriers) is reached");
             return false;
         }
     };
     if !worker.try_hand_off() {
         // The coroutine suspended in the meantime: the spare goes (back) to the pool.
-        carriers
-            .spares
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(spare);
+        carriers.spares.lock().unwrap_or_else(|e| e.into_inner()).push(spare);
         return false;
     }
     carriers.handoffs.fetch_add(1, Ordering::Relaxed);
@@ -219,8 +182,6 @@ pub(crate) fn hand_off(shared: &Arc<Shared>, worker: &Arc<Worker>) -> bool {
 fn refuse(carriers: &Carriers, why: &str) {
     carriers.refused.fetch_add(1, Ordering::Relaxed);
     if !carriers.warned.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "oc-runtime: a worker stuck in a long-running coroutine could not be handed off: {why}"
-        );
+        eprintln!("oc-runtime: a worker stuck in a long-running coroutine could not be handed off: {why}");
     }
 }

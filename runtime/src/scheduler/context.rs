@@ -77,14 +77,8 @@ pub(crate) fn current_worker<'a>() -> Option<WorkerRef<'a>> {
         return None;
     }
     match mode {
-        Mode::Sched | Mode::Runtime => Some(WorkerRef {
-            worker,
-            restore_user: false,
-        }),
-        Mode::User => worker.enter_runtime().then_some(WorkerRef {
-            worker,
-            restore_user: true,
-        }),
+        Mode::Sched | Mode::Runtime => Some(WorkerRef { worker, restore_user: false }),
+        Mode::User => worker.enter_runtime().then_some(WorkerRef { worker, restore_user: true }),
         Mode::Handed => None,
     }
 }

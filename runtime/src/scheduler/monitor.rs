@@ -24,11 +24,7 @@ pub(crate) struct MonitorSignal {
 
 impl MonitorSignal {
     pub(crate) fn new() -> MonitorSignal {
-        MonitorSignal {
-            asleep: AtomicBool::new(false),
-            woken: Mutex::new(false),
-            cvar: Condvar::new(),
-        }
+        MonitorSignal { asleep: AtomicBool::new(false), woken: Mutex::new(false), cvar: Condvar::new() }
     }
 
     /// A worker woke up: wake the monitor if it sleeps.
@@ -46,11 +42,7 @@ impl MonitorSignal {
         // Checked under the lock after announcing: a worker that woke before we announced
         // is seen here, one that wakes after finds `asleep` and notifies.
         if !*woken && shared.idle.all_sleeping() && !shared.is_shutting_down() {
-            woken = self
-                .cvar
-                .wait_timeout(woken, limit)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            woken = self.cvar.wait_timeout(woken, limit).unwrap_or_else(|e| e.into_inner()).0;
         }
         *woken = false;
         self.asleep.store(false, Ordering::SeqCst);
@@ -58,11 +50,7 @@ impl MonitorSignal {
 }
 
 pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
-    let workers = shared
-        .workers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let workers = shared.workers.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let tick = (slice / 2).max(Duration::from_millis(1));
     let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers.len()];
     while !shared.is_shutting_down() {

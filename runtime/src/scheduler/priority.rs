@@ -34,11 +34,7 @@ struct Inner {
 impl PriorityQueue {
     pub(crate) fn new() -> PriorityQueue {
         PriorityQueue {
-            inner: SpinLock::new(Inner {
-                by_priority: BTreeMap::new(),
-                by_age: BTreeMap::new(),
-                seq: 0,
-            }),
+            inner: SpinLock::new(Inner { by_priority: BTreeMap::new(), by_age: BTreeMap::new(), seq: 0 }),
             len: AtomicUsize::new(0),
             top: AtomicI64::new(i64::MAX),
         }
@@ -50,11 +46,7 @@ impl PriorityQueue {
 
     /// The most urgent priority queued, if any.
     pub(crate) fn top(&self) -> Option<i64> {
-        if self.len() == 0 {
-            None
-        } else {
-            Some(self.top.load(Ordering::Acquire))
-        }
+        if self.len() == 0 { None } else { Some(self.top.load(Ordering::Acquire)) }
     }
 
     pub(crate) fn push(&self, task: TaskRef) {
@@ -104,10 +96,7 @@ impl PriorityQueue {
     }
 
     fn publish(&self, inner: &Inner) {
-        let top = inner
-            .by_priority
-            .first_key_value()
-            .map_or(i64::MAX, |(k, _)| k.0);
+        let top = inner.by_priority.first_key_value().map_or(i64::MAX, |(k, _)| k.0);
         self.top.store(top, Ordering::Release);
         self.len.store(inner.by_priority.len(), Ordering::Release);
     }
@@ -116,9 +105,7 @@ impl PriorityQueue {
     pub(crate) fn drain(&self) -> Vec<TaskRef> {
         let mut inner = self.inner.lock();
         inner.by_age.clear();
-        let tasks = std::mem::take(&mut inner.by_priority)
-            .into_values()
-            .collect();
+        let tasks = std::mem::take(&mut inner.by_priority).into_values().collect();
         self.publish(&inner);
         tasks
     }

@@ -85,9 +85,7 @@ impl Shared {
             idle: Idle::new(workers),
             unparkers: unparkers.into_boxed_slice(),
             stacks,
-            counters: (0..workers)
-                .map(|_| CachePadded::new(WorkerCounters::default()))
-                .collect(),
+            counters: (0..workers).map(|_| CachePadded::new(WorkerCounters::default())).collect(),
             remote_spawned: AtomicU64::new(0),
             finished_elsewhere: AtomicU64::new(0),
             handoffs_completed: AtomicU64::new(0),
@@ -122,10 +120,7 @@ impl Shared {
         T: Send + 'static,
     {
         if self.is_shutting_down() {
-            return Err(io::Error::other(format!(
-                "cannot spawn: runtime '{}' is shutting down",
-                self.config.name
-            )));
+            return Err(io::Error::other(format!("cannot spawn: runtime '{}' is shutting down", self.config.name)));
         }
         let worker = context::current_worker().filter(|w| Arc::ptr_eq(w.shared(), self));
         let id = match &worker {
@@ -175,9 +170,7 @@ impl Shared {
 
     /// Whether any queue another worker could take from holds work.
     pub(crate) fn has_shared_work(&self) -> bool {
-        !self.injector.is_empty()
-            || self.priority.len() > 0
-            || self.stealers.iter().any(|s| !s.is_empty())
+        !self.injector.is_empty() || self.priority.len() > 0 || self.stealers.iter().any(|s| !s.is_empty())
     }
 
     /// Returns a stack from outside the worker that used it (a task dropped elsewhere).
@@ -200,16 +193,11 @@ impl Shared {
     }
 
     pub(crate) fn metrics(&self) -> RuntimeMetrics {
-        let per_worker: Vec<_> = self
-            .counters
-            .iter()
-            .zip(self.stealers.iter())
-            .map(|(c, s)| c.snapshot(s.len()))
-            .collect();
-        let spawned = self.remote_spawned.load(Ordering::Relaxed)
-            + per_worker.iter().map(|w| w.spawned).sum::<u64>();
-        let finished = self.finished_elsewhere.load(Ordering::Relaxed)
-            + per_worker.iter().map(|w| w.finished).sum::<u64>();
+        let per_worker: Vec<_> =
+            self.counters.iter().zip(self.stealers.iter()).map(|(c, s)| c.snapshot(s.len())).collect();
+        let spawned = self.remote_spawned.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.spawned).sum::<u64>();
+        let finished =
+            self.finished_elsewhere.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.finished).sum::<u64>();
         RuntimeMetrics {
             workers: self.config.workers,
             spawned,
@@ -221,8 +209,7 @@ impl Shared {
             injector_depth: self.injector.len(),
             priority_depth: self.priority.len(),
             stacks_mapped: self.stacks.mapped(),
-            stacks_pooled: self.stacks.pooled_shared()
-                + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
+            stacks_pooled: self.stacks.pooled_shared() + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
             timers: per_worker.iter().map(|w| w.timers).sum(),
             stack_guard: self.stacks.guard_kind(),
             stack_segments: crate::stack::segments_in_use(),
@@ -264,11 +251,7 @@ impl Shared {
                 return false;
             }
             let wait = (deadline - now).min(Duration::from_millis(50));
-            exited = self
-                .exited_cvar
-                .wait_timeout(exited, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            exited = self.exited_cvar.wait_timeout(exited, wait).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
     }

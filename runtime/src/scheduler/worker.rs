@@ -122,12 +122,7 @@ unsafe impl Sync for Worker {}
 unsafe impl Send for Worker {}
 
 impl Worker {
-    pub(crate) fn new(
-        index: usize,
-        shared: Arc<Shared>,
-        local: Deque<TaskRef>,
-        reactor: Reactor,
-    ) -> Worker {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>, reactor: Reactor) -> Worker {
         Worker {
             index,
             state: AtomicU64::new(Mode::Sched as u64),
@@ -176,8 +171,7 @@ impl Worker {
 
     /// Driver only: sets the mode (never from `Handed`, which only the monitor leaves).
     pub(crate) fn set_mode(&self, mode: Mode) {
-        self.state
-            .store(Self::pack(context::thread_token(), mode), Ordering::Release);
+        self.state.store(Self::pack(context::thread_token(), mode), Ordering::Release);
     }
 
     /// A coroutine enters runtime code: `User` → `Runtime`. Fails once the worker is handed.
@@ -210,11 +204,7 @@ impl Worker {
 
     /// Monitor only: what to watch.
     pub(crate) fn activity(&self) -> (u64, Mode, bool) {
-        (
-            self.resumes.load(Ordering::Acquire),
-            self.driver_and_mode().1,
-            self.preemptible.load(Ordering::Relaxed),
-        )
+        (self.resumes.load(Ordering::Acquire), self.driver_and_mode().1, self.preemptible.load(Ordering::Relaxed))
     }
 
     /// Monitor only: the next preemption signal to this worker's thread is meant.
@@ -248,16 +238,14 @@ impl Worker {
     /// A new thread starts driving this worker.
     pub(crate) fn adopt(&self) {
         // SAFETY: pthread_self has no preconditions.
-        self.thread
-            .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+        self.thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
         self.set_mode(Mode::Sched);
     }
 
     /// About to resume a coroutine: its code runs from now on.
     pub(crate) fn enter_user(&self, preemptible: bool) {
         self.preemptible.store(preemptible, Ordering::Relaxed);
-        self.resumes
-            .store(self.resumes.load(Ordering::Relaxed) + 1, Ordering::Release);
+        self.resumes.store(self.resumes.load(Ordering::Relaxed) + 1, Ordering::Release);
         self.set_mode(Mode::User);
     }
 
@@ -308,12 +296,7 @@ impl Worker {
                 if !self.local.is_empty() {
                     continue;
                 }
-                if self
-                    .shared
-                    .force_exit
-                    .load(std::sync::atomic::Ordering::Acquire)
-                    || self.shared.alive() == 0
-                {
+                if self.shared.force_exit.load(std::sync::atomic::Ordering::Acquire) || self.shared.alive() == 0 {
                     break;
                 }
             }
@@ -337,12 +320,8 @@ impl Worker {
         while let Some(waker) = self.timers.borrow_mut().pop_any() {
             drop(waker);
         }
-        self.shared
-            .stacks
-            .release_cache(&mut self.stacks.borrow_mut());
-        self.counters()
-            .stack_cache
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.shared.stacks.release_cache(&mut self.stacks.borrow_mut());
+        self.counters().stack_cache.store(0, std::sync::atomic::Ordering::Relaxed);
         context::set_current_worker(std::ptr::null());
     }
 
@@ -360,11 +339,7 @@ impl Worker {
         if let Some(top) = self.shared.priority.top() {
             if top < DEFAULT_PRIORITY {
                 let local_waiting = !self.local.is_empty() || self.has_run_next();
-                let starved = local_waiting
-                    && self
-                        .passed_over
-                        .get()
-                        .is_some_and(|since| since.elapsed() >= AGING);
+                let starved = local_waiting && self.passed_over.get().is_some_and(|since| since.elapsed() >= AGING);
                 if !starved {
                     if let Some(task) = self.shared.priority.pop() {
                         if local_waiting && self.passed_over.get().is_none() {
@@ -503,21 +478,14 @@ impl Worker {
             || self.shared.has_shared_work();
         if !pending {
             let now = Instant::now();
-            let mut timeout = self
-                .timers
-                .borrow()
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(now));
+            let mut timeout = self.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(now));
             if self.shared.is_shutting_down() {
                 timeout = Some(timeout.map_or(SHUTDOWN_POLL, |t| t.min(SHUTDOWN_POLL)));
             }
             if timeout != Some(Duration::ZERO) {
                 bump(&self.counters().parks);
                 self.reactor.park(timeout);
-                self.counters().io_in_flight.store(
-                    self.reactor.in_flight(),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                self.counters().io_in_flight.store(self.reactor.in_flight(), std::sync::atomic::Ordering::Relaxed);
             } else {
                 self.reactor.flush();
             }
@@ -547,20 +515,12 @@ impl Worker {
             Run::Suspended(Suspend::Preempted) => {
                 header.state.yield_run();
                 // Back on this worker only: its registers may hold this thread's state.
-                if owned {
-                    self.pinned.borrow_mut().push_back(task)
-                } else {
-                    self.shared.push_remote(task)
-                }
+                if owned { self.pinned.borrow_mut().push_back(task) } else { self.shared.push_remote(task) }
             }
             Run::Suspended(Suspend::Yield) => {
                 header.state.yield_run();
                 // No other worker needs waking: this one runs the task again soon.
-                if owned {
-                    self.enqueue(task)
-                } else {
-                    self.shared.push_remote(task)
-                }
+                if owned { self.enqueue(task) } else { self.shared.push_remote(task) }
             }
             Run::Suspended(Suspend::Park) => match header.state.end_run() {
                 AfterRun::Reschedule if owned => self.enqueue(task),
@@ -569,19 +529,13 @@ impl Worker {
             },
             Run::Finished(stack) => {
                 if let Some(stack) = stack {
-                    if owned {
-                        self.recycle_stack(stack)
-                    } else {
-                        self.shared.stacks.put(None, stack)
-                    }
+                    if owned { self.recycle_stack(stack) } else { self.shared.stacks.put(None, stack) }
                 }
                 header.state.complete();
                 if owned {
                     bump(&self.counters().finished);
                 } else {
-                    self.shared
-                        .finished_elsewhere
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.shared.finished_elsewhere.fetch_add(1, Ordering::Relaxed);
                 }
                 let waker = header.join_waker.lock().take();
                 if let Some(waker) = waker {
@@ -633,10 +587,7 @@ impl Worker {
     pub(crate) fn next_id(&self) -> u64 {
         let (mut next, mut end) = self.ids.get();
         if next == end {
-            next = self
-                .shared
-                .next_id
-                .fetch_add(ID_BLOCK, std::sync::atomic::Ordering::Relaxed);
+            next = self.shared.next_id.fetch_add(ID_BLOCK, std::sync::atomic::Ordering::Relaxed);
             end = next + ID_BLOCK;
         }
         self.ids.set((next + 1, end));
@@ -647,9 +598,7 @@ impl Worker {
     pub(crate) fn stack(&self, size: usize) -> io::Result<Stack> {
         let mut cache = self.stacks.borrow_mut();
         let stack = self.shared.stacks.get(Some(&mut cache), size);
-        self.counters()
-            .stack_cache
-            .store(cache.len(), std::sync::atomic::Ordering::Relaxed);
+        self.counters().stack_cache.store(cache.len(), std::sync::atomic::Ordering::Relaxed);
         stack
     }
 
@@ -657,17 +606,13 @@ impl Worker {
     pub(crate) fn recycle_stack(&self, stack: Stack) {
         let mut cache = self.stacks.borrow_mut();
         self.shared.stacks.put(Some(&mut cache), stack);
-        self.counters()
-            .stack_cache
-            .store(cache.len(), std::sync::atomic::Ordering::Relaxed);
+        self.counters().stack_cache.store(cache.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn add_timer(&self, deadline: Instant, waker: Waker) {
         let mut timers = self.timers.borrow_mut();
         timers.insert(deadline, waker);
-        self.counters()
-            .timers
-            .store(timers.len(), std::sync::atomic::Ordering::Relaxed);
+        self.counters().timers.store(timers.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn fire_timers(&self) {
@@ -682,10 +627,7 @@ impl Worker {
                 None => break,
             }
         }
-        self.counters().timers.store(
-            self.timers.borrow().len(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.counters().timers.store(self.timers.borrow().len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn fire_all_timers(&self) {
@@ -696,8 +638,6 @@ impl Worker {
                 None => break,
             }
         }
-        self.counters()
-            .timers
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.counters().timers.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }

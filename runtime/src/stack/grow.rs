@@ -79,9 +79,8 @@ fn current_limit() -> usize {
 
 #[inline(never)]
 fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
-    let segment = take(segment_size).unwrap_or_else(|e| {
-        panic!("maybe_grow: cannot map a {segment_size}-byte stack segment: {e}")
-    });
+    let segment = take(segment_size)
+        .unwrap_or_else(|e| panic!("maybe_grow: cannot map a {segment_size}-byte stack segment: {e}"));
     IN_USE.fetch_add(1, Ordering::Relaxed);
     let (lo, hi) = segment.guard();
     let usable = segment.usable();
@@ -117,44 +116,21 @@ fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
             // SAFETY: the running task is alive.
             let header = unsafe { t.as_ref() };
             let saved = header.guard.get();
-            let range = GuardRange {
-                lo,
-                hi,
-                stack_size: usable,
-                ..saved
-            };
+            let range = GuardRange { lo, hi, stack_size: usable, ..saved };
             header.guard.set(range);
             set_current_guard(range);
-            Restore {
-                task,
-                saved,
-                thread_limit: 0,
-                segment: Some(segment),
-            }
+            Restore { task, saved, thread_limit: 0, segment: Some(segment) }
         }
         None => {
-            let restore = Restore {
-                task: None,
-                saved: GuardRange::NONE,
-                thread_limit: current_limit(),
-                segment: Some(segment),
-            };
+            let restore =
+                Restore { task: None, saved: GuardRange::NONE, thread_limit: current_limit(), segment: Some(segment) };
             THREAD_LIMIT.set(hi);
-            set_current_guard(GuardRange {
-                lo,
-                hi,
-                stack_size: usable,
-                id: 0,
-                name: (std::ptr::null(), 0),
-            });
+            set_current_guard(GuardRange { lo, hi, stack_size: usable, id: 0, name: (std::ptr::null(), 0) });
             restore
         }
     };
     let mut restore = restore;
-    let segment = restore
-        .segment
-        .as_mut()
-        .expect("segment present until drop");
+    let segment = restore.segment.as_mut().expect("segment present until drop");
     let result = corosensei::on_stack(segment, f);
     drop(restore);
     result
@@ -164,10 +140,7 @@ fn take(size: usize) -> std::io::Result<Stack> {
     let slot = Stack::slot_len(size);
     {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = pool
-            .iter()
-            .position(|s| s.usable() + sys::page_size() == slot)
-        {
+        if let Some(at) = pool.iter().position(|s| s.usable() + sys::page_size() == slot) {
             return Ok(pool.swap_remove(at));
         }
     }

@@ -36,9 +36,7 @@ impl GuardKind {
                 if Self::markers_work() {
                     GuardKind::Marker
                 } else {
-                    eprintln!(
-                        "oc-runtime: OC_STACK_GUARD=marker needs Linux 6.13 or later; using protect"
-                    );
+                    eprintln!("oc-runtime: OC_STACK_GUARD=marker needs Linux 6.13 or later; using protect");
                     GuardKind::Protect
                 }
             }
@@ -72,10 +70,7 @@ impl Chunk {
     pub(crate) fn map(slot: usize, count: usize) -> io::Result<Arc<Chunk>> {
         let len = slot * count;
         let base = sys::map_stack(len)?;
-        Ok(Arc::new(Chunk {
-            base: base as usize,
-            len,
-        }))
+        Ok(Arc::new(Chunk { base: base as usize, len }))
     }
 
     /// Makes the `index`th slot a stack.
@@ -118,20 +113,12 @@ impl Stack {
     /// The mapping length of a stack with at least `usable` bytes.
     pub(crate) fn slot_len(usable: usize) -> usize {
         let page = sys::page_size();
-        usable
-            .max(corosensei::stack::MIN_STACK_SIZE)
-            .next_multiple_of(page)
-            + page
+        usable.max(corosensei::stack::MIN_STACK_SIZE).next_multiple_of(page) + page
     }
 
     fn new_in(bottom: usize, len: usize, owner: Owner) -> Stack {
         let _valgrind = ValgrindStackRegistration::new(bottom as *mut u8, len);
-        Stack {
-            bottom,
-            len,
-            owner,
-            _valgrind,
-        }
+        Stack { bottom, len, owner, _valgrind }
     }
 
     /// Maps a stack of its own with at least `usable` bytes above a `PROT_NONE` guard page.

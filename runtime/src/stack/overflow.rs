@@ -27,13 +27,7 @@ pub(crate) struct GuardRange {
 }
 
 impl GuardRange {
-    pub(crate) const NONE: GuardRange = GuardRange {
-        lo: 0,
-        hi: 0,
-        stack_size: 0,
-        id: 0,
-        name: (std::ptr::null(), 0),
-    };
+    pub(crate) const NONE: GuardRange = GuardRange { lo: 0, hi: 0, stack_size: 0, id: 0, name: (std::ptr::null(), 0) };
 }
 
 thread_local! {
@@ -60,11 +54,7 @@ pub(crate) fn install() {
 /// Reads a const-initialised thread-local without destructor (a plain TLS load), formats into
 /// a buffer on the signal stack, and calls only `write(2)`, `sigaction(2)` and `abort(3)`. No
 /// allocation, no lock.
-unsafe extern "C" fn on_fault(
-    sig: libc::c_int,
-    info: *mut libc::siginfo_t,
-    ctx: *mut libc::c_void,
-) {
+unsafe extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: `info` comes from the kernel for a fault signal.
     let addr = unsafe { sys::fault_address(info) };
     let guard = GUARD.get();
@@ -100,10 +90,7 @@ struct Message {
 
 impl Message {
     fn new() -> Message {
-        Message {
-            buf: [0; 512],
-            len: 0,
-        }
+        Message { buf: [0; 512], len: 0 }
     }
 
     fn push(&mut self, bytes: &[u8]) {

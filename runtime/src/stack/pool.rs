@@ -75,10 +75,7 @@ pub(crate) struct StackCache {
 
 impl StackCache {
     pub(crate) fn new() -> StackCache {
-        StackCache {
-            hot: Vec::new(),
-            retired: Vec::new(),
-        }
+        StackCache { hot: Vec::new(), retired: Vec::new() }
     }
 
     /// Stacks held (hot and waiting to be retired).
@@ -105,26 +102,21 @@ impl StackPool {
             configured_limit,
             limit: AtomicUsize::new(0),
             guard: GuardKind::detect(),
-            carver: Mutex::new(Carver {
-                chunk: None,
-                next: CHUNK_STACKS,
-            }),
+            carver: Mutex::new(Carver { chunk: None, next: CHUNK_STACKS }),
         };
         pool.limit.store(pool.compute_limit(), Ordering::Relaxed);
         pool
     }
 
     fn round(size: usize) -> usize {
-        size.max(corosensei::stack::MIN_STACK_SIZE)
-            .next_multiple_of(sys::page_size())
+        size.max(corosensei::stack::MIN_STACK_SIZE).next_multiple_of(sys::page_size())
     }
 
     fn compute_limit(&self) -> usize {
-        self.configured_limit
-            .unwrap_or_else(|| match (self.guard, sys::max_map_count()) {
-                (GuardKind::Protect, Some(maps)) => maps.saturating_sub(MAPPINGS_RESERVED) / 2,
-                _ => usize::MAX,
-            })
+        self.configured_limit.unwrap_or_else(|| match (self.guard, sys::max_map_count()) {
+            (GuardKind::Protect, Some(maps)) => maps.saturating_sub(MAPPINGS_RESERVED) / 2,
+            _ => usize::MAX,
+        })
     }
 
     /// How guard pages are made.
@@ -147,11 +139,7 @@ impl StackPool {
 
     /// A stack with `size` usable bytes (0: the default size), from `cache` when it can.
     pub(crate) fn get(&self, cache: Option<&mut StackCache>, size: usize) -> io::Result<Stack> {
-        let size = if size == 0 {
-            self.default_size
-        } else {
-            Self::round(size)
-        };
+        let size = if size == 0 { self.default_size } else { Self::round(size) };
         if size != self.default_size {
             let mut other = lock(&self.other);
             if let Some(at) = other.iter().position(|s| s.usable() == size) {
@@ -161,10 +149,7 @@ impl StackPool {
             return self.map(size);
         }
         let Some(cache) = cache else {
-            for (pool, count) in [
-                (&self.shared, &self.pooled_shared),
-                (&self.cold, &self.pooled_cold),
-            ] {
+            for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
                 let mut pool = lock(pool);
                 if let Some(stack) = pool.pop() {
                     count.store(pool.len(), Ordering::Relaxed);
@@ -179,10 +164,7 @@ impl StackPool {
         if let Some(stack) = cache.retired.pop() {
             return Ok(stack);
         }
-        for (pool, count) in [
-            (&self.shared, &self.pooled_shared),
-            (&self.cold, &self.pooled_cold),
-        ] {
+        for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
             if count.load(Ordering::Relaxed) > 0 {
                 let mut pool = lock(pool);
                 let take = pool.len().min(BATCH);
@@ -213,9 +195,7 @@ impl StackPool {
         let stack = match self.guard {
             GuardKind::Protect => Stack::map_protected(size),
             GuardKind::Marker if size == self.default_size => self.carve(),
-            GuardKind::Marker => {
-                Chunk::map(Stack::slot_len(size), 1).and_then(|c| c.carve(Stack::slot_len(size), 0))
-            }
+            GuardKind::Marker => Chunk::map(Stack::slot_len(size), 1).and_then(|c| c.carve(Stack::slot_len(size), 0)),
         };
         stack.map_err(|e| {
             self.mapped.fetch_sub(1, Ordering::Relaxed);
@@ -243,11 +223,7 @@ impl StackPool {
         }
         let index = carver.next;
         carver.next += 1;
-        carver
-            .chunk
-            .as_ref()
-            .expect("chunk mapped above")
-            .carve(slot, index)
+        carver.chunk.as_ref().expect("chunk mapped above").carve(slot, index)
     }
 
     fn limit_error(&self, mapped: usize, limit: usize) -> io::Error {
@@ -351,10 +327,7 @@ impl Drop for StackPool {
     fn drop(&mut self) {
         lock(&self.carver).chunk = None;
         let pools = [&self.shared, &self.cold, &self.other];
-        let stacks: Vec<Stack> = pools
-            .into_iter()
-            .flat_map(|p| std::mem::take(&mut *lock(p)))
-            .collect();
+        let stacks: Vec<Stack> = pools.into_iter().flat_map(|p| std::mem::take(&mut *lock(p))).collect();
         for stack in stacks {
             self.unmap(stack);
         }

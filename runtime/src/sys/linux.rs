@@ -27,11 +27,7 @@ pub(crate) fn map_stack(len: usize) -> io::Result<*mut u8> {
             0,
         )
     };
-    if addr == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(addr.cast())
-    }
+    if addr == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(addr.cast()) }
 }
 
 /// Makes `len` bytes at `addr` inaccessible (a guard page).
@@ -83,16 +79,11 @@ pub(crate) unsafe fn discard(addr: *mut u8, len: usize) {
 
 /// The kernel's limit on memory mappings per process (`vm.max_map_count`), read afresh.
 pub(crate) fn max_map_count() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?.trim().parse().ok()
 }
 
 /// The signature of a `SA_SIGINFO` handler.
-pub(crate) type FaultHandler =
-    unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+pub(crate) type FaultHandler = unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
 
 /// The handlers for `SIGSEGV` and `SIGBUS` that were installed before ours.
 struct Previous([libc::sigaction; 2]);
@@ -139,11 +130,7 @@ pub(crate) fn install_fault_handler(handler: FaultHandler) {
 ///
 /// Only reads `PREVIOUS` (an atomic load of a value written once before the handler was
 /// installed) and calls `sigaction`, which is async-signal-safe.
-pub(crate) unsafe fn forward_fault(
-    sig: libc::c_int,
-    info: *mut libc::siginfo_t,
-    ctx: *mut libc::c_void,
-) {
+pub(crate) unsafe fn forward_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let index = if sig == libc::SIGSEGV { 0 } else { 1 };
     let Some(Previous(previous)) = PREVIOUS.get() else {
         return;
@@ -205,11 +192,7 @@ pub(crate) fn ensure_signal_stack() {
         return;
     }
     let Ok(mem) = map_stack(SIZE) else { return };
-    let stack = libc::stack_t {
-        ss_sp: mem.cast(),
-        ss_flags: 0,
-        ss_size: SIZE,
-    };
+    let stack = libc::stack_t { ss_sp: mem.cast(), ss_flags: 0, ss_size: SIZE };
     // SAFETY: `stack` describes memory we own for the rest of the process (never unmapped, so
     // it outlives the thread even if the thread exits while a signal is delivered).
     if unsafe { libc::sigaltstack(&stack, ptr::null_mut()) } == 0 {
@@ -225,8 +208,7 @@ pub(crate) fn ensure_signal_stack() {
 pub(crate) fn write_stderr(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid readable buffer of the given length.
-        let n =
-            unsafe { super::raw::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        let n = unsafe { super::raw::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
         if n <= 0 {
             return;
         }

@@ -35,15 +35,7 @@ mod arch {
     ///
     /// As the system call `n` with these arguments.
     #[inline(always)]
-    pub(super) unsafe fn syscall6(
-        n: usize,
-        a: usize,
-        b: usize,
-        c: usize,
-        d: usize,
-        e: usize,
-        f: usize,
-    ) -> usize {
+    pub(super) unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> usize {
         let ret;
         // SAFETY: the x86_64 Linux system call convention: number in rax, arguments in rdi, rsi,
         // rdx, r10, r8, r9; the kernel clobbers rcx and r11; the result is in rax.
@@ -68,15 +60,7 @@ mod arch {
     ///
     /// As the system call `n` with these arguments.
     #[inline(always)]
-    pub(super) unsafe fn syscall6(
-        n: usize,
-        a: usize,
-        b: usize,
-        c: usize,
-        d: usize,
-        e: usize,
-        f: usize,
-    ) -> usize {
+    pub(super) unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> usize {
         let ret;
         // SAFETY: the aarch64 Linux system call convention: number in x8, arguments in x0-x5,
         // the result in x0.
@@ -108,67 +92,22 @@ pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_
 
 pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_readv,
-            fd as usize,
-            iov as usize,
-            n as usize,
-            0,
-            0,
-            0,
-        ) as ssize_t
-    }
+    unsafe { sys(libc::SYS_readv, fd as usize, iov as usize, n as usize, 0, 0, 0) as ssize_t }
 }
 
 pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_writev,
-            fd as usize,
-            iov as usize,
-            n as usize,
-            0,
-            0,
-            0,
-        ) as ssize_t
-    }
+    unsafe { sys(libc::SYS_writev, fd as usize, iov as usize, n as usize, 0, 0, 0) as ssize_t }
 }
 
 pub(crate) unsafe fn pread(fd: c_int, buf: *mut c_void, len: size_t, off: libc::off_t) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_pread64,
-            fd as usize,
-            buf as usize,
-            len,
-            off as usize,
-            0,
-            0,
-        ) as ssize_t
-    }
+    unsafe { sys(libc::SYS_pread64, fd as usize, buf as usize, len, off as usize, 0, 0) as ssize_t }
 }
 
-pub(crate) unsafe fn pwrite(
-    fd: c_int,
-    buf: *const c_void,
-    len: size_t,
-    off: libc::off_t,
-) -> ssize_t {
+pub(crate) unsafe fn pwrite(fd: c_int, buf: *const c_void, len: size_t, off: libc::off_t) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_pwrite64,
-            fd as usize,
-            buf as usize,
-            len,
-            off as usize,
-            0,
-            0,
-        ) as ssize_t
-    }
+    unsafe { sys(libc::SYS_pwrite64, fd as usize, buf as usize, len, off as usize, 0, 0) as ssize_t }
 }
 
 pub(crate) unsafe fn recvfrom(
@@ -181,15 +120,8 @@ pub(crate) unsafe fn recvfrom(
 ) -> ssize_t {
     // SAFETY: forwarded.
     unsafe {
-        sys(
-            libc::SYS_recvfrom,
-            fd as usize,
-            buf as usize,
-            len,
-            flags as usize,
-            addr as usize,
-            addrlen as usize,
-        ) as ssize_t
+        sys(libc::SYS_recvfrom, fd as usize, buf as usize, len, flags as usize, addr as usize, addrlen as usize)
+            as ssize_t
     }
 }
 
@@ -203,30 +135,14 @@ pub(crate) unsafe fn sendto(
 ) -> ssize_t {
     // SAFETY: forwarded.
     unsafe {
-        sys(
-            libc::SYS_sendto,
-            fd as usize,
-            buf as usize,
-            len,
-            flags as usize,
-            addr as usize,
-            addrlen as usize,
-        ) as ssize_t
+        sys(libc::SYS_sendto, fd as usize, buf as usize, len, flags as usize, addr as usize, addrlen as usize)
+            as ssize_t
     }
 }
 
 pub(crate) unsafe fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        recvfrom(
-            fd,
-            buf,
-            len,
-            flags,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    }
+    unsafe { recvfrom(fd, buf, len, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
 }
 
 pub(crate) unsafe fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
@@ -236,139 +152,46 @@ pub(crate) unsafe fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_i
 
 pub(crate) unsafe fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_recvmsg,
-            fd as usize,
-            msg as usize,
-            flags as usize,
-            0,
-            0,
-            0,
-        ) as ssize_t
-    }
+    unsafe { sys(libc::SYS_recvmsg, fd as usize, msg as usize, flags as usize, 0, 0, 0) as ssize_t }
 }
 
 pub(crate) unsafe fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_sendmsg,
-            fd as usize,
-            msg as usize,
-            flags as usize,
-            0,
-            0,
-            0,
-        ) as ssize_t
-    }
+    unsafe { sys(libc::SYS_sendmsg, fd as usize, msg as usize, flags as usize, 0, 0, 0) as ssize_t }
 }
 
-pub(crate) unsafe fn accept4(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-    flags: c_int,
-) -> c_int {
+pub(crate) unsafe fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_accept4,
-            fd as usize,
-            addr as usize,
-            len as usize,
-            flags as usize,
-            0,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_accept4, fd as usize, addr as usize, len as usize, flags as usize, 0, 0) as c_int }
 }
 
 pub(crate) unsafe fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: forwarded.
+    unsafe { sys(libc::SYS_connect, fd as usize, addr as usize, len as usize, 0, 0, 0) as c_int }
+}
+
+pub(crate) unsafe fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+    // SAFETY: forwarded.
     unsafe {
-        sys(
-            libc::SYS_connect,
-            fd as usize,
-            addr as usize,
-            len as usize,
-            0,
-            0,
-            0,
-        ) as c_int
+        sys(libc::SYS_getsockopt, fd as usize, level as usize, name as usize, val as usize, len as usize, 0) as c_int
     }
 }
 
-pub(crate) unsafe fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
+pub(crate) unsafe fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
     // SAFETY: forwarded.
     unsafe {
-        sys(
-            libc::SYS_getsockopt,
-            fd as usize,
-            level as usize,
-            name as usize,
-            val as usize,
-            len as usize,
-            0,
-        ) as c_int
-    }
-}
-
-pub(crate) unsafe fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_setsockopt,
-            fd as usize,
-            level as usize,
-            name as usize,
-            val as usize,
-            len as usize,
-            0,
-        ) as c_int
+        sys(libc::SYS_setsockopt, fd as usize, level as usize, name as usize, val as usize, len as usize, 0) as c_int
     }
 }
 
 pub(crate) unsafe fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_getpeername,
-            fd as usize,
-            addr as usize,
-            len as usize,
-            0,
-            0,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_getpeername, fd as usize, addr as usize, len as usize, 0, 0, 0) as c_int }
 }
 
 pub(crate) unsafe fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_socket,
-            domain as usize,
-            ty as usize,
-            proto as usize,
-            0,
-            0,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_socket, domain as usize, ty as usize, proto as usize, 0, 0, 0) as c_int }
 }
 
 pub(crate) unsafe fn shutdown(fd: c_int, how: c_int) -> c_int {
@@ -398,17 +221,7 @@ pub(crate) unsafe fn dup(fd: c_int) -> c_int {
 
 pub(crate) unsafe fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: forwarded.
-    unsafe {
-        sys(
-            libc::SYS_dup3,
-            old as usize,
-            new as usize,
-            flags as usize,
-            0,
-            0,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_dup3, old as usize, new as usize, flags as usize, 0, 0, 0) as c_int }
 }
 
 /// `poll(2)` through `ppoll` (aarch64 has no `poll` system call).
@@ -424,17 +237,7 @@ pub(crate) unsafe fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: c
         &ts as *const libc::timespec
     };
     // SAFETY: forwarded; `tsp` is null or points to `ts`, alive for the call.
-    unsafe {
-        sys(
-            libc::SYS_ppoll,
-            fds as usize,
-            n as usize,
-            tsp as usize,
-            0,
-            0,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_ppoll, fds as usize, n as usize, tsp as usize, 0, 0, 0) as c_int }
 }
 
 pub(crate) unsafe fn pselect6(
@@ -445,17 +248,7 @@ pub(crate) unsafe fn pselect6(
     ts: *const libc::timespec,
 ) -> c_int {
     // SAFETY: forwarded; no signal mask (the sixth argument is null).
-    unsafe {
-        sys(
-            libc::SYS_pselect6,
-            n as usize,
-            r as usize,
-            w as usize,
-            e as usize,
-            ts as usize,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_pselect6, n as usize, r as usize, w as usize, e as usize, ts as usize, 0) as c_int }
 }
 
 pub(crate) unsafe fn clock_nanosleep(
@@ -466,17 +259,7 @@ pub(crate) unsafe fn clock_nanosleep(
 ) -> c_int {
     // SAFETY: forwarded. The system call returns -1/errno through `syscall`; the libc
     // function returns the error number itself: callers convert.
-    unsafe {
-        sys(
-            libc::SYS_clock_nanosleep,
-            clock as usize,
-            flags as usize,
-            req as usize,
-            rem as usize,
-            0,
-            0,
-        ) as c_int
-    }
+    unsafe { sys(libc::SYS_clock_nanosleep, clock as usize, flags as usize, req as usize, rem as usize, 0, 0) as c_int }
 }
 
 pub(crate) unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {

@@ -100,22 +100,12 @@ impl Builder {
         }
     }
 
-    pub(crate) fn spawn_on<F, T>(
-        self,
-        shared: &std::sync::Arc<Shared>,
-        f: F,
-    ) -> io::Result<JoinHandle<T>>
+    pub(crate) fn spawn_on<F, T>(self, shared: &std::sync::Arc<Shared>, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        shared.spawn(
-            f,
-            self.name.map(String::into_boxed_str),
-            self.priority,
-            self.stack_size,
-            self.preemptible,
-        )
+        shared.spawn(f, self.name.map(String::into_boxed_str), self.priority, self.stack_size, self.preemptible)
     }
 }
 
@@ -130,9 +120,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new()
-        .spawn(f)
-        .unwrap_or_else(|e| panic!("failed to spawn a coroutine: {e}"))
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("failed to spawn a coroutine: {e}"))
 }
 
 /// Spawns `f(param)` with a priority; what `task!` expands to.

@@ -50,12 +50,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    const VTABLE: Vtable = Vtable {
-        run: Self::run,
-        take_output: Self::take_output,
-        clone_ref: Self::clone_ref,
-        drop_ref: Self::drop_ref,
-    };
+    const VTABLE: Vtable =
+        Vtable { run: Self::run, take_output: Self::take_output, clone_ref: Self::clone_ref, drop_ref: Self::drop_ref };
 
     /// Allocates a task; returns its header pointer carrying one reference.
     pub(crate) fn allocate(
@@ -131,9 +127,7 @@ where
 
         if let Stage::Pending(_) = stage {
             if header.state.is_cancelled() || header.shared.is_shutting_down() {
-                let Stage::Pending(f) = std::mem::replace(stage, Stage::Finished) else {
-                    unreachable!()
-                };
+                let Stage::Pending(f) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
                 // Dropping the closure runs the destructors of what it captured; a panic there
                 // must not escape into the worker.
                 let dropped = catch_unwind(AssertUnwindSafe(move || drop(f)));
@@ -146,18 +140,14 @@ where
             let stack = match worker.stack(header.stack_size) {
                 Ok(stack) => stack,
                 Err(e) => {
-                    let Stage::Pending(f) = std::mem::replace(stage, Stage::Finished) else {
-                        unreachable!()
-                    };
+                    let Stage::Pending(f) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
                     let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
                     *output = Some(Err(JoinError::no_stack(header.id, e)));
                     return Run::Finished(None);
                 }
             };
             header.guard.set(guard_range(header, &stack));
-            let Stage::Pending(f) = std::mem::replace(stage, Stage::Finished) else {
-                unreachable!()
-            };
+            let Stage::Pending(f) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
             let out_ptr: *mut Option<Result<T, JoinError>> = output;
             let header_ptr: *const Header = header;
             *stage = Stage::Running(Coroutine::with_stack(stack, move |yielder, ()| {
@@ -197,9 +187,7 @@ where
         match result {
             CoroutineResult::Yield(why) => Run::Suspended(why),
             CoroutineResult::Return(()) => {
-                let Stage::Running(co) = std::mem::replace(stage, Stage::Finished) else {
-                    unreachable!()
-                };
+                let Stage::Running(co) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
                 Run::Finished(Some(co.into_stack()))
             }
         }
@@ -213,10 +201,7 @@ fn guard_range(header: &Header, stack: &Stack) -> GuardRange {
         hi,
         stack_size: stack.usable(),
         id: header.id,
-        name: header
-            .name
-            .as_deref()
-            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len())),
+        name: header.name.as_deref().map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len())),
     }
 }
 
@@ -225,8 +210,7 @@ impl<F, T> Drop for Cell<F, T> {
         if let Stage::Running(_) = self.stage.get_mut() {
             // A suspended coroutine that nobody will wake again: unwind it here so that its
             // destructors run. It must not mistake itself for the task this thread runs.
-            let Stage::Running(mut co) = std::mem::replace(self.stage.get_mut(), Stage::Finished)
-            else {
+            let Stage::Running(mut co) = std::mem::replace(self.stage.get_mut(), Stage::Finished) else {
                 unreachable!()
             };
             self.header.unwinding.set(true);

@@ -99,9 +99,7 @@ pub(crate) fn no_preempt_exit() {
 /// Whether the running coroutine has been asked to stop (cancelled, or runtime shutdown) and
 /// has not begun to unwind yet.
 pub(crate) fn cancel_pending() -> bool {
-    current_header().is_some_and(|h| {
-        !h.unwinding.get() && (h.state.is_cancelled() || h.shared.is_shutting_down())
-    })
+    current_header().is_some_and(|h| !h.unwinding.get() && (h.state.is_cancelled() || h.shared.is_shutting_down()))
 }
 
 /// Whether a panic payload caught with `std::panic::catch_unwind` is the runtime's
@@ -163,8 +161,7 @@ fn suspend_for(header: &Header, why: Suspend) {
 }
 
 fn deliver_cancel(header: &Header) {
-    if !header.unwinding.get() && (header.state.is_cancelled() || header.shared.is_shutting_down())
-    {
+    if !header.unwinding.get() && (header.state.is_cancelled() || header.shared.is_shutting_down()) {
         header.unwinding.set(true);
         std::panic::resume_unwind(Box::new(Cancelled));
     }
@@ -178,10 +175,7 @@ pub struct Coroutine {
 
 impl std::fmt::Debug for Coroutine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Coroutine")
-            .field("id", &self.id())
-            .field("name", &self.name())
-            .finish()
+        f.debug_struct("Coroutine").field("id", &self.id()).field("name", &self.name()).finish()
     }
 }
 
@@ -207,9 +201,7 @@ impl Coroutine {
 
 /// A handle to the running coroutine, or `None` on a plain thread.
 pub fn current() -> Option<Coroutine> {
-    current_header().map(|h| Coroutine {
-        task: TaskRef::from_header(h),
-    })
+    current_header().map(|h| Coroutine { task: TaskRef::from_header(h) })
 }
 
 /// Blocks the running coroutine until its token is made available by

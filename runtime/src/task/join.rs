@@ -29,38 +29,23 @@ enum Repr {
 
 impl JoinError {
     pub(crate) fn panicked(id: u64, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::Panicked(payload),
-        }
+        JoinError { id, repr: Repr::Panicked(payload) }
     }
 
     pub(crate) fn cancelled(id: u64) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::Cancelled,
-        }
+        JoinError { id, repr: Repr::Cancelled }
     }
 
     pub(crate) fn no_stack(id: u64, error: io::Error) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::NoStack(error),
-        }
+        JoinError { id, repr: Repr::NoStack(error) }
     }
 
     fn timed_out(id: u64) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::TimedOut,
-        }
+        JoinError { id, repr: Repr::TimedOut }
     }
 
     fn already_joined(id: u64) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::AlreadyJoined,
-        }
+        JoinError { id, repr: Repr::AlreadyJoined }
     }
 
     /// The coroutine panicked.
@@ -103,8 +88,7 @@ impl JoinError {
     ///
     /// Panics if the error is not a panic.
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic()
-            .unwrap_or_else(|e| panic!("`JoinError` is not a panic: {e}"))
+        self.try_into_panic().unwrap_or_else(|e| panic!("`JoinError` is not a panic: {e}"))
     }
 
     /// The panic payload, or the error itself if it is not a panic.
@@ -118,10 +102,9 @@ impl JoinError {
     /// The panic message, when the payload is a string.
     pub fn panic_message(&self) -> Option<&str> {
         match &self.repr {
-            Repr::Panicked(p) => p
-                .downcast_ref::<&'static str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Repr::Panicked(p) => {
+                p.downcast_ref::<&'static str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str))
+            }
             _ => None,
         }
     }
@@ -194,10 +177,7 @@ pub struct JoinHandle<T> {
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header = self.task.header();
-        f.debug_struct("JoinHandle")
-            .field("id", &header.id)
-            .field("finished", &header.state.is_complete())
-            .finish()
+        f.debug_struct("JoinHandle").field("id", &header.id).field("finished", &header.state.is_complete()).finish()
     }
 }
 
@@ -206,11 +186,7 @@ impl<T> Unpin for JoinHandle<T> {}
 
 impl<T: Send + 'static> JoinHandle<T> {
     pub(crate) fn new(task: TaskRef) -> JoinHandle<T> {
-        JoinHandle {
-            task,
-            taken: false,
-            _output: PhantomData,
-        }
+        JoinHandle { task, taken: false, _output: PhantomData }
     }
 
     /// The coroutine's id.
@@ -256,11 +232,7 @@ impl<T: Send + 'static> JoinHandle<T> {
     /// the coroutine runs on and can be joined again later.
     pub fn timeout_join(&mut self, timeout: Duration) -> Result<T, JoinError> {
         let deadline = Instant::now().checked_add(timeout);
-        if self.wait(deadline) {
-            self.take()
-        } else {
-            Err(JoinError::timed_out(self.id()))
-        }
+        if self.wait(deadline) { self.take() } else { Err(JoinError::timed_out(self.id())) }
     }
 
     fn take(&mut self) -> Result<T, JoinError> {

@@ -11,13 +11,11 @@ mod waker;
 pub use builder::{Builder, DEFAULT_PRIORITY, IntoPriority, spawn, spawn_with};
 pub(crate) use cell::Cell;
 pub use current::{
-    Coroutine, current, current_id, current_name, in_coroutine, is_cancellation, park, sleep,
-    sleep_until, yield_now,
+    Coroutine, current, current_id, current_name, in_coroutine, is_cancellation, park, sleep, sleep_until, yield_now,
 };
 pub(crate) use current::{
-    cancel_pending, is_cancel_payload, no_preempt_enter, no_preempt_exit, park_forever,
-    park_uncancellable, park_until, preempt_if_pending, preempted, rearm_cancel,
-    unwind_if_cancelled, waker,
+    cancel_pending, is_cancel_payload, no_preempt_enter, no_preempt_exit, park_forever, park_uncancellable, park_until,
+    preempt_if_pending, preempted, rearm_cancel, unwind_if_cancelled, waker,
 };
 pub use join::{JoinError, JoinHandle};
 pub(crate) use raw::{Header, Run, Suspend, TaskRef};

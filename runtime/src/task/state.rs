@@ -76,10 +76,7 @@ impl State {
             } else {
                 cur | SCHEDULED
             };
-            match self
-                .0
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) if next & SCHEDULED != 0 => return Wake::Schedule,
                 Ok(_) => return Wake::Nothing,
                 Err(actual) => cur = actual,
@@ -95,10 +92,7 @@ impl State {
     /// A worker took the task off a queue and is about to run it.
     pub(crate) fn start_run(&self) {
         let prev = self.0.fetch_xor(SCHEDULED | RUNNING, Ordering::AcqRel);
-        debug_assert!(
-            prev & SCHEDULED != 0 && prev & RUNNING == 0,
-            "bad state {prev:#b}"
-        );
+        debug_assert!(prev & SCHEDULED != 0 && prev & RUNNING == 0, "bad state {prev:#b}");
     }
 
     /// The coroutine suspended.
@@ -107,17 +101,11 @@ impl State {
         loop {
             debug_assert!(cur & RUNNING != 0);
             let (next, after) = if cur & NOTIFIED != 0 {
-                (
-                    (cur & !(RUNNING | NOTIFIED)) | SCHEDULED,
-                    AfterRun::Reschedule,
-                )
+                ((cur & !(RUNNING | NOTIFIED)) | SCHEDULED, AfterRun::Reschedule)
             } else {
                 (cur & !RUNNING, AfterRun::Idle)
             };
-            match self
-                .0
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return after,
                 Err(actual) => cur = actual,
             }
@@ -128,19 +116,14 @@ impl State {
     /// meanwhile (NOTIFIED) is left set and costs at most one spurious wake-up later.
     pub(crate) fn yield_run(&self) {
         let prev = self.0.fetch_xor(RUNNING | SCHEDULED, Ordering::AcqRel);
-        debug_assert!(
-            prev & RUNNING != 0 && prev & SCHEDULED == 0,
-            "bad state {prev:#b}"
-        );
+        debug_assert!(prev & RUNNING != 0 && prev & SCHEDULED == 0, "bad state {prev:#b}");
     }
 
     /// The coroutine returned (or never started); its output is stored.
     pub(crate) fn complete(&self) {
         let prev = self
             .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                Some((cur & CANCELLED) | COMPLETE)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| Some((cur & CANCELLED) | COMPLETE))
             .unwrap_or_else(|cur| cur);
         debug_assert!(prev & (RUNNING | SCHEDULED) != 0, "bad state {prev:#b}");
     }

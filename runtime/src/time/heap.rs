@@ -39,10 +39,7 @@ impl Ord for Entry {
 
 impl TimerHeap {
     pub(crate) fn new() -> TimerHeap {
-        TimerHeap {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
+        TimerHeap { heap: BinaryHeap::new(), seq: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -55,11 +52,7 @@ impl TimerHeap {
 
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry {
-            deadline,
-            seq: self.seq,
-            waker,
-        }));
+        self.heap.push(Reverse(Entry { deadline, seq: self.seq, waker }));
     }
 
     /// The earliest deadline.
@@ -69,11 +62,7 @@ impl TimerHeap {
 
     /// Removes and returns one timer due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Waker> {
-        if self.heap.peek()?.0.deadline <= now {
-            self.heap.pop().map(|e| e.0.waker)
-        } else {
-            None
-        }
+        if self.heap.peek()?.0.deadline <= now { self.heap.pop().map(|e| e.0.waker) } else { None }
     }
 
     /// Removes and returns any one timer (shutdown fires them all).

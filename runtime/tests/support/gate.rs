@@ -11,11 +11,7 @@ pub(crate) struct Gate {
 
 impl Gate {
     pub(crate) fn new(n: usize) -> Arc<Gate> {
-        Arc::new(Gate {
-            n,
-            waiting: Mutex::new(Vec::new()),
-            open: std::sync::atomic::AtomicBool::new(false),
-        })
+        Arc::new(Gate { n, waiting: Mutex::new(Vec::new()), open: std::sync::atomic::AtomicBool::new(false) })
     }
 
     /// Waits until `n` coroutines have called `arrive`.

@@ -5,28 +5,17 @@ use std::time::Duration;
 
 /// A runtime with `workers` workers, for one test.
 pub(crate) fn runtime(workers: usize) -> oc_runtime::Runtime {
-    oc_runtime::Runtime::builder()
-        .workers(workers)
-        .name("test")
-        .build()
-        .expect("runtime starts")
+    oc_runtime::Runtime::builder().workers(workers).name("test").build().expect("runtime starts")
 }
 
 /// Shuts `rt` down and checks that it stopped cleanly and promptly.
 pub(crate) fn shutdown(rt: oc_runtime::Runtime) {
-    assert!(
-        rt.shutdown(Duration::from_secs(10)),
-        "runtime did not shut down cleanly"
-    );
+    assert!(rt.shutdown(Duration::from_secs(10)), "runtime did not shut down cleanly");
 }
 
 /// The kernel's per-process memory-mapping limit.
 pub(crate) fn max_map_count() -> usize {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap()
 }
 
 /// Makes sure `vm.max_map_count` is at least `needed`, raising it when running as root.
@@ -56,14 +45,7 @@ pub(crate) use gate::Gate;
 pub(crate) fn std_listener(backlog: i32) -> std::net::TcpListener {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_reuse_address(true).unwrap();
-    socket
-        .bind(
-            &"127.0.0.1:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
     socket.listen(backlog).unwrap();
     socket.into()
 }
