@@ -11,13 +11,17 @@ use std::time::{Duration, Instant};
 fn hold_all(rt: &oc_runtime::Runtime, n: usize) -> (usize, Vec<oc_runtime::JoinError>) {
     let started = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(AtomicBool::new(false));
+    // Parked coroutines, to be woken all at once (no polling: a hundred thousand pollers
+    // would keep the workers too busy to start the rest).
+    let parked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let handles: Vec<_> = (0..n)
         .map(|_| {
-            let (started, release) = (started.clone(), release.clone());
+            let (started, release, parked) = (started.clone(), release.clone(), parked.clone());
             rt.spawn(move || {
+                parked.lock().unwrap().push(oc_runtime::task::current().unwrap());
                 started.fetch_add(1, Ordering::SeqCst);
                 while !release.load(Ordering::SeqCst) {
-                    oc_runtime::sleep(Duration::from_millis(5));
+                    oc_runtime::task::park();
                 }
             })
         })
@@ -33,6 +37,9 @@ fn hold_all(rt: &oc_runtime::Runtime, n: usize) -> (usize, Vec<oc_runtime::JoinE
         std::thread::sleep(Duration::from_millis(10));
     }
     release.store(true, Ordering::SeqCst);
+    for c in parked.lock().unwrap().drain(..) {
+        c.unpark();
+    }
     let mut ok = 0;
     let mut errors = Vec::new();
     for h in handles {

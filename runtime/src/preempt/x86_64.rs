@@ -139,6 +139,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
     }
     let Some(task) = context::signal_task() else {
         DEFERRED.fetch_add(1, Ordering::Relaxed);
+        worker.count_deferral();
         return;
     };
     // SAFETY: the task runs on this thread and is alive.
@@ -158,6 +159,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
         && !FORBIDDEN.get().is_some_and(|r| r.contains(pc));
     if !safe {
         DEFERRED.fetch_add(1, Ordering::Relaxed);
+        worker.count_deferral();
         if header.preemptible {
             header.preempt_pending.set(true);
         }

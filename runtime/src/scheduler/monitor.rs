@@ -53,6 +53,8 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
     let workers = shared.workers.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let tick = (slice / 2).max(Duration::from_millis(1));
     let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers.len()];
+    // Deferred preemptions of each worker when its current run was first seen.
+    let mut deferred_at: Vec<u64> = workers.iter().map(|w| w.deferrals()).collect();
     while !shared.is_shutting_down() {
         if shared.idle.all_sleeping() {
             shared.monitor.sleep(&shared, Duration::from_secs(1));
@@ -62,21 +64,21 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
         }
         std::thread::sleep(tick);
         let now = Instant::now();
-        for (worker, seen) in workers.iter().zip(seen.iter_mut()) {
+        for ((worker, seen), deferred_at) in workers.iter().zip(seen.iter_mut()).zip(deferred_at.iter_mut()) {
             let (resumes, mode, preemptible) = worker.activity();
             if resumes != seen.0 || mode != Mode::User {
                 *seen = (resumes, now);
+                *deferred_at = worker.deferrals();
                 continue;
             }
             if now.duration_since(seen.1) < slice {
                 continue;
             }
-            // A preemptible coroutine gets signals; one that still runs after 20 slices (and
-            // at least 50 ms: every signal landed somewhere unsafe, say in a long libc call)
-            // is handed off.
-            let stuck_for = now.duration_since(seen.1);
-            let give_up = (slice * 20).max(Duration::from_millis(50));
-            if preemptible && stuck_for < give_up && crate::preempt::signal_worker(worker) {
+            // A preemptible coroutine gets signals; one whose signals were deferred 20 times
+            // in a row (every one landed somewhere unsafe, say in a long libc call) is handed
+            // off. A signal merely delayed (a loaded machine) is not a deferral.
+            let gave_up = worker.deferrals() - *deferred_at >= 20;
+            if preemptible && !gave_up && crate::preempt::signal_worker(worker) {
                 continue;
             } else if super::carrier::hand_off(&shared, worker) {
                 *seen = (u64::MAX, now);

@@ -96,6 +96,8 @@ pub(crate) struct Worker {
     preemptible: AtomicBool,
     /// The monitor asked for a preemption signal to be acted on.
     preempt_request: AtomicBool,
+    /// Preemption signals this worker's handler had to defer (unsafe point).
+    deferrals: AtomicU64,
     /// Preempted coroutines waiting to resume here (never stolen). Driver only.
     pinned: RefCell<std::collections::VecDeque<TaskRef>>,
     /// `pthread_t` of the driving thread.
@@ -129,6 +131,7 @@ impl Worker {
             resumes: AtomicU64::new(0),
             preemptible: AtomicBool::new(false),
             preempt_request: AtomicBool::new(false),
+            deferrals: AtomicU64::new(0),
             pinned: RefCell::new(std::collections::VecDeque::new()),
             thread: AtomicU64::new(0),
             reactor,
@@ -219,6 +222,20 @@ impl Worker {
     /// One atomic swap.
     pub(crate) fn take_preemption_request(&self) -> bool {
         self.preempt_request.swap(false, Ordering::AcqRel)
+    }
+
+    /// Signal handler: counts a deferred preemption.
+    ///
+    /// # Signal safety
+    ///
+    /// One atomic add.
+    pub(crate) fn count_deferral(&self) {
+        self.deferrals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Monitor only: deferred preemptions so far.
+    pub(crate) fn deferrals(&self) -> u64 {
+        self.deferrals.load(Ordering::Relaxed)
     }
 
     /// Signal handler: whether this thread runs a coroutine's own code on this worker.
