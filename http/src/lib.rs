@@ -34,6 +34,7 @@
 mod config;
 mod conn;
 mod date;
+mod files;
 mod parse;
 mod request;
 mod response;
@@ -41,7 +42,41 @@ mod router;
 mod server;
 
 pub use config::Limits;
+pub use files::StaticFiles;
 pub use request::{Request, Version};
 pub use response::{Response, StreamFn};
 pub use router::{Handler, Router};
 pub use server::{Server, ServerHandle};
+
+/// For the fuzz target (`http/fuzz`): parses `data` as a pipeline of requests the way a
+/// connection does, whole and split at every point, and panics if the outcomes differ.
+#[doc(hidden)]
+pub fn fuzz_parse(data: &[u8]) {
+    let limits = Limits::default();
+    let outcome = |input: &[u8]| {
+        let mut req = Request::new("", "");
+        let mut seen = Vec::new();
+        let mut start = 0;
+        while start < input.len() {
+            match parse::parse(&input[start..], &limits, &mut req) {
+                Ok(parse::Parse::Done(used)) => {
+                    assert!(used > 0 && start + used <= input.len());
+                    seen.push(Ok((req.method().to_owned(), req.target().to_owned(), req.body().to_vec())));
+                    start += used;
+                }
+                Ok(parse::Parse::Need { .. }) => break,
+                Err(status) => {
+                    seen.push(Err(status));
+                    break;
+                }
+            }
+        }
+        seen
+    };
+    let whole = outcome(data);
+    // A prefix never yields more complete requests than the whole input.
+    for cut in 0..data.len() {
+        let part = outcome(&data[..cut]);
+        assert!(part.len() <= whole.len() || whole.last().is_some_and(|r| r.is_err()));
+    }
+}

@@ -74,3 +74,16 @@ fn every_split_point_gives_the_same_responses() {
     }
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
+
+#[test]
+fn the_fuzz_entry_point_accepts_garbage() {
+    // The fuzz target's body, on a few inputs that exercise its checks.
+    for input in [
+        &b""[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\xff\xfe\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+    ] {
+        oc_http::fuzz_parse(input);
+    }
+}
