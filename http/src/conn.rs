@@ -23,12 +23,30 @@ pub(crate) const CLOSING: u8 = 2;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// What a connection runs over: a TCP stream, or TLS on one.
+pub(crate) trait Transport: Read + Write {
+    /// The TCP stream underneath (for time-outs and addresses).
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Transport for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
 /// Serves `stream` until the client closes it, a limit or time-out ends it, or the server
 /// shuts down.
-pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8>) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(server.limits.write_timeout));
-    let peer = stream.peer_addr().ok();
+pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<AtomicU8>) {
+    let _ = stream.tcp().set_nodelay(true);
+    let _ = stream.tcp().set_write_timeout(Some(server.limits.write_timeout));
+    let peer = stream.tcp().peer_addr().ok();
     // `buf[start..end]` holds received bytes not yet answered; the rest is room to read into
     // (zeroed once when the buffer grows, never per read).
     let mut buf: Vec<u8> = vec![0; READ_CHUNK];
@@ -117,7 +135,7 @@ pub(crate) fn serve(mut stream: TcpStream, server: &Shared, state: &Arc<AtomicU8
             }
             return;
         }
-        let _ = stream.set_read_timeout(Some(deadline - now));
+        let _ = stream.tcp().set_read_timeout(Some(deadline - now));
         if buf.len() - end < READ_CHUNK / 4 {
             let grown = (buf.len() * 2).min(limits.max_head + limits.max_body + READ_CHUNK).max(end + READ_CHUNK / 4);
             buf.resize(grown, 0);
@@ -164,12 +182,12 @@ fn refuse(out: &mut Vec<u8>, status: u16) {
 
 /// Calls the handler and encodes the response into `out` (or streams it); returns whether
 /// the connection stays open.
-fn answer(
+fn answer<S: Transport>(
     server: &Shared,
     req: &mut Request,
     date: &[u8; 29],
     out: &mut Vec<u8>,
-    stream: &mut TcpStream,
+    stream: &mut S,
 ) -> io::Result<bool> {
     let is_head = req.is_head();
     let version = req.version;
@@ -202,7 +220,7 @@ fn answer(
                 writer.flush()?;
                 writer.stream.write_all(b"0\r\n\r\n")?;
             } else {
-                f(stream)?;
+                f(&mut *stream)?;
             }
             Ok(keep)
         }
@@ -296,12 +314,12 @@ impl Digits {
 }
 
 /// Sends what it is given as chunks of the chunked transfer coding.
-struct ChunkWriter<'a> {
-    stream: &'a mut TcpStream,
+struct ChunkWriter<'a, S> {
+    stream: &'a mut S,
     buf: Vec<u8>,
 }
 
-impl Write for ChunkWriter<'_> {
+impl<S: Write> Write for ChunkWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
         if self.buf.len() >= 8192 {

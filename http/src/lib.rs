@@ -40,6 +40,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod tls;
 
 pub use config::Limits;
 pub use files::StaticFiles;
@@ -47,6 +48,7 @@ pub use request::{Request, Version};
 pub use response::{Response, StreamFn};
 pub use router::{Handler, Router};
 pub use server::{Server, ServerHandle};
+pub use tls::TlsConfig;
 
 /// For the fuzz target (`http/fuzz`): parses `data` as a pipeline of requests the way a
 /// connection does, whole and split at every point, and panics if the outcomes differ.

@@ -56,7 +56,7 @@ impl Shared {
 pub struct Server {
     router: Router,
     limits: Limits,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, Option<crate::TlsConfig>)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -79,19 +79,25 @@ impl Server {
 
     /// Listens on `addr` too (`SO_REUSEADDR`, large backlog).
     pub fn bind<A: ToSocketAddrs>(mut self, addr: A) -> io::Result<Server> {
-        self.listeners.push(TcpListener::bind(addr)?);
+        self.listeners.push((TcpListener::bind(addr)?, None));
         Ok(self)
     }
 
-    /// Listens on an existing listener too.
+    /// Listens on `addr` too, speaking TLS with `tls`.
+    pub fn bind_tls<A: ToSocketAddrs>(mut self, addr: A, tls: crate::TlsConfig) -> io::Result<Server> {
+        self.listeners.push((TcpListener::bind(addr)?, Some(tls)));
+        Ok(self)
+    }
+
+    /// Listens on an existing listener too (plain TCP).
     pub fn listener(mut self, listener: TcpListener) -> Server {
-        self.listeners.push(listener);
+        self.listeners.push((listener, None));
         self
     }
 
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
     }
 
     /// Starts accepting on the runtime the caller runs on (the global runtime from a plain
@@ -110,16 +116,16 @@ impl Server {
         let acceptors = self
             .listeners
             .into_iter()
-            .map(|listener| {
+            .map(|(listener, tls)| {
                 let shared = shared.clone();
-                oc_runtime::spawn(move || accept_loop(listener, shared))
+                oc_runtime::spawn(move || accept_loop(listener, tls, shared))
             })
             .collect();
         ServerHandle { shared, acceptors: Mutex::new(acceptors), addrs }
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc<Shared>) {
     loop {
         // At the connection limit, wait for a connection to end.
         while shared.active.load(Ordering::Acquire) >= shared.limits.max_connections {
@@ -155,6 +161,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         // The registry lock is held across the spawn so that the connection's own removal
         // (at its end) always finds its entry.
         let mut conns = shared.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let tls = tls.clone();
         let handle = oc_runtime::spawn(move || {
             struct Done(Arc<Shared>, u64);
             impl Drop for Done {
@@ -169,7 +176,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 }
             }
             let _done = Done(s2.clone(), id);
-            conn::serve(stream, &s2, &st2);
+            match tls {
+                None => conn::serve(stream, &s2, &st2),
+                Some(tls) => match rustls::ServerConnection::new(tls.config()) {
+                    Ok(session) => conn::serve(rustls::StreamOwned::new(session, stream), &s2, &st2),
+                    Err(e) => eprintln!("oc-http: cannot start a TLS session: {e}"),
+                },
+            }
         });
         conns.insert(id, (state, handle));
     }
