@@ -120,14 +120,14 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             }
         }
         let limits = &server.limits;
+        let now = Instant::now();
         let deadline = match request_started {
-            None => Instant::now() + limits.idle_timeout,
+            None => now + limits.idle_timeout,
             Some(t) => {
                 let head_done = matches!(parse(&buf[..end], limits, &mut req), Ok(Parse::Need { head_done: true, .. }));
                 t + if head_done { limits.body_timeout } else { limits.header_timeout }
             }
         };
-        let now = Instant::now();
         if now >= deadline {
             if request_started.is_some() {
                 refuse(&mut out, 408);
@@ -249,18 +249,23 @@ fn head(
     len: Option<usize>,
     chunked: bool,
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa(resp.status as u64).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason(resp.status).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    if resp.status == 200 {
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(itoa(resp.status as u64).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason(resp.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let mut has_server = false;
     for (name, value) in &resp.headers {
-        let managed = ["content-length", "transfer-encoding", "date", "connection"];
-        if managed.iter().any(|m| name.eq_ignore_ascii_case(m)) {
+        // Compared by length first: most names are none of these.
+        let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
+        if is("content-length") || is("transfer-encoding") || is("date") || is("connection") {
             continue;
         }
-        has_server |= name.eq_ignore_ascii_case("server");
+        has_server |= is("server");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());

@@ -40,7 +40,7 @@ impl StaticFiles {
     fn resolve(&self, req: &Request) -> Result<PathBuf, u16> {
         let wanted = match req.param("path") {
             Some(p) => p.to_owned(),
-            None => crate::request::percent_decode(req.path()),
+            None => crate::request::percent_decode(req.path(), false),
         };
         if wanted.contains('\0') {
             return Err(400);

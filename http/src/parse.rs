@@ -4,6 +4,8 @@
 //! `chunked`, or an obsolete line folding is refused with `400` (or `501` for an unknown
 //! coding).
 
+use std::mem::MaybeUninit;
+
 use crate::config::Limits;
 use crate::request::{Request, Span, Version};
 
@@ -31,12 +33,14 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
     }
     // Room for the usual handful of headers on the stack; a larger array only for requests
     // that need it.
-    let mut inline = [httparse::EMPTY_HEADER; 32];
+    // Left uninitialised: httparse writes the entries it returns, and initialising 32 of
+    // them per request cost more than parsing the usual head.
+    let mut inline = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 32];
     let mut spill;
-    let headers: &mut [httparse::Header<'_>] =
+    let headers: &mut [MaybeUninit<httparse::Header<'_>>] =
         if limits.max_headers <= inline.len() { &mut inline[..limits.max_headers] } else { &mut inline };
-    let mut req = httparse::Request::new(headers);
-    let mut status = req.parse(buf);
+    let mut req = httparse::Request::new(&mut []);
+    let mut status = req.parse_with_uninit_headers(buf, headers);
     if matches!(status, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > 32 {
         spill = vec![httparse::EMPTY_HEADER; limits.max_headers];
         req = httparse::Request::new(&mut spill);
@@ -78,7 +82,8 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
     fields.clear();
     for h in req.headers.iter() {
         let name = h.name;
-        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        // The length first: most fields are none of these, and the length rules them out.
+        let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
         match () {
             _ if is("host") => host += 1,
             _ if is("content-length") => {

@@ -123,7 +123,7 @@ impl Request {
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query()?.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
+            (percent_decode(k, true) == name).then(|| percent_decode(v, true))
         })
     }
 
@@ -190,14 +190,16 @@ impl Request {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (as a space); invalid escapes are kept as they are.
-pub(crate) fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes, and `+` as a space when `form` (query strings in the
+/// `application/x-www-form-urlencoded` convention; in a path `+` is itself). Invalid escapes
+/// are kept as they are.
+pub(crate) fn percent_decode(s: &str, form: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if form => out.push(b' '),
             b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);

@@ -80,7 +80,7 @@ fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
         match seg {
             Segment::Rest(name) => {
                 let rest: Vec<&str> = parts.by_ref().collect();
-                params.push((name.clone(), crate::request::percent_decode(&rest.join("/"))));
+                params.push((name.clone(), crate::request::percent_decode(&rest.join("/"), false)));
                 return (i == segments.len() - 1).then_some(params);
             }
             Segment::Static(s) => {
@@ -90,7 +90,7 @@ fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
             }
             Segment::Param(name) => {
                 let part = parts.next()?;
-                params.push((name.clone(), crate::request::percent_decode(part)));
+                params.push((name.clone(), crate::request::percent_decode(part, false)));
             }
         }
     }
@@ -145,8 +145,10 @@ impl Router {
         let mut allowed: Vec<&str> = Vec::new();
         let head = req.is_head();
         let mut head_fallback: Option<(&Route, Vec<(String, String)>)> = None;
+        let path = req.path();
+        let method = req.method();
         for route in &self.routes {
-            let Some(params) = matches(&route.segments, req.path()) else {
+            let Some(params) = matches(&route.segments, path) else {
                 continue;
             };
             match &route.method {
@@ -154,7 +156,7 @@ impl Router {
                     req.params = params;
                     return route.handler.call(req);
                 }
-                Some(m) if m == req.method() => {
+                Some(m) if m == method => {
                     req.params = params;
                     return route.handler.call(req);
                 }

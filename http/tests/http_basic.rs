@@ -31,6 +31,11 @@ fn routing_params_wildcards_404_and_405() {
     let (rt, server, addr) = support::server();
     assert_eq!(exchange(addr, b"GET /users/42 HTTP/1.1\r\nHost: x\r\n\r\n").text(), "user 42");
     assert_eq!(exchange(addr, b"GET /users/a%20b HTTP/1.1\r\nHost: x\r\n\r\n").text(), "user a b");
+    assert_eq!(
+        exchange(addr, b"GET /users/a+b HTTP/1.1\r\nHost: x\r\n\r\n").text(),
+        "user a+b",
+        "`+` is itself in a path"
+    );
     assert_eq!(exchange(addr, b"GET /files/a/b/c.txt HTTP/1.1\r\nHost: x\r\n\r\n").text(), "file a/b/c.txt");
     assert_eq!(exchange(addr, b"PUT /users/7 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").text(), "put 7");
     assert_eq!(exchange(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").status, 404);
