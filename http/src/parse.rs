@@ -25,12 +25,18 @@ pub(crate) type Refusal = u16;
 /// Parses the request at the start of `buf` into `into`, reusing its buffers (no allocation
 /// per request once they have grown).
 pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<Parse, Refusal> {
-    // The request line first: a long one is a 414 before anything else.
-    match buf.iter().position(|&b| b == b'\n') {
-        Some(end) if end > limits.max_request_line => return Err(414),
-        None if buf.len() > limits.max_request_line => return Err(414),
-        _ => {}
-    }
+    // A request line longer than the limit is a 414 before anything else. Looked for here
+    // only when httparse did not return a whole head (a bounded scan); for a whole head the
+    // line's length follows from where the target ends.
+    // The line's length excludes its CR LF.
+    let long_line = || {
+        let max = limits.max_request_line;
+        let window = &buf[..buf.len().min(max + 2)];
+        match window.iter().position(|&b| b == b'\n') {
+            Some(end) => end - usize::from(end > 0 && buf[end - 1] == b'\r') > max,
+            None => buf.len() > max + 1,
+        }
+    };
     // Room for the usual handful of headers on the stack; a larger array only for requests
     // that need it.
     // Left uninitialised: httparse writes the entries it returns, and initialising 32 of
@@ -46,6 +52,9 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
         req = httparse::Request::new(&mut spill);
         status = req.parse(buf);
     }
+    if !matches!(status, Ok(httparse::Status::Complete(_))) && long_line() {
+        return Err(414);
+    }
     let head_len = match status {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
@@ -58,9 +67,6 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
         Err(httparse::Error::Version) => return Err(505),
         Err(_) => return Err(400),
     };
-    if head_len > limits.max_head {
-        return Err(431);
-    }
     let version = match req.version {
         Some(1) => Version::Http11,
         Some(0) => Version::Http10,
@@ -70,6 +76,14 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
     let path = req.path.ok_or(400u16)?;
     let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
     let method_span = Span::new(offset(method.as_bytes()), method.len());
+    // The line ends with " HTTP/1.x" and CR LF (or a bare LF, which httparse accepts).
+    let line_end = offset(path.as_bytes()) + path.len() + " HTTP/1.1".len();
+    if line_end > limits.max_request_line {
+        return Err(414);
+    }
+    if head_len > limits.max_head {
+        return Err(431);
+    }
     let target_span = normalise_target(method, path, offset(path.as_bytes()))?;
 
     let mut host = 0;

@@ -25,6 +25,15 @@ fn size_limits_have_their_status_codes() {
     let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(300));
     assert_eq!(exchange(addr, long_target.as_bytes()).status, 414);
+    // The limit counts the line without its CR LF: 256 is allowed, 257 is not, whether the
+    // head is complete or still arriving.
+    let at_limit = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(256 - 14));
+    assert_eq!(exchange(addr, at_limit.as_bytes()).status, 404);
+    let over = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(257 - 14));
+    assert_eq!(exchange(addr, over.as_bytes()).status, 414);
+    let mut partial = connect(addr);
+    partial.write_all(format!("GET /{}", "a".repeat(300)).as_bytes()).unwrap();
+    assert_eq!(read_response(&mut partial, &mut Vec::new(), false).unwrap().status, 414);
     let big_header = format!("GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(3000));
     assert_eq!(exchange(addr, big_header.as_bytes()).status, 431);
     let mut many = String::from("GET /plaintext HTTP/1.1\r\nHost: x\r\n");
