@@ -3,6 +3,11 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use smallvec::SmallVec;
+
+/// Response headers: name and value, in the order given.
+pub(crate) type Headers = SmallVec<[(Cow<'static, str>, Cow<'static, str>); 1]>;
+
 /// A streaming body: called with a writer that sends what it gets as chunks.
 pub type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()> + Send>;
 
@@ -16,7 +21,8 @@ pub(crate) enum Body {
 /// A response a handler returns.
 pub struct Response {
     pub(crate) status: u16,
-    pub(crate) headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// Inline for the usual handful, so a small response allocates nothing for them.
+    pub(crate) headers: Headers,
     pub(crate) body: Body,
 }
 
@@ -29,7 +35,7 @@ impl std::fmt::Debug for Response {
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty }
+        Response { status, headers: Headers::new(), body: Body::Empty }
     }
 
     /// `200 OK` with a `text/plain` body.
@@ -55,7 +61,7 @@ impl Response {
     /// `200 OK` with a body that `f` writes as it goes, sent with chunked transfer encoding
     /// (or until close, to an HTTP/1.0 client).
     pub fn stream(f: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static) -> Response {
-        Response { status: 200, headers: Vec::new(), body: Body::Stream(Box::new(f)) }
+        Response { status: 200, headers: Headers::new(), body: Body::Stream(Box::new(f)) }
     }
 
     /// A static body (no copy).
