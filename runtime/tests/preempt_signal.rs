@@ -167,3 +167,35 @@ fn runtime_wide_signal_preemption() {
     assert_eq!(after.handoffs, 0, "preemptible coroutines are not handed off: {after:?}");
     assert!(rt.shutdown(Duration::from_secs(5)));
 }
+
+#[test]
+fn a_preemptible_coroutine_blocked_in_an_unhooked_call_is_handed_off() {
+    let rt = preemptible_runtime();
+    let waited = rt.block_on(|| {
+        // A system call through libc's generic `syscall` wrapper, which the hooks do not
+        // cover, retried when a signal interrupts it (as C libraries do): every signal finds
+        // the thread at the same instruction inside libc.
+        let hog = oc_runtime::task::Builder::new()
+            .preemptible(true)
+            .spawn(|| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(1) {
+                    let ts = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+                    // SAFETY: nanosleep with a valid request and no remainder.
+                    unsafe {
+                        libc::syscall(libc::SYS_nanosleep, &raw const ts, std::ptr::null_mut::<libc::timespec>())
+                    };
+                }
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        let spawned = Instant::now();
+        let waited = oc_runtime::spawn(move || spawned.elapsed()).join().unwrap();
+        hog.join().unwrap();
+        waited
+    });
+    assert!(waited < Duration::from_millis(500), "the second coroutine waited {waited:?}");
+    let m = rt.metrics();
+    assert!(m.handoffs >= 1, "{m:?}");
+    assert!(rt.shutdown(Duration::from_secs(5)));
+}

@@ -137,16 +137,16 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
         // Not ours (or a duplicate): SIGURG is otherwise ignored, as by default.
         return;
     }
+    // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
+    let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
+    let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let Some(task) = context::signal_task() else {
         DEFERRED.fetch_add(1, Ordering::Relaxed);
-        worker.count_deferral();
+        worker.count_deferral(pc);
         return;
     };
     // SAFETY: the task runs on this thread and is alive.
     let header = unsafe { task.as_ref() };
-    // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
-    let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
-    let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
     let guard = header.guard.get();
     let stack_top = guard.hi + guard.stack_size;
@@ -159,7 +159,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
         && !FORBIDDEN.get().is_some_and(|r| r.contains(pc));
     if !safe {
         DEFERRED.fetch_add(1, Ordering::Relaxed);
-        worker.count_deferral();
+        worker.count_deferral(pc);
         if header.preemptible {
             header.preempt_pending.set(true);
         }

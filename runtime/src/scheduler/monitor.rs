@@ -74,10 +74,14 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
             if now.duration_since(seen.1) < slice {
                 continue;
             }
-            // A preemptible coroutine gets signals; one whose signals were deferred 20 times
-            // in a row (every one landed somewhere unsafe, say in a long libc call) is handed
-            // off. A signal merely delayed (a loaded machine) is not a deferral.
-            let gave_up = worker.deferrals() - *deferred_at >= 20;
+            // A preemptible coroutine gets signals. It is handed off instead when they keep
+            // being deferred: 20 in a row at one instruction (blocked in a system call, or
+            // spinning in libc), or 500 in a row wherever they land. Code that spends most of
+            // its time in libc (allocating, copying) has most signals deferred, but at
+            // different places, and one soon lands in its own code. A signal merely delayed
+            // (a loaded machine) is not a deferral.
+            let in_a_row = worker.deferrals() - *deferred_at;
+            let gave_up = (in_a_row >= 20 && worker.deferrals_at_one_place() >= 20) || in_a_row >= 500;
             if preemptible && !gave_up && crate::preempt::signal_worker(worker) {
                 continue;
             } else if super::carrier::hand_off(&shared, worker) {

@@ -98,6 +98,11 @@ pub(crate) struct Worker {
     preempt_request: AtomicBool,
     /// Preemption signals this worker's handler had to defer (unsafe point).
     deferrals: AtomicU64,
+    /// Where the last deferred signal interrupted the code, and how many deferrals in a row
+    /// found it at that same instruction (a thread blocked in a system call or stuck in one
+    /// place; code that merely spends much of its time in libc moves between signals).
+    deferral_pc: AtomicU64,
+    deferrals_same_pc: AtomicU64,
     /// Preempted coroutines waiting to resume here (never stolen). Driver only.
     pinned: RefCell<std::collections::VecDeque<TaskRef>>,
     /// `pthread_t` of the driving thread.
@@ -132,6 +137,8 @@ impl Worker {
             preemptible: AtomicBool::new(false),
             preempt_request: AtomicBool::new(false),
             deferrals: AtomicU64::new(0),
+            deferral_pc: AtomicU64::new(0),
+            deferrals_same_pc: AtomicU64::new(0),
             pinned: RefCell::new(std::collections::VecDeque::new()),
             thread: AtomicU64::new(0),
             reactor,
@@ -224,13 +231,27 @@ impl Worker {
         self.preempt_request.swap(false, Ordering::AcqRel)
     }
 
-    /// Signal handler: counts a deferred preemption.
+    /// Signal handler: counts a preemption deferred at instruction `pc` (0 when unknown).
     ///
     /// # Signal safety
     ///
-    /// One atomic add.
-    pub(crate) fn count_deferral(&self) {
+    /// Atomic loads, stores and adds only; the handler runs on the worker's own thread, the
+    /// only writer of these fields.
+    pub(crate) fn count_deferral(&self, pc: usize) {
         self.deferrals.fetch_add(1, Ordering::Relaxed);
+        let pc = pc as u64;
+        if pc != 0 && self.deferral_pc.load(Ordering::Relaxed) == pc {
+            self.deferrals_same_pc.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.deferral_pc.store(pc, Ordering::Relaxed);
+            self.deferrals_same_pc.store(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Monitor only: how many of the latest deferrals in a row interrupted the same
+    /// instruction.
+    pub(crate) fn deferrals_at_one_place(&self) -> u64 {
+        self.deferrals_same_pc.load(Ordering::Relaxed)
     }
 
     /// Monitor only: deferred preemptions so far.
