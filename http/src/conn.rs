@@ -61,6 +61,9 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     loop {
         // Answer every complete request in the buffer (one clock reading for the batch).
         let mut close = false;
+        // Whether the partial request left in the buffer has its whole head (its deadline is
+        // then the body's).
+        let mut head_done = false;
         let date = crate::date::now();
         loop {
             if start == end {
@@ -80,7 +83,8 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                         }
                     }
                 }
-                Ok(Parse::Need { head_done, expect_continue }) => {
+                Ok(Parse::Need { head_done: whole_head, expect_continue }) => {
+                    head_done = whole_head;
                     if head_done && expect_continue && !sent_continue {
                         out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                         sent_continue = true;
@@ -123,10 +127,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         let now = Instant::now();
         let deadline = match request_started {
             None => now + limits.idle_timeout,
-            Some(t) => {
-                let head_done = matches!(parse(&buf[..end], limits, &mut req), Ok(Parse::Need { head_done: true, .. }));
-                t + if head_done { limits.body_timeout } else { limits.header_timeout }
-            }
+            Some(t) => t + if head_done { limits.body_timeout } else { limits.header_timeout },
         };
         if now >= deadline {
             if request_started.is_some() {

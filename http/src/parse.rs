@@ -25,10 +25,9 @@ pub(crate) type Refusal = u16;
 /// Parses the request at the start of `buf` into `into`, reusing its buffers (no allocation
 /// per request once they have grown).
 pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<Parse, Refusal> {
-    // A request line longer than the limit is a 414 before anything else. Looked for here
-    // only when httparse did not return a whole head (a bounded scan); for a whole head the
-    // line's length follows from where the target ends.
-    // The line's length excludes its CR LF.
+    // A request line (without its CR LF) longer than the limit is a 414 before anything
+    // else. Scanned for (within a bounded window) only when httparse did not return a whole
+    // head; for a whole head the line's length follows from where the target ends.
     let long_line = || {
         let max = limits.max_request_line;
         let window = &buf[..buf.len().min(max + 2)];
@@ -37,10 +36,9 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
             None => buf.len() > max + 1,
         }
     };
-    // Room for the usual handful of headers on the stack; a larger array only for requests
-    // that need it.
-    // Left uninitialised: httparse writes the entries it returns, and initialising 32 of
-    // them per request cost more than parsing the usual head.
+    // Room for the usual handful of headers on the stack, left uninitialised (httparse
+    // writes the entries it returns; initialising 32 per request cost more than parsing a
+    // usual head); a larger array only for requests that need it.
     let mut inline = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 32];
     let mut spill;
     let headers: &mut [MaybeUninit<httparse::Header<'_>>] =

@@ -21,7 +21,8 @@ pub(crate) enum Body {
 /// A response a handler returns.
 pub struct Response {
     pub(crate) status: u16,
-    /// Inline for the usual handful, so a small response allocates nothing for them.
+    /// One entry inline: the usual response sets one header (its content type) and then
+    /// allocates nothing for headers; more spill to the heap.
     pub(crate) headers: Headers,
     pub(crate) body: Body,
 }
