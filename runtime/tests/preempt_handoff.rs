@@ -151,3 +151,36 @@ fn the_monitor_can_be_turned_off() {
     assert_eq!(rt.metrics().handoffs, 0);
     assert!(rt.shutdown(Duration::from_secs(5)));
 }
+
+#[test]
+fn a_handed_off_coroutine_rejoins_the_pool_at_its_next_hooked_call() {
+    let rt = oc_runtime::Runtime::builder().workers(1).build().unwrap();
+    let (before, during, after) = rt.block_on(|| {
+        let hog = oc_runtime::spawn(|| {
+            // The kernel's id for the running thread: a system call, so nothing cached from
+            // before a switch of threads is reused.
+            let before = kernel_thread_id();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(100) {
+                std::hint::spin_loop();
+            }
+            let during = kernel_thread_id();
+            // A hooked call: writing to a file goes straight to the kernel, and its end is
+            // where a handed-off coroutine goes back to the pool.
+            use std::io::Write;
+            std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap().write_all(b"x").unwrap();
+            (before, during, kernel_thread_id())
+        });
+        hog.join().unwrap()
+    });
+    assert_eq!(before, during, "a handed-off coroutine keeps its thread until it suspends");
+    assert_ne!(during, after, "the coroutine went back to its worker, now on another thread");
+    let m = rt.metrics();
+    assert!(m.handoffs >= 1, "{m:?}");
+    assert!(rt.shutdown(Duration::from_secs(5)));
+}
+
+fn kernel_thread_id() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}

@@ -20,9 +20,12 @@ fn preemptible_runtime() -> oc_runtime::Runtime {
 /// Runs `hog` as a preemptible coroutine next to a ticker on one worker; checks that a
 /// coroutine spawned after it finishes quickly, that the ticker ticks, and returns the hog's
 /// result with the number of signal preemptions.
-fn preempted<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 'static) -> (T, u64) {
+fn preempted<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 'static) -> (T, Preempted) {
     let rt = preemptible_runtime();
-    let before = rt.metrics().signal_preemptions;
+    let (before, deferred_before) = {
+        let m = rt.metrics();
+        (m.signal_preemptions, m.signal_preemptions_deferred)
+    };
     let out = rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
@@ -52,7 +55,26 @@ fn preempted<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 
     });
     let m = rt.metrics();
     assert!(rt.shutdown(Duration::from_secs(10)));
-    (out, m.signal_preemptions - before)
+    let n = Preempted {
+        signals: m.signal_preemptions - before,
+        deferred: m.signal_preemptions_deferred - deferred_before,
+        handoffs: m.handoffs,
+    };
+    (out, n)
+}
+
+/// What the monitor did to a hog.
+struct Preempted {
+    signals: u64,
+    deferred: u64,
+    handoffs: u64,
+}
+
+impl Preempted {
+    fn check(&self) {
+        let Self { signals, deferred, handoffs } = self;
+        assert!(signals >= &WANTED, "only {signals} preemptions ({deferred} deferred, {handoffs} hand-offs)");
+    }
 }
 
 // The preemption counter is process-wide: each test checks its own increase, and the tests
@@ -61,7 +83,7 @@ fn preempted<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 
 #[test]
 fn an_empty_loop_is_preempted_thousands_of_times() {
     let ((), n) = preempted(|stop| while !stop.load(Ordering::Relaxed) {});
-    assert!(n >= WANTED, "only {n} preemptions");
+    n.check();
 }
 
 #[test]
@@ -79,7 +101,7 @@ fn an_allocating_loop_is_preempted_and_stays_correct() {
         (count, total)
     });
     assert!(count > 0 && total >= count as usize * 64);
-    assert!(n >= WANTED, "only {n} preemptions");
+    n.check();
 }
 
 #[test]
@@ -100,7 +122,7 @@ fn a_formatting_and_printing_loop_is_preempted_and_stays_correct() {
         lines
     });
     assert!(lines > 0);
-    assert!(n >= WANTED, "only {n} preemptions");
+    n.check();
 }
 
 #[test]
@@ -115,7 +137,7 @@ fn a_mutex_loop_is_preempted_and_stays_correct() {
         (locked, m.into_inner().unwrap())
     });
     assert_eq!(locked, value);
-    assert!(n >= WANTED, "only {n} preemptions");
+    n.check();
 }
 
 #[test]
@@ -140,7 +162,7 @@ fn a_busy_loop_on_a_grown_segment_is_preempted_and_resumes_correctly() {
         descend(200, &stop)
     });
     assert_eq!(sum, 200);
-    assert!(n >= WANTED, "only {n} preemptions");
+    n.check();
 }
 
 #[test]

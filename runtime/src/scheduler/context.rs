@@ -83,6 +83,19 @@ pub(crate) fn current_worker<'a>() -> Option<WorkerRef<'a>> {
     }
 }
 
+/// Whether this thread runs a coroutine whose worker was handed to another thread (the
+/// coroutine held it past the time slice and has not suspended since).
+#[inline(never)]
+pub(crate) fn detached() -> bool {
+    let ptr = WORKER.get();
+    // SAFETY: as in `current_worker`.
+    let Some(worker) = (unsafe { ptr.as_ref() }) else {
+        return false;
+    };
+    let (driver, mode) = worker.driver_and_mode();
+    driver != thread_token() || mode == Mode::Handed
+}
+
 #[inline(never)]
 pub(crate) fn set_current_worker(worker: *const Worker) {
     WORKER.set(worker);

@@ -72,12 +72,25 @@ pub(crate) fn preempted() {
     }
 }
 
-/// A safe point: if a preemption signal was deferred, switch out now (counted as done).
+/// A safe point: if a preemption signal was deferred, switch out now (counted as done). A
+/// coroutine whose worker was handed to another thread while it ran yields here, back to the
+/// pool: its thread becomes a spare, and it gets the worker's reactor and (when
+/// preemptible) signal preemption again. Never unwinds.
 pub(crate) fn preempt_if_pending() {
     if let Some(header) = current_header() {
-        if header.preempt_pending.replace(false) && header.no_preempt.get() == 0 {
+        let pending = header.preempt_pending.replace(false);
+        if header.no_preempt.get() != 0 {
+            return;
+        }
+        if pending {
             crate::preempt::count_done();
             preempted();
+        } else if context::detached() {
+            let yielder = header.yielder.get();
+            header.no_preempt.set(header.no_preempt.get() + 1);
+            // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
+            unsafe { (*yielder).suspend(Suspend::Yield) };
+            header.no_preempt.set(header.no_preempt.get() - 1);
         }
     }
 }
