@@ -3,8 +3,8 @@
 //! Each worker starts with a thread of its own. When the monitor finds a coroutine that has
 //! held its worker past the time slice (a long computation, an unhooked blocking call), it
 //! hands the worker to a spare carrier, so that the rest of its queue keeps running; the
-//! stuck thread keeps only its coroutine, and when that coroutine suspends the thread becomes
-//! a spare itself. At most `max` carriers exist; when none can be had the hand-off is refused
+//! stuck thread keeps only its coroutine, and when that coroutine suspends (at the latest at
+//! the end of its next hooked call) the thread becomes a spare itself. At most `max` carriers exist; when none can be had the hand-off is refused
 //! and counted (and reported once on standard error), never fatal.
 //!
 //! # Shutdown
