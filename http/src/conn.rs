@@ -250,6 +250,7 @@ fn head(
     len: Option<usize>,
     chunked: bool,
 ) {
+    out.reserve(160);
     if resp.status == 200 {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -261,37 +262,54 @@ fn head(
     }
     let mut has_server = false;
     for (name, value) in &resp.headers {
-        // Compared by length first: most names are none of these.
-        let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
-        if is("content-length") || is("transfer-encoding") || is("date") || is("connection") {
-            continue;
+        match Managed::of(name) {
+            Some(Managed::Server) => has_server = true,
+            Some(Managed::ByServer) => continue,
+            None => {}
         }
-        has_server |= is("server");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !has_server {
-        out.extend_from_slice(b"Server: oc\r\n");
-    }
-    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(if has_server { b"Date: " } else { b"Server: oc\r\nDate: " });
     out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\n");
     if let Some(len) = len {
-        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(itoa(len as u64).as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
     if chunked {
-        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        out.extend_from_slice(b"\r\nTransfer-Encoding: chunked");
     }
     if !keep_alive {
-        out.extend_from_slice(b"Connection: close\r\n");
+        out.extend_from_slice(b"\r\nConnection: close");
     } else if version == Version::Http10 {
-        out.extend_from_slice(b"Connection: keep-alive\r\n");
+        out.extend_from_slice(b"\r\nConnection: keep-alive");
     }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Response header fields the server treats specially.
+enum Managed {
+    /// `Server`: the handler's replaces the default.
+    Server,
+    /// `Content-Length`, `Transfer-Encoding`, `Date`, `Connection`: the server writes them.
+    ByServer,
+}
+
+impl Managed {
+    fn of(name: &str) -> Option<Managed> {
+        // The length first: most names are none of these.
+        let (managed, known) = match name.len() {
+            4 => (Managed::ByServer, "date"),
+            6 => (Managed::Server, "server"),
+            10 => (Managed::ByServer, "connection"),
+            14 => (Managed::ByServer, "content-length"),
+            17 => (Managed::ByServer, "transfer-encoding"),
+            _ => return None,
+        };
+        name.eq_ignore_ascii_case(known).then_some(managed)
+    }
 }
 
 /// Decimal digits of `n` without allocating.

@@ -90,15 +90,13 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
     let mut chunked = false;
     let mut transfer_encoding = false;
     let mut expect_continue = false;
+    let mut connection = 0;
     let fields = &mut into.headers;
     fields.clear();
     for h in req.headers.iter() {
-        let name = h.name;
-        // The length first: most fields are none of these, and the length rules them out.
-        let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
-        match () {
-            _ if is("host") => host += 1,
-            _ if is("content-length") => {
+        match Known::of(h.name.as_bytes()) {
+            Some(Known::Host) => host += 1,
+            Some(Known::ContentLength) => {
                 lengths += 1;
                 let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?.trim();
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -106,7 +104,7 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
                 }
                 content_length = Some(value.parse().map_err(|_| 400u16)?);
             }
-            _ if is("transfer-encoding") => {
+            Some(Known::TransferEncoding) => {
                 transfer_encoding = true;
                 let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?;
                 let codings: Vec<String> =
@@ -120,16 +118,17 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
                 }
                 chunked = true;
             }
-            _ if is("expect") => {
+            Some(Known::Connection) => connection |= crate::request::connection_options(h.value),
+            Some(Known::Expect) => {
                 if h.value.eq_ignore_ascii_case(b"100-continue") {
                     expect_continue = version == Version::Http11;
                 } else {
                     return Err(417);
                 }
             }
-            _ => {}
+            None => {}
         }
-        fields.push((Span::new(offset(name.as_bytes()), name.len()), Span::new(offset(h.value), h.value.len())));
+        fields.push((Span::new(offset(h.name.as_bytes()), h.name.len()), Span::new(offset(h.value), h.value.len())));
     }
     if version == Version::Http11 && host != 1 {
         return Err(400);
@@ -164,9 +163,38 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
     into.head.extend_from_slice(&buf[..head_len]);
     into.method = method_span;
     into.target = target_span;
+    into.path_len = crate::request::path_len(&buf[target_span.range()]) as u32;
+    into.connection = connection;
     into.version = version;
     into.params.clear();
     Ok(Parse::Done(head_len + used))
+}
+
+/// The request header fields the parser acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+}
+
+impl Known {
+    /// Which known field `name` is (case-insensitive). Ruled out by length first: most
+    /// fields are none of these.
+    fn of(name: &[u8]) -> Option<Known> {
+        let (known, lower): (Known, &[u8]) = match name.len() {
+            4 => (Known::Host, b"host"),
+            6 => (Known::Expect, b"expect"),
+            10 => (Known::Connection, b"connection"),
+            14 => (Known::ContentLength, b"content-length"),
+            17 => (Known::TransferEncoding, b"transfer-encoding"),
+            _ => return None,
+        };
+        // httparse admits only token bytes in a name, so this is exact here.
+        crate::request::eq_folded(name, lower).then_some(known)
+    }
 }
 
 /// Origin-form targets as they are; absolute-form reduced to its path and query (an empty

@@ -24,8 +24,12 @@ impl Span {
         Span { start: start as u32, len: len as u32 }
     }
 
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+
     fn of<'a>(&self, head: &'a [u8]) -> &'a [u8] {
-        &head[self.start as usize..(self.start + self.len) as usize]
+        &head[self.range()]
     }
 
     /// # Safety
@@ -53,6 +57,68 @@ pub struct Request {
     pub(crate) body: Vec<u8>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: Option<SocketAddr>,
+    /// Length of the path part of the target (up to `?`).
+    pub(crate) path_len: u32,
+    /// The `Connection` options sent (`CLOSE`, `KEEP_ALIVE`), from every such field.
+    pub(crate) connection: u8,
+}
+
+/// `Connection: close` was sent.
+pub(crate) const CLOSE: u8 = 1;
+/// `Connection: keep-alive` was sent.
+pub(crate) const KEEP_ALIVE: u8 = 2;
+
+/// The options of a `Connection` field value we act on (a comma-separated token list).
+pub(crate) fn connection_options(value: &[u8]) -> u8 {
+    // The usual values, whole.
+    if eq_folded(value, b"keep-alive") {
+        return KEEP_ALIVE;
+    }
+    if eq_folded(value, b"close") {
+        return CLOSE;
+    }
+    let mut found = 0;
+    for token in value.split(|&b| b == b',') {
+        let token = token.trim_ascii();
+        if token.eq_ignore_ascii_case(b"close") {
+            found |= CLOSE;
+        } else if token.eq_ignore_ascii_case(b"keep-alive") {
+            found |= KEEP_ALIVE;
+        }
+    }
+    found
+}
+
+/// Whether `bytes` equals `lower` ignoring ASCII case, where `lower` holds only lower-case
+/// letters, digits and `-`, and `bytes` comes from a parsed head (no CR, LF or NUL).
+///
+/// Setting bit 5 lower-cases a letter and leaves digits and `-` as they are; the only other
+/// bytes it maps onto these are control characters, which a parsed name or value does not
+/// hold. Compares eight bytes at a time.
+pub(crate) fn eq_folded(bytes: &[u8], lower: &[u8]) -> bool {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let n = bytes.len();
+    if n != lower.len() {
+        return false;
+    }
+    if n < 8 {
+        return bytes.iter().zip(lower).all(|(&b, &l)| b | 0x20 == l);
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"));
+    let mut at = 0;
+    while at + 8 < n {
+        if word(bytes, at) | FOLD != word(lower, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last (possibly overlapping) eight bytes.
+    word(bytes, n - 8) | FOLD == word(lower, n - 8)
+}
+
+/// Where the path of `target` ends (at `?`, or its end).
+pub(crate) fn path_len(target: &[u8]) -> usize {
+    target.iter().position(|&b| b == b'?').unwrap_or(target.len())
 }
 
 impl Request {
@@ -71,6 +137,8 @@ impl Request {
             body: Vec::new(),
             params: Vec::new(),
             peer: None,
+            path_len: path_len(target.as_bytes()) as u32,
+            connection: 0,
         }
     }
 
@@ -85,6 +153,9 @@ impl Request {
         self.head.extend_from_slice(name.as_bytes());
         self.head.extend_from_slice(value.as_bytes());
         self.headers.push((Span::new(at, name.len()), Span::new(at + name.len(), value.len())));
+        if name.eq_ignore_ascii_case("connection") {
+            self.connection |= connection_options(value.as_bytes());
+        }
         self
     }
 
@@ -110,13 +181,13 @@ impl Request {
 
     /// The path part of the target.
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(p, _)| p)
+        // `path_len` is the position of the first `?` (ASCII) in the target, or its length.
+        &self.target()[..self.path_len as usize]
     }
 
     /// The raw query string, without `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        self.target().get(self.path_len as usize + 1..)
     }
 
     /// The first value of query parameter `name`, percent-decoded (`+` is a space).
@@ -181,11 +252,9 @@ impl Request {
 
     /// Whether the client wants the connection kept open after the response.
     pub(crate) fn keep_alive(&self) -> bool {
-        let connection = self.header("connection").unwrap_or("");
-        let has = |token: &str| connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(token));
         match self.version {
-            Version::Http11 => !has("close"),
-            Version::Http10 => has("keep-alive"),
+            Version::Http11 => self.connection & CLOSE == 0,
+            Version::Http10 => self.connection & (KEEP_ALIVE | CLOSE) == KEEP_ALIVE,
         }
     }
 }
@@ -220,5 +289,40 @@ fn hex(b: u8) -> Option<u8> {
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_comparison() {
+        for (bytes, lower, want) in [
+            (&b"Keep-Alive"[..], &b"keep-alive"[..], true),
+            (b"KEEP-ALIVE", b"keep-alive", true),
+            (b"keep-alivf", b"keep-alive", false),
+            (b"keep_alive", b"keep-alive", false),
+            (b"Transfer-Encoding", b"transfer-encoding", true),
+            (b"Transfer-EncodinG", b"transfer-encoding", true),
+            (b"Transfer-Encodin", b"transfer-encoding", false),
+            (b"Xransfer-Encoding", b"transfer-encoding", false),
+            (b"Host", b"host", true),
+            (b"Hosu", b"host", false),
+            (b"", b"", true),
+        ] {
+            assert_eq!(eq_folded(bytes, lower), want, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn connection_option_lists() {
+        assert_eq!(connection_options(b"keep-alive"), KEEP_ALIVE);
+        assert_eq!(connection_options(b"Close"), CLOSE);
+        assert_eq!(connection_options(b"Upgrade, close"), CLOSE);
+        assert_eq!(connection_options(b" keep-alive ,TE"), KEEP_ALIVE);
+        assert_eq!(connection_options(b"keep-alive, close"), KEEP_ALIVE | CLOSE);
+        assert_eq!(connection_options(b"closed"), 0);
+        assert_eq!(connection_options(b""), 0);
     }
 }

@@ -35,6 +35,7 @@ impl std::fmt::Debug for Response {
 
 impl Response {
     /// An empty response with `status`.
+    #[inline]
     pub fn new(status: u16) -> Response {
         Response { status, headers: Headers::new(), body: Body::Empty }
     }
@@ -66,18 +67,21 @@ impl Response {
     }
 
     /// A static body (no copy).
+    #[inline]
     pub fn static_body(mut self, body: &'static [u8]) -> Response {
         self.body = Body::Static(body);
         self
     }
 
     /// Sets the body.
+    #[inline]
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
         self.body = Body::Bytes(body.into());
         self
     }
 
     /// Sets the status.
+    #[inline]
     pub fn status(mut self, status: u16) -> Response {
         self.status = status;
         self
@@ -85,6 +89,7 @@ impl Response {
 
     /// Adds a header. `Content-Length`, `Transfer-Encoding`, `Date` and `Connection` are
     /// managed by the server and ignored here.
+    #[inline]
     pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Response {
         self.headers.push((name.into(), value.into()));
         self

@@ -31,7 +31,17 @@ enum Segment {
 struct Route {
     method: Option<String>,
     segments: Vec<Segment>,
+    /// For a pattern of static segments only: the one canonical path it matches (`/a/b`),
+    /// compared whole instead of segment by segment.
+    exact: Option<Box<str>>,
     handler: Arc<dyn Handler>,
+}
+
+/// Whether `path` has no empty segment (no `//`, no trailing `/` but the root's), so that
+/// a static route matches it exactly when the strings are equal.
+fn canonical(path: &str) -> bool {
+    let b = path.as_bytes();
+    (b.len() <= 1 || b[b.len() - 1] != b'/') && !b.windows(2).any(|w| w == b"//")
 }
 
 /// Maps method and path to handlers.
@@ -105,9 +115,19 @@ impl Router {
 
     /// Adds a route for `method` (any method when `None`).
     pub fn route(mut self, method: Option<&str>, pattern: &str, handler: impl Handler) -> Router {
+        let segments = parse_pattern(pattern);
+        let exact = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Static(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect::<Option<Vec<&str>>>()
+            .map(|parts| format!("/{}", parts.join("/")).into_boxed_str());
         self.routes.push(Route {
             method: method.map(|m| m.to_ascii_uppercase()),
-            segments: parse_pattern(pattern),
+            segments,
+            exact,
             handler: Arc::new(handler),
         });
         self
@@ -147,8 +167,16 @@ impl Router {
         let mut head_fallback: Option<(&Route, Vec<(String, String)>)> = None;
         let path = req.path();
         let method = req.method();
+        // Decided at the first static route, then reused.
+        let mut is_canonical = None;
         for route in &self.routes {
-            let Some(params) = matches(&route.segments, path) else {
+            let found = match &route.exact {
+                Some(exact) if *is_canonical.get_or_insert_with(|| canonical(path)) => {
+                    (**exact == *path).then(Vec::new)
+                }
+                _ => matches(&route.segments, path),
+            };
+            let Some(params) = found else {
                 continue;
             };
             match &route.method {
@@ -181,5 +209,52 @@ impl Router {
             allowed.push("HEAD");
         }
         Response::error(405).header("Allow", allowed.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route_of(router: &Router, method: &str, target: &str) -> (u16, String) {
+        let resp = router.dispatch(&mut Request::new(method, target));
+        let body = match &resp.body {
+            crate::response::Body::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        (resp.status, body)
+    }
+
+    #[test]
+    fn static_routes_match_the_same_paths_as_segment_matching() {
+        let router = Router::new()
+            .get("/", |_: &Request| Response::text("root"))
+            .get("/a/b", |_: &Request| Response::text("ab"))
+            .get("/a/:x", |r: &Request| Response::text(format!("a {}", r.param("x").unwrap())))
+            .get("plain", |_: &Request| Response::text("plain"));
+        for (target, want) in [
+            ("/", (200, "root")),
+            ("//", (200, "root")),
+            ("/a/b", (200, "ab")),
+            ("/a/b/", (200, "ab")),
+            ("//a//b", (200, "ab")),
+            ("/a/b?x=1", (200, "ab")),
+            ("/a/c", (200, "a c")),
+            ("/a/b%20", (200, "a b ")),
+            ("/plain", (200, "plain")),
+            ("/plain/", (200, "plain")),
+            ("/a", (404, "404 Not Found\n")),
+            ("/a/b/c", (404, "404 Not Found\n")),
+        ] {
+            let (status, body) = route_of(&router, "GET", target);
+            assert_eq!((status, body.as_str()), want, "{target}");
+        }
+        assert_eq!(route_of(&router, "POST", "/a/b").0, 405);
+    }
+
+    #[test]
+    fn canonical_paths() {
+        assert!(canonical("/") && canonical("/a") && canonical("/a/b"));
+        assert!(!canonical("//") && !canonical("/a/") && !canonical("/a//b") && !canonical("/a/b/"));
     }
 }
