@@ -35,6 +35,7 @@ mod config;
 mod conn;
 mod date;
 mod files;
+mod head;
 mod parse;
 mod request;
 mod response;

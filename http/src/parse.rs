@@ -1,12 +1,11 @@
-//! Request parsing: the head with httparse, then the body framing (RFC 9112 §6), with the
+//! Request parsing: the head (see `head`), then the body framing (RFC 9112 §6), with the
 //! request-smuggling defences: a message with both `Content-Length` and `Transfer-Encoding`,
 //! a duplicate or malformed `Content-Length`, a transfer coding other than a final
 //! `chunked`, or an obsolete line folding is refused with `400` (or `501` for an unknown
 //! coding).
 
-use std::mem::MaybeUninit;
-
 use crate::config::Limits;
+use crate::head::{HeadError, parse_head};
 use crate::request::{Request, Span, Version};
 
 /// The outcome of looking at the bytes received so far.
@@ -26,8 +25,8 @@ pub(crate) type Refusal = u16;
 /// per request once they have grown).
 pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<Parse, Refusal> {
     // A request line (without its CR LF) longer than the limit is a 414 before anything
-    // else. Scanned for (within a bounded window) only when httparse did not return a whole
-    // head; for a whole head the line's length follows from where the target ends.
+    // else. Scanned for (within a bounded window) only when the head is not whole; a whole
+    // head's parse gives the line's length.
     let long_line = || {
         let max = limits.max_request_line;
         let window = &buf[..buf.len().min(max + 2)];
@@ -36,53 +35,42 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
             None => buf.len() > max + 1,
         }
     };
-    // Room for the usual handful of headers on the stack, left uninitialised (httparse
-    // writes the entries it returns; initialising 32 per request cost more than parsing a
-    // usual head); a larger array only for requests that need it.
-    let mut inline = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 32];
-    let mut spill;
-    let headers: &mut [MaybeUninit<httparse::Header<'_>>] =
-        if limits.max_headers <= inline.len() { &mut inline[..limits.max_headers] } else { &mut inline };
-    let mut req = httparse::Request::new(&mut []);
-    let mut status = req.parse_with_uninit_headers(buf, headers);
-    if matches!(status, Err(httparse::Error::TooManyHeaders)) && limits.max_headers > 32 {
-        spill = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        req = httparse::Request::new(&mut spill);
-        status = req.parse(buf);
-    }
-    if !matches!(status, Ok(httparse::Status::Complete(_))) && long_line() {
-        return Err(414);
-    }
-    let head_len = match status {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
+    let head = match parse_head(buf, limits.max_headers, &mut into.headers) {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            if long_line() {
+                return Err(414);
+            }
             if buf.len() > limits.max_head {
                 return Err(431);
             }
             return Ok(Parse::Need { head_done: false, expect_continue: false });
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(431),
-        Err(httparse::Error::Version) => return Err(505),
-        Err(_) => return Err(400),
+        Err(e) => {
+            if long_line() {
+                return Err(414);
+            }
+            return Err(match e {
+                HeadError::TooManyFields => 431,
+                HeadError::Version => 505,
+                HeadError::Bad => 400,
+            });
+        }
     };
-    let version = match req.version {
-        Some(1) => Version::Http11,
-        Some(0) => Version::Http10,
-        _ => return Err(505),
-    };
-    let method = req.method.ok_or(400u16)?;
-    let path = req.path.ok_or(400u16)?;
-    let offset = |s: &[u8]| s.as_ptr() as usize - buf.as_ptr() as usize;
-    let method_span = Span::new(offset(method.as_bytes()), method.len());
-    // The line ends with " HTTP/1.x" and CR LF (or a bare LF, which httparse accepts).
-    let line_end = offset(path.as_bytes()) + path.len() + " HTTP/1.1".len();
-    if line_end > limits.max_request_line {
+    let head_len = head.len;
+    if head.line_len > limits.max_request_line {
         return Err(414);
     }
     if head_len > limits.max_head {
         return Err(431);
     }
-    let target_span = normalise_target(method, path, offset(path.as_bytes()))?;
+    let version = if head.minor == 0 { Version::Http10 } else { Version::Http11 };
+    let text = |span: Span| {
+        // SAFETY: the head parser admits only ASCII in the method (a token) and the target.
+        unsafe { std::str::from_utf8_unchecked(&buf[span.range()]) }
+    };
+    let method_span = head.method;
+    let target_span = normalise_target(text(head.method), text(head.target), head.target.range().start)?;
 
     let mut host = 0;
     let mut content_length: Option<u64> = None;
@@ -91,14 +79,13 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
     let mut transfer_encoding = false;
     let mut expect_continue = false;
     let mut connection = 0;
-    let fields = &mut into.headers;
-    fields.clear();
-    for h in req.headers.iter() {
-        match Known::of(h.name.as_bytes()) {
+    for &(name, value) in &into.headers {
+        let value = &buf[value.range()];
+        match Known::of(&buf[name.range()]) {
             Some(Known::Host) => host += 1,
             Some(Known::ContentLength) => {
                 lengths += 1;
-                let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?.trim();
+                let value = std::str::from_utf8(value).map_err(|_| 400u16)?.trim();
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(400);
                 }
@@ -106,7 +93,7 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
             }
             Some(Known::TransferEncoding) => {
                 transfer_encoding = true;
-                let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?;
+                let value = std::str::from_utf8(value).map_err(|_| 400u16)?;
                 let codings: Vec<String> =
                     value.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
                 if codings.iter().any(|c| c != "chunked") {
@@ -118,9 +105,9 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
                 }
                 chunked = true;
             }
-            Some(Known::Connection) => connection |= crate::request::connection_options(h.value),
+            Some(Known::Connection) => connection |= crate::request::connection_options(value),
             Some(Known::Expect) => {
-                if h.value.eq_ignore_ascii_case(b"100-continue") {
+                if value.eq_ignore_ascii_case(b"100-continue") {
                     expect_continue = version == Version::Http11;
                 } else {
                     return Err(417);
@@ -128,7 +115,6 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
             }
             None => {}
         }
-        fields.push((Span::new(offset(h.name.as_bytes()), h.name.len()), Span::new(offset(h.value), h.value.len())));
     }
     if version == Version::Http11 && host != 1 {
         return Err(400);
@@ -192,7 +178,7 @@ impl Known {
             17 => (Known::TransferEncoding, b"transfer-encoding"),
             _ => return None,
         };
-        // httparse admits only token bytes in a name, so this is exact here.
+        // The head parser admits only token bytes in a name, so this is exact here.
         crate::request::eq_folded(name, lower).then_some(known)
     }
 }

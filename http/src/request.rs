@@ -13,7 +13,7 @@ pub enum Version {
 }
 
 /// Where a piece of the request head lies in `Request::head`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
     start: u32,
     len: u32,
@@ -34,8 +34,8 @@ impl Span {
 
     /// # Safety
     ///
-    /// The span must cover valid UTF-8 (the method and target always do: httparse admits
-    /// only ASCII there, and hand-made requests are built from `&str`).
+    /// The span must cover valid UTF-8 (the method and target always do: the head parser
+    /// admits only ASCII there, and hand-made requests are built from `&str`).
     unsafe fn str<'a>(&self, head: &'a [u8]) -> &'a str {
         // SAFETY: forwarded from the caller.
         unsafe { std::str::from_utf8_unchecked(self.of(head)) }
@@ -167,15 +167,15 @@ impl Request {
 
     /// The method, as sent (`GET`, `POST`, ...).
     pub fn method(&self) -> &str {
-        // SAFETY: the method span covers what httparse validated as a token (ASCII), or a
-        // `&str` given to `new`.
+        // SAFETY: the method span covers what the head parser validated as a token (ASCII),
+        // or a `&str` given to `new`.
         unsafe { self.method.str(&self.head) }
     }
 
     /// The request target as sent: path and query.
     pub fn target(&self) -> &str {
-        // SAFETY: the target span covers what httparse returned as `&str`, or a `&str` given
-        // to `new`.
+        // SAFETY: the target span covers what the head parser validated as visible ASCII, or
+        // a `&str` given to `new`.
         unsafe { self.target.str(&self.head) }
     }
 

@@ -259,7 +259,7 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
 /// Every pointer in `entry` must stay valid until this function returns (it returns only
 /// after the completion).
 unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Result<io::Result<i32>> {
-    let timeout = remaining(deadline)?;
+    remaining(deadline)?;
     let (op, owner, shared) = {
         let worker = context::current_worker();
         let Some(w) = worker.as_ref() else {
@@ -269,27 +269,40 @@ unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Resul
             return Ok(Err(no_worker()));
         };
         // SAFETY: forwarded from the caller: we do not return before the completion.
-        let op = unsafe { reactor.submit(entry, timeout) };
+        let op = unsafe { reactor.submit(entry) };
         (op, w.index(), w.shared().clone())
     };
     let waker = task::waker().expect("in a coroutine");
+    // The deadline is a timer of the runtime, not a time-out linked to the operation in the
+    // kernel (which costs a kernel timer and a second completion per operation): at the
+    // deadline the operation is cancelled, and its completion still awaited.
     let mut cancel_sent = false;
+    let mut expired = false;
+    let mut woken = false;
     let res = loop {
         if let Some(res) = op.result_or_wait(&waker) {
             break res;
         }
-        task::park_uncancellable();
-        if !cancel_sent && task::cancel_pending() {
-            cancel_sent = true;
-            cancel_op(&op, owner, &shared);
+        if woken && !cancel_sent {
+            let cancelled = task::cancel_pending();
+            expired = !cancelled && deadline.is_some_and(|d| Instant::now() >= d);
+            if cancelled || expired {
+                cancel_sent = true;
+                cancel_op(&op, owner, &shared);
+            }
         }
+        match deadline {
+            Some(d) if !cancel_sent => task::park_until_uncancellable(d),
+            _ => task::park_uncancellable(),
+        }
+        woken = true;
     };
     // The kernel is done with the memory: a pending cancellation may unwind now.
     task::unwind_if_cancelled();
     if res >= 0 {
+        // Done, even if a cancellation raced with the completion: nothing is lost.
         Ok(Ok(res))
-    } else if res == -libc::ECANCELED && deadline.is_some() {
-        // The linked time-out fired (perhaps a hair before the deadline by our clock).
+    } else if res == -libc::ECANCELED && expired {
         Err(timed_out())
     } else if res == -libc::ECANCELED {
         // Cancelled by the runtime while it shuts down, during an unwind.

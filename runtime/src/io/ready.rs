@@ -109,7 +109,7 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                         let entry =
                             io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events as u16 as u32).build();
                         // SAFETY: a poll names no memory.
-                        unsafe { reactor.submit(entry, None) }
+                        unsafe { reactor.submit(entry) }
                     })
                     .collect();
                 (ops, w.index(), w.shared().clone())

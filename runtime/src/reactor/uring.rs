@@ -14,7 +14,8 @@
 //! - Every buffer, iovec, address and timespec an operation names stays alive until its
 //!   completion arrives: the submitting coroutine waits for the completion without being
 //!   cancellable (a time-out or cancellation submits `ASYNC_CANCEL` and still waits), and the
-//!   reactor holds the `Op` (which owns the timespec of a linked time-out) until then.
+//!   reactor holds the `Op` until then. Deadlines are the runtime's timers, not time-outs
+//!   linked to operations in the kernel.
 //! - A slot's `user_data` carries a generation, so a late cancellation request cannot hit a
 //!   later operation that reused the slot.
 
@@ -32,7 +33,7 @@ use crate::sync::SpinLock;
 
 /// `user_data` of the multishot poll on the wake-up eventfd.
 const WAKE_TOKEN: u64 = u64::MAX;
-/// `user_data` of completions nobody waits for (linked time-outs, cancellations).
+/// `user_data` of completions nobody waits for (cancellations).
 const IGNORE_TOKEN: u64 = u64::MAX - 1;
 const SQ_ENTRIES: u32 = 256;
 const CQ_ENTRIES: u32 = 4096;
@@ -40,8 +41,6 @@ const CQ_ENTRIES: u32 = 4096;
 /// One operation in flight.
 pub(crate) struct Op {
     state: SpinLock<OpState>,
-    /// The deadline of a linked time-out; read by the kernel when the operation is submitted.
-    timespec: types::Timespec,
     user_data: Cell<u64>,
 }
 
@@ -184,22 +183,11 @@ impl UringReactor {
     /// # Safety
     ///
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
-    pub(crate) unsafe fn submit(&self, entry: squeue::Entry, timeout: Option<Duration>) -> Arc<Op> {
-        let op = Arc::new(Op {
-            state: SpinLock::new(OpState { result: None, waker: None }),
-            timespec: timeout.map_or_else(types::Timespec::new, types::Timespec::from),
-            user_data: Cell::new(0),
-        });
+    pub(crate) unsafe fn submit(&self, entry: squeue::Entry) -> Arc<Op> {
+        let op = Arc::new(Op { state: SpinLock::new(OpState { result: None, waker: None }), user_data: Cell::new(0) });
         let user_data = self.insert(op.clone());
         op.user_data.set(user_data);
-        let entry = entry.user_data(user_data);
-        match timeout {
-            None => self.push(&[entry]),
-            Some(_) => {
-                let link = opcode::LinkTimeout::new(&op.timespec).build().user_data(IGNORE_TOKEN);
-                self.push(&[entry.flags(squeue::Flags::IO_LINK), link]);
-            }
-        }
+        self.push(&[entry.user_data(user_data)]);
         op
     }
 

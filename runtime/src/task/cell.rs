@@ -80,6 +80,7 @@ where
                 // Until the body has set its yielder; see `run`.
                 no_preempt: std::cell::Cell::new(1),
                 preempt_pending: std::cell::Cell::new(false),
+                timer_armed: std::cell::Cell::new(None),
                 guard: std::cell::Cell::new(GuardRange::NONE),
             },
             stage: UnsafeCell::new(Stage::Pending(f)),

@@ -145,7 +145,7 @@ pub(crate) fn unwind_if_cancelled() {
 /// Suspends the running coroutine until it is woken or `deadline` passes.
 pub(crate) fn park_until(deadline: Instant) {
     if let Some(header) = current_header() {
-        if context::add_timer(deadline, super::waker::waker(header)) {
+        if arm_timer(header, deadline) {
             suspend(header);
         } else {
             // Our worker was handed to another thread while we ran: move to a worker. The
@@ -153,6 +153,41 @@ pub(crate) fn park_until(deadline: Instant) {
             suspend_for(header, Suspend::Yield);
         }
     }
+}
+
+/// `park_until` without unwinding on cancellation (see `park_uncancellable`).
+pub(crate) fn park_until_uncancellable(deadline: Instant) {
+    if let Some(header) = current_header() {
+        let why = if arm_timer(header, deadline) { Suspend::Park } else { Suspend::Yield };
+        let yielder = header.yielder.get();
+        header.no_preempt.set(header.no_preempt.get() + 1);
+        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
+        unsafe { (*yielder).suspend(why) };
+        header.no_preempt.set(header.no_preempt.get() - 1);
+    }
+}
+
+/// Makes sure a timer wakes the running coroutine at `deadline` or before; `false` when the
+/// thread drives no worker to arm one on.
+///
+/// A coroutine keeps at most one live timer for waits with ever later deadlines (a
+/// connection's reads, each with the idle time-out from now): the timer armed for an
+/// earlier wait still lies ahead, wakes it early, spuriously, and the wait then arms a
+/// fresh one. Arming one per wait would fill the heap with timers that fire long after
+/// their waits ended.
+fn arm_timer(header: &Header, deadline: Instant) -> bool {
+    if let Some(armed) = header.timer_armed.get() {
+        // In the future by the clock, so no worker has fired it yet (a worker fires a timer
+        // only once its own reading of the clock has passed the deadline).
+        if armed <= deadline && armed > Instant::now() {
+            return true;
+        }
+    }
+    let armed = context::add_timer(deadline, super::waker::waker(header));
+    if armed {
+        header.timer_armed.set(Some(deadline));
+    }
+    armed
 }
 
 /// The suspension point: switch back to the worker, and unwind if cancelled meanwhile.

@@ -83,6 +83,11 @@ pub(crate) struct Header {
     /// A preemption signal arrived at an unsafe point: switch out at the next safe one (the
     /// end of a hooked call). Set by the signal handler on the coroutine's own thread.
     pub(crate) preempt_pending: Cell<bool>,
+    /// The deadline of the latest timer armed to wake this coroutine, which is still in a
+    /// worker's heap while it lies in the future: a park with a later deadline needs no new
+    /// timer (it wakes early, spuriously, and parks again with a fresh one). Touched only
+    /// by the coroutine itself.
+    pub(crate) timer_armed: Cell<Option<std::time::Instant>>,
     /// The guard page of the coroutine's stack, for the overflow handler.
     pub(crate) guard: Cell<GuardRange>,
 }
