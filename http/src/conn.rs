@@ -145,10 +145,8 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         match read {
             Ok(0) => return,
             Ok(n) => {
+                // A request left partial by this read starts its clock once parsed (above).
                 end += n;
-                if request_started.is_none() {
-                    request_started = Some(Instant::now());
-                }
                 if state.load(Ordering::Acquire) == IDLE
                     && state.compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err()
                 {
