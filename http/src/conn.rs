@@ -124,19 +124,27 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             }
         }
         let limits = &server.limits;
-        let now = Instant::now();
-        let deadline = match request_started {
-            None => now + limits.idle_timeout,
-            Some(t) => t + if head_done { limits.body_timeout } else { limits.header_timeout },
-        };
-        if now >= deadline {
-            if request_started.is_some() {
-                refuse(&mut out, 408);
-                let _ = stream.write_all(&out);
+        let timeout = match request_started {
+            // Idle: the whole idle time-out from now (the socket reads the clock).
+            None => limits.idle_timeout,
+            // A request under way: what is left of its time.
+            Some(t) => {
+                let deadline = t + if head_done { limits.body_timeout } else { limits.header_timeout };
+                match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => {
+                        refuse(&mut out, 408);
+                        let _ = stream.write_all(&out);
+                        return;
+                    }
+                }
             }
+        };
+        if timeout.is_zero() {
+            // An idle time-out of zero: connections close as soon as they are idle.
             return;
         }
-        let _ = stream.tcp().set_read_timeout(Some(deadline - now));
+        let _ = stream.tcp().set_read_timeout(Some(timeout));
         if buf.len() - end < READ_CHUNK / 4 {
             let grown = (buf.len() * 2).min(limits.max_head + limits.max_body + READ_CHUNK).max(end + READ_CHUNK / 4);
             buf.resize(grown, 0);

@@ -1,15 +1,49 @@
-//! The `Date` header value, formatted once per second per thread.
+//! The `Date` header value.
+//!
+//! A background thread keeps the current second of the wall clock in an atomic, waking just
+//! after each second begins; each thread formats the value once per second. Answering a
+//! request then costs one atomic load, not a clock reading.
 
 use std::cell::Cell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 thread_local! {
     static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
 }
 
+/// The current second since the epoch, kept by the ticker thread.
+static SECOND: AtomicU64 = AtomicU64::new(0);
+/// The ticker thread could not be started: every call reads the clock.
+static NO_TICKER: AtomicBool = AtomicBool::new(false);
+static TICKER: Once = Once::new();
+
+fn wall_clock() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+fn start_ticker() {
+    SECOND.store(wall_clock().as_secs(), Ordering::Relaxed);
+    let ticker = std::thread::Builder::new().name("oc-http-date".into()).spawn(|| {
+        loop {
+            let now = wall_clock();
+            SECOND.store(now.as_secs(), Ordering::Relaxed);
+            // Just after the next second begins.
+            std::thread::sleep(
+                Duration::from_nanos(1_000_000_000 - u64::from(now.subsec_nanos())) + Duration::from_millis(1),
+            );
+        }
+    });
+    if ticker.is_err() {
+        NO_TICKER.store(true, Ordering::Relaxed);
+    }
+}
+
 /// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes.
 pub(crate) fn now() -> [u8; 29] {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    TICKER.call_once(start_ticker);
+    let secs = if NO_TICKER.load(Ordering::Relaxed) { wall_clock().as_secs() } else { SECOND.load(Ordering::Relaxed) };
     let (cached_secs, cached) = CACHE.get();
     if cached_secs == secs {
         return cached;
@@ -66,6 +100,20 @@ fn two(out: &mut [u8], v: u64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn now_follows_the_wall_clock() {
+        let parse = |d: [u8; 29]| String::from_utf8(d.to_vec()).unwrap();
+        let secs = super::wall_clock().as_secs();
+        let now = parse(super::now());
+        // The ticker moves on a millisecond after each second begins: at most one behind.
+        assert!((secs - 1..=secs + 1).any(|s| parse(super::format(s)) == now), "{now}");
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let later = parse(super::now());
+        let secs = super::wall_clock().as_secs();
+        assert!((secs - 2..=secs).any(|s| parse(super::format(s)) == later), "{later}");
+        assert_ne!(now, later);
+    }
+
     #[test]
     fn formats_known_dates() {
         assert_eq!(&super::format(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
