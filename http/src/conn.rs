@@ -1,6 +1,7 @@
 //! One connection: read, parse every complete request (pipelining), answer each in order
 //! into one buffer, write the batch with one call, repeat.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut sent_continue = false;
     // Reused for every request of the connection.
     let mut req = Request::empty();
+    let mut cache = HeadCache::default();
     loop {
         // Answer every complete request in the buffer (one clock reading for the batch).
         let mut close = false;
@@ -75,7 +77,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     request_started = None;
                     sent_continue = false;
                     req.peer = peer;
-                    match answer(server, &mut req, &date, &mut out, &mut stream) {
+                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream) {
                         Ok(true) => {}
                         Ok(false) | Err(_) => {
                             close = true;
@@ -181,7 +183,7 @@ fn refuse(out: &mut Vec<u8>, status: u16) {
         Body::Bytes(b) => b.len(),
         _ => 0,
     };
-    head(out, &resp, &crate::date::now(), Version::Http11, false, Some(len), false);
+    head(out, &mut HeadCache::default(), &resp, &crate::date::now(), Version::Http11, false, Some(len), false);
     if let Body::Bytes(b) = &resp.body {
         out.extend_from_slice(b);
     }
@@ -194,6 +196,7 @@ fn answer<S: Transport>(
     req: &mut Request,
     date: &[u8; 29],
     out: &mut Vec<u8>,
+    cache: &mut HeadCache,
     stream: &mut S,
 ) -> io::Result<bool> {
     let is_head = req.is_head();
@@ -214,7 +217,7 @@ fn answer<S: Transport>(
         Body::Stream(_) if !no_body => {
             let chunked = version == Version::Http11;
             let keep = keep_alive && chunked;
-            head(out, &resp, date, version, keep, None, chunked);
+            head(out, cache, &resp, date, version, keep, None, chunked);
             stream.write_all(out)?;
             out.clear();
             if is_head {
@@ -237,7 +240,7 @@ fn answer<S: Transport>(
                 Body::Static(b) => b,
                 _ => &[],
             };
-            head(out, &resp, date, version, keep_alive, (!no_body).then_some(bytes.len()), false);
+            head(out, cache, &resp, date, version, keep_alive, (!no_body).then_some(bytes.len()), false);
             if !is_head && !no_body {
                 out.extend_from_slice(bytes);
             }
@@ -246,17 +249,53 @@ fn answer<S: Transport>(
     }
 }
 
-/// The status line and headers.
-fn head(
-    out: &mut Vec<u8>,
-    resp: &Response,
-    date: &[u8; 29],
-    version: Version,
-    keep_alive: bool,
-    len: Option<usize>,
-    chunked: bool,
-) {
-    out.reserve(160);
+/// The start of a response head (status line, the handler's headers, `Server`, `Date: `) as
+/// encoded for the last response on a connection, with what it was encoded from: an endpoint
+/// answered again and again (the common case) costs one copy instead of an encoding.
+#[derive(Default)]
+struct HeadCache {
+    valid: bool,
+    status: u16,
+    /// Address and length of each header name and value. Only responses whose headers are
+    /// all static strings are cached: a `&'static str` at the same address with the same
+    /// length is the same text.
+    key: Vec<(usize, usize, usize, usize)>,
+    bytes: Vec<u8>,
+}
+
+impl HeadCache {
+    fn key(header: &(Cow<'static, str>, Cow<'static, str>)) -> Option<(usize, usize, usize, usize)> {
+        match header {
+            (Cow::Borrowed(n), Cow::Borrowed(v)) => Some((n.as_ptr() as usize, n.len(), v.as_ptr() as usize, v.len())),
+            _ => None,
+        }
+    }
+
+    fn holds(&self, resp: &Response) -> bool {
+        self.valid
+            && self.status == resp.status
+            && self.key.len() == resp.headers.len()
+            && self.key.iter().zip(&resp.headers).all(|(k, h)| Self::key(h) == Some(*k))
+    }
+
+    fn store(&mut self, resp: &Response, bytes: &[u8]) {
+        self.valid = false;
+        self.key.clear();
+        for h in &resp.headers {
+            match Self::key(h) {
+                Some(k) => self.key.push(k),
+                None => return,
+            }
+        }
+        self.valid = true;
+        self.status = resp.status;
+        self.bytes.clear();
+        self.bytes.extend_from_slice(bytes);
+    }
+}
+
+/// The status line, the handler's headers, `Server` and `Date: `.
+fn head_start(out: &mut Vec<u8>, resp: &Response) {
     if resp.status == 200 {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -279,6 +318,28 @@ fn head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(if has_server { b"Date: " } else { b"Server: oc\r\nDate: " });
+}
+
+/// The status line and headers.
+#[allow(clippy::too_many_arguments)]
+fn head(
+    out: &mut Vec<u8>,
+    cache: &mut HeadCache,
+    resp: &Response,
+    date: &[u8; 29],
+    version: Version,
+    keep_alive: bool,
+    len: Option<usize>,
+    chunked: bool,
+) {
+    out.reserve(160);
+    if cache.holds(resp) {
+        out.extend_from_slice(&cache.bytes);
+    } else {
+        let start = out.len();
+        head_start(out, resp);
+        cache.store(resp, &out[start..]);
+    }
     out.extend_from_slice(date);
     if let Some(len) = len {
         out.extend_from_slice(b"\r\nContent-Length: ");

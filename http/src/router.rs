@@ -167,13 +167,15 @@ impl Router {
         let mut head_fallback: Option<(&Route, Vec<(String, String)>)> = None;
         let path = req.path();
         let method = req.method();
-        // Decided at the first static route, then reused.
+        // Whether the path has no empty segment: decided at the first static route that is
+        // not equal to it, then reused.
         let mut is_canonical = None;
         for route in &self.routes {
             let found = match &route.exact {
-                Some(exact) if *is_canonical.get_or_insert_with(|| canonical(path)) => {
-                    (**exact == *path).then(Vec::new)
-                }
+                // The canonical path a static route matches: equal strings match.
+                Some(exact) if **exact == *path => Some(Vec::new()),
+                // Another canonical path cannot match it.
+                Some(_) if *is_canonical.get_or_insert_with(|| canonical(path)) => None,
                 _ => matches(&route.segments, path),
             };
             let Some(params) = found else {

@@ -6,6 +6,7 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
+use oc_http::{Request, Response};
 use support::{connect, exchange, read_response};
 
 #[test]
@@ -161,5 +162,43 @@ fn a_panicking_handler_gives_500_and_the_server_lives_on() {
     let mut buf = Vec::new();
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 500);
     assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
+    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+}
+
+#[test]
+fn responses_of_different_endpoints_on_one_connection_keep_their_own_headers() {
+    // Heads are encoded once per connection and reused while the handler's headers stay the
+    // same: alternating endpoints, statuses and owned header values must each get their own.
+    let router = support::test_router()
+        .get("/owned", |r: &Request| Response::text("owned").header("X-Echo", r.query().unwrap_or("").to_owned()))
+        .get("/created", |_: &Request| Response::new(201).header("Content-Type", "text/plain").static_body(b"made"));
+    let (rt, server, addr) = support::server_with(router, oc_http::Limits::default());
+    let mut s = connect(addr);
+    let targets = ["/plaintext", "/json", "/plaintext", "/owned?a", "/owned?b", "/created", "/nowhere", "/plaintext"];
+    let mut pipeline = Vec::new();
+    for t in targets {
+        write!(pipeline, "GET {t} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    }
+    s.write_all(&pipeline).unwrap();
+    let mut buf = Vec::new();
+    let mut got = Vec::new();
+    for _ in targets {
+        let r = read_response(&mut s, &mut buf, false).expect("a response");
+        got.push((r.status, r.header("Content-Type").map(str::to_owned), r.header("X-Echo").map(str::to_owned)));
+    }
+    let text = Some("text/plain".to_owned());
+    assert_eq!(
+        got,
+        [
+            (200, text.clone(), None),
+            (200, Some("application/json".to_owned()), None),
+            (200, text.clone(), None),
+            (200, text.clone(), Some("a".to_owned())),
+            (200, text.clone(), Some("b".to_owned())),
+            (201, text.clone(), None),
+            (404, text.clone(), None),
+            (200, text, None),
+        ]
+    );
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
