@@ -59,6 +59,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut sent_continue = false;
     // Reused for every request of the connection.
     let mut req = Request::empty();
+    req.peer = peer;
     let mut cache = HeadCache::default();
     loop {
         // Answer every complete request in the buffer (one clock reading for the batch).
@@ -76,7 +77,6 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     start += used;
                     request_started = None;
                     sent_continue = false;
-                    req.peer = peer;
                     match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream) {
                         Ok(true) => {}
                         Ok(false) | Err(_) => {
