@@ -221,3 +221,45 @@ fn a_preemptible_coroutine_blocked_in_an_unhooked_call_is_handed_off() {
     assert!(m.handoffs >= 1, "{m:?}");
     assert!(rt.shutdown(Duration::from_secs(5)));
 }
+
+#[test]
+fn a_preemptible_coroutine_handed_off_while_stuck_is_preempted_again_once_it_runs_on() {
+    let rt = preemptible_runtime();
+    let before = rt.metrics().signal_preemptions;
+    let (stuck_on, moved_to) = rt.block_on(|| {
+        let hog = oc_runtime::task::Builder::new()
+            .preemptible(true)
+            .spawn(|| {
+                let first = kernel_thread_id();
+                // Stuck in system calls the hooks do not see: the monitor hands the worker
+                // off and this thread keeps the coroutine.
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(150) {
+                    let ts = libc::timespec { tv_sec: 0, tv_nsec: 20_000_000 };
+                    // SAFETY: nanosleep with a valid request and no remainder.
+                    unsafe {
+                        libc::syscall(libc::SYS_nanosleep, &raw const ts, std::ptr::null_mut::<libc::timespec>())
+                    };
+                }
+                // Running on: a preemption signal switches it out here, and it resumes
+                // from the pool, on the thread that now drives the worker.
+                let start = Instant::now();
+                while kernel_thread_id() == first && start.elapsed() < Duration::from_secs(10) {
+                    std::hint::spin_loop();
+                }
+                (first, kernel_thread_id())
+            })
+            .unwrap();
+        hog.join().unwrap()
+    });
+    let m = rt.metrics();
+    assert!(m.handoffs >= 1, "{m:?}");
+    assert_ne!(stuck_on, moved_to, "the coroutine was never preempted after its hand-off: {m:?}");
+    assert!(m.signal_preemptions > before, "{m:?}");
+    assert!(rt.shutdown(Duration::from_secs(5)));
+}
+
+fn kernel_thread_id() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}

@@ -79,6 +79,30 @@ pub(crate) fn signal_worker(worker: &Worker) -> bool {
     }
 }
 
+/// Whether preemption signals can be sent (the handler is installed).
+pub(crate) fn signal_preemption_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86_64::installed()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Sends a preemption signal to the thread of this process with kernel id `tid` (the handler
+/// acts only if a request for that thread is pending). By kernel id, not `pthread_t`: the
+/// thread may have exited meanwhile, and a stale id at worst reaches another of our threads,
+/// whose handler ignores it.
+pub(crate) fn signal_thread(tid: i32) {
+    if signal_preemption_supported() {
+        // SAFETY: tgkill takes plain integers; the signal goes only to a thread of this
+        // process, and SIGURG is handled by our handler.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+    }
+}
+
 /// What the trampoline calls: suspends the running (preempted) coroutine.
 ///
 /// Runs on the coroutine's stack, in ordinary (not signal) context, with every register of

@@ -130,19 +130,25 @@ fn forbidden_ranges() -> Ranges {
 /// Reads const-initialised thread-locals and atomics, does integer arithmetic and writes one
 /// word to the interrupted stack; no allocation, no lock, no system call.
 unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let Some(worker) = context::signal_worker() else {
-        return;
+    // The thread driving a worker, or the thread a preemptible coroutine was handed off
+    // with (its worker now driven by another thread).
+    let (worker, detached) = match context::signal_worker() {
+        Some(w) if w.take_preemption_request() => (w, false),
+        Some(_) => return,
+        None => match context::signal_detached_worker() {
+            Some(w) => (w, true),
+            // Not ours (or a duplicate): SIGURG is otherwise ignored, as by default.
+            None => return,
+        },
     };
-    if !worker.take_preemption_request() {
-        // Not ours (or a duplicate): SIGURG is otherwise ignored, as by default.
-        return;
-    }
     // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
     let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
     let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let Some(task) = context::signal_task() else {
         DEFERRED.fetch_add(1, Ordering::Relaxed);
-        worker.count_deferral(pc);
+        if !detached {
+            worker.count_deferral(pc);
+        }
         return;
     };
     // SAFETY: the task runs on this thread and is alive.
@@ -152,14 +158,18 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
     let stack_top = guard.hi + guard.stack_size;
     let safe = header.preemptible
         && !header.yielder.get().is_null()
-        && worker.in_user_code()
+        // A detached thread runs nothing but its coroutine (the worker's mode is its new
+        // driver's); runtime code there is guarded by the no-preempt count.
+        && (detached || worker.in_user_code())
         && header.no_preempt.get() == 0
         && sp > guard.hi + TRAMPOLINE_FRAME
         && sp <= stack_top
         && !FORBIDDEN.get().is_some_and(|r| r.contains(pc));
     if !safe {
         DEFERRED.fetch_add(1, Ordering::Relaxed);
-        worker.count_deferral(pc);
+        if !detached {
+            worker.count_deferral(pc);
+        }
         if header.preemptible {
             header.preempt_pending.set(true);
         }

@@ -114,6 +114,21 @@ pub(crate) fn signal_worker<'a>() -> Option<&'a Worker> {
     (me != 0 && worker.driver_and_mode().0 == me).then_some(worker)
 }
 
+/// The worker whose preemptible coroutine this thread kept when the worker was handed to
+/// another thread, if the monitor asked for a preemption here (clearing the request); for
+/// the preemption signal handler.
+///
+/// # Signal safety
+///
+/// Reads two const-initialised thread-locals and atomics.
+pub(crate) fn signal_detached_worker<'a>() -> Option<&'a Worker> {
+    let ptr = WORKER.get();
+    // SAFETY: as in `current_worker`.
+    let worker = unsafe { ptr.as_ref() }?;
+    let me = TOKEN.get();
+    (me != 0 && worker.take_detached_request(me)).then_some(worker)
+}
+
 /// The running task, for the preemption signal handler.
 ///
 /// # Signal safety

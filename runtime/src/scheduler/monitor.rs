@@ -56,7 +56,9 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
     // Deferred preemptions of each worker when its current run was first seen.
     let mut deferred_at: Vec<u64> = workers.iter().map(|w| w.deferrals()).collect();
     while !shared.is_shutting_down() {
-        if shared.idle.all_sleeping() {
+        // Asleep while nothing runs, unless a preemptible coroutine handed off with its
+        // thread still runs there.
+        if shared.idle.all_sleeping() && !workers.iter().any(|w| w.has_detached()) {
             shared.monitor.sleep(&shared, Duration::from_secs(1));
             let now = Instant::now();
             seen.iter_mut().for_each(|s| *s = (u64::MAX, now));
@@ -65,6 +67,11 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
         std::thread::sleep(tick);
         let now = Instant::now();
         for ((worker, seen), deferred_at) in workers.iter().zip(seen.iter_mut()).zip(deferred_at.iter_mut()) {
+            // A preemptible coroutine handed off with its thread (it was stuck) is signalled
+            // there until it suspends: preempted, it goes back to the pool.
+            if let Some(tid) = worker.detached_target() {
+                crate::preempt::signal_thread(tid);
+            }
             let (resumes, mode, preemptible) = worker.activity();
             if resumes != seen.0 || mode != Mode::User {
                 *seen = (resumes, now);
@@ -82,9 +89,13 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
             // (a loaded machine) is not a deferral.
             let in_a_row = worker.deferrals() - *deferred_at;
             let gave_up = (in_a_row >= 20 && worker.deferrals_at_one_place() >= 20) || in_a_row >= 500;
+            let (tid, token) = (worker.tid(), worker.driver_and_mode().0);
             if preemptible && !gave_up && crate::preempt::signal_worker(worker) {
                 continue;
             } else if super::carrier::hand_off(&shared, worker) {
+                if preemptible && crate::preempt::signal_preemption_supported() {
+                    worker.remember_detached(tid, token);
+                }
                 *seen = (u64::MAX, now);
             } else {
                 seen.1 = now;

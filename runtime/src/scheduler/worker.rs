@@ -23,7 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -107,6 +107,14 @@ pub(crate) struct Worker {
     pinned: RefCell<std::collections::VecDeque<TaskRef>>,
     /// `pthread_t` of the driving thread.
     thread: AtomicU64,
+    /// Kernel thread id of the driving thread.
+    tid: AtomicI32,
+    /// A preemptible coroutine that was handed off with its thread: that thread's kernel id
+    /// (0: none) and token, until the coroutine suspends. The monitor keeps signalling it
+    /// there, so that it is preempted again (and goes back to the pool) once it runs on.
+    detached_tid: AtomicI32,
+    detached_token: AtomicU64,
+    detached_request: AtomicBool,
     reactor: Reactor,
     shared: Arc<Shared>,
     local: Deque<TaskRef>,
@@ -141,6 +149,10 @@ impl Worker {
             deferrals_same_pc: AtomicU64::new(0),
             pinned: RefCell::new(std::collections::VecDeque::new()),
             thread: AtomicU64::new(0),
+            tid: AtomicI32::new(0),
+            detached_tid: AtomicI32::new(0),
+            detached_token: AtomicU64::new(0),
+            detached_request: AtomicBool::new(false),
             reactor,
             shared,
             local,
@@ -273,10 +285,58 @@ impl Worker {
         self.thread.load(Ordering::Acquire) as libc::pthread_t
     }
 
+    /// Kernel thread id of the driving thread.
+    pub(crate) fn tid(&self) -> i32 {
+        self.tid.load(Ordering::Acquire)
+    }
+
+    /// Monitor only: the preemptible coroutine just handed off keeps running on the thread
+    /// with kernel id `tid` and token `token`.
+    pub(crate) fn remember_detached(&self, tid: i32, token: u64) {
+        self.detached_token.store(token, Ordering::Release);
+        self.detached_tid.store(tid, Ordering::Release);
+    }
+
+    /// Monitor only: whether a handed-off preemptible coroutine still runs on its thread.
+    pub(crate) fn has_detached(&self) -> bool {
+        self.detached_tid.load(Ordering::Acquire) != 0
+    }
+
+    /// Monitor only: the thread to signal for the handed-off preemptible coroutine, if it
+    /// still runs there; marks the signal as meant.
+    pub(crate) fn detached_target(&self) -> Option<i32> {
+        let tid = self.detached_tid.load(Ordering::Acquire);
+        (tid != 0).then(|| {
+            self.detached_request.store(true, Ordering::Release);
+            tid
+        })
+    }
+
+    /// The old thread: its handed-off coroutine suspended.
+    fn forget_detached(&self) {
+        if self.detached_token.load(Ordering::Acquire) == context::thread_token() {
+            self.detached_tid.store(0, Ordering::Release);
+        }
+    }
+
+    /// Signal handler: whether this thread runs the handed-off preemptible coroutine and the
+    /// monitor asked (clearing the request).
+    ///
+    /// # Signal safety
+    ///
+    /// Atomic loads and one swap.
+    pub(crate) fn take_detached_request(&self, token: u64) -> bool {
+        self.detached_tid.load(Ordering::Acquire) != 0
+            && self.detached_token.load(Ordering::Acquire) == token
+            && self.detached_request.swap(false, Ordering::AcqRel)
+    }
+
     /// A new thread starts driving this worker.
     pub(crate) fn adopt(&self) {
         // SAFETY: pthread_self has no preconditions.
         self.thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+        // SAFETY: gettid has no preconditions.
+        self.tid.store(unsafe { libc::gettid() }, Ordering::Release);
         self.set_mode(Mode::Sched);
     }
 
@@ -322,6 +382,7 @@ impl Worker {
             if let Some(task) = self.next_task() {
                 self.found_work();
                 if !self.run_task(task) {
+                    self.forget_detached();
                     context::set_current_worker(std::ptr::null());
                     return Outcome::Lost;
                 }
