@@ -194,6 +194,18 @@ fn token_end(buf: &[u8], mut at: usize) -> usize {
     at
 }
 
+/// The part of the head from `start` to `end` (where its scan stopped), which must not be
+/// empty and must be followed by `delimiter`: its span, or `Ok(None)` when the buffer ends
+/// first.
+#[inline(always)]
+fn delimited(buf: &[u8], start: usize, end: usize, delimiter: u8) -> Result<Option<Span>, HeadError> {
+    match buf.get(end) {
+        None => Ok(None),
+        Some(&b) if b == delimiter && end > start => Ok(Some(Span::new(start, end - start))),
+        Some(_) => Err(HeadError::Bad),
+    }
+}
+
 /// After a line's content ending at `at`: the start of the next line, `Ok(None)` when the
 /// buffer ends first, an error when the line does not end here.
 #[inline]
@@ -233,27 +245,15 @@ pub(crate) fn parse_head(
     }
     let line_start = at;
 
-    // method SP
-    let method_start = at;
-    at = token_end(buf, at);
-    match buf.get(at) {
-        None => return Ok(None),
-        Some(b' ') if at > method_start => {}
-        Some(_) => return Err(Bad),
-    }
-    let method = Span::new(method_start, at - method_start);
-    at += 1;
-
-    // request-target SP
-    let target_start = at;
-    at = target_end(buf, at);
-    match buf.get(at) {
-        None => return Ok(None),
-        Some(b' ') if at > target_start => {}
-        Some(_) => return Err(Bad),
-    }
-    let target = Span::new(target_start, at - target_start);
-    at += 1;
+    // method SP request-target SP
+    let Some(method) = delimited(buf, at, token_end(buf, at), b' ')? else {
+        return Ok(None);
+    };
+    at = method.range().end + 1;
+    let Some(target) = delimited(buf, at, target_end(buf, at), b' ')? else {
+        return Ok(None);
+    };
+    at = target.range().end + 1;
 
     // HTTP-version: "HTTP/" DIGIT "." DIGIT
     const SHAPE: &[u8; 8] = b"HTTP/0.0";
@@ -287,15 +287,10 @@ pub(crate) fn parse_head(
             Some(b' ' | b'\t') => return Err(Bad),
             Some(_) => {}
         }
-        let name_start = at;
-        at = token_end(buf, at);
-        match buf.get(at) {
-            None => return Ok(None),
-            Some(b':') if at > name_start => {}
-            Some(_) => return Err(Bad),
-        }
-        let name = Span::new(name_start, at - name_start);
-        at += 1;
+        let Some(name) = delimited(buf, at, token_end(buf, at), b':')? else {
+            return Ok(None);
+        };
+        at = name.range().end + 1;
         // Usually one space.
         if buf.get(at) == Some(&b' ') {
             at += 1;
