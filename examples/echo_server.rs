@@ -8,16 +8,8 @@
 use std::io::{Read, Write};
 
 fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("PORT").ok())
-        .map_or(Ok(7000), |p| p.parse())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port: {e}")))?;
-    let mut builder = oc_runtime::Runtime::builder().name("echo");
-    if let Some(n) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
-        builder = builder.workers(n);
-    }
-    let rt = builder.build()?;
+    let port = oc_examples::port(7000)?;
+    let rt = oc_examples::runtime("echo")?;
     let listener = oc_net::TcpListener::bind(("127.0.0.1", port))?;
     eprintln!("echo server on {} ({} workers, {:?})", listener.local_addr()?, rt.workers(), rt.io_backend());
     rt.block_on(move || {

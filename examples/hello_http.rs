@@ -14,16 +14,8 @@ struct Message {
 }
 
 fn main() -> std::io::Result<()> {
-    let port: u16 = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("PORT").ok())
-        .map_or(Ok(8080), |p| p.parse())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad port: {e}")))?;
-    let mut builder = oc_runtime::Runtime::builder().name("hello");
-    if let Some(n) = std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()) {
-        builder = builder.workers(n);
-    }
-    let rt = builder.build()?;
+    let port = oc_examples::port(8080)?;
+    let rt = oc_examples::runtime("hello")?;
     rt.block_on(move || -> std::io::Result<()> {
         let router = Router::new()
             .get("/plaintext", |_: &Request| {
