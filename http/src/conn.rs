@@ -47,20 +47,22 @@ impl Transport for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
 pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<AtomicU8>) {
     let _ = stream.tcp().set_nodelay(true);
     let _ = stream.tcp().set_write_timeout(Some(server.limits.write_timeout));
-    let peer = stream.tcp().peer_addr().ok();
-    // `buf[start..end]` holds received bytes not yet answered; the rest is room to read into
-    // (zeroed once when the buffer grows, never per read).
-    let mut buf: Vec<u8> = vec![0; READ_CHUNK];
+    // Reused for every request of the connection. Its buffer is the connection's: requests
+    // are parsed and read where they were received. `req.buf[start..end]` holds received
+    // bytes not yet answered; the rest is room to read into (zeroed once when the buffer
+    // grows, never per read).
+    let mut req = Request::empty();
+    req.peer = stream.tcp().peer_addr().ok();
+    req.buf = vec![0; READ_CHUNK];
     let mut end = 0usize;
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0usize;
     // When the first byte of the request being received arrived.
     let mut request_started: Option<Instant> = None;
     let mut sent_continue = false;
-    // Reused for every request of the connection.
-    let mut req = Request::empty();
-    req.peer = peer;
     let mut cache = HeadCache::default();
+    // Bounded so that positions fit a span's `u32`.
+    let max_buf = (server.limits.max_head + server.limits.max_body + READ_CHUNK).min(u32::MAX as usize);
     loop {
         // Answer every complete request in the buffer (one clock reading for the batch).
         let mut close = false;
@@ -72,7 +74,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             if start == end {
                 break;
             }
-            match parse(&buf[start..end], &server.limits, &mut req) {
+            match parse(&mut req, start, end, &server.limits) {
                 Ok(Parse::Done(used)) => {
                     start += used;
                     request_started = None;
@@ -115,7 +117,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         }
         // Keep only the unparsed bytes, at the front.
         if start > 0 {
-            buf.copy_within(start..end, 0);
+            req.buf.copy_within(start..end, 0);
             end -= start;
             start = 0;
         }
@@ -147,11 +149,11 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             return;
         }
         let _ = stream.tcp().set_read_timeout(Some(timeout));
-        if buf.len() - end < READ_CHUNK / 4 {
-            let grown = (buf.len() * 2).min(limits.max_head + limits.max_body + READ_CHUNK).max(end + READ_CHUNK / 4);
-            buf.resize(grown, 0);
+        if req.buf.len() - end < READ_CHUNK / 4 {
+            let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
+            req.buf.resize(grown, 0);
         }
-        let read = stream.read(&mut buf[end..]);
+        let read = stream.read(&mut req.buf[end..]);
         match read {
             Ok(0) => return,
             Ok(n) => {
@@ -249,13 +251,16 @@ fn answer<S: Transport>(
     }
 }
 
-/// The start of a response head (status line, the handler's headers, `Server`, `Date: `) as
-/// encoded for the last response on a connection, with what it was encoded from: an endpoint
-/// answered again and again (the common case) costs one copy instead of an encoding.
+/// A response head as encoded for the last response on a connection, up to `Date: `, with
+/// what it was encoded from: an endpoint answered again and again (the common case) costs
+/// one copy and the date instead of an encoding. The date comes last so that the rest can be
+/// reused.
 #[derive(Default)]
 struct HeadCache {
     valid: bool,
     status: u16,
+    /// Body length (`None`: none sent), keep-alive, version and chunked, as encoded.
+    framing: (Option<usize>, bool, Version, bool),
     /// Address and length of each header name and value. Only responses whose headers are
     /// all static strings are cached: a `&'static str` at the same address with the same
     /// length is the same text.
@@ -271,31 +276,39 @@ impl HeadCache {
         }
     }
 
-    fn holds(&self, resp: &Response) -> bool {
+    #[inline]
+    fn holds(&self, resp: &Response, framing: (Option<usize>, bool, Version, bool)) -> bool {
         self.valid
             && self.status == resp.status
+            && self.framing == framing
             && self.key.len() == resp.headers.len()
             && self.key.iter().zip(&resp.headers).all(|(k, h)| Self::key(h) == Some(*k))
     }
 
-    fn store(&mut self, resp: &Response, bytes: &[u8]) {
-        self.valid = false;
-        self.key.clear();
-        for h in &resp.headers {
-            match Self::key(h) {
-                Some(k) => self.key.push(k),
-                None => return,
-            }
-        }
-        self.valid = true;
-        self.status = resp.status;
+    /// Encodes the head of `resp` up to `Date: `, and keeps it if its headers are static.
+    fn fill(&mut self, resp: &Response, framing: (Option<usize>, bool, Version, bool)) {
         self.bytes.clear();
-        self.bytes.extend_from_slice(bytes);
+        head_start(&mut self.bytes, resp, framing);
+        self.key.clear();
+        self.valid = resp.headers.iter().all(|h| match Self::key(h) {
+            Some(k) => {
+                self.key.push(k);
+                true
+            }
+            None => false,
+        });
+        self.status = resp.status;
+        self.framing = framing;
     }
 }
 
-/// The status line, the handler's headers, `Server` and `Date: `.
-fn head_start(out: &mut Vec<u8>, resp: &Response) {
+/// The status line, the handler's headers, `Server`, the framing and connection fields, and
+/// `Date: `.
+fn head_start(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    (len, keep_alive, version, chunked): (Option<usize>, bool, Version, bool),
+) {
     if resp.status == 200 {
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -317,11 +330,28 @@ fn head_start(out: &mut Vec<u8>, resp: &Response) {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(if has_server { b"Date: " } else { b"Server: oc\r\nDate: " });
+    if !has_server {
+        out.extend_from_slice(b"Server: oc\r\n");
+    }
+    if let Some(len) = len {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa(len as u64).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"Date: ");
 }
 
 /// The status line and headers.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn head(
     out: &mut Vec<u8>,
     cache: &mut HeadCache,
@@ -332,27 +362,13 @@ fn head(
     len: Option<usize>,
     chunked: bool,
 ) {
-    out.reserve(160);
-    if cache.holds(resp) {
-        out.extend_from_slice(&cache.bytes);
-    } else {
-        let start = out.len();
-        head_start(out, resp);
-        cache.store(resp, &out[start..]);
+    let framing = (len, keep_alive, version, chunked);
+    if !cache.holds(resp, framing) {
+        cache.fill(resp, framing);
     }
+    out.reserve(cache.bytes.len() + date.len() + 4);
+    out.extend_from_slice(&cache.bytes);
     out.extend_from_slice(date);
-    if let Some(len) = len {
-        out.extend_from_slice(b"\r\nContent-Length: ");
-        out.extend_from_slice(itoa(len as u64).as_bytes());
-    }
-    if chunked {
-        out.extend_from_slice(b"\r\nTransfer-Encoding: chunked");
-    }
-    if !keep_alive {
-        out.extend_from_slice(b"\r\nConnection: close");
-    } else if version == Version::Http10 {
-        out.extend_from_slice(b"\r\nConnection: keep-alive");
-    }
     out.extend_from_slice(b"\r\n\r\n");
 }
 

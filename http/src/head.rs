@@ -14,22 +14,46 @@
 //! line folding (§5.2: a line that starts with whitespace), a CR not followed by LF, control
 //! characters anywhere, a version other than 1.x (`Version`), more fields than allowed.
 //!
-//! Scanning goes eight bytes at a time over targets and values (the long parts of a head),
-//! byte by byte over tokens.
+//! Scanning goes sixteen bytes at a time (SSE2) over targets, values and the usual names and
+//! methods (letters, digits, `-`); other token bytes go through a table one by one. The
+//! fields the server acts on (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`,
+//! `Expect`) are noted in the same pass.
 
-use crate::request::Span;
+use crate::request::{Span, connection_options, eq_folded};
 
-/// Where the parts of a complete head lie in the buffer.
+/// Where the parts of a complete head lie in the buffer, and what its framing and connection
+/// fields say (gathered in the same pass, so nothing walks the fields a second time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Head {
     pub(crate) method: Span,
     pub(crate) target: Span,
+    /// Length of the path part of the target (up to its first `?`).
+    pub(crate) path_len: usize,
     /// The minor version of HTTP/1.x.
     pub(crate) minor: u8,
     /// Length of the request line without its line end.
     pub(crate) line_len: usize,
-    /// Length of the whole head, its final empty line included.
-    pub(crate) len: usize,
+    /// Where the head ends (after its final empty line), in the buffer.
+    pub(crate) end: usize,
+    pub(crate) fields: Known,
+}
+
+/// What the fields the server acts on say. Counts saturate at 255.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// `Host` fields.
+    pub(crate) hosts: u8,
+    /// `Content-Length` fields, and the value of the first.
+    pub(crate) lengths: u8,
+    pub(crate) content_length: Span,
+    /// `Transfer-Encoding` fields, and the value of the first.
+    pub(crate) encodings: u8,
+    pub(crate) transfer_encoding: Span,
+    /// The `Connection` options sent (`request::CLOSE`, `request::KEEP_ALIVE`).
+    pub(crate) connection: u8,
+    /// An `Expect: 100-continue` was sent; another expectation was sent.
+    pub(crate) expect_continue: bool,
+    pub(crate) expect_other: bool,
 }
 
 /// Why a head is refused.
@@ -80,7 +104,7 @@ fn word(buf: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(buf[at..at + 8].try_into().expect("eight bytes"))
 }
 
-/// What stops a sixteen-byte scan.
+/// What a sixteen-byte scan stops at.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 enum Stop {
@@ -88,6 +112,9 @@ enum Stop {
     NotVisible,
     /// A control character or DEL (a HTAB among them is sorted out byte by byte).
     Control,
+    /// Anything but a letter, a digit or `-`: the bytes of the usual field names and methods
+    /// (the other token characters are sorted out byte by byte).
+    NotName,
 }
 
 /// Sixteen bytes at a time with SSE2: the mask of the bytes of `buf[at..at + 16]` that
@@ -102,48 +129,74 @@ fn mask16(buf: &[u8], at: usize, stop: Stop) -> u32 {
     // requirement).
     unsafe {
         let x = _mm_loadu_si128(bytes.as_ptr().cast());
-        let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+        let set = |b: u8| _mm_set1_epi8(b as i8);
+        // Compared as signed bytes, 0x80 and above count as negative.
         let hit = match stop {
-            // Compared as signed bytes, 0x80 and above count as negative: "below 0x21"
-            // takes them too.
-            Stop::NotVisible => _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x21)), del),
+            // "Below 0x21" takes the negative ones too.
+            Stop::NotVisible => _mm_or_si128(_mm_cmplt_epi8(x, set(0x21)), _mm_cmpeq_epi8(x, set(0x7f))),
             // Below 0x20 but not negative (obs-text is allowed in values).
-            Stop::Control => _mm_or_si128(_mm_andnot_si128(x, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20))), del),
+            Stop::Control => {
+                _mm_or_si128(_mm_andnot_si128(x, _mm_cmplt_epi8(x, set(0x20))), _mm_cmpeq_epi8(x, set(0x7f)))
+            }
+            Stop::NotName => {
+                // Setting bit 5 lower-cases letters and sends no other byte into a..=z.
+                let lower = _mm_or_si128(x, set(0x20));
+                let letter = _mm_and_si128(_mm_cmpgt_epi8(lower, set(b'a' - 1)), _mm_cmplt_epi8(lower, set(b'z' + 1)));
+                let digit = _mm_and_si128(_mm_cmpgt_epi8(x, set(b'0' - 1)), _mm_cmplt_epi8(x, set(b'9' + 1)));
+                let name = _mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(x, set(b'-')));
+                return !(_mm_movemask_epi8(name) as u32) & 0xffff;
+            }
         };
         _mm_movemask_epi8(hit) as u32
     }
 }
 
+/// The mask of the `?` bytes of `buf[at..at + 16]`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn questions16(buf: &[u8], at: usize) -> u32 {
+    use std::arch::x86_64::*;
+    let bytes: &[u8; 16] = buf[at..at + 16].try_into().expect("sixteen bytes");
+    // SAFETY: as in `mask16`.
+    unsafe {
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(bytes.as_ptr().cast()), _mm_set1_epi8(b'?' as i8))) as u32
+    }
+}
+
 /// The first byte at or after `at` that cannot be in a request target (anything but
-/// `!`..=`~`), or `buf.len()`.
-#[inline]
-fn target_end(buf: &[u8], mut at: usize) -> usize {
+/// `!`..=`~`), or `buf.len()`; and the first `?` before it, or that same end.
+#[inline(always)]
+fn target_end(buf: &[u8], mut at: usize) -> (usize, usize) {
+    let mut question = usize::MAX;
     #[cfg(target_arch = "x86_64")]
     while at + 16 <= buf.len() {
         let stop = mask16(buf, at, Stop::NotVisible);
+        if question == usize::MAX {
+            // The `?` before the stop, if any (the bits below the lowest stop bit).
+            let q = questions16(buf, at) & stop.wrapping_sub(1) & !stop;
+            if q != 0 {
+                question = at + q.trailing_zeros() as usize;
+            }
+        }
         if stop != 0 {
-            return at + stop.trailing_zeros() as usize;
+            let end = at + stop.trailing_zeros() as usize;
+            return (end, question.min(end));
         }
         at += 16;
     }
-    while at + 8 <= buf.len() {
-        let x = word(buf, at);
-        let stop = below(x, 0x21) | (x & HIGHS) | equal(x, 0x7f);
-        if stop != 0 {
-            return at + (stop.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
     while at < buf.len() && matches!(buf[at], 0x21..=0x7e) {
+        if buf[at] == b'?' && question == usize::MAX {
+            question = at;
+        }
         at += 1;
     }
-    at
+    (at, question.min(at))
 }
 
 /// The first byte at or after `at` that cannot be in a field value (a control character
 /// other than HTAB, or DEL), or `buf.len()`. The line end is the first such byte of a valid
 /// line.
-#[inline]
+#[inline(always)]
 fn value_end(buf: &[u8], mut at: usize) -> usize {
     'scan: loop {
         // Whole blocks while they hold nothing special; then the byte that stopped the scan.
@@ -177,16 +230,22 @@ fn value_end(buf: &[u8], mut at: usize) -> usize {
     }
 }
 
-/// The end of the token starting at `at`: eight table lookups per step while eight bytes
-/// remain, then byte by byte. (Finding the end with SSE2 first and checking the run against
-/// the table afterwards cost more for the short names of a usual head.)
-#[inline]
+/// The end of the token starting at `at`. Sixteen bytes at a time while they are letters,
+/// digits and `-` (the usual names), the table for any other byte and near the buffer's end.
+#[inline(always)]
 fn token_end(buf: &[u8], mut at: usize) -> usize {
-    while let Some(eight) = buf.get(at..at + 8) {
-        if !eight.iter().fold(true, |all, &b| all & TOKEN[b as usize]) {
-            break;
+    #[cfg(target_arch = "x86_64")]
+    while at + 16 <= buf.len() {
+        let other = mask16(buf, at, Stop::NotName);
+        if other == 0 {
+            at += 16;
+            continue;
         }
-        at += 8;
+        at += other.trailing_zeros() as usize;
+        if !TOKEN[buf[at] as usize] {
+            return at;
+        }
+        at += 1;
     }
     while at < buf.len() && TOKEN[buf[at] as usize] {
         at += 1;
@@ -208,7 +267,7 @@ fn delimited(buf: &[u8], start: usize, end: usize, delimiter: u8) -> Result<Opti
 
 /// After a line's content ending at `at`: the start of the next line, `Ok(None)` when the
 /// buffer ends first, an error when the line does not end here.
-#[inline]
+#[inline(always)]
 fn line_end(buf: &[u8], at: usize) -> Result<Option<usize>, HeadError> {
     match buf.get(at) {
         None => Ok(None),
@@ -222,16 +281,52 @@ fn line_end(buf: &[u8], at: usize) -> Result<Option<usize>, HeadError> {
     }
 }
 
-/// Parses the head at the start of `buf`, the field positions into `fields` (cleared
-/// first). `Ok(None)`: the head is not complete yet.
+impl Known {
+    /// Takes note of field `name: value` (`span` is where the value lies) if the server acts
+    /// on it. Ruled out by the name's length first: most fields are none of these.
+    #[inline(always)]
+    fn note(&mut self, name: &[u8], value: &[u8], span: Span) {
+        // The head parser admits only token bytes in a name and no CR, LF or NUL in a value,
+        // as `eq_folded` requires.
+        match name.len() {
+            4 if eq_folded(name, b"host") => self.hosts = self.hosts.saturating_add(1),
+            6 if eq_folded(name, b"expect") => {
+                if eq_folded(value, b"100-continue") {
+                    self.expect_continue = true;
+                } else {
+                    self.expect_other = true;
+                }
+            }
+            10 if eq_folded(name, b"connection") => self.connection |= connection_options(value),
+            14 if eq_folded(name, b"content-length") => {
+                if self.lengths == 0 {
+                    self.content_length = span;
+                }
+                self.lengths = self.lengths.saturating_add(1);
+            }
+            17 if eq_folded(name, b"transfer-encoding") => {
+                if self.encodings == 0 {
+                    self.transfer_encoding = span;
+                }
+                self.encodings = self.encodings.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Parses the head that starts at `buf[from]`; the field positions go into `fields`
+/// (cleared first). Every position is an index into `buf`. `Ok(None)`: the head is not
+/// complete yet.
 pub(crate) fn parse_head(
     buf: &[u8],
+    from: usize,
     max_fields: usize,
     fields: &mut Vec<(Span, Span)>,
 ) -> Result<Option<Head>, HeadError> {
     use HeadError::*;
     fields.clear();
-    let mut at = 0;
+    let mut at = from;
     // Empty lines before the request line.
     loop {
         match buf.get(at) {
@@ -250,10 +345,12 @@ pub(crate) fn parse_head(
         return Ok(None);
     };
     at = method.range().end + 1;
-    let Some(target) = delimited(buf, at, target_end(buf, at), b' ')? else {
+    let (end, question) = target_end(buf, at);
+    let Some(target) = delimited(buf, at, end, b' ')? else {
         return Ok(None);
     };
-    at = target.range().end + 1;
+    let path_len = question - at;
+    at = end + 1;
 
     // HTTP-version: "HTTP/" DIGIT "." DIGIT
     const SHAPE: &[u8; 8] = b"HTTP/0.0";
@@ -276,26 +373,37 @@ pub(crate) fn parse_head(
         None => return Ok(None),
     };
 
+    let mut known = Known::default();
     loop {
         // The empty line that ends the head, or a field line.
         match buf.get(at) {
             None => return Ok(None),
             Some(b'\r' | b'\n') => {
-                return Ok(line_end(buf, at)?.map(|len| Head { method, target, minor, line_len, len }));
+                return Ok(line_end(buf, at)?.map(|end| Head {
+                    method,
+                    target,
+                    path_len,
+                    minor,
+                    line_len,
+                    end,
+                    fields: known,
+                }));
             }
             // Obsolete line folding (or whitespace before the first field).
             Some(b' ' | b'\t') => return Err(Bad),
             Some(_) => {}
         }
-        let Some(name) = delimited(buf, at, token_end(buf, at), b':')? else {
+        let name_start = at;
+        let name_end = token_end(buf, at);
+        let Some(name) = delimited(buf, at, name_end, b':')? else {
             return Ok(None);
         };
-        at = name.range().end + 1;
+        at = name_end + 1;
         // Usually one space.
         if buf.get(at) == Some(&b' ') {
             at += 1;
         }
-        while at < buf.len() && matches!(buf[at], b' ' | b'\t') {
+        while let Some(b' ' | b'\t') = buf.get(at) {
             at += 1;
         }
         let value_start = at;
@@ -311,7 +419,9 @@ pub(crate) fn parse_head(
         if fields.len() == max_fields {
             return Err(TooManyFields);
         }
-        fields.push((name, Span::new(value_start, end - value_start)));
+        let value = Span::new(value_start, end - value_start);
+        fields.push((name, value));
+        known.note(&buf[name_start..name_end], &buf[value_start..end], value);
     }
 }
 
@@ -324,9 +434,9 @@ mod tests {
     fn ours(buf: &[u8]) -> Result<Option<Parsed>, HeadError> {
         let mut fields = Vec::new();
         let text = |s: Span| String::from_utf8_lossy(&buf[s.range()]).into_owned();
-        Ok(parse_head(buf, 64, &mut fields)?.map(|h| {
+        Ok(parse_head(buf, 0, 64, &mut fields)?.map(|h| {
             let fields = fields.iter().map(|&(n, v)| (text(n), text(v))).collect();
-            (text(h.method), text(h.target), h.minor, fields, h.len)
+            (text(h.method), text(h.target), h.minor, fields, h.end)
         }))
     }
 
@@ -407,8 +517,8 @@ mod tests {
     fn counts_fields_against_the_limit() {
         let req = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
         let mut fields = Vec::new();
-        assert!(parse_head(req, 3, &mut fields).unwrap().is_some());
-        assert_eq!(parse_head(req, 2, &mut fields), Err(HeadError::TooManyFields));
+        assert!(parse_head(req, 0, 3, &mut fields).unwrap().is_some());
+        assert_eq!(parse_head(req, 0, 2, &mut fields), Err(HeadError::TooManyFields));
     }
 
     #[test]

@@ -58,10 +58,11 @@ pub fn fuzz_parse(data: &[u8]) {
     let limits = Limits::default();
     let outcome = |input: &[u8]| {
         let mut req = Request::new("", "");
+        req.buf = input.to_vec();
         let mut seen = Vec::new();
         let mut start = 0;
         while start < input.len() {
-            match parse::parse(&input[start..], &limits, &mut req) {
+            match parse::parse(&mut req, start, input.len(), &limits) {
                 Ok(parse::Parse::Done(used)) => {
                     assert!(used > 0 && start + used <= input.len());
                     seen.push(Ok((req.method().to_owned(), req.target().to_owned(), req.body().to_vec())));

@@ -21,27 +21,29 @@ pub(crate) enum Parse {
 /// A request that must be refused with this status (the connection is closed after it).
 pub(crate) type Refusal = u16;
 
-/// Parses the request at the start of `buf` into `into`, reusing its buffers (no allocation
-/// per request once they have grown).
-pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<Parse, Refusal> {
+/// Parses the request that starts at `req.buf[start]` (received bytes end at `end`) into
+/// `req`, in place: the request's parts stay where they were received (no copy, and no
+/// allocation per request once the field list has grown).
+pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits) -> Result<Parse, Refusal> {
+    let buf = &req.buf[..end];
     // A request line (without its CR LF) longer than the limit is a 414 before anything
     // else. Scanned for (within a bounded window) only when the head is not whole; a whole
     // head's parse gives the line's length.
     let long_line = || {
         let max = limits.max_request_line;
-        let window = &buf[..buf.len().min(max + 2)];
+        let window = &buf[start..end.min(start + max + 2)];
         match window.iter().position(|&b| b == b'\n') {
-            Some(end) => end - usize::from(end > 0 && buf[end - 1] == b'\r') > max,
-            None => buf.len() > max + 1,
+            Some(at) => at - usize::from(at > 0 && window[at - 1] == b'\r') > max,
+            None => end - start > max + 1,
         }
     };
-    let head = match parse_head(buf, limits.max_headers, &mut into.headers) {
+    let head = match parse_head(buf, start, limits.max_headers, &mut req.headers) {
         Ok(Some(head)) => head,
         Ok(None) => {
             if long_line() {
                 return Err(414);
             }
-            if buf.len() > limits.max_head {
+            if end - start > limits.max_head {
                 return Err(431);
             }
             return Ok(Parse::Need { head_done: false, expect_continue: false });
@@ -57,138 +59,123 @@ pub(crate) fn parse(buf: &[u8], limits: &Limits, into: &mut Request) -> Result<P
             });
         }
     };
-    let head_len = head.len;
     if head.line_len > limits.max_request_line {
         return Err(414);
     }
-    if head_len > limits.max_head {
+    if head.end - start > limits.max_head {
         return Err(431);
     }
     let version = if head.minor == 0 { Version::Http10 } else { Version::Http11 };
-    let text = |span: Span| {
-        // SAFETY: the head parser admits only ASCII in the method (a token) and the target.
-        unsafe { std::str::from_utf8_unchecked(&buf[span.range()]) }
-    };
-    let method_span = head.method;
-    let target_span = normalise_target(text(head.method), text(head.target), head.target.range().start)?;
-
-    let mut host = 0;
-    let mut content_length: Option<u64> = None;
-    let mut lengths = 0;
-    let mut chunked = false;
-    let mut transfer_encoding = false;
-    let mut expect_continue = false;
-    let mut connection = 0;
-    for &(name, value) in &into.headers {
-        let value = &buf[value.range()];
-        match Known::of(&buf[name.range()]) {
-            Some(Known::Host) => host += 1,
-            Some(Known::ContentLength) => {
-                lengths += 1;
-                let value = std::str::from_utf8(value).map_err(|_| 400u16)?.trim();
-                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(400);
-                }
-                content_length = Some(value.parse().map_err(|_| 400u16)?);
-            }
-            Some(Known::TransferEncoding) => {
-                transfer_encoding = true;
-                let value = std::str::from_utf8(value).map_err(|_| 400u16)?;
-                let codings: Vec<String> =
-                    value.split(',').map(|c| c.trim().to_ascii_lowercase()).filter(|c| !c.is_empty()).collect();
-                if codings.iter().any(|c| c != "chunked") {
-                    return Err(501);
-                }
-                if codings.len() != 1 || chunked {
-                    // chunked twice, or chunked applied more than once: malformed.
-                    return Err(400);
-                }
-                chunked = true;
-            }
-            Some(Known::Connection) => connection |= crate::request::connection_options(value),
-            Some(Known::Expect) => {
-                if value.eq_ignore_ascii_case(b"100-continue") {
-                    expect_continue = version == Version::Http11;
-                } else {
-                    return Err(417);
-                }
-            }
-            None => {}
+    let known = head.fields;
+    if known.expect_other {
+        return Err(417);
+    }
+    let expect_continue = known.expect_continue && version == Version::Http11;
+    if version == Version::Http11 && known.hosts != 1 {
+        return Err(400);
+    }
+    let chunked = known.encodings > 0;
+    if chunked {
+        if version == Version::Http10 {
+            return Err(400);
+        }
+        transfer_codings(buf, &req.headers, known.transfer_encoding, known.encodings)?;
+        if known.lengths > 0 {
+            return Err(400);
         }
     }
-    if version == Version::Http11 && host != 1 {
-        return Err(400);
-    }
-    if lengths > 1 || (transfer_encoding && lengths > 0) {
-        return Err(400);
-    }
-    if transfer_encoding && version == Version::Http10 {
-        return Err(400);
+    let content_length = match known.lengths {
+        0 => 0,
+        1 => content_length(&buf[known.content_length.range()])?,
+        _ => return Err(400),
+    };
+    let (method, mut target, mut path_len) = (head.method, head.target, head.path_len);
+    // Origin form (the usual) as it is; the absolute form reduced to its path.
+    if buf[target.range().start] != b'/' {
+        target = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
+        path_len = crate::request::path_len(&buf[target.range()]);
     }
 
-    let rest = &buf[head_len..];
-    into.body.clear();
+    let rest = &buf[head.end..];
+    req.body.clear();
+    let body_span;
     let used = if chunked {
-        match dechunk(rest, limits.max_body, &mut into.body)? {
+        body_span = None;
+        match dechunk(rest, limits.max_body, &mut req.body)? {
             Some(used) => used,
             None => return Ok(Parse::Need { head_done: true, expect_continue }),
         }
     } else {
-        let len = content_length.unwrap_or(0);
-        if len > limits.max_body as u64 {
+        if content_length > limits.max_body as u64 {
             return Err(413);
         }
-        let len = len as usize;
+        let len = content_length as usize;
         if rest.len() < len {
             return Ok(Parse::Need { head_done: true, expect_continue });
         }
-        into.body.extend_from_slice(&rest[..len]);
+        body_span = Some(Span::new(head.end, len));
         len
     };
-    into.head.clear();
-    into.head.extend_from_slice(&buf[..head_len]);
-    into.method = method_span;
-    into.target = target_span;
-    into.path_len = crate::request::path_len(&buf[target_span.range()]) as u32;
-    into.connection = connection;
-    into.version = version;
-    into.params.clear();
-    Ok(Parse::Done(head_len + used))
+    req.body_span = body_span;
+    req.method = method;
+    req.target = target;
+    req.path_len = path_len as u32;
+    req.connection = known.connection;
+    req.version = version;
+    req.params.clear();
+    Ok(Parse::Done(head.end - start + used))
 }
 
-/// The request header fields the parser acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Known {
-    Host,
-    ContentLength,
-    TransferEncoding,
-    Connection,
-    Expect,
-}
-
-impl Known {
-    /// Which known field `name` is (case-insensitive). Ruled out by length first: most
-    /// fields are none of these.
-    fn of(name: &[u8]) -> Option<Known> {
-        let (known, lower): (Known, &[u8]) = match name.len() {
-            4 => (Known::Host, b"host"),
-            6 => (Known::Expect, b"expect"),
-            10 => (Known::Connection, b"connection"),
-            14 => (Known::ContentLength, b"content-length"),
-            17 => (Known::TransferEncoding, b"transfer-encoding"),
-            _ => return None,
-        };
-        // The head parser admits only token bytes in a name, so this is exact here.
-        crate::request::eq_folded(name, lower).then_some(known)
+/// The value of a `Content-Length` field: digits only (after trimming, which the head parser
+/// did), within `u64`.
+fn content_length(value: &[u8]) -> Result<u64, Refusal> {
+    if value.is_empty() {
+        return Err(400);
     }
+    value.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return Err(400);
+        }
+        n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))).ok_or(400)
+    })
+}
+
+/// Checks the `Transfer-Encoding` fields (`count` of them, the first at `first`): `chunked`
+/// once and nothing else (RFC 9112 §6.1). Any other coding is `501`; `chunked` twice or
+/// more than one coding is `400`.
+fn transfer_codings(buf: &[u8], fields: &[(Span, Span)], first: Span, count: u8) -> Result<(), Refusal> {
+    let check = |value: &[u8]| -> Result<usize, Refusal> {
+        let value = std::str::from_utf8(value).map_err(|_| 400u16)?;
+        let mut codings = 0;
+        for coding in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            if !coding.eq_ignore_ascii_case("chunked") {
+                return Err(501);
+            }
+            codings += 1;
+        }
+        Ok(codings)
+    };
+    if count == 1 {
+        return if check(&buf[first.range()])? == 1 { Ok(()) } else { Err(400) };
+    }
+    // Several fields (refused either way): an unknown coding in any of them is reported as
+    // such, as for a single field.
+    for &(name, value) in fields {
+        if buf[name.range()].eq_ignore_ascii_case(b"transfer-encoding") {
+            check(&buf[value.range()])?;
+        }
+    }
+    Err(400)
 }
 
 /// Origin-form targets as they are; absolute-form reduced to its path and query (an empty
 /// path is the root); `*` only for `OPTIONS`. `at` is where the target starts in the head.
-fn normalise_target(method: &str, target: &str, at: usize) -> Result<Span, Refusal> {
-    if target.starts_with('/') || (target == "*" && method == "OPTIONS") {
+fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Refusal> {
+    if target.starts_with(b"/") || (target == b"*" && method == b"OPTIONS") {
         return Ok(Span::new(at, target.len()));
     }
+    // The head parser admits only visible ASCII in a target.
+    let target = std::str::from_utf8(target).map_err(|_| 400u16)?;
     let lower = target.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) {
         let skip = target.len() - rest.len();

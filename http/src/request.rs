@@ -3,16 +3,17 @@
 use std::net::SocketAddr;
 
 /// The protocol version of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Version {
     /// HTTP/1.0: the connection closes after the response unless the client asked for
     /// keep-alive.
     Http10,
     /// HTTP/1.1.
+    #[default]
     Http11,
 }
 
-/// Where a piece of the request head lies in `Request::head`.
+/// Where a piece of the request lies in `Request::buf`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
     start: u32,
@@ -44,16 +45,22 @@ impl Span {
 
 /// A request: method, target, headers, body, and the route's path parameters.
 ///
-/// The head is kept as received, in one buffer, with the positions of its parts: a request
-/// costs a couple of allocations however many headers it has.
+/// The request stays where it was received, in the connection's buffer, and is read through
+/// the positions of its parts: parsing copies nothing and allocates nothing once the field
+/// list has grown.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub(crate) head: Vec<u8>,
+    /// What the spans point into: the connection's receive buffer while the server answers
+    /// (other pipelined requests may lie in it too), or the parts of a hand-made request.
+    pub(crate) buf: Vec<u8>,
     pub(crate) method: Span,
     pub(crate) target: Span,
     pub(crate) version: Version,
-    /// (name, value) positions in `head`.
+    /// (name, value) positions in `buf`.
     pub(crate) headers: Vec<(Span, Span)>,
+    /// Where a body framed by `Content-Length` lies in `buf`; `None`: the body is `body`.
+    pub(crate) body_span: Option<Span>,
+    /// A de-chunked or hand-made body.
     pub(crate) body: Vec<u8>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: Option<SocketAddr>,
@@ -95,25 +102,38 @@ pub(crate) fn connection_options(value: &[u8]) -> u8 {
 /// Setting bit 5 lower-cases a letter and leaves digits and `-` as they are; the only other
 /// bytes it maps onto these are control characters, which a parsed name or value does not
 /// hold. Compares eight bytes at a time.
+#[inline]
 pub(crate) fn eq_folded(bytes: &[u8], lower: &[u8]) -> bool {
-    const FOLD: u64 = 0x2020_2020_2020_2020;
+    eq_under(bytes, lower, 0x2020_2020_2020_2020)
+}
+
+/// Whether `a` equals `b`, inline (short strings compare faster here than through `memcmp`).
+#[inline]
+pub(crate) fn eq_exact(a: &[u8], b: &[u8]) -> bool {
+    eq_under(a, b, 0)
+}
+
+/// Whether `bytes` with the bits of `fold` set in every byte equals `want`, eight bytes at a
+/// time.
+#[inline(always)]
+fn eq_under(bytes: &[u8], want: &[u8], fold: u64) -> bool {
     let n = bytes.len();
-    if n != lower.len() {
+    if n != want.len() {
         return false;
     }
     if n < 8 {
-        return bytes.iter().zip(lower).all(|(&b, &l)| b | 0x20 == l);
+        return bytes.iter().zip(want).all(|(&b, &l)| b | fold as u8 == l);
     }
     let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"));
     let mut at = 0;
     while at + 8 < n {
-        if word(bytes, at) | FOLD != word(lower, at) {
+        if word(bytes, at) | fold != word(want, at) {
             return false;
         }
         at += 8;
     }
     // The last (possibly overlapping) eight bytes.
-    word(bytes, n - 8) | FOLD == word(lower, n - 8)
+    word(bytes, n - 8) | fold == word(want, n - 8)
 }
 
 /// Where the path of `target` ends (at `?`, or its end).
@@ -124,16 +144,17 @@ pub(crate) fn path_len(target: &[u8]) -> usize {
 impl Request {
     /// A request built by hand (for tests of handlers).
     pub fn new(method: &str, target: &str) -> Request {
-        let mut head = Vec::with_capacity(method.len() + target.len() + 1);
-        head.extend_from_slice(method.as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(target.as_bytes());
+        let mut buf = Vec::with_capacity(method.len() + target.len() + 1);
+        buf.extend_from_slice(method.as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(target.as_bytes());
         Request {
             method: Span::new(0, method.len()),
             target: Span::new(method.len() + 1, target.len()),
-            head,
+            buf,
             version: Version::Http11,
             headers: Vec::new(),
+            body_span: None,
             body: Vec::new(),
             params: Vec::new(),
             peer: None,
@@ -149,9 +170,9 @@ impl Request {
 
     /// Adds a header (builder style, for hand-made requests).
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        let at = self.head.len();
-        self.head.extend_from_slice(name.as_bytes());
-        self.head.extend_from_slice(value.as_bytes());
+        let at = self.buf.len();
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(value.as_bytes());
         self.headers.push((Span::new(at, name.len()), Span::new(at + name.len(), value.len())));
         if name.eq_ignore_ascii_case("connection") {
             self.connection |= connection_options(value.as_bytes());
@@ -162,6 +183,7 @@ impl Request {
     /// Sets the body (builder style, for hand-made requests).
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
         self.body = body.into();
+        self.body_span = None;
         self
     }
 
@@ -169,14 +191,14 @@ impl Request {
     pub fn method(&self) -> &str {
         // SAFETY: the method span covers what the head parser validated as a token (ASCII),
         // or a `&str` given to `new`.
-        unsafe { self.method.str(&self.head) }
+        unsafe { self.method.str(&self.buf) }
     }
 
     /// The request target as sent: path and query.
     pub fn target(&self) -> &str {
         // SAFETY: the target span covers what the head parser validated as visible ASCII, or
         // a `&str` given to `new`.
-        unsafe { self.target.str(&self.head) }
+        unsafe { self.target.str(&self.buf) }
     }
 
     /// The path part of the target.
@@ -212,32 +234,35 @@ impl Request {
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
-            .find(|(n, _)| n.of(&self.head).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.of(&self.head))
+            .find(|(n, _)| n.of(&self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.of(&self.buf))
     }
 
     /// Every header, names as sent, in the order sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (std::str::from_utf8(n.of(&self.head)).unwrap_or(""), v.of(&self.head)))
+        self.headers.iter().map(|(n, v)| (std::str::from_utf8(n.of(&self.buf)).unwrap_or(""), v.of(&self.buf)))
     }
 
     pub(crate) fn is_head(&self) -> bool {
-        self.method.of(&self.head) == b"HEAD"
+        self.method.of(&self.buf) == b"HEAD"
     }
 
     /// The body (de-chunked).
     pub fn body(&self) -> &[u8] {
-        &self.body
+        match self.body_span {
+            Some(span) => span.of(&self.buf),
+            None => &self.body,
+        }
     }
 
     /// The body as UTF-8 text.
     pub fn body_str(&self) -> Result<&str, std::str::Utf8Error> {
-        std::str::from_utf8(&self.body)
+        std::str::from_utf8(self.body())
     }
 
     /// The body parsed as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(&self.body)
+        serde_json::from_slice(self.body())
     }
 
     /// A path parameter of the matched route (`:id` in `/users/:id`, or `*rest`).

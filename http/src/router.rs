@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::request::eq_exact;
 use crate::{Request, Response};
 
 /// What handles a request: any `Fn(&Request) -> Response` that may be called from many
@@ -173,7 +174,7 @@ impl Router {
         for route in &self.routes {
             let found = match &route.exact {
                 // The canonical path a static route matches: equal strings match.
-                Some(exact) if **exact == *path => Some(Vec::new()),
+                Some(exact) if eq_exact(exact.as_bytes(), path.as_bytes()) => Some(Vec::new()),
                 // Another canonical path cannot match it.
                 Some(_) if *is_canonical.get_or_insert_with(|| canonical(path)) => None,
                 _ => matches(&route.segments, path),
@@ -186,7 +187,7 @@ impl Router {
                     req.params = params;
                     return route.handler.call(req);
                 }
-                Some(m) if m == method => {
+                Some(m) if eq_exact(m.as_bytes(), method.as_bytes()) => {
                     req.params = params;
                     return route.handler.call(req);
                 }
