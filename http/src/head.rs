@@ -374,24 +374,35 @@ pub(crate) fn parse_head(
     };
 
     let mut known = Known::default();
+    let end = field_lines(buf, at, max_fields, fields, &mut known)?;
+    Ok(end.map(|end| Head { method, target, path_len, minor, line_len, end, fields: known }))
+}
+
+/// The field lines from `at` to the empty line that ends the head: their positions go into
+/// `fields`, what the server acts on into `known`. Returns where the head ends, or
+/// `Ok(None)` when it is not complete yet. A function of its own so that its loop keeps its
+/// few variables in registers.
+#[inline(never)]
+fn field_lines(
+    buf: &[u8],
+    mut at: usize,
+    max_fields: usize,
+    fields: &mut Vec<(Span, Span)>,
+    known: &mut Known,
+) -> Result<Option<usize>, HeadError> {
     loop {
-        // The empty line that ends the head, or a field line.
-        match buf.get(at) {
-            None => return Ok(None),
-            Some(b'\r' | b'\n') => {
-                return Ok(line_end(buf, at)?.map(|end| Head {
-                    method,
-                    target,
-                    path_len,
-                    minor,
-                    line_len,
-                    end,
-                    fields: known,
-                }));
+        let Some(&first) = buf.get(at) else {
+            return Ok(None);
+        };
+        if first <= b' ' {
+            match first {
+                // The empty line that ends the head.
+                b'\r' | b'\n' => return line_end(buf, at),
+                // Obsolete line folding (or whitespace before the first field).
+                b' ' | b'\t' => return Err(HeadError::Bad),
+                // A control character: refused below as an empty name.
+                _ => {}
             }
-            // Obsolete line folding (or whitespace before the first field).
-            Some(b' ' | b'\t') => return Err(Bad),
-            Some(_) => {}
         }
         let name_start = at;
         let name_end = token_end(buf, at);
@@ -417,7 +428,7 @@ pub(crate) fn parse_head(
             end -= 1;
         }
         if fields.len() == max_fields {
-            return Err(TooManyFields);
+            return Err(HeadError::TooManyFields);
         }
         let value = Span::new(value_start, end - value_start);
         fields.push((name, value));
