@@ -87,7 +87,7 @@ impl Inner {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        oc_runtime::io::read(self.fd(), buf, self.read_deadline())
+        oc_runtime::io::recv(self.fd(), buf, 0, self.read_deadline())
     }
 
     pub(crate) fn read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {

@@ -34,7 +34,10 @@ fn recv_inner(
     };
     let mut build = || {
         if socket {
-            opcode::Recv::new(types::Fd(raw), ptr, len as u32).flags(flags).build()
+            opcode::Recv::new(types::Fd(raw), ptr, len as u32)
+                .flags(flags)
+                .ioprio(crate::reactor::recv_ioprio())
+                .build()
         } else {
             opcode::Read::new(types::Fd(raw), ptr, len as u32).offset(u64::MAX).build()
         }

@@ -127,18 +127,36 @@ pub(crate) struct UringReactor {
     ready: RefCell<Vec<Waker>>,
 }
 
+/// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` on receives (Linux 5.19, as the
+/// cooperative task running rings are built with).
+static RECV_POLL_FIRST: AtomicBool = AtomicBool::new(false);
+
+/// The `ioprio` of a socket receive submitted without trying the system call first: wait for
+/// readiness before the first receive attempt (the socket was just found empty or its peer has
+/// not answered yet), which spares the kernel a failed attempt. 0 on kernels before 5.19.
+pub(crate) fn recv_ioprio() -> u16 {
+    if RECV_POLL_FIRST.load(Ordering::Relaxed) { 1 } else { 0 }
+}
+
 impl UringReactor {
     pub(crate) fn new() -> io::Result<(UringReactor, Arc<UringRemote>)> {
         // Cooperative task running (Linux 5.19): the kernel does not interrupt a busy worker to
         // finish an operation; the work runs at the worker's next system call, or when it
         // sees IORING_SQ_TASKRUN and enters the kernel for it.
-        let ring = IoUring::builder()
+        let ring = match IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
             .setup_clamp()
             .setup_coop_taskrun()
             .setup_taskrun_flag()
             .build(SQ_ENTRIES)
-            .or_else(|_| IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_clamp().build(SQ_ENTRIES))?;
+        {
+            Ok(ring) => {
+                // Linux 5.19 or later: receives can start with a readiness poll.
+                RECV_POLL_FIRST.store(true, Ordering::Relaxed);
+                ring
+            }
+            Err(_) => IoUring::builder().setup_cqsize(CQ_ENTRIES).setup_clamp().build(SQ_ENTRIES)?,
+        };
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
