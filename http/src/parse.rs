@@ -222,3 +222,118 @@ fn dechunk(buf: &[u8], max_body: usize, body: &mut Vec<u8>) -> Result<Option<usi
         pos += 2;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses the first request of `raw`: method, target, path, body and keep-alive, or the
+    /// refusal.
+    fn first(raw: &[u8]) -> Result<Option<(String, String, String, Vec<u8>, bool)>, Refusal> {
+        let mut req = Request::new("", "");
+        req.buf = raw.to_vec();
+        Ok(match parse(&mut req, 0, raw.len(), &Limits::default())? {
+            Parse::Done(used) => {
+                assert!(used <= raw.len());
+                let keep = req.keep_alive();
+                Some((req.method().into(), req.target().into(), req.path().into(), req.body().to_vec(), keep))
+            }
+            Parse::Need { .. } => None,
+        })
+    }
+
+    fn status(raw: &[u8]) -> Option<Refusal> {
+        first(raw).err()
+    }
+
+    #[test]
+    fn content_length_values() {
+        let body = |raw: &[u8]| first(raw).unwrap().unwrap().3;
+        assert_eq!(body(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 003\r\n\r\nabcdef"), b"abc");
+        assert_eq!(body(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \t2 \r\n\r\nabc"), b"ab");
+        assert_eq!(body(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"), b"");
+        for bad in [&b"1 2"[..], b"", b"+1", b"-1", b"0x1", b"1,1", b"99999999999999999999"] {
+            let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ".to_vec();
+            raw.extend_from_slice(bad);
+            raw.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(status(&raw), Some(400), "{:?}", String::from_utf8_lossy(bad));
+        }
+        // Larger than the body limit, but a number: 413.
+        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n\r\n"), Some(413));
+        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 1\r\nCONTENT-LENGTH: 1\r\n\r\na"), Some(400));
+    }
+
+    #[test]
+    fn transfer_codings() {
+        let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        assert_eq!(first(chunked).unwrap().unwrap().3, b"abc");
+        for (fields, want) in [
+            (&b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"[..], 400),
+            (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 501),
+            (b"Transfer-Encoding: gzip\r\n", 501),
+            (b"Transfer-Encoding: ,\r\n", 400),
+            (b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", 400),
+            (b"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n", 400),
+        ] {
+            let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            raw.extend_from_slice(fields);
+            raw.extend_from_slice(b"\r\n0\r\n\r\n");
+            assert_eq!(status(&raw), Some(want), "{:?}", String::from_utf8_lossy(fields));
+        }
+        assert_eq!(status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), Some(400));
+    }
+
+    #[test]
+    fn host_expect_and_connection() {
+        assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), Some(400));
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), Some(400));
+        assert!(first(b"GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n"), Some(417));
+        let mut req = Request::new("", "");
+        req.buf = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n".to_vec();
+        let end = req.buf.len();
+        assert!(matches!(
+            parse(&mut req, 0, end, &Limits::default()),
+            Ok(Parse::Need { head_done: true, expect_continue: true })
+        ));
+        let keep = |raw: &[u8]| first(raw).unwrap().unwrap().4;
+        assert!(keep(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(!keep(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, Close\r\n\r\n"));
+        assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn targets() {
+        let parts = |raw: &[u8]| {
+            let (_, target, path, ..) = first(raw).unwrap().unwrap();
+            (target, path)
+        };
+        assert_eq!(parts(b"GET /a/b?c=d?e HTTP/1.1\r\nHost: x\r\n\r\n"), ("/a/b?c=d?e".into(), "/a/b".into()));
+        assert_eq!(parts(b"GET HTTP://Example.com:80/x?y HTTP/1.1\r\nHost: x\r\n\r\n"), ("/x?y".into(), "/x".into()));
+        assert_eq!(parts(b"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n"), (String::new(), String::new()));
+        assert_eq!(parts(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), ("*".into(), "*".into()));
+        assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
+        assert_eq!(status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
+        // A long target: its `?` is found past the first sixteen bytes.
+        let long = b"GET /0123456789abcdef0123456789/x?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(parts(long).1, "/0123456789abcdef0123456789/x");
+    }
+
+    #[test]
+    fn pipelined_bodies_stay_in_place() {
+        let raw = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nde";
+        let mut req = Request::new("", "");
+        req.buf = raw.to_vec();
+        let limits = Limits::default();
+        let Ok(Parse::Done(used)) = parse(&mut req, 0, raw.len(), &limits) else { panic!("first request") };
+        assert_eq!((req.path(), req.body()), ("/a", &b"abc"[..]));
+        let Ok(Parse::Done(more)) = parse(&mut req, used, raw.len(), &limits) else { panic!("second request") };
+        assert_eq!((req.path(), req.body()), ("/b", &b"de"[..]));
+        assert_eq!(used + more, raw.len());
+        // Cut anywhere in the second, it waits for more.
+        for cut in used..raw.len() {
+            assert!(matches!(parse(&mut req, used, cut, &limits), Ok(Parse::Need { .. })), "cut at {cut}");
+        }
+    }
+}
