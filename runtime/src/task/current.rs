@@ -77,6 +77,12 @@ pub(crate) fn preempted() {
 /// pool: its thread becomes a spare, and it gets the worker's reactor and (when
 /// preemptible) signal preemption again. Never unwinds.
 pub(crate) fn preempt_if_pending() {
+    // Not while the coroutine panics: std keeps a panic's state per thread (its count, the
+    // unwinder's walk while the hook prints a backtrace), and a coroutine switched out here
+    // may resume on another thread. Skipping a voluntary switch is always safe.
+    if std::thread::panicking() {
+        return;
+    }
     if let Some(header) = current_header() {
         let pending = header.preempt_pending.replace(false);
         if header.no_preempt.get() != 0 {
