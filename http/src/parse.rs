@@ -227,9 +227,11 @@ fn dechunk(buf: &[u8], max_body: usize, body: &mut Vec<u8>) -> Result<Option<usi
 mod tests {
     use super::*;
 
-    /// Parses the first request of `raw`: method, target, path, body and keep-alive, or the
-    /// refusal.
-    fn first(raw: &[u8]) -> Result<Option<(String, String, String, Vec<u8>, bool)>, Refusal> {
+    /// Method, target, path, body and keep-alive.
+    type Parsed = (String, String, String, Vec<u8>, bool);
+
+    /// Parses the first request of `raw`, or the refusal.
+    fn first(raw: &[u8]) -> Result<Option<Parsed>, Refusal> {
         let mut req = Request::new("", "");
         req.buf = raw.to_vec();
         Ok(match parse(&mut req, 0, raw.len(), &Limits::default())? {
