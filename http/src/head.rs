@@ -127,8 +127,21 @@ fn mask16(buf: &[u8], at: usize, stop: Stop) -> u32 {
     // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always available;
     // the load reads the sixteen bytes of `bytes` (unaligned loads have no other
     // requirement).
+    unsafe { stops(_mm_loadu_si128(bytes.as_ptr().cast()), stop) }
+}
+
+/// The mask of the bytes of `x` that `stop` names.
+///
+/// # Safety
+///
+/// None beyond SSE2, which every x86_64 processor has (the function is `unsafe` only because
+/// the intrinsics are).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn stops(x: std::arch::x86_64::__m128i, stop: Stop) -> u32 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of the x86_64 baseline.
     unsafe {
-        let x = _mm_loadu_si128(bytes.as_ptr().cast());
         let set = |b: u8| _mm_set1_epi8(b as i8);
         // Compared as signed bytes, 0x80 and above count as negative.
         let hit = match stop {
@@ -378,6 +391,74 @@ pub(crate) fn parse_head(
     Ok(end.map(|end| Head { method, target, path_len, minor, line_len, end, fields: known }))
 }
 
+/// Where the parts of a field line lie.
+struct Line {
+    name_end: usize,
+    value_start: usize,
+    /// After the value's trailing whitespace.
+    value_end: usize,
+    /// The start of the next line.
+    next: usize,
+}
+
+/// The usual field line at `at`, read in a few steps: a name of letters, digits and `-`
+/// shorter than sixteen bytes, `:`, at most one space, a value without HTAB, CR LF, all well
+/// inside the buffer. `None` for anything else (a field line or not, valid or not): the
+/// general code then reads it. What this accepts, the general code would accept the same way.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn usual_line(buf: &[u8], at: usize) -> Option<Line> {
+    use std::arch::x86_64::*;
+    let len = buf.len();
+    if at + 16 > len {
+        return None;
+    }
+    // Sixteen bytes can be loaded at any position up to this one.
+    let last = len - 16;
+    let base = buf.as_ptr();
+    // SAFETY: SSE2 is part of the x86_64 baseline; `at <= last`, so the sixteen bytes loaded
+    // lie in `buf`.
+    let name_len = unsafe { stops(_mm_loadu_si128(base.add(at).cast()), Stop::NotName) }.trailing_zeros() as usize;
+    // Empty (the head's end, a continuation line, anything odd), longer than the block, or
+    // ended by anything but the colon.
+    if name_len == 0 || name_len == 32 || buf[at + name_len] != b':' {
+        return None;
+    }
+    let name_end = at + name_len;
+    let mut value_start = name_end + 1;
+    if buf.get(value_start) == Some(&b' ') {
+        value_start += 1;
+    }
+    let mut end = value_start;
+    let stop = loop {
+        if end > last {
+            return None;
+        }
+        // SAFETY: as above, `end <= last`.
+        let stop = unsafe { stops(_mm_loadu_si128(base.add(end).cast()), Stop::Control) };
+        if stop != 0 {
+            break stop;
+        }
+        end += 16;
+    };
+    end += stop.trailing_zeros() as usize;
+    // CR LF, and no whitespace left at either end of the value (HTAB stops the scan too).
+    if buf[end] != b'\r' || buf.get(end + 1) != Some(&b'\n') || buf[value_start] == b' ' {
+        return None;
+    }
+    let next = end + 2;
+    while end > value_start && buf[end - 1] == b' ' {
+        end -= 1;
+    }
+    Some(Line { name_end, value_start, value_end: end, next })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn usual_line(_: &[u8], _: usize) -> Option<Line> {
+    None
+}
+
 /// The field lines from `at` to the empty line that ends the head: their positions go into
 /// `fields`, what the server acts on into `known`. Returns where the head ends, or
 /// `Ok(None)` when it is not complete yet. A function of its own so that its loop keeps its
@@ -391,6 +472,16 @@ fn field_lines(
     known: &mut Known,
 ) -> Result<Option<usize>, HeadError> {
     loop {
+        if let Some(line) = usual_line(buf, at) {
+            if fields.len() == max_fields {
+                return Err(HeadError::TooManyFields);
+            }
+            let value = Span::new(line.value_start, line.value_end - line.value_start);
+            fields.push((Span::new(at, line.name_end - at), value));
+            known.note(&buf[at..line.name_end], &buf[line.value_start..line.value_end], value);
+            at = line.next;
+            continue;
+        }
         let Some(&first) = buf.get(at) else {
             return Ok(None);
         };

@@ -37,6 +37,16 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
             None => end - start > max + 1,
         }
     };
+    // The same head as the last one parsed on this connection (clients repeat theirs): what
+    // it said is known, relative to where it started.
+    if let Some(head_len) = req.memo.matches(buf, start, limits) {
+        let memo = &req.memo;
+        req.headers.clear();
+        req.headers.extend(memo.fields.iter().map(|&(n, v)| (n.moved(0, start), v.moved(0, start))));
+        let said = memo.said;
+        let head_end = start + head_len;
+        return frame(req, start, end, head_end, said.moved(0, start), limits);
+    }
     let head = match parse_head(buf, start, limits.max_headers, &mut req.headers) {
         Ok(Some(head)) => head,
         Ok(None) => {
@@ -96,7 +106,99 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
         path_len = crate::request::path_len(&buf[target.range()]);
     }
 
-    let rest = &buf[head.end..];
+    let said = Said {
+        method,
+        target,
+        path_len: path_len as u32,
+        version,
+        connection: known.connection,
+        expect_continue,
+        chunked,
+        content_length,
+    };
+    req.memo.remember(buf, start, head.end, &req.headers, said, limits);
+    frame(req, start, end, head.end, said, limits)
+}
+
+/// What a head said that the rest of parsing and the handler need (positions in the
+/// buffer, or relative to the head's start in a memo).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Said {
+    method: Span,
+    target: Span,
+    path_len: u32,
+    version: Version,
+    connection: u8,
+    expect_continue: bool,
+    chunked: bool,
+    content_length: u64,
+}
+
+impl Said {
+    fn moved(self, from: usize, to: usize) -> Said {
+        Said { method: self.method.moved(from, to), target: self.target.moved(from, to), ..self }
+    }
+}
+
+/// The last head parsed on a connection (when it was accepted and not too long to keep), with
+/// what it said relative to its start: a head that repeats it byte for byte says the same, and
+/// costs a comparison instead of a parse. Kept only with the limits it was checked against.
+#[derive(Clone, Default)]
+pub(crate) struct HeadMemo {
+    bytes: Vec<u8>,
+    fields: Vec<(Span, Span)>,
+    said: Said,
+    limits: (usize, usize, usize),
+}
+
+impl std::fmt::Debug for HeadMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadMemo").field("len", &self.bytes.len()).finish_non_exhaustive()
+    }
+}
+
+/// Heads longer than this are not kept (copying them would cost more than it saves).
+const MEMO_MAX: usize = 1024;
+
+impl HeadMemo {
+    fn key(limits: &Limits) -> (usize, usize, usize) {
+        (limits.max_request_line, limits.max_head, limits.max_headers)
+    }
+
+    /// The length of the remembered head if `buf[start..]` begins with it.
+    #[inline]
+    fn matches(&self, buf: &[u8], start: usize, limits: &Limits) -> Option<usize> {
+        let n = self.bytes.len();
+        (n > 0 && buf.len() - start >= n && buf[start..start + n] == self.bytes[..] && self.limits == Self::key(limits))
+            .then_some(n)
+    }
+
+    fn remember(&mut self, buf: &[u8], start: usize, end: usize, fields: &[(Span, Span)], said: Said, limits: &Limits) {
+        self.bytes.clear();
+        if end - start > MEMO_MAX {
+            return;
+        }
+        self.bytes.extend_from_slice(&buf[start..end]);
+        self.fields.clear();
+        self.fields.extend(fields.iter().map(|&(n, v)| (n.moved(start, 0), v.moved(start, 0))));
+        self.said = said.moved(start, 0);
+        self.limits = Self::key(limits);
+    }
+}
+
+/// The body framing of a request whose head (`start..head_end`) said `said`: the request in
+/// `req` when its body is complete.
+fn frame(
+    req: &mut Request,
+    start: usize,
+    end: usize,
+    head_end: usize,
+    said: Said,
+    limits: &Limits,
+) -> Result<Parse, Refusal> {
+    let Said { method, target, path_len, version, connection, expect_continue, chunked, content_length } = said;
+    let buf = &req.buf[..end];
+    let rest = &buf[head_end..];
     req.body.clear();
     let body_span;
     let used = if chunked {
@@ -113,17 +215,17 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
         if rest.len() < len {
             return Ok(Parse::Need { head_done: true, expect_continue });
         }
-        body_span = Some(Span::new(head.end, len));
+        body_span = Some(Span::new(head_end, len));
         len
     };
     req.body_span = body_span;
     req.method = method;
     req.target = target;
-    req.path_len = path_len as u32;
-    req.connection = known.connection;
+    req.path_len = path_len;
+    req.connection = connection;
     req.version = version;
     req.params.clear();
-    Ok(Parse::Done(head.end - start + used))
+    Ok(Parse::Done(head_end - start + used))
 }
 
 /// The value of a `Content-Length` field: digits only (after trimming, which the head parser
@@ -337,5 +439,69 @@ mod tests {
         for cut in used..raw.len() {
             assert!(matches!(parse(&mut req, used, cut, &limits), Ok(Parse::Need { .. })), "cut at {cut}");
         }
+    }
+
+    /// Every request of `raw` in turn, parsed into one `Request` (so later ones may reuse
+    /// the memo of earlier ones) or each into a fresh one: what the handler would see.
+    fn each(raw: &[u8], reuse: bool, limits: &Limits) -> Vec<Result<(Parsed, Vec<(String, String)>), Refusal>> {
+        let mut req = Request::new("", "");
+        req.buf = raw.to_vec();
+        let mut seen = Vec::new();
+        let mut start = 0;
+        while start < raw.len() {
+            if !reuse {
+                req = Request::new("", "");
+                req.buf = raw.to_vec();
+            }
+            match parse(&mut req, start, raw.len(), limits) {
+                Ok(Parse::Done(used)) => {
+                    let headers = req.headers().map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()));
+                    let keep = req.keep_alive();
+                    let parsed =
+                        (req.method().into(), req.target().into(), req.path().into(), req.body().to_vec(), keep);
+                    seen.push(Ok((parsed, headers.collect())));
+                    start += used;
+                }
+                Ok(Parse::Need { .. }) => break,
+                Err(status) => {
+                    seen.push(Err(status));
+                    break;
+                }
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn a_repeated_head_reads_as_the_first() {
+        let get = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n";
+        let post = b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n";
+        let mut raw = Vec::new();
+        for (head, body) in [(&get[..], &b""[..]), (get, b""), (post, b"abc"), (post, b"xyz"), (get, b"")] {
+            raw.extend_from_slice(head);
+            raw.extend_from_slice(body);
+        }
+        // The same head with one byte changed, then the original again.
+        let mut changed = get.to_vec();
+        changed[5] = b'b';
+        raw.extend_from_slice(&changed);
+        raw.extend_from_slice(get);
+        // Leading empty lines, then the head: not the same bytes.
+        raw.extend_from_slice(b"\r\n");
+        raw.extend_from_slice(get);
+        let limits = Limits::default();
+        let reused = each(&raw, true, &limits);
+        assert_eq!(reused, each(&raw, false, &limits));
+        assert_eq!(reused.len(), 8);
+        let path = |i: usize| reused[i].as_ref().map(|r| r.0.2.clone()).unwrap();
+        assert_eq!((path(0), path(5), path(6), path(7)), ("/a".into(), "/b".into(), "/a".into(), "/a".into()));
+        let body = |i: usize| reused[i].as_ref().map(|r| r.0.3.clone()).unwrap();
+        assert_eq!((body(2), body(3)), (b"abc".to_vec(), b"xyz".to_vec()));
+        // A repeated head that a stricter limit refuses is refused.
+        let mut req = Request::new("", "");
+        req.buf = raw.clone();
+        let Ok(Parse::Done(used)) = parse(&mut req, 0, raw.len(), &limits) else { panic!("first request") };
+        let strict = Limits { max_headers: 2, ..Limits::default() };
+        assert_eq!(parse(&mut req, used, raw.len(), &strict).err(), Some(431));
     }
 }

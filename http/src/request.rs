@@ -25,6 +25,12 @@ impl Span {
         Span { start: start as u32, len: len as u32 }
     }
 
+    /// The same length at `start - from + to`.
+    #[inline]
+    pub(crate) fn moved(self, from: usize, to: usize) -> Span {
+        Span { start: (self.start as usize - from + to) as u32, len: self.len }
+    }
+
     pub(crate) fn range(&self) -> std::ops::Range<usize> {
         self.start as usize..(self.start + self.len) as usize
     }
@@ -68,6 +74,8 @@ pub struct Request {
     pub(crate) path_len: u32,
     /// The `Connection` options sent (`CLOSE`, `KEEP_ALIVE`), from every such field.
     pub(crate) connection: u8,
+    /// The last head parsed into this request (see `parse::HeadMemo`).
+    pub(crate) memo: crate::parse::HeadMemo,
 }
 
 /// `Connection: close` was sent.
@@ -160,6 +168,7 @@ impl Request {
             peer: None,
             path_len: path_len(target.as_bytes()) as u32,
             connection: 0,
+            memo: Default::default(),
         }
     }
 
