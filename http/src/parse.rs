@@ -441,9 +441,11 @@ mod tests {
         }
     }
 
+    type Fields = Vec<(String, String)>;
+
     /// Every request of `raw` in turn, parsed into one `Request` (so later ones may reuse
     /// the memo of earlier ones) or each into a fresh one: what the handler would see.
-    fn each(raw: &[u8], reuse: bool, limits: &Limits) -> Vec<Result<(Parsed, Vec<(String, String)>), Refusal>> {
+    fn each(raw: &[u8], reuse: bool, limits: &Limits) -> Vec<Result<(Parsed, Fields), Refusal>> {
         let mut req = Request::new("", "");
         req.buf = raw.to_vec();
         let mut seen = Vec::new();
