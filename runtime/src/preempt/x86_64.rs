@@ -1,7 +1,7 @@
 //! The x86_64 handler and trampoline.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::DEFERRED;
 use crate::scheduler::context;
@@ -11,6 +11,16 @@ use crate::scheduler::context;
 const TRAMPOLINE_FRAME: usize = 128 + 8 + 17 * 8 + 64 + XSAVE_AREA + 256;
 /// Bytes reserved for XSAVE (checked against CPUID at install time).
 const XSAVE_AREA: usize = 4096;
+
+/// The state components the trampoline saves and restores (the XSAVE instruction mask, low and
+/// high halves): what the OS enabled, less AMX tile state unless this process may use it.
+/// Written once before the handler is installed; read by the trampoline.
+static XSAVE_MASK: [AtomicU32; 2] = [AtomicU32::new(u32::MAX), AtomicU32::new(u32::MAX)];
+
+/// AMX tile data (XSAVE component 18): 8 KiB that Linux gives only to processes that ask for
+/// it (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); without that permission no code of the process can
+/// hold tile data.
+const AMX_TILE_DATA: u64 = 1 << 18;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static FORBIDDEN: OnceLock<Ranges> = OnceLock::new();
@@ -65,21 +75,50 @@ pub(super) fn install() -> std::io::Result<()> {
     result
 }
 
-/// XSAVE must exist and be enabled by the OS, and its area must fit what we reserve.
+/// XSAVE must exist and be enabled by the OS, and the area for the components we save must
+/// fit what we reserve.
 fn check_cpu() -> std::io::Result<()> {
     let leaf1 = std::arch::x86_64::__cpuid(1);
     let xsave = leaf1.ecx & (1 << 26) != 0 && leaf1.ecx & (1 << 27) != 0;
     if !xsave {
         return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "signal preemption needs XSAVE"));
     }
-    let size = std::arch::x86_64::__cpuid_count(0xD, 0).ebx as usize;
+    // SAFETY: OSXSAVE (checked above) means XGETBV is available and XCR0 readable.
+    let enabled = unsafe { std::arch::x86_64::_xgetbv(0) };
+    let mask = if amx_permitted() { enabled } else { enabled & !AMX_TILE_DATA };
+    let size = xsave_size(mask);
     if size > XSAVE_AREA {
         return Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,
             format!("signal preemption: this CPU's XSAVE area ({size} bytes) exceeds {XSAVE_AREA}"),
         ));
     }
+    XSAVE_MASK[0].store(mask as u32, Ordering::Relaxed);
+    XSAVE_MASK[1].store((mask >> 32) as u32, Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether this process may use AMX tile data (Linux 5.16's `ARCH_GET_XCOMP_PERM`; an older
+/// kernel that does not know it has no AMX support either).
+fn amx_permitted() -> bool {
+    const ARCH_GET_XCOMP_PERM: libc::c_long = 0x1022;
+    let mut permitted: u64 = 0;
+    // SAFETY: the call writes one u64 to the pointer we pass.
+    let ok = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &raw mut permitted) } == 0;
+    ok && permitted & AMX_TILE_DATA != 0
+}
+
+/// The size of a standard-format XSAVE area holding the components in `mask`: the legacy
+/// region and header, and each extended component at the offset CPUID gives it.
+fn xsave_size(mask: u64) -> usize {
+    let mut end = 512 + 64;
+    for component in 2..64 {
+        if mask & (1 << component) != 0 {
+            let leaf = std::arch::x86_64::__cpuid_count(0xD, component);
+            end = end.max(leaf.ebx as usize + leaf.eax as usize);
+        }
+    }
+    end
 }
 
 fn forbidden_ranges() -> Ranges {
@@ -189,8 +228,9 @@ unsafe extern "C" {
 }
 
 // On entry: [rsp] = the interrupted instruction; the 128 bytes above it are the interrupted
-// code's red zone. Everything is saved, the vector state with XSAVE into a 64-byte aligned
-// area whose header is zeroed first (XRSTOR requires its reserved bytes to be zero), and
+// code's red zone. Everything is saved, the vector state with XSAVE (the components of
+// `XSAVE_MASK`) into a 64-byte aligned area whose header is zeroed first (XRSTOR requires its
+// reserved bytes to be zero), and
 // `ret 128` finally returns to the interrupted instruction with the stack pointer it had.
 std::arch::global_asm!(
     ".globl oc_preempt_trampoline",
@@ -226,12 +266,12 @@ std::arch::global_asm!(
     "mov [rsp + 552], rax",
     "mov [rsp + 560], rax",
     "mov [rsp + 568], rax",
-    "mov eax, -1",
-    "mov edx, -1",
+    "mov eax, dword ptr [rip + {mask}]",
+    "mov edx, dword ptr [rip + {mask} + 4]",
     "xsave64 [rsp]",
     "call {point}",
-    "mov eax, -1",
-    "mov edx, -1",
+    "mov eax, dword ptr [rip + {mask}]",
+    "mov edx, dword ptr [rip + {mask} + 4]",
     "xrstor64 [rsp]",
     "mov rsp, rbp",
     "pop r15",
@@ -253,5 +293,6 @@ std::arch::global_asm!(
     "ret 128",
     ".size oc_preempt_trampoline, . - oc_preempt_trampoline",
     area = const XSAVE_AREA,
+    mask = sym XSAVE_MASK,
     point = sym super::preempt_point,
 );
