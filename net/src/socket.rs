@@ -87,7 +87,7 @@ impl Inner {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        oc_runtime::io::recv(self.fd(), buf, 0, self.read_deadline())
+        oc_runtime::io::recv_timeout(self.fd(), buf, 0, self.read_timeout())
     }
 
     pub(crate) fn read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
@@ -95,11 +95,11 @@ impl Inner {
     }
 
     pub(crate) fn recv_flags(&self, buf: &mut [u8], flags: i32) -> io::Result<usize> {
-        oc_runtime::io::recv(self.fd(), buf, flags, self.read_deadline())
+        oc_runtime::io::recv_timeout(self.fd(), buf, flags, self.read_timeout())
     }
 
     pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        oc_runtime::io::send(self.fd(), buf, 0, self.write_deadline())
+        oc_runtime::io::send_timeout(self.fd(), buf, 0, self.write_timeout())
     }
 
     pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {

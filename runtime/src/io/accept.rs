@@ -27,7 +27,7 @@ pub fn accept(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<(Owne
             let mut build = || opcode::Accept::new(types::Fd(raw), storage.cast(), len).flags(flags).build();
             let map = |res: i32| res;
             // storage and len outlive this call.
-            run(raw, Interest::Readable, deadline, attempt, Some((&mut build, &map)))
+            run(raw, Interest::Readable, deadline.into(), attempt, Some((&mut build, &map)))
         })?
     };
     // SAFETY: a descriptor just returned by accept4, owned by nobody else.

@@ -30,7 +30,7 @@ pub fn recv_from(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Option<Instant>) 
             };
             let mut build = || opcode::RecvMsg::new(types::Fd(raw), msg_ptr).build();
             let map = |res: i32| res as usize;
-            let n = run(raw, Interest::Readable, deadline, attempt, Some((&mut build, &map)))?;
+            let n = run(raw, Interest::Readable, deadline.into(), attempt, Some((&mut build, &map)))?;
             *len = (*msg_ptr).msg_namelen;
             Ok(n)
         })
@@ -53,5 +53,5 @@ pub fn send_to(fd: BorrowedFd<'_>, buf: &[u8], addr: &SockAddr, deadline: Option
     let mut build = || opcode::SendMsg::new(types::Fd(raw), msg_ptr).flags(libc::MSG_NOSIGNAL as u32).build();
     let map = |res: i32| res as usize;
     // SAFETY: msg, iov, the address and the buffer outlive this call.
-    unsafe { run(raw, Interest::Writable, deadline, attempt, Some((&mut build, &map))) }
+    unsafe { run(raw, Interest::Writable, deadline.into(), attempt, Some((&mut build, &map))) }
 }

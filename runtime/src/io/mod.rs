@@ -40,10 +40,10 @@ pub use accept::accept;
 pub use connect::connect;
 pub use datagram::{recv_from, send_to};
 pub use file::{read_at, write_at};
-pub use read::{read, readv, recv};
+pub use read::{read, readv, recv, recv_timeout};
 pub(crate) use ready::wait_any;
 pub use ready::{Interest, forget, wait};
-pub use write::{send, write, writev};
+pub use write::{send, send_timeout, write, writev};
 
 use crate::reactor::{self, Reactor, Unparker};
 use crate::scheduler::context;
@@ -83,6 +83,52 @@ fn no_worker() -> io::Error {
     io::Error::new(io::ErrorKind::WouldBlock, "no worker to wait on")
 }
 
+/// When a call that waits gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    Never,
+    At(Instant),
+    /// This long after the call first has to wait: the clock is read only then (a call that
+    /// completes at once reads no clock).
+    After(Duration),
+}
+
+impl From<Option<Instant>> for Deadline {
+    fn from(deadline: Option<Instant>) -> Deadline {
+        deadline.map_or(Deadline::Never, Deadline::At)
+    }
+}
+
+impl Deadline {
+    /// A time-out (`None`: none) counted from the first wait.
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        timeout.map_or(Deadline::Never, Deadline::After)
+    }
+
+    /// The deadline as an instant (an `After` is fixed from now on), and the clock reading
+    /// taken on the way if one was (`None` for `Never` and `At`).
+    fn resolve(&mut self) -> (Option<Instant>, Option<Instant>) {
+        match *self {
+            Deadline::Never => (None, None),
+            Deadline::At(d) => (Some(d), None),
+            Deadline::After(t) => {
+                let now = Instant::now();
+                let d = now.checked_add(t);
+                *self = d.map_or(Deadline::Never, Deadline::At);
+                (d, Some(now))
+            }
+        }
+    }
+}
+
+/// Whether the caller is a coroutine of a runtime on io_uring (its worker's ring is where its
+/// operations go, unless the worker was handed away meanwhile: `uring_op` finds that out).
+fn on_uring() -> bool {
+    // SAFETY: the running task is alive while it runs.
+    context::current_task()
+        .is_some_and(|t| matches!(unsafe { t.as_ref() }.shared.unparkers.first(), Some(Unparker::Uring(_))))
+}
+
 /// The time left until `deadline`, or `TimedOut` if it has passed.
 fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     match deadline {
@@ -117,7 +163,7 @@ type UringForm<'a, T> = (&'a mut dyn FnMut() -> squeue::Entry, &'a dyn Fn(i32) -
 unsafe fn run<T>(
     fd: RawFd,
     interest: Interest,
-    deadline: Option<Instant>,
+    mut deadline: Deadline,
     mut attempt: impl FnMut() -> io::Result<T>,
     mut uring: Option<UringForm<'_, T>>,
 ) -> io::Result<T> {
@@ -126,26 +172,32 @@ unsafe fn run<T>(
     // a system call. Measured with benches/echo/run.sh: 6.8 µs of server CPU per echoed
     // message this way, 7.1 µs with the attempt first. Writes keep the attempt: it usually
     // succeeds at once.
-    let mut skip_attempt = interest == Interest::Readable && uring.is_some() && driver() == Driver::Uring;
+    let mut ring_first = interest == Interest::Readable && uring.is_some() && on_uring();
     loop {
-        if !std::mem::take(&mut skip_attempt) {
+        let driver = if std::mem::take(&mut ring_first) {
+            Driver::Uring
+        } else {
             match attempt() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return other,
             }
-        }
-        match driver() {
-            Driver::Thread => thread_wait(fd, interest, deadline)?,
+            driver()
+        };
+        let (at, now) = deadline.resolve();
+        match driver {
+            Driver::Thread => thread_wait(fd, interest, at)?,
             Driver::Migrate => task::yield_now(),
-            Driver::Epoll => epoll_wait(fd, interest, deadline)?,
+            Driver::Epoll => epoll_wait(fd, interest, at)?,
             Driver::Uring => {
                 let done = match uring.as_mut() {
                     Some((build, map)) => {
+                        let now = now.or_else(|| at.map(|_| Instant::now()));
                         // SAFETY: forwarded from our caller.
-                        match unsafe { uring_op(build(), deadline)? } {
+                        match unsafe { uring_op(build(), at, now)? } {
                             Ok(res) => return Ok(map(res)),
-                            // The kernel honoured O_NONBLOCK: wait for readiness instead.
+                            // The kernel honoured O_NONBLOCK, or the worker is gone: wait for
+                            // readiness instead.
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
                             Err(e) => return Err(e),
                         }
@@ -153,7 +205,7 @@ unsafe fn run<T>(
                     None => false,
                 };
                 if !done {
-                    uring_poll(fd, interest, deadline)?;
+                    uring_poll(fd, interest, at)?;
                 }
             }
         }
@@ -238,7 +290,7 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
     };
     let entry = io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), mask as u32).build();
     // SAFETY: a poll names no memory.
-    match unsafe { uring_op(entry, deadline)? } {
+    match unsafe { uring_op(entry, deadline, None)? } {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             task::yield_now();
@@ -248,7 +300,8 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
     }
 }
 
-/// Submits `entry` to this worker's ring and waits for its completion.
+/// Submits `entry` to this worker's ring and waits for its completion. `now`, if given, is a
+/// reading of the clock taken since the coroutine last resumed.
 ///
 /// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result (a
 /// `WouldBlock` one when the coroutine no longer has a worker: wait some other way), and
@@ -258,8 +311,16 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
 ///
 /// Every pointer in `entry` must stay valid until this function returns (it returns only
 /// after the completion).
-unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Result<io::Result<i32>> {
-    remaining(deadline)?;
+unsafe fn uring_op(
+    entry: squeue::Entry,
+    deadline: Option<Instant>,
+    now: Option<Instant>,
+) -> io::Result<io::Result<i32>> {
+    match (deadline, now) {
+        (Some(d), Some(now)) if now >= d => return Err(timed_out()),
+        (Some(_), Some(_)) => {}
+        _ => drop(remaining(deadline)?),
+    }
     let (op, owner, shared) = {
         let worker = context::current_worker();
         let Some(w) = worker.as_ref() else {
@@ -279,6 +340,8 @@ unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Resul
     let mut cancel_sent = false;
     let mut expired = false;
     let mut woken = false;
+    // Good for the first suspension only.
+    let mut now = now;
     let res = loop {
         if let Some(res) = op.result_or_wait(&waker) {
             break res;
@@ -292,7 +355,7 @@ unsafe fn uring_op(entry: squeue::Entry, deadline: Option<Instant>) -> io::Resul
             }
         }
         match deadline {
-            Some(d) if !cancel_sent => task::park_until_uncancellable(d),
+            Some(d) if !cancel_sent => task::park_until_uncancellable(d, now.take()),
             _ => task::park_uncancellable(),
         }
         woken = true;

@@ -2,30 +2,30 @@
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sys::raw;
 use io_uring::{opcode, types};
 
-use super::{Interest, cvt, run};
+use super::{Deadline, Interest, cvt, run};
 
 /// Writes from `buf`; returns how much was written.
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
-    send_inner(fd, buf, 0, deadline, false)
+    send_inner(fd, buf, 0, deadline.into(), false)
 }
 
 /// Sends from `buf` with `flags` (`MSG_NOSIGNAL` is always added). Works on sockets only.
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: i32, deadline: Option<Instant>) -> io::Result<usize> {
-    send_inner(fd, buf, flags | libc::MSG_NOSIGNAL, deadline, true)
+    send_inner(fd, buf, flags | libc::MSG_NOSIGNAL, deadline.into(), true)
 }
 
-fn send_inner(
-    fd: BorrowedFd<'_>,
-    buf: &[u8],
-    flags: i32,
-    deadline: Option<Instant>,
-    socket: bool,
-) -> io::Result<usize> {
+/// `send` that waits at most `timeout` (`None`: for ever) once it has to wait, the way
+/// `SO_SNDTIMEO` limits a blocking call. A call that needs no waiting reads no clock.
+pub fn send_timeout(fd: BorrowedFd<'_>, buf: &[u8], flags: i32, timeout: Option<Duration>) -> io::Result<usize> {
+    send_inner(fd, buf, flags | libc::MSG_NOSIGNAL, Deadline::after(timeout), true)
+}
+
+fn send_inner(fd: BorrowedFd<'_>, buf: &[u8], flags: i32, deadline: Deadline, socket: bool) -> io::Result<usize> {
     let raw = fd.as_raw_fd();
     let (ptr, len) = (buf.as_ptr(), buf.len().min(u32::MAX as usize));
     let attempt = || {
@@ -54,5 +54,5 @@ pub fn writev(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], deadline: Option<Instant
     let mut build = || opcode::Writev::new(types::Fd(raw), iov, n as u32).offset(u64::MAX).build();
     let map = |res: i32| res as usize;
     // SAFETY: the iovecs and the buffers they name outlive this call.
-    unsafe { run(raw, Interest::Writable, deadline, attempt, Some((&mut build, &map))) }
+    unsafe { run(raw, Interest::Writable, deadline.into(), attempt, Some((&mut build, &map))) }
 }

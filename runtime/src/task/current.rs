@@ -151,7 +151,7 @@ pub(crate) fn unwind_if_cancelled() {
 /// Suspends the running coroutine until it is woken or `deadline` passes.
 pub(crate) fn park_until(deadline: Instant) {
     if let Some(header) = current_header() {
-        if arm_timer(header, deadline) {
+        if arm_timer(header, deadline, None) {
             suspend(header);
         } else {
             // Our worker was handed to another thread while we ran: move to a worker. The
@@ -161,10 +161,12 @@ pub(crate) fn park_until(deadline: Instant) {
     }
 }
 
-/// `park_until` without unwinding on cancellation (see `park_uncancellable`).
-pub(crate) fn park_until_uncancellable(deadline: Instant) {
+/// `park_until` without unwinding on cancellation (see `park_uncancellable`). `now`, if
+/// given, is a reading of the clock taken since the coroutine last resumed (it spares
+/// another).
+pub(crate) fn park_until_uncancellable(deadline: Instant, now: Option<Instant>) {
     if let Some(header) = current_header() {
-        let why = if arm_timer(header, deadline) { Suspend::Park } else { Suspend::Yield };
+        let why = if arm_timer(header, deadline, now) { Suspend::Park } else { Suspend::Yield };
         let yielder = header.yielder.get();
         header.no_preempt.set(header.no_preempt.get() + 1);
         // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
@@ -181,11 +183,15 @@ pub(crate) fn park_until_uncancellable(deadline: Instant) {
 /// earlier wait still lies ahead, wakes it early, spuriously, and the wait then arms a
 /// fresh one. Arming one per wait would fill the heap with timers that fire long after
 /// their waits ended.
-fn arm_timer(header: &Header, deadline: Instant) -> bool {
+///
+/// `now`, if given, must have been read since the coroutine last resumed: a timer that fired
+/// after that reading fired while the coroutine ran, and its wake-up makes the next
+/// suspension return at once (the caller then waits again and arms afresh).
+fn arm_timer(header: &Header, deadline: Instant, now: Option<Instant>) -> bool {
     if let Some(armed) = header.timer_armed.get() {
         // In the future by the clock, so no worker has fired it yet (a worker fires a timer
         // only once its own reading of the clock has passed the deadline).
-        if armed <= deadline && armed > Instant::now() {
+        if armed <= deadline && armed > now.unwrap_or_else(Instant::now) {
             return true;
         }
     }
