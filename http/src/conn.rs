@@ -28,11 +28,32 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) trait Transport: Read + Write {
     /// The TCP stream underneath (for time-outs and addresses).
     fn tcp(&self) -> &TcpStream;
+
+    /// Whether `write_all_then_read` is one step whose write finishes even if the coroutine
+    /// is cancelled meanwhile (so the connection may count as idle during it).
+    fn one_step(&self) -> bool {
+        false
+    }
+
+    /// Writes all of `out`, then reads into `buf`; the outer result is the write's.
+    fn write_all_then_read(&mut self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+        self.write_all(out)?;
+        Ok(self.read(buf))
+    }
 }
 
 impl Transport for TcpStream {
     fn tcp(&self) -> &TcpStream {
         self
+    }
+
+    fn one_step(&self) -> bool {
+        oc_runtime::io::one_step_exchange()
+    }
+
+    fn write_all_then_read(&mut self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+        // In one step (on io_uring, no system call of its own).
+        TcpStream::write_all_then_read(self, out, buf)
     }
 }
 
@@ -102,14 +123,18 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                 }
             }
         }
-        if !out.is_empty() {
+        // The answers in `out` go out with the next read when that is one step whose write
+        // a shutdown does not interrupt (below); otherwise now, while the connection still
+        // counts as busy.
+        if close {
+            let _ = stream.write_all(&out);
+            return;
+        }
+        if !out.is_empty() && !stream.one_step() {
             if stream.write_all(&out).is_err() {
                 return;
             }
             out.clear();
-        }
-        if close {
-            return;
         }
         // A partial request waits in the buffer: its clock starts now if it has not yet.
         if start < end && request_started.is_none() {
@@ -122,8 +147,9 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             start = 0;
         }
         if end == 0 {
-            // Between requests: the server may close us now.
+            // Between requests (once the answers are sent): the server may close us now.
             if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() || server.stopping() {
+                let _ = stream.write_all(&out);
                 return;
             }
         }
@@ -146,6 +172,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         };
         if timeout.is_zero() {
             // An idle time-out of zero: connections close as soon as they are idle.
+            let _ = stream.write_all(&out);
             return;
         }
         let _ = stream.tcp().set_read_timeout(Some(timeout));
@@ -153,7 +180,17 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
             req.buf.resize(grown, 0);
         }
-        let read = stream.read(&mut req.buf[end..]);
+        let read = if out.is_empty() {
+            stream.read(&mut req.buf[end..])
+        } else {
+            let exchanged = stream.write_all_then_read(&out, &mut req.buf[end..]);
+            out.clear();
+            match exchanged {
+                Ok(read) => read,
+                // The answers could not be sent: the connection is of no further use.
+                Err(_) => return,
+            }
+        };
         match read {
             Ok(0) => return,
             Ok(n) => {

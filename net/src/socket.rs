@@ -102,6 +102,10 @@ impl Inner {
         oc_runtime::io::send_timeout(self.fd(), buf, 0, self.write_timeout())
     }
 
+    pub(crate) fn write_all_then_read(&self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+        oc_runtime::io::send_all_then_recv(self.fd(), out, buf, self.write_timeout(), self.read_timeout())
+    }
+
     pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         oc_runtime::io::writev(self.fd(), bufs, self.write_deadline())
     }

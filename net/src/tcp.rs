@@ -225,6 +225,26 @@ impl TcpStream {
         self.inner.socket().nodelay()
     }
 
+    /// Writes all of `out`, then reads into `buf`, as `write_all` and `read` would (each
+    /// limited by its time-out), in one step: on io_uring both are queued on the worker's ring
+    /// together, so a request/response exchange costs no system call of its own and a
+    /// worker's responses leave together.
+    ///
+    /// The outer result is the write's: if it fails, the read is abandoned. The inner result
+    /// is the read's (0 at the end of the stream).
+    ///
+    /// ```no_run
+    /// # fn demo(stream: &oc_net::TcpStream) -> std::io::Result<()> {
+    /// let mut buf = [0u8; 4096];
+    /// let n = stream.write_all_then_read(b"ping\n", &mut buf)??;
+    /// println!("got {:?}", &buf[..n]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write_all_then_read(&self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+        self.inner.write_all_then_read(out, buf)
+    }
+
     /// Reads without removing the data from the socket's queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.recv_flags(buf, libc::MSG_PEEK)

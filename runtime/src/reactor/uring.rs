@@ -53,6 +53,9 @@ unsafe impl Send for Op {}
 struct OpState {
     result: Option<i32>,
     waker: Option<Waker>,
+    /// A result that completes the operation without waking its waiter (the waiter expects
+    /// it, and is waiting for something else).
+    quiet: Option<i32>,
 }
 
 impl Op {
@@ -73,6 +76,23 @@ impl Op {
         self.state.lock().result.is_some()
     }
 
+    /// The result, if the completion has arrived (registers no waker).
+    pub(crate) fn result(&self) -> Option<i32> {
+        self.state.lock().result
+    }
+
+    /// A completion with result `res` will not wake the waiter; any other will. Undone by
+    /// `result_or_wait_loud`.
+    pub(crate) fn quiet_on(&self, res: i32) {
+        self.state.lock().quiet = Some(res);
+    }
+
+    /// `result_or_wait`, and any completion wakes the waiter again.
+    pub(crate) fn result_or_wait_loud(&self, waker: &Waker) -> Option<i32> {
+        self.state.lock().quiet = None;
+        self.result_or_wait(waker)
+    }
+
     pub(crate) fn user_data(&self) -> u64 {
         self.user_data.get()
     }
@@ -80,7 +100,7 @@ impl Op {
     fn complete(&self, res: i32) -> Option<Waker> {
         let mut state = self.state.lock();
         state.result = Some(res);
-        state.waker.take()
+        if state.quiet == Some(res) { None } else { state.waker.take() }
     }
 }
 
@@ -202,7 +222,10 @@ impl UringReactor {
     ///
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry) -> Arc<Op> {
-        let op = Arc::new(Op { state: SpinLock::new(OpState { result: None, waker: None }), user_data: Cell::new(0) });
+        let op = Arc::new(Op {
+            state: SpinLock::new(OpState { result: None, waker: None, quiet: None }),
+            user_data: Cell::new(0),
+        });
         let user_data = self.insert(op.clone());
         op.user_data.set(user_data);
         self.push(&[entry.user_data(user_data)]);

@@ -59,6 +59,18 @@ pub(crate) fn park_uncancellable() {
     }
 }
 
+/// Lets other coroutines run (and moves a coroutine whose worker was handed away to a worker)
+/// without unwinding on cancellation (see `park_uncancellable`).
+pub(crate) fn yield_uncancellable() {
+    if let Some(header) = current_header() {
+        let yielder = header.yielder.get();
+        header.no_preempt.set(header.no_preempt.get() + 1);
+        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
+        unsafe { (*yielder).suspend(Suspend::Yield) };
+        header.no_preempt.set(header.no_preempt.get() - 1);
+    }
+}
+
 /// The preemption point: the trampoline saved the interrupted registers; switch out, to
 /// resume on the same worker. Never unwinds (the frames above are not ordinary calls).
 pub(crate) fn preempted() {

@@ -16,6 +16,7 @@ pub use current::{
 pub(crate) use current::{
     cancel_pending, is_cancel_payload, no_preempt_enter, no_preempt_exit, park_forever, park_uncancellable, park_until,
     park_until_uncancellable, preempt_if_pending, preempted, rearm_cancel, unwind_if_cancelled, waker,
+    yield_uncancellable,
 };
 pub use join::{JoinError, JoinHandle};
 pub(crate) use raw::{Header, Run, Suspend, TaskRef};

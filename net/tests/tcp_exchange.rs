@@ -1,0 +1,150 @@
+//! `TcpStream::write_all_then_read`: a response written whole and the next request read in
+//! one step, with short writes, time-outs on either side, and cancellation.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use oc_net::{TcpListener, TcpStream};
+
+/// A pair of connected streams: (the side under test, its peer).
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (server, client)
+}
+
+#[test]
+fn request_response_rounds_go_through_in_order() {
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = pair();
+        let rounds = 200;
+        let answering = oc_runtime::spawn(move || {
+            let mut buf = [0u8; 64];
+            let mut n = server.read_at_least(&mut buf);
+            for round in 1..=rounds {
+                let answer = format!("answer {round} to {}\n", String::from_utf8_lossy(&buf[..n]).trim());
+                n = server.write_all_then_read(answer.as_bytes(), &mut buf).unwrap().unwrap();
+                if n == 0 {
+                    return round;
+                }
+            }
+            0
+        });
+        let mut reader = std::io::BufReader::new(client.try_clone().unwrap());
+        for round in 1..=rounds {
+            client.write_all(format!("question {round}\n").as_bytes()).unwrap();
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            assert_eq!(line, format!("answer {round} to question {round}\n"), "{backend:?}");
+        }
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        // The last answer is read by the peer, then the end of the stream ends the loop.
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        assert_eq!(answering.join().unwrap(), rounds, "{backend:?}");
+    });
+}
+
+trait ReadSome {
+    fn read_at_least(&self, buf: &mut [u8]) -> usize;
+}
+
+impl ReadSome for TcpStream {
+    fn read_at_least(&self, buf: &mut [u8]) -> usize {
+        let n = (&mut &*self).read(buf).unwrap();
+        assert!(n > 0);
+        n
+    }
+}
+
+#[test]
+fn a_response_larger_than_the_socket_buffers_is_sent_whole_while_the_read_waits() {
+    support::on_each_backend(2, |backend| {
+        let (server, client) = pair();
+        // Far more than the socket buffers hold: the first send comes back short, and the
+        // peer sends its next request only once it has the whole response.
+        let big: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        let expected = big.clone();
+        let reader = oc_runtime::spawn(move || {
+            let mut client = client;
+            let mut got = vec![0u8; expected.len()];
+            // Slowly at first, so that the sender's buffer fills up.
+            oc_runtime::sleep(Duration::from_millis(50));
+            client.read_exact(&mut got).unwrap();
+            assert!(got == expected, "the response arrived damaged");
+            client.write_all(b"next").unwrap();
+            client
+        });
+        let mut buf = [0u8; 16];
+        let n = server.write_all_then_read(&big, &mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..n], b"next", "{backend:?}");
+        reader.join().unwrap();
+    });
+}
+
+#[test]
+fn the_read_times_out_after_a_whole_write() {
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = pair();
+        server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut buf = vec![0x55u8; 32];
+        let start = Instant::now();
+        let read = server.write_all_then_read(b"hello", &mut buf).unwrap();
+        let waited = start.elapsed();
+        assert_eq!(read.unwrap_err().kind(), ErrorKind::TimedOut, "{backend:?}");
+        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(800), "{backend:?}: {waited:?}");
+        assert!(buf.iter().all(|&b| b == 0x55), "{backend:?}: the timed-out read's buffer was written to");
+        let mut hello = [0u8; 5];
+        client.read_exact(&mut hello).unwrap();
+        assert_eq!(&hello, b"hello");
+        // The stream stays usable.
+        client.write_all(b"late").unwrap();
+        let n = server.write_all_then_read(b"!", &mut buf).unwrap().unwrap();
+        assert_eq!(&buf[..n], b"late", "{backend:?}");
+    });
+}
+
+#[test]
+fn the_write_times_out_when_the_peer_does_not_read() {
+    support::on_each_backend(2, |backend| {
+        let (server, _client) = pair();
+        server.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+        let big = vec![1u8; 32 << 20];
+        let mut buf = [0u8; 16];
+        let start = Instant::now();
+        let err = server.write_all_then_read(&big, &mut buf).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{backend:?}");
+    });
+}
+
+#[test]
+fn a_cancelled_exchange_still_delivers_its_response() {
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = pair();
+        let response: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 253) as u8).collect();
+        let expected = response.clone();
+        let exchange = oc_runtime::spawn(move || {
+            assert_eq!(oc_runtime::io::one_step_exchange(), backend == oc_runtime::IoBackend::Uring);
+            let mut buf = [0u8; 16];
+            let _ = server.write_all_then_read(&response, &mut buf);
+            unreachable!("a cancelled exchange unwinds");
+        });
+        // Cancelled while the response is still on its way (the peer has not read yet).
+        oc_runtime::sleep(Duration::from_millis(50));
+        exchange.cancel();
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        if backend == oc_runtime::IoBackend::Uring {
+            // One step: the send finishes before the coroutine unwinds.
+            assert!(got == expected, "{backend:?}: {} of {} bytes arrived", got.len(), expected.len());
+        } else {
+            // An ordinary write, interrupted: what arrived is a prefix.
+            assert!(got.len() < expected.len() && expected.starts_with(&got), "{backend:?}: {} bytes", got.len());
+        }
+        assert!(exchange.join().unwrap_err().is_cancelled(), "{backend:?}");
+    });
+}

@@ -1,0 +1,221 @@
+//! Answering and listening in one step: send a whole response and receive the next request.
+//!
+//! On io_uring both go to the ring together and reach the kernel with the worker's next
+//! `io_uring_enter`, with every other coroutine's: a request/response server then makes no
+//! system call of its own per exchange, and a worker's responses leave in one burst. The
+//! coroutine is not woken for a send that completes whole (the usual case); it is for a short
+//! or failed one, and sends the rest while the receive stays in flight (a client may wait for
+//! the whole response before it sends anything more). Elsewhere the two run one after the
+//! other.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types};
+
+use super::{cancel_op, on_uring, recv_timeout, send_timeout, timed_out};
+use crate::reactor::{self, Op, Reactor};
+use crate::scheduler::context;
+use crate::task;
+
+/// Sends all of `out` (as `write_all` would, each wait limited by `write_timeout`), and
+/// receives into `buf` (as `recv` would, limited by `read_timeout` once it waits).
+///
+/// Returns `Err` if the send failed (the receive is then abandoned: the connection is of no
+/// further use), otherwise the receive's result: the bytes received, 0 at the end of the
+/// stream. See [`one_step_exchange`] for what a cancellation does.
+pub fn send_all_then_recv(
+    fd: BorrowedFd<'_>,
+    out: &[u8],
+    buf: &mut [u8],
+    write_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+) -> io::Result<io::Result<usize>> {
+    if !out.is_empty() && !buf.is_empty() && out.len() <= u32::MAX as usize && on_uring() {
+        // SAFETY: `out` and `buf` are borrowed for the whole call, which returns only after
+        // both operations have completed.
+        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, buf, write_timeout, read_timeout) } {
+            return result;
+        }
+    }
+    send_all(fd, out, write_timeout)?;
+    Ok(recv_timeout(fd, buf, 0, read_timeout))
+}
+
+/// Whether `send_all_then_recv` called here sends and receives in one step: the caller is a
+/// coroutine on io_uring. Only then does a cancellation that arrives while the response is
+/// on its way let the send finish (within the write time-out) before the coroutine unwinds;
+/// elsewhere the send is an ordinary write, which a cancellation interrupts.
+pub fn one_step_exchange() -> bool {
+    on_uring()
+}
+
+/// The rest of `out`, the usual way.
+fn send_all(fd: BorrowedFd<'_>, mut out: &[u8], timeout: Option<Duration>) -> io::Result<()> {
+    while !out.is_empty() {
+        match send_timeout(fd, out, 0, timeout) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => out = &out[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Queues a send of `out` on this thread's worker's ring, completing quietly if whole; `None`
+/// when the thread drives no worker with a ring.
+///
+/// # Safety
+///
+/// `out` must stay valid until the operation completes.
+unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
+    let worker = context::current_worker();
+    let w = worker.as_ref()?;
+    let Reactor::Uring(ring) = w.reactor() else {
+        return None;
+    };
+    let len = out.len().min(u32::MAX as usize) as u32;
+    let entry = opcode::Send::new(types::Fd(fd), out.as_ptr(), len).flags(libc::MSG_NOSIGNAL).build();
+    // SAFETY: forwarded from our caller.
+    let op = unsafe { ring.submit(entry) };
+    op.quiet_on(len as i32);
+    Some((op, w.index()))
+}
+
+/// The io_uring form; `None` when the coroutine has no ring to submit to right now (its
+/// worker was handed away): the caller then does it the usual way.
+///
+/// # Safety
+///
+/// `out` and `buf` must stay valid until this function returns (it returns only after every
+/// operation it started has completed; it never unwinds before).
+unsafe fn on_ring(
+    fd: RawFd,
+    out: &[u8],
+    buf: &mut [u8],
+    write_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+) -> Option<io::Result<io::Result<usize>>> {
+    let now = Instant::now();
+    let write_deadline = write_timeout.and_then(|t| now.checked_add(t));
+    let read_deadline = read_timeout.and_then(|t| now.checked_add(t));
+    let (send, (recv, recv_owner), shared) = {
+        let worker = context::current_worker();
+        let w = worker.as_ref()?;
+        let Reactor::Uring(ring) = w.reactor() else {
+            return None;
+        };
+        // SAFETY: forwarded from our caller.
+        let send = unsafe { submit_send(fd, out) }?;
+        let recv = opcode::Recv::new(types::Fd(fd), buf.as_mut_ptr(), buf.len().min(u32::MAX as usize) as u32)
+            .ioprio(reactor::recv_ioprio())
+            .build();
+        // SAFETY: forwarded from our caller.
+        let recv = unsafe { ring.submit(recv) };
+        (send, (recv, w.index()), w.shared().clone())
+    };
+    let waker = task::waker().expect("in a coroutine");
+    // The send in flight (a short one is followed by another for the rest), how much of
+    // `out` has gone, and how the sending ended.
+    let mut send = Some(send);
+    let mut sent = 0usize;
+    let mut send_res: Option<io::Result<()>> = None;
+    let mut recv_res: Option<i32> = None;
+    let (mut send_cancelled, mut recv_cancelled) = (false, false);
+    let (mut send_expired, mut recv_expired) = (false, false);
+    let mut now = Some(now);
+    loop {
+        // The receive first: once it is done, the send must wake us whatever its result.
+        if recv_res.is_none() {
+            recv_res = recv.result_or_wait(&waker);
+        }
+        if let Some((op, _)) = &send {
+            // While the receive is pending a whole send completes quietly; once it is done,
+            // any completion of the send must wake us.
+            let res = if recv_res.is_some() { op.result_or_wait_loud(&waker) } else { op.result() };
+            if let Some(res) = res {
+                send = None;
+                match res {
+                    // Cancelled at the write deadline, whatever it managed before.
+                    _ if send_expired => send_res = Some(Err(timed_out())),
+                    n if n > 0 => {
+                        sent += n as usize;
+                        if sent == out.len() {
+                            send_res = Some(Ok(()));
+                        }
+                    }
+                    0 => send_res = Some(Err(io::ErrorKind::WriteZero.into())),
+                    n if n == -libc::ECANCELED => send_res = Some(Err(cancelled())),
+                    n => send_res = Some(Err(io::Error::from_raw_os_error(-n))),
+                }
+            }
+        }
+        if send.is_none() && send_res.is_none() {
+            // Short: the rest, while the receive stays in flight (the peer may wait for the
+            // whole response before it sends more).
+            // SAFETY: `out` outlives this function, which waits for every send it starts.
+            match unsafe { submit_send(fd, &out[sent..]) } {
+                Some(op) => send = Some(op),
+                // The worker was handed away: move to one first.
+                None => task::yield_uncancellable(),
+            }
+            continue;
+        }
+        // A failed send makes the receive pointless; a cancellation ends it too (the send
+        // goes on: its response was due).
+        if recv_res.is_none() && !recv_cancelled && (matches!(send_res, Some(Err(_))) || task::cancel_pending()) {
+            recv_cancelled = true;
+            cancel_op(&recv, recv_owner, &shared);
+        }
+        if send_res.is_some() && recv_res.is_some() {
+            break;
+        }
+        let sending = send.is_some() && !send_cancelled;
+        let receiving = recv_res.is_none() && !recv_cancelled;
+        let deadline = earliest(write_deadline.filter(|_| sending), read_deadline.filter(|_| receiving));
+        match deadline {
+            Some(d) => task::park_until_uncancellable(d, now.take()),
+            None => task::park_uncancellable(),
+        }
+        now = None;
+        // Cancel what is overdue (its completion still comes).
+        if deadline.is_some() {
+            let now = Instant::now();
+            if let Some((op, owner)) = &send
+                && !send_cancelled
+                && write_deadline.is_some_and(|d| now >= d)
+            {
+                (send_cancelled, send_expired) = (true, true);
+                cancel_op(op, *owner, &shared);
+            }
+            if receiving && read_deadline.is_some_and(|d| now >= d) {
+                (recv_cancelled, recv_expired) = (true, true);
+                cancel_op(&recv, recv_owner, &shared);
+            }
+        }
+    }
+    // The kernel is done with both buffers: a pending cancellation may unwind now.
+    task::unwind_if_cancelled();
+    let sent = send_res.expect("the loop ends with both results");
+    let received = recv_res.expect("the loop ends with both results");
+    Some(sent.map(|()| match received {
+        n if n >= 0 => Ok(n as usize),
+        n if n == -libc::ECANCELED && recv_expired => Err(timed_out()),
+        n if n == -libc::ECANCELED => Err(cancelled()),
+        n => Err(io::Error::from_raw_os_error(-n)),
+    }))
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "operation cancelled: the runtime is shutting down")
+}
