@@ -98,9 +98,17 @@ impl Op {
     }
 
     fn complete(&self, res: i32) -> Option<Waker> {
-        let mut state = self.state.lock();
-        state.result = Some(res);
-        if state.quiet == Some(res) { None } else { state.waker.take() }
+        let waker = {
+            let mut state = self.state.lock();
+            state.result = Some(res);
+            (state.waker.take(), state.quiet == Some(res))
+        };
+        match waker {
+            // Expected: the waiter learns of it when it looks (the waker is let go here, so
+            // that a kept operation holds no task).
+            (_, true) => None,
+            (waker, false) => waker,
+        }
     }
 }
 
@@ -145,7 +153,12 @@ pub(crate) struct UringReactor {
     wake_armed: Cell<bool>,
     remote: Arc<UringRemote>,
     ready: RefCell<Vec<Waker>>,
+    /// Completed operations, reused by later submissions once their waiters have let go.
+    spare: RefCell<Vec<Arc<Op>>>,
 }
+
+/// At most this many completed operations are kept for reuse.
+const SPARE_OPS: usize = 256;
 
 /// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` on receives (Linux 5.19, as the
 /// cooperative task running rings are built with).
@@ -208,6 +221,7 @@ impl UringReactor {
             wake_armed: Cell::new(false),
             remote: remote.clone(),
             ready: RefCell::new(Vec::new()),
+            spare: RefCell::new(Vec::new()),
         };
         Ok((reactor, remote))
     }
@@ -222,14 +236,25 @@ impl UringReactor {
     ///
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry) -> Arc<Op> {
-        let op = Arc::new(Op {
-            state: SpinLock::new(OpState { result: None, waker: None, quiet: None }),
-            user_data: Cell::new(0),
-        });
+        let op = self.fresh_op();
         let user_data = self.insert(op.clone());
         op.user_data.set(user_data);
         self.push(&[entry.user_data(user_data)]);
         op
+    }
+
+    /// An operation without result: the most recently completed one if its waiter has let go
+    /// of it (no allocation), else a new one.
+    fn fresh_op(&self) -> Arc<Op> {
+        let blank = || OpState { result: None, waker: None, quiet: None };
+        if let Some(mut op) = self.spare.borrow_mut().pop() {
+            // Unique: nobody else can see it (the check synchronises with the waiter's drop).
+            if let Some(unique) = Arc::get_mut(&mut op) {
+                *unique.state.lock() = blank();
+                return op;
+            }
+        }
+        Arc::new(Op { state: SpinLock::new(blank()), user_data: Cell::new(0) })
     }
 
     /// Queues a cancellation of the operation `user_data` (on this worker's ring).
@@ -347,7 +372,8 @@ impl UringReactor {
     }
 
     fn take_cancel_requests(&self) {
-        if self.remote.has_cancels.swap(false, Ordering::AcqRel) {
+        // A load first: requests are rare, and a swap on every poll is not free.
+        if self.remote.has_cancels.load(Ordering::Relaxed) && self.remote.has_cancels.swap(false, Ordering::AcqRel) {
             let requests = std::mem::take(&mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
             for user_data in requests {
                 self.cancel(user_data);
@@ -381,6 +407,10 @@ impl UringReactor {
                         if let Some(op) = self.take(user_data) {
                             if let Some(waker) = op.complete(cqe.result()) {
                                 ready.push(waker);
+                            }
+                            let mut spare = self.spare.borrow_mut();
+                            if spare.len() < SPARE_OPS {
+                                spare.push(op);
                             }
                         }
                     }
