@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# User-space instructions per plaintext request of an HTTP server, under callgrind: the
-# difference between a run of 250 and one of 50 rounds (4 connections x 16 pipelined
-# requests each), divided by the extra requests, so start-up cost cancels out.
+# User-space instructions per request of an HTTP server, under callgrind: the difference
+# between a run of 250 and one of 50 rounds (4 connections x $DEPTH pipelined requests each,
+# 16 by default), divided by the extra requests, so start-up cost cancels out.
 #
 #   benches/http/callgrind.sh SERVER_BINARY [PATH]
+#   DEPTH=1 benches/http/callgrind.sh SERVER_BINARY /json
 #
 # The server takes its port as its first argument (and $PORT), its workers from $WORKERS
 # (the convention of ../shared/peers). oc runs on its epoll backend: valgrind does not
@@ -11,6 +12,8 @@
 set -eu
 bin=$1
 path=${2:-/plaintext}
+depth=${DEPTH:-16}
+export DEPTH=$depth
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
 port=18180
@@ -29,5 +32,5 @@ count() {
 }
 small=$(count 50)
 large=$(count 250)
-echo "$bin: $(( (large - small) / (200 * 4 * 16) )) instructions per request (user space)"
+echo "$bin: $(( (large - small) / (200 * 4 * depth) )) instructions per request (user space)"
 rm -rf "$out"

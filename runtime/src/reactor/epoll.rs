@@ -35,10 +35,34 @@ struct Waiters {
     registered: bool,
 }
 
+/// Hashes a descriptor number with one multiplication (the default SipHash costs more than
+/// the rest of a lookup; descriptors are not chosen by an adversary).
+#[derive(Default)]
+struct FdHasher(u64);
+
+impl std::hash::Hasher for FdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i32(&mut self, fd: i32) {
+        // Fibonacci hashing: the high bits, which the table uses too, depend on every bit.
+        self.0 = (fd as u32 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type FdMap<V> = HashMap<RawFd, V, std::hash::BuildHasherDefault<FdHasher>>;
+
 pub(crate) struct EpollReactor {
     poller: Arc<Poller>,
     events: RefCell<Events>,
-    fds: RefCell<HashMap<RawFd, Waiters>>,
+    fds: RefCell<FdMap<Waiters>>,
     ready: RefCell<Vec<Waker>>,
 }
 
@@ -48,7 +72,7 @@ impl EpollReactor {
         let reactor = EpollReactor {
             poller: poller.clone(),
             events: RefCell::new(Events::new()),
-            fds: RefCell::new(HashMap::new()),
+            fds: RefCell::new(FdMap::default()),
             ready: RefCell::new(Vec::new()),
         };
         Ok((reactor, poller))
