@@ -50,23 +50,24 @@ pub(crate) fn park_forever() {
 /// cancellation: for waits that the kernel must see to the end (an io_uring operation that
 /// names the coroutine's memory). Callers check [`cancel_pending`] after waking.
 pub(crate) fn park_uncancellable() {
-    if let Some(header) = current_header() {
-        let yielder = header.yielder.get();
-        header.no_preempt.set(header.no_preempt.get() + 1);
-        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
-        unsafe { (*yielder).suspend(Suspend::Park) };
-        header.no_preempt.set(header.no_preempt.get() - 1);
-    }
+    switch_out(Suspend::Park);
 }
 
 /// Lets other coroutines run (and moves a coroutine whose worker was handed away to a worker)
 /// without unwinding on cancellation (see `park_uncancellable`).
 pub(crate) fn yield_uncancellable() {
+    switch_out(Suspend::Yield);
+}
+
+/// Switches the running coroutine out for `why`, without delivering a cancellation.
+fn switch_out(why: Suspend) {
     if let Some(header) = current_header() {
         let yielder = header.yielder.get();
         header.no_preempt.set(header.no_preempt.get() + 1);
-        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
-        unsafe { (*yielder).suspend(Suspend::Yield) };
+        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on (for a
+        // preemption, the signal handler checked that the coroutine runs on its own stack or
+        // segment with its yielder set).
+        unsafe { (*yielder).suspend(why) };
         header.no_preempt.set(header.no_preempt.get() - 1);
     }
 }
@@ -74,14 +75,7 @@ pub(crate) fn yield_uncancellable() {
 /// The preemption point: the trampoline saved the interrupted registers; switch out, to
 /// resume on the same worker. Never unwinds (the frames above are not ordinary calls).
 pub(crate) fn preempted() {
-    if let Some(header) = current_header() {
-        let yielder = header.yielder.get();
-        header.no_preempt.set(header.no_preempt.get() + 1);
-        // SAFETY: the signal handler checked that this coroutine runs on its own stack (or
-        // segment) with its yielder set; the yielder lives on that stack.
-        unsafe { (*yielder).suspend(Suspend::Preempted) };
-        header.no_preempt.set(header.no_preempt.get() - 1);
-    }
+    switch_out(Suspend::Preempted);
 }
 
 /// A safe point: if a preemption signal was deferred, switch out now (counted as done). A
@@ -178,12 +172,7 @@ pub(crate) fn park_until(deadline: Instant) {
 /// another).
 pub(crate) fn park_until_uncancellable(deadline: Instant, now: Option<Instant>) {
     if let Some(header) = current_header() {
-        let why = if arm_timer(header, deadline, now) { Suspend::Park } else { Suspend::Yield };
-        let yielder = header.yielder.get();
-        header.no_preempt.set(header.no_preempt.get() + 1);
-        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
-        unsafe { (*yielder).suspend(why) };
-        header.no_preempt.set(header.no_preempt.get() - 1);
+        switch_out(if arm_timer(header, deadline, now) { Suspend::Park } else { Suspend::Yield });
     }
 }
 
