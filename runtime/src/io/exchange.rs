@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, types};
 
 use super::{cancel_op, on_uring, recv_timeout, send_timeout, timed_out};
-use crate::reactor::{self, Op, Reactor};
+use crate::reactor::{self, Op, Reactor, UringReactor};
 use crate::scheduler::context;
 use crate::task;
 
@@ -77,12 +77,22 @@ unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
     let Reactor::Uring(ring) = w.reactor() else {
         return None;
     };
+    // SAFETY: forwarded from our caller.
+    Some((unsafe { send_on(ring, fd, out) }, w.index()))
+}
+
+/// Queues a send of `out` on `ring`, completing quietly if whole.
+///
+/// # Safety
+///
+/// `out` must stay valid until the operation completes.
+unsafe fn send_on(ring: &UringReactor, fd: RawFd, out: &[u8]) -> Arc<Op> {
     let len = out.len().min(u32::MAX as usize) as u32;
     let entry = opcode::Send::new(types::Fd(fd), out.as_ptr(), len).flags(libc::MSG_NOSIGNAL).build();
     // SAFETY: forwarded from our caller.
     let op = unsafe { ring.submit(entry) };
     op.quiet_on(len as i32);
-    Some((op, w.index()))
+    op
 }
 
 /// The io_uring form; `None` when the coroutine has no ring to submit to right now (its
@@ -109,7 +119,7 @@ unsafe fn on_ring(
             return None;
         };
         // SAFETY: forwarded from our caller.
-        let send = unsafe { submit_send(fd, out) }?;
+        let send = (unsafe { send_on(ring, fd, out) }, w.index());
         let recv = opcode::Recv::new(types::Fd(fd), buf.as_mut_ptr(), buf.len().min(u32::MAX as usize) as u32)
             .ioprio(reactor::recv_ioprio())
             .build();
