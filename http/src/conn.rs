@@ -283,6 +283,9 @@ fn answer<S: Transport>(
             if !is_head && !no_body {
                 out.extend_from_slice(bytes);
             }
+            if let Body::Bytes(b) = resp.body {
+                crate::response::recycle_body(b);
+            }
             Ok(keep_alive)
         }
     }

@@ -18,6 +18,41 @@ pub(crate) enum Body {
     Stream(StreamFn),
 }
 
+/// Bodies of at most this capacity are kept for reuse once sent.
+const SPARE_BODY_CAPACITY: usize = 4096;
+/// How many bodies each thread keeps for reuse.
+const SPARE_BODIES: usize = 8;
+
+thread_local! {
+    /// Emptied body buffers of sent responses, for the next `Response::json`: a JSON response
+    /// then allocates nothing.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer for a body, reused if this thread has one.
+///
+/// Never inlined: a coroutine may move to another thread between two calls in one function,
+/// and the compiler must not reuse the thread-local's address across them.
+#[inline(never)]
+fn spare_body() -> Vec<u8> {
+    SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
+}
+
+/// Keeps the buffer of a body that has been sent, for reuse (see `spare_body`).
+#[inline(never)]
+pub(crate) fn recycle_body(mut body: Vec<u8>) {
+    if body.capacity() == 0 || body.capacity() > SPARE_BODY_CAPACITY {
+        return;
+    }
+    body.clear();
+    let _ = SPARE.try_with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_BODIES {
+            spare.push(body);
+        }
+    });
+}
+
 /// A response a handler returns.
 pub struct Response {
     pub(crate) status: u16,
@@ -52,8 +87,9 @@ impl Response {
 
     /// `200 OK` with `value` serialised as JSON (`500` if it cannot be).
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Response {
-        match serde_json::to_vec(value) {
-            Ok(v) => Response::new(200).header("Content-Type", "application/json").body(v),
+        let mut v = spare_body();
+        match serde_json::to_writer(&mut v, value) {
+            Ok(()) => Response::new(200).header("Content-Type", "application/json").body(v),
             Err(e) => Response::new(500)
                 .header("Content-Type", "text/plain")
                 .body(format!("cannot serialise response: {e}").into_bytes()),

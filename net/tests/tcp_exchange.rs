@@ -16,6 +16,15 @@ fn pair() -> (TcpStream, TcpStream) {
     (server, client)
 }
 
+/// A pair whose socket buffers hold little (the kernel's defaults may let tens of MiB sit in
+/// a loopback connection that nobody reads), so that a few MiB keep a writer waiting.
+fn small_buffered_pair() -> (TcpStream, TcpStream) {
+    let (server, client) = pair();
+    socket2::SockRef::from(&server).set_send_buffer_size(64 << 10).unwrap();
+    socket2::SockRef::from(&client).set_recv_buffer_size(64 << 10).unwrap();
+    (server, client)
+}
+
 #[test]
 fn request_response_rounds_go_through_in_order() {
     support::on_each_backend(2, |backend| {
@@ -63,9 +72,10 @@ impl ReadSome for TcpStream {
 #[test]
 fn a_response_larger_than_the_socket_buffers_is_sent_whole_while_the_read_waits() {
     support::on_each_backend(2, |backend| {
-        let (server, client) = pair();
+        let (server, client) = small_buffered_pair();
         // Far more than the socket buffers hold: the first send comes back short, and the
-        // peer sends its next request only once it has the whole response.
+        // peer sends its next request only once it has the whole response (a short send
+        // that did not wake the sender would leave both waiting for ever).
         let big: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
         let expected = big.clone();
         let reader = oc_runtime::spawn(move || {
@@ -110,21 +120,24 @@ fn the_read_times_out_after_a_whole_write() {
 #[test]
 fn the_write_times_out_when_the_peer_does_not_read() {
     support::on_each_backend(2, |backend| {
-        let (server, _client) = pair();
+        let (server, _client) = small_buffered_pair();
         server.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+        // A bound on the read, far from the write's, so that a write that wrongly completes
+        // fails the test instead of hanging it.
+        server.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let big = vec![1u8; 32 << 20];
         let mut buf = [0u8; 16];
         let start = Instant::now();
         let err = server.write_all_then_read(&big, &mut buf).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
-        assert!(start.elapsed() < Duration::from_secs(5), "{backend:?}");
+        assert!(start.elapsed() < Duration::from_secs(2), "{backend:?}: the read timed out, not the write");
     });
 }
 
 #[test]
 fn a_cancelled_exchange_still_delivers_its_response() {
     support::on_each_backend(2, |backend| {
-        let (server, mut client) = pair();
+        let (server, mut client) = small_buffered_pair();
         let response: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 253) as u8).collect();
         let expected = response.clone();
         let exchange = oc_runtime::spawn(move || {

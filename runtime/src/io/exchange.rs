@@ -143,11 +143,14 @@ unsafe fn on_ring(
             recv_res = recv.result_or_wait(&waker);
         }
         if let Some((op, _)) = &send {
-            // While the receive is pending a whole send completes quietly; once it is done,
-            // any completion of the send must wake us.
-            let res = if recv_res.is_some() { op.result_or_wait_loud(&waker) } else { op.result() };
+            // While the receive is pending a whole send completes quietly (its waker is let
+            // go unwoken), a short or failed one wakes us to send the rest; once the receive
+            // is done, any completion of the send must wake us.
+            let res = if recv_res.is_some() { op.result_or_wait_loud(&waker) } else { op.result_or_wait(&waker) };
             if let Some(res) = res {
-                send = None;
+                if let Some((op, _)) = send.take() {
+                    reactor::recycle(op);
+                }
                 match res {
                     // Cancelled at the write deadline, whatever it managed before.
                     _ if send_expired => send_res = Some(Err(timed_out())),
@@ -209,6 +212,7 @@ unsafe fn on_ring(
             }
         }
     }
+    reactor::recycle(recv);
     // The kernel is done with both buffers: a pending cancellation may unwind now.
     task::unwind_if_cancelled();
     let sent = send_res.expect("the loop ends with both results");

@@ -362,6 +362,7 @@ unsafe fn uring_op(
         }
         woken = true;
     };
+    reactor::recycle(op);
     // The kernel is done with the memory: a pending cancellation may unwind now.
     task::unwind_if_cancelled();
     if res >= 0 {

@@ -76,11 +76,6 @@ impl Op {
         self.state.lock().result.is_some()
     }
 
-    /// The result, if the completion has arrived (registers no waker).
-    pub(crate) fn result(&self) -> Option<i32> {
-        self.state.lock().result
-    }
-
     /// A completion with result `res` will not wake the waiter; any other will. Undone by
     /// `result_or_wait_loud`.
     pub(crate) fn quiet_on(&self, res: i32) {
@@ -153,12 +148,40 @@ pub(crate) struct UringReactor {
     wake_armed: Cell<bool>,
     remote: Arc<UringRemote>,
     ready: RefCell<Vec<Waker>>,
-    /// Completed operations, reused by later submissions once their waiters have let go.
-    spare: RefCell<Vec<Arc<Op>>>,
 }
 
-/// At most this many completed operations are kept for reuse.
+/// At most this many finished operations are kept for reuse, per thread.
 const SPARE_OPS: usize = 256;
+
+thread_local! {
+    /// Finished operations nobody else holds, for the next submissions on this thread: an
+    /// operation then costs no allocation.
+    static SPARE: RefCell<Vec<Arc<Op>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Gives back an operation its waiter is done with (it has the result, or no longer wants
+/// it), to be reused by this thread's next submission if nobody else holds it.
+///
+/// Never inlined: a coroutine may move to another thread between two calls in one function,
+/// and the compiler must not reuse the thread-local's address across them.
+#[inline(never)]
+pub(crate) fn recycle(mut op: Arc<Op>) {
+    // Unique: the ring has let go too (the check synchronises with its drop).
+    if Arc::get_mut(&mut op).is_some() {
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_OPS {
+                spare.push(op);
+            }
+        });
+    }
+}
+
+/// A finished operation given back on this thread, if there is one.
+#[inline(never)]
+fn reused_op() -> Option<Arc<Op>> {
+    SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten()
+}
 
 /// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` on receives (Linux 5.19, as the
 /// cooperative task running rings are built with).
@@ -221,7 +244,6 @@ impl UringReactor {
             wake_armed: Cell::new(false),
             remote: remote.clone(),
             ready: RefCell::new(Vec::new()),
-            spare: RefCell::new(Vec::new()),
         };
         Ok((reactor, remote))
     }
@@ -243,12 +265,12 @@ impl UringReactor {
         op
     }
 
-    /// An operation without result: the most recently completed one if its waiter has let go
-    /// of it (no allocation), else a new one.
+    /// An operation without result: one given back on this thread (no allocation), else a
+    /// new one.
     fn fresh_op(&self) -> Arc<Op> {
         let blank = || OpState { result: None, waker: None, quiet: None };
-        if let Some(mut op) = self.spare.borrow_mut().pop() {
-            // Unique: nobody else can see it (the check synchronises with the waiter's drop).
+        if let Some(mut op) = reused_op() {
+            // Only unique operations are given back, and nobody can have cloned one since.
             if let Some(unique) = Arc::get_mut(&mut op) {
                 *unique.state.lock() = blank();
                 return op;
@@ -407,10 +429,6 @@ impl UringReactor {
                         if let Some(op) = self.take(user_data) {
                             if let Some(waker) = op.complete(cqe.result()) {
                                 ready.push(waker);
-                            }
-                            let mut spare = self.spare.borrow_mut();
-                            if spare.len() < SPARE_OPS {
-                                spare.push(op);
                             }
                         }
                     }

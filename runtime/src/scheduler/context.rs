@@ -78,7 +78,15 @@ pub(crate) fn current_worker<'a>() -> Option<WorkerRef<'a>> {
     }
     match mode {
         Mode::Sched | Mode::Runtime => Some(WorkerRef { worker, restore_user: false }),
-        Mode::User => worker.enter_runtime().then_some(WorkerRef { worker, restore_user: true }),
+        // Built only on success: a guard's drop writes the mode back, and a failed attempt
+        // must not write over the state of the thread the worker was handed to.
+        Mode::User => {
+            if worker.enter_runtime() {
+                Some(WorkerRef { worker, restore_user: true })
+            } else {
+                None
+            }
+        }
         Mode::Handed => None,
     }
 }

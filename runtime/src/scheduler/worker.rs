@@ -172,6 +172,21 @@ impl Worker {
         &self.shared
     }
 
+    /// Debug builds: panics unless the calling thread drives this worker (the only thread
+    /// allowed to touch its queues, timers, stacks and reactor).
+    #[inline]
+    fn check_driver(&self) {
+        if cfg!(debug_assertions) {
+            let (driver, mode) = self.driver_and_mode();
+            assert!(
+                driver == context::thread_token() && mode != Mode::Handed,
+                "worker {} touched by thread {} while thread {driver} drives it ({mode:?})",
+                self.index,
+                context::thread_token(),
+            );
+        }
+    }
+
     fn pack(driver: u64, mode: Mode) -> u64 {
         (driver << 8) | mode as u64
     }
@@ -425,6 +440,7 @@ impl Worker {
     }
 
     fn next_task(&self) -> Option<TaskRef> {
+        self.check_driver();
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.fire_timers();
@@ -567,6 +583,7 @@ impl Worker {
     }
 
     fn park(&self) {
+        self.check_driver();
         if self.searching.replace(false) {
             self.shared.idle.stop_searching();
         }
@@ -648,6 +665,7 @@ impl Worker {
 
     /// Queues a task this worker's coroutine just spawned.
     pub(crate) fn push_spawned(&self, task: TaskRef) {
+        self.check_driver();
         bump(&self.counters().spawned);
         self.push_back(task);
     }
@@ -658,6 +676,7 @@ impl Worker {
     /// Another worker is woken only when the queue grew: a task in the run-next slot runs
     /// here as soon as the current coroutine suspends.
     pub(crate) fn push_woken(&self, task: TaskRef) {
+        self.check_driver();
         if task.header().priority == DEFAULT_PRIORITY && context::current_task().is_some() {
             if let Some(previous) = self.run_next.replace(Some(task)) {
                 self.local.push(previous);
@@ -695,6 +714,7 @@ impl Worker {
 
     /// A stack for a coroutine about to start.
     pub(crate) fn stack(&self, size: usize) -> io::Result<Stack> {
+        self.check_driver();
         let mut cache = self.stacks.borrow_mut();
         let stack = self.shared.stacks.get(Some(&mut cache), size);
         self.counters().stack_cache.store(cache.len(), std::sync::atomic::Ordering::Relaxed);
@@ -703,12 +723,14 @@ impl Worker {
 
     /// Takes back the stack of a finished coroutine.
     pub(crate) fn recycle_stack(&self, stack: Stack) {
+        self.check_driver();
         let mut cache = self.stacks.borrow_mut();
         self.shared.stacks.put(Some(&mut cache), stack);
         self.counters().stack_cache.store(cache.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn add_timer(&self, deadline: Instant, waker: Waker) {
+        self.check_driver();
         let mut timers = self.timers.borrow_mut();
         timers.insert(deadline, waker);
         self.counters().timers.store(timers.len(), std::sync::atomic::Ordering::Relaxed);
