@@ -202,3 +202,39 @@ fn responses_of_different_endpoints_on_one_connection_keep_their_own_headers() {
     );
     rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
+
+#[test]
+fn a_response_larger_than_the_socket_buffers_is_followed_by_the_next_one() {
+    // The client reads each response whole before it sends the next request, through a small
+    // receive buffer: the server's sends come back short and it must go on sending while it
+    // also waits for the next request.
+    const BIG: usize = 4 << 20;
+    for backend in [oc_runtime::IoBackend::Uring, oc_runtime::IoBackend::Epoll] {
+        let router = oc_http::Router::new()
+            .get("/big", |_: &oc_http::Request| {
+                oc_http::Response::new(200).body((0..BIG).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+            })
+            .get("/plaintext", |_: &oc_http::Request| oc_http::Response::text("Hello, World!"));
+        let Some((rt, server, addr)) = support::server_on(backend, router, oc_http::Limits::default()) else {
+            continue;
+        };
+        let mut s = connect(addr);
+        socket2::SockRef::from(&s).set_recv_buffer_size(32 << 10).unwrap();
+        let mut buf = Vec::new();
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let r = read_response(&mut s, &mut buf, false).expect("the large response");
+            assert_eq!(r.status, 200, "{backend:?}");
+            assert!(
+                r.body.len() == BIG && r.body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8),
+                "{backend:?}"
+            );
+            s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            assert_eq!(read_response(&mut s, &mut buf, false).expect("the next response").text(), "Hello, World!");
+        }
+        // Well under the write time-out (which would also end a stalled send).
+        assert!(start.elapsed() < Duration::from_secs(5), "{backend:?}: {:?}", start.elapsed());
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    }
+}

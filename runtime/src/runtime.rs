@@ -71,7 +71,19 @@ impl Runtime {
             Some(from_env) if builder.io_backend.is_none() => from_env,
             _ => builder.io_backend.unwrap_or_default(),
         };
-        let (io_backend, reactors) = Reactor::create(requested, workers)?;
+        // The rings are made on a thread of their own that then exits. The kernel ties a
+        // ring to every thread that created or used it, and when the ring is closed it
+        // interrupts those threads to let go of it: the caller's next blocking call with a
+        // time-out (a socket read with `SO_RCVTIMEO`) would fail with `EINTR` long after the
+        // runtime is gone.
+        let (io_backend, reactors) = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name(format!("{}-setup", builder.name))
+                .spawn_scoped(scope, || Reactor::create(requested, workers))
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot start a thread to set up the IO rings: {e}")))?
+                .join()
+                .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        })?;
         let (reactors, unparkers): (Vec<Reactor>, Vec<Unparker>) = reactors.into_iter().unzip();
         let hooks = cfg!(feature = "hooks") && builder.hooks.unwrap_or_else(hooks_from_env);
         #[cfg(feature = "hooks")]

@@ -61,6 +61,26 @@ pub(crate) fn server_with(router: Router, limits: Limits) -> (oc_runtime::Runtim
     (rt, handle, addr)
 }
 
+/// `server_with` on the given IO backend; `None` when the kernel refuses it (io_uring
+/// disabled).
+pub(crate) fn server_on(
+    backend: oc_runtime::IoBackend,
+    router: Router,
+    limits: Limits,
+) -> Option<(oc_runtime::Runtime, ServerHandle, SocketAddr)> {
+    let rt = match oc_runtime::Runtime::builder().workers(2).io_backend(backend).build() {
+        Ok(rt) => rt,
+        Err(e) if backend == oc_runtime::IoBackend::Uring => {
+            eprintln!("io_uring unavailable, skipping that backend: {e}");
+            return None;
+        }
+        Err(e) => panic!("runtime on {backend:?}: {e}"),
+    };
+    let handle = rt.block_on(move || Server::new(router).limits(limits).bind("127.0.0.1:0").unwrap().start());
+    let addr = handle.local_addrs()[0];
+    Some((rt, handle, addr))
+}
+
 pub(crate) fn server() -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
     server_with(test_router(), Limits::default())
 }
