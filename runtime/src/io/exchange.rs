@@ -87,12 +87,18 @@ unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
 ///
 /// `out` must stay valid until the operation completes.
 unsafe fn send_on(ring: &UringReactor, fd: RawFd, out: &[u8]) -> Arc<Op> {
-    let len = out.len().min(u32::MAX as usize) as u32;
-    let entry = opcode::Send::new(types::Fd(fd), out.as_ptr(), len).flags(libc::MSG_NOSIGNAL).build();
+    let (entry, len) = send_entry(fd, out);
     // SAFETY: forwarded from our caller.
     let op = unsafe { ring.submit(entry) };
-    op.quiet_on(len as i32);
+    op.quiet_on(len);
     op
+}
+
+/// A send of `out` (at most 2 GiB of it: a completion reports an `i32`), and the result that
+/// says it went whole.
+fn send_entry(fd: RawFd, out: &[u8]) -> (io_uring::squeue::Entry, i32) {
+    let len = out.len().min(i32::MAX as usize) as u32;
+    (opcode::Send::new(types::Fd(fd), out.as_ptr(), len).flags(libc::MSG_NOSIGNAL).build(), len as i32)
 }
 
 /// The io_uring form; `None` when the coroutine has no ring to submit to right now (its
@@ -112,20 +118,20 @@ unsafe fn on_ring(
     let now = Instant::now();
     let write_deadline = write_timeout.and_then(|t| now.checked_add(t));
     let read_deadline = read_timeout.and_then(|t| now.checked_add(t));
-    let (send, (recv, recv_owner), shared) = {
+    let (send, (recv, recv_owner)) = {
         let worker = context::current_worker();
         let w = worker.as_ref()?;
         let Reactor::Uring(ring) = w.reactor() else {
             return None;
         };
-        // SAFETY: forwarded from our caller.
-        let send = (unsafe { send_on(ring, fd, out) }, w.index());
+        let (send, len) = send_entry(fd, out);
         let recv = opcode::Recv::new(types::Fd(fd), buf.as_mut_ptr(), buf.len().min(u32::MAX as usize) as u32)
             .ioprio(reactor::recv_ioprio())
             .build();
         // SAFETY: forwarded from our caller.
-        let recv = unsafe { ring.submit(recv) };
-        (send, (recv, w.index()), w.shared().clone())
+        let (send, recv) = unsafe { ring.submit_pair(send, recv) };
+        send.quiet_on(len);
+        ((send, w.index()), (recv, w.index()))
     };
     let waker = task::waker().expect("in a coroutine");
     // The send in flight (a short one is followed by another for the rest), how much of
@@ -181,7 +187,7 @@ unsafe fn on_ring(
         // goes on: its response was due).
         if recv_res.is_none() && !recv_cancelled && (matches!(send_res, Some(Err(_))) || task::cancel_pending()) {
             recv_cancelled = true;
-            cancel_op(&recv, recv_owner, &shared);
+            cancel_op(&recv, recv_owner);
         }
         if send_res.is_some() && recv_res.is_some() {
             break;
@@ -204,11 +210,11 @@ unsafe fn on_ring(
                 && write_deadline.is_some_and(|d| now >= d)
             {
                 (send_cancelled, send_expired) = (true, true);
-                cancel_op(op, *owner, &shared);
+                cancel_op(op, *owner);
             }
             if receiving && read_deadline.is_some_and(|d| now >= d) {
                 (recv_cancelled, recv_expired) = (true, true);
-                cancel_op(&recv, recv_owner, &shared);
+                cancel_op(&recv, recv_owner);
             }
         }
     }

@@ -215,7 +215,13 @@ unsafe fn run<T>(
 }
 
 /// Cancels an io_uring operation on the ring that owns it (the coroutine may have moved).
-fn cancel_op(op: &reactor::Op, owner: usize, shared: &std::sync::Arc<crate::scheduler::Shared>) {
+/// Called by the coroutine that submitted it.
+fn cancel_op(op: &reactor::Op, owner: usize) {
+    let Some(task) = context::current_task() else {
+        return;
+    };
+    // SAFETY: the running task is alive while it runs.
+    let shared = &unsafe { task.as_ref() }.shared;
     match context::current_worker() {
         Some(w) if w.index() == owner && std::sync::Arc::ptr_eq(w.shared(), shared) => {
             if let Reactor::Uring(r) = w.reactor() {
@@ -323,7 +329,7 @@ unsafe fn uring_op(
         (Some(_), Some(_)) => {}
         _ => drop(remaining(deadline)?),
     }
-    let (op, owner, shared) = {
+    let (op, owner) = {
         let worker = context::current_worker();
         let Some(w) = worker.as_ref() else {
             return Ok(Err(no_worker()));
@@ -333,7 +339,7 @@ unsafe fn uring_op(
         };
         // SAFETY: forwarded from the caller: we do not return before the completion.
         let op = unsafe { reactor.submit(entry) };
-        (op, w.index(), w.shared().clone())
+        (op, w.index())
     };
     let waker = task::waker().expect("in a coroutine");
     // The deadline is a timer of the runtime, not a time-out linked to the operation in the
@@ -353,7 +359,7 @@ unsafe fn uring_op(
             expired = !cancelled && deadline.is_some_and(|d| Instant::now() >= d);
             if cancelled || expired {
                 cancel_sent = true;
-                cancel_op(&op, owner, &shared);
+                cancel_op(&op, owner);
             }
         }
         match deadline {

@@ -95,7 +95,7 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
         }
         Driver::Uring => {
             super::remaining(deadline)?;
-            let (ops, owner, shared) = {
+            let (ops, owner) = {
                 let worker = crate::scheduler::context::current_worker();
                 let Some(w) = worker.as_ref() else {
                     return Ok(());
@@ -112,23 +112,22 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                         unsafe { reactor.submit(entry) }
                     })
                     .collect();
-                (ops, w.index(), w.shared().clone())
+                (ops, w.index())
             };
             // Whatever happens (ready, time-out, cancellation unwinding through here), the
             // polls still in flight are cancelled on the ring that owns them.
             struct CancelRest<'a> {
                 ops: &'a [std::sync::Arc<crate::reactor::Op>],
                 owner: usize,
-                shared: &'a std::sync::Arc<crate::scheduler::Shared>,
             }
             impl Drop for CancelRest<'_> {
                 fn drop(&mut self) {
                     for op in self.ops.iter().filter(|op| !op.is_done()) {
-                        super::cancel_op(op, self.owner, self.shared);
+                        super::cancel_op(op, self.owner);
                     }
                 }
             }
-            let _cancel = CancelRest { ops: &ops, owner, shared: &shared };
+            let _cancel = CancelRest { ops: &ops, owner };
             let waker = crate::task::waker().expect("in a coroutine");
             loop {
                 if ops.iter().any(|op| op.result_or_wait(&waker).is_some()) {

@@ -265,6 +265,20 @@ impl UringReactor {
         op
     }
 
+    /// Queues two entries at once (`submit` twice, with one look at the submission queue).
+    ///
+    /// # Safety
+    ///
+    /// As for `submit`, for both entries.
+    pub(crate) unsafe fn submit_pair(&self, first: squeue::Entry, second: squeue::Entry) -> (Arc<Op>, Arc<Op>) {
+        let (a, b) = (self.fresh_op(), self.fresh_op());
+        let (ua, ub) = (self.insert(a.clone()), self.insert(b.clone()));
+        a.user_data.set(ua);
+        b.user_data.set(ub);
+        self.push(&[first.user_data(ua), second.user_data(ub)]);
+        (a, b)
+    }
+
     /// An operation without result: one given back on this thread (no allocation), else a
     /// new one.
     fn fresh_op(&self) -> Arc<Op> {
