@@ -25,69 +25,71 @@ fn site() -> std::path::PathBuf {
 
 #[test]
 fn files_validators_ranges_and_no_escape() {
-    let root = site();
-    let router = Router::new().get("/static/*path", StaticFiles::new(&root)).get("/*path", StaticFiles::new(&root));
-    let (rt, server, addr) = support::server_with(router, Limits::default());
-    let get = |target: &str, extra: &str| {
-        exchange(addr, format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes())
-    };
+    support::each_backend(|_backend| {
+        let root = site();
+        let router = Router::new().get("/static/*path", StaticFiles::new(&root)).get("/*path", StaticFiles::new(&root));
+        let (rt, server, addr) = support::server_with(router, Limits::default());
+        let get = |target: &str, extra: &str| {
+            exchange(addr, format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes())
+        };
 
-    let r = get("/static/docs/guide.txt", "");
-    assert_eq!((r.status, r.text().as_str()), (200, "0123456789abcdefghij"));
-    assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
-    assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
-    let etag = r.header("ETag").unwrap().to_owned();
-    let last_modified = r.header("Last-Modified").unwrap().to_owned();
-    assert_eq!(get("/static/style.css", "").header("Content-Type"), Some("text/css; charset=utf-8"));
-    // Index files.
-    assert_eq!(get("/static/", "").text(), "<h1>home</h1>");
-    assert_eq!(get("/", "").text(), "<h1>home</h1>");
-    assert_eq!(get("/static/docs", "").status, 404, "a directory without an index");
+        let r = get("/static/docs/guide.txt", "");
+        assert_eq!((r.status, r.text().as_str()), (200, "0123456789abcdefghij"));
+        assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
+        let etag = r.header("ETag").unwrap().to_owned();
+        let last_modified = r.header("Last-Modified").unwrap().to_owned();
+        assert_eq!(get("/static/style.css", "").header("Content-Type"), Some("text/css; charset=utf-8"));
+        // Index files.
+        assert_eq!(get("/static/", "").text(), "<h1>home</h1>");
+        assert_eq!(get("/", "").text(), "<h1>home</h1>");
+        assert_eq!(get("/static/docs", "").status, 404, "a directory without an index");
 
-    // Conditional requests.
-    let r = get("/static/docs/guide.txt", &format!("If-None-Match: {etag}\r\n"));
-    assert_eq!(r.status, 304);
-    assert!(r.body.is_empty());
-    assert_eq!(r.header("ETag"), Some(etag.as_str()));
-    assert_eq!(get("/static/docs/guide.txt", "If-None-Match: \"other\"\r\n").status, 200);
-    assert_eq!(get("/static/docs/guide.txt", &format!("If-Modified-Since: {last_modified}\r\n")).status, 304);
-    assert_eq!(get("/static/docs/guide.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n").status, 200);
+        // Conditional requests.
+        let r = get("/static/docs/guide.txt", &format!("If-None-Match: {etag}\r\n"));
+        assert_eq!(r.status, 304);
+        assert!(r.body.is_empty());
+        assert_eq!(r.header("ETag"), Some(etag.as_str()));
+        assert_eq!(get("/static/docs/guide.txt", "If-None-Match: \"other\"\r\n").status, 200);
+        assert_eq!(get("/static/docs/guide.txt", &format!("If-Modified-Since: {last_modified}\r\n")).status, 304);
+        assert_eq!(get("/static/docs/guide.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n").status, 200);
 
-    // Ranges.
-    let r = get("/static/docs/guide.txt", "Range: bytes=2-5\r\n");
-    assert_eq!((r.status, r.text().as_str()), (206, "2345"));
-    assert_eq!(r.header("Content-Range"), Some("bytes 2-5/20"));
-    assert_eq!(get("/static/docs/guide.txt", "Range: bytes=-3\r\n").text(), "hij");
-    assert_eq!(get("/static/docs/guide.txt", "Range: bytes=15-\r\n").text(), "fghij");
-    let r = get("/static/docs/guide.txt", "Range: bytes=50-60\r\n");
-    assert_eq!(r.status, 416);
-    assert_eq!(r.header("Content-Range"), Some("bytes */20"));
+        // Ranges.
+        let r = get("/static/docs/guide.txt", "Range: bytes=2-5\r\n");
+        assert_eq!((r.status, r.text().as_str()), (206, "2345"));
+        assert_eq!(r.header("Content-Range"), Some("bytes 2-5/20"));
+        assert_eq!(get("/static/docs/guide.txt", "Range: bytes=-3\r\n").text(), "hij");
+        assert_eq!(get("/static/docs/guide.txt", "Range: bytes=15-\r\n").text(), "fghij");
+        let r = get("/static/docs/guide.txt", "Range: bytes=50-60\r\n");
+        assert_eq!(r.status, 416);
+        assert_eq!(r.header("Content-Range"), Some("bytes */20"));
 
-    // A large file is streamed, every byte right.
-    let r = get("/static/big.bin", "");
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body.len(), 3_000_000);
-    assert!(r.body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
-    let r = get("/static/big.bin", "Range: bytes=2999990-\r\n");
-    assert_eq!(r.body, (2_999_990..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        // A large file is streamed, every byte right.
+        let r = get("/static/big.bin", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body.len(), 3_000_000);
+        assert!(r.body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        let r = get("/static/big.bin", "Range: bytes=2999990-\r\n");
+        assert_eq!(r.body, (2_999_990..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
 
-    // HEAD: headers, no body.
-    let r = exchange(addr, b"HEAD /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_eq!(r.header("Content-Length"), Some("20"));
-    assert!(r.body.is_empty());
+        // HEAD: headers, no body.
+        let r = exchange(addr, b"HEAD /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(r.header("Content-Length"), Some("20"));
+        assert!(r.body.is_empty());
 
-    // No escape from the root.
-    for target in [
-        "/static/../secret.txt",
-        "/static/%2e%2e/secret.txt",
-        "/static/docs/..%2f..%2fsecret.txt",
-        "/static/leak.txt",
-        "/static/nope.txt",
-    ] {
-        let r = get(target, "");
-        assert_ne!(r.status, 200, "{target} was served");
-        assert!(!r.text().contains("top secret"), "{target} leaked");
-    }
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
-    let _ = std::fs::remove_dir_all(root.parent().unwrap());
+        // No escape from the root.
+        for target in [
+            "/static/../secret.txt",
+            "/static/%2e%2e/secret.txt",
+            "/static/docs/..%2f..%2fsecret.txt",
+            "/static/leak.txt",
+            "/static/nope.txt",
+        ] {
+            let r = get(target, "");
+            assert_ne!(r.status, 200, "{target} was served");
+            assert!(!r.text().contains("top secret"), "{target} leaked");
+        }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+        let _ = std::fs::remove_dir_all(root.parent().unwrap());
+    });
 }

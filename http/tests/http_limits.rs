@@ -22,138 +22,148 @@ fn small_limits() -> Limits {
 
 #[test]
 fn size_limits_have_their_status_codes() {
-    let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
-    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(300));
-    assert_eq!(exchange(addr, long_target.as_bytes()).status, 414);
-    // The limit counts the line without its CR LF: 256 is allowed, 257 is not, whether the
-    // head is complete or still arriving.
-    let at_limit = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(256 - 14));
-    assert_eq!(exchange(addr, at_limit.as_bytes()).status, 404);
-    let over = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(257 - 14));
-    assert_eq!(exchange(addr, over.as_bytes()).status, 414);
-    let mut partial = connect(addr);
-    partial.write_all(format!("GET /{}", "a".repeat(300)).as_bytes()).unwrap();
-    assert_eq!(read_response(&mut partial, &mut Vec::new(), false).unwrap().status, 414);
-    let big_header = format!("GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(3000));
-    assert_eq!(exchange(addr, big_header.as_bytes()).status, 431);
-    let mut many = String::from("GET /plaintext HTTP/1.1\r\nHost: x\r\n");
-    for i in 0..40 {
-        many.push_str(&format!("X-H{i}: v\r\n"));
-    }
-    many.push_str("\r\n");
-    assert_eq!(exchange(addr, many.as_bytes()).status, 431);
-    let body = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{}", "c".repeat(2000));
-    assert_eq!(exchange(addr, body.as_bytes()).status, 413);
-    let chunked = format!(
-        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n{}\r\n0\r\n\r\n",
-        "d".repeat(2048)
-    );
-    assert_eq!(exchange(addr, chunked.as_bytes()).status, 413);
-    // Within the limits all is well.
-    assert_eq!(exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").text(), "abc");
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(300));
+        assert_eq!(exchange(addr, long_target.as_bytes()).status, 414);
+        // The limit counts the line without its CR LF: 256 is allowed, 257 is not, whether the
+        // head is complete or still arriving.
+        let at_limit = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(256 - 14));
+        assert_eq!(exchange(addr, at_limit.as_bytes()).status, 404);
+        let over = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(257 - 14));
+        assert_eq!(exchange(addr, over.as_bytes()).status, 414);
+        let mut partial = connect(addr);
+        partial.write_all(format!("GET /{}", "a".repeat(300)).as_bytes()).unwrap();
+        assert_eq!(read_response(&mut partial, &mut Vec::new(), false).unwrap().status, 414);
+        let big_header = format!("GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(3000));
+        assert_eq!(exchange(addr, big_header.as_bytes()).status, 431);
+        let mut many = String::from("GET /plaintext HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..40 {
+            many.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        assert_eq!(exchange(addr, many.as_bytes()).status, 431);
+        let body = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{}", "c".repeat(2000));
+        assert_eq!(exchange(addr, body.as_bytes()).status, 413);
+        let chunked = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n{}\r\n0\r\n\r\n",
+            "d".repeat(2048)
+        );
+        assert_eq!(exchange(addr, chunked.as_bytes()).status, 413);
+        // Within the limits all is well.
+        assert_eq!(exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").text(), "abc");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
 }
 
 #[test]
 fn smuggling_attempts_are_refused() {
-    let (rt, server, addr) = support::server();
-    let cases: [(&[u8], u16); 9] = [
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n", 400),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
-        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
-        (b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400),
-        (b"GET /plaintext HTTP/1.1\r\n\r\n", 400),
-    ];
-    for (raw, want) in cases {
-        let r = exchange(addr, raw);
-        assert_eq!(r.status, want, "{}", String::from_utf8_lossy(raw));
-        assert_eq!(r.header("Connection"), Some("close"), "refusals close the connection");
-    }
-    // A bad chunk size.
-    assert_eq!(
-        exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").status,
-        400
-    );
-    assert_eq!(exchange(addr, b"GET /plaintext HTTP/2.0\r\nHost: x\r\n\r\n").status, 505);
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        let cases: [(&[u8], u16); 9] = [
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n", 400),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+            (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
+            (b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n", 400),
+            (b"GET /plaintext HTTP/1.1\r\n\r\n", 400),
+        ];
+        for (raw, want) in cases {
+            let r = exchange(addr, raw);
+            assert_eq!(r.status, want, "{}", String::from_utf8_lossy(raw));
+            assert_eq!(r.header("Connection"), Some("close"), "refusals close the connection");
+        }
+        // A bad chunk size.
+        assert_eq!(
+            exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").status,
+            400
+        );
+        assert_eq!(exchange(addr, b"GET /plaintext HTTP/2.0\r\nHost: x\r\n\r\n").status, 505);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
 }
 
 #[test]
 fn a_slow_client_is_cut_off_at_the_header_timeout_while_others_are_served() {
-    let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
-    let mut slow = connect(addr);
-    let start = Instant::now();
-    // Trickle a header byte every 50 ms: never done within 300 ms.
-    let trickler = std::thread::spawn(move || {
-        for b in b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
-            if slow.write_all(&[*b]).is_err() {
-                break;
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
+        let mut slow = connect(addr);
+        let start = Instant::now();
+        // Trickle a header byte every 50 ms: never done within 300 ms.
+        let trickler = std::thread::spawn(move || {
+            for b in b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+                if slow.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            slow
+        });
+        // Meanwhile other clients are served promptly.
+        for _ in 0..10 {
+            let t = Instant::now();
+            assert_eq!(exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+            assert!(t.elapsed() < Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        slow
+        let mut slow = trickler.join().unwrap();
+        let mut buf = Vec::new();
+        let r = read_response(&mut slow, &mut buf, false).expect("a 408 before the close");
+        assert_eq!(r.status, 408);
+        let cut_after = start.elapsed();
+        assert!(cut_after >= Duration::from_millis(300), "{cut_after:?}");
+        assert!(closed(&mut slow));
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
-    // Meanwhile other clients are served promptly.
-    for _ in 0..10 {
-        let t = Instant::now();
-        assert_eq!(exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
-        assert!(t.elapsed() < Duration::from_millis(100));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut slow = trickler.join().unwrap();
-    let mut buf = Vec::new();
-    let r = read_response(&mut slow, &mut buf, false).expect("a 408 before the close");
-    assert_eq!(r.status, 408);
-    let cut_after = start.elapsed();
-    assert!(cut_after >= Duration::from_millis(300), "{cut_after:?}");
-    assert!(closed(&mut slow));
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
 }
 
 #[test]
 fn idle_keep_alive_connections_are_closed_and_bodies_time_out() {
-    let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
-    let mut s = connect(addr);
-    s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut buf = Vec::new();
-    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
-    let start = Instant::now();
-    assert!(closed(&mut s), "idle connection not closed");
-    let idle = start.elapsed();
-    assert!(idle >= Duration::from_millis(350) && idle < Duration::from_secs(3), "{idle:?}");
-    // A body that never completes.
-    let mut s = connect(addr);
-    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").unwrap();
-    let mut buf = Vec::new();
-    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 408);
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server_with(support::test_router(), small_limits());
+        let mut s = connect(addr);
+        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
+        let start = Instant::now();
+        assert!(closed(&mut s), "idle connection not closed");
+        let idle = start.elapsed();
+        assert!(idle >= Duration::from_millis(350) && idle < Duration::from_secs(3), "{idle:?}");
+        // A body that never completes.
+        let mut s = connect(addr);
+        s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc").unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 408);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
 }
 
 #[test]
 fn the_connection_cap_holds_further_clients_back() {
-    let mut limits = Limits::default();
-    limits.max_connections = 2;
-    let (rt, server, addr) = support::server_with(support::test_router(), limits);
-    let mut a = connect(addr);
-    let mut b = connect(addr);
-    let mut buf = Vec::new();
-    for s in [&mut a, &mut b] {
-        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        assert_eq!(read_response(s, &mut buf, false).unwrap().status, 200);
-    }
-    // A third connection is not served while two are open...
-    let mut c = connect(addr);
-    c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut cbuf = Vec::new();
-    assert!(read_response(&mut c, &mut cbuf, false).is_none(), "served past the cap");
-    // ...and is once one closes.
-    drop(a);
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    assert_eq!(read_response(&mut c, &mut cbuf, false).unwrap().status, 200);
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    support::each_backend(|_backend| {
+        let mut limits = Limits::default();
+        limits.max_connections = 2;
+        let (rt, server, addr) = support::server_with(support::test_router(), limits);
+        let mut a = connect(addr);
+        let mut b = connect(addr);
+        let mut buf = Vec::new();
+        for s in [&mut a, &mut b] {
+            s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            assert_eq!(read_response(s, &mut buf, false).unwrap().status, 200);
+        }
+        // A third connection is not served while two are open...
+        let mut c = connect(addr);
+        c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut cbuf = Vec::new();
+        assert!(read_response(&mut c, &mut cbuf, false).is_none(), "served past the cap");
+        // ...and is once one closes.
+        drop(a);
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(read_response(&mut c, &mut cbuf, false).unwrap().status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
 }

@@ -46,33 +46,35 @@ fn responses(addr: std::net::SocketAddr, pieces: &[&[u8]]) -> Vec<(u16, Vec<u8>)
 
 #[test]
 fn every_split_point_gives_the_same_responses() {
-    let (rt, server, addr) = support::server();
-    let whole = batch();
-    let expected = responses(addr, &[&whole]);
-    assert_eq!(expected[0].1, b"user 1");
-    assert_eq!(expected[1].1, b"hello world");
-    assert_eq!(expected[2].1, b"abcde");
-    assert_eq!(expected[4].1, b"Some(\"AB\")");
-    // Two pieces, split at every byte.
-    for cut in 1..whole.len() {
-        assert_eq!(responses(addr, &[&whole[..cut], &whole[cut..]]), expected, "split at {cut}");
-    }
-    // Random splits into many pieces.
-    let mut rng = Lcg(7);
-    for _ in 0..50 {
-        let mut cuts: Vec<usize> = (0..6).map(|_| 1 + (rng.next() as usize) % (whole.len() - 1)).collect();
-        cuts.sort();
-        cuts.dedup();
-        let mut pieces = Vec::new();
-        let mut last = 0;
-        for c in cuts {
-            pieces.push(&whole[last..c]);
-            last = c;
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        let whole = batch();
+        let expected = responses(addr, &[&whole]);
+        assert_eq!(expected[0].1, b"user 1");
+        assert_eq!(expected[1].1, b"hello world");
+        assert_eq!(expected[2].1, b"abcde");
+        assert_eq!(expected[4].1, b"Some(\"AB\")");
+        // Two pieces, split at every byte.
+        for cut in 1..whole.len() {
+            assert_eq!(responses(addr, &[&whole[..cut], &whole[cut..]]), expected, "split at {cut}");
         }
-        pieces.push(&whole[last..]);
-        assert_eq!(responses(addr, &pieces), expected);
-    }
-    rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+        // Random splits into many pieces.
+        let mut rng = Lcg(7);
+        for _ in 0..50 {
+            let mut cuts: Vec<usize> = (0..6).map(|_| 1 + (rng.next() as usize) % (whole.len() - 1)).collect();
+            cuts.sort();
+            cuts.dedup();
+            let mut pieces = Vec::new();
+            let mut last = 0;
+            for c in cuts {
+                pieces.push(&whole[last..c]);
+                last = c;
+            }
+            pieces.push(&whole[last..]);
+            assert_eq!(responses(addr, &pieces), expected);
+        }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
 }
 
 #[test]

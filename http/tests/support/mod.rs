@@ -26,6 +26,51 @@ impl Resp {
     }
 }
 
+thread_local! {
+    /// The IO backend of the servers this thread starts (`None`: the runtime's default).
+    static BACKEND: std::cell::Cell<Option<oc_runtime::IoBackend>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `test` once on each IO backend: the servers it starts with `server`/`server_with` run
+/// on io_uring (skipped, with a note, where the kernel refuses it), then on epoll.
+pub(crate) fn each_backend(test: impl Fn(oc_runtime::IoBackend)) {
+    static URING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let uring = *URING.get_or_init(|| {
+        match oc_runtime::Runtime::builder().workers(1).io_backend(oc_runtime::IoBackend::Uring).build() {
+            Ok(rt) => rt.shutdown(Duration::from_secs(5)),
+            Err(e) => {
+                eprintln!("io_uring unavailable, testing epoll only: {e}");
+                false
+            }
+        }
+    });
+    for backend in [oc_runtime::IoBackend::Uring, oc_runtime::IoBackend::Epoll] {
+        if backend == oc_runtime::IoBackend::Uring && !uring {
+            continue;
+        }
+        BACKEND.set(Some(backend));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(backend)));
+        BACKEND.set(None);
+        if let Err(payload) = result {
+            eprintln!("the test failed on the {backend:?} backend");
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// A two-worker runtime on this thread's backend (see `each_backend`).
+pub(crate) fn runtime() -> oc_runtime::Runtime {
+    let mut builder = oc_runtime::Runtime::builder().workers(2);
+    if let Some(backend) = BACKEND.get() {
+        builder = builder.io_backend(backend);
+    }
+    let rt = builder.build().unwrap();
+    if let Some(backend) = BACKEND.get() {
+        assert_eq!(rt.io_backend(), backend, "the runtime runs on another backend than asked");
+    }
+    rt
+}
+
 /// The router most tests use.
 pub(crate) fn test_router() -> Router {
     Router::new()
@@ -55,30 +100,10 @@ pub(crate) fn test_router() -> Router {
 /// Runs a server with `router` and `limits` on a fresh runtime; returns the runtime, the
 /// handle and the address.
 pub(crate) fn server_with(router: Router, limits: Limits) -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
-    let rt = oc_runtime::Runtime::builder().workers(2).build().unwrap();
+    let rt = runtime();
     let handle = rt.block_on(move || Server::new(router).limits(limits).bind("127.0.0.1:0").unwrap().start());
     let addr = handle.local_addrs()[0];
     (rt, handle, addr)
-}
-
-/// `server_with` on the given IO backend; `None` when the kernel refuses it (io_uring
-/// disabled).
-pub(crate) fn server_on(
-    backend: oc_runtime::IoBackend,
-    router: Router,
-    limits: Limits,
-) -> Option<(oc_runtime::Runtime, ServerHandle, SocketAddr)> {
-    let rt = match oc_runtime::Runtime::builder().workers(2).io_backend(backend).build() {
-        Ok(rt) => rt,
-        Err(e) if backend == oc_runtime::IoBackend::Uring => {
-            eprintln!("io_uring unavailable, skipping that backend: {e}");
-            return None;
-        }
-        Err(e) => panic!("runtime on {backend:?}: {e}"),
-    };
-    let handle = rt.block_on(move || Server::new(router).limits(limits).bind("127.0.0.1:0").unwrap().start());
-    let addr = handle.local_addrs()[0];
-    Some((rt, handle, addr))
 }
 
 pub(crate) fn server() -> (oc_runtime::Runtime, ServerHandle, SocketAddr) {
