@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 fn a_dropped_runtime_does_not_interrupt_the_builders_later_timed_reads() {
     for round in 0..5 {
         for backend in [oc_runtime::IoBackend::Uring, oc_runtime::IoBackend::Epoll] {
-            let Ok(rt) = oc_runtime::Runtime::builder().workers(2).io_backend(backend).build() else {
-                continue;
+            let rt = match oc_runtime::Runtime::builder().workers(2).io_backend(backend).build() {
+                Ok(rt) => rt,
+                // A kernel without io_uring: epoll only.
+                Err(_) if backend == oc_runtime::IoBackend::Uring => continue,
+                Err(e) => panic!("runtime on {backend:?}: {e}"),
             };
             // Some IO on the runtime, so that its rings have had work.
             let echoed = rt.block_on(|| {

@@ -252,16 +252,14 @@ impl UringReactor {
         self.in_flight.get()
     }
 
-    /// Queues `entry` (its `user_data` is assigned here), with a linked time-out if given.
+    /// Queues `entry` (its `user_data` is assigned here).
     ///
     /// # Safety
     ///
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry) -> Arc<Op> {
-        let op = self.fresh_op();
-        let user_data = self.insert(op.clone());
-        op.user_data.set(user_data);
-        self.push(&[entry.user_data(user_data)]);
+        let (op, entry) = self.track(entry);
+        self.push(&[entry]);
         op
     }
 
@@ -271,12 +269,17 @@ impl UringReactor {
     ///
     /// As for `submit`, for both entries.
     pub(crate) unsafe fn submit_pair(&self, first: squeue::Entry, second: squeue::Entry) -> (Arc<Op>, Arc<Op>) {
-        let (a, b) = (self.fresh_op(), self.fresh_op());
-        let (ua, ub) = (self.insert(a.clone()), self.insert(b.clone()));
-        a.user_data.set(ua);
-        b.user_data.set(ub);
-        self.push(&[first.user_data(ua), second.user_data(ub)]);
+        let ((a, first), (b, second)) = (self.track(first), self.track(second));
+        self.push(&[first, second]);
         (a, b)
+    }
+
+    /// An operation in a slot for `entry`, and the entry marked with the slot's `user_data`.
+    fn track(&self, entry: squeue::Entry) -> (Arc<Op>, squeue::Entry) {
+        let op = self.fresh_op();
+        let user_data = self.insert(op.clone());
+        op.user_data.set(user_data);
+        (op, entry.user_data(user_data))
     }
 
     /// An operation without result: one given back on this thread (no allocation), else a
