@@ -8,7 +8,8 @@
 #
 # The server takes its port as its first argument (and $PORT), its workers from $WORKERS
 # (the convention of ../shared/peers). oc runs on its epoll backend: valgrind does not
-# support io_uring. Needs valgrind and python3.
+# support io_uring. Needs valgrind and python3. KEEP=1 keeps the callgrind files (for
+# callgrind_annotate).
 set -eu
 bin=$1
 path=${2:-/plaintext}
@@ -33,4 +34,4 @@ count() {
 small=$(count 50)
 large=$(count 250)
 echo "$bin: $(( (large - small) / (200 * 4 * depth) )) instructions per request (user space)"
-rm -rf "$out"
+if [ -n "${KEEP:-}" ]; then echo "callgrind output kept in $out"; else rm -rf "$out"; fi

@@ -130,7 +130,18 @@ fn eq_under(bytes: &[u8], want: &[u8], fold: u64) -> bool {
         return false;
     }
     if n < 8 {
-        return bytes.iter().zip(want).all(|(&b, &l)| b | fold as u8 == l);
+        if n >= 4 {
+            // Two (possibly overlapping) four-byte words.
+            let word = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("four bytes"));
+            let fold = fold as u32;
+            return word(bytes, 0) | fold == word(want, 0) && word(bytes, n - 4) | fold == word(want, n - 4);
+        }
+        // The first, middle and last bytes cover all of zero to three.
+        let fold = fold as u8;
+        return n == 0
+            || (bytes[0] | fold == want[0]
+                && bytes[n / 2] | fold == want[n / 2]
+                && bytes[n - 1] | fold == want[n - 1]);
     }
     let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("eight bytes"));
     let mut at = 0;
@@ -347,6 +358,26 @@ mod tests {
         ] {
             assert_eq!(eq_folded(bytes, lower), want, "{:?}", String::from_utf8_lossy(bytes));
         }
+    }
+
+    #[test]
+    fn word_comparisons_agree_with_byte_comparisons_at_every_length_and_position() {
+        let alphabet = b"az-09AZ";
+        for n in 0..20usize {
+            let base: Vec<u8> = (0..n).map(|i| alphabet[i % alphabet.len()]).collect();
+            let lower = base.to_ascii_lowercase();
+            assert!(eq_exact(&base, &base) && eq_folded(&base, &lower), "length {n}");
+            // One byte different, at each position: never equal.
+            for at in 0..n {
+                let mut other = base.clone();
+                other[at] ^= 0x01;
+                assert!(!eq_exact(&other, &base), "length {n}, byte {at}");
+                assert!(!eq_folded(&other, &lower), "length {n}, byte {at}");
+            }
+            // Other lengths: never equal.
+            assert!(!eq_exact(&base[..n.saturating_sub(1)], &base) || n == 0);
+        }
+        assert!(!eq_exact(b"GET", b"GEt") && eq_folded(b"GeT", b"get") && !eq_folded(b"GE", b"get"));
     }
 
     #[test]
