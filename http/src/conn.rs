@@ -76,7 +76,8 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     req.peer = stream.tcp().peer_addr().ok();
     req.buf = vec![0; READ_CHUNK];
     let mut end = 0usize;
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Taken from this thread's spares for each batch of answers and given back once sent.
+    let mut out: Vec<u8> = Vec::new();
     let mut start = 0usize;
     // When the first byte of the request being received arrived.
     let mut request_started: Option<Instant> = None;
@@ -91,6 +92,9 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         // then the body's).
         let mut head_done = false;
         let date = crate::date::now();
+        if start < end && out.capacity() == 0 {
+            out = spare_out();
+        }
         loop {
             if start == end {
                 break;
@@ -135,6 +139,9 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                 return;
             }
             out.clear();
+        }
+        if out.is_empty() && out.capacity() > 0 {
+            recycle_out(std::mem::take(&mut out));
         }
         // A partial request waits in the buffer: its clock starts now if it has not yet.
         if start < end && request_started.is_none() {
@@ -184,7 +191,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             stream.read(&mut req.buf[end..])
         } else {
             let exchanged = stream.write_all_then_read(&out, &mut req.buf[end..]);
-            out.clear();
+            recycle_out(std::mem::take(&mut out));
             match exchanged {
                 Ok(read) => read,
                 // The answers could not be sent: the connection is of no further use.
@@ -212,6 +219,41 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             Err(_) => return,
         }
     }
+}
+
+/// Send buffers larger than this are not kept for reuse.
+const SPARE_OUT_CAPACITY: usize = 64 * 1024;
+/// How many send buffers each thread keeps.
+const SPARE_OUTS: usize = 64;
+
+thread_local! {
+    /// Send buffers of connections between batches, the last given back on top: a batch is
+    /// encoded into memory the cache still holds, and an idle connection holds none.
+    static SPARE_OUT: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty send buffer, the one this thread used last if it has one.
+///
+/// Never inlined: a coroutine may move to another thread between two calls in one function,
+/// and the compiler must not reuse the thread-local's address across them.
+#[inline(never)]
+fn spare_out() -> Vec<u8> {
+    SPARE_OUT.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+}
+
+/// Gives back a send buffer whose bytes have been sent (see `spare_out`).
+#[inline(never)]
+fn recycle_out(mut out: Vec<u8>) {
+    if out.capacity() == 0 || out.capacity() > SPARE_OUT_CAPACITY {
+        return;
+    }
+    out.clear();
+    let _ = SPARE_OUT.try_with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_OUTS {
+            spare.push(out);
+        }
+    });
 }
 
 /// Writes a refusal with `Connection: close`.
