@@ -83,8 +83,14 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut request_started: Option<Instant> = None;
     let mut sent_continue = false;
     let mut cache = HeadCache::default();
-    // Bounded so that positions fit a span's `u32`.
-    let max_buf = (server.limits.max_head + server.limits.max_body + READ_CHUNK).min(u32::MAX as usize);
+    // Bounded so that positions fit a span's `u32`. A chunked body's framing (sizes,
+    // extensions, trailers) may add a quarter of the body.
+    let limits = &server.limits;
+    let max_buf = limits
+        .max_head
+        .saturating_add(limits.max_body.saturating_add(limits.max_body / 4))
+        .saturating_add(READ_CHUNK)
+        .min(u32::MAX as usize);
     loop {
         // Answer every complete request in the buffer (one clock reading for the batch).
         let mut close = false;
@@ -184,6 +190,13 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         }
         let _ = stream.tcp().set_read_timeout(Some(timeout));
         if req.buf.len() - end < READ_CHUNK / 4 {
+            if end + READ_CHUNK / 4 > max_buf {
+                // The request under way is larger than the limits admit, yet not refused by
+                // the parser (a chunked body mostly of framing): too large all the same.
+                refuse(&mut out, if head_done { 413 } else { 431 });
+                let _ = stream.write_all(&out);
+                return;
+            }
             let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
             req.buf.resize(grown, 0);
         }

@@ -41,8 +41,9 @@ pub(crate) struct Head {
 /// What the fields the server acts on say. Counts saturate at 255.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Known {
-    /// `Host` fields.
+    /// `Host` fields, and whether one holds something other than a host and port.
     pub(crate) hosts: u8,
+    pub(crate) bad_host: bool,
     /// `Content-Length` fields, and the value of the first.
     pub(crate) lengths: u8,
     pub(crate) content_length: Span,
@@ -66,6 +67,40 @@ pub(crate) enum HeadError {
     /// A well-formed version other than HTTP/1.x.
     Version,
 }
+
+/// The bytes of a `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`, RFC 3986): unreserved
+/// characters, percent-encoding, sub-delimiters, `:` and the brackets of an IPv6 literal.
+static HOST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            );
+        b += 1;
+    }
+    t
+};
 
 /// `tchar` of RFC 9110 §5.6.2.
 const fn token_table() -> [bool; 256] {
@@ -302,7 +337,10 @@ impl Known {
         // The head parser admits only token bytes in a name and no CR, LF or NUL in a value,
         // as `eq_folded` requires.
         match name.len() {
-            4 if eq_folded(name, b"host") => self.hosts = self.hosts.saturating_add(1),
+            4 if eq_folded(name, b"host") => {
+                self.hosts = self.hosts.saturating_add(1);
+                self.bad_host |= !value.iter().all(|&b| HOST[b as usize]);
+            }
             6 if eq_folded(name, b"expect") => {
                 if eq_folded(value, b"100-continue") {
                     self.expect_continue = true;

@@ -81,7 +81,8 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
         return Err(417);
     }
     let expect_continue = known.expect_continue && version == Version::Http11;
-    if version == Version::Http11 && known.hosts != 1 {
+    // Exactly one valid Host in HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2).
+    if known.bad_host || known.hosts > 1 || (version == Version::Http11 && known.hosts == 0) {
         return Err(400);
     }
     let chunked = known.encodings > 0;
@@ -100,6 +101,10 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
         _ => return Err(400),
     };
     let (method, mut target, mut path_len) = (head.method, head.target, head.path_len);
+    // A fragment is never sent (RFC 9110 §4.2.5: user agents strip it).
+    if buf[target.range()].contains(&b'#') {
+        return Err(400);
+    }
     // Origin form (the usual) as it is; the absolute form reduced to its path.
     if buf[target.range().start] != b'/' {
         target = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
@@ -199,13 +204,22 @@ fn frame(
     let Said { method, target, path_len, version, connection, expect_continue, chunked, content_length } = said;
     let buf = &req.buf[..end];
     let rest = &buf[head_end..];
-    req.body.clear();
+    // Where decoding this request's chunked body stopped last time (positions are relative
+    // to the body, so they survive the buffer's compaction).
+    // (Restarted if the bytes are fewer than then: only a caller that goes back does that.)
+    let resume = req.dechunk_at.take().filter(|&at| at <= rest.len());
+    if resume.is_none() {
+        req.body.clear();
+    }
     let body_span;
     let used = if chunked {
         body_span = None;
-        match dechunk(rest, limits.max_body, &mut req.body)? {
-            Some(used) => used,
-            None => return Ok(Parse::Need { head_done: true, expect_continue }),
+        match dechunk(rest, resume.unwrap_or(0), limits.max_body, limits.max_head, &mut req.body)? {
+            Dechunked::Done(used) => used,
+            Dechunked::Need(at) => {
+                req.dechunk_at = Some(at);
+                return Ok(Parse::Need { head_done: true, expect_continue });
+            }
         }
     } else {
         if content_length > limits.max_body as u64 {
@@ -281,31 +295,54 @@ fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Ref
     let lower = target.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) {
         let skip = target.len() - rest.len();
-        return Ok(match target[skip..].find('/') {
+        // The path and query after the authority; an empty path is the root (`path()`).
+        return Ok(match target[skip..].find(['/', '?']) {
             Some(i) => Span::new(at + skip + i, target.len() - skip - i),
-            None => Span::new(at, 0),
+            None => Span::new(at + target.len(), 0),
         });
     }
     Err(400)
 }
 
-/// Decodes a chunked body; `None` while incomplete. Returns the body and the bytes used,
-/// trailers included.
-fn dechunk(buf: &[u8], max_body: usize, body: &mut Vec<u8>) -> Result<Option<usize>, Refusal> {
-    let mut pos = 0;
+/// Longest chunk-size line (the size, its extensions and CR LF); longer → 400. Extensions
+/// carry nothing this server uses, so a short line is all a client needs (RFC 9112 §7.1.1
+/// asks servers to bound them).
+const MAX_CHUNK_LINE: usize = 4096;
+/// Most trailer fields; more → 431.
+const MAX_TRAILERS: usize = 32;
+
+/// How far decoding a chunked body got.
+#[derive(Debug, PartialEq, Eq)]
+enum Dechunked {
+    /// The whole body: the bytes it used, trailers included.
+    Done(usize),
+    /// More bytes are needed; decoding resumes at this position (a chunk-size line or the
+    /// trailers), with the body decoded so far kept.
+    Need(usize),
+}
+
+/// Decodes the chunked body at the start of `buf` into `body`, resuming at `pos` (0, or
+/// where the last call for this request stopped). The head bounds the trailer section
+/// (`max_head`) and the body bounds the data (`max_body`).
+fn dechunk(
+    buf: &[u8],
+    mut pos: usize,
+    max_body: usize,
+    max_head: usize,
+    body: &mut Vec<u8>,
+) -> Result<Dechunked, Refusal> {
     loop {
-        let (used, size) = match httparse::parse_chunk_size(&buf[pos..]) {
-            Ok(httparse::Status::Complete(c)) => c,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(_) => return Err(400),
+        let Some((line, size)) = chunk_line(&buf[pos..])? else {
+            return Ok(Dechunked::Need(pos));
         };
-        pos += used;
         if size == 0 {
             // Trailer fields, then the empty line.
-            let mut trailers = [httparse::EMPTY_HEADER; 32];
-            return match httparse::parse_headers(&buf[pos..], &mut trailers) {
-                Ok(httparse::Status::Complete((n, _))) => Ok(Some(pos + n)),
-                Ok(httparse::Status::Partial) => Ok(None),
+            let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
+            return match httparse::parse_headers(&buf[pos + line..], &mut trailers) {
+                Ok(httparse::Status::Complete((n, _))) => Ok(Dechunked::Done(pos + line + n)),
+                Ok(httparse::Status::Partial) if buf.len() - pos - line > max_head => Err(431),
+                Ok(httparse::Status::Partial) => Ok(Dechunked::Need(pos)),
+                Err(httparse::Error::TooManyHeaders) => Err(431),
                 Err(_) => Err(400),
             };
         }
@@ -313,15 +350,58 @@ fn dechunk(buf: &[u8], max_body: usize, body: &mut Vec<u8>) -> Result<Option<usi
             return Err(413);
         }
         let size = size as usize;
-        if buf.len() < pos + size + 2 {
-            return Ok(None);
+        let data = pos + line;
+        if buf.len() < data + size + 2 {
+            return Ok(Dechunked::Need(pos));
         }
-        body.extend_from_slice(&buf[pos..pos + size]);
-        pos += size;
-        if &buf[pos..pos + 2] != b"\r\n" {
+        if &buf[data + size..data + size + 2] != b"\r\n" {
             return Err(400);
         }
-        pos += 2;
+        body.extend_from_slice(&buf[data..data + size]);
+        pos = data + size + 2;
+    }
+}
+
+/// A chunk-size line at the start of `buf` (RFC 9112 §7.1): its length with the CR LF and
+/// the size; `None` while incomplete. At least one hex digit; extensions (`;name=value`,
+/// after optional whitespace) of visible characters, spaces and tabs only; the line ends with
+/// CR LF (a bare LF or any other control character is refused: a front end that reads the
+/// line differently would frame the body differently).
+fn chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, Refusal> {
+    let digits = buf.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == buf.len() {
+        return if digits > MAX_CHUNK_LINE { Err(400) } else { Ok(None) };
+    }
+    if digits == 0 {
+        return Err(400);
+    }
+    let size = buf[..digits].iter().try_fold(0u64, |n, &d| {
+        let d = u64::from((d as char).to_digit(16).expect("a hex digit"));
+        n.checked_mul(16).and_then(|n| n.checked_add(d)).ok_or(400u16)
+    })?;
+    let mut at = digits;
+    let mut extension = false;
+    loop {
+        let Some(&b) = buf.get(at) else {
+            return if at > MAX_CHUNK_LINE { Err(400) } else { Ok(None) };
+        };
+        match b {
+            b'\r' => break,
+            b';' => extension = true,
+            b' ' | b'\t' => {}
+            // Extension names and values (tokens, quoted strings): visible characters.
+            0x21..=0x7e | 0x80..=0xff if extension => {}
+            _ => return Err(400),
+        }
+        at += 1;
+        if at > MAX_CHUNK_LINE {
+            return Err(400);
+        }
+    }
+    match buf.get(at + 1) {
+        None => Ok(None),
+        Some(b'\n') => Ok(Some((at + 2, size))),
+        Some(_) => Err(400),
     }
 }
 
@@ -391,6 +471,17 @@ mod tests {
     fn host_expect_and_connection() {
         assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), Some(400));
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), Some(400));
+        assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"), Some(400));
+        for bad in [&b"a b"[..], b"exa/mple@x", b"x?y", b"a#b", b"\"q\""] {
+            let mut raw = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            raw.extend_from_slice(bad);
+            raw.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(status(&raw), Some(400), "{}", String::from_utf8_lossy(bad));
+        }
+        for good in ["", "example.com", "example.com:8080", "[::1]:80", "127.0.0.1", "xn--bcher-kva.example", "a%41b"] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert!(first(raw.as_bytes()).unwrap().is_some(), "{good}");
+        }
         assert!(first(b"GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
         assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n"), Some(417));
         let mut req = Request::new("", "");
@@ -408,6 +499,69 @@ mod tests {
     }
 
     #[test]
+    fn chunk_size_lines_are_strict_and_bounded() {
+        let chunked = |body: &[u8]| {
+            let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            raw.extend_from_slice(body);
+            raw
+        };
+        let body = |raw: &[u8]| first(raw).map(|r| r.map(|p| p.3));
+        assert_eq!(body(&chunked(b"2\r\nab\r\n0\r\n\r\n")), Ok(Some(b"ab".to_vec())));
+        assert_eq!(body(&chunked(b"2;a=b;c=\"d e\"\r\nab\r\n0 ;x\r\nT: v\r\n\r\n")), Ok(Some(b"ab".to_vec())));
+        assert_eq!(body(&chunked(b"A\r\n0123456789\r\n0\r\n\r\n")), Ok(Some(b"0123456789".to_vec())));
+        for bad in [
+            &b"2;\nxx\r\nab\r\n0\r\n\r\n"[..], // a bare LF inside an extension
+            b"2;a=\x01\r\nab\r\n0\r\n\r\n",    // a control character
+            b"2;a=\x7f\r\nab\r\n0\r\n\r\n",
+            b"\r\n\r\n", // no digits at all
+            b";ext\r\n\r\n",
+            b"2 x\r\nab\r\n0\r\n\r\n", // not an extension
+            b"2\nab\r\n0\r\n\r\n",     // a bare LF ending the size
+            b"2\r\nabc\r\n0\r\n\r\n",  // data longer than its size
+            b"-1\r\n",
+            b"0x2\r\nab\r\n0\r\n\r\n",
+            b"10000000000000000\r\n", // past u64
+        ] {
+            assert_eq!(status(&chunked(bad)), Some(400), "{:?}", String::from_utf8_lossy(bad));
+        }
+        // Extensions are bounded: a long one is refused before it ends.
+        let mut long = b"1;".to_vec();
+        long.resize(MAX_CHUNK_LINE + 10, b'a');
+        assert_eq!(status(&chunked(&long)), Some(400));
+        // So are trailers: more than the head may hold, or too many fields.
+        let mut trailers = b"0\r\nX: ".to_vec();
+        trailers.resize(Limits::default().max_head + 10, b'a');
+        assert_eq!(status(&chunked(&trailers)), Some(431));
+        let many: Vec<u8> = (0..40).flat_map(|i| format!("T{i}: v\r\n").into_bytes()).collect();
+        assert_eq!(status(&chunked(&[&b"0\r\n"[..], &many, b"\r\n"].concat())), Some(431));
+    }
+
+    #[test]
+    fn a_chunked_body_is_decoded_once_across_reads() {
+        let raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;e\r\nde\r\n0\r\nT: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+        let limits = Limits::default();
+        // Bytes arriving one at a time: each call resumes where the last stopped, and the
+        // outcome is that of the whole.
+        let mut req = Request::new("", "");
+        req.buf = raw.to_vec();
+        let mut used = None;
+        for end in 1..=raw.len() {
+            match parse(&mut req, 0, end, &limits) {
+                Ok(Parse::Done(n)) => {
+                    used = Some(n);
+                    break;
+                }
+                Ok(Parse::Need { .. }) => {}
+                Err(status) => panic!("refused with {status} at {end}"),
+            }
+        }
+        let used = used.expect("the request completes");
+        assert_eq!((req.body(), req.dechunk_at), (&b"abcde"[..], None));
+        let Ok(Parse::Done(_)) = parse(&mut req, used, raw.len(), &limits) else { panic!("the next request") };
+        assert_eq!((req.path(), req.body()), ("/next", &b""[..]));
+    }
+
+    #[test]
     fn targets() {
         let parts = |raw: &[u8]| {
             let (_, target, path, ..) = first(raw).unwrap().unwrap();
@@ -415,7 +569,9 @@ mod tests {
         };
         assert_eq!(parts(b"GET /a/b?c=d?e HTTP/1.1\r\nHost: x\r\n\r\n"), ("/a/b?c=d?e".into(), "/a/b".into()));
         assert_eq!(parts(b"GET HTTP://Example.com:80/x?y HTTP/1.1\r\nHost: x\r\n\r\n"), ("/x?y".into(), "/x".into()));
-        assert_eq!(parts(b"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n"), (String::new(), String::new()));
+        assert_eq!(parts(b"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n"), (String::new(), "/".into()));
+        assert_eq!(parts(b"GET http://example.com?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"), ("?q=1".into(), "/".into()));
+        assert_eq!(status(b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
         assert_eq!(parts(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), ("*".into(), "*".into()));
         assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
         assert_eq!(status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));

@@ -76,6 +76,9 @@ pub struct Request {
     pub(crate) connection: u8,
     /// The last head parsed into this request (see `parse::HeadMemo`).
     pub(crate) memo: crate::parse::HeadMemo,
+    /// Where decoding the chunked body of the request being received stopped for want of
+    /// bytes (relative to the body's start); `None` between requests.
+    pub(crate) dechunk_at: Option<usize>,
 }
 
 /// `Connection: close` was sent.
@@ -180,6 +183,7 @@ impl Request {
             path_len: path_len(target.as_bytes()) as u32,
             connection: 0,
             memo: Default::default(),
+            dechunk_at: None,
         }
     }
 
@@ -221,10 +225,14 @@ impl Request {
         unsafe { self.target.str(&self.buf) }
     }
 
-    /// The path part of the target.
+    /// The path part of the target (`/` when empty, as an absolute-form target without a path
+    /// means the root).
     pub fn path(&self) -> &str {
         // `path_len` is the position of the first `?` (ASCII) in the target, or its length.
-        &self.target()[..self.path_len as usize]
+        match &self.target()[..self.path_len as usize] {
+            "" => "/",
+            path => path,
+        }
     }
 
     /// The raw query string, without `?`.
