@@ -304,6 +304,14 @@ fn answer<S: Transport>(
             Response::error(500)
         }
     };
+    // A head this connection has sent before is known to be valid; any other is checked
+    // (CR or LF in a value would let a handler's input forge fields or responses).
+    let resp = if cache.knows_fields(&resp) || valid_head(&resp) {
+        resp
+    } else {
+        eprintln!("oc-http: a handler answered with an invalid status or header field; sending 500 instead");
+        Response::error(500)
+    };
     // Decided after the handler: a shutdown that began meanwhile closes the connection.
     let keep_alive = req.keep_alive() && !server.stopping();
     let no_body = matches!(resp.status, 100..=199 | 204 | 304);
@@ -373,9 +381,15 @@ impl HeadCache {
 
     #[inline]
     fn holds(&self, resp: &Response, framing: (Option<usize>, bool, Version, bool)) -> bool {
+        self.status == resp.status && self.framing == framing && self.knows_fields(resp)
+    }
+
+    /// Whether `resp` has a valid status and the very header fields of the kept head (which
+    /// were found valid when it was encoded).
+    #[inline]
+    fn knows_fields(&self, resp: &Response) -> bool {
         self.valid
-            && self.status == resp.status
-            && self.framing == framing
+            && (100..=999).contains(&resp.status)
             && self.key.len() == resp.headers.len()
             && self.key.iter().zip(&resp.headers).all(|(k, h)| Self::key(h) == Some(*k))
     }
@@ -465,6 +479,17 @@ fn head(
     out.extend_from_slice(&cache.bytes);
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Whether a handler's response can be sent as it is: a three-digit status, field names that
+/// are tokens, field values without control characters other than tab (RFC 9110 §5.1, §5.5).
+fn valid_head(resp: &Response) -> bool {
+    (100..=999).contains(&resp.status)
+        && resp.headers.iter().all(|(name, value)| {
+            !name.is_empty()
+                && name.bytes().all(|b| crate::head::TOKEN[b as usize])
+                && value.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        })
 }
 
 /// Response header fields the server treats specially.

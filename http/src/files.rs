@@ -96,11 +96,24 @@ impl crate::Handler for StaticFiles {
                 return validators(Response::new(304));
             }
         }
-        let range = match req.header("range") {
+        // Range only for GET (RFC 9110 §14.2), and only while the representation is the one
+        // `If-Range` names, if it names one (§13.1.5); otherwise the whole file.
+        let range_header = req.header("range").filter(|_| req.method() == "GET");
+        let range_header = range_header.filter(|_| match req.header("if-range").map(str::trim) {
+            None => true,
+            // An entity tag: the strong comparison (a weak tag never matches).
+            Some(tag) if tag.starts_with('"') || tag.starts_with("W/") => tag == etag,
+            Some(date) => parse_http_date(date) == Some(mtime.as_secs()),
+        });
+        let range = match range_header {
             Some(r) => match parse_range(r, len) {
                 Ok(range) => range,
                 Err(()) => {
-                    return validators(Response::error(416)).header("Content-Range", format!("bytes */{len}"));
+                    return Response::error(416)
+                        .header("ETag", etag.clone())
+                        .header("Last-Modified", last_modified.clone())
+                        .header("Accept-Ranges", "bytes")
+                        .header("Content-Range", format!("bytes */{len}"));
                 }
             },
             None => None,
@@ -163,6 +176,11 @@ fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
         if suffix == 0 {
             return Err(());
         }
+        if len == 0 {
+            // Satisfiable, yet no byte range can say "none of nothing": the whole (empty)
+            // representation.
+            return Ok(None);
+        }
         (len.saturating_sub(suffix), len)
     } else {
         let start: u64 = a.parse().map_err(|_| ())?;
@@ -175,20 +193,41 @@ fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
-/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Seconds since the epoch of an HTTP-date in any of its three forms (RFC 9110 §5.6.7):
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
 fn parse_http_date(s: &str) -> Option<u64> {
     let s = s.trim();
-    let rest = s.split_once(", ")?.1;
-    let parts: Vec<&str> = rest.split(' ').collect();
-    if parts.len() != 5 || parts[4] != "GMT" {
-        return None;
-    }
-    let day: u64 = parts[0].parse().ok()?;
+    let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
+        let parts: Vec<&str> = rest.split(' ').collect();
+        match parts.as_slice() {
+            [day, month, year, time, "GMT"] => (*day, *month, year.parse::<i64>().ok()?, *time),
+            [date, time, "GMT"] => {
+                let mut d = date.split('-');
+                let (day, month, yy) = (d.next()?, d.next()?, d.next()?);
+                if d.next().is_some() || yy.len() != 2 {
+                    return None;
+                }
+                // Two-digit years: the nearest past century's reading (RFC 9110 §5.6.7 asks
+                // for no more than 50 years ahead).
+                let yy: i64 = yy.parse().ok()?;
+                (day, month, if yy >= 70 { 1900 + yy } else { 2000 + yy }, *time)
+            }
+            _ => return None,
+        }
+    } else {
+        // asctime: `Sun Nov  6 08:49:37 1994` (the day padded with a space).
+        let parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
+        match parts.as_slice() {
+            [_, month, day, time, year] => (*day, *month, year.parse::<i64>().ok()?, *time),
+            _ => return None,
+        }
+    };
+    let day: u64 = day.parse().ok()?;
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| *m == parts[1])? as i64 + 1;
-    let year: i64 = parts[2].parse().ok()?;
-    let hms: Vec<u64> = parts[3].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    if hms.len() != 3 || !(1..=31).contains(&day) {
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    if hms.len() != 3 || !(1..=31).contains(&day) || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
         return None;
     }
     // Days from the civil date (inverse of date::format).
@@ -239,6 +278,9 @@ mod tests {
         assert_eq!(super::parse_range("bytes=5-2", 100), Err(()));
         assert_eq!(super::parse_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(super::parse_range("items=0-1", 100), Ok(None));
+        // An empty file: a suffix range is the whole (empty) file, any other is unsatisfiable.
+        assert_eq!(super::parse_range("bytes=-5", 0), Ok(None));
+        assert_eq!(super::parse_range("bytes=0-4", 0), Err(()));
     }
 
     #[test]
@@ -247,6 +289,18 @@ mod tests {
             let text = String::from_utf8(crate::date::format(secs).to_vec()).unwrap();
             assert_eq!(super::parse_http_date(&text), Some(secs), "{text}");
         }
-        assert_eq!(super::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        // The three forms of one instant.
+        for text in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            assert_eq!(super::parse_http_date(text), Some(784_111_777), "{text}");
+        }
+        for bad in [
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+            "06-Nov-94",
+            "",
+        ] {
+            assert_eq!(super::parse_http_date(bad), None, "{bad}");
+        }
     }
 }

@@ -115,7 +115,7 @@ const fn token_table() -> [bool; 256] {
     t
 }
 
-static TOKEN: [bool; 256] = token_table();
+pub(crate) static TOKEN: [bool; 256] = token_table();
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;

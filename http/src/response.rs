@@ -123,11 +123,21 @@ impl Response {
         self
     }
 
-    /// Adds a header. `Content-Length`, `Transfer-Encoding`, `Date` and `Connection` are
-    /// managed by the server and ignored here.
+    /// Adds a header. A `Content-Type` replaces the one set before (a response has one type);
+    /// other names add a field each time (`Set-Cookie`, say). `Content-Length`,
+    /// `Transfer-Encoding`, `Date` and `Connection` are managed by the server and ignored
+    /// here. A name that is not a token, or a value with a control character (CR, LF, NUL),
+    /// makes the server answer `500` instead of sending it.
     #[inline]
     pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Response {
-        self.headers.push((name.into(), value.into()));
+        let (name, value) = (name.into(), value.into());
+        if !self.headers.is_empty() && name.eq_ignore_ascii_case("content-type") {
+            if let Some(field) = self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                field.1 = value;
+                return self;
+            }
+        }
+        self.headers.push((name, value));
         self
     }
 

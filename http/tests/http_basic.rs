@@ -254,3 +254,36 @@ fn a_response_larger_than_the_socket_buffers_is_followed_by_the_next_one() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn handler_header_values_cannot_forge_fields_and_content_type_is_one() {
+    support::each_backend(|_backend| {
+        let router = oc_http::Router::new()
+            .get("/echo-header", |r: &Request| {
+                Response::text("ok").header("X-Value", r.query_param("v").unwrap_or_default())
+            })
+            .get("/typed", |_: &Request| Response::text("{}").header("Content-Type", "application/json"))
+            .get("/bad-name", |_: &Request| Response::text("x").header("Bad Name", "v"))
+            .get("/", |_: &Request| Response::text("root"));
+        let (rt, server, addr) = support::server_with(router, oc_http::Limits::default());
+        let r = exchange(addr, b"GET /echo-header?v=plain HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!((r.status, r.header("X-Value")), (200, Some("plain")));
+        // CR LF in a value (from the query, percent-decoded) would start a new field.
+        for v in ["a%0d%0aSet-Cookie:%20evil=1", "a%0aX-Evil:%201", "a%00b"] {
+            let r = exchange(addr, format!("GET /echo-header?v={v} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 500, "{v}");
+            assert!(r.header("Set-Cookie").is_none() && r.header("X-Evil").is_none() && r.header("X-Value").is_none());
+        }
+        assert_eq!(exchange(addr, b"GET /bad-name HTTP/1.1\r\nHost: x\r\n\r\n").status, 500);
+        // A later Content-Type replaces the builder's.
+        let r = exchange(addr, b"GET /typed HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).count(), 1);
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+        // The absolute form without a path is the root; Host values must be hosts.
+        assert_eq!(exchange(addr, b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n").text(), "root");
+        assert_eq!(exchange(addr, b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n").status, 400);
+        assert_eq!(exchange(addr, b"GET / HTTP/1.1\r\nHost: exa/mple@x\r\n\r\n").status, 400);
+        assert_eq!(exchange(addr, b"GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n").status, 400);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}

@@ -16,11 +16,32 @@ fn site() -> std::path::PathBuf {
     std::fs::write(root.join("index.html"), "<h1>home</h1>").unwrap();
     std::fs::write(root.join("docs/guide.txt"), "0123456789abcdefghij").unwrap();
     std::fs::write(root.join("style.css"), "body{}").unwrap();
+    std::fs::write(root.join("empty.txt"), "").unwrap();
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(root.join("big.bin"), &big).unwrap();
     std::fs::write(base.join("secret.txt"), "top secret").unwrap();
     std::os::unix::fs::symlink(base.join("secret.txt"), root.join("leak.txt")).unwrap();
     root
+}
+
+/// The fields of an IMF-fixdate (`Thu, 26 Nov 2026 19:29:25 GMT`): weekday, day, month,
+/// year, time.
+fn date_fields(imf: &str) -> (String, String, String, String, String) {
+    let (weekday, rest) = imf.split_once(", ").unwrap();
+    let p: Vec<&str> = rest.split(' ').collect();
+    (weekday.into(), p[0].into(), p[1].into(), p[2].into(), p[3].into())
+}
+
+fn rfc850((weekday, day, month, year, time): (String, String, String, String, String)) -> String {
+    let long = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+        .into_iter()
+        .find(|l| l.starts_with(weekday.as_str()))
+        .unwrap();
+    format!("{long}, {day}-{month}-{} {time} GMT", &year[2..])
+}
+
+fn asctime((weekday, day, month, year, time): (String, String, String, String, String)) -> String {
+    format!("{weekday} {month} {:>2} {time} {year}", day.trim_start_matches('0'))
 }
 
 #[test]
@@ -63,6 +84,32 @@ fn files_validators_ranges_and_no_escape() {
         let r = get("/static/docs/guide.txt", "Range: bytes=50-60\r\n");
         assert_eq!(r.status, 416);
         assert_eq!(r.header("Content-Range"), Some("bytes */20"));
+        assert_eq!(r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).count(), 1);
+        // If-Range: the range while the validator matches, the whole file once it does not.
+        let r = get("/static/docs/guide.txt", &format!("Range: bytes=0-4\r\nIf-Range: {etag}\r\n"));
+        assert_eq!((r.status, r.text().as_str()), (206, "01234"));
+        let r = get("/static/docs/guide.txt", &format!("Range: bytes=0-4\r\nIf-Range: {last_modified}\r\n"));
+        assert_eq!(r.status, 206);
+        for stale in ["\"stale\"".to_owned(), format!("W/{etag}"), "Thu, 01 Jan 1970 00:00:00 GMT".to_owned()] {
+            let r = get("/static/docs/guide.txt", &format!("Range: bytes=0-4\r\nIf-Range: {stale}\r\n"));
+            assert_eq!((r.status, r.body.len()), (200, 20), "If-Range: {stale}");
+        }
+        // An empty file: a suffix range gets the whole (empty) file, another one 416.
+        let r = get("/static/empty.txt", "Range: bytes=-5\r\n");
+        assert_eq!((r.status, r.header("Content-Length")), (200, Some("0")));
+        assert_eq!(get("/static/empty.txt", "Range: bytes=0-4\r\n").status, 416);
+        // HEAD ignores Range (only GET takes it).
+        let r = exchange(
+            addr,
+            b"HEAD /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-4\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!((r.status, r.header("Content-Length"), r.header("Content-Range")), (200, Some("20"), None));
+        // If-Modified-Since in the two obsolete date forms.
+        let fields = date_fields(&last_modified);
+        for form in [rfc850(fields.clone()), asctime(fields.clone())] {
+            let r = get("/static/docs/guide.txt", &format!("If-Modified-Since: {form}\r\n"));
+            assert_eq!(r.status, 304, "If-Modified-Since: {form}");
+        }
 
         // A large file is streamed, every byte right.
         let r = get("/static/big.bin", "");

@@ -50,6 +50,16 @@ fn size_limits_have_their_status_codes() {
             "d".repeat(2048)
         );
         assert_eq!(exchange(addr, chunked.as_bytes()).status, 413);
+        // Chunk extensions are bounded: one that never ends is refused, and so is a body whose
+        // framing outgrows what the limits allow (each chunk's extension within bounds).
+        let flood =
+            format!("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;{}", "e".repeat(5000));
+        assert_eq!(exchange(addr, flood.as_bytes()).status, 400);
+        let mut framing = String::from("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for _ in 0..6 {
+            framing.push_str(&format!("1;x={}\r\nf\r\n", "e".repeat(4000)));
+        }
+        assert_eq!(exchange(addr, framing.as_bytes()).status, 413);
         // Within the limits all is well.
         assert_eq!(exchange(addr, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").text(), "abc");
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
