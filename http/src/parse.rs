@@ -31,10 +31,12 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
     // head's parse gives the line's length.
     let long_line = || {
         let max = limits.max_request_line;
-        let window = &buf[start..end.min(start + max + 2)];
+        // Empty lines before the request line do not count (RFC 9112 §2.2).
+        let from = start + buf[start..end].iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        let window = &buf[from..end.min(from + max + 2)];
         match window.iter().position(|&b| b == b'\n') {
             Some(at) => at - usize::from(at > 0 && window[at - 1] == b'\r') > max,
-            None => end - start > max + 1,
+            None => end - from > max + 1,
         }
     };
     // The same head as the last one parsed on this connection (clients repeat theirs): what
@@ -572,6 +574,10 @@ mod tests {
         assert_eq!(parts(b"GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n"), (String::new(), "/".into()));
         assert_eq!(parts(b"GET http://example.com?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"), ("?q=1".into(), "/".into()));
         assert_eq!(status(b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
+        // The request line's length does not count empty lines before it.
+        let mut late = b"\r\nGET /".to_vec();
+        late.resize(late.len() + Limits::default().max_request_line + 10, b'a');
+        assert_eq!(status(&late), Some(414));
         assert_eq!(parts(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), ("*".into(), "*".into()));
         assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
         assert_eq!(status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));

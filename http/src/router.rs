@@ -185,6 +185,17 @@ impl Router {
     /// `dispatch`, route by route (kept out of line: the fast path above stays small).
     #[inline(never)]
     fn dispatch_in_order(&self, req: &mut Request) -> Response {
+        // `OPTIONS *` asks about the server as a whole (RFC 9110 §9.3.7): the methods it has
+        // routes for, unless the application answers OPTIONS itself.
+        if req.path() == "*" && !self.routes.iter().any(|r| r.method.as_deref() == Some("OPTIONS")) {
+            let mut methods: Vec<&str> = Vec::new();
+            for m in self.routes.iter().filter_map(|r| r.method.as_deref()).chain(["HEAD", "OPTIONS"]) {
+                if !methods.contains(&m) && (m != "HEAD" || methods.contains(&"GET")) {
+                    methods.push(m);
+                }
+            }
+            return Response::new(200).header("Allow", methods.join(", "));
+        }
         let mut allowed: Vec<&str> = Vec::new();
         let head = req.is_head();
         let mut head_fallback: Option<(&Route, Vec<(String, String)>)> = None;
@@ -288,6 +299,8 @@ mod tests {
         assert_eq!(route_of(&router, "GET", "/a"), (200, "x a".into()));
         assert_eq!(route_of(&router, "HEAD", "/b").0, 200);
         assert_eq!(route_of(&router, "DELETE", "/b"), (405, "405 Method Not Allowed\n".into()));
+        let options = router.dispatch(&mut Request::new("OPTIONS", "*"));
+        assert_eq!((options.status, options.header_value("Allow")), (200, Some("POST, GET, HEAD, OPTIONS")));
         // Parameters of an earlier request on the same `Request` are gone.
         let mut req = Request::new("GET", "/b");
         req.params = vec![("x".into(), "z".into())];
