@@ -295,7 +295,7 @@ fn answer<S: Transport>(
 ) -> io::Result<bool> {
     let is_head = req.is_head();
     let version = req.version;
-    let resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(req))) {
+    let mut resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(req))) {
         Ok(r) => r,
         Err(payload) => {
             if oc_runtime::task::is_cancellation(&*payload) {
@@ -306,12 +306,12 @@ fn answer<S: Transport>(
     };
     // A head this connection has sent before is known to be valid; any other is checked
     // (CR or LF in a value would let a handler's input forge fields or responses).
-    let resp = if cache.knows_fields(&resp) || valid_head(&resp) {
-        resp
-    } else {
+    let known = cache.knows_fields(&resp);
+    if !known && !valid_head(&resp) {
         eprintln!("oc-http: a handler answered with an invalid status or header field; sending 500 instead");
-        Response::error(500)
-    };
+        resp = Response::error(500);
+    }
+    cache.fields_known = known;
     // Decided after the handler: a shutdown that began meanwhile closes the connection.
     let keep_alive = req.keep_alive() && !server.stopping();
     let no_body = matches!(resp.status, 100..=199 | 204 | 304);
@@ -369,6 +369,9 @@ struct HeadCache {
     /// length is the same text.
     key: Vec<(usize, usize, usize, usize)>,
     bytes: Vec<u8>,
+    /// Set for one `head` call: the response about to be encoded has the kept head's fields
+    /// (`knows_fields`, already asked by the caller).
+    fields_known: bool,
 }
 
 impl HeadCache {
@@ -379,9 +382,10 @@ impl HeadCache {
         }
     }
 
+    /// Whether the kept head is `resp`'s with `framing` (its fields as `fields_known` says).
     #[inline]
     fn holds(&self, resp: &Response, framing: (Option<usize>, bool, Version, bool)) -> bool {
-        self.status == resp.status && self.framing == framing && self.knows_fields(resp)
+        self.fields_known && self.status == resp.status && self.framing == framing
     }
 
     /// Whether `resp` has a valid status and the very header fields of the kept head (which
@@ -475,6 +479,7 @@ fn head(
     if !cache.holds(resp, framing) {
         cache.fill(resp, framing);
     }
+    cache.fields_known = false;
     out.reserve(cache.bytes.len() + date.len() + 4);
     out.extend_from_slice(&cache.bytes);
     out.extend_from_slice(date);

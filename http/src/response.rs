@@ -128,17 +128,28 @@ impl Response {
     /// `Transfer-Encoding`, `Date` and `Connection` are managed by the server and ignored
     /// here. A name that is not a token, or a value with a control character (CR, LF, NUL),
     /// makes the server answer `500` instead of sending it.
-    #[inline]
+    #[inline(always)]
     pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<Cow<'static, str>>) -> Response {
         let (name, value) = (name.into(), value.into());
-        if !self.headers.is_empty() && name.eq_ignore_ascii_case("content-type") {
-            if let Some(field) = self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
-                field.1 = value;
-                return self;
-            }
+        if self.headers.is_empty() {
+            // The usual first (often only) field: nothing to replace.
+            self.headers.push((name, value));
+        } else {
+            self.add_header(name, value);
+        }
+        self
+    }
+
+    /// `header` when there are fields already: a `Content-Type` replaces the one set.
+    #[inline(never)]
+    fn add_header(&mut self, name: Cow<'static, str>, value: Cow<'static, str>) {
+        if name.eq_ignore_ascii_case("content-type")
+            && let Some(field) = self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            field.1 = value;
+            return;
         }
         self.headers.push((name, value));
-        self
     }
 
     /// The status code.
