@@ -11,7 +11,7 @@ use std::time::Instant;
 use oc_net::TcpStream;
 
 use crate::parse::{Parse, parse};
-use crate::response::{Body, reason};
+use crate::response::{Body, Spares, reason};
 use crate::server::Shared;
 use crate::{Request, Response, Version};
 
@@ -234,15 +234,11 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     }
 }
 
-/// Send buffers larger than this are not kept for reuse.
-const SPARE_OUT_CAPACITY: usize = 64 * 1024;
-/// How many send buffers each thread keeps.
-const SPARE_OUTS: usize = 64;
-
 thread_local! {
-    /// Send buffers of connections between batches, the last given back on top: a batch is
-    /// encoded into memory the cache still holds, and an idle connection holds none.
-    static SPARE_OUT: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Send buffers of connections between batches (at most 64, of at most 64 KiB), the
+    /// last given back on top: a batch is encoded into memory the cache still holds, and an
+    /// idle connection holds none.
+    static SPARE_OUT: Spares = const { Spares::new(64, 64 * 1024) };
 }
 
 /// An empty send buffer, the one this thread used last if it has one.
@@ -251,22 +247,13 @@ thread_local! {
 /// and the compiler must not reuse the thread-local's address across them.
 #[inline(never)]
 fn spare_out() -> Vec<u8> {
-    SPARE_OUT.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+    SPARE_OUT.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
 }
 
 /// Gives back a send buffer whose bytes have been sent (see `spare_out`).
 #[inline(never)]
-fn recycle_out(mut out: Vec<u8>) {
-    if out.capacity() == 0 || out.capacity() > SPARE_OUT_CAPACITY {
-        return;
-    }
-    out.clear();
-    let _ = SPARE_OUT.try_with(|s| {
-        let mut spare = s.borrow_mut();
-        if spare.len() < SPARE_OUTS {
-            spare.push(out);
-        }
-    });
+fn recycle_out(out: Vec<u8>) {
+    let _ = SPARE_OUT.try_with(|s| s.give(out));
 }
 
 /// Writes a refusal with `Connection: close`.

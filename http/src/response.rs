@@ -18,15 +18,41 @@ pub(crate) enum Body {
     Stream(StreamFn),
 }
 
-/// Bodies of at most this capacity are kept for reuse once sent.
-const SPARE_BODY_CAPACITY: usize = 4096;
-/// How many bodies each thread keeps for reuse.
-const SPARE_BODIES: usize = 8;
+/// A per-thread stack of emptied byte buffers kept for reuse, the last given back on top.
+pub(crate) struct Spares {
+    bufs: std::cell::RefCell<Vec<Vec<u8>>>,
+    /// How many are kept, and the largest capacity kept.
+    keep: usize,
+    max_capacity: usize,
+}
+
+impl Spares {
+    pub(crate) const fn new(keep: usize, max_capacity: usize) -> Spares {
+        Spares { bufs: std::cell::RefCell::new(Vec::new()), keep, max_capacity }
+    }
+
+    /// The buffer given back last, if any.
+    pub(crate) fn take(&self) -> Option<Vec<u8>> {
+        self.bufs.borrow_mut().pop()
+    }
+
+    /// Keeps `buf`, emptied, unless it is too large or there are enough.
+    pub(crate) fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > self.max_capacity {
+            return;
+        }
+        buf.clear();
+        let mut bufs = self.bufs.borrow_mut();
+        if bufs.len() < self.keep {
+            bufs.push(buf);
+        }
+    }
+}
 
 thread_local! {
-    /// Emptied body buffers of sent responses, for the next `Response::json`: a JSON response
-    /// then allocates nothing.
-    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Emptied body buffers of sent responses (at most 8, of at most 4 KiB), for the next
+    /// `Response::json`: a JSON response then allocates nothing.
+    static SPARE: Spares = const { Spares::new(8, 4096) };
 }
 
 /// An empty buffer for a body, reused if this thread has one.
@@ -35,22 +61,13 @@ thread_local! {
 /// and the compiler must not reuse the thread-local's address across them.
 #[inline(never)]
 fn spare_body() -> Vec<u8> {
-    SPARE.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
+    SPARE.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
 }
 
 /// Keeps the buffer of a body that has been sent, for reuse (see `spare_body`).
 #[inline(never)]
-pub(crate) fn recycle_body(mut body: Vec<u8>) {
-    if body.capacity() == 0 || body.capacity() > SPARE_BODY_CAPACITY {
-        return;
-    }
-    body.clear();
-    let _ = SPARE.try_with(|s| {
-        let mut spare = s.borrow_mut();
-        if spare.len() < SPARE_BODIES {
-            spare.push(body);
-        }
-    });
+pub(crate) fn recycle_body(body: Vec<u8>) {
+    let _ = SPARE.try_with(|s| s.give(body));
 }
 
 /// A response a handler returns.
