@@ -264,7 +264,7 @@ fn refuse(out: &mut Vec<u8>, status: u16) {
         Body::Bytes(b) => b.len(),
         _ => 0,
     };
-    head(out, &mut HeadCache::default(), &resp, &crate::date::now(), Version::Http11, false, Some(len), false);
+    head(out, &mut HeadCache::default(), (&resp, false), &crate::date::now(), Version::Http11, false, Some(len), false);
     if let Body::Bytes(b) = &resp.body {
         out.extend_from_slice(b);
     }
@@ -298,7 +298,6 @@ fn answer<S: Transport>(
         eprintln!("oc-http: a handler answered with an invalid status or header field; sending 500 instead");
         resp = Response::error(500);
     }
-    cache.fields_known = known;
     // Decided after the handler: a shutdown that began meanwhile closes the connection.
     let keep_alive = req.keep_alive() && !server.stopping();
     let no_body = matches!(resp.status, 100..=199 | 204 | 304);
@@ -306,7 +305,7 @@ fn answer<S: Transport>(
         Body::Stream(_) if !no_body => {
             let chunked = version == Version::Http11;
             let keep = keep_alive && chunked;
-            head(out, cache, &resp, date, version, keep, None, chunked);
+            head(out, cache, (&resp, known), date, version, keep, None, chunked);
             stream.write_all(out)?;
             out.clear();
             if is_head {
@@ -329,7 +328,7 @@ fn answer<S: Transport>(
                 Body::Static(b) => b,
                 _ => &[],
             };
-            head(out, cache, &resp, date, version, keep_alive, (!no_body).then_some(bytes.len()), false);
+            head(out, cache, (&resp, known), date, version, keep_alive, (!no_body).then_some(bytes.len()), false);
             if !is_head && !no_body {
                 out.extend_from_slice(bytes);
             }
@@ -356,9 +355,6 @@ struct HeadCache {
     /// length is the same text.
     key: Vec<(usize, usize, usize, usize)>,
     bytes: Vec<u8>,
-    /// Set for one `head` call: the response about to be encoded has the kept head's fields
-    /// (`knows_fields`, already asked by the caller).
-    fields_known: bool,
 }
 
 impl HeadCache {
@@ -369,10 +365,11 @@ impl HeadCache {
         }
     }
 
-    /// Whether the kept head is `resp`'s with `framing` (its fields as `fields_known` says).
+    /// Whether the kept head is `resp`'s with `framing`, given whether `resp` has the kept
+    /// head's fields (`knows_fields`, which the caller has asked already).
     #[inline]
-    fn holds(&self, resp: &Response, framing: (Option<usize>, bool, Version, bool)) -> bool {
-        self.fields_known && self.status == resp.status && self.framing == framing
+    fn holds(&self, resp: &Response, fields_known: bool, framing: (Option<usize>, bool, Version, bool)) -> bool {
+        fields_known && self.status == resp.status && self.framing == framing
     }
 
     /// Whether `resp` has a valid status and the very header fields of the kept head (which
@@ -455,7 +452,7 @@ fn head_start(
 fn head(
     out: &mut Vec<u8>,
     cache: &mut HeadCache,
-    resp: &Response,
+    (resp, fields_known): (&Response, bool),
     date: &[u8; 29],
     version: Version,
     keep_alive: bool,
@@ -463,10 +460,9 @@ fn head(
     chunked: bool,
 ) {
     let framing = (len, keep_alive, version, chunked);
-    if !cache.holds(resp, framing) {
+    if !cache.holds(resp, fields_known, framing) {
         cache.fill(resp, framing);
     }
-    cache.fields_known = false;
     out.reserve(cache.bytes.len() + date.len() + 4);
     out.extend_from_slice(&cache.bytes);
     out.extend_from_slice(date);

@@ -4,7 +4,7 @@
 //! whose real location (symbolic links resolved) lies outside the root is not found.
 
 use std::path::{Component, Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Request, Response};
 
@@ -208,10 +208,13 @@ fn parse_http_date(s: &str) -> Option<u64> {
                 if d.next().is_some() || yy.len() != 2 {
                     return None;
                 }
-                // Two-digit years: the nearest past century's reading (RFC 9110 §5.6.7 asks
-                // for no more than 50 years ahead).
+                // A two-digit year more than 50 years ahead is the past century's (RFC 9110
+                // §5.6.7).
                 let yy: i64 = yy.parse().ok()?;
-                (day, month, if yy >= 70 { 1900 + yy } else { 2000 + yy }, *time)
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let this_year = 1970 + (now / 31_556_952) as i64;
+                let year = this_year - this_year % 100 + yy;
+                (day, month, if year > this_year + 50 { year - 100 } else { year }, *time)
             }
             _ => return None,
         }
@@ -293,6 +296,11 @@ mod tests {
         for text in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
             assert_eq!(super::parse_http_date(text), Some(784_111_777), "{text}");
         }
+        // Two-digit years: within 50 years ahead this century's, further the last one's.
+        assert_eq!(
+            super::parse_http_date("Wednesday, 06-Nov-30 08:49:37 GMT"),
+            super::parse_http_date("Wed, 06 Nov 2030 08:49:37 GMT")
+        );
         for bad in [
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 06 Foo 1994 08:49:37 GMT",

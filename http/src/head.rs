@@ -71,33 +71,17 @@ pub(crate) enum HeadError {
 /// The bytes of a `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`, RFC 3986): unreserved
 /// characters, percent-encoding, sub-delimiters, `:` and the brackets of an IPv6 literal.
 static HOST: [bool; 256] = {
+    const OTHERS: &[u8] = b"-._~%!$&'()*+,;=:[]";
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'['
-                    | b']'
-            );
+        t[b] = (b as u8).is_ascii_alphanumeric();
         b += 1;
+    }
+    let mut i = 0;
+    while i < OTHERS.len() {
+        t[OTHERS[i] as usize] = true;
+        i += 1;
     }
     t
 };
