@@ -266,3 +266,61 @@ fn kernel_thread_id() -> libc::pid_t {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
 }
+
+/// The monitor decides to hand a worker off from what it sampled a moment earlier; securing
+/// a carrier takes time (the first hand-off of a runtime starts a thread), during which the
+/// coroutine it saw stuck may suspend and a preemptible one resume. A non-preemptible spinner
+/// that holds the worker for one to three slices and then yields makes that race likely over
+/// many fresh runtimes: whatever is handed off, the preemptible coroutine must go on being
+/// preempted afterwards.
+#[test]
+fn a_hand_off_racing_a_suspension_never_strands_a_preemptible_coroutine() {
+    let start = Instant::now();
+    let mut rounds = 0u32;
+    while rounds < 10 || start.elapsed() < Duration::from_secs(3) {
+        hand_off_race(rounds);
+        rounds += 1;
+    }
+}
+
+fn hand_off_race(round: u32) {
+    let rt = preemptible_runtime();
+    let (during, after) = rt.block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let hog = oc_runtime::task::Builder::new()
+            .preemptible(true)
+            .spawn(move || while !s.load(Ordering::Relaxed) {})
+            .unwrap();
+        let spinner = oc_runtime::spawn(move || {
+            let mut turn = round.wrapping_mul(7919);
+            // Until the first hand-off, and a few turns more.
+            let mut after_first = 0;
+            while after_first < 3 && turn < round.wrapping_mul(7919) + 200 {
+                // One to three slices, differently each turn (the monitor, sampling every
+                // half slice, needs one and a half to see a run stuck).
+                let hold = Duration::from_micros(1000 + u64::from(turn.wrapping_mul(2_654_435_761) % 2000));
+                let held = Instant::now();
+                while held.elapsed() < hold {
+                    std::hint::spin_loop();
+                }
+                oc_runtime::yield_now();
+                turn += 1;
+                if oc_runtime::current_metrics().unwrap().handoffs > 0 {
+                    after_first += 1;
+                }
+            }
+        });
+        spinner.join().unwrap();
+        let during = oc_runtime::current_metrics().unwrap();
+        oc_runtime::sleep(Duration::from_millis(60));
+        let after = oc_runtime::current_metrics().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        hog.join().unwrap();
+        (during, after)
+    });
+    assert!(during.handoffs >= 1, "round {round}: the spinner was never handed off: {during:?}");
+    let preempted = after.signal_preemptions - during.signal_preemptions;
+    assert!(preempted >= 5, "round {round}: {preempted} preemptions in the 60 ms after the hand-offs: {after:?}");
+    assert!(rt.shutdown(Duration::from_secs(5)));
+}

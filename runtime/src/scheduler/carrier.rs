@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::worker::Outcome;
+use super::worker::{Handed, Outcome};
 use super::{Shared, Worker};
 use crate::sys;
 
@@ -146,9 +146,9 @@ fn start_spare(shared: &Arc<Shared>, spare: Arc<Spare>) -> std::io::Result<()> {
     })
 }
 
-/// Monitor only: moves `worker`, whose coroutine is stuck, to another thread. Returns whether
-/// it happened.
-pub(crate) fn hand_off(shared: &Arc<Shared>, worker: &Arc<Worker>) -> bool {
+/// Monitor only: moves `worker`, whose coroutine is stuck in run number `resumes`, to another
+/// thread. Returns what was handed off, if it happened.
+pub(crate) fn hand_off(shared: &Arc<Shared>, worker: &Arc<Worker>, resumes: u64) -> Option<Handed> {
     let carriers = &shared.carriers;
     // A carrier is secured first: once the worker is marked handed off, its old thread
     // abandons it at the next suspension, so someone must be ready to drive it.
@@ -159,24 +159,24 @@ pub(crate) fn hand_off(shared: &Arc<Shared>, worker: &Arc<Worker>) -> bool {
             let spare = Arc::new(Spare { assigned: Mutex::new(None), cvar: Condvar::new() });
             if let Err(e) = start_spare(shared, spare.clone()) {
                 refuse(carriers, &format!("a carrier thread could not be started: {e}"));
-                return false;
+                return None;
             }
             spare
         }
         None => {
             refuse(carriers, "the carrier limit (Builder::max_carriers) is reached");
-            return false;
+            return None;
         }
     };
-    if !worker.try_hand_off() {
+    let Some(handed) = worker.try_hand_off(resumes) else {
         // The coroutine suspended in the meantime: the spare goes (back) to the pool.
         carriers.spares.lock().unwrap_or_else(|e| e.into_inner()).push(spare);
-        return false;
-    }
+        return None;
+    };
     carriers.handoffs.fetch_add(1, Ordering::Relaxed);
     *spare.assigned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker.clone());
     spare.cvar.notify_one();
-    true
+    Some(handed)
 }
 
 fn refuse(carriers: &Carriers, why: &str) {

@@ -89,12 +89,11 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
             // (a loaded machine) is not a deferral.
             let in_a_row = worker.deferrals() - *deferred_at;
             let gave_up = (in_a_row >= 20 && worker.deferrals_at_one_place() >= 20) || in_a_row >= 500;
-            let (tid, token) = (worker.tid(), worker.driver_and_mode().0);
             if preemptible && !gave_up && crate::preempt::signal_worker(worker) {
                 continue;
-            } else if super::carrier::hand_off(&shared, worker) {
-                if preemptible && crate::preempt::signal_preemption_supported() {
-                    worker.remember_detached(tid, token);
+            } else if let Some(handed) = super::carrier::hand_off(&shared, worker, resumes) {
+                if handed.preemptible && crate::preempt::signal_preemption_supported() {
+                    worker.remember_detached(handed.tid, handed.token);
                 }
                 *seen = (u64::MAX, now);
             } else {

@@ -136,6 +136,15 @@ unsafe impl Sync for Worker {}
 // SAFETY: as above; a worker moves between threads only through a hand-off.
 unsafe impl Send for Worker {}
 
+/// A coroutine handed off with its thread (`Worker::try_hand_off`).
+pub(crate) struct Handed {
+    /// Whether it was spawned preemptible (the monitor then keeps signalling it there).
+    pub(crate) preemptible: bool,
+    /// Kernel id and token of the thread it keeps running on.
+    pub(crate) tid: i32,
+    pub(crate) token: u64,
+}
+
 impl Worker {
     pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>, reactor: Reactor) -> Worker {
         Worker {
@@ -224,19 +233,29 @@ impl Worker {
             .is_ok()
     }
 
-    /// Monitor only: takes the worker from a thread stuck in a coroutine's own code.
-    pub(crate) fn try_hand_off(&self) -> bool {
+    /// Monitor only: takes the worker from a thread stuck in a coroutine's own code, if that
+    /// thread still runs the coroutine the monitor watched (run number `resumes`). Returns
+    /// what was handed off.
+    ///
+    /// What the monitor saw may be stale by the time it acts (securing a carrier can take a
+    /// thread start): the watched coroutine may have suspended and another, perhaps not
+    /// preemptible, be running. So the run number is checked first, and whether the
+    /// coroutine is preemptible is read after the swap, when its old thread can no longer
+    /// start another run on this worker and its new driver has not yet started one.
+    pub(crate) fn try_hand_off(&self, resumes: u64) -> Option<Handed> {
         let (driver, mode) = self.driver_and_mode();
-        mode == Mode::User
-            && self
-                .state
-                .compare_exchange(
-                    Self::pack(driver, Mode::User),
-                    Self::pack(driver, Mode::Handed),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
+        if mode != Mode::User || self.resumes.load(Ordering::Acquire) != resumes {
+            return None;
+        }
+        self.state
+            .compare_exchange(
+                Self::pack(driver, Mode::User),
+                Self::pack(driver, Mode::Handed),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .ok()?;
+        Some(Handed { preemptible: self.preemptible.load(Ordering::Relaxed), tid: self.tid(), token: driver })
     }
 
     /// Monitor only: what to watch.
