@@ -1,11 +1,13 @@
 //! Answering and listening in one step: send a whole response and receive the next request.
 //!
-//! On io_uring both go to the ring together and reach the kernel with the worker's next
-//! `io_uring_enter`, with every other coroutine's: a request/response server then makes no
-//! system call of its own per exchange, and a worker's responses leave in one burst. The
-//! coroutine is not woken for a send that completes whole (the usual case); it is for a short
-//! or failed one, and sends the rest while the receive stays in flight (a client may wait for
-//! the whole response before it sends anything more). Elsewhere the two run one after the
+//! On io_uring the send and a readiness poll for the next request go to the ring together and
+//! reach the kernel with the worker's next `io_uring_enter`, with every other coroutine's: a
+//! request/response server then makes no system call of its own to answer, and a worker's
+//! responses leave in one burst. The coroutine is not woken for a send that completes whole
+//! (the usual case); it is for a short or failed one, and sends the rest while the poll stays
+//! in flight (a client may wait for the whole response before it sends anything more). When
+//! the poll reports the socket readable the coroutine receives the bytes itself, so that they
+//! are copied into its buffer just before it reads them. Elsewhere the two run one after the
 //! other.
 
 use std::io;
@@ -101,8 +103,46 @@ fn send_entry(fd: RawFd, out: &[u8]) -> (io_uring::squeue::Entry, i32) {
     (opcode::Send::new(types::Fd(fd), out.as_ptr(), len).flags(libc::MSG_NOSIGNAL).build(), len as i32)
 }
 
+/// A readiness poll for `fd` on this thread's worker's ring; `None` when the thread drives no
+/// worker with a ring.
+fn submit_readable(fd: RawFd) -> Option<(Arc<Op>, usize)> {
+    let worker = context::current_worker();
+    let w = worker.as_ref()?;
+    let Reactor::Uring(ring) = w.reactor() else {
+        return None;
+    };
+    // SAFETY: a poll names no memory.
+    Some((unsafe { ring.submit(readable_entry(fd)) }, w.index()))
+}
+
+fn readable_entry(fd: RawFd) -> io_uring::squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).build()
+}
+
+/// Receives into `buf` without waiting: the bytes received, 0 at the end of the stream, or
+/// `None` if there is nothing to receive (yet).
+fn recv_now(fd: RawFd, buf: &mut [u8]) -> Option<i32> {
+    loop {
+        // SAFETY: `buf` is the caller's writable buffer; the descriptor is non-blocking.
+        let n = unsafe { crate::sys::raw::recv(fd, buf.as_mut_ptr().cast(), buf.len().min(i32::MAX as usize), 0) };
+        if n >= 0 {
+            return Some(n as i32);
+        }
+        match io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO) {
+            libc::EINTR => continue,
+            libc::EAGAIN => return None,
+            errno => return Some(-errno),
+        }
+    }
+}
+
 /// The io_uring form; `None` when the coroutine has no ring to submit to right now (its
 /// worker was handed away): the caller then does it the usual way.
+///
+/// The receive is a readiness poll on the ring, and the copy is made by this coroutine when it
+/// runs, into a buffer it is about to read. A receive done by the ring copies the bytes when
+/// the worker next enters the kernel, with every other connection's: with hundreds of busy
+/// connections they are out of the cache again by the time their coroutines run.
 ///
 /// # Safety
 ///
@@ -118,18 +158,15 @@ unsafe fn on_ring(
     let now = Instant::now();
     let write_deadline = write_timeout.and_then(|t| now.checked_add(t));
     let read_deadline = read_timeout.and_then(|t| now.checked_add(t));
-    let (send, (recv, recv_owner)) = {
+    let (send, recv) = {
         let worker = context::current_worker();
         let w = worker.as_ref()?;
         let Reactor::Uring(ring) = w.reactor() else {
             return None;
         };
         let (send, len) = send_entry(fd, out);
-        let recv = opcode::Recv::new(types::Fd(fd), buf.as_mut_ptr(), buf.len().min(u32::MAX as usize) as u32)
-            .ioprio(reactor::recv_ioprio())
-            .build();
-        // SAFETY: forwarded from our caller.
-        let (send, recv) = unsafe { ring.submit_pair(send, recv) };
+        // SAFETY: forwarded from our caller (a poll names no memory).
+        let (send, recv) = unsafe { ring.submit_pair(send, readable_entry(fd)) };
         send.quiet_on(len);
         ((send, w.index()), (recv, w.index()))
     };
@@ -139,20 +176,48 @@ unsafe fn on_ring(
     let mut send = Some(send);
     let mut sent = 0usize;
     let mut send_res: Option<io::Result<()>> = None;
+    // The readiness poll in flight, and how the receive ended; `recv_elsewhere` when a poll
+    // could not be renewed (the worker was handed away): the receive is then made the usual
+    // way once the send is done.
+    let mut recv = Some(recv);
     let mut recv_res: Option<i32> = None;
+    let mut recv_elsewhere = false;
     let (mut send_cancelled, mut recv_cancelled) = (false, false);
     let (mut send_expired, mut recv_expired) = (false, false);
     let mut now = Some(now);
     loop {
         // The receive first: once it is done, the send must wake us whatever its result.
-        if recv_res.is_none() {
-            recv_res = recv.result_or_wait(&waker);
+        if let Some((op, _)) = &recv
+            && let Some(res) = op.result_or_wait(&waker)
+        {
+            if let Some((op, _)) = recv.take() {
+                reactor::recycle(op);
+            }
+            if res < 0 {
+                recv_res = Some(res);
+            } else if recv_cancelled {
+                // Readiness raced with the cancellation: nothing was read, nothing is lost.
+                recv_res = Some(-libc::ECANCELED);
+            } else {
+                match recv_now(fd, buf) {
+                    Some(n) => recv_res = Some(n),
+                    // Woken for nothing: wait again.
+                    None => match submit_readable(fd) {
+                        Some(op) => {
+                            recv = Some(op);
+                            continue;
+                        }
+                        None => recv_elsewhere = true,
+                    },
+                }
+            }
         }
+        let received = recv_res.is_some() || recv_elsewhere;
         if let Some((op, _)) = &send {
             // While the receive is pending a whole send completes quietly (its waker is let
             // go unwoken), a short or failed one wakes us to send the rest; once the receive
             // is done, any completion of the send must wake us.
-            let res = if recv_res.is_some() { op.result_or_wait_loud(&waker) } else { op.result_or_wait(&waker) };
+            let res = if received { op.result_or_wait_loud(&waker) } else { op.result_or_wait(&waker) };
             if let Some(res) = res {
                 if let Some((op, _)) = send.take() {
                     reactor::recycle(op);
@@ -185,15 +250,18 @@ unsafe fn on_ring(
         }
         // A failed send makes the receive pointless; a cancellation ends it too (the send
         // goes on: its response was due).
-        if recv_res.is_none() && !recv_cancelled && (matches!(send_res, Some(Err(_))) || task::cancel_pending()) {
+        if let Some((op, owner)) = &recv
+            && !recv_cancelled
+            && (matches!(send_res, Some(Err(_))) || task::cancel_pending())
+        {
             recv_cancelled = true;
-            cancel_op(&recv, recv_owner);
+            cancel_op(op, *owner);
         }
-        if send_res.is_some() && recv_res.is_some() {
+        if send_res.is_some() && received {
             break;
         }
         let sending = send.is_some() && !send_cancelled;
-        let receiving = recv_res.is_none() && !recv_cancelled;
+        let receiving = recv.is_some() && !recv_cancelled;
         let deadline = earliest(write_deadline.filter(|_| sending), read_deadline.filter(|_| receiving));
         match deadline {
             Some(d) => task::park_until_uncancellable(d, now.take()),
@@ -202,7 +270,8 @@ unsafe fn on_ring(
         now = None;
         // Cancel what is overdue (its completion still comes). Not when what we waited for
         // has completed (the usual wake-up): that costs no clock reading.
-        let progressed = (recv_res.is_none() && recv.is_done()) || send.as_ref().is_some_and(|(op, _)| op.is_done());
+        let progressed =
+            recv.as_ref().is_some_and(|(op, _)| op.is_done()) || send.as_ref().is_some_and(|(op, _)| op.is_done());
         if deadline.is_some() && !progressed {
             let now = Instant::now();
             if let Some((op, owner)) = &send
@@ -212,16 +281,26 @@ unsafe fn on_ring(
                 (send_cancelled, send_expired) = (true, true);
                 cancel_op(op, *owner);
             }
-            if receiving && read_deadline.is_some_and(|d| now >= d) {
+            if let Some((op, owner)) = &recv
+                && receiving
+                && read_deadline.is_some_and(|d| now >= d)
+            {
                 (recv_cancelled, recv_expired) = (true, true);
-                cancel_op(&recv, recv_owner);
+                cancel_op(op, *owner);
             }
         }
     }
-    reactor::recycle(recv);
     // The kernel is done with both buffers: a pending cancellation may unwind now.
     task::unwind_if_cancelled();
     let sent = send_res.expect("the loop ends with both results");
+    if recv_elsewhere {
+        let left = read_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        return Some(sent.map(|()| match left {
+            Some(left) if left.is_zero() => Err(timed_out()),
+            // SAFETY: the caller's descriptor, borrowed for this whole call.
+            left => recv_timeout(unsafe { BorrowedFd::borrow_raw(fd) }, buf, 0, left),
+        }));
+    }
     let received = recv_res.expect("the loop ends with both results");
     Some(sent.map(|()| match received {
         n if n >= 0 => Ok(n as usize),
