@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Servers measured at the same time: every server runs pinned to core 0, and one wrk per
+# server, all on core 1, loads them all at once for SECONDS, ROUNDS times. Server CPU per
+# request comes from /proc/PID/stat over each round. The machine's drift (a shared host:
+# 10-30% between minutes) then hits every server alike, and the ratios of one round to the
+# next agree within a few percent, where runs one after another (run.sh, bench_all.sh)
+# need many rounds to show a 5% difference. The servers share core 0's caches, which
+# penalises large working sets a little more than a core of one's own would.
+#
+#   benches/http/side_by_side.sh PATH ROUNDS SECONDS NAME=SERVER_BINARY...
+#   benches/http/side_by_side.sh /plaintext 8 3 oc=target/release/examples/hello_http \
+#       may=/tmp/oc-peers/may-minihttp/release/peer-may-minihttp
+#
+# PATH /plaintext is sent 16 requests deep over 256 connections per server
+# (../shared/peers/pipeline.lua), anything else one at a time over 128 (the TechEmpower
+# shapes of ../shared/peers/run.sh). Each server takes its port as its first argument and
+# $PORT, its workers from $WORKERS (set to 1). Prints, per server, the median CPU per request
+# and its ratio to the first server's, round by round. Needs wrk and python3.
+set -eu
+path=$1 rounds=$2 secs=$3
+shift 3
+here=$(cd "$(dirname "$0")" && pwd)
+script=$here/../../../shared/peers/pipeline.lua
+out=$(mktemp)
+names=() pids=() ports=()
+port=${BASE_PORT:-18960}
+trap 'kill "${pids[@]}" 2> /dev/null; wait 2> /dev/null; rm -f "$out" "$out".wrk.*' EXIT
+for server in "$@"; do
+  port=$((port + 1))
+  PORT=$port WORKERS=1 taskset -c 0 "${server#*=}" $port > /dev/null 2>&1 &
+  pids+=($!) names+=("${server%%=*}") ports+=($port)
+done
+for i in "${!ports[@]}"; do
+  for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:${ports[$i]}$path" && break
+    sleep 0.1
+  done
+done
+headers=(-H "Host: 127.0.0.1" -H "Accept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7" -H "Connection: keep-alive")
+load() { # port seconds
+  if [ "$path" = /plaintext ]; then
+    taskset -c 1 wrk -t1 -c256 -d"$2"s "${headers[@]}" -s "$script" "http://127.0.0.1:$1$path" -- 16
+  else
+    taskset -c 1 wrk -t1 -c128 -d"$2"s "${headers[@]}" "http://127.0.0.1:$1$path"
+  fi
+}
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Round 0 warms up and is not counted.
+for round in $(seq 0 "$rounds"); do
+  before=() loads=()
+  for i in "${!pids[@]}"; do before+=("$(cpu "${pids[$i]}")"); done
+  for i in "${!ports[@]}"; do
+    load "${ports[$i]}" "$secs" > "$out.wrk.$i" 2>&1 &
+    loads+=($!)
+  done
+  wait "${loads[@]}"
+  for i in "${!pids[@]}"; do
+    ticks=$(($(cpu "${pids[$i]}") - before[i]))
+    requests=$(awk '/requests in/ {print $1}' "$out.wrk.$i")
+    [ "$round" -gt 0 ] && echo "${names[$i]} $round ${requests:-0} $ticks" >> "$out"
+  done
+done
+python3 - "$out" "$secs" "$(getconf CLK_TCK)" <<'PY'
+import statistics, sys
+runs, order = {}, []
+hz = float(sys.argv[3])
+for line in open(sys.argv[1]):
+    name, _, requests, ticks = line.split()
+    if name not in runs:
+        order.append(name)
+    # CPU per request in microseconds, and requests per second.
+    runs.setdefault(name, []).append((int(ticks) / hz / max(int(requests), 1) * 1e6, int(requests) / float(sys.argv[2])))
+base = runs[order[0]]
+for name in order:
+    v = runs[name]
+    ratios = [a[0] / b[0] for a, b in zip(v, base)]
+    print(f"{name:14} {statistics.median(x[0] for x in v):7.3f} us/req  {statistics.median(x[1] for x in v):>10,.0f} req/s"
+          f"  / {order[0]}: median {statistics.median(ratios):.3f}, by round " + " ".join(f"{r:.2f}" for r in ratios))
+PY
