@@ -123,8 +123,10 @@ fn readable_entry(fd: RawFd) -> io_uring::squeue::Entry {
 /// `None` if there is nothing to receive (yet).
 fn recv_now(fd: RawFd, buf: &mut [u8]) -> Option<i32> {
     loop {
-        // SAFETY: `buf` is the caller's writable buffer; the descriptor is non-blocking.
-        let n = unsafe { crate::sys::raw::recv(fd, buf.as_mut_ptr().cast(), buf.len().min(i32::MAX as usize), 0) };
+        // SAFETY: `buf` is the caller's writable buffer (the call never waits).
+        let n = unsafe {
+            crate::sys::raw::recv(fd, buf.as_mut_ptr().cast(), buf.len().min(i32::MAX as usize), libc::MSG_DONTWAIT)
+        };
         if n >= 0 {
             return Some(n as i32);
         }

@@ -220,17 +220,16 @@ impl Worker {
         self.state.store(Self::pack(context::thread_token(), mode), Ordering::Release);
     }
 
+    /// Moves the worker from `from` to `to` if thread `driver` drives it in mode `from`.
+    fn swap_mode(&self, driver: u64, from: Mode, to: Mode) -> bool {
+        self.state
+            .compare_exchange(Self::pack(driver, from), Self::pack(driver, to), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     /// A coroutine enters runtime code: `User` → `Runtime`. Fails once the worker is handed.
     pub(crate) fn enter_runtime(&self) -> bool {
-        let me = context::thread_token();
-        self.state
-            .compare_exchange(
-                Self::pack(me, Mode::User),
-                Self::pack(me, Mode::Runtime),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+        self.swap_mode(context::thread_token(), Mode::User, Mode::Runtime)
     }
 
     /// Monitor only: takes the worker from a thread stuck in a coroutine's own code, if that
@@ -244,17 +243,12 @@ impl Worker {
     /// start another run on this worker and its new driver has not yet started one.
     pub(crate) fn try_hand_off(&self, resumes: u64) -> Option<Handed> {
         let (driver, mode) = self.driver_and_mode();
-        if mode != Mode::User || self.resumes.load(Ordering::Acquire) != resumes {
+        if mode != Mode::User
+            || self.resumes.load(Ordering::Acquire) != resumes
+            || !self.swap_mode(driver, Mode::User, Mode::Handed)
+        {
             return None;
         }
-        self.state
-            .compare_exchange(
-                Self::pack(driver, Mode::User),
-                Self::pack(driver, Mode::Handed),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .ok()?;
         Some(Handed { preemptible: self.preemptible.load(Ordering::Relaxed), tid: self.tid(), token: driver })
     }
 
@@ -384,15 +378,7 @@ impl Worker {
     /// The coroutine suspended: back in the scheduler, unless the worker was handed off
     /// (to another thread, which may already be running coroutines of its own on it).
     fn leave_user(&self) -> bool {
-        let me = context::thread_token();
-        self.state
-            .compare_exchange(
-                Self::pack(me, Mode::User),
-                Self::pack(me, Mode::Sched),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+        self.swap_mode(context::thread_token(), Mode::User, Mode::Sched)
     }
 
     pub(crate) fn index(&self) -> usize {
