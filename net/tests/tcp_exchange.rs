@@ -161,3 +161,55 @@ fn a_cancelled_exchange_still_delivers_its_response() {
         assert!(exchange.join().unwrap_err().is_cancelled(), "{backend:?}");
     });
 }
+
+/// Readiness with nothing left to read (another reader of the same socket took the bytes
+/// first): the exchange waits again and returns the bytes that come next, never an empty read
+/// (which would look like the end of the stream) or an error.
+#[test]
+fn an_exchange_woken_for_bytes_another_reader_took_waits_for_the_next() {
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    support::on_each_backend(2, |backend| {
+        for round in 0..20 {
+            let (server, mut client) = pair();
+            // A plain thread spinning on a non-blocking receive of the same socket: it sees
+            // the bytes long before the exchange's coroutine is woken for them.
+            let thief = server.try_clone().unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = stop.clone();
+            let stealing = std::thread::spawn(move || {
+                let mut b = [0u8; 16];
+                while !stopped.load(Ordering::Relaxed) {
+                    // SAFETY: a receive into a local buffer on a descriptor `thief` keeps open.
+                    let n =
+                        unsafe { libc::recv(thief.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) };
+                    if n > 0 {
+                        return b[..n as usize].to_vec();
+                    }
+                    std::hint::spin_loop();
+                }
+                Vec::new()
+            });
+            let exchange = oc_runtime::spawn(move || {
+                let mut buf = [0u8; 64];
+                let n = server.write_all_then_read(b"ready", &mut buf).unwrap().unwrap();
+                buf[..n].to_vec()
+            });
+            let mut ready = [0u8; 5];
+            client.read_exact(&mut ready).unwrap();
+            client.write_all(b"first").unwrap();
+            oc_runtime::sleep(Duration::from_millis(20));
+            stop.store(true, Ordering::Relaxed);
+            let stolen = stealing.join().unwrap();
+            if !stolen.is_empty() {
+                client.write_all(b"second").unwrap();
+            }
+            let got = exchange.join().unwrap();
+            assert!(
+                (stolen.is_empty() && got == b"first") || (stolen == b"first" && got == b"second"),
+                "{backend:?}, round {round}: the thief took {stolen:?}, the exchange got {got:?}"
+            );
+        }
+    });
+}
