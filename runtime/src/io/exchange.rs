@@ -74,13 +74,19 @@ fn send_all(fd: BorrowedFd<'_>, mut out: &[u8], timeout: Option<Duration>) -> io
 ///
 /// `out` must stay valid until the operation completes.
 unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
+    // SAFETY: forwarded from our caller.
+    on_this_ring(|ring| unsafe { send_on(ring, fd, out) })
+}
+
+/// `submit` applied to this thread's worker's ring, with the worker's index; `None` when the
+/// thread drives no worker with a ring (its worker was handed away).
+fn on_this_ring<T>(submit: impl FnOnce(&UringReactor) -> T) -> Option<(T, usize)> {
     let worker = context::current_worker();
     let w = worker.as_ref()?;
     let Reactor::Uring(ring) = w.reactor() else {
         return None;
     };
-    // SAFETY: forwarded from our caller.
-    Some((unsafe { send_on(ring, fd, out) }, w.index()))
+    Some((submit(ring), w.index()))
 }
 
 /// Queues a send of `out` on `ring`, completing quietly if whole.
@@ -106,13 +112,8 @@ fn send_entry(fd: RawFd, out: &[u8]) -> (io_uring::squeue::Entry, i32) {
 /// A readiness poll for `fd` on this thread's worker's ring; `None` when the thread drives no
 /// worker with a ring.
 fn submit_readable(fd: RawFd) -> Option<(Arc<Op>, usize)> {
-    let worker = context::current_worker();
-    let w = worker.as_ref()?;
-    let Reactor::Uring(ring) = w.reactor() else {
-        return None;
-    };
     // SAFETY: a poll names no memory.
-    Some((unsafe { ring.submit(readable_entry(fd)) }, w.index()))
+    on_this_ring(|ring| unsafe { ring.submit(readable_entry(fd)) })
 }
 
 fn readable_entry(fd: RawFd) -> io_uring::squeue::Entry {
@@ -160,18 +161,14 @@ unsafe fn on_ring(
     let now = Instant::now();
     let write_deadline = write_timeout.and_then(|t| now.checked_add(t));
     let read_deadline = read_timeout.and_then(|t| now.checked_add(t));
-    let (send, recv) = {
-        let worker = context::current_worker();
-        let w = worker.as_ref()?;
-        let Reactor::Uring(ring) = w.reactor() else {
-            return None;
-        };
+    let ((send, recv), owner) = on_this_ring(|ring| {
         let (send, len) = send_entry(fd, out);
         // SAFETY: forwarded from our caller (a poll names no memory).
         let (send, recv) = unsafe { ring.submit_pair(send, readable_entry(fd)) };
         send.quiet_on(len);
-        ((send, w.index()), (recv, w.index()))
-    };
+        (send, recv)
+    })?;
+    let (send, recv) = ((send, owner), (recv, owner));
     let waker = task::waker().expect("in a coroutine");
     // The send in flight (a short one is followed by another for the rest), how much of
     // `out` has gone, and how the sending ended.
