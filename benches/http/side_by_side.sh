@@ -49,7 +49,14 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for round in $(seq 0 "$rounds"); do
   before=() loads=()
   for i in "${!pids[@]}"; do before+=("$(cpu "${pids[$i]}")"); done
-  for i in "${!ports[@]}"; do
+  # The loads start one after the other: every other round in the reverse order, so that
+  # starting first favours no server.
+  order=("${!ports[@]}")
+  if [ $((round % 2)) = 1 ]; then
+    order=()
+    for ((i = ${#ports[@]} - 1; i >= 0; i--)); do order+=($i); done
+  fi
+  for i in "${order[@]}"; do
     load "${ports[$i]}" "$secs" > "$out.wrk.$i" 2>&1 &
     loads+=($!)
   done
