@@ -1,8 +1,8 @@
 //! Request parsing: the head (see `head`), then the body framing (RFC 9112 §6), with the
 //! request-smuggling defences: a message with both `Content-Length` and `Transfer-Encoding`,
 //! a duplicate or malformed `Content-Length`, a transfer coding other than a final
-//! `chunked`, or an obsolete line folding is refused with `400` (or `501` for an unknown
-//! coding).
+//! `chunked`, or an obsolete line folding is refused with `400` (`501` for a coding this
+//! server does not decode before a final `chunked`).
 
 use crate::config::Limits;
 use crate::head::{HeadError, parse_head};
@@ -258,32 +258,40 @@ fn content_length(value: &[u8]) -> Result<u64, Refusal> {
     })
 }
 
-/// Checks the `Transfer-Encoding` fields (`count` of them, the first at `first`): `chunked`
-/// once and nothing else (RFC 9112 §6.1). Any other coding is `501`; `chunked` twice or
-/// more than one coding is `400`.
+/// Checks the `Transfer-Encoding` fields (`count` of them, the first at `first`), read as
+/// one list: the body is framed only by `chunked`, applied once (RFC 9112 §6.1). A list whose
+/// last coding is not `chunked` leaves the body's length unknown: `400` (§6.3, a MUST); so does
+/// `chunked` more than once or an empty list. Otherwise a coding before it (which this server
+/// does not decode) is `501` (§6.1).
 fn transfer_codings(buf: &[u8], fields: &[(Span, Span)], first: Span, count: u8) -> Result<(), Refusal> {
-    let check = |value: &[u8]| -> Result<usize, Refusal> {
-        let value = std::str::from_utf8(value).map_err(|_| 400u16)?;
-        let mut codings = 0;
-        for coding in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            if !coding.eq_ignore_ascii_case("chunked") {
-                return Err(501);
+    let mut last_chunked = false;
+    let (mut chunked, mut others) = (0usize, 0usize);
+    let mut take = |value: &[u8]| {
+        for coding in value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty()) {
+            last_chunked = coding.eq_ignore_ascii_case(b"chunked");
+            if last_chunked {
+                chunked += 1;
+            } else {
+                others += 1;
             }
-            codings += 1;
         }
-        Ok(codings)
     };
     if count == 1 {
-        return if check(&buf[first.range()])? == 1 { Ok(()) } else { Err(400) };
-    }
-    // Several fields (refused either way): an unknown coding in any of them is reported as
-    // such, as for a single field.
-    for &(name, value) in fields {
-        if buf[name.range()].eq_ignore_ascii_case(b"transfer-encoding") {
-            check(&buf[value.range()])?;
+        take(&buf[first.range()]);
+    } else {
+        for &(name, value) in fields {
+            if buf[name.range()].eq_ignore_ascii_case(b"transfer-encoding") {
+                take(&buf[value.range()]);
+            }
         }
     }
-    Err(400)
+    if !last_chunked || chunked > 1 {
+        return Err(400);
+    }
+    if others > 0 {
+        return Err(501);
+    }
+    Ok(())
 }
 
 /// Origin-form targets as they are; absolute-form reduced to its path and query (an empty
@@ -455,9 +463,16 @@ mod tests {
         assert_eq!(first(chunked).unwrap().unwrap().3, b"abc");
         for (fields, want) in [
             (&b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"[..], 400),
-            (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 501),
-            (b"Transfer-Encoding: gzip\r\n", 501),
+            (b"Transfer-Encoding: chunked, chunked\r\n", 400),
+            // Not framed by chunked: the length is unknown, whatever the codings.
+            (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", 400),
+            (b"Transfer-Encoding: chunked, gzip\r\n", 400),
+            (b"Transfer-Encoding: gzip\r\n", 400),
             (b"Transfer-Encoding: ,\r\n", 400),
+            // Framed by chunked, with a coding before it that is not decoded here.
+            (b"Transfer-Encoding: gzip, chunked\r\n", 501),
+            (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 501),
+            (b"Transfer-Encoding: gzip , Chunked\r\n", 501),
             (b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n", 400),
             (b"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n", 400),
         ] {
