@@ -180,3 +180,41 @@ fn the_connection_cap_holds_further_clients_back() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_at_the_write_timeout_while_others_are_served() {
+    support::each_backend(|_backend| {
+        const BIG: usize = 64 << 20;
+        let mut limits = Limits::default();
+        limits.write_timeout = Duration::from_millis(300);
+        let router = support::test_router().get("/big", |_: &oc_http::Request| {
+            oc_http::Response::new(200).header("Content-Type", "application/octet-stream").body(vec![b'x'; BIG])
+        });
+        let (rt, server, addr) = support::server_with(router, limits);
+        let mut stuck = connect(addr);
+        stuck.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // The response fills both sockets' buffers and the server's write waits; while it does,
+        // and after it gives up, other clients are served.
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(900) {
+            assert_eq!(exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // What was buffered arrives, then the end of the stream (or a reset), well short of
+        // the whole body: the server closed the connection at its write time-out.
+        stuck.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut received = 0usize;
+        let mut chunk = vec![0u8; 1 << 20];
+        let reading = Instant::now();
+        loop {
+            match std::io::Read::read(&mut stuck, &mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received += n,
+            }
+            assert!(reading.elapsed() < Duration::from_secs(10), "the connection was not closed");
+        }
+        assert!(received < BIG, "all {received} bytes arrived: the write was not cut off");
+        assert!(received > 0, "nothing of the response arrived");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
