@@ -29,16 +29,23 @@ pub(crate) trait Transport: Read + Write {
     /// The TCP stream underneath (for time-outs and addresses).
     fn tcp(&self) -> &TcpStream;
 
-    /// Whether `write_all_then_read` is one step whose write finishes even if the coroutine
+    /// Whether `write_all_then_wait` is one step whose write finishes even if the coroutine
     /// is cancelled meanwhile (so the connection may count as idle during it).
     fn one_step(&self) -> bool {
         false
     }
 
-    /// Writes all of `out`, then reads into `buf`; the outer result is the write's.
-    fn write_all_then_read(&mut self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+    /// Writes all of `out`, then waits until `read_ready` may find something to read; the
+    /// outer result is the write's. This default does not wait (`read_ready` blocks instead):
+    /// right for a transport that may hold received bytes of its own (TLS).
+    fn write_all_then_wait(&mut self, out: &[u8]) -> io::Result<io::Result<()>> {
         self.write_all(out)?;
-        Ok(self.read(buf))
+        Ok(Ok(()))
+    }
+
+    /// Reads after `write_all_then_wait`: `WouldBlock` if nothing has arrived after all.
+    fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
     }
 }
 
@@ -51,9 +58,16 @@ impl Transport for TcpStream {
         oc_runtime::io::one_step_exchange()
     }
 
-    fn write_all_then_read(&mut self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+    fn write_all_then_wait(&mut self, out: &[u8]) -> io::Result<io::Result<()>> {
+        if out.is_empty() {
+            return Ok(self.readable());
+        }
         // In one step (on io_uring, no system call of its own).
-        TcpStream::write_all_then_read(self, out, buf)
+        self.write_all_then_readable(out)
+    }
+
+    fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_read(buf)
     }
 }
 
@@ -68,13 +82,14 @@ impl Transport for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
 pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<AtomicU8>) {
     let _ = stream.tcp().set_nodelay(true);
     let _ = stream.tcp().set_write_timeout(Some(server.limits.write_timeout));
-    // Reused for every request of the connection. Its buffer is the connection's: requests
-    // are parsed and read where they were received. `req.buf[start..end]` holds received
-    // bytes not yet answered; the rest is room to read into (zeroed once when the buffer
-    // grows, never per read).
+    // Reused for every request of the connection. Requests are parsed and read where they
+    // were received, in `req.buf`: `req.buf[start..end]` holds received bytes not yet
+    // answered; the rest is room to read into (zeroed once when a buffer is made or grows,
+    // never per read). The buffer is taken from this thread's spares when bytes arrive and
+    // given back once everything received has been answered.
     let mut req = Request::empty();
     req.peer = stream.tcp().peer_addr().ok();
-    req.buf = vec![0; READ_CHUNK];
+    req.buf = Vec::new();
     let mut end = 0usize;
     // Taken from this thread's spares for each batch of answers and given back once sent.
     let mut out: Vec<u8> = Vec::new();
@@ -167,48 +182,67 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             }
         }
         let limits = &server.limits;
-        let timeout = match request_started {
-            // Idle: the whole idle time-out from now (the socket reads the clock).
-            None => limits.idle_timeout,
-            // A request under way: what is left of its time.
-            Some(t) => {
-                let deadline = t + if head_done { limits.body_timeout } else { limits.header_timeout };
-                match deadline.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => {
-                        refuse(&mut out, 408);
-                        let _ = stream.write_all(&out);
-                        return;
+        // Nothing of a next request received: the buffer goes back to this thread's spares
+        // while the connection waits, and one is taken when bytes arrive (an idle connection
+        // holds none, and the kernel copies into memory the cache holds).
+        if end == 0 {
+            recycle_in(std::mem::take(&mut req.buf));
+        }
+        let read = loop {
+            let timeout = match request_started {
+                // Idle: the whole idle time-out from now (the socket reads the clock; a wait
+                // that ends early, which is rare, starts it again).
+                None => limits.idle_timeout,
+                // A request under way: what is left of its time.
+                Some(t) => {
+                    let deadline = t + if head_done { limits.body_timeout } else { limits.header_timeout };
+                    match deadline.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => {
+                            refuse(&mut out, 408);
+                            let _ = stream.write_all(&out);
+                            return;
+                        }
                     }
                 }
-            }
-        };
-        if timeout.is_zero() {
-            // An idle time-out of zero: connections close as soon as they are idle.
-            let _ = stream.write_all(&out);
-            return;
-        }
-        let _ = stream.tcp().set_read_timeout(Some(timeout));
-        if req.buf.len() - end < READ_CHUNK / 4 {
-            if end + READ_CHUNK / 4 > max_buf {
-                // The request under way is larger than the limits admit, yet not refused by
-                // the parser (a chunked body mostly of framing): too large all the same.
-                refuse(&mut out, if head_done { 413 } else { 431 });
+            };
+            if timeout.is_zero() {
+                // An idle time-out of zero: connections close as soon as they are idle.
                 let _ = stream.write_all(&out);
                 return;
             }
-            let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
-            req.buf.resize(grown, 0);
-        }
-        let read = if out.is_empty() {
-            stream.read(&mut req.buf[end..])
-        } else {
-            let exchanged = stream.write_all_then_read(&out, &mut req.buf[end..]);
-            recycle_out(std::mem::take(&mut out));
-            match exchanged {
-                Ok(read) => read,
+            let _ = stream.tcp().set_read_timeout(Some(timeout));
+            let waited = if out.is_empty() {
+                stream.write_all_then_wait(&[])
+            } else {
+                let waited = stream.write_all_then_wait(&out);
+                recycle_out(std::mem::take(&mut out));
+                waited
+            };
+            match waited {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => break Err(e),
                 // The answers could not be sent: the connection is of no further use.
                 Err(_) => return,
+            }
+            if req.buf.is_empty() {
+                req.buf = spare_in();
+            }
+            if req.buf.len() - end < READ_CHUNK / 4 {
+                if end + READ_CHUNK / 4 > max_buf {
+                    // The request under way is larger than the limits admit, yet not refused
+                    // by the parser (a chunked body mostly of framing): too large all the same.
+                    refuse(&mut out, if head_done { 413 } else { 431 });
+                    let _ = stream.write_all(&out);
+                    return;
+                }
+                let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
+                req.buf.resize(grown, 0);
+            }
+            match stream.read_ready(&mut req.buf[end..]) {
+                // The wait ended early: wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                read => break read,
             }
         };
         match read {
@@ -248,6 +282,34 @@ thread_local! {
 #[inline(never)]
 fn spare_out() -> Vec<u8> {
     SPARE_OUT.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+}
+
+thread_local! {
+    /// Receive buffers of idle connections (at most 64, each of `READ_CHUNK` bytes,
+    /// initialised), the last given back on top: bytes are received into memory the cache
+    /// still holds, and an idle connection holds none.
+    static SPARE_IN: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A receive buffer of `READ_CHUNK` initialised bytes, the one this thread used last if it
+/// has one (see `spare_out` on why it is never inlined).
+#[inline(never)]
+fn spare_in() -> Vec<u8> {
+    SPARE_IN.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| vec![0; READ_CHUNK])
+}
+
+/// Gives back a connection's receive buffer when nothing in it is still needed (one grown
+/// for a large request is let go).
+#[inline(never)]
+fn recycle_in(buf: Vec<u8>) {
+    if buf.len() == READ_CHUNK {
+        let _ = SPARE_IN.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < 64 {
+                s.push(buf);
+            }
+        });
+    }
 }
 
 /// Gives back a send buffer whose bytes have been sent (see `spare_out`).

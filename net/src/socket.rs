@@ -106,6 +106,18 @@ impl Inner {
         oc_runtime::io::send_all_then_recv(self.fd(), out, buf, self.write_timeout(), self.read_timeout())
     }
 
+    pub(crate) fn write_all_then_readable(&self, out: &[u8]) -> io::Result<io::Result<()>> {
+        oc_runtime::io::send_all_then_readable(self.fd(), out, self.write_timeout(), self.read_timeout())
+    }
+
+    pub(crate) fn readable(&self) -> io::Result<()> {
+        oc_runtime::io::wait(self.fd(), oc_runtime::io::Interest::Readable, self.read_deadline())
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        oc_runtime::io::try_recv(self.fd(), buf)
+    }
+
     pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         oc_runtime::io::writev(self.fd(), bufs, self.write_deadline())
     }

@@ -245,6 +245,42 @@ impl TcpStream {
         self.inner.write_all_then_read(out, buf)
     }
 
+    /// Writes all of `out` (as `write_all` would, within the write time-out), then waits until
+    /// the stream has something to read (bytes, its end or an error), within the read
+    /// time-out (`TimedOut`), in one step as [`write_all_then_read`](Self::write_all_then_read)
+    /// does. The read is left to [`try_read`](Self::try_read), so its buffer is needed only
+    /// once there is something to read: a server of many idle connections need not keep a
+    /// buffer for each. The wait may end early: `try_read` then says `WouldBlock`.
+    ///
+    /// ```no_run
+    /// # fn demo(stream: &oc_net::TcpStream) -> std::io::Result<()> {
+    /// stream.write_all_then_readable(b"ping\n")??;
+    /// let mut buf = [0u8; 4096];
+    /// match stream.try_read(&mut buf) {
+    ///     Ok(n) => println!("got {:?}", &buf[..n]),
+    ///     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => println!("not yet"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn write_all_then_readable(&self, out: &[u8]) -> io::Result<io::Result<()>> {
+        self.inner.write_all_then_readable(out)
+    }
+
+    /// Waits until the stream has something to read (bytes, its end or an error), within the
+    /// read time-out (`TimedOut`). It may return early: a following
+    /// [`try_read`](Self::try_read) then says `WouldBlock`.
+    pub fn readable(&self) -> io::Result<()> {
+        self.inner.readable()
+    }
+
+    /// Reads what has arrived without waiting: the bytes read, 0 at the end of the stream,
+    /// `WouldBlock` if nothing has arrived.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.try_read(buf)
+    }
+
     /// Reads without removing the data from the socket's queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.recv_flags(buf, libc::MSG_PEEK)

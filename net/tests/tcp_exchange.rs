@@ -213,3 +213,51 @@ fn an_exchange_woken_for_bytes_another_reader_took_waits_for_the_next() {
         }
     });
 }
+
+#[test]
+fn write_all_then_readable_waits_for_bytes_that_try_read_then_takes() {
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = small_buffered_pair();
+        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        // Nothing has arrived: a read without waiting says so.
+        assert_eq!(server.try_read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock, "{backend:?}");
+        // A response larger than both sockets' buffers goes out whole while the peer reads
+        // it, then the wait ends when the peer's next request arrives.
+        let big: Vec<u8> = (0..4u32 << 20).map(|i| i as u8).collect();
+        let expected = big.clone();
+        let peer = std::thread::spawn(move || {
+            let mut got = vec![0u8; expected.len()];
+            client.read_exact(&mut got).unwrap();
+            assert!(got == expected, "the response arrived altered");
+            std::thread::sleep(Duration::from_millis(50));
+            client.write_all(b"next").unwrap();
+            client
+        });
+        server.write_all_then_readable(&big).unwrap().unwrap();
+        // The wait may end early (the read then says `WouldBlock`): wait again, alone.
+        let n = loop {
+            match server.try_read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => server.readable().unwrap(),
+                Err(e) => panic!("{backend:?}: {e}"),
+            }
+        };
+        assert_eq!(&buf[..n], b"next", "{backend:?}");
+        let mut client = peer.join().unwrap();
+        // The wait is bounded by the read time-out, and the end of the stream reads as 0.
+        server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let start = Instant::now();
+        let waited = server.write_all_then_readable(b"bye").unwrap();
+        assert_eq!(waited.unwrap_err().kind(), ErrorKind::TimedOut, "{backend:?}");
+        assert!(start.elapsed() >= Duration::from_millis(100), "{backend:?}: {:?}", start.elapsed());
+        // (Read before closing: a close with unread bytes resets the connection.)
+        let mut bye = [0u8; 3];
+        client.read_exact(&mut bye).unwrap();
+        assert_eq!(&bye, b"bye");
+        drop(client);
+        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        server.readable().unwrap();
+        assert_eq!(server.try_read(&mut buf).unwrap(), 0, "{backend:?}");
+    });
+}

@@ -13,7 +13,10 @@ use oc_runtime::IoBackend;
 /// A minimal HTTP/1.1 server on std::net, in coroutines: answers every request with its path.
 fn serve_http(listener: TcpListener) {
     for conn in listener.incoming() {
-        let mut conn = conn.unwrap();
+        // An error ends the loop (at the end of the test the runtime cancels it).
+        let Ok(mut conn) = conn else {
+            return;
+        };
         oc_runtime::spawn(move || {
             let mut req = Vec::new();
             let mut buf = [0u8; 1024];
@@ -59,10 +62,12 @@ fn ureq_makes_200_concurrent_requests_from_coroutines() {
             for r in requests {
                 r.join().unwrap();
             }
-            // 200 requests with 20 ms of server latency each, on one worker: concurrent.
+            // 200 requests with 20 ms of server latency each, on one worker: one after the
+            // other they would take 4 s; concurrent, a few hundred ms (the bound leaves room
+            // for a loaded machine).
             let took = start.elapsed();
             eprintln!("{backend:?}: 200 requests in {took:?}");
-            assert!(took < Duration::from_millis(900), "{backend:?}: {took:?}");
+            assert!(took < Duration::from_secs(2), "{backend:?}: {took:?}");
         });
         assert!(rt.shutdown(Duration::from_secs(10)));
     }

@@ -9,6 +9,10 @@
 //! the poll reports the socket readable the coroutine receives the bytes itself, so that they
 //! are copied into its buffer just before it reads them. Elsewhere the two run one after the
 //! other.
+//!
+//! `send_all_then_readable` stops at readiness and leaves the receive to the caller
+//! (`try_recv`): a server then needs a receive buffer only once bytes have arrived, and can
+//! take one from a pool that the cache still holds instead of keeping one per connection.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -38,12 +42,56 @@ pub fn send_all_then_recv(
     if !out.is_empty() && !buf.is_empty() && out.len() <= u32::MAX as usize && on_uring() {
         // SAFETY: `out` and `buf` are borrowed for the whole call, which returns only after
         // both operations have completed.
-        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, buf, write_timeout, read_timeout) } {
+        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, Some(buf), write_timeout, read_timeout) } {
             return result;
         }
     }
     send_all(fd, out, write_timeout)?;
     Ok(recv_timeout(fd, buf, 0, read_timeout))
+}
+
+/// Sends all of `out` (as `write_all` would, each wait limited by `write_timeout`), then
+/// waits until `fd` has bytes to receive (or its end, or an error), limited by
+/// `read_timeout` (`TimedOut`). The receive is the caller's, without waiting
+/// ([`try_recv`]): its buffer is needed only once there is something to put in it. The wait
+/// may end early (a spurious wake-up): the receive then says `WouldBlock`, and the caller
+/// waits again.
+///
+/// Returns `Err` if the send failed, otherwise the wait's result. A cancellation acts as in
+/// [`send_all_then_recv`].
+pub fn send_all_then_readable(
+    fd: BorrowedFd<'_>,
+    out: &[u8],
+    write_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+) -> io::Result<io::Result<()>> {
+    if !out.is_empty() && out.len() <= u32::MAX as usize && on_uring() {
+        // SAFETY: `out` is borrowed for the whole call, which returns only after the send
+        // has completed.
+        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, None, write_timeout, read_timeout) } {
+            return result.map(|ready| ready.map(drop));
+        }
+    }
+    send_all(fd, out, write_timeout)?;
+    Ok(readable(fd, read_timeout))
+}
+
+/// Waits until `fd` is readable, at most `timeout`.
+fn readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    match timeout {
+        Some(t) if t.is_zero() => Err(timed_out()),
+        t => super::ready::wait(fd, super::Interest::Readable, t.and_then(|t| Instant::now().checked_add(t))),
+    }
+}
+
+/// Receives into `buf` what has arrived, without waiting: the bytes received, 0 at the end of
+/// the stream, `WouldBlock` if nothing has arrived.
+pub fn try_recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    match recv_now(fd.as_raw_fd(), buf) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        Some(n) => Err(io::Error::from_raw_os_error(-n)),
+        None => Err(io::ErrorKind::WouldBlock.into()),
+    }
 }
 
 /// Whether `send_all_then_recv` called here sends and receives in one step: the caller is a
@@ -154,7 +202,7 @@ fn recv_now(fd: RawFd, buf: &mut [u8]) -> Option<i32> {
 unsafe fn on_ring(
     fd: RawFd,
     out: &[u8],
-    buf: &mut [u8],
+    mut buf: Option<&mut [u8]>,
     write_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
 ) -> Option<io::Result<io::Result<usize>>> {
@@ -198,7 +246,12 @@ unsafe fn on_ring(
                 // Readiness raced with the cancellation: nothing was read, nothing is lost.
                 recv_res = Some(-libc::ECANCELED);
             } else {
-                match recv_now(fd, buf) {
+                let received = match buf.as_deref_mut() {
+                    Some(buf) => recv_now(fd, buf),
+                    // Readiness is all the caller asked for.
+                    None => Some(0),
+                };
+                match received {
                     Some(n) => recv_res = Some(n),
                     // Woken for nothing: wait again.
                     None => match submit_readable(fd) {
@@ -294,10 +347,12 @@ unsafe fn on_ring(
     let sent = send_res.expect("the loop ends with both results");
     if recv_elsewhere {
         let left = read_deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        return Some(sent.map(|()| match left {
-            Some(left) if left.is_zero() => Err(timed_out()),
-            // SAFETY: the caller's descriptor, borrowed for this whole call.
-            left => recv_timeout(unsafe { BorrowedFd::borrow_raw(fd) }, buf, 0, left),
+        // SAFETY: the caller's descriptor, borrowed for this whole call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        return Some(sent.map(|()| match (left, buf) {
+            (Some(left), _) if left.is_zero() => Err(timed_out()),
+            (left, Some(buf)) => recv_timeout(fd, buf, 0, left),
+            (left, None) => readable(fd, left).map(|()| 0),
         }));
     }
     let received = recv_res.expect("the loop ends with both results");

@@ -40,7 +40,7 @@ use io_uring::squeue;
 pub use accept::accept;
 pub use connect::connect;
 pub use datagram::{recv_from, send_to};
-pub use exchange::{one_step_exchange, send_all_then_recv};
+pub use exchange::{one_step_exchange, send_all_then_readable, send_all_then_recv, try_recv};
 pub use file::{read_at, write_at};
 pub use read::{read, readv, recv, recv_timeout};
 pub(crate) use ready::wait_any;
