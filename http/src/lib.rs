@@ -1,8 +1,9 @@
 //! An HTTP/1.1 server whose handlers are plain blocking functions, on oc coroutines.
 //!
-//! One coroutine per connection reads into a reusable buffer, parses every complete request
-//! in it (pipelining), calls the handler for each, encodes every response into one output
-//! buffer and writes it with one call. Handlers may block on anything: a database, a file,
+//! One coroutine per connection reads into a buffer (taken from a per-thread pool when bytes
+//! arrive, so an idle connection holds none), parses every complete request in it
+//! (pipelining), calls the handler for each, encodes every response into one output buffer
+//! and writes it with one call. Handlers may block on anything: a database, a file,
 //! another service; they suspend only their connection's coroutine.
 //!
 //! ```
