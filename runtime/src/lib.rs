@@ -112,7 +112,7 @@ macro_rules! task {
 
 /// `maybe_grow!(expr)` runs `expr` on a fresh 1 MiB stack segment when less than 64 KiB of
 /// stack is left; `maybe_grow!(red_zone, segment_size, expr)` chooses both sizes. See
-/// [`maybe_grow`].
+/// [`maybe_grow()`].
 ///
 /// ```
 /// fn sum(n: u64) -> u64 {
