@@ -59,10 +59,7 @@ impl Transport for TcpStream {
     }
 
     fn write_all_then_wait(&mut self, out: &[u8]) -> io::Result<io::Result<()>> {
-        if out.is_empty() {
-            return Ok(self.readable());
-        }
-        // In one step (on io_uring, no system call of its own).
+        // In one step (on io_uring, no system call of its own); with nothing to write, a wait.
         self.write_all_then_readable(out)
     }
 

@@ -250,7 +250,8 @@ impl TcpStream {
     /// time-out (`TimedOut`), in one step as [`write_all_then_read`](Self::write_all_then_read)
     /// does. The read is left to [`try_read`](Self::try_read), so its buffer is needed only
     /// once there is something to read: a server of many idle connections need not keep a
-    /// buffer for each. The wait may end early: `try_read` then says `WouldBlock`.
+    /// buffer for each. The wait may end early: `try_read` then says `WouldBlock`. With `out`
+    /// empty it is [`readable`](Self::readable).
     ///
     /// ```no_run
     /// # fn demo(stream: &oc_net::TcpStream) -> std::io::Result<()> {

@@ -58,7 +58,7 @@ pub fn send_all_then_recv(
 /// waits again.
 ///
 /// Returns `Err` if the send failed, otherwise the wait's result. A cancellation acts as in
-/// [`send_all_then_recv`].
+/// [`send_all_then_recv`]. With `out` empty, this is the wait alone.
 pub fn send_all_then_readable(
     fd: BorrowedFd<'_>,
     out: &[u8],
