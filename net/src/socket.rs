@@ -9,6 +9,8 @@ use socket2::Socket;
 
 /// A non-blocking socket with read and write time-outs.
 pub(crate) struct Inner {
+    /// The standing readiness registration (io_uring), let go before the socket closes.
+    readiness: oc_runtime::io::Readiness,
     socket: Socket,
     /// Read time-out in nanoseconds; 0 means none.
     read_timeout: AtomicU64,
@@ -19,12 +21,21 @@ impl Inner {
     /// Takes over `socket` and puts it in non-blocking mode.
     pub(crate) fn new(socket: Socket) -> io::Result<Inner> {
         socket.set_nonblocking(true)?;
-        Ok(Inner { socket, read_timeout: AtomicU64::new(0), write_timeout: AtomicU64::new(0) })
+        Ok(Inner::from_socket(socket))
     }
 
     /// Takes over a descriptor that is already non-blocking (fresh from `accept`).
     pub(crate) fn from_nonblocking(fd: OwnedFd) -> Inner {
-        Inner { socket: Socket::from(fd), read_timeout: AtomicU64::new(0), write_timeout: AtomicU64::new(0) }
+        Inner::from_socket(Socket::from(fd))
+    }
+
+    fn from_socket(socket: Socket) -> Inner {
+        Inner {
+            readiness: oc_runtime::io::Readiness::new(),
+            socket,
+            read_timeout: AtomicU64::new(0),
+            write_timeout: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn socket(&self) -> &Socket {
@@ -80,6 +91,7 @@ impl Inner {
     pub(crate) fn try_clone(&self) -> io::Result<Inner> {
         let socket = self.socket.try_clone()?;
         Ok(Inner {
+            readiness: oc_runtime::io::Readiness::new(),
             socket,
             read_timeout: AtomicU64::new(self.read_timeout.load(Ordering::Relaxed)),
             write_timeout: AtomicU64::new(self.write_timeout.load(Ordering::Relaxed)),
@@ -87,7 +99,19 @@ impl Inner {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        oc_runtime::io::recv_timeout(self.fd(), buf, 0, self.read_timeout())
+        self.note_read(oc_runtime::io::recv_timeout(self.fd(), buf, 0, self.read_timeout()), buf.len())
+    }
+
+    /// Tells the readiness registration when a read found the receive queue empty (see
+    /// `Readiness::drained`).
+    #[inline]
+    fn note_read(&self, read: io::Result<usize>, asked: usize) -> io::Result<usize> {
+        match &read {
+            Ok(n) if *n > 0 && *n < asked => self.readiness.drained(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readiness.drained(),
+            _ => {}
+        }
+        read
     }
 
     pub(crate) fn read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
@@ -107,15 +131,24 @@ impl Inner {
     }
 
     pub(crate) fn write_all_then_readable(&self, out: &[u8]) -> io::Result<io::Result<()>> {
-        oc_runtime::io::send_all_then_readable(self.fd(), out, self.write_timeout(), self.read_timeout())
+        oc_runtime::io::send_all_then_readable(
+            self.fd(),
+            out,
+            &self.readiness,
+            self.write_timeout(),
+            self.read_timeout(),
+        )
     }
 
     pub(crate) fn readable(&self) -> io::Result<()> {
-        oc_runtime::io::wait(self.fd(), oc_runtime::io::Interest::Readable, self.read_deadline())
+        match self.write_all_then_readable(&[]) {
+            Ok(waited) => waited,
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        oc_runtime::io::try_recv(self.fd(), buf)
+        self.note_read(oc_runtime::io::try_recv(self.fd(), buf), buf.len())
     }
 
     pub(crate) fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -126,8 +159,11 @@ impl Inner {
     pub(crate) fn into_blocking_fd(self) -> io::Result<OwnedFd> {
         self.socket.set_nonblocking(false)?;
         let inner = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `inner` is never dropped, so the descriptor is moved out exactly once.
-        let socket = unsafe { std::ptr::read(&inner.socket) };
+        // SAFETY: `inner` is never dropped, so each field is moved out exactly once: the
+        // registration to be dropped here (the std type must own the only reference to the
+        // socket's file), the descriptor to be returned.
+        let (readiness, socket) = unsafe { (std::ptr::read(&inner.readiness), std::ptr::read(&inner.socket)) };
+        drop(readiness);
         oc_runtime::io::forget(socket.as_raw_fd());
         Ok(OwnedFd::from(socket))
     }
@@ -158,8 +194,10 @@ pub(crate) unsafe fn from_raw(fd: RawFd) -> io::Result<Inner> {
 /// Gives the descriptor up as is.
 pub(crate) fn into_raw(inner: Inner) -> RawFd {
     let inner = std::mem::ManuallyDrop::new(inner);
-    // SAFETY: `inner` is never dropped, so the socket is moved out exactly once.
-    let socket = unsafe { std::ptr::read(&inner.socket) };
+    // SAFETY: `inner` is never dropped, so each field is moved out exactly once (the
+    // registration to be dropped: the new owner must hold the only reference to the file).
+    let (readiness, socket) = unsafe { (std::ptr::read(&inner.readiness), std::ptr::read(&inner.socket)) };
+    drop(readiness);
     oc_runtime::io::forget(socket.as_raw_fd());
     socket.into_raw_fd()
 }

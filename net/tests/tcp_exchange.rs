@@ -261,3 +261,102 @@ fn write_all_then_readable_waits_for_bytes_that_try_read_then_takes() {
         assert_eq!(server.try_read(&mut buf).unwrap(), 0, "{backend:?}");
     });
 }
+
+/// Reads `stream` to its end, failing the test if that takes more than a second (a socket
+/// kept open by a wait nobody cancelled would never end).
+fn end_within_a_second(mut stream: TcpStream, backend: oc_runtime::IoBackend, what: &str) {
+    stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) => panic!("{backend:?}: {what}: the peer's end did not come ({e})"),
+    }
+}
+
+/// Waits that begin while bytes are already waiting end at once, whether the bytes came
+/// before the first wait, were left by a read that filled its buffer, or were left by a read
+/// that went around the stream (its raw descriptor); and so does a wait after the end of the
+/// stream.
+#[test]
+fn waits_end_at_once_while_bytes_are_waiting() {
+    use std::os::fd::AsRawFd;
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = pair();
+        server.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let message: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        client.write_all(&message).unwrap();
+        oc_runtime::sleep(Duration::from_millis(50));
+        let quick = |what: &str| {
+            let start = Instant::now();
+            server.readable().unwrap();
+            assert!(start.elapsed() < Duration::from_secs(1), "{backend:?}: {what}: waited {:?}", start.elapsed());
+        };
+        quick("bytes before the first wait");
+        // Reads of 10 bytes each leave the rest waiting: every wait ends at once.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 10];
+        while got.len() < 500 {
+            let n = server.try_read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            quick("after a read that filled its buffer");
+        }
+        // The same through `Read`, and in a response's wait.
+        let n = (&server).read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        let start = Instant::now();
+        server.write_all_then_readable(b"ok").unwrap().unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{backend:?}: the response's wait took {:?}",
+            start.elapsed()
+        );
+        // A read around the stream.
+        // SAFETY: a receive into a local buffer on the open descriptor of `server`.
+        let n = unsafe { libc::recv(server.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        assert_eq!(n, 10, "{backend:?}");
+        got.extend_from_slice(&buf);
+        quick("after a read around the stream");
+        let mut rest = vec![0u8; 1000];
+        let n = server.try_read(&mut rest).unwrap();
+        got.extend_from_slice(&rest[..n]);
+        assert!(got == message, "{backend:?}: the bytes arrived altered");
+        let mut ok = [0u8; 2];
+        client.read_exact(&mut ok).unwrap();
+        // The end of the stream: found by a wait, read as 0, and found again by the next wait.
+        drop(client);
+        quick("at the end of the stream");
+        assert_eq!(server.try_read(&mut buf).unwrap(), 0, "{backend:?}");
+        quick("after reading the end of the stream");
+    });
+}
+
+/// A stream that waited is closed when it is dropped, wherever that happens: in the coroutine
+/// that waited, on a plain thread, or after it was turned into a std stream (the wait must
+/// not keep the socket open).
+#[test]
+fn a_stream_that_waited_closes_when_dropped() {
+    support::on_each_backend(2, |backend| {
+        for how in ["in its coroutine", "on a plain thread", "as a std stream"] {
+            let (server, mut client) = pair();
+            let waited = oc_runtime::spawn(move || {
+                server.write_all_then_readable(b"hi").unwrap().unwrap();
+                let mut buf = [0u8; 8];
+                assert_eq!(server.try_read(&mut buf).unwrap(), 2);
+                server
+            });
+            let mut hi = [0u8; 2];
+            client.read_exact(&mut hi).unwrap();
+            client.write_all(b"yo").unwrap();
+            let server = waited.join().unwrap();
+            match how {
+                "in its coroutine" => drop(server),
+                "on a plain thread" => std::thread::spawn(move || drop(server)).join().unwrap(),
+                _ => {
+                    let std_stream = server.into_std().unwrap();
+                    std::thread::spawn(move || drop(std_stream)).join().unwrap();
+                }
+            }
+            end_within_a_second(client, backend, how);
+        }
+    });
+}

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
 
+use super::standing::Readiness;
 use super::{cancel_op, on_uring, recv_timeout, send_timeout, timed_out};
 use crate::reactor::{self, Op, Reactor, UringReactor};
 use crate::scheduler::context;
@@ -59,17 +60,24 @@ pub fn send_all_then_recv(
 ///
 /// Returns `Err` if the send failed, otherwise the wait's result. A cancellation acts as in
 /// [`send_all_then_recv`]. With `out` empty, this is the wait alone.
+///
+/// `readiness` is `fd`'s standing registration: on io_uring the wait reuses one poll for the
+/// socket's whole life instead of arming one per call. It must be dropped before `fd` is
+/// closed, or with it (see [`Readiness`]).
 pub fn send_all_then_readable(
     fd: BorrowedFd<'_>,
     out: &[u8],
+    readiness: &Readiness,
     write_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
 ) -> io::Result<io::Result<()>> {
-    if !out.is_empty() && out.len() <= u32::MAX as usize && on_uring() {
+    if out.len() <= u32::MAX as usize && on_uring() {
+        let fd = fd.as_raw_fd();
         // SAFETY: `out` is borrowed for the whole call, which returns only after the send
         // has completed.
-        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, None, write_timeout, read_timeout) } {
-            return result.map(|ready| ready.map(drop));
+        let standing = unsafe { super::standing::on_ring(fd, out, readiness, write_timeout, read_timeout) };
+        if let Some(result) = standing {
+            return result;
         }
     }
     send_all(fd, out, write_timeout)?;
@@ -77,7 +85,7 @@ pub fn send_all_then_readable(
 }
 
 /// Waits until `fd` is readable, at most `timeout`.
-fn readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+pub(super) fn readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
     match timeout {
         Some(t) if t.is_zero() => Err(timed_out()),
         t => super::ready::wait(fd, super::Interest::Readable, t.and_then(|t| Instant::now().checked_add(t))),
@@ -121,14 +129,14 @@ fn send_all(fd: BorrowedFd<'_>, mut out: &[u8], timeout: Option<Duration>) -> io
 /// # Safety
 ///
 /// `out` must stay valid until the operation completes.
-unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
+pub(super) unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
     // SAFETY: forwarded from our caller.
     on_this_ring(|ring| unsafe { send_on(ring, fd, out) })
 }
 
 /// `submit` applied to this thread's worker's ring, with the worker's index; `None` when the
 /// thread drives no worker with a ring (its worker was handed away).
-fn on_this_ring<T>(submit: impl FnOnce(&UringReactor) -> T) -> Option<(T, usize)> {
+pub(super) fn on_this_ring<T>(submit: impl FnOnce(&UringReactor) -> T) -> Option<(T, usize)> {
     let worker = context::current_worker();
     let w = worker.as_ref()?;
     let Reactor::Uring(ring) = w.reactor() else {
@@ -142,7 +150,7 @@ fn on_this_ring<T>(submit: impl FnOnce(&UringReactor) -> T) -> Option<(T, usize)
 /// # Safety
 ///
 /// `out` must stay valid until the operation completes.
-unsafe fn send_on(ring: &UringReactor, fd: RawFd, out: &[u8]) -> Arc<Op> {
+pub(super) unsafe fn send_on(ring: &UringReactor, fd: RawFd, out: &[u8]) -> Arc<Op> {
     let (entry, len) = send_entry(fd, out);
     // SAFETY: forwarded from our caller.
     let op = unsafe { ring.submit(entry) };
@@ -364,13 +372,13 @@ unsafe fn on_ring(
     }))
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
 }
 
-fn cancelled() -> io::Error {
+pub(super) fn cancelled() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "operation cancelled: the runtime is shutting down")
 }

@@ -29,6 +29,7 @@ mod exchange;
 mod file;
 mod read;
 mod ready;
+mod standing;
 mod write;
 
 use std::io;
@@ -45,6 +46,7 @@ pub use file::{read_at, write_at};
 pub use read::{read, readv, recv, recv_timeout};
 pub(crate) use ready::wait_any;
 pub use ready::{Interest, forget, wait};
+pub use standing::Readiness;
 pub use write::{send, send_timeout, write, writev};
 
 use crate::reactor::{self, Reactor, Unparker};

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use epoll::{EpollReactor, Interest};
-pub(crate) use uring::{Op, UringReactor, UringRemote, recv_ioprio, recycle};
+pub(crate) use uring::{Op, Standing, UringReactor, UringRemote, recv_ioprio, recycle};
 
 /// Which IO backend a runtime uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

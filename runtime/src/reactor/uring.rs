@@ -56,6 +56,22 @@ struct OpState {
     /// A result that completes the operation without waking its waiter (the waiter expects
     /// it, and is waiting for something else).
     quiet: Option<i32>,
+    /// The kernel is done with the operation (always, once `result` is first set, except for
+    /// a standing one: see `take_event_or_wait`).
+    ended: bool,
+}
+
+/// What a standing (multishot) operation has to say to its waiter.
+pub(crate) enum Standing {
+    /// Nothing since the waiter last looked; it is woken at the next completion.
+    Pending,
+    /// The latest result since the waiter last looked (the operation may have ended with
+    /// it: `has_ended`).
+    Event { res: i32 },
+    /// The kernel is done with the operation, and nothing is left to report.
+    Ended,
+    /// Another waiter is registered: this one must wait some other way.
+    Busy,
 }
 
 impl Op {
@@ -92,10 +108,56 @@ impl Op {
         self.user_data.get()
     }
 
+    /// For a standing operation: takes the latest result since the last look, or leaves
+    /// `waker` to be woken at the next completion (unless another waiter's is there).
+    pub(crate) fn take_event_or_wait(&self, waker: &Waker) -> Standing {
+        let mut state = self.state.lock();
+        if let Some(res) = state.result.take() {
+            return Standing::Event { res };
+        }
+        if state.ended {
+            return Standing::Ended;
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => return Standing::Busy,
+            None => state.waker = Some(waker.clone()),
+        }
+        Standing::Pending
+    }
+
+    /// Whether a standing operation has a result its waiter has not taken.
+    pub(crate) fn has_event(&self) -> bool {
+        self.state.lock().result.is_some()
+    }
+
+    /// Whether the kernel is done with the operation.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
+    /// Lets go of `waker` if it is the one registered (the waiter no longer waits): a
+    /// standing operation then holds no task between waits.
+    pub(crate) fn forget_waker(&self, waker: &Waker) {
+        let mut state = self.state.lock();
+        if state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = None;
+        }
+    }
+
+    /// A completion of a standing operation that more will follow: kept as the latest
+    /// result, and the waiter woken.
+    fn event(&self, res: i32) -> Option<Waker> {
+        let mut state = self.state.lock();
+        state.result = Some(res);
+        state.waker.take()
+    }
+
     fn complete(&self, res: i32) -> Option<Waker> {
         let waker = {
             let mut state = self.state.lock();
             state.result = Some(res);
+            state.ended = true;
             (state.waker.take(), state.quiet == Some(res))
         };
         match waker {
@@ -252,6 +314,11 @@ impl UringReactor {
         self.in_flight.get()
     }
 
+    /// What other threads use to reach this ring.
+    pub(crate) fn remote(&self) -> &Arc<UringRemote> {
+        &self.remote
+    }
+
     /// Queues `entry` (its `user_data` is assigned here).
     ///
     /// # Safety
@@ -285,7 +352,7 @@ impl UringReactor {
     /// An operation without result: one given back on this thread (no allocation), else a
     /// new one.
     fn fresh_op(&self) -> Arc<Op> {
-        let blank = || OpState { result: None, waker: None, quiet: None };
+        let blank = || OpState { result: None, waker: None, quiet: None, ended: false };
         if let Some(mut op) = reused_op() {
             // Only unique operations are given back, and nobody can have cloned one since.
             if let Some(unique) = Arc::get_mut(&mut op) {
@@ -332,6 +399,19 @@ impl UringReactor {
         slot.op = Some(op);
         self.in_flight.set(self.in_flight.get() + 1);
         (u64::from(slot.generation) << 32) | u64::from(index)
+    }
+
+    /// Gives a completion with more to come to the standing operation `user_data` names,
+    /// which keeps its slot; returns the waker to wake.
+    fn event(&self, user_data: u64, res: i32) -> Option<Waker> {
+        let index = (user_data & 0xffff_ffff) as usize;
+        let generation = (user_data >> 32) as u32;
+        let slots = self.slots.borrow();
+        let slot = slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.op.as_ref()?.event(res)
     }
 
     fn take(&self, user_data: u64) -> Option<Arc<Op>> {
@@ -442,6 +522,11 @@ impl UringReactor {
                         }
                     }
                     IGNORE_TOKEN => {}
+                    user_data if cqueue::more(cqe.flags()) => {
+                        if let Some(waker) = self.event(user_data, cqe.result()) {
+                            ready.push(waker);
+                        }
+                    }
                     user_data => {
                         if let Some(op) = self.take(user_data) {
                             if let Some(waker) = op.complete(cqe.result()) {

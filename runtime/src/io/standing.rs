@@ -1,0 +1,282 @@
+//! A socket's standing readiness registration on io_uring: one multishot poll, armed by the
+//! first wait and kept until the registration is dropped, where a poll per wait would be armed
+//! (and its wait-queue entry added and removed) again for every request. The kernel posts a
+//! completion each time bytes arrive; the registration keeps the latest until its waiter looks.
+//!
+//! A completion comes when bytes arrive, not while they wait to be read: after one, the socket
+//! may hold bytes that no completion will announce, until a read finds its queue empty and
+//! says so ([`Readiness::drained`]). A wait that begins before that checks the socket itself
+//! (one `poll(2)`), so a caller that reads part of what arrived and waits again is not left
+//! waiting for bytes that are already there.
+//!
+//! The poll holds a reference to the socket's file: dropping the registration cancels it, and
+//! the socket is released once that cancellation reaches the kernel (with the owning worker's
+//! next submission, which follows within one turn of its scheduler).
+
+use std::fmt;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types};
+
+use super::exchange::{cancelled, earliest, on_this_ring, readable, send_on, submit_send};
+use super::timed_out;
+use crate::reactor::{self, Op, Reactor, Standing, UringReactor, UringRemote};
+use crate::scheduler::context;
+use crate::sync::SpinLock;
+use crate::task;
+
+/// A socket's standing readiness registration for
+/// [`send_all_then_readable`](super::send_all_then_readable), kept beside the socket and
+/// dropped before it (or with it).
+///
+/// On io_uring the first wait arms a multishot poll on the worker's ring and later waits reuse
+/// it; elsewhere (epoll, a plain thread) it holds nothing. One coroutine waits on it at a time;
+/// a second waiting at the same time waits the usual way.
+pub struct Readiness {
+    reg: SpinLock<Option<Registration>>,
+    /// The socket may hold bytes no completion will announce: a completion was taken since a
+    /// read last found the queue empty.
+    may_hold: AtomicBool,
+}
+
+struct Registration {
+    op: Arc<Op>,
+    /// The ring the poll is on.
+    remote: Arc<UringRemote>,
+}
+
+impl Readiness {
+    /// No registration yet.
+    pub const fn new() -> Readiness {
+        Readiness { reg: SpinLock::new(None), may_hold: AtomicBool::new(false) }
+    }
+
+    /// Tells the registration that a read found the socket's receive queue empty: it returned
+    /// `WouldBlock`, or fewer bytes than asked for (and not 0, the end of the stream). The
+    /// next wait then needs no look at the socket of its own.
+    #[inline]
+    pub fn drained(&self) {
+        if self.may_hold.load(Ordering::Relaxed) {
+            self.may_hold.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether bytes are waiting to be read, looked at now (when a completion may not
+    /// announce them).
+    fn holds_bytes(&self, fd: RawFd) -> bool {
+        if !self.may_hold.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, no waiting.
+        let n = unsafe { crate::sys::raw::poll(&mut pfd, 1, 0) };
+        if n == 0 {
+            // Nothing there: bytes that arrive from now on bring a completion.
+            self.may_hold.store(false, Ordering::Relaxed);
+        }
+        n != 0
+    }
+
+    /// The poll on `ring`: the one there if it is still armed, else a new one (a poll left
+    /// on another worker's ring, where the coroutine ran before, is cancelled).
+    fn standing_on(&self, ring: &UringReactor, fd: RawFd) -> Arc<Op> {
+        let mut reg = self.reg.lock();
+        if let Some(r) = &*reg
+            && Arc::ptr_eq(&r.remote, ring.remote())
+            && !r.op.has_ended()
+        {
+            return r.op.clone();
+        }
+        if let Some(old) = reg.take() {
+            old.cancel();
+        }
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).multi(true).build();
+        // SAFETY: a poll names no memory.
+        let op = unsafe { ring.submit(entry) };
+        // Arming looks at the socket: bytes already there bring a completion at once.
+        self.may_hold.store(false, Ordering::Relaxed);
+        *reg = Some(Registration { op: op.clone(), remote: ring.remote().clone() });
+        op
+    }
+}
+
+impl Registration {
+    /// Cancels the poll unless the kernel is done with it: directly when this thread drives
+    /// the worker whose ring it is on, else through that worker's inbox.
+    fn cancel(self) {
+        if self.op.has_ended() {
+            return;
+        }
+        let worker = context::current_worker();
+        if let Some(w) = worker.as_ref()
+            && let Reactor::Uring(ring) = w.reactor()
+            && Arc::ptr_eq(ring.remote(), &self.remote)
+        {
+            ring.cancel(self.op.user_data());
+            return;
+        }
+        self.remote.request_cancel(self.op.user_data());
+    }
+}
+
+impl Default for Readiness {
+    fn default() -> Readiness {
+        Readiness::new()
+    }
+}
+
+impl Drop for Readiness {
+    fn drop(&mut self) {
+        if let Some(reg) = self.reg.lock().take() {
+            reg.cancel();
+        }
+    }
+}
+
+impl fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let armed = self.reg.lock().as_ref().is_some_and(|r| !r.op.has_ended());
+        f.debug_struct("Readiness").field("armed", &armed).finish()
+    }
+}
+
+/// `send_all_then_readable` on io_uring with a standing poll: the send (if any) is queued and
+/// the coroutine waits for the poll's next completion; `None` when the coroutine has no ring
+/// to submit to right now (its worker was handed away).
+///
+/// # Safety
+///
+/// `out` must stay valid until this function returns (it returns only after the send it
+/// started has completed; it never unwinds before).
+pub(super) unsafe fn on_ring(
+    fd: RawFd,
+    out: &[u8],
+    readiness: &Readiness,
+    write_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+) -> Option<io::Result<io::Result<()>>> {
+    let now = Instant::now();
+    let write_deadline = write_timeout.and_then(|t| now.checked_add(t));
+    let read_deadline = read_timeout.and_then(|t| now.checked_add(t));
+    let ((mut standing, send), owner) = on_this_ring(|ring| {
+        let standing = readiness.standing_on(ring, fd);
+        // SAFETY: forwarded from our caller.
+        let send = (!out.is_empty()).then(|| unsafe { send_on(ring, fd, out) });
+        (standing, send)
+    })?;
+    let waker = task::waker().expect("in a coroutine");
+    let mut send = send.map(|op| (op, owner));
+    // Bytes already waiting (a read left some): no wait.
+    let mut waited: Option<io::Result<()>> = readiness.holds_bytes(fd).then_some(Ok(()));
+    let mut sent = 0usize;
+    let mut send_res: Option<io::Result<()>> = if out.is_empty() { Some(Ok(())) } else { None };
+    let (mut send_cancelled, mut send_expired) = (false, false);
+    // How the wait ended; `elsewhere` when it must be made the usual way once the send is
+    // done (another coroutine waits on the registration, or none could be armed).
+    let mut elsewhere = false;
+    let mut now = Some(now);
+    loop {
+        if waited.is_none() && !elsewhere {
+            match standing.take_event_or_wait(&waker) {
+                Standing::Pending => {}
+                Standing::Event { res } if res >= 0 => {
+                    readiness.may_hold.store(true, Ordering::Relaxed);
+                    waited = Some(Ok(()));
+                }
+                // Cancelled by the runtime's shutdown.
+                Standing::Event { res } if res == -libc::ECANCELED => waited = Some(Err(cancelled())),
+                Standing::Event { res } => waited = Some(Err(io::Error::from_raw_os_error(-res))),
+                // The kernel ended the poll with nothing to report: arm another.
+                Standing::Ended => match on_this_ring(|ring| readiness.standing_on(ring, fd)) {
+                    Some((op, _)) => {
+                        standing = op;
+                        continue;
+                    }
+                    None => elsewhere = true,
+                },
+                Standing::Busy => elsewhere = true,
+            }
+        }
+        let received = waited.is_some() || elsewhere;
+        if let Some((op, _)) = &send {
+            // As in the exchange: a whole send completes quietly while the wait goes on.
+            let res = if received { op.result_or_wait_loud(&waker) } else { op.result_or_wait(&waker) };
+            if let Some(res) = res {
+                if let Some((op, _)) = send.take() {
+                    reactor::recycle(op);
+                }
+                match res {
+                    _ if send_expired => send_res = Some(Err(timed_out())),
+                    n if n > 0 => {
+                        sent += n as usize;
+                        if sent == out.len() {
+                            send_res = Some(Ok(()));
+                        }
+                    }
+                    0 => send_res = Some(Err(io::ErrorKind::WriteZero.into())),
+                    n if n == -libc::ECANCELED => send_res = Some(Err(cancelled())),
+                    n => send_res = Some(Err(io::Error::from_raw_os_error(-n))),
+                }
+            }
+        }
+        if send.is_none() && send_res.is_none() {
+            // Short: the rest, while the wait goes on.
+            // SAFETY: `out` outlives this function, which waits for every send it starts.
+            match unsafe { submit_send(fd, &out[sent..]) } {
+                Some(op) => send = Some(op),
+                None => task::yield_uncancellable(),
+            }
+            continue;
+        }
+        // A failed send makes the wait pointless; a cancellation ends it (the send goes on:
+        // its response was due).
+        if waited.is_none() && !elsewhere && (matches!(send_res, Some(Err(_))) || task::cancel_pending()) {
+            waited = Some(Err(cancelled()));
+        }
+        if send_res.is_some() && (waited.is_some() || elsewhere) {
+            break;
+        }
+        let sending = send.is_some() && !send_cancelled;
+        let waiting = waited.is_none() && !elsewhere;
+        let deadline = earliest(write_deadline.filter(|_| sending), read_deadline.filter(|_| waiting));
+        match deadline {
+            Some(d) => task::park_until_uncancellable(d, now.take()),
+            None => task::park_uncancellable(),
+        }
+        now = None;
+        // What is overdue: the send is cancelled (its completion still comes), the wait ends.
+        // Not when what we waited for has come (the usual wake-up): that costs no clock reading.
+        let progressed = (waiting && standing.has_event()) || send.as_ref().is_some_and(|(op, _)| op.is_done());
+        if deadline.is_some() && !progressed {
+            let now = Instant::now();
+            if let Some((op, owner)) = &send
+                && !send_cancelled
+                && write_deadline.is_some_and(|d| now >= d)
+            {
+                (send_cancelled, send_expired) = (true, true);
+                super::cancel_op(op, *owner);
+            }
+            if waiting && read_deadline.is_some_and(|d| now >= d) {
+                waited = Some(Err(timed_out()));
+            }
+        }
+    }
+    // Between waits the registration holds no task.
+    standing.forget_waker(&waker);
+    task::unwind_if_cancelled();
+    let sent = send_res.expect("the loop ends with the send's result");
+    if elsewhere {
+        let left = read_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // SAFETY: the caller's descriptor, borrowed for this whole call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        return Some(sent.map(|()| match left {
+            Some(left) if left.is_zero() => Err(timed_out()),
+            left => readable(fd, left),
+        }));
+    }
+    Some(sent.map(|()| waited.expect("the loop ends with the wait's result")))
+}
