@@ -360,3 +360,49 @@ fn a_stream_that_waited_closes_when_dropped() {
         }
     });
 }
+
+/// A wait cancelled while its response cannot leave yet (the socket's send buffer is full)
+/// lets the response go whole, then ends: the send's completion must wake the coroutine even
+/// though a whole send completes quietly while the wait goes on.
+#[test]
+fn a_cancelled_wait_still_delivers_its_response_then_ends() {
+    use std::os::fd::AsRawFd;
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = small_buffered_pair();
+        // Fill the send buffer (and the peer's receive buffer) without waiting, to the last
+        // byte it takes.
+        let chunk = [7u8; 4096];
+        let mut queued = 0usize;
+        for len in [4096, 1] {
+            loop {
+                // SAFETY: a send from a local buffer on the open descriptor of `server`.
+                let n = unsafe {
+                    libc::send(server.as_raw_fd(), chunk.as_ptr().cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+                };
+                if n < 0 {
+                    break;
+                }
+                queued += n as usize;
+            }
+        }
+        let waiting = oc_runtime::spawn(move || {
+            let _ = server.write_all_then_readable(b"the response");
+            unreachable!("a cancelled wait unwinds");
+        });
+        oc_runtime::sleep(Duration::from_millis(50));
+        waiting.cancel();
+        oc_runtime::sleep(Duration::from_millis(50));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert!(got[..queued].iter().all(|&b| b == 7), "{backend:?}");
+        if backend == oc_runtime::IoBackend::Uring {
+            assert_eq!(&got[queued..], b"the response", "{backend:?}");
+        } else {
+            // An ordinary write, interrupted: what arrived is a prefix.
+            assert!(b"the response".starts_with(&got[queued..]), "{backend:?}");
+        }
+        let mut waiting = waiting;
+        let joined = waiting.timeout_join(Duration::from_secs(2));
+        assert!(joined.unwrap_err().is_cancelled(), "{backend:?}: the coroutine did not end after its response went");
+    });
+}

@@ -73,7 +73,9 @@ pub struct RuntimeMetrics {
     pub stack_guard: StackGuard,
     /// The IO backend the workers use.
     pub io_backend: crate::IoBackend,
-    /// IO operations (io_uring) or descriptor waits (epoll) in flight.
+    /// IO operations (io_uring) or descriptor waits (epoll) in flight. On io_uring this
+    /// includes the standing readiness poll of every socket that has waited
+    /// ([`io::Readiness`](crate::io::Readiness)).
     pub io_in_flight: usize,
     /// Per-worker figures, indexed by worker.
     pub per_worker: Vec<WorkerMetrics>,

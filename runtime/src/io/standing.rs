@@ -233,9 +233,10 @@ pub(super) unsafe fn on_ring(
             continue;
         }
         // A failed send makes the wait pointless; a cancellation ends it (the send goes on:
-        // its response was due).
+        // its response was due, and its completion must now wake us: look at it again).
         if waited.is_none() && !elsewhere && (matches!(send_res, Some(Err(_))) || task::cancel_pending()) {
             waited = Some(Err(cancelled()));
+            continue;
         }
         if send_res.is_some() && (waited.is_some() || elsewhere) {
             break;
