@@ -354,12 +354,15 @@ fn answer<S: Transport>(
     // (CR or LF in a value would let a handler's input forge fields or responses).
     let known = cache.knows_fields(&resp);
     if !known && !valid_head(&resp) {
-        eprintln!("oc-http: a handler answered with an invalid status or header field; sending 500 instead");
+        eprintln!("oc-http: a handler answered with a 1xx or invalid status or header field; sending 500 instead");
         resp = Response::error(500);
     }
     // Decided after the handler: a shutdown that began meanwhile closes the connection.
     let keep_alive = req.keep_alive() && !server.stopping();
-    let no_body = matches!(resp.status, 100..=199 | 204 | 304);
+    // No content in these (a 1xx never gets here, see `valid_head`). A 204 or 304 ends at
+    // its head (RFC 9112 §6.3); a 205 must not have content either (RFC 9110 §15.3.6), but
+    // its status does not end it, so it says so with `Content-Length: 0`.
+    let no_body = matches!(resp.status, 204 | 205 | 304);
     match resp.body {
         Body::Stream(_) if !no_body => {
             let chunked = version == Version::Http11;
@@ -387,7 +390,12 @@ fn answer<S: Transport>(
                 Body::Static(b) => b,
                 _ => &[],
             };
-            head(out, cache, (&resp, known), date, version, keep_alive, (!no_body).then_some(bytes.len()), false);
+            let len = match resp.status {
+                204 | 304 => None,
+                205 => Some(0),
+                _ => Some(bytes.len()),
+            };
+            head(out, cache, (&resp, known), date, version, keep_alive, len, false);
             if !is_head && !no_body {
                 out.extend_from_slice(bytes);
             }
@@ -431,12 +439,12 @@ impl HeadCache {
         fields_known && self.status == resp.status && self.framing == framing
     }
 
-    /// Whether `resp` has a valid status and the very header fields of the kept head (which
+    /// Whether `resp` has a final status and the very header fields of the kept head (which
     /// were found valid when it was encoded).
     #[inline]
     fn knows_fields(&self, resp: &Response) -> bool {
         self.valid
-            && (100..=999).contains(&resp.status)
+            && final_status(resp.status)
             && self.key.len() == resp.headers.len()
             && self.key.iter().zip(&resp.headers).all(|(k, h)| Self::key(h) == Some(*k))
     }
@@ -528,10 +536,17 @@ fn head(
     out.extend_from_slice(b"\r\n\r\n");
 }
 
-/// Whether a handler's response can be sent as it is: a three-digit status, field names that
-/// are tokens, field values without control characters other than tab (RFC 9110 §5.1, §5.5).
+/// Whether `status` can end an exchange: three digits, not 1xx (an interim response, RFC 9110
+/// §15.2; sent as the answer, it would leave the client waiting for the final one).
+#[inline]
+fn final_status(status: u16) -> bool {
+    (200..=999).contains(&status)
+}
+
+/// Whether a handler's response can be sent as it is: a final status, field names that are
+/// tokens, field values without control characters other than tab (RFC 9110 §5.1, §5.5).
 fn valid_head(resp: &Response) -> bool {
-    (100..=999).contains(&resp.status)
+    final_status(resp.status)
         && resp.headers.iter().all(|(name, value)| {
             !name.is_empty()
                 && name.bytes().all(|b| crate::head::TOKEN[b as usize])

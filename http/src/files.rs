@@ -1,5 +1,6 @@
 //! Static files: a directory served with index files, MIME types, validators (`ETag`,
-//! `Last-Modified`), conditional requests (`304`), and single byte ranges (`206`/`416`).
+//! `Last-Modified`), conditional requests (`If-Match`, `If-Unmodified-Since`, `If-None-Match`,
+//! `If-Modified-Since`: `412`/`304`), and single byte ranges (`206`/`416`, `If-Range`).
 //! No request escapes the root: `..` segments (also percent-encoded) are refused, and a path
 //! whose real location (symbolic links resolved) lies outside the root is not found.
 
@@ -86,15 +87,11 @@ impl crate::Handler for StaticFiles {
                 .header("Content-Type", mime(&path))
                 .header("Accept-Ranges", "bytes")
         };
-        // Conditional requests: If-None-Match wins over If-Modified-Since.
-        if let Some(inm) = req.header("if-none-match") {
-            if inm.trim() == "*" || inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag) {
-                return validators(Response::new(304));
-            }
-        } else if let Some(since) = req.header("if-modified-since").and_then(parse_http_date) {
-            if mtime.as_secs() <= since {
-                return validators(Response::new(304));
-            }
+        // The preconditions, then the range (RFC 9110 §13.2.2).
+        match preconditions(req, &etag, mtime.as_secs()) {
+            Some(304) => return validators(Response::new(304)),
+            Some(status) => return Response::error(status),
+            None => {}
         }
         // Range only for GET (RFC 9110 §14.2), and only while the representation is the one
         // `If-Range` names, if it names one (§13.1.5); otherwise the whole file.
@@ -162,17 +159,133 @@ impl crate::Handler for StaticFiles {
     }
 }
 
-/// A single `bytes=` range as `[start, end)`. `Ok(None)`: serve the whole file (several
-/// ranges, or a form we do not honour); `Err`: unsatisfiable (416).
+/// What the preconditions of `req` say of the representation with `etag`, last modified at
+/// `mtime`, evaluated in the order of RFC 9110 §13.2.2: `None` to go on, or the status that
+/// answers instead (`412`, or `304` to a `GET` or `HEAD` whose cached copy is current).
+fn preconditions(req: &Request, etag: &str, mtime: u64) -> Option<u16> {
+    let get = matches!(req.method(), "GET" | "HEAD");
+    // If-Match (§13.1.1), strong comparison; or else If-Unmodified-Since (§13.1.4).
+    if req.header_bytes("if-match").is_some() {
+        let holds = match entity_tags(req.header_values("if-match"), etag, false) {
+            Tags::Any => true,
+            Tags::List { matched } => matched,
+            Tags::Invalid => false,
+        };
+        if !holds {
+            return Some(412);
+        }
+    } else if let Some(since) = one_date(req, "if-unmodified-since")
+        && mtime > since
+    {
+        return Some(412);
+    }
+    // If-None-Match (§13.1.2), weak comparison; or else If-Modified-Since (§13.1.3), which
+    // only GET and HEAD take.
+    if req.header_bytes("if-none-match").is_some() {
+        let holds = match entity_tags(req.header_values("if-none-match"), etag, true) {
+            Tags::Any => false,
+            Tags::List { matched } => !matched,
+            Tags::Invalid => true,
+        };
+        if !holds {
+            return Some(if get { 304 } else { 412 });
+        }
+    } else if get
+        && let Some(since) = one_date(req, "if-modified-since")
+        && mtime <= since
+    {
+        return Some(304);
+    }
+    None
+}
+
+/// The HTTP-date of field `name`: `None` when the field is absent, is not a date, or is sent
+/// more than once (a list of dates is no date, RFC 9110 §13.1.3-§13.1.4).
+fn one_date(req: &Request, name: &str) -> Option<u64> {
+    let mut values = req.header_values(name);
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    parse_http_date(std::str::from_utf8(value).ok()?)
+}
+
+/// What an `If-Match` or `If-None-Match` field says, read as one list across its lines.
+#[derive(Debug, PartialEq, Eq)]
+enum Tags {
+    /// `*`: any current representation.
+    Any,
+    /// A list of entity tags (perhaps empty), and whether one of them matches.
+    List { matched: bool },
+    /// Neither: not the field's syntax.
+    Invalid,
+}
+
+/// Reads `values` as `"*" / #entity-tag` (RFC 9110 §13.1.1-§13.1.2) and compares each tag
+/// with `etag`, a strong tag with its quotes (§8.8.3.2): weakly (the opaque tags alone) when
+/// `weak`, otherwise strongly (a weak tag never matches).
+fn entity_tags<'a>(values: impl Iterator<Item = &'a [u8]>, etag: &str, weak: bool) -> Tags {
+    let (mut members, mut star, mut matched) = (0usize, false, false);
+    for value in values {
+        let mut at = 0;
+        loop {
+            // Empty elements and whitespace between elements are allowed (§5.6.1).
+            while let Some(b' ' | b'\t' | b',') = value.get(at) {
+                at += 1;
+            }
+            if at == value.len() {
+                break;
+            }
+            members += 1;
+            if value[at] == b'*' {
+                star = true;
+                at += 1;
+            } else {
+                // [ "W/" ] DQUOTE *etagc DQUOTE
+                let is_weak = value[at..].starts_with(b"W/");
+                if is_weak {
+                    at += 2;
+                }
+                if value.get(at) != Some(&b'"') {
+                    return Tags::Invalid;
+                }
+                let Some(len) = value[at + 1..].iter().position(|&b| b == b'"') else {
+                    return Tags::Invalid;
+                };
+                let opaque = &value[at..at + len + 2];
+                if !opaque[1..=len].iter().all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80) {
+                    return Tags::Invalid;
+                }
+                matched |= opaque == etag.as_bytes() && (weak || !is_weak);
+                at += len + 2;
+            }
+            while let Some(b' ' | b'\t') = value.get(at) {
+                at += 1;
+            }
+            if !matches!(value.get(at), None | Some(b',')) {
+                return Tags::Invalid;
+            }
+        }
+    }
+    match (star, members) {
+        (false, _) => Tags::List { matched },
+        (true, 1) => Tags::Any,
+        (true, _) => Tags::Invalid,
+    }
+}
+
+/// A single byte range (unit `bytes`, in any case: RFC 9110 §14.1) as `[start, end)`.
+/// `Ok(None)`: serve the whole file (another unit, several ranges); `Err`: malformed or
+/// unsatisfiable (416).
 fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else { return Ok(None) };
-    if spec.contains(',') {
+    let Some((unit, spec)) = header.trim().split_once('=') else { return Ok(None) };
+    if !unit.eq_ignore_ascii_case("bytes") || spec.contains(',') {
         return Ok(None);
     }
     let (a, b) = spec.split_once('-').ok_or(())?;
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
-        let suffix: u64 = b.parse().map_err(|_| ())?;
+        let suffix = position(b)?;
         if suffix == 0 {
             return Err(());
         }
@@ -183,14 +296,23 @@ fn parse_range(header: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
         }
         (len.saturating_sub(suffix), len)
     } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
-        let end = if b.is_empty() { len } else { b.parse::<u64>().map_err(|_| ())?.saturating_add(1).min(len) };
+        let start = position(a)?;
+        let end = if b.is_empty() { len } else { position(b)?.saturating_add(1).min(len) };
         if start >= len || end <= start {
             return Err(());
         }
         (start, end)
     };
     Ok(Some(range))
+}
+
+/// A position in a byte range: digits only (`1*DIGIT`, RFC 9110 §14.1.1; no sign), a larger
+/// number than `u64` holds taken as its largest.
+fn position(digits: &str) -> Result<u64, ()> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    Ok(digits.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
 /// Seconds since the epoch of an HTTP-date in any of its three forms (RFC 9110 §5.6.7):
@@ -281,9 +403,47 @@ mod tests {
         assert_eq!(super::parse_range("bytes=5-2", 100), Err(()));
         assert_eq!(super::parse_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(super::parse_range("items=0-1", 100), Ok(None));
+        // The unit in any case; positions of digits only, however large.
+        assert_eq!(super::parse_range("Bytes=0-4", 100), Ok(Some((0, 5))));
+        assert_eq!(super::parse_range("BYTES=-10", 100), Ok(Some((90, 100))));
+        assert_eq!(super::parse_range("bytes=0-99999999999999999999999", 100), Ok(Some((0, 100))));
+        assert_eq!(super::parse_range("bytes=-99999999999999999999999", 100), Ok(Some((0, 100))));
+        assert_eq!(super::parse_range("bytes=99999999999999999999999-", 100), Err(()));
+        // Malformed, as unsatisfiable ranges are: 416.
+        for bad in
+            ["bytes=+1-+3", "bytes=+1-3", "bytes=1-+3", "bytes=-+3", "bytes=x-y", "bytes=5", "bytes=-", "bytes=0x1-2"]
+        {
+            assert_eq!(super::parse_range(bad, 100), Err(()), "{bad}");
+        }
         // An empty file: a suffix range is the whole (empty) file, any other is unsatisfiable.
         assert_eq!(super::parse_range("bytes=-5", 0), Ok(None));
         assert_eq!(super::parse_range("bytes=0-4", 0), Err(()));
+    }
+
+    #[test]
+    fn entity_tag_lists() {
+        use super::{Tags, entity_tags};
+        let etag = "\"5-a\"";
+        let read = |lines: &[&str], weak: bool| entity_tags(lines.iter().map(|l| l.as_bytes()), etag, weak);
+        let matched = Tags::List { matched: true };
+        let unmatched = Tags::List { matched: false };
+        assert_eq!(read(&["\"5-a\""], false), matched);
+        assert_eq!(read(&["\"x\", \"5-a\""], false), matched);
+        assert_eq!(read(&["\"x\"", "\"5-a\""], false), matched);
+        assert_eq!(read(&[" ,\"x\" ,, \"5-a\"\t,"], false), matched);
+        assert_eq!(read(&["\"x,y\", \"5-a\""], false), matched);
+        // A weak tag matches only weakly.
+        assert_eq!(read(&["W/\"5-a\""], false), unmatched);
+        assert_eq!(read(&["W/\"5-a\""], true), matched);
+        assert_eq!(read(&["\"5-b\", W/\"x\""], true), unmatched);
+        assert_eq!(read(&[""], false), unmatched);
+        assert_eq!(read(&["*"], false), Tags::Any);
+        assert_eq!(read(&[" * "], true), Tags::Any);
+        for bad in
+            [&["*", "\"5-a\""][..], &["*, *"], &["5-a"], &["\"5-a"], &["\"5-a\" \"x\""], &["w/\"5-a\""], &["\"a b\""]]
+        {
+            assert_eq!(read(bad, false), Tags::Invalid, "{bad:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! fields the server acts on (`Host`, `Content-Length`, `Transfer-Encoding`, `Connection`,
 //! `Expect`) are noted in the same pass.
 
+use crate::authority::host_len;
 use crate::request::{Span, connection_options, eq_folded};
 
 /// Where the parts of a complete head lie in the buffer, and what its framing and connection
@@ -41,7 +42,8 @@ pub(crate) struct Head {
 /// What the fields the server acts on say. Counts saturate at 255.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Known {
-    /// `Host` fields, and whether one holds something other than a host and port.
+    /// `Host` fields, and whether one holds something other than a host and port
+    /// (`authority::host_len`).
     pub(crate) hosts: u8,
     pub(crate) bad_host: bool,
     /// `Content-Length` fields, and the value of the first.
@@ -67,24 +69,6 @@ pub(crate) enum HeadError {
     /// A well-formed version other than HTTP/1.x.
     Version,
 }
-
-/// The bytes of a `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`, RFC 3986): unreserved
-/// characters, percent-encoding, sub-delimiters, `:` and the brackets of an IPv6 literal.
-static HOST: [bool; 256] = {
-    const OTHERS: &[u8] = b"-._~%!$&'()*+,;=:[]";
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = (b as u8).is_ascii_alphanumeric();
-        b += 1;
-    }
-    let mut i = 0;
-    while i < OTHERS.len() {
-        t[OTHERS[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
 
 /// `tchar` of RFC 9110 §5.6.2.
 const fn token_table() -> [bool; 256] {
@@ -323,7 +307,7 @@ impl Known {
         match name.len() {
             4 if eq_folded(name, b"host") => {
                 self.hosts = self.hosts.saturating_add(1);
-                self.bad_host |= !value.iter().all(|&b| HOST[b as usize]);
+                self.bad_host |= host_len(value).is_none();
             }
             6 if eq_folded(name, b"expect") => {
                 if eq_folded(value, b"100-continue") {

@@ -32,6 +32,7 @@
 //! chunked (streamed) responses, request-smuggling defences, limits (414, 431, 413) and
 //! time-outs (408), a cap on connections, graceful shutdown.
 
+mod authority;
 mod config;
 mod conn;
 mod date;

@@ -4,6 +4,7 @@
 //! `chunked`, or an obsolete line folding is refused with `400` (`501` for a coding this
 //! server does not decode before a final `chunked`).
 
+use crate::authority::host_len;
 use crate::config::Limits;
 use crate::head::{HeadError, parse_head};
 use crate::request::{Request, Span, Version};
@@ -294,8 +295,9 @@ fn transfer_codings(buf: &[u8], fields: &[(Span, Span)], first: Span, count: u8)
     Ok(())
 }
 
-/// Origin-form targets as they are; absolute-form reduced to its path and query (an empty
-/// path is the root); `*` only for `OPTIONS`. `at` is where the target starts in the head.
+/// Origin-form targets as they are; absolute-form (`http` and `https`, with a valid authority)
+/// reduced to its path and query (an empty path is the root); `*` only for `OPTIONS`. `at` is
+/// where the target starts in the head.
 fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Refusal> {
     if target.starts_with(b"/") || (target == b"*" && method == b"OPTIONS") {
         return Ok(Span::new(at, target.len()));
@@ -305,11 +307,14 @@ fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Ref
     let lower = target.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) {
         let skip = target.len() - rest.len();
+        let authority = target[skip..].find(['/', '?']).unwrap_or(rest.len());
+        // A host that is not empty (RFC 9110 §4.2.1) and perhaps a port; no user information
+        // (§4.2.4: a recipient treats it as an error).
+        if matches!(host_len(&target.as_bytes()[skip..skip + authority]), None | Some(0)) {
+            return Err(400);
+        }
         // The path and query after the authority; an empty path is the root (`path()`).
-        return Ok(match target[skip..].find(['/', '?']) {
-            Some(i) => Span::new(at + skip + i, target.len() - skip - i),
-            None => Span::new(at + target.len(), 0),
-        });
+        return Ok(Span::new(at + skip + authority, rest.len() - authority));
     }
     Err(400)
 }
@@ -332,8 +337,9 @@ enum Dechunked {
 }
 
 /// Decodes the chunked body at the start of `buf` into `body`, resuming at `pos` (0, or
-/// where the last call for this request stopped). The head bounds the trailer section
-/// (`max_head`) and the body bounds the data (`max_body`).
+/// where the last call for this request stopped). The head's limit bounds the trailer section
+/// (`max_head`: its fields and the empty line that ends it) and the body's the data
+/// (`max_body`).
 fn dechunk(
     buf: &[u8],
     mut pos: usize,
@@ -347,10 +353,16 @@ fn dechunk(
         };
         if size == 0 {
             // Trailer fields, then the empty line.
+            // Only the first `max_head + 1` bytes of the section are read, so the outcome is
+            // the same however the section arrives: one that does not end within them is too
+            // long, whole or in part.
+            let section = &buf[pos + line..];
+            let seen = &section[..section.len().min(max_head.saturating_add(1))];
             let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
-            return match httparse::parse_headers(&buf[pos + line..], &mut trailers) {
-                Ok(httparse::Status::Complete((n, _))) => Ok(Dechunked::Done(pos + line + n)),
-                Ok(httparse::Status::Partial) if buf.len() - pos - line > max_head => Err(431),
+            return match httparse::parse_headers(seen, &mut trailers) {
+                Ok(httparse::Status::Complete((n, _))) if n <= max_head => Ok(Dechunked::Done(pos + line + n)),
+                Ok(httparse::Status::Complete(_)) => Err(431),
+                Ok(httparse::Status::Partial) if seen.len() > max_head => Err(431),
                 Ok(httparse::Status::Partial) => Ok(Dechunked::Need(pos)),
                 Err(httparse::Error::TooManyHeaders) => Err(431),
                 Err(_) => Err(400),
@@ -410,6 +422,9 @@ fn chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, Refusal> {
     }
     match buf.get(at + 1) {
         None => Ok(None),
+        // The whole line is bounded, however much of it arrived at once (the checks above
+        // refuse an incomplete line only once it is too long already).
+        Some(b'\n') if at + 2 > MAX_CHUNK_LINE => Err(400),
         Some(b'\n') => Ok(Some((at + 2, size))),
         Some(_) => Err(400),
     }
@@ -489,13 +504,22 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\r\n\r\n"), Some(400));
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), Some(400));
         assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n"), Some(400));
-        for bad in [&b"a b"[..], b"exa/mple@x", b"x?y", b"a#b", b"\"q\""] {
+        for bad in [&b"a b"[..], b"exa/mple@x", b"x?y", b"a#b", b"\"q\"", b"a:b", b"a:1:2", b"[::1", b"a]b["] {
             let mut raw = b"GET / HTTP/1.1\r\nHost: ".to_vec();
             raw.extend_from_slice(bad);
             raw.extend_from_slice(b"\r\n\r\n");
             assert_eq!(status(&raw), Some(400), "{}", String::from_utf8_lossy(bad));
         }
-        for good in ["", "example.com", "example.com:8080", "[::1]:80", "127.0.0.1", "xn--bcher-kva.example", "a%41b"] {
+        for good in [
+            "",
+            "example.com",
+            "example.com:8080",
+            "example.com:",
+            "[::1]:80",
+            "127.0.0.1",
+            "xn--bcher-kva.example",
+            "a%41b",
+        ] {
             let raw = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
             assert!(first(raw.as_bytes()).unwrap().is_some(), "{good}");
         }
@@ -553,6 +577,52 @@ mod tests {
         assert_eq!(status(&chunked(&[&b"0\r\n"[..], &many, b"\r\n"].concat())), Some(431));
     }
 
+    /// The outcome of `raw` parsed whole, and as it is when its bytes arrive one at a time.
+    fn whole_and_trickled(raw: &[u8], limits: &Limits) -> (Result<bool, Refusal>, Result<bool, Refusal>) {
+        let mut req = Request::new("", "");
+        req.buf = raw.to_vec();
+        let whole = parse(&mut req, 0, raw.len(), limits).map(|p| matches!(p, Parse::Done(_)));
+        let mut req = Request::new("", "");
+        req.buf = raw.to_vec();
+        let mut trickled = Ok(false);
+        for end in 1..=raw.len() {
+            trickled = parse(&mut req, 0, end, limits).map(|p| matches!(p, Parse::Done(_)));
+            if trickled != Ok(false) {
+                break;
+            }
+        }
+        (whole, trickled)
+    }
+
+    #[test]
+    fn body_limits_do_not_depend_on_how_the_bytes_arrive() {
+        let limits = Limits { max_head: 1024, ..Limits::default() };
+        let chunked = |body: &[u8]| {
+            let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            raw.extend_from_slice(body);
+            raw
+        };
+        // The trailer section: at most `max_head` bytes, its final empty line included.
+        let trailers = |len: usize| {
+            let mut body = b"0\r\nX-T: ".to_vec();
+            body.resize(3 + len - 4, b't');
+            body.extend_from_slice(b"\r\n\r\n");
+            chunked(&body)
+        };
+        assert_eq!(whole_and_trickled(&trailers(1024), &limits), (Ok(true), Ok(true)));
+        assert_eq!(whole_and_trickled(&trailers(1025), &limits), (Err(431), Err(431)));
+        assert_eq!(whole_and_trickled(&trailers(1507), &limits), (Err(431), Err(431)));
+        // A chunk-size line: at most `MAX_CHUNK_LINE` bytes, its CR LF included, however many
+        // of them are leading zeros.
+        let zeros = |n: usize| chunked(&[&vec![b'0'; n][..], b"5\r\nhello\r\n0\r\n\r\n"].concat());
+        assert_eq!(whole_and_trickled(&zeros(MAX_CHUNK_LINE - 3), &limits), (Ok(true), Ok(true)));
+        assert_eq!(whole_and_trickled(&zeros(MAX_CHUNK_LINE - 2), &limits), (Err(400), Err(400)));
+        assert_eq!(whole_and_trickled(&zeros(5000), &limits), (Err(400), Err(400)));
+        let extension = |n: usize| chunked(&[b"5;", &vec![b'e'; n][..], b"\r\nhello\r\n0\r\n\r\n"].concat());
+        assert_eq!(whole_and_trickled(&extension(MAX_CHUNK_LINE - 4), &limits), (Ok(true), Ok(true)));
+        assert_eq!(whole_and_trickled(&extension(MAX_CHUNK_LINE - 3), &limits), (Err(400), Err(400)));
+    }
+
     #[test]
     fn a_chunked_body_is_decoded_once_across_reads() {
         let raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;e\r\nde\r\n0\r\nT: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -596,6 +666,13 @@ mod tests {
         assert_eq!(parts(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"), ("*".into(), "*".into()));
         assert_eq!(status(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
         assert_eq!(status(b"GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
+        // The authority of the absolute form: a host, not empty, perhaps a port, no user.
+        assert_eq!(parts(b"GET http://[::1]:8080/x HTTP/1.1\r\nHost: x\r\n\r\n"), ("/x".into(), "/x".into()));
+        assert_eq!(parts(b"GET http://a:/x HTTP/1.1\r\nHost: x\r\n\r\n"), ("/x".into(), "/x".into()));
+        for bad in ["http:///x", "http://", "http://?q", "https://:80/", "http://a:b/", "http://u@a/", "http://[::1/"] {
+            let raw = format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), Some(400), "{bad}");
+        }
         // A long target: its `?` is found past the first sixteen bytes.
         let long = b"GET /0123456789abcdef0123456789/x?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(parts(long).1, "/0123456789abcdef0123456789/x");

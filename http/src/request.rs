@@ -266,6 +266,24 @@ impl Request {
             .map(|(_, v)| v.of(&self.buf))
     }
 
+    /// Every value of header `name` (case-insensitive), as bytes, in the order sent. Field
+    /// lines with the same name make one comma-separated list (RFC 9110 §5.3): a list-valued
+    /// field such as `If-None-Match` is read across all of them.
+    ///
+    /// ```
+    /// use oc_http::Request;
+    /// let req = Request::new("GET", "/").with_header("Accept", "text/html").with_header("accept", "*/*");
+    /// let values: Vec<&[u8]> = req.header_values("Accept").collect();
+    /// assert_eq!(values, [&b"text/html"[..], b"*/*"]);
+    /// assert_eq!(req.header("accept"), Some("text/html"));
+    /// ```
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.of(&self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.of(&self.buf))
+    }
+
     /// Every header, names as sent, in the order sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers.iter().map(|(n, v)| (std::str::from_utf8(n.of(&self.buf)).unwrap_or(""), v.of(&self.buf)))

@@ -71,6 +71,11 @@ pub(crate) fn recycle_body(body: Vec<u8>) {
 }
 
 /// A response a handler returns.
+///
+/// Its status is a final one (`200` to `999`): a `1xx` is an interim response, which only the
+/// server sends (`100 Continue`), and a handler's is answered with `500` instead. The body of
+/// a `204`, `205` or `304` response, and of any response to `HEAD`, is not sent; a `205` says
+/// so with `Content-Length: 0`.
 pub struct Response {
     pub(crate) status: u16,
     /// One entry inline: the usual response sets one header (its content type) and then
@@ -196,6 +201,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        205 => "Reset Content",
         206 => "Partial Content",
         301 => "Moved Permanently",
         302 => "Found",
@@ -210,6 +216,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",

@@ -287,3 +287,110 @@ fn handler_header_values_cannot_forge_fields_and_content_type_is_one() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn host_values_follow_the_host_and_port_grammar() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        // RFC 9112 §3.2: uri-host [ ":" port ], the port digits only, brackets only around an
+        // IP literal.
+        for bad in ["a:b", "a:1:2", "[::1", "a]b[", "[::1]x", "a:80x", "user@a", "a%zz"] {
+            let r = exchange(addr, format!("GET /plaintext HTTP/1.1\r\nHost: {bad}\r\n\r\n").as_bytes());
+            assert_eq!(r.status, 400, "Host: {bad}");
+            assert_eq!(r.header("Connection"), Some("close"), "Host: {bad}");
+        }
+        for good in [
+            "example.com",
+            "example.com:8080",
+            "example.com:",
+            "[::1]:80",
+            "[::1]",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "a%41b",
+            "sub-delims!$&'()*+,;=.example",
+            "",
+        ] {
+            let r = exchange(addr, format!("GET /plaintext HTTP/1.1\r\nHost: {good}\r\n\r\n").as_bytes());
+            assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"), "Host: {good}");
+        }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
+fn absolute_form_targets_need_a_valid_authority() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        // An empty host (RFC 9110 §4.2.1), user information (§4.2.4) or a malformed port.
+        for target in ["http:///echo", "http://:80/echo", "https:///echo", "http://u@x/echo", "http://x:y/echo"] {
+            let r =
+                exchange(addr, format!("POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi").as_bytes());
+            assert_eq!(r.status, 400, "{target}");
+        }
+        for target in ["http://x/echo", "http://example.com:8080/echo", "HTTPS://[::1]:443/echo", "http://x:/echo"] {
+            let r =
+                exchange(addr, format!("POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi").as_bytes());
+            assert_eq!((r.status, r.text().as_str()), (200, "hi"), "{target}");
+        }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
+fn a_1xx_status_from_a_handler_becomes_500() {
+    // The same static header text for a valid response and an interim one: the second is
+    // checked even though this connection has sent its fields before.
+    static UPGRADE: &str = "Upgrade";
+    static WEBSOCKET: &str = "websocket";
+    support::each_backend(|_backend| {
+        let router = support::test_router()
+            .get("/fine", |_: &Request| Response::new(200).header(UPGRADE, WEBSOCKET))
+            .get("/switch", |_: &Request| Response::new(101).header(UPGRADE, WEBSOCKET))
+            .get("/early", |_: &Request| Response::new(103).header("Link", "</a.css>; rel=preload").body("x"))
+            .get("/continue", |_: &Request| Response::new(100));
+        let (rt, server, addr) = support::server_with(router, oc_http::Limits::default());
+        let mut s = connect(addr);
+        let mut pipeline = Vec::new();
+        for target in ["/fine", "/switch", "/early", "/continue", "/plaintext"] {
+            write!(pipeline, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        }
+        s.write_all(&pipeline).unwrap();
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let r = read_response(&mut s, &mut buf, false).expect("a final response");
+            got.push((r.status, r.header("Upgrade").map(str::to_owned)));
+        }
+        assert_eq!(got, [(200, Some("websocket".to_owned())), (500, None), (500, None), (500, None), (200, None)]);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
+fn reset_content_is_sent_with_a_zero_length_and_no_content() {
+    support::each_backend(|_backend| {
+        let router = support::test_router()
+            .post("/form", |_: &Request| Response::new(205).header("Content-Type", "text/plain").body("cleared"))
+            .get("/form", |_: &Request| Response::stream(|w| w.write_all(b"streamed content")).status(205));
+        let (rt, server, addr) = support::server_with(router, oc_http::Limits::default());
+        let mut s = connect(addr);
+        // Pipelined: any content sent after a 205 would be read as the next response.
+        s.write_all(
+            b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET /form HTTP/1.1\r\nHost: x\r\n\r\n\
+              HEAD /form HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        for head in [false, false, true] {
+            let r = read_response(&mut s, &mut buf, head).expect("a 205");
+            assert_eq!(r.status, 205);
+            assert_eq!(r.header("Content-Length"), Some("0"));
+            assert_eq!(r.header("Transfer-Encoding"), None);
+            assert!(r.body.is_empty());
+        }
+        let r = read_response(&mut s, &mut buf, false).expect("the next response");
+        assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}

@@ -3,13 +3,16 @@
 
 mod support;
 
+use std::io::Write;
 use std::time::Duration;
 
 use oc_http::{Limits, Router, StaticFiles};
-use support::exchange;
+use support::{connect, exchange, read_response};
 
-fn site() -> std::path::PathBuf {
-    let base = std::env::temp_dir().join(format!("oc-http-files-{}", std::process::id()));
+/// A small site under a temporary directory of its own (`name` keeps the tests of one process
+/// apart).
+fn site(name: &str) -> std::path::PathBuf {
+    let base = std::env::temp_dir().join(format!("oc-http-files-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let root = base.join("public");
     std::fs::create_dir_all(root.join("docs")).unwrap();
@@ -47,7 +50,7 @@ fn asctime((weekday, day, month, year, time): (String, String, String, String, S
 #[test]
 fn files_validators_ranges_and_no_escape() {
     support::each_backend(|_backend| {
-        let root = site();
+        let root = site("main");
         let router = Router::new().get("/static/*path", StaticFiles::new(&root)).get("/*path", StaticFiles::new(&root));
         let (rt, server, addr) = support::server_with(router, Limits::default());
         let get = |target: &str, extra: &str| {
@@ -136,6 +139,121 @@ fn files_validators_ranges_and_no_escape() {
             assert_ne!(r.status, 200, "{target} was served");
             assert!(!r.text().contains("top secret"), "{target} leaked");
         }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+        let _ = std::fs::remove_dir_all(root.parent().unwrap());
+    });
+}
+
+/// A server of `site(name)` with a `GET` and a `PUT` route, and a request helper.
+fn files_server(name: &str) -> (std::path::PathBuf, oc_runtime::Runtime, oc_http::ServerHandle, std::net::SocketAddr) {
+    let root = site(name);
+    let router =
+        Router::new().get("/static/*path", StaticFiles::new(&root)).put("/static/*path", StaticFiles::new(&root));
+    let (rt, server, addr) = support::server_with(router, Limits::default());
+    (root, rt, server, addr)
+}
+
+fn request(addr: std::net::SocketAddr, method: &str, target: &str, extra: &str) -> support::Resp {
+    exchange(addr, format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n").as_bytes())
+}
+
+#[test]
+fn if_match_and_if_unmodified_since_answer_412_when_false() {
+    support::each_backend(|_backend| {
+        let (root, rt, server, addr) = files_server("if-match");
+        let get = |extra: &str| request(addr, "GET", "/static/docs/guide.txt", extra);
+        let r = get("");
+        let etag = r.header("ETag").unwrap().to_owned();
+        let last_modified = r.header("Last-Modified").unwrap().to_owned();
+        let epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+        // If-Match (RFC 9110 §13.1.1): the current tag, `*`, or a list holding it; strong
+        // comparison, so a weak tag never matches.
+        for holds in [etag.clone(), "*".to_owned(), format!("\"x\", {etag}"), format!(" , {etag} ,")] {
+            let r = get(&format!("If-Match: {holds}\r\n"));
+            assert_eq!((r.status, r.body.len()), (200, 20), "If-Match: {holds}");
+        }
+        for fails in ["\"x\"".to_owned(), format!("W/{etag}"), "\"x\", \"y\"".to_owned(), "garbage".to_owned()] {
+            let r = get(&format!("If-Match: {fails}\r\n"));
+            assert_eq!(r.status, 412, "If-Match: {fails}");
+            assert_eq!(r.text(), "412 Precondition Failed\n");
+            assert_eq!(r.header("Content-Length"), Some("24"));
+        }
+        // If-Unmodified-Since (§13.1.4): 412 once modified after the date; ignored when not a
+        // date, or when If-Match is there.
+        assert_eq!(get(&format!("If-Unmodified-Since: {last_modified}\r\n")).status, 200);
+        assert_eq!(get(&format!("If-Unmodified-Since: {epoch}\r\n")).status, 412);
+        assert_eq!(get("If-Unmodified-Since: yesterday\r\n").status, 200);
+        assert_eq!(get(&format!("If-Match: {etag}\r\nIf-Unmodified-Since: {epoch}\r\n")).status, 200);
+        // The order of §13.2.2: If-Match before If-None-Match; If-Unmodified-Since before
+        // If-Modified-Since.
+        assert_eq!(get(&format!("If-Match: \"x\"\r\nIf-None-Match: {etag}\r\n")).status, 412);
+        assert_eq!(get(&format!("If-Match: {etag}\r\nIf-None-Match: {etag}\r\n")).status, 304);
+        let r = get(&format!("If-Unmodified-Since: {epoch}\r\nIf-Modified-Since: {last_modified}\r\n"));
+        assert_eq!(r.status, 412);
+        // Other methods: a false If-None-Match is a 412 too, not a 304.
+        assert_eq!(request(addr, "PUT", "/static/docs/guide.txt", "If-Match: \"x\"\r\n").status, 412);
+        assert_eq!(request(addr, "PUT", "/static/docs/guide.txt", &format!("If-None-Match: {etag}\r\n")).status, 412);
+        assert_eq!(request(addr, "PUT", "/static/docs/guide.txt", "If-None-Match: *\r\n").status, 412);
+        // A range still applies once the preconditions hold.
+        let r = get(&format!("If-Match: {etag}\r\nRange: bytes=0-4\r\n"));
+        assert_eq!((r.status, r.text().as_str()), (206, "01234"));
+        // A 412 is framed: the next response on the connection follows it, for GET and HEAD.
+        let mut s = connect(addr);
+        s.write_all(
+            b"GET /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"x\"\r\n\r\n\
+              HEAD /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"x\"\r\n\r\n\
+              GET /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 412);
+        assert_eq!(read_response(&mut s, &mut buf, true).unwrap().status, 412);
+        let r = read_response(&mut s, &mut buf, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "0123456789abcdefghij"));
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+        let _ = std::fs::remove_dir_all(root.parent().unwrap());
+    });
+}
+
+#[test]
+fn list_fields_are_read_across_their_field_lines() {
+    support::each_backend(|_backend| {
+        let (root, rt, server, addr) = files_server("lists");
+        let get = |extra: &str| request(addr, "GET", "/static/docs/guide.txt", extra);
+        let etag = get("").header("ETag").unwrap().to_owned();
+        // RFC 9110 §5.3: the lines of a field make one list.
+        let r = get(&format!("If-None-Match: \"a\"\r\nIf-None-Match: {etag}\r\n"));
+        assert_eq!((r.status, r.body.len()), (304, 0));
+        assert_eq!(get("If-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\n").status, 200);
+        assert_eq!(get(&format!("If-Match: \"a\"\r\nif-match: \"b\", {etag}\r\n")).status, 200);
+        assert_eq!(get("If-Match: \"a\"\r\nIf-Match: \"b\"\r\n").status, 412);
+        // `*` stands alone: beside a tag, in another line, it is not the field's syntax.
+        assert_eq!(get(&format!("If-Match: *\r\nIf-Match: {etag}\r\n")).status, 412);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+        let _ = std::fs::remove_dir_all(root.parent().unwrap());
+    });
+}
+
+#[test]
+fn range_units_ignore_case_and_positions_are_digits_only() {
+    support::each_backend(|_backend| {
+        let (root, rt, server, addr) = files_server("ranges");
+        let get = |extra: &str| request(addr, "GET", "/static/docs/guide.txt", extra);
+        // RFC 9110 §14.1: the range unit is case-insensitive.
+        for unit in ["Bytes", "BYTES", "bYtEs"] {
+            let r = get(&format!("Range: {unit}=0-4\r\n"));
+            assert_eq!((r.status, r.text().as_str()), (206, "01234"), "{unit}");
+            assert_eq!(r.header("Content-Range"), Some("bytes 0-4/20"));
+        }
+        // A position is 1*DIGIT: a sign makes the range malformed, refused as other
+        // malformed ranges are.
+        for malformed in ["bytes=+1-+3", "bytes=+1-3", "bytes=1-+3", "bytes=-+3", "bytes=x-y"] {
+            let r = get(&format!("Range: {malformed}\r\n"));
+            assert_eq!((r.status, r.header("Content-Range")), (416, Some("bytes */20")), "{malformed}");
+        }
+        // Another unit is ignored.
+        assert_eq!(get("Range: items=0-4\r\n").status, 200);
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
         let _ = std::fs::remove_dir_all(root.parent().unwrap());
     });

@@ -218,3 +218,54 @@ fn a_client_that_stops_reading_is_cut_off_at_the_write_timeout_while_others_are_
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+/// The status `raw` gets, sent in pieces ending at each of `cuts` with a pause between
+/// (so that the server reads them apart), on a connection of its own. A piece sent after
+/// the server has answered and closed may fail: the answer is read all the same.
+fn status_in_pieces(addr: std::net::SocketAddr, raw: &[u8], cuts: &[usize]) -> u16 {
+    let mut s = connect(addr);
+    s.set_nodelay(true).unwrap();
+    let mut last = 0;
+    for &cut in cuts.iter().chain([&raw.len()]) {
+        if s.write_all(&raw[last..cut]).is_err() {
+            break;
+        }
+        last = cut;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    read_response(&mut s, &mut Vec::new(), false).expect("a response").status
+}
+
+#[test]
+fn trailer_and_chunk_line_limits_do_not_depend_on_how_the_bytes_arrive() {
+    support::each_backend(|_backend| {
+        let mut limits = Limits::default();
+        limits.max_head = 1024;
+        let (rt, server, addr) = support::server_with(support::test_router(), limits);
+        let chunked =
+            |body: &str| format!("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+        // The trailer section counts against `max_head`; a chunk-size line is at most 4 KiB,
+        // leading zeros included.
+        let cases = [
+            (chunked(&format!("5\r\nhello\r\n0\r\nX-T: {}\r\n\r\n", "t".repeat(1500))), 431),
+            (chunked(&format!("{}5\r\nhello\r\n0\r\n\r\n", "0".repeat(5000))), 400),
+            // Within the limits, the same bytes in the same pieces are served.
+            (chunked(&format!("5\r\nhello\r\n0\r\nX-T: {}\r\n\r\n", "t".repeat(900))), 200),
+            (chunked(&format!("{}5\r\nhello\r\n0\r\n\r\n", "0".repeat(4000))), 200),
+        ];
+        for (raw, want) in cases {
+            let raw = raw.as_bytes();
+            let label = String::from_utf8_lossy(&raw[..raw.len().min(90)]).into_owned();
+            assert_eq!(exchange(addr, raw).status, want, "whole: {label}");
+            // Cut once at points through the head, the body and the long part, then into
+            // many pieces.
+            let step = raw.len() / 12;
+            for cut in (1..raw.len()).step_by(step) {
+                assert_eq!(status_in_pieces(addr, raw, &[cut]), want, "cut at {cut}: {label}");
+            }
+            let many: Vec<usize> = (1..raw.len()).step_by(raw.len() / 5 + 7).collect();
+            assert_eq!(status_in_pieces(addr, raw, &many), want, "cut at {many:?}: {label}");
+        }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}

@@ -85,7 +85,14 @@ fn the_fuzz_entry_point_accepts_garbage() {
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n",
         b"\xff\xfe\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+        b"GET http:///a HTTP/1.1\r\nHost: a:b\r\n\r\n",
     ] {
         oc_http::fuzz_parse(input);
     }
+    // A chunk-size line longer than allowed only by its leading zeros.
+    let zeros = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{}1\r\na\r\n0\r\n\r\n",
+        "0".repeat(5000)
+    );
+    oc_http::fuzz_parse(zeros.as_bytes());
 }
