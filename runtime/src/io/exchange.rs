@@ -17,6 +17,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
@@ -129,7 +130,7 @@ fn send_all(fd: BorrowedFd<'_>, mut out: &[u8], timeout: Option<Duration>) -> io
 /// # Safety
 ///
 /// `out` must stay valid until the operation completes.
-pub(super) unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
+unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
     // SAFETY: forwarded from our caller.
     on_this_ring(|ring| unsafe { send_on(ring, fd, out) })
 }
@@ -224,21 +225,16 @@ unsafe fn on_ring(
         send.quiet_on(len);
         (send, recv)
     })?;
-    let (send, recv) = ((send, owner), (recv, owner));
     let waker = task::waker().expect("in a coroutine");
-    // The send in flight (a short one is followed by another for the rest), how much of
-    // `out` has gone, and how the sending ended.
-    let mut send = Some(send);
-    let mut sent = 0usize;
-    let mut send_res: Option<io::Result<()>> = None;
+    let mut send = Sending::new(out, Some((send, owner)));
+    let recv = (recv, owner);
     // The readiness poll in flight, and how the receive ended; `recv_elsewhere` when a poll
     // could not be renewed (the worker was handed away): the receive is then made the usual
     // way once the send is done.
     let mut recv = Some(recv);
     let mut recv_res: Option<i32> = None;
     let mut recv_elsewhere = false;
-    let (mut send_cancelled, mut recv_cancelled) = (false, false);
-    let (mut send_expired, mut recv_expired) = (false, false);
+    let (mut recv_cancelled, mut recv_expired) = (false, false);
     let mut now = Some(now);
     loop {
         // The receive first: once it is done, the send must wake us whatever its result.
@@ -273,54 +269,28 @@ unsafe fn on_ring(
             }
         }
         let received = recv_res.is_some() || recv_elsewhere;
-        if let Some((op, _)) = &send {
-            // While the receive is pending a whole send completes quietly (its waker is let
-            // go unwoken), a short or failed one wakes us to send the rest; once the receive
-            // is done, any completion of the send must wake us.
-            let res = if received { op.result_or_wait_loud(&waker) } else { op.result_or_wait(&waker) };
-            if let Some(res) = res {
-                if let Some((op, _)) = send.take() {
-                    reactor::recycle(op);
-                }
-                match res {
-                    // Cancelled at the write deadline, whatever it managed before.
-                    _ if send_expired => send_res = Some(Err(timed_out())),
-                    n if n > 0 => {
-                        sent += n as usize;
-                        if sent == out.len() {
-                            send_res = Some(Ok(()));
-                        }
-                    }
-                    0 => send_res = Some(Err(io::ErrorKind::WriteZero.into())),
-                    n if n == -libc::ECANCELED => send_res = Some(Err(cancelled())),
-                    n => send_res = Some(Err(io::Error::from_raw_os_error(-n))),
-                }
-            }
-        }
-        if send.is_none() && send_res.is_none() {
+        // While the receive is pending a whole send completes quietly; once it is done, any
+        // completion of the send must wake us.
+        if send.look(&waker, received) {
             // Short: the rest, while the receive stays in flight (the peer may wait for the
             // whole response before it sends more).
             // SAFETY: `out` outlives this function, which waits for every send it starts.
-            match unsafe { submit_send(fd, &out[sent..]) } {
-                Some(op) => send = Some(op),
-                // The worker was handed away: move to one first.
-                None => task::yield_uncancellable(),
-            }
+            unsafe { send.send_rest(fd) };
             continue;
         }
         // A failed send makes the receive pointless; a cancellation ends it too (the send
         // goes on: its response was due).
         if let Some((op, owner)) = &recv
             && !recv_cancelled
-            && (matches!(send_res, Some(Err(_))) || task::cancel_pending())
+            && (send.failed() || task::cancel_pending())
         {
             recv_cancelled = true;
             cancel_op(op, *owner);
         }
-        if send_res.is_some() && received {
+        if send.done() && received {
             break;
         }
-        let sending = send.is_some() && !send_cancelled;
+        let sending = send.in_flight();
         let receiving = recv.is_some() && !recv_cancelled;
         let deadline = earliest(write_deadline.filter(|_| sending), read_deadline.filter(|_| receiving));
         match deadline {
@@ -330,16 +300,11 @@ unsafe fn on_ring(
         now = None;
         // Cancel what is overdue (its completion still comes). Not when what we waited for
         // has completed (the usual wake-up): that costs no clock reading.
-        let progressed =
-            recv.as_ref().is_some_and(|(op, _)| op.is_done()) || send.as_ref().is_some_and(|(op, _)| op.is_done());
+        let progressed = recv.as_ref().is_some_and(|(op, _)| op.is_done()) || send.completed();
         if deadline.is_some() && !progressed {
             let now = Instant::now();
-            if let Some((op, owner)) = &send
-                && !send_cancelled
-                && write_deadline.is_some_and(|d| now >= d)
-            {
-                (send_cancelled, send_expired) = (true, true);
-                cancel_op(op, *owner);
+            if write_deadline.is_some_and(|d| now >= d) {
+                send.expire();
             }
             if let Some((op, owner)) = &recv
                 && receiving
@@ -352,7 +317,7 @@ unsafe fn on_ring(
     }
     // The kernel is done with both buffers: a pending cancellation may unwind now.
     task::unwind_if_cancelled();
-    let sent = send_res.expect("the loop ends with both results");
+    let sent = send.into_result();
     if recv_elsewhere {
         let left = read_deadline.map(|d| d.saturating_duration_since(Instant::now()));
         // SAFETY: the caller's descriptor, borrowed for this whole call.
@@ -370,6 +335,102 @@ unsafe fn on_ring(
         n if n == -libc::ECANCELED => Err(cancelled()),
         n => Err(io::Error::from_raw_os_error(-n)),
     }))
+}
+
+/// A whole send of `out` on the ring, as the exchange and the standing wait make it: one
+/// operation, followed by another for the rest after a short one.
+pub(super) struct Sending<'a> {
+    out: &'a [u8],
+    /// The operation in flight, and the worker whose ring it is on.
+    op: Option<(Arc<Op>, usize)>,
+    sent: usize,
+    result: Option<io::Result<()>>,
+    /// Cancelled at the write deadline (its completion still comes).
+    expired: bool,
+}
+
+impl<'a> Sending<'a> {
+    /// `op` sends `out` from its start; `None` when there is nothing to send.
+    pub(super) fn new(out: &'a [u8], op: Option<(Arc<Op>, usize)>) -> Sending<'a> {
+        let result = if op.is_none() { Some(Ok(())) } else { None };
+        Sending { out, op, sent: 0, result, expired: false }
+    }
+
+    /// Takes the completion of the operation in flight if it has come; otherwise leaves
+    /// `waker` to be woken by any completion when `loud`, else only by one that does not
+    /// send the whole (a whole send completes quietly). Returns whether a short send left
+    /// the rest to send ([`send_rest`](Self::send_rest)).
+    pub(super) fn look(&mut self, waker: &Waker, loud: bool) -> bool {
+        if let Some((op, _)) = &self.op {
+            let res = if loud { op.result_or_wait_loud(waker) } else { op.result_or_wait(waker) };
+            if let Some(res) = res {
+                if let Some((op, _)) = self.op.take() {
+                    reactor::recycle(op);
+                }
+                self.result = match res {
+                    // Cancelled at the write deadline, whatever it managed before.
+                    _ if self.expired => Some(Err(timed_out())),
+                    n if n > 0 => {
+                        self.sent += n as usize;
+                        (self.sent == self.out.len()).then_some(Ok(()))
+                    }
+                    0 => Some(Err(io::ErrorKind::WriteZero.into())),
+                    n if n == -libc::ECANCELED => Some(Err(cancelled())),
+                    n => Some(Err(io::Error::from_raw_os_error(-n))),
+                };
+            }
+        }
+        self.op.is_none() && self.result.is_none()
+    }
+
+    /// Queues the rest after a short send on this thread's worker's ring; when the worker
+    /// was handed away, moves to a worker instead (the caller looks again and retries).
+    ///
+    /// # Safety
+    ///
+    /// `out` must stay valid until the operation completes.
+    pub(super) unsafe fn send_rest(&mut self, fd: RawFd) {
+        // SAFETY: forwarded from our caller.
+        match unsafe { submit_send(fd, &self.out[self.sent..]) } {
+            Some(op) => self.op = Some(op),
+            None => task::yield_uncancellable(),
+        }
+    }
+
+    /// Cancels the operation in flight at the write deadline (its completion still comes).
+    pub(super) fn expire(&mut self) {
+        if let Some((op, owner)) = &self.op
+            && !self.expired
+        {
+            self.expired = true;
+            cancel_op(op, *owner);
+        }
+    }
+
+    /// Whether an operation is in flight, not cancelled.
+    pub(super) fn in_flight(&self) -> bool {
+        self.op.is_some() && !self.expired
+    }
+
+    /// Whether the operation in flight has its completion (not yet looked at).
+    pub(super) fn completed(&self) -> bool {
+        self.op.as_ref().is_some_and(|(op, _)| op.is_done())
+    }
+
+    /// Whether the sending has ended.
+    pub(super) fn done(&self) -> bool {
+        self.result.is_some()
+    }
+
+    /// Whether the sending has ended in failure.
+    pub(super) fn failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
+    }
+
+    /// How the sending ended.
+    pub(super) fn into_result(self) -> io::Result<()> {
+        self.result.expect("the sending has ended")
+    }
 }
 
 pub(super) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
 
-use super::exchange::{cancelled, earliest, on_this_ring, readable, send_on, submit_send};
+use super::exchange::{Sending, cancelled, earliest, on_this_ring, readable, send_on};
 use super::timed_out;
-use crate::reactor::{self, Op, Reactor, Standing, UringReactor, UringRemote};
+use crate::reactor::{Op, Reactor, Standing, UringReactor, UringRemote};
 use crate::scheduler::context;
 use crate::sync::SpinLock;
 use crate::task;
@@ -169,12 +169,9 @@ pub(super) unsafe fn on_ring(
         (standing, send)
     })?;
     let waker = task::waker().expect("in a coroutine");
-    let mut send = send.map(|op| (op, owner));
+    let mut send = Sending::new(out, send.map(|op| (op, owner)));
     // Bytes already waiting (a read left some): no wait.
     let mut waited: Option<io::Result<()>> = readiness.holds_bytes(fd).then_some(Ok(()));
-    let mut sent = 0usize;
-    let mut send_res: Option<io::Result<()>> = if out.is_empty() { Some(Ok(())) } else { None };
-    let (mut send_cancelled, mut send_expired) = (false, false);
     // How the wait ended; `elsewhere` when it must be made the usual way once the send is
     // done (another coroutine waits on the registration, or none could be armed).
     let mut elsewhere = false;
@@ -202,46 +199,23 @@ pub(super) unsafe fn on_ring(
             }
         }
         let received = waited.is_some() || elsewhere;
-        if let Some((op, _)) = &send {
-            // As in the exchange: a whole send completes quietly while the wait goes on.
-            let res = if received { op.result_or_wait_loud(&waker) } else { op.result_or_wait(&waker) };
-            if let Some(res) = res {
-                if let Some((op, _)) = send.take() {
-                    reactor::recycle(op);
-                }
-                match res {
-                    _ if send_expired => send_res = Some(Err(timed_out())),
-                    n if n > 0 => {
-                        sent += n as usize;
-                        if sent == out.len() {
-                            send_res = Some(Ok(()));
-                        }
-                    }
-                    0 => send_res = Some(Err(io::ErrorKind::WriteZero.into())),
-                    n if n == -libc::ECANCELED => send_res = Some(Err(cancelled())),
-                    n => send_res = Some(Err(io::Error::from_raw_os_error(-n))),
-                }
-            }
-        }
-        if send.is_none() && send_res.is_none() {
+        // As in the exchange: a whole send completes quietly while the wait goes on.
+        if send.look(&waker, received) {
             // Short: the rest, while the wait goes on.
             // SAFETY: `out` outlives this function, which waits for every send it starts.
-            match unsafe { submit_send(fd, &out[sent..]) } {
-                Some(op) => send = Some(op),
-                None => task::yield_uncancellable(),
-            }
+            unsafe { send.send_rest(fd) };
             continue;
         }
         // A failed send makes the wait pointless; a cancellation ends it (the send goes on:
         // its response was due, and its completion must now wake us: look at it again).
-        if waited.is_none() && !elsewhere && (matches!(send_res, Some(Err(_))) || task::cancel_pending()) {
+        if waited.is_none() && !elsewhere && (send.failed() || task::cancel_pending()) {
             waited = Some(Err(cancelled()));
             continue;
         }
-        if send_res.is_some() && (waited.is_some() || elsewhere) {
+        if send.done() && (waited.is_some() || elsewhere) {
             break;
         }
-        let sending = send.is_some() && !send_cancelled;
+        let sending = send.in_flight();
         let waiting = waited.is_none() && !elsewhere;
         let deadline = earliest(write_deadline.filter(|_| sending), read_deadline.filter(|_| waiting));
         match deadline {
@@ -251,15 +225,11 @@ pub(super) unsafe fn on_ring(
         now = None;
         // What is overdue: the send is cancelled (its completion still comes), the wait ends.
         // Not when what we waited for has come (the usual wake-up): that costs no clock reading.
-        let progressed = (waiting && standing.has_event()) || send.as_ref().is_some_and(|(op, _)| op.is_done());
+        let progressed = (waiting && standing.has_event()) || send.completed();
         if deadline.is_some() && !progressed {
             let now = Instant::now();
-            if let Some((op, owner)) = &send
-                && !send_cancelled
-                && write_deadline.is_some_and(|d| now >= d)
-            {
-                (send_cancelled, send_expired) = (true, true);
-                super::cancel_op(op, *owner);
+            if write_deadline.is_some_and(|d| now >= d) {
+                send.expire();
             }
             if waiting && read_deadline.is_some_and(|d| now >= d) {
                 waited = Some(Err(timed_out()));
@@ -269,7 +239,7 @@ pub(super) unsafe fn on_ring(
     // Between waits the registration holds no task.
     standing.forget_waker(&waker);
     task::unwind_if_cancelled();
-    let sent = send_res.expect("the loop ends with the send's result");
+    let sent = send.into_result();
     if elsewhere {
         let left = read_deadline.map(|d| d.saturating_duration_since(Instant::now()));
         // SAFETY: the caller's descriptor, borrowed for this whole call.
