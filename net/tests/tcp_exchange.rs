@@ -369,21 +369,33 @@ fn a_cancelled_wait_still_delivers_its_response_then_ends() {
     use std::os::fd::AsRawFd;
     support::on_each_backend(2, |backend| {
         let (server, mut client) = small_buffered_pair();
-        // Fill the send buffer (and the peer's receive buffer) without waiting, to the last
-        // byte it takes.
+        // Fill the peer's receive window and then the send buffer without waiting, to the
+        // last byte they take (until a pause lets nothing more in: acknowledgements free
+        // send-buffer space for a while).
         let chunk = [7u8; 4096];
         let mut queued = 0usize;
-        for len in [4096, 1] {
-            loop {
-                // SAFETY: a send from a local buffer on the open descriptor of `server`.
-                let n = unsafe {
-                    libc::send(server.as_raw_fd(), chunk.as_ptr().cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-                };
-                if n < 0 {
-                    break;
+        let mut still = 0;
+        while still < 3 {
+            let before = queued;
+            for len in [4096, 1] {
+                loop {
+                    // SAFETY: a send from a local buffer on the open descriptor of `server`.
+                    let n = unsafe {
+                        libc::send(
+                            server.as_raw_fd(),
+                            chunk.as_ptr().cast(),
+                            len,
+                            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                        )
+                    };
+                    if n < 0 {
+                        break;
+                    }
+                    queued += n as usize;
                 }
-                queued += n as usize;
             }
+            still = if queued == before { still + 1 } else { 0 };
+            oc_runtime::sleep(Duration::from_millis(20));
         }
         let waiting = oc_runtime::spawn(move || {
             let _ = server.write_all_then_readable(b"the response");
@@ -392,8 +404,13 @@ fn a_cancelled_wait_still_delivers_its_response_then_ends() {
         oc_runtime::sleep(Duration::from_millis(50));
         waiting.cancel();
         oc_runtime::sleep(Duration::from_millis(50));
+        // The stream closes once the coroutine has unwound, which it does once the response
+        // has gone: a coroutine left asleep would keep the connection open.
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut got = Vec::new();
-        client.read_to_end(&mut got).unwrap();
+        if let Err(e) = client.read_to_end(&mut got) {
+            panic!("{backend:?}: the connection did not end after the response went ({e})");
+        }
         assert!(got[..queued].iter().all(|&b| b == 7), "{backend:?}");
         if backend == oc_runtime::IoBackend::Uring {
             assert_eq!(&got[queued..], b"the response", "{backend:?}");
