@@ -384,6 +384,19 @@ fn answer<S: Transport>(
             }
             Ok(keep)
         }
+        Body::Sized(len, _) if !no_body => {
+            head(out, cache, (&resp, known), date, version, keep_alive, Some(len as usize), false);
+            stream.write_all(out)?;
+            out.clear();
+            if is_head {
+                return Ok(keep_alive);
+            }
+            let Body::Sized(len, f) = resp.body else { unreachable!() };
+            let mut writer = SizedWriter { stream, left: len };
+            f(&mut writer)?;
+            // Short of what the head announced: the connection cannot carry another message.
+            Ok(keep_alive && writer.left == 0)
+        }
         ref body => {
             let bytes: &[u8] = match body {
                 Body::Bytes(b) => b,
@@ -599,6 +612,27 @@ struct Digits {
 impl Digits {
     fn as_bytes(&self) -> &[u8] {
         &self.buf[self.at..]
+    }
+}
+
+/// Sends at most the bytes a `Content-Length` announced; refuses more.
+struct SizedWriter<'a, S> {
+    stream: &'a mut S,
+    left: u64,
+}
+
+impl<S: Write> Write for SizedWriter<'_, S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.len() as u64 > self.left {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "more bytes than the response's Content-Length"));
+        }
+        self.stream.write_all(data)?;
+        self.left -= data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 

@@ -140,7 +140,7 @@ impl crate::Handler for StaticFiles {
             body.truncate(filled);
             resp.body(body)
         } else {
-            let stream = Response::stream(move |w| {
+            let stream = Response::stream_sized(end - start, move |w| {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut pos = start;
                 while pos < end {

@@ -16,6 +16,8 @@ pub(crate) enum Body {
     Bytes(Vec<u8>),
     Static(&'static [u8]),
     Stream(StreamFn),
+    /// Exactly this many bytes, written by the function as it goes.
+    Sized(u64, StreamFn),
 }
 
 /// A per-thread stack of emptied byte buffers kept for reuse, the last given back on top.
@@ -122,6 +124,19 @@ impl Response {
     /// (or until close, to an HTTP/1.0 client).
     pub fn stream(f: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static) -> Response {
         Response { status: 200, headers: Headers::new(), body: Body::Stream(Box::new(f)) }
+    }
+
+    /// `200 OK` with a body of exactly `len` bytes that `f` writes as it goes, sent with
+    /// `Content-Length: len` (a `HEAD` request gets the length without calling `f`). If `f`
+    /// fails, writes fewer bytes or tries to write more, the client cannot be told after the
+    /// head: the connection is closed, and the client sees a body shorter than announced.
+    ///
+    /// ```
+    /// use oc_http::Response;
+    /// let resp = Response::stream_sized(11, |w| w.write_all(b"hello world"));
+    /// ```
+    pub fn stream_sized(len: u64, f: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static) -> Response {
+        Response { status: 200, headers: Headers::new(), body: Body::Sized(len, Box::new(f)) }
     }
 
     /// A static body (no copy).

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use oc_http::{Request, Response};
@@ -164,6 +164,44 @@ fn chunked_request_bodies_with_trailers_and_chunked_responses() {
         let r = exchange(addr, b"GET /stream HTTP/1.0\r\n\r\n");
         assert_eq!(r.header("Transfer-Encoding"), None);
         assert_eq!(r.text(), "part 0;part 1;part 2;part 3;part 4;");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+/// A streamed body of announced length goes with `Content-Length` (to HTTP/1.1 and 1.0 alike,
+/// and to `HEAD` without calling the writer), and the connection stays open; a writer that
+/// falls short of the length or goes past it ends the connection after what it wrote.
+#[test]
+fn sized_streams_go_with_their_length_and_a_wrong_length_ends_the_connection() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        let alphabet = |n: usize| (0..n).map(|i| (b'a' + (i % 26) as u8) as char).collect::<String>();
+        let mut s = connect(addr);
+        let mut buf = Vec::new();
+        s.write_all(b"GET /sized/10/10 HTTP/1.1\r\nHost: x\r\n\r\nHEAD /sized/7/7 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut s, &mut buf, false).unwrap();
+        assert_eq!((r.header("Content-Length"), r.header("Transfer-Encoding")), (Some("10"), None));
+        assert_eq!(r.text(), alphabet(10));
+        let r = read_response(&mut s, &mut buf, true).unwrap();
+        assert_eq!((r.status, r.header("Content-Length")), (200, Some("7")));
+        assert!(r.body.is_empty());
+        // The same connection goes on.
+        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "Hello, World!");
+        let r = exchange(addr, b"GET /sized/4/4 HTTP/1.0\r\n\r\n");
+        assert_eq!((r.header("Content-Length"), r.text()), (Some("4"), alphabet(4)));
+        // Short and long writers: the head announced the length, the connection then ends.
+        for (target, written) in [("/sized/10/5", 5), ("/sized/10/12", 9)] {
+            let mut s = connect(addr);
+            s.write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            let text = String::from_utf8_lossy(&got).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains("Content-Length: 10"), "{target}: {head}");
+            assert_eq!(body, alphabet(written), "{target}");
+        }
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }

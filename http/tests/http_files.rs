@@ -114,13 +114,19 @@ fn files_validators_ranges_and_no_escape() {
             assert_eq!(r.status, 304, "If-Modified-Since: {form}");
         }
 
-        // A large file is streamed, every byte right.
+        // A large file is streamed, with its length, every byte right.
         let r = get("/static/big.bin", "");
-        assert_eq!(r.status, 200);
+        assert_eq!((r.status, r.header("Content-Length"), r.header("Transfer-Encoding")), (200, Some("3000000"), None));
         assert_eq!(r.body.len(), 3_000_000);
         assert!(r.body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
         let r = get("/static/big.bin", "Range: bytes=2999990-\r\n");
         assert_eq!(r.body, (2_999_990..3_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        let r = get("/static/big.bin", "Range: bytes=1000-2000999\r\n");
+        assert_eq!((r.status, r.header("Content-Length")), (206, Some("2000000")));
+        assert!(r.body.iter().enumerate().all(|(i, &b)| b == ((i + 1000) % 251) as u8));
+        let r = exchange(addr, b"HEAD /static/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!((r.status, r.header("Content-Length")), (200, Some("3000000")));
+        assert!(r.body.is_empty());
 
         // HEAD: headers, no body.
         let r = exchange(addr, b"HEAD /static/docs/guide.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");

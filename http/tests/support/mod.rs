@@ -95,6 +95,18 @@ pub(crate) fn test_router() -> Router {
                 Ok(())
             })
         })
+        .get("/sized/:len/:written", |r: &Request| {
+            // Announces `len` bytes and writes `written` in pieces of 3.
+            let len: u64 = r.param("len").unwrap().parse().unwrap();
+            let written: usize = r.param("written").unwrap().parse().unwrap();
+            Response::stream_sized(len, move |w| {
+                let bytes: Vec<u8> = (0..written).map(|i| b'a' + (i % 26) as u8).collect();
+                for piece in bytes.chunks(3) {
+                    w.write_all(piece)?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Runs a server with `router` and `limits` on a fresh runtime; returns the runtime, the
