@@ -44,7 +44,7 @@ pub fn send_all_then_recv(
     if !out.is_empty() && !buf.is_empty() && out.len() <= u32::MAX as usize && on_uring() {
         // SAFETY: `out` and `buf` are borrowed for the whole call, which returns only after
         // both operations have completed.
-        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, Some(buf), write_timeout, read_timeout) } {
+        if let Some(result) = unsafe { on_ring(fd.as_raw_fd(), out, buf, write_timeout, read_timeout) } {
             return result;
         }
     }
@@ -211,7 +211,7 @@ fn recv_now(fd: RawFd, buf: &mut [u8]) -> Option<i32> {
 unsafe fn on_ring(
     fd: RawFd,
     out: &[u8],
-    mut buf: Option<&mut [u8]>,
+    buf: &mut [u8],
     write_timeout: Option<Duration>,
     read_timeout: Option<Duration>,
 ) -> Option<io::Result<io::Result<usize>>> {
@@ -250,12 +250,7 @@ unsafe fn on_ring(
                 // Readiness raced with the cancellation: nothing was read, nothing is lost.
                 recv_res = Some(-libc::ECANCELED);
             } else {
-                let received = match buf.as_deref_mut() {
-                    Some(buf) => recv_now(fd, buf),
-                    // Readiness is all the caller asked for.
-                    None => Some(0),
-                };
-                match received {
+                match recv_now(fd, buf) {
                     Some(n) => recv_res = Some(n),
                     // Woken for nothing: wait again.
                     None => match submit_readable(fd) {
@@ -322,10 +317,9 @@ unsafe fn on_ring(
         let left = read_deadline.map(|d| d.saturating_duration_since(Instant::now()));
         // SAFETY: the caller's descriptor, borrowed for this whole call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        return Some(sent.map(|()| match (left, buf) {
-            (Some(left), _) if left.is_zero() => Err(timed_out()),
-            (left, Some(buf)) => recv_timeout(fd, buf, 0, left),
-            (left, None) => readable(fd, left).map(|()| 0),
+        return Some(sent.map(|()| match left {
+            Some(left) if left.is_zero() => Err(timed_out()),
+            left => recv_timeout(fd, buf, 0, left),
         }));
     }
     let received = recv_res.expect("the loop ends with both results");
