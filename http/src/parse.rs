@@ -108,8 +108,9 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
     if buf[target.range()].contains(&b'#') {
         return Err(400);
     }
-    // Origin form (the usual) as it is; the absolute form reduced to its path.
-    if buf[target.range().start] != b'/' {
+    // Origin form (the usual) as it is; the absolute form reduced to its path; CONNECT's
+    // authority form refused.
+    if buf[target.range().start] != b'/' || &buf[method.range()] == b"CONNECT" {
         target = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
         path_len = crate::request::path_len(&buf[target.range()]);
     }
@@ -299,6 +300,14 @@ fn transfer_codings(buf: &[u8], fields: &[(Span, Span)], first: Span, count: u8)
 /// reduced to its path and query (an empty path is the root); `*` only for `OPTIONS`. `at` is
 /// where the target starts in the head.
 fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Refusal> {
+    // CONNECT asks for a tunnel to `host:port` (RFC 9110 §9.3.6), which this origin server
+    // does not implement: 501, as for any method it does not implement (§9.1). Only the
+    // authority form is a valid CONNECT target (RFC 9112 §3.2.3).
+    if method == b"CONNECT" {
+        // A host, then `:` and a port of at least one digit.
+        let valid = matches!(host_len(target), Some(n) if n > 0 && target.len() > n + 1);
+        return Err(if valid { 501 } else { 400 });
+    }
     if target.starts_with(b"/") || (target == b"*" && method == b"OPTIONS") {
         return Ok(Span::new(at, target.len()));
     }
@@ -672,6 +681,19 @@ mod tests {
         for bad in ["http:///x", "http://", "http://?q", "https://:80/", "http://a:b/", "http://u@a/", "http://[::1/"] {
             let raw = format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n");
             assert_eq!(status(raw.as_bytes()), Some(400), "{bad}");
+        }
+        // CONNECT: a tunnel this server does not open (501) to `host:port`; no other target.
+        for (target, want) in [
+            ("example.com:443", 501),
+            ("[::1]:8080", 501),
+            ("example.com", 400),
+            ("example.com:", 400),
+            (":443", 400),
+            ("/x", 400),
+            ("http://a/", 400),
+        ] {
+            let raw = format!("CONNECT {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(status(raw.as_bytes()), Some(want), "{target}");
         }
         // A long target: its `?` is found past the first sixteen bytes.
         let long = b"GET /0123456789abcdef0123456789/x?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";

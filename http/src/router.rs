@@ -1,5 +1,5 @@
 //! Routing: methods, path parameters (`/users/:id`), wildcards (`/static/*path`), and the
-//! `404`/`405` answers (with `Allow`) when nothing matches.
+//! `404`/`405` answers (with `Allow`) when nothing matches, and `501` for unknown methods.
 
 use std::sync::Arc;
 
@@ -161,7 +161,8 @@ impl Router {
 
     /// Finds the handler for `req`, fills in its path parameters and calls it; `404` when no
     /// route matches the path, `405` with `Allow` when routes match the path but not the
-    /// method.
+    /// method, `501` for a method neither HTTP defines nor any route names (unless a route
+    /// for every method matches).
     pub fn dispatch(&self, req: &mut Request) -> Response {
         // The usual case first: a leading static route whose path and method both match
         // (nothing to collect, no parameters). Anything else goes the general way, which
@@ -180,6 +181,13 @@ impl Router {
             }
         }
         self.dispatch_in_order(req)
+    }
+
+    /// Whether `method` is one HTTP defines (RFC 9110 §9, with PATCH, RFC 5789) or one a
+    /// route names.
+    fn recognises(&self, method: &str) -> bool {
+        const DEFINED: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+        DEFINED.contains(&method) || self.routes.iter().any(|r| r.method.as_deref() == Some(method))
     }
 
     /// `dispatch`, route by route (kept out of line: the fast path above stays small).
@@ -237,6 +245,11 @@ impl Router {
         if let Some((route, params)) = head_fallback {
             req.params = params;
             return route.handler.call(req);
+        }
+        // A method neither HTTP defines nor any route names is one this server does not
+        // implement: 501 (RFC 9110 §9.1), wherever it is sent.
+        if !self.recognises(method) {
+            return Response::error(501);
         }
         if allowed.is_empty() {
             return Response::error(404);
@@ -306,6 +319,27 @@ mod tests {
         req.params = vec![("x".into(), "z".into())];
         let resp = router.dispatch(&mut req);
         assert!(matches!(&resp.body, crate::response::Body::Bytes(b) if b == b"b 0"));
+    }
+
+    #[test]
+    fn methods_nothing_recognises_are_not_implemented() {
+        let router = Router::new()
+            .get("/a", |_: &Request| Response::text("a"))
+            .route(Some("PURGE"), "/p", |_: &Request| Response::text("purged"))
+            .any("/any", |r: &Request| Response::text(r.method().to_owned()));
+        // Unknown to HTTP and to every route: 501, on a known path or not.
+        assert_eq!(route_of(&router, "BREW", "/a").0, 501);
+        assert_eq!(route_of(&router, "BREW", "/nowhere").0, 501);
+        // Methods are case-sensitive: `get` is not `GET`.
+        assert_eq!(route_of(&router, "get", "/a").0, 501);
+        // Defined by HTTP but not routed here: 405 on a known path, 404 elsewhere.
+        assert_eq!(route_of(&router, "PATCH", "/a").0, 405);
+        assert_eq!(route_of(&router, "PATCH", "/nowhere").0, 404);
+        // Named by a route: recognised everywhere.
+        assert_eq!(route_of(&router, "PURGE", "/p"), (200, "purged".into()));
+        assert_eq!(route_of(&router, "PURGE", "/a").0, 405);
+        // A route for every method takes any method.
+        assert_eq!(route_of(&router, "BREW", "/any"), (200, "BREW".into()));
     }
 
     #[test]

@@ -54,6 +54,33 @@ fn routing_params_wildcards_404_and_405() {
 }
 
 #[test]
+fn unknown_methods_and_connect_are_not_implemented() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        // A method HTTP does not define and no route names: 501, and the connection goes on.
+        let mut s = connect(addr);
+        s.write_all(b"BREW /plaintext HTTP/1.1\r\nHost: x\r\n\r\nBREW /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 501);
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 501);
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "Hello, World!");
+        // A defined method without a route for the path stays a 405.
+        assert_eq!(exchange(addr, b"PATCH /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 405);
+        // CONNECT: no tunnels here (501), and the connection ends; a CONNECT target that is
+        // not `host:port` is malformed (400).
+        let mut s = connect(addr);
+        s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        let text = String::from_utf8_lossy(&all);
+        assert!(text.starts_with("HTTP/1.1 501 "), "{text}");
+        assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text}");
+        assert_eq!(exchange(addr, b"CONNECT /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
 fn head_has_the_get_headers_and_no_body() {
     support::each_backend(|_backend| {
         let (rt, server, addr) = support::server();
