@@ -42,14 +42,15 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
     };
     // The same head as the last one parsed on this connection (clients repeat theirs): what
     // it said is known, relative to where it started.
+    // Its fields are still in `req.headers`, relative to where a head starts.
     if let Some(head_len) = req.memo.matches(buf, start, limits) {
-        let memo = &req.memo;
-        req.headers.clear();
-        req.headers.extend(memo.fields.iter().map(|&(n, v)| (n.moved(0, start), v.moved(0, start))));
-        let said = memo.said;
+        req.head_at = start as u32;
+        let said = req.memo.said;
         let head_end = start + head_len;
         return frame(req, start, end, head_end, said.moved(0, start), limits);
     }
+    // `req.headers` is about to change: the memo no longer describes it.
+    req.memo.forget();
     let head = match parse_head(buf, start, limits.max_headers, &mut req.headers) {
         Ok(Some(head)) => head,
         Ok(None) => {
@@ -125,7 +126,12 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
         chunked,
         content_length,
     };
-    req.memo.remember(buf, start, head.end, &req.headers, said, limits);
+    // The fields, relative to the head's start (as a memo's are).
+    for (name, value) in &mut req.headers {
+        (*name, *value) = (name.moved(start, 0), value.moved(start, 0));
+    }
+    req.head_at = start as u32;
+    req.memo.remember(buf, start, head.end, said, limits);
     frame(req, start, end, head.end, said, limits)
 }
 
@@ -152,10 +158,11 @@ impl Said {
 /// The last head parsed on a connection (when it was accepted and not too long to keep), with
 /// what it said relative to its start: a head that repeats it byte for byte says the same, and
 /// costs a comparison instead of a parse. Kept only with the limits it was checked against.
+/// Its fields are the request's (`Request::headers`, relative to the head's start), which
+/// change only when a head is parsed anew, and the memo is forgotten first.
 #[derive(Clone, Default)]
 pub(crate) struct HeadMemo {
     bytes: Vec<u8>,
-    fields: Vec<(Span, Span)>,
     said: Said,
     limits: (usize, usize, usize),
 }
@@ -182,14 +189,16 @@ impl HeadMemo {
             .then_some(n)
     }
 
-    fn remember(&mut self, buf: &[u8], start: usize, end: usize, fields: &[(Span, Span)], said: Said, limits: &Limits) {
+    fn forget(&mut self) {
+        self.bytes.clear();
+    }
+
+    fn remember(&mut self, buf: &[u8], start: usize, end: usize, said: Said, limits: &Limits) {
         self.bytes.clear();
         if end - start > MEMO_MAX {
             return;
         }
         self.bytes.extend_from_slice(&buf[start..end]);
-        self.fields.clear();
-        self.fields.extend(fields.iter().map(|&(n, v)| (n.moved(start, 0), v.moved(start, 0))));
         self.said = said.moved(start, 0);
         self.limits = Self::key(limits);
     }
@@ -197,6 +206,7 @@ impl HeadMemo {
 
 /// The body framing of a request whose head (`start..head_end`) said `said`: the request in
 /// `req` when its body is complete.
+#[inline(always)]
 fn frame(
     req: &mut Request,
     start: usize,
@@ -698,6 +708,36 @@ mod tests {
         // A long target: its `?` is found past the first sixteen bytes.
         let long = b"GET /0123456789abcdef0123456789/x?q=1 HTTP/1.1\r\nHost: x\r\n\r\n";
         assert_eq!(parts(long).1, "/0123456789abcdef0123456789/x");
+    }
+
+    #[test]
+    fn repeated_heads_read_their_own_fields() {
+        // A, A again (from the memo), B (parsed anew, fewer fields), B cut short, then A: each
+        // request reads its own fields, wherever it sits in the buffer.
+        let a = "GET /a HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nX-One: 1\r\n\r\n";
+        let b = "GET /b HTTP/1.1\r\nHost: y\r\n\r\n";
+        let raw = format!("{a}{a}{b}{a}");
+        let mut req = Request::new("", "");
+        req.buf = raw.clone().into_bytes();
+        let limits = Limits::default();
+        let mut at = 0;
+        for (path, host, one) in [("/a", "x", Some("1")), ("/a", "x", Some("1")), ("/b", "y", None)] {
+            let Ok(Parse::Done(used)) = parse(&mut req, at, raw.len(), &limits) else { panic!("{path} at {at}") };
+            assert_eq!((req.path(), req.header("host"), req.header("x-one")), (path, Some(host), one), "at {at}");
+            assert_eq!(req.headers().count(), if one.is_some() { 3 } else { 1 });
+            // What was answered is gone (as when the connection compacts its buffer).
+            req.buf[at..at + used].fill(b'z');
+            at += used;
+        }
+        // The next head, incomplete: parsed anew (not from the memo of B), then whole.
+        let cut = at + 20;
+        assert!(matches!(parse(&mut req, at, cut, &limits), Ok(Parse::Need { .. })));
+        let Ok(Parse::Done(used)) = parse(&mut req, at, raw.len(), &limits) else { panic!("last") };
+        assert_eq!((req.path(), req.header("host"), req.header("accept")), ("/a", Some("x"), Some("*/*")));
+        assert_eq!(at + used, raw.len());
+        // A hand-made request's fields.
+        let made = Request::new("GET", "/").with_header("A", "1").with_header("b", "2");
+        assert_eq!(made.headers().collect::<Vec<_>>(), [("A", &b"1"[..]), ("b", &b"2"[..])]);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Request {
     pub(crate) version: Version,
     /// (name, value) positions in `buf`.
     pub(crate) headers: Vec<(Span, Span)>,
+    /// Where the head starts in `buf`: the header spans are relative to it.
+    pub(crate) head_at: u32,
     /// Where a body framed by `Content-Length` lies in `buf`; `None`: the body is `body`.
     pub(crate) body_span: Option<Span>,
     /// A de-chunked or hand-made body.
@@ -176,6 +178,7 @@ impl Request {
             buf,
             version: Version::Http11,
             headers: Vec::new(),
+            head_at: 0,
             body_span: None,
             body: Vec::new(),
             params: Vec::new(),
@@ -194,7 +197,7 @@ impl Request {
 
     /// Adds a header (builder style, for hand-made requests).
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        let at = self.buf.len();
+        let at = self.buf.len() - self.head_at as usize;
         self.buf.extend_from_slice(name.as_bytes());
         self.buf.extend_from_slice(value.as_bytes());
         self.headers.push((Span::new(at, name.len()), Span::new(at + name.len(), value.len())));
@@ -260,10 +263,8 @@ impl Request {
 
     /// The first value of header `name` (case-insensitive), as bytes.
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.of(&self.buf).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.of(&self.buf))
+        let head = self.head();
+        self.headers.iter().find(|(n, _)| n.of(head).eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.of(head))
     }
 
     /// Every value of header `name` (case-insensitive), as bytes, in the order sent. Field
@@ -278,15 +279,22 @@ impl Request {
     /// assert_eq!(req.header("accept"), Some("text/html"));
     /// ```
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+        let head = self.head();
         self.headers
             .iter()
-            .filter(move |(n, _)| n.of(&self.buf).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.of(&self.buf))
+            .filter(move |(n, _)| n.of(head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.of(head))
     }
 
     /// Every header, names as sent, in the order sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (std::str::from_utf8(n.of(&self.buf)).unwrap_or(""), v.of(&self.buf)))
+        let head = self.head();
+        self.headers.iter().map(|(n, v)| (std::str::from_utf8(n.of(head)).unwrap_or(""), v.of(head)))
+    }
+
+    /// The bytes from the head's start, which header spans are relative to.
+    fn head(&self) -> &[u8] {
+        &self.buf[self.head_at as usize..]
     }
 
     pub(crate) fn is_head(&self) -> bool {
