@@ -25,7 +25,24 @@ pub(crate) type Refusal = u16;
 /// Parses the request that starts at `req.buf[start]` (received bytes end at `end`) into
 /// `req`, in place: the request's parts stay where they were received (no copy, and no
 /// allocation per request once the field list has grown).
+#[inline(always)]
 pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits) -> Result<Parse, Refusal> {
+    // The same head as the last one parsed on this connection (clients repeat theirs): what
+    // it said is known, relative to where it started. Its fields are still in
+    // `req.headers`, relative to where a head starts.
+    if let Some(head_len) = req.memo.matches(&req.buf[..end], start, limits) {
+        req.head_at = start as u32;
+        let said = req.memo.said;
+        let head_end = start + head_len;
+        return frame(req, start, end, head_end, said.moved(0, start), limits);
+    }
+    parse_anew(req, start, end, limits)
+}
+
+/// `parse` for a head not seen last on the connection (kept out of line: the usual case,
+/// above, stays small enough to be inlined into the connection's loop).
+#[inline(never)]
+fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits) -> Result<Parse, Refusal> {
     let buf = &req.buf[..end];
     // A request line (without its CR LF) longer than the limit is a 414 before anything
     // else. Scanned for (within a bounded window) only when the head is not whole; a whole
@@ -40,15 +57,6 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
             None => end - from > max + 1,
         }
     };
-    // The same head as the last one parsed on this connection (clients repeat theirs): what
-    // it said is known, relative to where it started.
-    // Its fields are still in `req.headers`, relative to where a head starts.
-    if let Some(head_len) = req.memo.matches(buf, start, limits) {
-        req.head_at = start as u32;
-        let said = req.memo.said;
-        let head_end = start + head_len;
-        return frame(req, start, end, head_end, said.moved(0, start), limits);
-    }
     // `req.headers` is about to change: the memo no longer describes it.
     req.memo.forget();
     let head = match parse_head(buf, start, limits.max_headers, &mut req.headers) {

@@ -163,6 +163,7 @@ impl Router {
     /// route matches the path, `405` with `Allow` when routes match the path but not the
     /// method, `501` for a method neither HTTP defines nor any route names (unless a route
     /// for every method matches).
+    #[inline]
     pub fn dispatch(&self, req: &mut Request) -> Response {
         // The usual case first: a leading static route whose path and method both match
         // (nothing to collect, no parameters). Anything else goes the general way, which
