@@ -408,7 +408,7 @@ fn answer<S: Transport>(
                 205 => Some(0),
                 _ => Some(bytes.len()),
             };
-            head(out, cache, (&resp, known), date, version, keep_alive, len, false);
+            head_inline(out, cache, (&resp, known), date, version, keep_alive, len, false);
             if !is_head && !no_body {
                 out.extend_from_slice(bytes);
             }
@@ -466,6 +466,7 @@ impl HeadCache {
     }
 
     /// Encodes the head of `resp`, and keeps it if its headers are static.
+    #[inline(never)]
     fn fill(&mut self, resp: &Response, framing: (Option<usize>, bool, Version, bool), date: &[u8; 29]) {
         self.bytes.clear();
         head_start(&mut self.bytes, resp, framing);
@@ -535,8 +536,23 @@ fn head_start(
 
 /// The status line and headers.
 #[allow(clippy::too_many_arguments)]
-#[inline]
 fn head(
+    out: &mut Vec<u8>,
+    cache: &mut HeadCache,
+    resp: (&Response, bool),
+    date: &[u8; 29],
+    version: Version,
+    keep_alive: bool,
+    len: Option<usize>,
+    chunked: bool,
+) {
+    head_inline(out, cache, resp, date, version, keep_alive, len, chunked);
+}
+
+/// `head`, inlined where responses are usually encoded.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn head_inline(
     out: &mut Vec<u8>,
     cache: &mut HeadCache,
     (resp, fields_known): (&Response, bool),
