@@ -720,8 +720,8 @@ mod tests {
 
     #[test]
     fn repeated_heads_read_their_own_fields() {
-        // A, A again (from the memo), B (parsed anew, fewer fields), B cut short, then A: each
-        // request reads its own fields, wherever it sits in the buffer.
+        // A, A again (from the memo), B (parsed anew, fewer fields), then A cut short and
+        // whole: each request reads its own fields, wherever it sits in the buffer.
         let a = "GET /a HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nX-One: 1\r\n\r\n";
         let b = "GET /b HTTP/1.1\r\nHost: y\r\n\r\n";
         let raw = format!("{a}{a}{b}{a}");

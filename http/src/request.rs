@@ -62,7 +62,7 @@ pub struct Request {
     pub(crate) method: Span,
     pub(crate) target: Span,
     pub(crate) version: Version,
-    /// (name, value) positions in `buf`.
+    /// (name, value) positions in `buf`, counted from `head_at`.
     pub(crate) headers: Vec<(Span, Span)>,
     /// Where the head starts in `buf`: the header spans are relative to it.
     pub(crate) head_at: u32,
