@@ -108,8 +108,13 @@ pub(crate) fn signal_thread(tid: i32) {
 /// Runs on the coroutine's stack, in ordinary (not signal) context, with every register of
 /// the interrupted code saved by the trampoline.
 pub(crate) extern "C" fn preempt_point() {
-    count_done();
-    crate::task::preempted();
+    // The interrupted code may be between a system call and its read of errno; freezing
+    // makes system calls of its own.
+    let errno = crate::sys::raw::errno();
+    if crate::task::preempted() {
+        count_done();
+    }
+    crate::sys::raw::set_errno(errno);
 }
 
 /// Counts a preemption (at a signal, or at the safe point after a deferred one).

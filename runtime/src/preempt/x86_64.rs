@@ -7,8 +7,13 @@ use super::DEFERRED;
 use crate::scheduler::context;
 
 /// Room the trampoline needs below the interrupted stack pointer: the red zone, the return
-/// address, 16 saved registers, alignment, and the XSAVE area.
-const TRAMPOLINE_FRAME: usize = 128 + 8 + 17 * 8 + 64 + XSAVE_AREA + 256;
+/// address, 16 saved registers, alignment, the XSAVE area, and the deepest path from there
+/// into the freeze (`scheduler/freeze.rs`: a lock, a notify, futex calls), measured at
+/// about 3 KiB in a debug build and kept with a wide margin: an interrupted stack with less
+/// room is not preempted there (the deferred request is taken at the next safe point).
+const TRAMPOLINE_FRAME: usize = 128 + 8 + 17 * 8 + 64 + XSAVE_AREA + FREEZE_PATH;
+/// Stack the path from the trampoline through the freeze may use.
+const FREEZE_PATH: usize = 12 * 1024;
 /// Bytes reserved for XSAVE (checked against CPUID at install time).
 const XSAVE_AREA: usize = 4096;
 
@@ -200,7 +205,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
         // A detached thread runs nothing but its coroutine (the worker's mode is its new
         // driver's); runtime code there is guarded by the no-preempt count.
         && (detached || worker.in_user_code())
-        && header.no_preempt.get() == 0
+        && header.preemption_allowed()
         && sp > guard.hi + TRAMPOLINE_FRAME
         && sp <= stack_top
         && !FORBIDDEN.get().is_some_and(|r| r.contains(pc));
@@ -210,7 +215,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
             worker.count_deferral(pc);
         }
         if header.preemptible {
-            header.preempt_pending.set(true);
+            header.preempt_pending.store(true, Ordering::Relaxed);
         }
         return;
     }

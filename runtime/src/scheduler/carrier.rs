@@ -23,7 +23,7 @@ use crate::sys;
 pub(crate) const CARRIER_STACK: usize = 1024 * 1024;
 
 /// A parked spare carrier: where it waits for a worker to drive.
-struct Spare {
+pub(crate) struct Spare {
     assigned: Mutex<Option<Arc<Worker>>>,
     cvar: Condvar,
 }
@@ -71,6 +71,18 @@ impl Carriers {
         self.alive.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// A parked spare, taken from the pool, or `None`. Allocates nothing: a frozen thread
+    /// calls it (`freeze.rs`).
+    pub(crate) fn take_spare(&self) -> Option<Arc<Spare>> {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// Puts back a spare just taken with `take_spare`. Allocates nothing: the pool's vector
+    /// had room for it a moment ago, and a vector never gives back capacity on `pop`.
+    pub(crate) fn return_spare(&self, spare: Arc<Spare>) {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner()).push(spare);
+    }
+
     /// Wakes every spare (shutdown).
     pub(crate) fn wake_spares(&self) {
         for spare in self.spares.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -82,6 +94,7 @@ impl Carriers {
 /// Body of every carrier thread: drive `first` (if any), then serve as a spare.
 pub(crate) fn carrier_main(shared: Arc<Shared>, first: Option<Arc<Worker>>) {
     sys::ensure_signal_stack();
+    super::freeze::record_signal_mask();
     crate::preempt::register_thread();
     let mut next = first;
     loop {
@@ -144,6 +157,36 @@ fn start_spare(shared: &Arc<Shared>, spare: Arc<Spare>) -> std::io::Result<()> {
     spawned.map(drop).inspect_err(|_| {
         shared.carriers.alive.fetch_sub(1, Ordering::Relaxed);
     })
+}
+
+/// Gives `worker` to `spare` to drive. Allocates nothing (see `take_spare`).
+pub(crate) fn assign(spare: &Spare, worker: Arc<Worker>) {
+    *spare.assigned.lock().unwrap_or_else(|e| e.into_inner()) = Some(worker);
+    spare.cvar.notify_one();
+}
+
+/// Monitor only: makes sure a spare waits in the pool (starting one if the carrier limit
+/// allows), so that a coroutine frozen by a preemption signal can hand its worker over
+/// without allocating. Returns whether one waits there.
+pub(crate) fn ensure_spare(shared: &Arc<Shared>) -> bool {
+    let carriers = &shared.carriers;
+    if !carriers.spares.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        return true;
+    }
+    if carriers.alive() >= carriers.max {
+        refuse(carriers, "the carrier limit (Builder::max_carriers) is reached");
+        return false;
+    }
+    let spare = Arc::new(Spare { assigned: Mutex::new(None), cvar: Condvar::new() });
+    if let Err(e) = start_spare(shared, spare.clone()) {
+        refuse(carriers, &format!("a carrier thread could not be started: {e}"));
+        return false;
+    }
+    let mut spares = carriers.spares.lock().unwrap_or_else(|e| e.into_inner());
+    spares.push(spare);
+    // Room for the pushes of frozen threads that take a spare and give it back.
+    spares.reserve(8);
+    true
 }
 
 /// Monitor only: moves `worker`, whose coroutine is stuck in run number `resumes`, to another

@@ -104,6 +104,15 @@ pub(crate) fn detached() -> bool {
     driver != thread_token() || mode == Mode::Handed
 }
 
+/// The worker whose loop this thread runs, whether or not it drives it right now (its
+/// coroutine may have been handed off with the thread).
+#[inline(never)]
+pub(crate) fn thread_worker<'a>() -> Option<&'a Worker> {
+    let ptr = WORKER.get();
+    // SAFETY: as in `current_worker`.
+    unsafe { ptr.as_ref() }
+}
+
 #[inline(never)]
 pub(crate) fn set_current_worker(worker: *const Worker) {
     WORKER.set(worker);

@@ -2,6 +2,7 @@
 
 mod carrier;
 pub(crate) mod context;
+mod freeze;
 mod idle;
 mod monitor;
 mod priority;
@@ -9,6 +10,7 @@ mod shared;
 mod worker;
 
 pub(crate) use carrier::carrier_main;
+pub(crate) use freeze::{freeze, in_signal_handler};
 pub(crate) use monitor::monitor_main;
 pub(crate) use shared::{Config, Shared};
 pub(crate) use worker::Worker;

@@ -89,7 +89,10 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
             // (a loaded machine) is not a deferral.
             let in_a_row = worker.deferrals() - *deferred_at;
             let gave_up = (in_a_row >= 20 && worker.deferrals_at_one_place() >= 20) || in_a_row >= 500;
-            if preemptible && !gave_up && crate::preempt::signal_worker(worker) {
+            // A preempted coroutine keeps its thread (`freeze.rs`) and hands the worker to a
+            // spare, which must be ready beforehand: the frozen thread cannot start one.
+            if preemptible && !gave_up && super::carrier::ensure_spare(&shared) && crate::preempt::signal_worker(worker)
+            {
                 continue;
             } else if let Some(handed) = super::carrier::hand_off(&shared, worker, resumes) {
                 if handed.preemptible && crate::preempt::signal_preemption_supported() {

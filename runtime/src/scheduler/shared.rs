@@ -161,6 +161,12 @@ impl Shared {
         self.notify();
     }
 
+    /// The worker with this index, while the runtime runs (the list is emptied at shutdown).
+    /// Allocates nothing.
+    pub(crate) fn worker_arc(&self, index: usize) -> Option<Arc<Worker>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).get(index).cloned()
+    }
+
     /// Wakes a sleeping worker if work is waiting and nobody is searching for it.
     pub(crate) fn notify(&self) {
         if let Some(index) = self.idle.worker_to_notify() {

@@ -23,7 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ fn bump_shared(counter: &std::sync::atomic::AtomicU64) {
 }
 use crate::reactor::Reactor;
 use crate::stack::{Stack, StackCache};
-use crate::task::{AfterRun, DEFAULT_PRIORITY, Run, Suspend, TaskRef};
+use crate::task::{AfterRun, DEFAULT_PRIORITY, Header, Run, Suspend, TaskRef};
 use crate::time::TimerHeap;
 
 /// How many ids a worker reserves at once.
@@ -66,6 +66,15 @@ pub(crate) enum Mode {
     Runtime = 2,
     /// The monitor took the worker from a thread stuck in a coroutine.
     Handed = 3,
+}
+
+/// What the worker loop does next.
+enum Next {
+    /// Run a task.
+    Run(TaskRef),
+    /// Give the worker to the thread frozen with this task (`freeze.rs`), if the freeze word
+    /// still reads this.
+    Thaw(TaskRef, u32),
 }
 
 /// How a thread's turn at driving a worker ended.
@@ -103,8 +112,12 @@ pub(crate) struct Worker {
     /// place; code that merely spends much of its time in libc moves between signals).
     deferral_pc: AtomicU64,
     deferrals_same_pc: AtomicU64,
-    /// Preempted coroutines waiting to resume here (never stolen). Driver only.
-    pinned: RefCell<std::collections::VecDeque<TaskRef>>,
+    /// Preempted coroutines frozen on their threads, waiting for their turn here (never
+    /// stolen), each with the freeze word read when it was queued (`freeze.rs`). Driver only.
+    pinned: RefCell<std::collections::VecDeque<(TaskRef, u32)>>,
+    /// A coroutine just frozen, offered by its thread (a counted task pointer, or null);
+    /// the driver moves it to `pinned`.
+    frozen_slot: AtomicPtr<Header>,
     /// `pthread_t` of the driving thread.
     thread: AtomicU64,
     /// Kernel thread id of the driving thread.
@@ -157,6 +170,7 @@ impl Worker {
             deferral_pc: AtomicU64::new(0),
             deferrals_same_pc: AtomicU64::new(0),
             pinned: RefCell::new(std::collections::VecDeque::new()),
+            frozen_slot: AtomicPtr::new(std::ptr::null_mut()),
             thread: AtomicU64::new(0),
             tid: AtomicI32::new(0),
             detached_tid: AtomicI32::new(0),
@@ -399,14 +413,26 @@ impl Worker {
         self.adopt();
         context::set_current_worker(self);
         loop {
-            if let Some(task) = self.next_task() {
-                self.found_work();
-                if !self.run_task(task) {
-                    self.forget_detached();
-                    context::set_current_worker(std::ptr::null());
-                    return Outcome::Lost;
+            match self.next_task() {
+                Some(Next::Run(task)) => {
+                    self.found_work();
+                    if !self.run_task(task) {
+                        self.forget_detached();
+                        context::set_current_worker(std::ptr::null());
+                        return Outcome::Lost;
+                    }
+                    continue;
                 }
-                continue;
+                Some(Next::Thaw(task, word)) => {
+                    self.found_work();
+                    if super::freeze::thaw(self, &task, word) {
+                        // The frozen thread drives this worker now: hands off.
+                        context::set_current_worker(std::ptr::null());
+                        return Outcome::Lost;
+                    }
+                    continue;
+                }
+                None => {}
             }
             if self.shared.is_shutting_down() {
                 self.fire_all_timers();
@@ -432,7 +458,11 @@ impl Worker {
         // Tasks left here are dropped by the last reference holder; with the runtime gone
         // they will not run again.
         drop(self.run_next.take());
-        self.pinned.borrow_mut().clear();
+        self.drain_frozen();
+        // Frozen threads run on without this worker (it does not run again).
+        for (task, word) in self.pinned.borrow_mut().drain(..) {
+            super::freeze::release(&task, word);
+        }
         while let Some(task) = self.local.pop() {
             drop(task);
         }
@@ -444,8 +474,9 @@ impl Worker {
         context::set_current_worker(std::ptr::null());
     }
 
-    fn next_task(&self) -> Option<TaskRef> {
+    fn next_task(&self) -> Option<Next> {
         self.check_driver();
+        self.drain_frozen();
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.fire_timers();
@@ -465,12 +496,12 @@ impl Worker {
                         if local_waiting && self.passed_over.get().is_none() {
                             self.passed_over.set(Some(Instant::now()));
                         }
-                        return Some(task);
+                        return Some(Next::Run(task));
                     }
                 }
             } else if tick % STARVED_INTERVAL == 0 {
                 if let Some(task) = self.shared.priority.pop_starved() {
-                    return Some(task);
+                    return Some(Next::Run(task));
                 }
             }
         }
@@ -478,42 +509,107 @@ impl Worker {
 
         if tick % INJECTOR_INTERVAL == 0 {
             if let Some(task) = self.steal_injector() {
-                return Some(task);
+                return Some(Next::Run(task));
             }
         }
-        // Preempted coroutines take turns with the local queue.
-        if tick % 2 == 0 || self.local.is_empty() {
-            if let Some(task) = self.pinned.borrow_mut().pop_front() {
-                return Some(task);
+        // Preempted coroutines take turns with a busy local queue. With nothing local they
+        // wait behind ready IO and the injector (the end of their slice means the back of
+        // the line: a coroutine spawned from a plain thread does not wait behind them).
+        if tick % 2 == 0 && !self.local.is_empty() {
+            if let Some(next) = self.pop_pinned() {
+                return Some(next);
             }
         }
         if self.run_next_streak.get() < RUN_NEXT_STREAK {
             if let Some(task) = self.run_next.take() {
                 self.run_next_streak.set(self.run_next_streak.get() + 1);
-                return Some(task);
+                return Some(Next::Run(task));
             }
         }
         self.run_next_streak.set(0);
         if let Some(task) = self.local.pop() {
-            return Some(task);
+            return Some(Next::Run(task));
         }
         if let Some(task) = self.run_next.take() {
-            return Some(task);
+            return Some(Next::Run(task));
         }
         // Nothing local: hand queued IO to the kernel and collect what is ready.
         self.reactor.flush();
         if self.reactor.poll() {
             if let Some(task) = self.run_next.take().or_else(|| self.local.pop()) {
-                return Some(task);
+                return Some(Next::Run(task));
             }
         }
         if let Some(task) = self.steal_injector() {
-            return Some(task);
+            return Some(Next::Run(task));
+        }
+        if let Some(next) = self.pop_pinned() {
+            return Some(next);
         }
         if let Some(task) = self.search() {
-            return Some(task);
+            return Some(Next::Run(task));
         }
-        self.shared.priority.pop()
+        self.shared.priority.pop().map(Next::Run)
+    }
+
+    fn pop_pinned(&self) -> Option<Next> {
+        let (task, word) = self.pinned.borrow_mut().pop_front()?;
+        Some(Next::Thaw(task, word))
+    }
+
+    /// Moves a coroutine just frozen from the slot to the pinned queue (if it still waits).
+    #[inline]
+    fn drain_frozen(&self) {
+        if self.frozen_slot.load(Ordering::Relaxed).is_null() {
+            return;
+        }
+        if let Some(task) = self.take_frozen() {
+            let word = task.header().frozen.load(Ordering::Acquire);
+            if word & 3 == super::freeze::WAITING {
+                self.pinned.borrow_mut().push_back((task, word));
+            }
+        }
+    }
+
+    /// A frozen thread offers its coroutine (`freeze.rs`). Fails if the slot is taken.
+    ///
+    /// Allocates nothing.
+    pub(crate) fn offer_frozen(&self, task: TaskRef) -> bool {
+        let ptr = task.into_raw();
+        match self.frozen_slot.compare_exchange(std::ptr::null_mut(), ptr.as_ptr(), Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(_) => {
+                // SAFETY: `ptr` carries the reference `into_raw` gave up; we take it back.
+                drop(unsafe { TaskRef::from_raw(ptr) });
+                false
+            }
+        }
+    }
+
+    /// Takes the coroutine offered in the frozen slot, if any.
+    pub(crate) fn take_frozen(&self) -> Option<TaskRef> {
+        let ptr = self.frozen_slot.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: a non-null slot holds a pointer carrying one reference (`offer_frozen`).
+        std::ptr::NonNull::new(ptr).map(|p| unsafe { TaskRef::from_raw(p) })
+    }
+
+    /// A frozen thread that drives this worker gives it up to a spare: `User` → `Handed`.
+    /// Fails if the monitor handed it off first.
+    pub(crate) fn release_to_spare(&self, me: u64) -> bool {
+        self.swap_mode(me, Mode::User, Mode::Handed)
+    }
+
+    /// Makes the frozen thread (`token`, kernel id `tid`, `pthread_t` `thread`) this worker's
+    /// driver, running its coroutine's own code. The last touch of the worker by the caller.
+    pub(crate) fn give_to_frozen(&self, token: u64, tid: i32, thread: u64, preemptible: bool) {
+        self.check_driver();
+        self.thread.store(thread, Ordering::Release);
+        self.tid.store(tid, Ordering::Release);
+        self.preemptible.store(preemptible, Ordering::Relaxed);
+        self.resumes.store(self.resumes.load(Ordering::Relaxed) + 1, Ordering::Release);
+        bump(&self.counters().switches);
+        self.state.store(Self::pack(token, Mode::User), Ordering::Release);
     }
 
     fn has_run_next(&self) -> bool {
@@ -596,6 +692,7 @@ impl Worker {
         let pending = !self.local.is_empty()
             || self.has_run_next()
             || !self.pinned.borrow().is_empty()
+            || !self.frozen_slot.load(Ordering::Acquire).is_null()
             || self.shared.has_shared_work();
         if !pending {
             let now = Instant::now();
@@ -633,11 +730,6 @@ impl Worker {
             bump_shared(&self.shared.handoffs_completed);
         }
         match run {
-            Run::Suspended(Suspend::Preempted) => {
-                header.state.yield_run();
-                // Back on this worker only: its registers may hold this thread's state.
-                if owned { self.pinned.borrow_mut().push_back(task) } else { self.shared.push_remote(task) }
-            }
             Run::Suspended(Suspend::Yield) => {
                 header.state.yield_run();
                 // No other worker needs waking: this one runs the task again soon.

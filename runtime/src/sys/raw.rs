@@ -267,6 +267,46 @@ pub(crate) unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
     unsafe { sys(libc::SYS_fstat, fd as usize, st as usize, 0, 0, 0, 0) as c_int }
 }
 
+/// Waits while the 32-bit word at `word` holds `expected`, for at most `timeout` (relative;
+/// `None`: no limit). Returns the kernel's result as is (0, or `-errno`: `EAGAIN` when the
+/// word differed, `ETIMEDOUT`, `EINTR`) and leaves `errno` alone: it is called from code
+/// that interrupted other code at an arbitrary instruction.
+///
+/// # Signal safety
+///
+/// One system call.
+pub(crate) unsafe fn futex_wait(word: *const u32, expected: u32, timeout: Option<&libc::timespec>) -> isize {
+    let ts = timeout.map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let op = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize;
+    // SAFETY: forwarded: `word` is a valid aligned u32 and `ts` null or valid for the call.
+    unsafe {
+        arch::syscall6(libc::SYS_futex as usize, word as usize, op, expected as usize, ts as usize, 0, 0) as isize
+    }
+}
+
+/// Wakes up to `n` threads waiting on the futex word at `word`. Leaves `errno` alone.
+///
+/// # Signal safety
+///
+/// One system call.
+pub(crate) unsafe fn futex_wake(word: *const u32, n: i32) -> isize {
+    let op = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize;
+    // SAFETY: forwarded: `word` is a valid aligned u32.
+    unsafe { arch::syscall6(libc::SYS_futex as usize, word as usize, op, n as usize, 0, 0, 0) as isize }
+}
+
+/// The calling thread's signal mask (the kernel's 64-bit set), or `None` if it cannot be read.
+/// Leaves `errno` alone.
+pub(crate) fn signal_mask() -> Option<u64> {
+    let mut set: u64 = 0;
+    // SAFETY: rt_sigprocmask with a null new set only writes the current mask, 8 bytes (the
+    // kernel's sigset size on x86_64 and aarch64), to `set`.
+    let ret = unsafe {
+        arch::syscall6(libc::SYS_rt_sigprocmask as usize, libc::SIG_BLOCK as usize, 0, (&raw mut set) as usize, 8, 0, 0)
+    } as isize;
+    (ret == 0).then_some(set)
+}
+
 /// The calling thread's `errno`.
 pub(crate) fn errno() -> c_int {
     // SAFETY: __errno_location returns this thread's errno slot.

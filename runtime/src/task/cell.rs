@@ -78,8 +78,12 @@ where
                 yielder: std::cell::Cell::new(std::ptr::null()),
                 unwinding: std::cell::Cell::new(false),
                 // Until the body has set its yielder; see `run`.
-                no_preempt: std::cell::Cell::new(1),
-                preempt_pending: std::cell::Cell::new(false),
+                no_preempt: std::sync::atomic::AtomicU32::new(1),
+                preempt_pending: std::sync::atomic::AtomicBool::new(false),
+                frozen: std::sync::atomic::AtomicU32::new(0),
+                frozen_token: std::sync::atomic::AtomicU64::new(0),
+                frozen_tid: std::sync::atomic::AtomicI32::new(0),
+                frozen_thread: std::sync::atomic::AtomicU64::new(0),
                 timer_armed: std::cell::Cell::new(None),
                 guard: std::cell::Cell::new(GuardRange::NONE),
             },
@@ -155,10 +159,10 @@ where
                 // SAFETY: the header outlives its coroutine (the coroutine is part of the task).
                 let header = unsafe { &*header_ptr };
                 header.yielder.set(yielder);
-                header.no_preempt.set(header.no_preempt.get() - 1);
+                header.release_preemption();
                 let result = catch_unwind(AssertUnwindSafe(f));
                 // From here to the switch back, corosensei's own code runs: no preemption.
-                header.no_preempt.set(header.no_preempt.get() + 1);
+                header.hold_preemption();
                 let result = result.map_err(|payload| {
                     if payload.is::<super::current::Cancelled>() {
                         JoinError::cancelled(header.id)

@@ -63,19 +63,24 @@ pub(crate) fn yield_uncancellable() {
 fn switch_out(why: Suspend) {
     if let Some(header) = current_header() {
         let yielder = header.yielder.get();
-        header.no_preempt.set(header.no_preempt.get() + 1);
-        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on (for a
-        // preemption, the signal handler checked that the coroutine runs on its own stack or
-        // segment with its yielder set).
+        header.hold_preemption();
+        // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
         unsafe { (*yielder).suspend(why) };
-        header.no_preempt.set(header.no_preempt.get() - 1);
+        header.release_preemption();
     }
 }
 
-/// The preemption point: the trampoline saved the interrupted registers; switch out, to
-/// resume on the same worker. Never unwinds (the frames above are not ordinary calls).
-pub(crate) fn preempted() {
-    switch_out(Suspend::Preempted);
+/// The preemption point: the trampoline saved the interrupted registers. The coroutine is
+/// frozen on this thread (`scheduler/freeze.rs`): nothing else runs here until it goes on,
+/// so whatever the interrupted code held on this thread (an allocator's per-thread cache, a
+/// borrowed thread-local, std's panic count) is seen by nobody else. Returns whether it was
+/// frozen. Never unwinds (the frames above are not ordinary calls).
+pub(crate) fn preempted() -> bool {
+    let Some(header) = current_header() else { return false };
+    header.hold_preemption();
+    let frozen = crate::scheduler::freeze(header);
+    header.release_preemption();
+    frozen
 }
 
 /// A safe point: if a preemption signal was deferred, switch out now (counted as done). A
@@ -90,19 +95,27 @@ pub(crate) fn preempt_if_pending() {
         return;
     }
     if let Some(header) = current_header() {
-        let pending = header.preempt_pending.replace(false);
-        if header.no_preempt.get() != 0 {
+        let pending = header.preempt_pending.load(Ordering::Relaxed);
+        if pending {
+            header.preempt_pending.store(false, Ordering::Relaxed);
+        }
+        if !header.preemption_allowed() {
             return;
         }
         if pending {
-            crate::preempt::count_done();
-            preempted();
-        } else if context::detached() {
+            // Freezing keeps the coroutine on this thread: safe even inside a signal handler.
+            if preempted() {
+                crate::preempt::count_done();
+            }
+        } else if context::detached() && !crate::scheduler::in_signal_handler() {
+            // Back to the pool: the coroutine resumes on another thread. Never from inside a
+            // signal handler (a hooked call made by one): the handler would return on the
+            // wrong thread and `rt_sigreturn` restore this thread's signal state there.
             let yielder = header.yielder.get();
-            header.no_preempt.set(header.no_preempt.get() + 1);
+            header.hold_preemption();
             // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
             unsafe { (*yielder).suspend(Suspend::Yield) };
-            header.no_preempt.set(header.no_preempt.get() - 1);
+            header.release_preemption();
         }
     }
 }
@@ -110,14 +123,14 @@ pub(crate) fn preempt_if_pending() {
 /// Enters a region where a preemption signal must not switch the running coroutine out.
 pub(crate) fn no_preempt_enter() {
     if let Some(header) = current_header() {
-        header.no_preempt.set(header.no_preempt.get() + 1);
+        header.hold_preemption();
     }
 }
 
 /// Leaves such a region.
 pub(crate) fn no_preempt_exit() {
     if let Some(header) = current_header() {
-        header.no_preempt.set(header.no_preempt.get() - 1);
+        header.release_preemption();
     }
 }
 
@@ -212,11 +225,11 @@ fn suspend_for(header: &Header, why: Suspend) {
     deliver_cancel(header);
     let yielder = header.yielder.get();
     debug_assert!(!yielder.is_null());
-    header.no_preempt.set(header.no_preempt.get() + 1);
+    header.hold_preemption();
     // SAFETY: the yielder was stored by this coroutine when it started and lives on its stack,
     // which is the stack we run on right now.
     unsafe { (*yielder).suspend(why) };
-    header.no_preempt.set(header.no_preempt.get() - 1);
+    header.release_preemption();
     // We may be on another worker thread now: nothing cached from before is reused.
     deliver_cancel(header);
 }

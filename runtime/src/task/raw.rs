@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering, compiler_fence};
 use std::task::Waker;
 
 use corosensei::Yielder;
@@ -24,8 +25,6 @@ pub(crate) enum Suspend {
     Park,
     /// It wants to run again after the others (`yield_now`).
     Yield,
-    /// A preemption signal switched it out; it resumes on the same worker.
-    Preempted,
 }
 
 /// What a run of a task ended with.
@@ -79,10 +78,21 @@ pub(crate) struct Header {
     pub(crate) unwinding: Cell<bool>,
     /// Nesting of regions where a preemption signal must not switch the coroutine out
     /// (suspension, runtime locks, hooks, the coroutine's first and last instructions).
-    pub(crate) no_preempt: Cell<u32>,
+    /// Shared with the signal handler on the coroutine's own thread: changed only through
+    /// [`Header::hold_preemption`] and [`Header::release_preemption`], whose compiler fences
+    /// keep the region's code between them.
+    pub(crate) no_preempt: AtomicU32,
     /// A preemption signal arrived at an unsafe point: switch out at the next safe one (the
     /// end of a hooked call). Set by the signal handler on the coroutine's own thread.
-    pub(crate) preempt_pending: Cell<bool>,
+    pub(crate) preempt_pending: AtomicBool,
+    /// The freeze word of a preempted coroutine (`scheduler/freeze.rs`): a generation above
+    /// the low two bits, a state in them. A futex: the frozen thread waits on it.
+    pub(crate) frozen: AtomicU32,
+    /// While frozen: the thread token, kernel thread id and `pthread_t` of the thread that
+    /// keeps the coroutine, for the worker that resumes it.
+    pub(crate) frozen_token: AtomicU64,
+    pub(crate) frozen_tid: AtomicI32,
+    pub(crate) frozen_thread: AtomicU64,
     /// The deadline of the latest timer armed to wake this coroutine, which is still in a
     /// worker's heap while it lies in the future: a park with a later deadline needs no new
     /// timer (it wakes early, spuriously, and parks again with a fresh one). Touched only
@@ -99,6 +109,36 @@ unsafe impl Sync for Header {}
 unsafe impl Send for Header {}
 
 impl Header {
+    /// Enters a region where a preemption signal must not switch the coroutine out. Called
+    /// only on the thread that runs the coroutine.
+    ///
+    /// # Signal safety
+    ///
+    /// The handler on the same thread reads the count: a relaxed load and store (one thread
+    /// writes), then a compiler fence so that nothing of the region moves above the store.
+    #[inline]
+    pub(crate) fn hold_preemption(&self) {
+        self.no_preempt.store(self.no_preempt.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    /// Leaves such a region (the fence first: nothing of the region moves below the store).
+    #[inline]
+    pub(crate) fn release_preemption(&self) {
+        compiler_fence(Ordering::SeqCst);
+        self.no_preempt.store(self.no_preempt.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+    }
+
+    /// Whether the coroutine is outside every no-preempt region.
+    ///
+    /// # Signal safety
+    ///
+    /// One relaxed load.
+    #[inline]
+    pub(crate) fn preemption_allowed(&self) -> bool {
+        self.no_preempt.load(Ordering::Relaxed) == 0
+    }
+
     /// Wakes the task: queues it if it was idle.
     pub(crate) fn wake(&self) {
         if self.state.wake() == super::state::Wake::Schedule {
