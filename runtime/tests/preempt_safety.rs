@@ -1,0 +1,224 @@
+//! What signal preemption must never do to the code around the coroutine it preempts: leak
+//! a panic's per-thread state to another coroutine, move a signal handler to another thread,
+//! overflow a stack that had room, or let a preempted coroutine cut in front of new work.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn runtime(slice_ms: u64) -> oc_runtime::Runtime {
+    oc_runtime::Runtime::builder().workers(1).preempt_interval(Some(Duration::from_millis(slice_ms))).build().unwrap()
+}
+
+fn spin_for(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        for _ in 0..1000 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// A destructor that computes for a while: it runs during the unwinding of a panic.
+struct SlowDrop(Duration, Arc<AtomicU64>);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        spin_for(self.0);
+        self.1.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_coroutine_preempted_while_panicking_leaves_no_panic_state_to_the_others() {
+    let rt = runtime(1);
+    let (saw_panicking, checks, poisoned) = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let saw = Arc::new(AtomicU64::new(0));
+        let checks = Arc::new(AtomicU64::new(0));
+        let lock = Arc::new(std::sync::Mutex::new(0u64));
+        let unwinding = Arc::new(AtomicU64::new(0));
+        // Ordinary coroutines on the same worker look at std's per-thread panic state.
+        let checkers: Vec<_> = (0..2)
+            .map(|_| {
+                let (stop, saw, checks, lock) = (stop.clone(), saw.clone(), checks.clone(), lock.clone());
+                let unwinding = unwinding.clone();
+                oc_runtime::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if std::thread::panicking() {
+                            saw.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // A guard dropped while the thread "panics" poisons the mutex.
+                        *lock.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                        // Checks made while a preemptible coroutine computes in its unwinding.
+                        if unwinding.load(Ordering::SeqCst) > 0 {
+                            checks.fetch_add(1, Ordering::Relaxed);
+                        }
+                        oc_runtime::yield_now();
+                    }
+                })
+            })
+            .collect();
+        // Preemptible coroutines panic, and a destructor computes during each unwinding
+        // (and one computes in a panic hook-like spot: the panic's own drop chain).
+        let panickers: Vec<_> = (0..4)
+            .map(|_| {
+                let unwinding = unwinding.clone();
+                oc_runtime::task::Builder::new()
+                    .preemptible(true)
+                    .spawn(move || {
+                        let _slow = SlowDrop(Duration::from_millis(300), unwinding);
+                        panic!("a panic whose unwinding computes");
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for p in panickers {
+            assert!(p.join().unwrap_err().is_panic());
+        }
+        stop.store(true, Ordering::Relaxed);
+        for c in checkers {
+            c.join().unwrap();
+        }
+        let poisoned = lock.is_poisoned();
+        (saw.load(Ordering::Relaxed), checks.load(Ordering::Relaxed), poisoned)
+    });
+    assert!(checks > 20, "the checkers hardly ran while the panicking coroutines computed ({checks} checks)");
+    assert_eq!(saw_panicking, 0, "other coroutines saw std::thread::panicking() in {saw_panicking} of {checks} checks");
+    assert!(!poisoned, "a mutex was poisoned by a coroutine that was not panicking");
+    assert!(rt.shutdown(Duration::from_secs(10)));
+}
+
+static HANDLER_PIPE: AtomicI32 = AtomicI32::new(-1);
+static HANDLER_TID_BEFORE: AtomicI32 = AtomicI32::new(0);
+static HANDLER_TID_AFTER: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn self_pipe_handler(_: libc::c_int) {
+    // SAFETY: gettid and write are async-signal-safe; the pipe's write end is open.
+    unsafe {
+        HANDLER_TID_BEFORE.store(libc::gettid(), Ordering::SeqCst);
+        let fd = HANDLER_PIPE.load(Ordering::SeqCst);
+        libc::write(fd, b"x".as_ptr().cast(), 1);
+        HANDLER_TID_AFTER.store(libc::gettid(), Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_hooked_call_inside_a_signal_handler_returns_on_the_handlers_thread() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    HANDLER_PIPE.store(fds[1], Ordering::SeqCst);
+    // SAFETY: a handler that only calls async-signal-safe functions; SIGUSR2 is not used
+    // elsewhere in this test binary.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = self_pipe_handler as *const () as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()), 0);
+    }
+    let rt = runtime(1);
+    let handed_off = rt.block_on(|| {
+        let before = oc_runtime::current_metrics().unwrap().handoffs;
+        let ticker = oc_runtime::spawn(|| {
+            for _ in 0..20 {
+                oc_runtime::sleep(Duration::from_millis(5));
+            }
+        });
+        let hog = oc_runtime::spawn(move || {
+            // Hold the worker past the slice: the monitor hands it to another thread and
+            // this thread keeps the coroutine. Then a signal arrives, as a Ctrl-C would.
+            spin_for(Duration::from_millis(100));
+            let handed = oc_runtime::current_metrics().unwrap().handoffs > before;
+            // SAFETY: raise delivers SIGUSR2 to this thread, whose handler is installed.
+            unsafe { libc::raise(libc::SIGUSR2) };
+            handed
+        });
+        ticker.join().unwrap();
+        hog.join().unwrap()
+    });
+    assert!(handed_off, "the worker was not handed off: the test did not set the scene");
+    let (before, after) = (HANDLER_TID_BEFORE.load(Ordering::SeqCst), HANDLER_TID_AFTER.load(Ordering::SeqCst));
+    assert_ne!(before, 0, "the handler did not run");
+    assert_eq!(before, after, "the signal handler's hooked write moved it to another thread");
+    let mut byte = 0u8;
+    // SAFETY: reading one byte into a valid buffer from the pipe's read end.
+    assert_eq!(unsafe { libc::read(fds[0], (&raw mut byte).cast(), 1) }, 1);
+    assert!(rt.shutdown(Duration::from_secs(10)));
+}
+
+/// Recurses until about `room` bytes of the coroutine's stack are left below `top`, then
+/// computes for `spin`.
+#[inline(never)]
+fn compute_at_depth(top: usize, used: usize, spin: Duration) -> u64 {
+    let frame = [0u8; 256];
+    let sp = std::hint::black_box(&frame) as *const _ as usize;
+    if top - sp < used {
+        return compute_at_depth(top, used, spin) + std::hint::black_box(frame[7]) as u64;
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < spin {
+        n = n.wrapping_add(1);
+        std::hint::spin_loop();
+    }
+    n
+}
+
+#[test]
+fn a_coroutine_preempted_close_to_its_stack_limit_is_not_reported_as_overflowing() {
+    const STACK: usize = 64 * 1024;
+    let rt = runtime(1);
+    let preempted = rt.block_on(|| {
+        let before = oc_runtime::current_metrics().unwrap().signal_preemptions;
+        // From 40 KiB to 3 KiB left, in 512-byte steps: somewhere the handler must decline,
+        // everywhere the preemption that it does make must fit.
+        for left in (3 * 1024..=40 * 1024).rev().step_by(512) {
+            let hog = oc_runtime::task::Builder::new()
+                .preemptible(true)
+                .stack_size(STACK)
+                .spawn(move || {
+                    let marker = 0u8;
+                    let top = std::hint::black_box(&marker) as *const u8 as usize;
+                    compute_at_depth(top, STACK - left, Duration::from_millis(15))
+                })
+                .unwrap();
+            hog.join().unwrap();
+        }
+        oc_runtime::current_metrics().unwrap().signal_preemptions - before
+    });
+    assert!(preempted > 0, "nothing was preempted");
+    assert!(rt.shutdown(Duration::from_secs(10)));
+}
+
+#[test]
+fn a_coroutine_spawned_from_a_plain_thread_waits_at_most_about_a_slice_behind_a_preempted_one() {
+    let rt = runtime(10);
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let hog = rt.spawn_with(oc_runtime::task::Builder::new().preemptible(true), move || {
+        while !s.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    });
+    let hog = hog.unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        let spawned = Instant::now();
+        let waited = rt.spawn(move || spawned.elapsed()).join().unwrap();
+        waits.push(waited);
+        std::thread::sleep(Duration::from_millis(7));
+    }
+    stop.store(true, Ordering::Relaxed);
+    hog.join().unwrap();
+    waits.sort();
+    let median = waits[waits.len() / 2];
+    let worst = waits[waits.len() - 1];
+    // A slice is 10 ms; the monitor looks every half slice. Generous for a loaded machine.
+    assert!(median < Duration::from_millis(60), "median wait {median:?} ({waits:?})");
+    assert!(worst < Duration::from_millis(200), "worst wait {worst:?} ({waits:?})");
+    assert!(rt.shutdown(Duration::from_secs(10)));
+}
