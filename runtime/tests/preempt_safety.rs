@@ -6,6 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod support;
+
+/// With the system allocator: glibc's by default, jemalloc when `.ci/run` preloads it.
+#[test]
+fn preemption_inside_the_allocator_corrupts_nothing() {
+    support::churn::preemption_amid_allocation();
+}
+
 fn runtime(slice_ms: u64) -> oc_runtime::Runtime {
     oc_runtime::Runtime::builder().workers(1).preempt_interval(Some(Duration::from_millis(slice_ms))).build().unwrap()
 }

@@ -609,6 +609,10 @@ impl Worker {
         self.preemptible.store(preemptible, Ordering::Relaxed);
         self.resumes.store(self.resumes.load(Ordering::Relaxed) + 1, Ordering::Release);
         bump(&self.counters().switches);
+        // The thread may have been following it as a handed-off coroutine: it drives now.
+        if self.detached_token.load(Ordering::Acquire) == token {
+            self.detached_tid.store(0, Ordering::Release);
+        }
         self.state.store(Self::pack(token, Mode::User), Ordering::Release);
     }
 

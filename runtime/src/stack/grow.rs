@@ -136,13 +136,29 @@ fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
     result
 }
 
+/// Runs `f` (which takes the pool's lock) where no preemption signal can freeze the
+/// coroutine: a thread frozen holding the lock would hold up every other `maybe_grow` of
+/// the process until its turn came.
+fn without_preemption<R>(f: impl FnOnce() -> R) -> R {
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            crate::task::no_preempt_exit();
+        }
+    }
+    crate::task::no_preempt_enter();
+    let _exit = Exit;
+    f()
+}
+
 fn take(size: usize) -> std::io::Result<Stack> {
     let slot = Stack::slot_len(size);
-    {
+    let pooled = without_preemption(|| {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = pool.iter().position(|s| s.usable() + sys::page_size() == slot) {
-            return Ok(pool.swap_remove(at));
-        }
+        pool.iter().position(|s| s.usable() + sys::page_size() == slot).map(|at| pool.swap_remove(at))
+    });
+    if let Some(segment) = pooled {
+        return Ok(segment);
     }
     match GuardKind::detect() {
         GuardKind::Marker => Chunk::map(slot, 1).and_then(|c| c.carve(slot, 0)),
@@ -151,8 +167,15 @@ fn take(size: usize) -> std::io::Result<Stack> {
 }
 
 fn give_back(segment: Stack) {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    if pool.len() < POOL_MAX {
-        pool.push(segment);
-    }
+    let unpooled = without_preemption(|| {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(segment);
+            None
+        } else {
+            Some(segment)
+        }
+    });
+    // Unmapped outside the lock.
+    drop(unpooled);
 }

@@ -35,6 +35,7 @@ pub(crate) fn ensure_max_map_count(needed: usize) {
     );
 }
 
+pub(crate) mod churn;
 mod gate;
 #[allow(unused_imports)]
 pub(crate) use gate::Gate;
