@@ -323,16 +323,16 @@ fn parse_http_date(s: &str) -> Option<u64> {
     let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
         let parts: Vec<&str> = rest.split(' ').collect();
         match parts.as_slice() {
-            [day, month, year, time, "GMT"] => (*day, *month, year.parse::<i64>().ok()?, *time),
+            [day, month, year, time, "GMT"] => (*day, *month, digits(year, 4)?, *time),
             [date, time, "GMT"] => {
                 let mut d = date.split('-');
                 let (day, month, yy) = (d.next()?, d.next()?, d.next()?);
-                if d.next().is_some() || yy.len() != 2 {
+                if d.next().is_some() {
                     return None;
                 }
                 // A two-digit year more than 50 years ahead is the past century's (RFC 9110
                 // §5.6.7).
-                let yy: i64 = yy.parse().ok()?;
+                let yy = digits(yy, 2)?;
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 let this_year = 1970 + (now / 31_556_952) as i64;
                 let year = this_year - this_year % 100 + yy;
@@ -344,7 +344,7 @@ fn parse_http_date(s: &str) -> Option<u64> {
         // asctime: `Sun Nov  6 08:49:37 1994` (the day padded with a space).
         let parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
         match parts.as_slice() {
-            [_, month, day, time, year] => (*day, *month, year.parse::<i64>().ok()?, *time),
+            [_, month, day, time, year] => (*day, *month, digits(year, 4)?, *time),
             _ => return None,
         }
     };
@@ -364,6 +364,14 @@ fn parse_http_date(s: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(days).ok().map(|d| d * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+/// The number `text` writes with exactly `len` decimal digits (no sign, no space): the year of
+/// an HTTP-date is four digits, or two in the RFC 850 form (RFC 9110 §5.6.7), which also keeps
+/// the day count above far from overflowing.
+fn digits(text: &str, len: usize) -> Option<i64> {
+    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.bytes().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
 /// The media type for a file name's extension.
@@ -467,6 +475,15 @@ mod tests {
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "06-Nov-94",
             "",
+            // Years of other than four digits (two in the RFC 850 form), however large: no
+            // overflow, no date.
+            "Sun, 06 Nov 99999999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 9223372036854775807",
+            "Sun, 06 Nov 19940 08:49:37 GMT",
+            "Sun, 06 Nov +994 08:49:37 GMT",
+            "Sun, 06 Nov -994 08:49:37 GMT",
+            "Sunday, 06-Nov-+4 08:49:37 GMT",
         ] {
             assert_eq!(super::parse_http_date(bad), None, "{bad}");
         }
