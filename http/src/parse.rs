@@ -385,6 +385,12 @@ fn dechunk(
             // long, whole or in part.
             let section = &buf[pos + line..];
             let seen = &section[..section.len().min(max_head.saturating_add(1))];
+            // Every line of the section ends with CR LF, the empty line that ends it too: a
+            // bare LF is refused here as on a chunk-size line (httparse would take it), since a
+            // front end that does not end a line there would frame what follows differently.
+            if has_bare_lf(seen) {
+                return Err(400);
+            }
             let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
             return match httparse::parse_headers(seen, &mut trailers) {
                 Ok(httparse::Status::Complete((n, _))) if n <= max_head => Ok(Dechunked::Done(pos + line + n)),
@@ -409,6 +415,12 @@ fn dechunk(
         body.extend_from_slice(&buf[data..data + size]);
         pos = data + size + 2;
     }
+}
+
+/// Whether `section` holds an LF that is not preceded by CR (the section starts after a
+/// chunk-size line's CR LF, so an LF at its start is bare).
+fn has_bare_lf(section: &[u8]) -> bool {
+    section.iter().enumerate().any(|(at, &b)| b == b'\n' && (at == 0 || section[at - 1] != b'\r'))
 }
 
 /// A chunk-size line at the start of `buf` (RFC 9112 §7.1): its length with the CR LF and
@@ -589,6 +601,11 @@ mod tests {
             b"-1\r\n",
             b"0x2\r\nab\r\n0\r\n\r\n",
             b"10000000000000000\r\n", // past u64
+            // A bare LF in the trailer section: ending it, ending a field, or both.
+            b"0\r\n\n",
+            b"0\r\nT: v\n\r\n",
+            b"0\r\nT: v\r\n\n",
+            b"0\r\nT: v\nU: w\r\n\r\n",
         ] {
             assert_eq!(status(&chunked(bad)), Some(400), "{:?}", String::from_utf8_lossy(bad));
         }

@@ -269,3 +269,53 @@ fn trailer_and_chunk_line_limits_do_not_depend_on_how_the_bytes_arrive() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn a_bare_lf_in_the_trailer_section_is_refused_and_ends_the_connection() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        let post = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n";
+        let next = "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n";
+        for trailers in ["0\r\n\n", "0\r\nT: v\n\r\n", "0\r\nT: v\r\n\n"] {
+            // The bare LF would end the body for a reader that takes it as a line end, and the
+            // next request would be answered; one that does not would take that request as part
+            // of the trailers. Neither: a 400, and nothing more on the connection.
+            let mut s = connect(addr);
+            s.write_all(format!("{post}{trailers}{next}").as_bytes()).unwrap();
+            let mut buf = Vec::new();
+            let first = read_response(&mut s, &mut buf, false).expect("a response");
+            assert_eq!(first.status, 400, "{trailers:?}: {}", first.text());
+            assert!(read_response(&mut s, &mut buf, false).is_none(), "{trailers:?}: a pipelined request was answered");
+            // Also whole in pieces, the bare LF arriving alone.
+            let raw = format!("{post}{trailers}");
+            let cut = raw.len() - 1;
+            assert_eq!(status_in_pieces(addr, raw.as_bytes(), &[cut]), 400, "{trailers:?} in pieces");
+        }
+        // With CR LF throughout, the same body and the pipelined request are answered.
+        let mut s = connect(addr);
+        s.write_all(format!("{post}0\r\nT: v\r\n\r\n{next}").as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "a");
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
+fn a_bare_lf_in_the_head_is_refused() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        // A front end that does not end lines at a bare LF would see `X` with a long value and
+        // no body; the `Content-Length` behind it would make this server wait for one.
+        for raw in [
+            &b"GET /plaintext HTTP/1.1\nHost: x\n\n"[..],
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX: y\nContent-Length: 5\r\n\r\n",
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\n",
+            b"\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert_eq!(exchange(addr, raw).status, 400, "{:?}", String::from_utf8_lossy(raw));
+        }
+        assert_eq!(exchange(addr, b"\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
