@@ -31,6 +31,10 @@ impl Span {
         Span { start: (self.start as usize - from + to) as u32, len: self.len }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub(crate) fn range(&self) -> std::ops::Range<usize> {
         self.start as usize..(self.start + self.len) as usize
     }
@@ -81,6 +85,8 @@ pub struct Request {
     /// Where decoding the chunked body of the request being received stopped for want of
     /// bytes (relative to the body's start); `None` between requests.
     pub(crate) dechunk_at: Option<usize>,
+    /// The authority of an absolute-form target in `buf` (empty: the target had none).
+    pub(crate) authority: Span,
 }
 
 /// `Connection: close` was sent.
@@ -187,6 +193,7 @@ impl Request {
             connection: 0,
             memo: Default::default(),
             dechunk_at: None,
+            authority: Span::default(),
         }
     }
 
@@ -249,6 +256,24 @@ impl Request {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (percent_decode(k, true) == name).then(|| percent_decode(v, true))
         })
+    }
+
+    /// The authority the request is for (RFC 9110 §7.2): host and perhaps port, as sent. That
+    /// of an absolute-form target (`GET http://a.example/x`) when it has one, which a `Host`
+    /// field does not override (RFC 9112 §3.2.2); otherwise the `Host` field's value (`None`
+    /// for an HTTP/1.0 request without one). Either was checked to be `host[:port]`.
+    ///
+    /// ```
+    /// use oc_http::Request;
+    /// let req = Request::new("GET", "/x").with_header("Host", "b.example:8080");
+    /// assert_eq!(req.authority(), Some("b.example:8080"));
+    /// ```
+    pub fn authority(&self) -> Option<&str> {
+        if self.authority.is_empty() {
+            return self.header("host");
+        }
+        // The authority of an absolute-form target is part of the target: visible ASCII.
+        std::str::from_utf8(self.authority.of(&self.buf)).ok()
     }
 
     /// The protocol version.
