@@ -319,3 +319,48 @@ fn a_bare_lf_in_the_head_is_refused() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn deeply_nested_json_bodies_cannot_overflow_the_connections_stack() {
+    support::each_backend(|_backend| {
+        let router = support::test_router()
+            .post("/json", |r: &oc_http::Request| match r.json::<serde_json::Value>() {
+                Ok(v) => oc_http::Response::text(format!("ok {}", v.is_array() || v.is_object())),
+                Err(e) => oc_http::Response::new(400).body(format!("{e}").into_bytes()),
+            })
+            .post("/json/:depth", |r: &oc_http::Request| {
+                let depth = r.param("depth").unwrap().parse().unwrap();
+                match r.json_with_depth::<serde_json::Value>(depth) {
+                    // A deep value is dropped where the caller has room for it.
+                    Ok(v) => oc_runtime::maybe_grow(1 << 20, 1 << 20, move || {
+                        oc_http::Response::text(format!("ok {}", v.is_array()))
+                    }),
+                    Err(e) => oc_http::Response::new(400).body(format!("{e}").into_bytes()),
+                }
+            });
+        // The default coroutine stack (128 KiB), where a debug build's serde_json takes about
+        // 2 KiB per level.
+        let (rt, server, addr) = support::server_with(router, Limits::default());
+        let post = |path: &str, body: &str| {
+            let raw = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            exchange(addr, raw.as_bytes())
+        };
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let objects = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        // 200 bytes of `[`: an error, not an abort.
+        let r = post("/json", &"[".repeat(200));
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("nested deeper than 64"), "{}", r.text());
+        // At the limit, arrays and objects parse (and the value is dropped in the handler).
+        assert_eq!(post("/json", &nested(64)).text(), "ok true");
+        assert_eq!(post("/json", &objects(64)).text(), "ok true");
+        assert_eq!(post("/json", &objects(65)).status, 400);
+        // Brackets in strings are not nesting.
+        assert_eq!(post("/json", &format!("[\"{}\"]", "[".repeat(5000))).text(), "ok true");
+        // A handler that allows more: up to serde_json's own limit, parsed on a segment.
+        assert_eq!(post("/json/128", &nested(127)).text(), "ok true");
+        assert_eq!(post("/json/1000", &nested(200)).status, 400);
+        assert_eq!(exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
