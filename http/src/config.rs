@@ -15,8 +15,8 @@ pub struct Limits {
     /// Largest request body (after de-chunking); larger → 413.
     pub max_body: usize,
     /// Time to receive a request's head once its first byte arrived; past it → 408, close.
-    /// A TLS connection's handshake has this long from the accept; past it the connection is
-    /// closed.
+    /// A TLS connection's handshake has this long from the connection's start, and a TLS
+    /// record this long from its first bytes; past either the connection is closed.
     pub header_timeout: Duration,
     /// Time an idle keep-alive connection is kept; past it the connection is closed.
     pub idle_timeout: Duration,

@@ -290,52 +290,13 @@ fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, shared: &Shared, stat
         return;
     }
     let deadline = Instant::now() + shared.limits.header_timeout;
-    if handshake(&mut session, &mut stream, deadline, shared.limits.write_timeout).is_err() {
+    if crate::tls::handshake(&mut session, &mut stream, deadline, shared.limits.write_timeout).is_err() {
         return;
     }
     if state.compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return;
     }
-    conn::serve(rustls::StreamOwned::new(session, stream), shared, state);
-}
-
-/// Drives `session`'s handshake over `tcp` until it is done or `deadline` passes (then
-/// `TimedOut`). Each read waits only for what is left of the time: a client that trickles
-/// its handshake a byte at a time cannot extend it (the read time-out alone restarts with
-/// every byte).
-fn handshake(
-    session: &mut rustls::ServerConnection,
-    tcp: &mut TcpStream,
-    deadline: Instant,
-    write_timeout: Duration,
-) -> io::Result<()> {
-    tcp.set_write_timeout(Some(write_timeout))?;
-    while session.is_handshaking() {
-        while session.wants_write() {
-            session.write_tls(tcp)?;
-        }
-        if !session.is_handshaking() {
-            break;
-        }
-        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero());
-        let Some(left) = left else {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake took too long"));
-        };
-        tcp.set_read_timeout(Some(left))?;
-        if session.read_tls(tcp)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        if let Err(e) = session.process_new_packets() {
-            // Send the alert that says why, if the socket takes it.
-            let _ = session.write_tls(tcp);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
-    }
-    // The handshake's last flight (and TLS 1.3 tickets).
-    while session.wants_write() {
-        session.write_tls(tcp)?;
-    }
-    Ok(())
+    conn::serve(crate::tls::TlsStream::new(session, stream, shared.limits.header_timeout), shared, state);
 }
 
 /// A running server.

@@ -224,3 +224,56 @@ fn a_trickled_tls_handshake_is_cut_off_at_the_header_timeout() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn a_request_record_trickled_after_the_handshake_is_cut_off_at_the_header_timeout() {
+    support::each_backend(|_backend| {
+        let (tls, cert) = identity();
+        let mut limits = oc_http::Limits::default();
+        limits.header_timeout = Duration::from_millis(300);
+        limits.idle_timeout = Duration::from_secs(30);
+        let rt = support::runtime();
+        let server = rt.block_on(move || {
+            Server::new(support::test_router()).limits(limits).bind_tls("127.0.0.1:0", tls).unwrap().start()
+        });
+        let addr = server.local_addrs()[0];
+        // A whole handshake and one request answered, then a request sealed into its record,
+        // whose bytes go out one every 100 ms: each receive gets one well within the idle
+        // time-out, and the record has more bytes than 3 s give.
+        let mut client = tls_connect(addr, &cert);
+        assert_eq!(tls_plaintext(&mut client, Duration::from_secs(10)).unwrap(), 200);
+        let (mut session, mut tcp) = (client.conn, client.sock);
+        let padding = "x".repeat(100);
+        write!(session.writer(), "GET /plaintext HTTP/1.1\r\nHost: localhost\r\nX-Pad: {padding}\r\n\r\n").unwrap();
+        let mut record = Vec::new();
+        while session.wants_write() {
+            session.write_tls(&mut record).unwrap();
+        }
+        assert!(record.len() > 40, "{} bytes", record.len());
+        tcp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let start = std::time::Instant::now();
+        let mut cut = None;
+        for &b in &record[..record.len() - 1] {
+            if tcp.write_all(&[b]).is_err() {
+                cut = Some(start.elapsed());
+                break;
+            }
+            let mut buf = [0u8; 256];
+            match tcp.read(&mut buf) {
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                // The end of the stream, an alert or a reset: nothing else is sent meanwhile.
+                _ => {
+                    cut = Some(start.elapsed());
+                    break;
+                }
+            }
+            if start.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+        let cut = cut.expect("the trickled record held its connection for 3 s");
+        assert!(cut >= Duration::from_millis(300), "cut after {cut:?}, before the header time-out");
+        until_connections(&server, 0);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
