@@ -254,13 +254,14 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
         let live = Live { shared: shared.clone(), id };
         let state = Arc::new(AtomicU8::new(BUSY));
         shared.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (state.clone(), None));
-        let tls = tls.clone();
+        // A TLS connection's handshake is due a header time-out from now.
+        let tls = tls.clone().map(|tls| (tls, Instant::now()));
         let spawned = oc_runtime::task::Builder::new().spawn(move || {
             let live = live;
             let shared = &live.shared;
             match tls {
                 None => conn::serve(stream, shared, &state),
-                Some(tls) => serve_tls(stream, tls, shared, &state),
+                Some((tls, accepted)) => serve_tls(stream, tls, accepted, shared, &state),
             }
         });
         match spawned {
@@ -276,9 +277,9 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
     }
 }
 
-/// Runs the TLS handshake of `stream` within the header time-out from now, then serves it.
-/// The connection counts as idle meanwhile: a shutdown cancels it.
-fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, shared: &Shared, state: &Arc<AtomicU8>) {
+/// Runs the TLS handshake of `stream` within the header time-out from `accepted`, then serves
+/// it. The connection counts as idle meanwhile: a shutdown cancels it.
+fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, accepted: Instant, shared: &Shared, state: &Arc<AtomicU8>) {
     let mut session = match rustls::ServerConnection::new(tls.config()) {
         Ok(session) => session,
         Err(e) => {
@@ -289,7 +290,7 @@ fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, shared: &Shared, stat
     if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return;
     }
-    let deadline = Instant::now() + shared.limits.header_timeout;
+    let deadline = accepted + shared.limits.header_timeout;
     if crate::tls::handshake(&mut session, &mut stream, deadline, shared.limits.write_timeout).is_err() {
         return;
     }
