@@ -26,16 +26,6 @@ use crate::{Limits, Router};
 type Connection = (Arc<AtomicU8>, Option<JoinHandle<()>>);
 
 /// What every connection of a server shares.
-///
-/// # Invariants
-///
-/// - `active` counts connection slots: a slot is taken (only by `Slots::take`, never past
-///   `limits.max_connections`) before a connection's coroutine is spawned, and given back
-///   when the `Live` guard that owns it is dropped: when the coroutine ends, or with its
-///   closure if it never runs (no stack, cancelled, the runtime stopping).
-/// - An acceptor that finds no slot is in `waiting` (and `waiters` is not zero) before it
-///   looks again and parks; whoever gives a slot back after that sees `waiters` (both sides
-///   order their write and read with `SeqCst`) and wakes every waiting acceptor.
 pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) limits: Limits,
@@ -52,6 +42,17 @@ impl Shared {
 }
 
 /// The connection cap, shared by every listener of a server.
+///
+/// # Invariants
+///
+/// - `active` counts connection slots: a slot is taken (only by `try_take`, never past
+///   `max`) before a connection's coroutine is spawned, and given back when the `Live` guard
+///   that owns it is dropped: when the coroutine ends, or with its closure if it never runs
+///   (no stack, cancelled, the runtime stopping).
+/// - An acceptor that finds no slot is in `waiting` (and counted in `waiters`, both changed
+///   under the lock) before it looks again and parks; whoever gives a slot back after that
+///   sees `waiters` (both sides order their write and read with `SeqCst`) and wakes every
+///   waiting acceptor.
 struct Slots {
     /// Slots taken.
     active: AtomicUsize,
