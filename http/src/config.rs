@@ -15,6 +15,8 @@ pub struct Limits {
     /// Largest request body (after de-chunking); larger → 413.
     pub max_body: usize,
     /// Time to receive a request's head once its first byte arrived; past it → 408, close.
+    /// A TLS connection's handshake has this long from the connection's start, and a TLS
+    /// record this long from its first bytes; past either the connection is closed.
     pub header_timeout: Duration,
     /// Time an idle keep-alive connection is kept; past it the connection is closed.
     pub idle_timeout: Duration,
@@ -22,7 +24,9 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Time a response write may make no progress; past it the connection is closed.
     pub write_timeout: Duration,
-    /// Most connections served at once; further ones wait in the listen backlog.
+    /// Most connections served at once, across all of a server's listeners; further ones wait
+    /// in the listen backlog (a connection accepted while another listener took the last
+    /// slot waits for one, unserved).
     pub max_connections: usize,
 }
 

@@ -1,9 +1,19 @@
 //! Static files: a directory served with index files, MIME types, validators (`ETag`,
 //! `Last-Modified`), conditional requests (`If-Match`, `If-Unmodified-Since`, `If-None-Match`,
 //! `If-Modified-Since`: `412`/`304`), and single byte ranges (`206`/`416`, `If-Range`).
-//! No request escapes the root: `..` segments (also percent-encoded) are refused, and a path
-//! whose real location (symbolic links resolved) lies outside the root is not found.
+//! No request escapes the root: `..` segments (also percent-encoded) are refused, and a file
+//! is served only if the file actually opened (every symbolic link resolved, an index file's
+//! too) lies under the root. Dotfiles (a segment starting with `.`, in the request or in the
+//! resolved path) are not served unless asked for.
+//!
+//! File contents are read with `oc_runtime::fs::File` (through the worker's io_uring ring
+//! where there is one, so a read that misses the page cache suspends only the coroutine). The
+//! path's lookup (a `stat`, the `open`, an `fstat` and reading the opened file's name back)
+//! are plain system calls: the runtime has no ring operations for them. They are answered
+//! from the kernel's caches for a file served before, and block the worker only on a slow
+//! file system (see `docs/caveats.md`).
 
+use std::os::fd::AsRawFd;
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,13 +32,14 @@ const READ_WHOLE: u64 = 1024 * 1024;
 pub struct StaticFiles {
     root: PathBuf,
     index: String,
+    dotfiles: bool,
 }
 
 impl StaticFiles {
     /// Serves `root` (resolved once, now; a missing root serves nothing).
     pub fn new(root: impl AsRef<Path>) -> StaticFiles {
         let root = std::fs::canonicalize(root.as_ref()).unwrap_or_else(|_| root.as_ref().to_path_buf());
-        StaticFiles { root, index: "index.html".to_owned() }
+        StaticFiles { root, index: "index.html".to_owned(), dotfiles: false }
     }
 
     /// The file served for a directory (default `index.html`).
@@ -37,8 +48,21 @@ impl StaticFiles {
         self
     }
 
-    /// The file `req` asks for, if it lies under the root.
-    fn resolve(&self, req: &Request) -> Result<PathBuf, u16> {
+    /// Whether files and directories whose name starts with `.` (`.env`, `.git/config`) are
+    /// served; by default they are not (`404`).
+    pub fn dotfiles(mut self, serve: bool) -> StaticFiles {
+        self.dotfiles = serve;
+        self
+    }
+
+    /// Whether `part`, a segment of a path, names a dotfile that is not to be served.
+    fn hidden(&self, part: &std::ffi::OsStr) -> bool {
+        !self.dotfiles && part.as_encoded_bytes().first() == Some(&b'.')
+    }
+
+    /// Opens the file `req` asks for, if it is a regular file under the root (the index file
+    /// of a directory): the file, its metadata and its real path.
+    fn open(&self, req: &Request) -> Result<(oc_runtime::fs::File, std::fs::Metadata, PathBuf), u16> {
         let wanted = match req.param("path") {
             Some(p) => p.to_owned(),
             None => crate::request::percent_decode(req.path(), false),
@@ -49,33 +73,50 @@ impl StaticFiles {
         let mut path = self.root.clone();
         for c in Path::new(&wanted).components() {
             match c {
+                Component::Normal(part) if self.hidden(part) => return Err(404),
                 Component::Normal(part) => path.push(part),
                 Component::RootDir | Component::CurDir => {}
                 Component::ParentDir | Component::Prefix(_) => return Err(404),
             }
         }
-        // Symbolic links must not lead out of the root.
-        let real = std::fs::canonicalize(&path).map_err(|_| 404u16)?;
-        if !real.starts_with(&self.root) {
+        // A directory is served by its index file. Anything other than a regular file or a
+        // directory (a FIFO would block the open) is not found.
+        let meta = std::fs::metadata(&path).map_err(|_| 404u16)?;
+        if meta.is_dir() {
+            path.push(&self.index);
+        } else if !meta.is_file() {
             return Err(404);
         }
-        if real.is_dir() {
-            let index = real.join(&self.index);
-            return if index.is_file() { Ok(index) } else { Err(404) };
+        let file = oc_runtime::fs::File::open(&path).map_err(|_| 404u16)?;
+        let meta = file.metadata().map_err(|_| 404u16)?;
+        if !meta.is_file() {
+            return Err(404);
         }
-        Ok(real)
+        // What was opened, every symbolic link on the way resolved (the index file's too): it
+        // must lie under the root, and be no dotfile there.
+        let real = opened_path(&file, &path).ok_or(404u16)?;
+        let inside = real.strip_prefix(&self.root).map_err(|_| 404u16)?;
+        if inside.components().any(|c| matches!(c, Component::Normal(part) if self.hidden(part))) {
+            return Err(404);
+        }
+        Ok((file, meta, real))
+    }
+}
+
+/// The real path of the open `file`, opened as `path`: read back from `/proc` (the file itself,
+/// whatever happened to the path since), or else resolved anew.
+fn opened_path(file: &oc_runtime::fs::File, path: &Path) -> Option<PathBuf> {
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(real) if real.is_absolute() => Some(real),
+        _ => std::fs::canonicalize(path).ok(),
     }
 }
 
 impl crate::Handler for StaticFiles {
     fn call(&self, req: &Request) -> Response {
-        let path = match self.resolve(req) {
-            Ok(p) => p,
+        let (file, meta, path) = match self.open(req) {
+            Ok(opened) => opened,
             Err(status) => return Response::error(status),
-        };
-        let meta = match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => m,
-            _ => return Response::error(404),
         };
         let len = meta.len();
         let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
@@ -123,10 +164,6 @@ impl crate::Handler for StaticFiles {
         if status == 206 {
             resp = resp.header("Content-Range", format!("bytes {start}-{}/{len}", end.saturating_sub(1)));
         }
-        let file = match oc_runtime::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(_) => return Response::error(404),
-        };
         if end - start <= READ_WHOLE {
             let mut body = vec![0u8; (end - start) as usize];
             let mut filled = 0;
@@ -323,16 +360,16 @@ fn parse_http_date(s: &str) -> Option<u64> {
     let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
         let parts: Vec<&str> = rest.split(' ').collect();
         match parts.as_slice() {
-            [day, month, year, time, "GMT"] => (*day, *month, year.parse::<i64>().ok()?, *time),
+            [day, month, year, time, "GMT"] => (*day, *month, digits(year, 4)?, *time),
             [date, time, "GMT"] => {
                 let mut d = date.split('-');
                 let (day, month, yy) = (d.next()?, d.next()?, d.next()?);
-                if d.next().is_some() || yy.len() != 2 {
+                if d.next().is_some() {
                     return None;
                 }
                 // A two-digit year more than 50 years ahead is the past century's (RFC 9110
                 // §5.6.7).
-                let yy: i64 = yy.parse().ok()?;
+                let yy = digits(yy, 2)?;
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 let this_year = 1970 + (now / 31_556_952) as i64;
                 let year = this_year - this_year % 100 + yy;
@@ -344,7 +381,7 @@ fn parse_http_date(s: &str) -> Option<u64> {
         // asctime: `Sun Nov  6 08:49:37 1994` (the day padded with a space).
         let parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
         match parts.as_slice() {
-            [_, month, day, time, year] => (*day, *month, year.parse::<i64>().ok()?, *time),
+            [_, month, day, time, year] => (*day, *month, digits(year, 4)?, *time),
             _ => return None,
         }
     };
@@ -364,6 +401,14 @@ fn parse_http_date(s: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     u64::try_from(days).ok().map(|d| d * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+/// The number `text` writes with exactly `len` decimal digits (no sign, no space): the year of
+/// an HTTP-date is four digits, or two in the RFC 850 form (RFC 9110 §5.6.7), which also keeps
+/// the day count above far from overflowing.
+fn digits(text: &str, len: usize) -> Option<i64> {
+    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.bytes().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
 /// The media type for a file name's extension.
@@ -467,6 +512,15 @@ mod tests {
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "06-Nov-94",
             "",
+            // Years of other than four digits (two in the RFC 850 form), however large: no
+            // overflow, no date.
+            "Sun, 06 Nov 99999999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 9223372036854775807 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 9223372036854775807",
+            "Sun, 06 Nov 19940 08:49:37 GMT",
+            "Sun, 06 Nov +994 08:49:37 GMT",
+            "Sun, 06 Nov -994 08:49:37 GMT",
+            "Sunday, 06-Nov-+4 08:49:37 GMT",
         ] {
             assert_eq!(super::parse_http_date(bad), None, "{bad}");
         }

@@ -113,6 +113,8 @@ fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits) -> R
         _ => return Err(400),
     };
     let (method, mut target, mut path_len) = (head.method, head.target, head.path_len);
+    // The authority of an absolute-form target (none: the Host field's).
+    let mut authority = Span::default();
     // A fragment is never sent (RFC 9110 §4.2.5: user agents strip it).
     if buf[target.range()].contains(&b'#') {
         return Err(400);
@@ -120,13 +122,14 @@ fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits) -> R
     // Origin form (the usual) as it is; the absolute form reduced to its path; CONNECT's
     // authority form refused.
     if buf[target.range().start] != b'/' || &buf[method.range()] == b"CONNECT" {
-        target = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
+        (target, authority) = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
         path_len = crate::request::path_len(&buf[target.range()]);
     }
 
     let said = Said {
         method,
         target,
+        authority,
         path_len: path_len as u32,
         version,
         connection: known.connection,
@@ -149,6 +152,8 @@ fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits) -> R
 pub(crate) struct Said {
     method: Span,
     target: Span,
+    /// The authority of an absolute-form target; empty when the target has none.
+    authority: Span,
     path_len: u32,
     version: Version,
     connection: u8,
@@ -159,7 +164,8 @@ pub(crate) struct Said {
 
 impl Said {
     fn moved(self, from: usize, to: usize) -> Said {
-        Said { method: self.method.moved(from, to), target: self.target.moved(from, to), ..self }
+        let authority = if self.authority.is_empty() { self.authority } else { self.authority.moved(from, to) };
+        Said { method: self.method.moved(from, to), target: self.target.moved(from, to), authority, ..self }
     }
 }
 
@@ -223,7 +229,8 @@ fn frame(
     said: Said,
     limits: &Limits,
 ) -> Result<Parse, Refusal> {
-    let Said { method, target, path_len, version, connection, expect_continue, chunked, content_length } = said;
+    let Said { method, target, authority, path_len, version, connection, expect_continue, chunked, content_length } =
+        said;
     let buf = &req.buf[..end];
     let rest = &buf[head_end..];
     // Where decoding this request's chunked body stopped last time (positions are relative
@@ -257,6 +264,7 @@ fn frame(
     req.body_span = body_span;
     req.method = method;
     req.target = target;
+    req.authority = authority;
     req.path_len = path_len;
     req.connection = connection;
     req.version = version;
@@ -315,9 +323,10 @@ fn transfer_codings(buf: &[u8], fields: &[(Span, Span)], first: Span, count: u8)
 }
 
 /// Origin-form targets as they are; absolute-form (`http` and `https`, with a valid authority)
-/// reduced to its path and query (an empty path is the root); `*` only for `OPTIONS`. `at` is
-/// where the target starts in the head.
-fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Refusal> {
+/// reduced to its path and query (an empty path is the root), with its authority as the
+/// second span (otherwise empty); `*` only for `OPTIONS`. `at` is where the target starts in
+/// the head.
+fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<(Span, Span), Refusal> {
     // CONNECT asks for a tunnel to `host:port` (RFC 9110 §9.3.6), which this origin server
     // does not implement: 501, as for any method it does not implement (§9.1). Only the
     // authority form is a valid CONNECT target (RFC 9112 §3.2.3).
@@ -327,7 +336,7 @@ fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Ref
         return Err(if valid { 501 } else { 400 });
     }
     if target.starts_with(b"/") || (target == b"*" && method == b"OPTIONS") {
-        return Ok(Span::new(at, target.len()));
+        return Ok((Span::new(at, target.len()), Span::default()));
     }
     // The head parser admits only visible ASCII in a target.
     let target = std::str::from_utf8(target).map_err(|_| 400u16)?;
@@ -341,7 +350,7 @@ fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<Span, Ref
             return Err(400);
         }
         // The path and query after the authority; an empty path is the root (`path()`).
-        return Ok(Span::new(at + skip + authority, rest.len() - authority));
+        return Ok((Span::new(at + skip + authority, rest.len() - authority), Span::new(at + skip, authority)));
     }
     Err(400)
 }
@@ -385,6 +394,12 @@ fn dechunk(
             // long, whole or in part.
             let section = &buf[pos + line..];
             let seen = &section[..section.len().min(max_head.saturating_add(1))];
+            // Every line of the section ends with CR LF, the empty line that ends it too: a
+            // bare LF is refused here as on a chunk-size line (httparse would take it), since a
+            // front end that does not end a line there would frame what follows differently.
+            if has_bare_lf(seen) {
+                return Err(400);
+            }
             let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
             return match httparse::parse_headers(seen, &mut trailers) {
                 Ok(httparse::Status::Complete((n, _))) if n <= max_head => Ok(Dechunked::Done(pos + line + n)),
@@ -409,6 +424,12 @@ fn dechunk(
         body.extend_from_slice(&buf[data..data + size]);
         pos = data + size + 2;
     }
+}
+
+/// Whether `section` holds an LF that is not preceded by CR (the section starts after a
+/// chunk-size line's CR LF, so an LF at its start is bare).
+fn has_bare_lf(section: &[u8]) -> bool {
+    section.iter().enumerate().any(|(at, &b)| b == b'\n' && (at == 0 || section[at - 1] != b'\r'))
 }
 
 /// A chunk-size line at the start of `buf` (RFC 9112 §7.1): its length with the CR LF and
@@ -589,6 +610,11 @@ mod tests {
             b"-1\r\n",
             b"0x2\r\nab\r\n0\r\n\r\n",
             b"10000000000000000\r\n", // past u64
+            // A bare LF in the trailer section: ending it, ending a field, or both.
+            b"0\r\n\n",
+            b"0\r\nT: v\n\r\n",
+            b"0\r\nT: v\r\n\n",
+            b"0\r\nT: v\nU: w\r\n\r\n",
         ] {
             assert_eq!(status(&chunked(bad)), Some(400), "{:?}", String::from_utf8_lossy(bad));
         }

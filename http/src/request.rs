@@ -31,6 +31,10 @@ impl Span {
         Span { start: (self.start as usize - from + to) as u32, len: self.len }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub(crate) fn range(&self) -> std::ops::Range<usize> {
         self.start as usize..(self.start + self.len) as usize
     }
@@ -81,6 +85,8 @@ pub struct Request {
     /// Where decoding the chunked body of the request being received stopped for want of
     /// bytes (relative to the body's start); `None` between requests.
     pub(crate) dechunk_at: Option<usize>,
+    /// The authority of an absolute-form target in `buf` (empty: the target had none).
+    pub(crate) authority: Span,
 }
 
 /// `Connection: close` was sent.
@@ -187,6 +193,7 @@ impl Request {
             connection: 0,
             memo: Default::default(),
             dechunk_at: None,
+            authority: Span::default(),
         }
     }
 
@@ -249,6 +256,24 @@ impl Request {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (percent_decode(k, true) == name).then(|| percent_decode(v, true))
         })
+    }
+
+    /// The authority the request is for (RFC 9110 §7.2): host and perhaps port, as sent. That
+    /// of an absolute-form target (`GET http://a.example/x`) when it has one, which a `Host`
+    /// field does not override (RFC 9112 §3.2.2); otherwise the `Host` field's value (`None`
+    /// for an HTTP/1.0 request without one). Either was checked to be `host[:port]`.
+    ///
+    /// ```
+    /// use oc_http::Request;
+    /// let req = Request::new("GET", "/x").with_header("Host", "b.example:8080");
+    /// assert_eq!(req.authority(), Some("b.example:8080"));
+    /// ```
+    pub fn authority(&self) -> Option<&str> {
+        if self.authority.is_empty() {
+            return self.header("host");
+        }
+        // The authority of an absolute-form target is part of the target: visible ASCII.
+        std::str::from_utf8(self.authority.of(&self.buf)).ok()
     }
 
     /// The protocol version.
@@ -314,9 +339,42 @@ impl Request {
         std::str::from_utf8(self.body())
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON, nested at most `JSON_MAX_DEPTH` (64) arrays and objects deep.
+    ///
+    /// A deeper body is an error before it is parsed (answer it with a `400`): the value it
+    /// would make could take more stack to use or merely to drop than a connection's coroutine
+    /// has (about 800 bytes per level for a `serde_json::Value` object in a debug build). See
+    /// `json_with_depth` for more.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_slice(self.body())
+        self.json_with_depth(JSON_MAX_DEPTH)
+    }
+
+    /// The body parsed as JSON, nested at most `max_depth` arrays and objects deep (and never
+    /// more than 128, serde_json's own limit). A deeper body is an error before it is parsed.
+    ///
+    /// Parsing never overflows the coroutine's stack: a body nested deeply enough to need more
+    /// stack than is left is parsed on a segment of its own (`oc_runtime::maybe_grow`). What the
+    /// caller does with a deep value afterwards (drop it, walk it, serialise it) recurses too,
+    /// on the caller's stack: raise `max_depth` only with the stack for it.
+    ///
+    /// ```
+    /// use oc_http::Request;
+    /// let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+    /// let req = Request::new("POST", "/").with_body(deep);
+    /// assert!(req.json::<serde_json::Value>().unwrap_err().to_string().contains("nested deeper than 64"));
+    /// assert!(req.json_with_depth::<serde_json::Value>(65).is_ok());
+    /// ```
+    pub fn json_with_depth<T: serde::de::DeserializeOwned>(&self, max_depth: usize) -> Result<T, serde_json::Error> {
+        let body = self.body();
+        let depth = json_depth(body);
+        if depth > max_depth {
+            return Err(serde::de::Error::custom(format_args!(
+                "JSON nested deeper than {max_depth} arrays and objects ({depth})"
+            )));
+        }
+        // serde_json recurses once per array or object, at most `SERDE_JSON_DEPTH` times.
+        let needed = JSON_BASE_STACK + depth.min(SERDE_JSON_DEPTH) * JSON_STACK_PER_LEVEL;
+        oc_runtime::maybe_grow(needed, JSON_SEGMENT, || serde_json::from_slice(body))
     }
 
     /// A path parameter of the matched route (`:id` in `/users/:id`, or `*rest`).
@@ -336,6 +394,50 @@ impl Request {
             Version::Http10 => self.connection & (KEEP_ALIVE | CLOSE) == KEEP_ALIVE,
         }
     }
+}
+
+/// How deeply `Request::json` lets a body nest.
+const JSON_MAX_DEPTH: usize = 64;
+/// serde_json's nesting limit (its recursion limit, on unless a caller turns it off).
+const SERDE_JSON_DEPTH: usize = 128;
+/// Stack that parsing JSON takes besides its recursion.
+const JSON_BASE_STACK: usize = 32 * 1024;
+/// Stack per level of nesting: about 1.7 KiB for arrays and 2 KiB for objects measured into
+/// a `serde_json::Value` in a debug build (much less optimised), doubled for other types.
+const JSON_STACK_PER_LEVEL: usize = 4 * 1024;
+/// The segment a deeply nested body is parsed on: room for `SERDE_JSON_DEPTH` levels (one
+/// size, so that segments are reused).
+const JSON_SEGMENT: usize = 1024 * 1024;
+const _: () = assert!(JSON_BASE_STACK + SERDE_JSON_DEPTH * JSON_STACK_PER_LEVEL <= JSON_SEGMENT);
+
+/// How deeply the arrays and objects of the JSON text `body` nest (brackets inside strings do
+/// not count). For text that serde_json accepts up to some point, the depth of that prefix
+/// bounds how deeply the parser recurses there.
+fn json_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in body {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Decodes `%XX` escapes, and `+` as a space when `form` (query strings in the
@@ -412,6 +514,19 @@ mod tests {
             assert!(!eq_exact(&base[..n.saturating_sub(1)], &base) || n == 0);
         }
         assert!(!eq_exact(b"GET", b"GEt") && eq_folded(b"GeT", b"get") && !eq_folded(b"GE", b"get"));
+    }
+
+    #[test]
+    fn json_nesting_depth() {
+        for (text, depth) in [
+            (&br#"1"#[..], 0),
+            (br#"[1, [2, {"a": [3]}], []]"#, 4),
+            (br#"{"[[[": "]]]{{{", "b": ["\"[[", "\\"]}"#, 2),
+            (br#"]]]][["#, 2),
+            (br#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["#, 50),
+        ] {
+            assert_eq!(json_depth(text), depth, "{}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]

@@ -15,29 +15,129 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oc_net::TcpListener;
+use oc_net::{TcpListener, TcpStream};
 use oc_runtime::JoinHandle;
 
 use crate::conn::{self, BUSY, CLOSING, IDLE};
 use crate::{Limits, Router};
 
-/// A live connection: its state (`conn::IDLE`/`BUSY`/`CLOSING`) and its coroutine.
-type Connection = (Arc<AtomicU8>, JoinHandle<()>);
+/// A live connection: its state (`conn::IDLE`/`BUSY`/`CLOSING`) and its coroutine (set
+/// once it is spawned).
+type Connection = (Arc<AtomicU8>, Option<JoinHandle<()>>);
 
 /// What every connection of a server shares.
 pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) limits: Limits,
     stopping: AtomicBool,
-    active: AtomicUsize,
+    slots: Slots,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Connection>>,
-    waiting_acceptors: Mutex<Vec<oc_runtime::task::Coroutine>>,
 }
 
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// The connection cap, shared by every listener of a server.
+///
+/// # Invariants
+///
+/// - `active` counts connection slots: a slot is taken (only by `try_take`, never past
+///   `max`) before a connection's coroutine is spawned, and given back when the `Live` guard
+///   that owns it is dropped: when the coroutine ends, or with its closure if it never runs
+///   (no stack, cancelled, the runtime stopping).
+/// - An acceptor that finds no slot is in `waiting` (and counted in `waiters`, both changed
+///   under the lock) before it looks again and parks; whoever gives a slot back after that
+///   sees `waiters` (both sides order their write and read with `SeqCst`) and wakes every
+///   waiting acceptor.
+struct Slots {
+    /// Slots taken.
+    active: AtomicUsize,
+    max: usize,
+    /// Acceptors waiting for a slot.
+    waiting: Mutex<Vec<oc_runtime::task::Coroutine>>,
+    /// How many are in `waiting` (read without the lock when a slot is given back).
+    waiters: AtomicUsize,
+}
+
+impl Slots {
+    fn new(max: usize) -> Slots {
+        Slots { active: AtomicUsize::new(0), max, waiting: Mutex::new(Vec::new()), waiters: AtomicUsize::new(0) }
+    }
+
+    /// Takes a slot if one is free.
+    fn try_take(&self) -> bool {
+        self.active.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < self.max).then_some(n + 1)).is_ok()
+    }
+
+    /// Whether a slot is free now.
+    fn free(&self) -> bool {
+        self.active.load(Ordering::SeqCst) < self.max
+    }
+
+    /// Waits until `ready` (`try_take` or `free`) holds, parked between looks; a shutdown
+    /// cancels the waiting coroutine here.
+    fn wait(&self, ready: impl Fn(&Slots) -> bool) {
+        while !ready(self) {
+            let me = oc_runtime::task::current().expect("in a coroutine");
+            {
+                let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+                waiting.push(me.clone());
+                self.waiters.fetch_add(1, Ordering::SeqCst);
+            }
+            // A slot given back before `waiters` was raised is seen here; one given back after
+            // it wakes us.
+            if ready(self) {
+                self.forget(&me);
+                return;
+            }
+            oc_runtime::task::park();
+            self.forget(&me);
+        }
+    }
+
+    /// Takes `me` out of `waiting` if it is still there.
+    fn forget(&self, me: &oc_runtime::task::Coroutine) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = waiting.iter().position(|c| c.id() == me.id()) {
+            waiting.swap_remove(at);
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Gives a slot back and wakes every waiting acceptor: each looks again, and those that
+    /// find the slot taken wait again. (Waking one, as before, could wake an acceptor whose
+    /// listener has no client while another listener's clients wait.)
+    fn give_back(&self) {
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_all();
+        }
+    }
+
+    fn wake_all(&self) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        self.waiters.fetch_sub(waiting.len(), Ordering::SeqCst);
+        for c in waiting.drain(..) {
+            c.unpark();
+        }
+    }
+}
+
+/// A connection's slot and registry entry, given back when dropped: by the connection's
+/// coroutine as it ends, or with the coroutine's closure if it never runs.
+struct Live {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.shared.slots.give_back();
     }
 }
 
@@ -104,14 +204,14 @@ impl Server {
     /// thread), one coroutine per listener and one per connection.
     pub fn start(self) -> ServerHandle {
         let addrs = self.local_addrs();
+        let max = self.limits.max_connections;
         let shared = Arc::new(Shared {
             router: self.router,
             limits: self.limits,
             stopping: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
+            slots: Slots::new(max),
             next_id: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
-            waiting_acceptors: Mutex::new(Vec::new()),
         });
         let acceptors = self
             .listeners
@@ -127,17 +227,9 @@ impl Server {
 
 fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc<Shared>) {
     loop {
-        // At the connection limit, wait for a connection to end.
-        while shared.active.load(Ordering::Acquire) >= shared.limits.max_connections {
-            shared
-                .waiting_acceptors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(oc_runtime::task::current().expect("in a coroutine"));
-            if shared.active.load(Ordering::Acquire) >= shared.limits.max_connections {
-                oc_runtime::task::park();
-            }
-        }
+        // At the connection limit, wait for a connection to end (further clients wait in the
+        // listen backlog).
+        shared.slots.wait(Slots::free);
         let stream = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -154,38 +246,59 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
         if shared.stopping() {
             return;
         }
-        shared.active.fetch_add(1, Ordering::AcqRel);
+        // Another listener may have taken the last slot since: this connection waits for one,
+        // so that the cap holds across listeners.
+        shared.slots.wait(Slots::try_take);
+        // From here the slot and the registry entry belong to `live`, which the coroutine's
+        // closure owns: they are given back when it ends, or when the closure is dropped unrun.
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let live = Live { shared: shared.clone(), id };
         let state = Arc::new(AtomicU8::new(BUSY));
-        let (s2, st2) = (shared.clone(), state.clone());
-        // The registry lock is held across the spawn so that the connection's own removal
-        // (at its end) always finds its entry.
-        let mut conns = shared.conns.lock().unwrap_or_else(|e| e.into_inner());
-        let tls = tls.clone();
-        let handle = oc_runtime::spawn(move || {
-            struct Done(Arc<Shared>, u64);
-            impl Drop for Done {
-                fn drop(&mut self) {
-                    self.0.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
-                    let before = self.0.active.fetch_sub(1, Ordering::AcqRel);
-                    if before >= self.0.limits.max_connections {
-                        if let Some(c) = self.0.waiting_acceptors.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-                            c.unpark();
-                        }
-                    }
-                }
-            }
-            let _done = Done(s2.clone(), id);
+        shared.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (state.clone(), None));
+        // A TLS connection's handshake is due a header time-out from now.
+        let tls = tls.clone().map(|tls| (tls, Instant::now()));
+        let spawned = oc_runtime::task::Builder::new().spawn(move || {
+            let live = live;
+            let shared = &live.shared;
             match tls {
-                None => conn::serve(stream, &s2, &st2),
-                Some(tls) => match rustls::ServerConnection::new(tls.config()) {
-                    Ok(session) => conn::serve(rustls::StreamOwned::new(session, stream), &s2, &st2),
-                    Err(e) => eprintln!("oc-http: cannot start a TLS session: {e}"),
-                },
+                None => conn::serve(stream, shared, &state),
+                Some((tls, accepted)) => serve_tls(stream, tls, accepted, shared, &state),
             }
         });
-        conns.insert(id, (state, handle));
+        match spawned {
+            Ok(handle) => {
+                // Unless the connection has ended already.
+                if let Some(entry) = shared.conns.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+                    entry.1 = Some(handle);
+                }
+            }
+            // The runtime is shutting down (the closure, with `live`, is gone).
+            Err(_) => return,
+        }
     }
+}
+
+/// Runs the TLS handshake of `stream` within the header time-out from `accepted`, then serves
+/// it. The connection counts as idle meanwhile: a shutdown cancels it.
+fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, accepted: Instant, shared: &Shared, state: &Arc<AtomicU8>) {
+    let mut session = match rustls::ServerConnection::new(tls.config()) {
+        Ok(session) => session,
+        Err(e) => {
+            eprintln!("oc-http: cannot start a TLS session: {e}");
+            return;
+        }
+    };
+    if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    let deadline = accepted + shared.limits.header_timeout;
+    if crate::tls::handshake(&mut session, &mut stream, deadline, shared.limits.write_timeout).is_err() {
+        return;
+    }
+    if state.compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    conn::serve(crate::tls::TlsStream::new(session, stream, shared.limits.header_timeout), shared, state);
 }
 
 /// A running server.
@@ -209,7 +322,7 @@ impl ServerHandle {
 
     /// Connections open now.
     pub fn connections(&self) -> usize {
-        self.shared.active.load(Ordering::Acquire)
+        self.shared.slots.active.load(Ordering::Acquire)
     }
 
     /// Waits until the server has stopped accepting (after `shutdown`).
@@ -230,15 +343,14 @@ impl ServerHandle {
         for a in &acceptors {
             a.cancel();
         }
-        for c in self.shared.waiting_acceptors.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-            c.unpark();
-        }
         for a in acceptors {
             let _ = a.join();
         }
         // Idle connections close now; busy ones see `stopping` after their requests.
         for (state, handle) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
-            if state.compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            if state.compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                && let Some(handle) = handle
+            {
                 handle.cancel();
             }
         }
@@ -248,7 +360,9 @@ impl ServerHandle {
         let clean = self.connections() == 0;
         if !clean {
             for (_, handle) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
-                handle.cancel();
+                if let Some(handle) = handle {
+                    handle.cancel();
+                }
             }
         }
         clean

@@ -403,6 +403,41 @@ fn absolute_form_targets_need_a_valid_authority() {
 }
 
 #[test]
+fn the_authority_of_an_absolute_form_target_overrides_host() {
+    support::each_backend(|_backend| {
+        let router = support::test_router().get("/authority", |r: &oc_http::Request| {
+            oc_http::Response::text(format!("{:?} {:?}", r.authority(), r.header("host")))
+        });
+        let (rt, server, addr) = support::server_with(router, oc_http::Limits::default());
+        let ask = |target: &str, host: Option<&str>| {
+            let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+            let version = if host.is_empty() { "1.0" } else { "1.1" };
+            exchange(addr, format!("GET {target} HTTP/{version}\r\n{host}Connection: close\r\n\r\n").as_bytes()).text()
+        };
+        // RFC 9112 §3.2.2: the target's authority, whatever Host says (the field as sent).
+        assert_eq!(ask("http://a.example/authority", Some("b.example")), r#"Some("a.example") Some("b.example")"#);
+        assert_eq!(ask("HTTPS://A.example:8443/authority?q", Some("b")), r#"Some("A.example:8443") Some("b")"#);
+        assert_eq!(ask("http://[::1]:80/authority", Some("b")), r#"Some("[::1]:80") Some("b")"#);
+        // Origin form: the Host field; none in HTTP/1.0 without one.
+        assert_eq!(ask("/authority", Some("b.example:81")), r#"Some("b.example:81") Some("b.example:81")"#);
+        assert_eq!(ask("/authority", None), "None None");
+        assert_eq!(ask("http://a/authority", None), r#"Some("a") None"#);
+        // Pipelined on one connection: a repeated head (read from the connection's memo of
+        // it), then an origin-form one, each with its own authority.
+        let mut s = support::connect(addr);
+        let absolute = "GET http://a.example/authority HTTP/1.1\r\nHost: b.example\r\n\r\n";
+        let origin = "GET /authority HTTP/1.1\r\nHost: b.example\r\n\r\n";
+        s.write_all(format!("{absolute}{absolute}{origin}{absolute}").as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        for want in ["a.example", "a.example", "b.example", "a.example"] {
+            let text = read_response(&mut s, &mut buf, false).unwrap().text();
+            assert_eq!(text, format!(r#"Some("{want}") Some("b.example")"#));
+        }
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
 fn a_1xx_status_from_a_handler_becomes_500() {
     // The same static header text for a valid response and an interim one: the second is
     // checked even though this connection has sent its fields before.

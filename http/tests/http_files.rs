@@ -264,3 +264,57 @@ fn range_units_ignore_case_and_positions_are_digits_only() {
         let _ = std::fs::remove_dir_all(root.parent().unwrap());
     });
 }
+
+#[test]
+fn symlinked_index_files_and_dotfiles_are_not_served() {
+    support::each_backend(|_backend| {
+        let root = site("links");
+        let base = root.parent().unwrap().to_path_buf();
+        // An index file that is a link out of the root, in a directory of its own.
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::os::unix::fs::symlink(base.join("secret.txt"), root.join("sub/index.html")).unwrap();
+        // A directory linked from outside the root, with an index file.
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::fs::write(base.join("outside/index.html"), "top secret too").unwrap();
+        std::os::unix::fs::symlink(base.join("outside"), root.join("elsewhere")).unwrap();
+        // Dotfiles, in the root and below, and a link inside the root to one.
+        std::fs::write(root.join(".env"), "top secret env").unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/config"), "top secret config").unwrap();
+        std::fs::write(root.join("docs/.hidden.txt"), "top secret hidden").unwrap();
+        std::os::unix::fs::symlink(root.join(".env"), root.join("env.txt")).unwrap();
+        // A link inside the root to a file inside it is fine.
+        std::os::unix::fs::symlink(root.join("docs/guide.txt"), root.join("guide-link.txt")).unwrap();
+        let router = Router::new()
+            .get("/static/*path", StaticFiles::new(&root))
+            .get("/dot/*path", StaticFiles::new(&root).dotfiles(true));
+        let (rt, server, addr) = support::server_with(router, Limits::default());
+        let get = |target: &str| request(addr, "GET", target, "");
+        for target in [
+            "/static/sub/",
+            "/static/sub",
+            "/static/sub/index.html",
+            "/static/elsewhere/",
+            "/static/elsewhere/index.html",
+            "/static/.env",
+            "/static/%2eenv",
+            "/static/.git/config",
+            "/static/docs/.hidden.txt",
+            "/static/env.txt",
+            "/dot/sub/",
+            "/dot/elsewhere/",
+        ] {
+            let r = get(target);
+            assert_eq!(r.status, 404, "{target}: {}", r.text());
+            assert!(!r.text().contains("top secret"), "{target} leaked");
+        }
+        assert_eq!(get("/static/guide-link.txt").text(), "0123456789abcdefghij");
+        assert_eq!(get("/static/").text(), "<h1>home</h1>");
+        // Dotfiles when asked for; links out of the root never.
+        assert_eq!(get("/dot/.env").text(), "top secret env");
+        assert_eq!(get("/dot/.git/config").text(), "top secret config");
+        assert_eq!(get("/dot/env.txt").text(), "top secret env");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+        let _ = std::fs::remove_dir_all(&base);
+    });
+}

@@ -269,3 +269,98 @@ fn trailer_and_chunk_line_limits_do_not_depend_on_how_the_bytes_arrive() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn a_bare_lf_in_the_trailer_section_is_refused_and_ends_the_connection() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        let post = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n";
+        let next = "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n";
+        for trailers in ["0\r\n\n", "0\r\nT: v\n\r\n", "0\r\nT: v\r\n\n"] {
+            // The bare LF would end the body for a reader that takes it as a line end, and the
+            // next request would be answered; one that does not would take that request as part
+            // of the trailers. Neither: a 400, and nothing more on the connection.
+            let mut s = connect(addr);
+            s.write_all(format!("{post}{trailers}{next}").as_bytes()).unwrap();
+            let mut buf = Vec::new();
+            let first = read_response(&mut s, &mut buf, false).expect("a response");
+            assert_eq!(first.status, 400, "{trailers:?}: {}", first.text());
+            assert!(read_response(&mut s, &mut buf, false).is_none(), "{trailers:?}: a pipelined request was answered");
+            // Also whole in pieces, the bare LF arriving alone.
+            let raw = format!("{post}{trailers}");
+            let cut = raw.len() - 1;
+            assert_eq!(status_in_pieces(addr, raw.as_bytes(), &[cut]), 400, "{trailers:?} in pieces");
+        }
+        // With CR LF throughout, the same body and the pipelined request are answered.
+        let mut s = connect(addr);
+        s.write_all(format!("{post}0\r\nT: v\r\n\r\n{next}").as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "a");
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
+fn a_bare_lf_in_the_head_is_refused() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        // A front end that does not end lines at a bare LF would see `X` with a long value and
+        // no body; the `Content-Length` behind it would make this server wait for one.
+        for raw in [
+            &b"GET /plaintext HTTP/1.1\nHost: x\n\n"[..],
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\nX: y\nContent-Length: 5\r\n\r\n",
+            b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\n",
+            b"\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert_eq!(exchange(addr, raw).status, 400, "{:?}", String::from_utf8_lossy(raw));
+        }
+        assert_eq!(exchange(addr, b"\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
+
+#[test]
+fn deeply_nested_json_bodies_cannot_overflow_the_connections_stack() {
+    support::each_backend(|_backend| {
+        let router = support::test_router()
+            .post("/json", |r: &oc_http::Request| match r.json::<serde_json::Value>() {
+                Ok(v) => oc_http::Response::text(format!("ok {}", v.is_array() || v.is_object())),
+                Err(e) => oc_http::Response::new(400).body(format!("{e}").into_bytes()),
+            })
+            .post("/json/:depth", |r: &oc_http::Request| {
+                let depth = r.param("depth").unwrap().parse().unwrap();
+                match r.json_with_depth::<serde_json::Value>(depth) {
+                    // A deep value is dropped where the caller has room for it.
+                    Ok(v) => oc_runtime::maybe_grow(1 << 20, 1 << 20, move || {
+                        oc_http::Response::text(format!("ok {}", v.is_array()))
+                    }),
+                    Err(e) => oc_http::Response::new(400).body(format!("{e}").into_bytes()),
+                }
+            });
+        // The default coroutine stack (128 KiB), where a debug build's serde_json takes about
+        // 2 KiB per level.
+        let (rt, server, addr) = support::server_with(router, Limits::default());
+        let post = |path: &str, body: &str| {
+            let raw = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            exchange(addr, raw.as_bytes())
+        };
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let objects = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        // 200 bytes of `[`: an error, not an abort.
+        let r = post("/json", &"[".repeat(200));
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("nested deeper than 64"), "{}", r.text());
+        // At the limit, arrays and objects parse (and the value is dropped in the handler).
+        assert_eq!(post("/json", &nested(64)).text(), "ok true");
+        assert_eq!(post("/json", &objects(64)).text(), "ok true");
+        assert_eq!(post("/json", &objects(65)).status, 400);
+        // Brackets in strings are not nesting.
+        assert_eq!(post("/json", &format!("[\"{}\"]", "[".repeat(5000))).text(), "ok true");
+        // A handler that allows more: up to serde_json's own limit, parsed on a segment.
+        assert_eq!(post("/json/128", &nested(127)).text(), "ok true");
+        assert_eq!(post("/json/1000", &nested(200)).status, 400);
+        assert_eq!(exchange(addr, b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}

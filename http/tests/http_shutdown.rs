@@ -60,3 +60,58 @@ fn the_grace_period_is_a_hard_deadline() {
         assert!(closed(&mut s));
     });
 }
+
+#[test]
+fn connections_that_cannot_get_a_stack_give_their_slot_back() {
+    support::each_backend(|backend| {
+        // Six stacks: the acceptor's and a few connections'; a cap of twelve.
+        let rt = oc_runtime::Runtime::builder().workers(2).max_stacks(6).io_backend(backend).build().unwrap();
+        let mut limits = oc_http::Limits::default();
+        limits.max_connections = 12;
+        let server = rt.block_on(move || {
+            oc_http::Server::new(support::test_router()).limits(limits).bind("127.0.0.1:0").unwrap().start()
+        });
+        let addr = server.local_addrs()[0];
+        for round in 0..3 {
+            // A burst of twelve connections, each kept open: those whose coroutine gets no stack
+            // are closed at once, the others answer.
+            let mut burst: Vec<_> = (0..12).map(|_| connect(addr)).collect();
+            let mut served = 0;
+            for s in &mut burst {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                if s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").is_ok()
+                    && read_response(s, &mut Vec::new(), false).is_some()
+                {
+                    served += 1;
+                }
+            }
+            assert!(served < 12, "round {round}: every connection got a stack; the test proves nothing");
+            drop(burst);
+            // Every slot comes back once the clients are gone.
+            let start = Instant::now();
+            while server.connections() > 0 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "round {round}: {} slots still taken after every client left",
+                    server.connections()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // The server still serves (a stack may still be on its way back to a worker that
+        // can use it: a connection that gets none is closed, and the next one tried) ...
+        let start = Instant::now();
+        loop {
+            let mut s = connect(addr);
+            s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            if read_response(&mut s, &mut Vec::new(), false).is_some_and(|r| r.status == 200) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "no longer served");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // ... and shuts down cleanly (from this thread: a `block_on` would need a stack too).
+        assert!(server.shutdown(Duration::from_secs(2)));
+        drop(rt);
+    });
+}
