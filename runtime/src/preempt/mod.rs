@@ -16,10 +16,11 @@
 //!   locks and state the next coroutine on this thread could walk into).
 //!
 //! The trampoline (`arch`) saves every general register, the flags and the whole vector
-//! state (XSAVE), calls [`preempt_point`], which suspends the coroutine, and on resume
-//! restores everything and returns to the interrupted instruction. The x86_64 red zone below
-//! the interrupted stack pointer is skipped. A preempted coroutine goes to its worker's
-//! pinned queue, which other workers cannot steal from, so it resumes on the same worker.
+//! state (XSAVE), calls [`preempt_point`], which freezes the coroutine on its own thread
+//! (`scheduler/freeze.rs`: its worker goes to a spare carrier until the coroutine's turn
+//! comes back, and nothing else runs on the thread meanwhile), and on resume restores
+//! everything and returns to the interrupted instruction. The x86_64 red zone below the
+//! interrupted stack pointer is skipped.
 //!
 //! Supported on x86_64 Linux. Elsewhere, asking for signal preemption fails with a clear
 //! error and hand-off still works.

@@ -505,6 +505,10 @@ impl UringReactor {
         self.take_cancel_requests();
         // Completions waiting for task work (cooperative task running): enter the kernel.
         let taskrun = self.ring.borrow_mut().submission().taskrun();
+        // The usual case between IO: nothing to reap and nothing to wake.
+        if !taskrun && self.ring.borrow_mut().completion().is_empty() {
+            return false;
+        }
         if taskrun {
             let _ = self.ring.borrow().submit();
             self.unsubmitted.set(0);

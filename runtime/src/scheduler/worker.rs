@@ -14,9 +14,12 @@
 //!    been passed over for `AGING`.
 //! 3. Every 61st pick looks at the global injector first, so that it is never starved by a
 //!    busy local queue; every 16th pick runs a long-waiting low-priority task.
-//! 4. The run-next slot (a coroutine just woken by another), at most 16 times in a row.
-//! 5. The local queue, the injector, then the other workers' queues (in batches).
-//! 6. Tasks less urgent than the default.
+//! 4. Every other pick while the local queue holds work: a preempted coroutine frozen on its
+//!    thread, waiting for its turn (`freeze.rs`).
+//! 5. The run-next slot (a coroutine just woken by another), at most 16 times in a row.
+//! 6. A coroutine that yielded with the local queue empty, then the local queue, then ready
+//!    IO, the injector, frozen coroutines, and the other workers' queues (in batches).
+//! 7. Tasks less urgent than the default.
 //!
 //! Then the worker sleeps in its parker, until woken or until its first timer is due.
 
@@ -133,6 +136,10 @@ pub(crate) struct Worker {
     local: Deque<TaskRef>,
     run_next: Cell<Option<TaskRef>>,
     run_next_streak: Cell<u32>,
+    /// A coroutine that yielded while the local queue was empty: the back of the queue was
+    /// its front, so it waits here instead of going through the deque (a push and a pop,
+    /// whose pop is a locked instruction). Anything queued after it runs after it.
+    yielded: Cell<Option<TaskRef>>,
     timers: RefCell<TimerHeap>,
     stacks: RefCell<StackCache>,
     ids: Cell<(u64, u64)>,
@@ -181,6 +188,7 @@ impl Worker {
             local,
             run_next: Cell::new(None),
             run_next_streak: Cell::new(0),
+            yielded: Cell::new(None),
             timers: RefCell::new(TimerHeap::new()),
             stacks: RefCell::new(StackCache::new()),
             ids: Cell::new((0, 0)),
@@ -458,6 +466,7 @@ impl Worker {
         // Tasks left here are dropped by the last reference holder; with the runtime gone
         // they will not run again.
         drop(self.run_next.take());
+        drop(self.yielded.take());
         self.drain_frozen();
         // Frozen threads run on without this worker (it does not run again).
         for (task, word) in self.pinned.borrow_mut().drain(..) {
@@ -515,7 +524,7 @@ impl Worker {
         // Preempted coroutines take turns with a busy local queue. With nothing local they
         // wait behind ready IO and the injector (the end of their slice means the back of
         // the line: a coroutine spawned from a plain thread does not wait behind them).
-        if tick % 2 == 0 && !self.local.is_empty() {
+        if tick % 2 == 0 && (!self.local.is_empty() || self.has_yielded()) {
             if let Some(next) = self.pop_pinned() {
                 return Some(next);
             }
@@ -527,6 +536,9 @@ impl Worker {
             }
         }
         self.run_next_streak.set(0);
+        if let Some(task) = self.yielded.take() {
+            return Some(Next::Run(task));
+        }
         if let Some(task) = self.local.pop() {
             return Some(Next::Run(task));
         }
@@ -616,6 +628,13 @@ impl Worker {
         self.state.store(Self::pack(token, Mode::User), Ordering::Release);
     }
 
+    fn has_yielded(&self) -> bool {
+        let task = self.yielded.take();
+        let has = task.is_some();
+        self.yielded.set(task);
+        has
+    }
+
     fn has_run_next(&self) -> bool {
         let task = self.run_next.take();
         let has = task.is_some();
@@ -695,6 +714,7 @@ impl Worker {
         self.shared.idle.prepare_sleep(self.index);
         let pending = !self.local.is_empty()
             || self.has_run_next()
+            || self.has_yielded()
             || !self.pinned.borrow().is_empty()
             || !self.frozen_slot.load(Ordering::Acquire).is_null()
             || self.shared.has_shared_work();
@@ -737,7 +757,13 @@ impl Worker {
             Run::Suspended(Suspend::Yield) => {
                 header.state.yield_run();
                 // No other worker needs waking: this one runs the task again soon.
-                if owned { self.enqueue(task) } else { self.shared.push_remote(task) }
+                if !owned {
+                    self.shared.push_remote(task);
+                } else if header.priority == DEFAULT_PRIORITY && self.local.is_empty() && !self.has_yielded() {
+                    self.yielded.set(Some(task));
+                } else {
+                    self.enqueue(task);
+                }
             }
             Run::Suspended(Suspend::Park) => match header.state.end_run() {
                 AfterRun::Reschedule if owned => self.enqueue(task),

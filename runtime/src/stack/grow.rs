@@ -101,7 +101,6 @@ fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
                 Some(task) => {
                     // SAFETY: the task runs (it is us) and is alive.
                     unsafe { task.as_ref() }.guard.set(self.saved);
-                    set_current_guard(self.saved);
                 }
                 None => {
                     THREAD_LIMIT.set(self.thread_limit);
@@ -118,7 +117,6 @@ fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
             let saved = header.guard.get();
             let range = GuardRange { lo, hi, stack_size: usable, ..saved };
             header.guard.set(range);
-            set_current_guard(range);
             Restore { task, saved, thread_limit: 0, segment: Some(segment) }
         }
         None => {

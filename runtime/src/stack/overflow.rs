@@ -1,6 +1,8 @@
 //! The fault handler that turns a hit on a coroutine's guard page into a clear message.
 //!
-//! Workers record the guard page of the coroutine they are about to resume in a thread-local
+//! A coroutine's guard range lives in its task header (`Header::guard`, pointing at its
+//! `maybe_grow` segment while it runs on one), reached through the thread's running task; a
+//! plain thread on a `maybe_grow` segment records the segment's in a thread-local
 //! (`set_current_guard`). On `SIGSEGV`/`SIGBUS` the handler, running on the alternate signal
 //! stack, compares the faulting address with that range: a hit prints which coroutine
 //! overflowed and its stack size, then aborts; anything else goes to the handler that was
@@ -34,7 +36,7 @@ thread_local! {
     static GUARD: Cell<GuardRange> = const { Cell::new(GuardRange::NONE) };
 }
 
-/// Records the guard page of the coroutine this thread is about to run (or `NONE`).
+/// Records the guard page of the `maybe_grow` segment a plain thread runs on (or `NONE`).
 #[inline]
 pub(crate) fn set_current_guard(range: GuardRange) {
     GUARD.set(range);
@@ -51,13 +53,18 @@ pub(crate) fn install() {
 ///
 /// # Signal safety
 ///
-/// Reads a const-initialised thread-local without destructor (a plain TLS load), formats into
+/// Reads const-initialised thread-locals without destructor (plain TLS loads) and the running
+/// task's guard range (a `Cell` written only on this thread), formats into
 /// a buffer on the signal stack, and calls only `write(2)`, `sigaction(2)` and `abort(3)`. No
 /// allocation, no lock.
 unsafe extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: `info` comes from the kernel for a fault signal.
     let addr = unsafe { sys::fault_address(info) };
-    let guard = GUARD.get();
+    let guard = match crate::scheduler::context::signal_task() {
+        // SAFETY: the running task is alive while it runs on this thread.
+        Some(task) => unsafe { task.as_ref() }.guard.get(),
+        None => GUARD.get(),
+    };
     if guard.lo != 0 && addr >= guard.lo && addr < guard.hi {
         let mut out = Message::new();
         out.push(b"\noc-runtime: coroutine ");

@@ -22,7 +22,7 @@ use corosensei::{Coroutine, CoroutineResult};
 use super::JoinError;
 use super::raw::{Header, Run, Suspend, Vtable};
 use crate::scheduler::{Worker, context};
-use crate::stack::{GuardRange, Stack, set_current_guard};
+use crate::stack::{GuardRange, Stack};
 
 type Co = Coroutine<(), Suspend, (), Stack>;
 
@@ -180,14 +180,12 @@ where
             unreachable!("task {} run after it finished", header.id);
         };
         let previous = context::set_current_task(Some(ptr));
-        set_current_guard(header.guard.get());
         #[cfg(feature = "hooks")]
         crate::hooks::set_active(header.shared.config.hooks);
         worker.enter_user(header.preemptible);
         let result = co.resume(());
         #[cfg(feature = "hooks")]
         crate::hooks::set_active(false);
-        set_current_guard(GuardRange::NONE);
         context::set_current_task(previous);
         match result {
             CoroutineResult::Yield(why) => Run::Suspended(why),
