@@ -73,8 +73,11 @@ pub(crate) enum Mode {
 
 /// What the worker loop does next.
 enum Next {
-    /// Run a task.
+    /// Run a task taken off a queue.
     Run(TaskRef),
+    /// Run again the task that yielded into the `yielded` slot (its state still says
+    /// `RUNNING`).
+    Resume(TaskRef),
     /// Give the worker to the thread frozen with this task (`freeze.rs`), if the freeze word
     /// still reads this.
     Thaw(TaskRef, u32),
@@ -138,7 +141,9 @@ pub(crate) struct Worker {
     run_next_streak: Cell<u32>,
     /// A coroutine that yielded while the local queue was empty: the back of the queue was
     /// its front, so it waits here instead of going through the deque (a push and a pop,
-    /// whose pop is a locked instruction). Anything queued after it runs after it.
+    /// whose pop is a locked instruction), and its state stays `RUNNING` (two more saved).
+    /// Anything queued after it runs after it. Nobody else can take it: shutdown and `exit`
+    /// drop it like any queued task.
     yielded: Cell<Option<TaskRef>>,
     timers: RefCell<TimerHeap>,
     stacks: RefCell<StackCache>,
@@ -424,7 +429,15 @@ impl Worker {
             match self.next_task() {
                 Some(Next::Run(task)) => {
                     self.found_work();
-                    if !self.run_task(task) {
+                    if !self.run_task(task, true) {
+                        self.forget_detached();
+                        context::set_current_worker(std::ptr::null());
+                        return Outcome::Lost;
+                    }
+                    continue;
+                }
+                Some(Next::Resume(task)) => {
+                    if !self.run_task(task, false) {
                         self.forget_detached();
                         context::set_current_worker(std::ptr::null());
                         return Outcome::Lost;
@@ -537,7 +550,7 @@ impl Worker {
         }
         self.run_next_streak.set(0);
         if let Some(task) = self.yielded.take() {
-            return Some(Next::Run(task));
+            return Some(Next::Resume(task));
         }
         if let Some(task) = self.local.pop() {
             return Some(Next::Run(task));
@@ -740,9 +753,11 @@ impl Worker {
 
     /// Runs one task; returns `false` if the worker was handed to another thread meanwhile
     /// (this thread must then leave the worker alone).
-    fn run_task(&self, task: TaskRef) -> bool {
+    fn run_task(&self, task: TaskRef, queued: bool) -> bool {
         let header = task.header();
-        header.state.start_run();
+        if queued {
+            header.state.start_run();
+        }
         bump(&self.counters().switches);
         let run = task.run(self);
         let owned = match run {
@@ -755,14 +770,14 @@ impl Worker {
         }
         match run {
             Run::Suspended(Suspend::Yield) => {
-                header.state.yield_run();
                 // No other worker needs waking: this one runs the task again soon.
-                if !owned {
-                    self.shared.push_remote(task);
-                } else if header.priority == DEFAULT_PRIORITY && self.local.is_empty() && !self.has_yielded() {
+                if owned && header.priority == DEFAULT_PRIORITY && self.local.is_empty() && !self.has_yielded() {
+                    // Still RUNNING as far as wakers know (a wake-up meanwhile leaves NOTIFIED,
+                    // at most one spurious wake-up later): two atomic operations saved.
                     self.yielded.set(Some(task));
                 } else {
-                    self.enqueue(task);
+                    header.state.yield_run();
+                    if owned { self.enqueue(task) } else { self.shared.push_remote(task) }
                 }
             }
             Run::Suspended(Suspend::Park) => match header.state.end_run() {
