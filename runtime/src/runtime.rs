@@ -97,7 +97,8 @@ impl Runtime {
             max_carriers: builder.max_carriers.unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
             preempt_all: builder.signal_preemption,
         };
-        let (shared, deques) = Shared::new(config, StackPool::new(builder.stack_size, builder.max_stacks), unparkers);
+        let (shared, deques) =
+            Shared::new(config, StackPool::new(builder.stack_size, builder.max_stacks, workers), unparkers);
         let runtime = Runtime { shared: shared.clone(), threads: Mutex::new(Vec::with_capacity(workers)) };
         let all: Vec<Arc<Worker>> = deques
             .into_iter()

@@ -118,3 +118,38 @@ fn marker_guards_are_not_bound_by_the_mapping_limit() {
     assert_eq!((ok, errors.len()), (n, 0), "{:?}", errors.first());
     support::shutdown(rt);
 }
+
+#[test]
+fn every_stack_under_max_stacks_can_be_used_by_any_worker() {
+    const MAX: usize = 8;
+    let rt = oc_runtime::Runtime::builder().workers(2).max_stacks(MAX).build().unwrap();
+    for round in 0..40 {
+        // Short coroutines (two at a time at most: they never suspend) leave their stacks on
+        // whichever worker ran them.
+        let warm: Vec<_> = (0..16).map(|i| rt.spawn(move || i)).collect();
+        for h in warm {
+            h.join().unwrap();
+        }
+        // Then exactly `MAX` coroutines at once: every one must get a stack, whichever worker
+        // runs it. (Each waits for all to arrive, or two seconds if one cannot start.)
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let held: Vec<_> = (0..MAX)
+            .map(|_| {
+                let arrived = arrived.clone();
+                rt.spawn(move || {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    let start = Instant::now();
+                    while arrived.load(Ordering::SeqCst) < MAX && start.elapsed() < Duration::from_secs(2) {
+                        oc_runtime::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for (i, h) in held.into_iter().enumerate() {
+            if let Err(e) = h.join() {
+                panic!("round {round}: coroutine {i} of {MAX} failed: {e}");
+            }
+        }
+    }
+    support::shutdown(rt);
+}

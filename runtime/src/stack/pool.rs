@@ -57,6 +57,10 @@ pub(crate) struct StackPool {
     /// `vm.max_map_count` allows with protect guards.
     configured_limit: Option<usize>,
     limit: AtomicUsize,
+    /// Below this limit workers keep no private stacks: a few hundred stacks hidden in one
+    /// worker's cache would be most of the budget, and another worker would fail to start a
+    /// coroutine while they sit idle.
+    private_floor: usize,
     guard: GuardKind,
     carver: Mutex<Carver>,
 }
@@ -90,7 +94,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl StackPool {
     /// A pool for stacks of `default_size` usable bytes (rounded up to pages).
-    pub(crate) fn new(default_size: usize, configured_limit: Option<usize>) -> StackPool {
+    pub(crate) fn new(default_size: usize, configured_limit: Option<usize>, workers: usize) -> StackPool {
         let pool = StackPool {
             default_size: Self::round(default_size),
             shared: Mutex::new(Vec::new()),
@@ -101,6 +105,7 @@ impl StackPool {
             pooled_cold: AtomicUsize::new(0),
             configured_limit,
             limit: AtomicUsize::new(0),
+            private_floor: workers.max(1) * (CACHE_MAX + BATCH) * 4,
             guard: GuardKind::detect(),
             carver: Mutex::new(Carver { chunk: None, next: CHUNK_STACKS }),
         };
@@ -148,6 +153,7 @@ impl StackPool {
             drop(other);
             return self.map(size);
         }
+        let cache = cache.filter(|c| self.private_allowed() || !c.hot.is_empty() || !c.retired.is_empty());
         let Some(cache) = cache else {
             for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
                 let mut pool = lock(pool);
@@ -164,6 +170,9 @@ impl StackPool {
         if let Some(stack) = cache.retired.pop() {
             return Ok(stack);
         }
+        if !self.private_allowed() {
+            return self.get(None, size);
+        }
         for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
             if count.load(Ordering::Relaxed) > 0 {
                 let mut pool = lock(pool);
@@ -178,6 +187,11 @@ impl StackPool {
             }
         }
         self.map(size)
+    }
+
+    /// Whether the limit leaves room for workers' private caches.
+    fn private_allowed(&self) -> bool {
+        self.limit.load(Ordering::Relaxed) >= self.private_floor
     }
 
     #[cold]
@@ -258,10 +272,10 @@ impl StackPool {
             self.put_shared(vec![stack]);
             return;
         };
-        // Near the limit, stacks hidden in one worker's private cache would make another
-        // worker fail to start coroutines: share them instead.
+        // Near the limit (or under a small one), stacks hidden in one worker's private cache
+        // would make another worker fail to start coroutines: share them instead.
         let limit = self.limit.load(Ordering::Relaxed);
-        if limit != usize::MAX && self.mapped() >= limit / 2 {
+        if limit != usize::MAX && (self.mapped() >= limit / 2 || !self.private_allowed()) {
             self.put_shared(vec![stack]);
             return;
         }
