@@ -49,7 +49,7 @@ fn poll_in_coroutine(fds: *mut pollfd, nfds: nfds_t, deadline: Option<Instant>) 
 
 /// `poll(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     if !active() || timeout == 0 {
         // SAFETY: forwarded.
         return unsafe { raw::poll(fds, nfds, timeout) };
@@ -61,7 +61,7 @@ pub(super) unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_
 /// `select(2)`, through `poll` (descriptors below `FD_SETSIZE`). Like Linux, it leaves the
 /// time left in `timeout`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn select(
+pub(super) unsafe extern "C-unwind" fn select(
     nfds: c_int,
     readfds: *mut fd_set,
     writefds: *mut fd_set,
