@@ -304,3 +304,41 @@ fn a_task_dropped_while_suspended_in_a_hook_unwinds_through_it() {
         }
     }
 }
+
+#[test]
+fn a_task_dropped_inside_another_coroutine_sleeps_for_real_in_its_destructors() {
+    struct SleepOnDrop(Arc<AtomicBool>);
+    impl Drop for SleepOnDrop {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(10));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    for backend in BACKENDS {
+        let rt = runtime(1, backend);
+        let slept = Arc::new(AtomicBool::new(false));
+        let s = slept.clone();
+        rt.block_on(move || {
+            let handle = Arc::new(Mutex::new(None));
+            let h = handle.clone();
+            drop(oc_runtime::spawn(move || {
+                let _guard = SleepOnDrop(s);
+                *h.lock().unwrap() = oc_runtime::task::current();
+                loop {
+                    oc_runtime::task::park();
+                }
+            }));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while handle.lock().unwrap().is_none() {
+                assert!(Instant::now() < deadline, "{backend:?}: the parked coroutine never ran");
+                oc_runtime::sleep(Duration::from_millis(5));
+            }
+            // The parked coroutine's last reference: dropping it unwinds that coroutine here,
+            // inside this one, with no current coroutine.
+            let last = handle.lock().unwrap().take();
+            drop(last);
+        });
+        assert!(slept.load(Ordering::SeqCst), "{backend:?}: the destructor did not run");
+        let _ = rt.shutdown(Duration::from_secs(1));
+    }
+}

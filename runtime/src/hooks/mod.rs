@@ -70,6 +70,14 @@ pub(crate) fn active() -> bool {
     ACTIVE.get()
 }
 
+/// `active`, for the hooks that park the coroutine themselves (sleeps, `poll`, `select`): also
+/// asks for a current coroutine. A thread's flag stays on while a task dropped inside another
+/// coroutine is unwound there with no current coroutine; a sleep in its destructors would fall
+/// back to `std::thread::sleep`, that is to this same hook, for ever.
+fn active_in_coroutine() -> bool {
+    active() && crate::task::in_coroutine()
+}
+
 /// `active`, inlined: for the first line of a hook only, before anything can suspend (a
 /// thread-local address computed before a suspension must not be used after it).
 #[inline(always)]

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, fd_set, nfds_t, pollfd, timeval};
 
-use super::{active, guard};
+use super::{active_in_coroutine, guard};
 use crate::sys::raw;
 
 /// Polls without blocking, then waits in the reactor until something may be ready and polls
@@ -50,7 +50,7 @@ fn poll_in_coroutine(fds: *mut pollfd, nfds: nfds_t, deadline: Option<Instant>) 
 /// `poll(2)`.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C-unwind" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if !active() || timeout == 0 {
+    if !active_in_coroutine() || timeout == 0 {
         // SAFETY: forwarded.
         return unsafe { raw::poll(fds, nfds, timeout) };
     }
@@ -68,7 +68,7 @@ pub(super) unsafe extern "C-unwind" fn select(
     exceptfds: *mut fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    if !active() {
+    if !active_in_coroutine() {
         let ts = (!timeout.is_null()).then(|| {
             // SAFETY: the caller's timeval.
             let tv = unsafe { &*timeout };

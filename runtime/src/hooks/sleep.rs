@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, c_uint, clockid_t, timespec};
 
-use super::{OnCancel, active, guard_with};
+use super::{OnCancel, active_in_coroutine, guard_with};
 use crate::sys::raw;
 
 fn duration(ts: &timespec) -> Option<Duration> {
@@ -82,7 +82,7 @@ unsafe fn clock_nanosleep_impl(
     }
     // SAFETY: the caller's timespec.
     let req_ts = unsafe { &*req };
-    if active() {
+    if active_in_coroutine() {
         let absolute = flags & libc::TIMER_ABSTIME != 0;
         let wanted = if absolute {
             let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
@@ -117,7 +117,7 @@ unsafe fn clock_nanosleep_impl(
 pub(super) unsafe extern "C-unwind" fn sleep(seconds: c_uint) -> c_uint {
     let d = Duration::from_secs(u64::from(seconds));
     let start = Instant::now();
-    if active() {
+    if active_in_coroutine() {
         return if coroutine_sleep(d) { 0 } else { seconds_left(d, start) };
     }
     let ts = timespec { tv_sec: seconds as libc::time_t, tv_nsec: 0 };
@@ -140,7 +140,7 @@ fn seconds_left(d: Duration, start: Instant) -> c_uint {
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
     let d = Duration::from_micros(u64::from(usec));
-    if active() {
+    if active_in_coroutine() {
         if coroutine_sleep(d) {
             return 0;
         }
