@@ -28,17 +28,18 @@ fn duration(ts: &timespec) -> Option<Duration> {
     Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// Sleeps the coroutine for `d`; `false` if a cancellation cut it short. A zero-length sleep
-/// returns at once without suspending, so it is never cut short.
+/// Sleeps the coroutine for `d`; `false` if a cancellation cut it short (or the runtime's own
+/// code failed). A zero-length sleep returns at once without suspending, so it is never cut
+/// short.
 fn coroutine_sleep(d: Duration) -> bool {
     if d.is_zero() {
         return true;
     }
-    guard_with(OnCancel::Report, || {
+    let slept = guard_with(OnCancel::Report, || {
         crate::task::sleep(d);
         0i8
-    })
-    .is_some()
+    });
+    slept == Some(0)
 }
 
 /// `nanosleep(2)`.
