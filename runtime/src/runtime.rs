@@ -87,7 +87,7 @@ impl Runtime {
         let (reactors, unparkers): (Vec<Reactor>, Vec<Unparker>) = reactors.into_iter().unzip();
         let hooks = cfg!(feature = "hooks") && builder.hooks.unwrap_or_else(hooks_from_env);
         #[cfg(feature = "hooks")]
-        crate::hooks::link();
+        crate::hooks::install();
         let config = Config {
             name: builder.name.clone(),
             workers,

@@ -29,7 +29,7 @@ fn copy_entry(from: c_int, to: c_int) {
 
 /// `socket(2)`: records the new descriptor as a socket, blocking unless `SOCK_NONBLOCK`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: arguments forwarded unchanged.
     let fd = unsafe { raw::socket(domain, ty, protocol) };
     if fd >= 0 {
@@ -40,7 +40,7 @@ pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int
 
 /// `accept(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+pub(super) unsafe extern "C-unwind" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: forwarded.
     unsafe { accept4(fd, addr, len, 0) }
 }
@@ -48,7 +48,12 @@ pub(super) unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut
 /// `accept4(2)`: in a coroutine on a blocking listener, waits for a connection in the reactor
 /// (`SO_RCVTIMEO` gives `EAGAIN`).
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
     if active() {
         let waited = guard(|| {
             let Some(e) = table::entry(fd) else { return 0 };
@@ -83,7 +88,7 @@ pub(super) unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mu
 /// `connect(2)`: in a coroutine on a blocking socket, the handshake is awaited in the reactor
 /// (`SO_SNDTIMEO` gives `EINPROGRESS`, as the kernel's blocking connect does).
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+pub(super) unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     if !active() {
         // SAFETY: forwarded.
         return unsafe { raw::connect(fd, addr, len) };
@@ -140,7 +145,7 @@ pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: s
 
 /// `close(2)`: forgets the descriptor, then closes it.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
     if let Some(e) = table::entry(fd) {
         if e.flags() != 0 {
             e.clear();
@@ -155,14 +160,14 @@ pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 /// `shutdown(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn shutdown(fd: c_int, how: c_int) -> c_int {
     // SAFETY: forwarded.
     unsafe { raw::shutdown(fd, how) }
 }
 
 /// `setsockopt(2)`: remembers `SO_RCVTIMEO`/`SO_SNDTIMEO` for the blocking emulation.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn setsockopt(
+pub(super) unsafe extern "C-unwind" fn setsockopt(
     fd: c_int,
     level: c_int,
     name: c_int,
@@ -191,7 +196,7 @@ pub(super) unsafe extern "C" fn setsockopt(
 /// The C function is variadic; on x86_64 and aarch64 Linux the one optional argument is
 /// passed exactly like a third fixed argument, which is how it is declared here.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+pub(super) unsafe extern "C-unwind" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: forwarded.
     let res = unsafe { raw::fcntl(fd, cmd, arg) };
     if res >= 0 {
@@ -212,7 +217,7 @@ pub(super) unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_in
 
 /// `ioctl(2)`: tracks `FIONBIO`. Variadic in C; declared like `fcntl`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
+pub(super) unsafe extern "C-unwind" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     // SAFETY: forwarded.
     let res = unsafe { raw::ioctl(fd, request, arg) };
     if res == 0 && request == libc::FIONBIO && arg != 0 {
@@ -228,7 +233,7 @@ pub(super) unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -
 
 /// `dup(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn dup(fd: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn dup(fd: c_int) -> c_int {
     // SAFETY: forwarded.
     let new = unsafe { raw::dup(fd) };
     if new >= 0 {
@@ -239,7 +244,7 @@ pub(super) unsafe extern "C" fn dup(fd: c_int) -> c_int {
 
 /// `dup2(2)` (through `dup3`, which aarch64 has instead).
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn dup2(old: c_int, new: c_int) -> c_int {
     if old == new {
         // dup2 with equal descriptors only checks that `old` is open.
         // SAFETY: F_GETFD takes no argument.
@@ -251,7 +256,7 @@ pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 
 /// `dup3(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+pub(super) unsafe extern "C-unwind" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if let Some(e) = table::entry(new) {
         e.clear();
     }

@@ -12,7 +12,7 @@ use std::os::fd::BorrowedFd;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::table::{self, NONBLOCK, SOCKET, STREAM};
-use super::{active, active_at_entry, deadline, fail, guard, wait};
+use super::{active, active_at_entry, deadline, end_of_call, fail, guard, wait};
 use crate::io::Interest;
 use crate::sys::raw;
 
@@ -137,7 +137,7 @@ fn send_loop(
 
 /// `read(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
     match mode(fd) {
         // SAFETY: forwarded from the caller.
         Mode::Direct => unsafe { raw::read(fd, buf, len) },
@@ -171,14 +171,14 @@ fn read_socket_slow(entry: &table::Entry, fd: c_int, stream: bool, buf: *mut c_v
 
 /// `recv(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded from the caller.
     unsafe { recvfrom(fd, buf, len, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
 }
 
 /// `recvfrom(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn recvfrom(
+pub(super) unsafe extern "C-unwind" fn recvfrom(
     fd: c_int,
     buf: *mut c_void,
     len: size_t,
@@ -203,7 +203,7 @@ pub(super) unsafe extern "C" fn recvfrom(
 
 /// `recvmsg(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     match mode(fd) {
         Mode::Socket { entry, .. } if flags & libc::MSG_DONTWAIT == 0 => {
             // MSG_WAITALL is not emulated across calls for recvmsg: one message is returned.
@@ -217,7 +217,7 @@ pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_in
 
 /// `readv(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     match mode(fd) {
         // SAFETY: forwarded from the caller.
         Mode::Direct => unsafe { raw::readv(fd, iov, iovcnt) },
@@ -238,7 +238,7 @@ pub(super) unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_in
 /// `pread(2)`: through the worker's io_uring ring in a coroutine, so that a read missing the
 /// page cache suspends the coroutine, not the worker.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, len: size_t, offset: libc::off_t) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn pread(fd: c_int, buf: *mut c_void, len: size_t, offset: libc::off_t) -> ssize_t {
     if active() && offset >= 0 {
         return guard(|| {
             // SAFETY: the caller's descriptor and buffer, valid for the call.
@@ -256,7 +256,7 @@ pub(super) unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, len: size_t, 
 
 /// `write(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     match mode(fd) {
         // SAFETY: forwarded from the caller.
         Mode::Direct => {
@@ -264,7 +264,7 @@ pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t
             let n = unsafe { raw::write(fd, buf, len) };
             // Printing to a file or terminal: a safe point for a deferred preemption.
             if active_at_entry() {
-                crate::task::preempt_if_pending();
+                end_of_call();
             }
             n
         }
@@ -283,14 +283,14 @@ pub(super) unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t
 
 /// `send(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded from the caller.
     unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
 }
 
 /// `sendto(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn sendto(
+pub(super) unsafe extern "C-unwind" fn sendto(
     fd: c_int,
     buf: *const c_void,
     len: size_t,
@@ -322,6 +322,11 @@ pub(super) unsafe extern "C" fn sendto(
 }
 
 /// Sends a message whose iovecs are advanced past what was already sent.
+///
+/// The ancillary data (`msg_control`: descriptors passed with `SCM_RIGHTS`, credentials) goes
+/// with the first send that queues any bytes, once: the kernel attaches it to those bytes, and
+/// the rest of a partial stream send continues with the remaining bytes alone, as a blocking
+/// `sendmsg` does.
 fn sendmsg_all(entry: &table::Entry, fd: c_int, stream: bool, msg: &msghdr, flags: c_int) -> ssize_t {
     let iovs: Vec<iovec> = if msg.msg_iov.is_null() {
         Vec::new()
@@ -337,6 +342,11 @@ fn sendmsg_all(entry: &table::Entry, fd: c_int, stream: bool, msg: &msghdr, flag
         fd,
         stream,
         |sent| {
+            if sent > 0 {
+                // The ancillary data went with the bytes already sent.
+                local.msg_control = std::ptr::null_mut();
+                local.msg_controllen = 0;
+            }
             // Skip what is already sent.
             let mut skip = sent;
             scratch.clear();
@@ -352,7 +362,8 @@ fn sendmsg_all(entry: &table::Entry, fd: c_int, stream: bool, msg: &msghdr, flag
             }
             local.msg_iov = scratch.as_mut_ptr();
             local.msg_iovlen = scratch.len();
-            // SAFETY: a header naming the caller's buffers and address.
+            // SAFETY: a header naming the caller's buffers, address and (first send only)
+            // control data.
             unsafe { raw::sendmsg(fd, &local, flags | libc::MSG_DONTWAIT) }
         },
         total,
@@ -361,7 +372,7 @@ fn sendmsg_all(entry: &table::Entry, fd: c_int, stream: bool, msg: &msghdr, flag
 
 /// `sendmsg(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     match mode(fd) {
         Mode::Socket { stream, entry } if flags & libc::MSG_DONTWAIT == 0 && !msg.is_null() => {
             // SAFETY: the caller's message header.
@@ -374,7 +385,7 @@ pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
 
 /// `writev(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     match mode(fd) {
         // SAFETY: forwarded from the caller.
         Mode::Direct => unsafe { raw::writev(fd, iov, iovcnt) },
@@ -392,7 +403,12 @@ pub(super) unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_i
 
 /// `pwrite(2)`: through the worker's io_uring ring in a coroutine.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, len: size_t, offset: libc::off_t) -> ssize_t {
+pub(super) unsafe extern "C-unwind" fn pwrite(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    offset: libc::off_t,
+) -> ssize_t {
     if active() && offset >= 0 {
         return guard(|| {
             // SAFETY: the caller's descriptor and buffer, valid for the call.

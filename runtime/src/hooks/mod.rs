@@ -14,12 +14,32 @@
 //! system call made non-blocking for one call (`MSG_DONTWAIT`) where the descriptor is
 //! blocking.
 //!
-//! # Never unwinding
+//! # Unwinding
 //!
-//! Hooks are called from C frames (and from std through `extern "C"` declarations), so no
-//! panic may leave one: each runs under `guard`, which turns a cancellation into `ECANCELED`
-//! (re-armed, so that the coroutine's next runtime suspension point unwinds) and anything
-//! else into `EIO`.
+//! Hooks are called from C frames and from std through `extern "C"` declarations, which the
+//! compiler treats as calls that cannot unwind: an unwind through them skips their cleanup,
+//! and in optimised builds (LTO proves callers such as `std::thread::sleep` "cannot unwind")
+//! it can abort the process or escape a `catch_unwind`. So a hook never *starts* an unwind:
+//! each body runs under `guard`, which turns a cancellation into an error return (re-armed
+//! for the coroutine's next suspension point in the runtime's own API) and a panic of the
+//! hook's own code into `EIO`. An unwind the hook did not start (corosensei's forced unwind
+//! of a task dropped while suspended in the hook) is resumed untouched: swallowing it would
+//! leave the destroyed coroutine running outside any coroutine context. The hooks are
+//! declared `extern "C-unwind"` so that such an unwind can leave them at all.
+//!
+//! # errno
+//!
+//! The end of a hooked call is a safe point where the coroutine may be switched out (a
+//! deferred preemption, or a move back to a worker after a hand-off) and resume on another
+//! thread, after other coroutines ran on this one. `errno` is thread-local, so `end_of_call`
+//! reads it before the switch and writes it back on whichever thread resumes.
+//!
+//! # fork
+//!
+//! A child made by `fork` shares the parent's epoll instances and io_uring rings but has none
+//! of its threads. A `pthread_atfork` child handler makes the hooks inert there (every call
+//! goes straight to the kernel; `close` only closes) until the child starts a runtime of its
+//! own.
 
 mod fd;
 mod io;
@@ -29,7 +49,8 @@ mod table;
 
 use std::cell::Cell;
 use std::os::fd::BorrowedFd;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::io::Interest;
@@ -39,10 +60,22 @@ thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Set in a child process after `fork` (see `after_fork_in_child`), cleared when a runtime
+/// starts: while set, `set_active` never turns the hooks on.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
 /// Whether hooks apply to the calling code: a coroutine on a worker with hooks enabled.
 #[inline(never)]
 pub(crate) fn active() -> bool {
     ACTIVE.get()
+}
+
+/// `active`, for the hooks that park the coroutine themselves (sleeps, `poll`, `select`): also
+/// asks for a current coroutine. A thread's flag stays on while a task dropped inside another
+/// coroutine is unwound there with no current coroutine; a sleep in its destructors would fall
+/// back to `std::thread::sleep`, that is to this same hook, for ever.
+fn active_in_coroutine() -> bool {
+    active() && crate::task::in_coroutine()
 }
 
 /// `active`, inlined: for the first line of a hook only, before anything can suspend (a
@@ -52,10 +85,40 @@ fn active_at_entry() -> bool {
     ACTIVE.get()
 }
 
-/// Set by a worker around each resume of a coroutine.
+/// Set by a worker around each resume of a coroutine. Never on in a forked child that has not
+/// started a runtime of its own.
 #[inline(never)]
 pub(crate) fn set_active(on: bool) {
-    ACTIVE.set(on);
+    ACTIVE.set(on && !FORKED.load(Ordering::Relaxed));
+}
+
+/// Called when a runtime starts: keeps every hook linked, and makes the hooks inert in the
+/// child of a later `fork` (see the module's `# fork`). A runtime started in such a child
+/// turns them back on there.
+pub(crate) fn install() {
+    link();
+    static ATFORK: std::sync::Once = std::sync::Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: registers a child handler that lives as long as the process (a plain fn);
+        // it only stores to an atomic and a const-initialised thread-local.
+        let res = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+        // ENOMEM is the only documented failure; the hooks then stay active in children.
+        debug_assert_eq!(res, 0, "pthread_atfork failed");
+    });
+    FORKED.store(false, Ordering::Relaxed);
+}
+
+/// The `pthread_atfork` child handler: the child's only thread (a copy of the one that
+/// called `fork`, perhaps a worker in a coroutine) must not reach the parent's reactors.
+///
+/// # Signal safety
+///
+/// Runs in the child of a multi-threaded process, where only async-signal-safe code may run:
+/// an atomic store and a store to a const-initialised thread-local `Cell` (no allocation, no
+/// lock, no lazy initialisation).
+extern "C" fn after_fork_in_child() {
+    FORKED.store(true, Ordering::Relaxed);
+    ACTIVE.set(false);
 }
 
 /// Whether hooks are compiled in and not disabled by `OC_HOOKS=0`.
@@ -64,7 +127,7 @@ pub(crate) fn enabled_by_env() -> bool {
 }
 
 /// Makes the linker keep every hook: archive members are linked only when referenced.
-pub(crate) fn link() {
+fn link() {
     let hooks: [usize; 30] = [
         io::read as *const () as usize,
         io::readv as *const () as usize,
@@ -100,28 +163,64 @@ pub(crate) fn link() {
     std::hint::black_box(hooks);
 }
 
-/// Runs a hook body, turning any unwind into `-1` with `errno` set.
+/// How a hook reports a cancellation that reached it (it may not unwind; see `# Unwinding`).
+#[derive(Clone, Copy)]
+enum OnCancel {
+    /// `-1` with `errno` set to `ECANCELED`.
+    Fail,
+    /// The body's caller decides: `guard_with` returns `None`.
+    Report,
+}
+
+/// Runs a hook body: see the module's `# Unwinding` and `# errno`. A cancellation gives `-1`
+/// with `errno` set to `ECANCELED`, a panic of the hook's own code `-1` with `EIO`.
 fn guard<T: From<i8>>(body: impl FnOnce() -> T) -> T {
+    guard_with(OnCancel::Fail, body).unwrap_or_else(|| T::from(-1))
+}
+
+/// `guard`, with the choice of how a cancellation is reported; `None` is a cancellation
+/// under `OnCancel::Report`.
+fn guard_with<T: From<i8>>(on_cancel: OnCancel, body: impl FnOnce() -> T) -> Option<T> {
     crate::task::no_preempt_enter();
     let result = catch_unwind(AssertUnwindSafe(body));
     crate::task::no_preempt_exit();
     match result {
         Ok(v) => {
-            // The end of a hooked call is a safe point for a deferred preemption.
-            crate::task::preempt_if_pending();
-            v
+            end_of_call();
+            Some(v)
         }
-        Err(payload) => {
-            if crate::task::is_cancel_payload(&*payload) {
+        Err(payload) if crate::task::is_cancel_payload(&*payload) => {
+            // A coroutine that is already unwinding from a panic (a destructor making the call)
+            // ends anyway; delivering the cancellation again there would unwind out of a
+            // destructor during unwinding, which aborts.
+            if !std::thread::panicking() {
                 // Deliver it again at the next suspension point the runtime controls.
                 crate::task::rearm_cancel();
-                raw::set_errno(libc::ECANCELED);
-            } else {
-                raw::set_errno(libc::EIO);
             }
-            T::from(-1)
+            match on_cancel {
+                OnCancel::Fail => Some(fail(libc::ECANCELED)),
+                OnCancel::Report => None,
+            }
         }
+        Err(payload) if payload.is::<&'static str>() || payload.is::<String>() => {
+            // A panic of the runtime's own code in the hook (its payload is a message): a
+            // failed call, since it may not unwind into the caller.
+            Some(fail(libc::EIO))
+        }
+        // Not of the hook's making: corosensei unwinding a task dropped while suspended here.
+        // It must reach the coroutine's root.
+        Err(payload) => resume_unwind(payload),
     }
+}
+
+/// The end of a hooked call: a safe point for a deferred preemption or a move back to a worker
+/// after a hand-off. `errno` is the caller's answer, so it goes with the coroutine to
+/// whichever thread resumes it (and survives other coroutines' calls on this one).
+#[inline]
+fn end_of_call() {
+    let errno = raw::errno();
+    crate::task::preempt_if_pending();
+    raw::set_errno(errno);
 }
 
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, fd_set, nfds_t, pollfd, timeval};
 
-use super::{active, guard};
+use super::{active_in_coroutine, guard};
 use crate::sys::raw;
 
 /// Polls without blocking, then waits in the reactor until something may be ready and polls
@@ -49,8 +49,8 @@ fn poll_in_coroutine(fds: *mut pollfd, nfds: nfds_t, deadline: Option<Instant>) 
 
 /// `poll(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if !active() || timeout == 0 {
+pub(super) unsafe extern "C-unwind" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
+    if !active_in_coroutine() || timeout == 0 {
         // SAFETY: forwarded.
         return unsafe { raw::poll(fds, nfds, timeout) };
     }
@@ -61,14 +61,14 @@ pub(super) unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_
 /// `select(2)`, through `poll` (descriptors below `FD_SETSIZE`). Like Linux, it leaves the
 /// time left in `timeout`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn select(
+pub(super) unsafe extern "C-unwind" fn select(
     nfds: c_int,
     readfds: *mut fd_set,
     writefds: *mut fd_set,
     exceptfds: *mut fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    if !active() {
+    if !active_in_coroutine() {
         let ts = (!timeout.is_null()).then(|| {
             // SAFETY: the caller's timeval.
             let tv = unsafe { &*timeout };

@@ -1,10 +1,24 @@
 //! Sleeps: in a coroutine they become timers on the worker.
+//!
+//! # Cancellation
+//!
+//! A cancellation (or the runtime's shutdown) that reaches a coroutine in a hooked sleep ends
+//! the sleep at once, and is delivered again at the coroutine's next suspension point in the
+//! runtime's own API (a hook may not unwind; see the `hooks` module). What the call reports
+//! must stop the callers' retry loops, or the coroutine would spin there, cancelled again at
+//! every retry: std's `thread::sleep` resumes an `EINTR`ed `clock_nanosleep` with what `rem`
+//! says is left, so `rem` is zeroed, and a zero-length sleep is never interrupted.
+//!
+//! - `nanosleep`, relative `clock_nanosleep`: `EINTR`, `rem` zeroed (nothing more to sleep);
+//! - `clock_nanosleep` with `TIMER_ABSTIME`: 0 (its callers retry with the same deadline);
+//! - `sleep`: the seconds not slept, rounded up, as for a signal;
+//! - `usleep`: `-1` with `EINTR`.
 
 use std::time::{Duration, Instant};
 
 use libc::{c_int, c_uint, clockid_t, timespec};
 
-use super::{active, guard};
+use super::{OnCancel, active_in_coroutine, guard_with};
 use crate::sys::raw;
 
 fn duration(ts: &timespec) -> Option<Duration> {
@@ -14,24 +28,30 @@ fn duration(ts: &timespec) -> Option<Duration> {
     Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// Sleeps the coroutine for `d`; returns 0, or -1 with `ECANCELED` if cancelled.
-fn coroutine_sleep(d: Duration) -> c_int {
-    guard(|| {
+/// Sleeps the coroutine for `d`; `false` if a cancellation cut it short (or the runtime's own
+/// code failed). A zero-length sleep returns at once without suspending, so it is never cut
+/// short.
+fn coroutine_sleep(d: Duration) -> bool {
+    if d.is_zero() {
+        return true;
+    }
+    let slept = guard_with(OnCancel::Report, || {
         crate::task::sleep(d);
-        0
-    })
+        0i8
+    });
+    slept == Some(0)
 }
 
 /// `nanosleep(2)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+pub(super) unsafe extern "C-unwind" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
     // SAFETY: forwarded.
     unsafe { clock_nanosleep_impl(libc::CLOCK_MONOTONIC, 0, req, rem, true) }
 }
 
 /// `clock_nanosleep(2)`: returns the error number itself, as the libc function does.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn clock_nanosleep(
+pub(super) unsafe extern "C-unwind" fn clock_nanosleep(
     clock: clockid_t,
     flags: c_int,
     req: *const timespec,
@@ -63,8 +83,9 @@ unsafe fn clock_nanosleep_impl(
     }
     // SAFETY: the caller's timespec.
     let req_ts = unsafe { &*req };
-    if active() {
-        let wanted = if flags & libc::TIMER_ABSTIME != 0 {
+    if active_in_coroutine() {
+        let absolute = flags & libc::TIMER_ABSTIME != 0;
+        let wanted = if absolute {
             let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
             // SAFETY: valid out-pointer.
             unsafe { libc::clock_gettime(clock, &mut now) };
@@ -78,14 +99,14 @@ unsafe fn clock_nanosleep_impl(
         let Some(d) = wanted else {
             return report(libc::EINVAL);
         };
-        if coroutine_sleep(d) < 0 {
-            return report(libc::EINTR);
-        }
-        if !rem.is_null() {
+        let completed = coroutine_sleep(d);
+        if !absolute && !rem.is_null() {
+            // Nothing left to sleep, whether it completed or was cut short by a cancellation
+            // (see `# Cancellation`).
             // SAFETY: the caller's out-pointer.
             unsafe { *rem = timespec { tv_sec: 0, tv_nsec: 0 } };
         }
-        return 0;
+        return if completed || absolute { 0 } else { report(libc::EINTR) };
     }
     // SAFETY: forwarded.
     let res = unsafe { raw::clock_nanosleep(clock, flags, req, rem) };
@@ -94,28 +115,38 @@ unsafe fn clock_nanosleep_impl(
 
 /// `sleep(3)`: returns the seconds left if interrupted.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn sleep(seconds: c_uint) -> c_uint {
+pub(super) unsafe extern "C-unwind" fn sleep(seconds: c_uint) -> c_uint {
     let d = Duration::from_secs(u64::from(seconds));
-    if active() {
-        return if coroutine_sleep(d) < 0 { seconds } else { 0 };
-    }
     let start = Instant::now();
+    if active_in_coroutine() {
+        return if coroutine_sleep(d) { 0 } else { seconds_left(d, start) };
+    }
     let ts = timespec { tv_sec: seconds as libc::time_t, tv_nsec: 0 };
     let mut left = timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid timespecs.
     if unsafe { raw::clock_nanosleep(libc::CLOCK_REALTIME, 0, &ts, &mut left) } < 0 {
-        let slept = start.elapsed();
-        return d.saturating_sub(slept).as_secs_f64().ceil() as c_uint;
+        return seconds_left(d, start);
     }
     0
 }
 
+/// The whole seconds of `d` not yet slept since `start`, rounded up (as `sleep(3)` reports an
+/// interruption).
+fn seconds_left(d: Duration, start: Instant) -> c_uint {
+    let left = d.saturating_sub(start.elapsed());
+    (left.as_secs() + u64::from(left.subsec_nanos() > 0)) as c_uint
+}
+
 /// `usleep(3)`.
 #[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
+pub(super) unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
     let d = Duration::from_micros(u64::from(usec));
-    if active() {
-        return coroutine_sleep(d);
+    if active_in_coroutine() {
+        if coroutine_sleep(d) {
+            return 0;
+        }
+        raw::set_errno(libc::EINTR);
+        return -1;
     }
     let ts = timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };
     // SAFETY: valid timespec.
