@@ -5,7 +5,7 @@ mod support;
 
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -194,7 +194,7 @@ fn cancelling_a_coroutine_in_std_thread_sleep_ends_the_sleep() {
         let res = rt.block_on(move || {
             let mut h = oc_runtime::spawn(move || {
                 std::thread::sleep(Duration::from_secs(60));
-                // The cancellation stays pending: the next hooked sleeps end at once too...
+                // The cancellation stays pending: the next hooked sleep is refused...
                 let mut rem = libc::timespec { tv_sec: 1, tv_nsec: 1 };
                 let req = libc::timespec { tv_sec: 60, tv_nsec: 0 };
                 // SAFETY: valid timespecs.
@@ -215,7 +215,7 @@ fn cancelling_a_coroutine_in_std_thread_sleep_ends_the_sleep() {
         let err = res.unwrap_err();
         assert!(err.is_cancelled(), "{backend:?}: {err:?}");
         assert!(took < Duration::from_secs(3), "{backend:?}: {took:?}");
-        assert_eq!(*seen.lock().unwrap(), [(-1, libc::EINTR, 0, 0)], "{backend:?}: nanosleep, errno, rem");
+        assert_eq!(*seen.lock().unwrap(), [(-1, libc::ECANCELED, 1, 1)], "{backend:?}: nanosleep, errno, rem");
         assert!(!past_yield.load(Ordering::SeqCst), "{backend:?}");
         support::shutdown(rt);
     }
@@ -233,6 +233,43 @@ fn shutdown_ends_a_coroutine_in_std_thread_sleep() {
         });
         assert!(wait_for(&started, Duration::from_secs(5)));
         std::thread::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        assert!(rt.shutdown(Duration::from_secs(10)), "{backend:?}");
+        assert!(start.elapsed() < Duration::from_secs(3), "{backend:?}: {:?}", start.elapsed());
+        assert!(h.is_finished());
+    }
+}
+
+#[test]
+fn a_coroutine_sleeping_in_a_loop_ends_when_cancelled_or_shut_down() {
+    for backend in BACKENDS {
+        let rt = runtime(1, backend);
+        let rounds = Arc::new(AtomicU64::new(0));
+        let r = rounds.clone();
+        let mut ticker = rt.spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(20));
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let start = Instant::now();
+        ticker.cancel();
+        let err = ticker.timeout_join(Duration::from_secs(5)).unwrap_err();
+        assert!(err.is_cancelled(), "{backend:?}: {err:?}");
+        assert!(start.elapsed() < Duration::from_secs(3), "{backend:?}: {:?}", start.elapsed());
+        // One more round at most after the cancellation (the sleep it cut short), no spinning.
+        let after = rounds.load(Ordering::SeqCst);
+        assert!(after < 20, "{backend:?}: {after} rounds");
+
+        let r = rounds.clone();
+        let h = rt.spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(20));
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
         let start = Instant::now();
         assert!(rt.shutdown(Duration::from_secs(10)), "{backend:?}");
         assert!(start.elapsed() < Duration::from_secs(3), "{backend:?}: {:?}", start.elapsed());

@@ -13,6 +13,12 @@
 //! - `clock_nanosleep` with `TIMER_ABSTIME`: 0 (its callers retry with the same deadline);
 //! - `sleep`: the seconds not slept, rounded up, as for a signal;
 //! - `usleep`: `-1` with `EINTR`.
+//!
+//! A caller that loops (`loop { std::thread::sleep(..) }`) would then spin, every sleep ended
+//! at once. So a second hooked sleep of a coroutine that is still cancelled is refused: the
+//! sleeps report `ECANCELED` (`sleep(3)` reports every second as unslept), which std's
+//! `thread::sleep` does not retry: it panics, in its own Rust code after the call returned, so
+//! the unwind is an ordinary one, and the coroutine ends; `join` reports it cancelled.
 
 use std::time::{Duration, Instant};
 
@@ -28,18 +34,36 @@ fn duration(ts: &timespec) -> Option<Duration> {
     Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
-/// Sleeps the coroutine for `d`; `false` if a cancellation cut it short (or the runtime's own
-/// code failed). A zero-length sleep returns at once without suspending, so it is never cut
-/// short.
-fn coroutine_sleep(d: Duration) -> bool {
+/// How a hooked sleep of a coroutine ended.
+#[derive(PartialEq, Eq)]
+enum Slept {
+    /// The whole time.
+    Full,
+    /// Cut short by a cancellation (or the runtime's own code failed).
+    CutShort,
+    /// Not begun: the coroutine was cancelled and a sleep already told it so.
+    Refused,
+}
+
+/// Sleeps the coroutine for `d`. A zero-length sleep returns at once without suspending, so
+/// it is never cut short.
+fn coroutine_sleep(d: Duration) -> Slept {
     if d.is_zero() {
-        return true;
+        return Slept::Full;
+    }
+    if crate::task::cancel_pending() && crate::task::cancel_told() {
+        return Slept::Refused;
     }
     let slept = guard_with(OnCancel::Report, || {
         crate::task::sleep(d);
         0i8
     });
-    slept == Some(0)
+    if slept == Some(0) {
+        Slept::Full
+    } else {
+        crate::task::cancel_told();
+        Slept::CutShort
+    }
 }
 
 /// `nanosleep(2)`.
@@ -99,7 +123,11 @@ unsafe fn clock_nanosleep_impl(
         let Some(d) = wanted else {
             return report(libc::EINVAL);
         };
-        let completed = coroutine_sleep(d);
+        let slept = coroutine_sleep(d);
+        if slept == Slept::Refused {
+            return report(libc::ECANCELED);
+        }
+        let completed = slept == Slept::Full;
         if !absolute && !rem.is_null() {
             // Nothing left to sleep, whether it completed or was cut short by a cancellation
             // (see `# Cancellation`).
@@ -119,7 +147,7 @@ pub(super) unsafe extern "C-unwind" fn sleep(seconds: c_uint) -> c_uint {
     let d = Duration::from_secs(u64::from(seconds));
     let start = Instant::now();
     if active_in_coroutine() {
-        return if coroutine_sleep(d) { 0 } else { seconds_left(d, start) };
+        return if coroutine_sleep(d) == Slept::Full { 0 } else { seconds_left(d, start) };
     }
     let ts = timespec { tv_sec: seconds as libc::time_t, tv_nsec: 0 };
     let mut left = timespec { tv_sec: 0, tv_nsec: 0 };
@@ -142,10 +170,11 @@ fn seconds_left(d: Duration, start: Instant) -> c_uint {
 pub(super) unsafe extern "C-unwind" fn usleep(usec: libc::useconds_t) -> c_int {
     let d = Duration::from_micros(u64::from(usec));
     if active_in_coroutine() {
-        if coroutine_sleep(d) {
-            return 0;
+        match coroutine_sleep(d) {
+            Slept::Full => return 0,
+            Slept::CutShort => raw::set_errno(libc::EINTR),
+            Slept::Refused => raw::set_errno(libc::ECANCELED),
         }
-        raw::set_errno(libc::EINTR);
         return -1;
     }
     let ts = timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long };

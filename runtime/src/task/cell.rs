@@ -77,6 +77,7 @@ where
                 join_waker: crate::sync::SpinLock::new(None),
                 yielder: std::cell::Cell::new(std::ptr::null()),
                 unwinding: std::cell::Cell::new(false),
+                cancel_told: std::cell::Cell::new(false),
                 // Until the body has set its yielder; see `run`.
                 no_preempt: std::sync::atomic::AtomicU32::new(1),
                 preempt_pending: std::sync::atomic::AtomicBool::new(false),
@@ -164,7 +165,12 @@ where
                 // From here to the switch back, corosensei's own code runs: no preemption.
                 header.hold_preemption();
                 let result = result.map_err(|payload| {
-                    if payload.is::<super::current::Cancelled>() {
+                    // A panic of the caller's own retry loop after a hook refused a sleep to a
+                    // cancelled coroutine (std's `thread::sleep` asserts on its errno) is how
+                    // that cancellation ended the coroutine.
+                    let refused =
+                        header.cancel_told.get() && (header.state.is_cancelled() || header.shared.is_shutting_down());
+                    if payload.is::<super::current::Cancelled>() || refused {
                         JoinError::cancelled(header.id)
                     } else {
                         JoinError::panicked(header.id, payload)

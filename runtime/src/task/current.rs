@@ -160,6 +160,12 @@ pub(crate) fn rearm_cancel() {
     }
 }
 
+/// Records that a hook told the running coroutine of its cancellation by ending a sleep
+/// early; returns whether one had already done so.
+pub(crate) fn cancel_told() -> bool {
+    current_header().is_some_and(|h| h.cancel_told.replace(true))
+}
+
 /// Unwinds the running coroutine if it has been asked to stop.
 pub(crate) fn unwind_if_cancelled() {
     if let Some(header) = current_header() {

@@ -76,6 +76,9 @@ pub(crate) struct Header {
     pub(crate) yielder: Cell<*const Yielder<(), Suspend>>,
     /// Cancellation was delivered (the coroutine is unwinding): do not deliver it again.
     pub(crate) unwinding: Cell<bool>,
+    /// A hook ended a sleep early to tell the coroutine of its cancellation; a second hooked
+    /// sleep while still cancelled is refused outright (`hooks/sleep.rs`).
+    pub(crate) cancel_told: Cell<bool>,
     /// Nesting of regions where a preemption signal must not switch the coroutine out
     /// (suspension, runtime locks, hooks, the coroutine's first and last instructions).
     /// Shared with the signal handler on the coroutine's own thread: changed only through
