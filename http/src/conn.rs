@@ -6,14 +6,14 @@ use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use oc_net::TcpStream;
 
 use crate::parse::{Parse, parse};
 use crate::response::{Body, Spares, reason};
 use crate::server::Shared;
-use crate::{Request, Response, Version};
+use crate::{Limits, Request, Response, Version};
 
 /// A connection waits for its next request (the server may close it to shut down).
 pub(crate) const IDLE: u8 = 0;
@@ -95,6 +95,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut request_started: Option<Instant> = None;
     let mut sent_continue = false;
     let mut cache = HeadCache::default();
+    let mut clock = SendClock::default();
     // Bounded so that positions fit a span's `u32`. A chunked body's framing (sizes,
     // extensions, trailers) may add a quarter of the body.
     let limits = &server.limits;
@@ -122,7 +123,16 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     start += used;
                     request_started = None;
                     sent_continue = false;
-                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream) {
+                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream, &mut clock) {
+                        // Answers past the limit are written before any further request is
+                        // answered: whatever the client sends, a connection holds at most
+                        // `max_output` bytes of them (and one response head).
+                        Ok(true) if out.len() >= limits.max_output => {
+                            if send(&mut stream, &mut clock, limits, &out).is_err() {
+                                return;
+                            }
+                            out.clear();
+                        }
                         Ok(true) => {}
                         Ok(false) | Err(_) => {
                             close = true;
@@ -149,11 +159,11 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         // a shutdown does not interrupt (below); otherwise now, while the connection still
         // counts as busy.
         if close {
-            let _ = stream.write_all(&out);
+            let _ = send(&mut stream, &mut clock, limits, &out);
             return;
         }
         if !out.is_empty() && !stream.one_step() {
-            if stream.write_all(&out).is_err() {
+            if send(&mut stream, &mut clock, limits, &out).is_err() {
                 return;
             }
             out.clear();
@@ -171,14 +181,20 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             end -= start;
             start = 0;
         }
+        // A buffer grown for a large request goes once what is left of it fits in one of the
+        // usual size (with none left, below).
+        if req.buf.len() > READ_CHUNK && end > 0 && end <= READ_CHUNK / 2 {
+            let mut usual = spare_in();
+            usual[..end].copy_from_slice(&req.buf[..end]);
+            req.buf = usual;
+        }
         if end == 0 {
             // Between requests (once the answers are sent): the server may close us now.
             if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() || server.stopping() {
-                let _ = stream.write_all(&out);
+                let _ = send(&mut stream, &mut clock, limits, &out);
                 return;
             }
         }
-        let limits = &server.limits;
         // Nothing of a next request received: the buffer goes back to this thread's spares
         // while the connection waits, and one is taken when bytes arrive (an idle connection
         // holds none, and the kernel copies into memory the cache holds).
@@ -197,7 +213,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                         Some(left) if !left.is_zero() => left,
                         _ => {
                             refuse(&mut out, 408);
-                            let _ = stream.write_all(&out);
+                            let _ = send(&mut stream, &mut clock, limits, &out);
                             return;
                         }
                     }
@@ -205,7 +221,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             };
             if timeout.is_zero() {
                 // An idle time-out of zero: connections close as soon as they are idle.
-                let _ = stream.write_all(&out);
+                let _ = send(&mut stream, &mut clock, limits, &out);
                 return;
             }
             let _ = stream.tcp().set_read_timeout(Some(timeout));
@@ -230,10 +246,12 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     // The request under way is larger than the limits admit, yet not refused
                     // by the parser (a chunked body mostly of framing): too large all the same.
                     refuse(&mut out, if head_done { 413 } else { 431 });
-                    let _ = stream.write_all(&out);
+                    let _ = send(&mut stream, &mut clock, limits, &out);
                     return;
                 }
                 let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
+                // Exactly: the buffer's size is what bounds the connection's memory.
+                req.buf.reserve_exact(grown - req.buf.len());
                 req.buf.resize(grown, 0);
             }
             match stream.read_ready(&mut req.buf[end..]) {
@@ -256,7 +274,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 if request_started.is_some() {
                     refuse(&mut out, 408);
-                    let _ = stream.write_all(&out);
+                    let _ = send(&mut stream, &mut clock, limits, &out);
                 }
                 return;
             }
@@ -338,7 +356,9 @@ fn answer<S: Transport>(
     out: &mut Vec<u8>,
     cache: &mut HeadCache,
     stream: &mut S,
+    clock: &mut SendClock,
 ) -> io::Result<bool> {
+    let limits = &server.limits;
     let is_head = req.is_head();
     let version = req.version;
     let mut resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(req))) {
@@ -368,31 +388,32 @@ fn answer<S: Transport>(
             let chunked = version == Version::Http11;
             let keep = keep_alive && chunked;
             head(out, cache, (&resp, known), date, version, keep, None, chunked);
-            stream.write_all(out)?;
+            send(stream, clock, limits, out)?;
             out.clear();
             if is_head {
                 return Ok(keep);
             }
             let Body::Stream(f) = resp.body else { unreachable!() };
+            let mut sender = Sender { stream, clock, limits };
             if chunked {
-                let mut writer = ChunkWriter { stream, buf: Vec::with_capacity(8192) };
+                let mut writer = ChunkWriter { sender, buf: Vec::new() };
                 f(&mut writer)?;
                 writer.flush()?;
-                writer.stream.write_all(b"0\r\n\r\n")?;
+                writer.sender.send(b"0\r\n\r\n")?;
             } else {
-                f(&mut *stream)?;
+                f(&mut sender)?;
             }
             Ok(keep)
         }
         Body::Sized(len, _) if !no_body => {
             head(out, cache, (&resp, known), date, version, keep_alive, Some(len as usize), false);
-            stream.write_all(out)?;
+            send(stream, clock, limits, out)?;
             out.clear();
             if is_head {
                 return Ok(keep_alive);
             }
             let Body::Sized(len, f) = resp.body else { unreachable!() };
-            let mut writer = SizedWriter { stream, left: len };
+            let mut writer = SizedWriter { sender: Sender { stream, clock, limits }, left: len };
             f(&mut writer)?;
             // Short of what the head announced: the connection cannot carry another message.
             Ok(keep_alive && writer.left == 0)
@@ -410,7 +431,15 @@ fn answer<S: Transport>(
             };
             head_inline(out, cache, (&resp, known), date, version, keep_alive, len, false);
             if !is_head && !no_body {
-                out.extend_from_slice(bytes);
+                if out.len() + bytes.len() <= limits.max_output {
+                    out.extend_from_slice(bytes);
+                } else {
+                    // Too large to copy within the limit: what is encoded goes first, then
+                    // the body from where it lies.
+                    send(stream, clock, limits, out)?;
+                    out.clear();
+                    send(stream, clock, limits, bytes)?;
+                }
             }
             if let Body::Bytes(b) = resp.body {
                 crate::response::recycle_body(b);
@@ -647,51 +676,172 @@ impl Digits {
     }
 }
 
+/// The time a connection's writes have waited, and what they sent, for the minimum send
+/// rate (`Limits::min_send_rate`). Only writes through `send` count: those of answers past
+/// `max_output`, large bodies and streams; the usual batch (at most `max_output` bytes) goes
+/// out with the next read, under the write time-out alone.
+#[derive(Default)]
+struct SendClock {
+    /// Time spent in `send`.
+    spent: Duration,
+    /// Bytes given to `send`.
+    sent: u64,
+}
+
+/// Writes all of `data` (and flushes it, for TLS), each wait at most the write time-out, and
+/// the whole no later than the minimum send rate allows: the connection's writes may have
+/// waited `write_timeout` plus the time its bytes take at `min_send_rate`, in all.
+fn send<S: Transport>(stream: &mut S, clock: &mut SendClock, limits: &Limits, mut data: &[u8]) -> io::Result<()> {
+    let began = Instant::now();
+    clock.sent += data.len() as u64;
+    let deadline = match limits.min_send_rate {
+        0 => None,
+        rate => {
+            let allowed = limits.write_timeout.saturating_add(Duration::from_secs_f64(clock.sent as f64 / rate as f64));
+            Some(began.checked_add(allowed.saturating_sub(clock.spent)).unwrap_or(began + Duration::from_secs(86_400)))
+        }
+    };
+    // A write waits at most the write time-out, and not past the deadline.
+    let wait = |stream: &mut S| -> io::Result<()> {
+        let mut timeout = limits.write_timeout;
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "the client takes its answers too slowly"));
+            }
+            timeout = timeout.min(left);
+        }
+        let _ = stream.tcp().set_write_timeout(Some(timeout));
+        Ok(())
+    };
+    let result = (|| {
+        while !data.is_empty() {
+            wait(stream)?;
+            match stream.write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        wait(stream)?;
+        stream.flush()
+    })();
+    let _ = stream.tcp().set_write_timeout(Some(limits.write_timeout));
+    clock.spent += began.elapsed();
+    result
+}
+
+/// What a streamed body is written through: `send` with the connection's clock.
+struct Sender<'a, S> {
+    stream: &'a mut S,
+    clock: &'a mut SendClock,
+    limits: &'a Limits,
+}
+
+impl<S: Transport> Sender<'_, S> {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        send(self.stream, self.clock, self.limits, data)
+    }
+}
+
+impl<S: Transport> Write for Sender<'_, S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.send(data)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Sends at most the bytes a `Content-Length` announced; refuses more.
 struct SizedWriter<'a, S> {
-    stream: &'a mut S,
+    sender: Sender<'a, S>,
     left: u64,
 }
 
-impl<S: Write> Write for SizedWriter<'_, S> {
+impl<S: Transport> Write for SizedWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if data.len() as u64 > self.left {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "more bytes than the response's Content-Length"));
         }
-        self.stream.write_all(data)?;
+        self.sender.send(data)?;
         self.left -= data.len() as u64;
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        Ok(())
     }
 }
 
-/// Sends what it is given as chunks of the chunked transfer coding.
+/// Chunks of a streamed body are gathered up to this size.
+const CHUNK: usize = 8192;
+/// Room for a chunk's size line before its data (16 hex digits and CR LF).
+const SIZE_LINE: usize = 18;
+
+/// Sends what it is given as chunks of the chunked transfer coding: small writes gathered
+/// into chunks of up to `CHUNK` bytes, larger ones each a chunk of its own, sent from where
+/// it lies.
 struct ChunkWriter<'a, S> {
-    stream: &'a mut S,
+    sender: Sender<'a, S>,
+    /// Room for the size line, then the data gathered (empty until the first write).
     buf: Vec<u8>,
 }
 
-impl<S: Write> Write for ChunkWriter<'_, S> {
+impl<S: Transport> ChunkWriter<'_, S> {
+    /// The size line of a chunk of `len` bytes, right-aligned in `line`; where it starts.
+    fn size_line(line: &mut [u8; SIZE_LINE], len: usize) -> usize {
+        let mut at = SIZE_LINE - 2;
+        line[at..].copy_from_slice(b"\r\n");
+        let mut n = len;
+        loop {
+            at -= 1;
+            line[at] = b"0123456789abcdef"[n & 15];
+            n >>= 4;
+            if n == 0 {
+                return at;
+            }
+        }
+    }
+}
+
+impl<S: Transport> Write for ChunkWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.len() >= CHUNK {
+            self.flush()?;
+            let mut line = [0; SIZE_LINE];
+            let at = Self::size_line(&mut line, data.len());
+            self.sender.send(&line[at..])?;
+            self.sender.send(data)?;
+            self.sender.send(b"\r\n")?;
+            return Ok(data.len());
+        }
+        if self.buf.is_empty() {
+            self.buf.reserve_exact(SIZE_LINE + CHUNK + 2);
+            self.buf.resize(SIZE_LINE, 0);
+        }
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= 8192 {
+        if self.buf.len() - SIZE_LINE >= CHUNK {
             self.flush()?;
         }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        let len = self.buf.len().saturating_sub(SIZE_LINE);
+        if len == 0 {
             return Ok(());
         }
-        let mut chunk = format!("{:x}\r\n", self.buf.len()).into_bytes();
-        chunk.extend_from_slice(&self.buf);
-        chunk.extend_from_slice(b"\r\n");
-        self.buf.clear();
-        self.stream.write_all(&chunk)
+        let mut line = [0; SIZE_LINE];
+        let at = Self::size_line(&mut line, len);
+        self.buf[at..SIZE_LINE].copy_from_slice(&line[at..]);
+        self.buf.extend_from_slice(b"\r\n");
+        let result = self.sender.send(&self.buf[at..]);
+        self.buf.truncate(SIZE_LINE);
+        result
     }
 }
 

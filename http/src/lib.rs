@@ -30,7 +30,7 @@
 //! Semantics: HTTP/1.1 and 1.0, keep-alive and `Connection: close`, pipelining (responses in
 //! request order), `HEAD`, `Expect: 100-continue`, chunked request bodies (with trailers) and
 //! streamed responses (chunked, or with `Content-Length` when the length is known:
-//! `Response::stream_sized`, which static files over 1 MiB use), request-smuggling defences,
+//! `Response::stream_sized`, which static files over 64 KiB use), request-smuggling defences,
 //! limits (414, 431, 413) and time-outs (408), a cap on connections, graceful shutdown.
 
 mod authority;
