@@ -201,11 +201,23 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         if end == 0 {
             recycle_in(std::mem::take(&mut req.buf));
         }
+        // The second in which the connection begins to wait (an atomic load, not a clock
+        // reading): a wait that ends early goes on for what is left of its time.
+        let waiting_from = crate::date::second();
+        let mut woken_early = false;
         let read = loop {
             let timeout = match request_started {
-                // Idle: the whole idle time-out from now (the socket reads the clock; a wait
-                // that ends early, which is rare, starts it again).
-                None => limits.idle_timeout,
+                // Idle: the whole idle time-out from now (the socket reads the clock).
+                None if !woken_early => limits.idle_timeout,
+                // Idle, after a wait that ended early (rare: the runtime's timer for an earlier
+                // wait of this coroutine, due sooner, wakes it): what is left of the time-out,
+                // counted from the end of the second the wait began in (so at most a second
+                // more), not all of it again, which could make it nearly twice as long.
+                None => match limits.idle_timeout.checked_sub(crate::date::since_end_of(waiting_from)) {
+                    Some(left) if !left.is_zero() => left,
+                    // Its answers went out with the first wait.
+                    _ => return,
+                },
                 // A request under way: what is left of its time.
                 Some(t) => {
                     let deadline = t + if head_done { limits.body_timeout } else { limits.header_timeout };
@@ -255,8 +267,8 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                 req.buf.resize(grown, 0);
             }
             match stream.read_ready(&mut req.buf[end..]) {
-                // The wait ended early: wait again.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                // The wait ended early: wait again, for what is left of its time.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => woken_early = true,
                 read => break read,
             }
         };
@@ -374,7 +386,12 @@ fn answer<S: Transport>(
     // (CR or LF in a value would let a handler's input forge fields or responses).
     let known = cache.knows_fields(&resp);
     if !known && !valid_head(&resp) {
-        eprintln!("oc-http: a handler answered with a 1xx or invalid status or header field; sending 500 instead");
+        static INVALID: crate::log::Limited = crate::log::Limited::new();
+        crate::log::warn_limited!(
+            INVALID,
+            status = resp.status,
+            "oc-http: a handler answered with a 1xx or invalid status or header field; sending 500 instead"
+        );
         resp = Response::error(500);
     }
     // Decided after the handler: a shutdown that began meanwhile closes the connection.

@@ -39,6 +39,7 @@ mod conn;
 mod date;
 mod files;
 mod head;
+mod log;
 mod parse;
 mod request;
 mod response;

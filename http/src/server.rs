@@ -146,7 +146,8 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
                 if shared.stopping() {
                     return;
                 }
-                eprintln!("oc-http: accept failed: {e}");
+                static FAILED: crate::log::Limited = crate::log::Limited::new();
+                crate::log::warn_limited!(FAILED, error = %e, "oc-http: accept failed");
                 oc_runtime::sleep(Duration::from_millis(10));
                 continue;
             }
