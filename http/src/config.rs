@@ -34,6 +34,12 @@ pub struct Limits {
     /// `max_head`, `max_body` and the coroutine's stack, it bounds a connection's memory
     /// (see `docs/caveats.md`).
     pub max_output: usize,
+    /// Most bytes the server holds of large requests, all connections together: a request
+    /// that needs a connection's receive buffer to grow past its usual 16 KiB (a body or
+    /// head that does not fit) reserves the growth here, and past this total it is refused
+    /// with `503` and the connection closed. It bounds what `max_body` costs when many
+    /// clients send large bodies at once (see `docs/caveats.md`).
+    pub max_body_memory: usize,
     /// Most connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
 }
@@ -51,6 +57,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             min_send_rate: 4096,
             max_output: 64 * 1024,
+            max_body_memory: 1024 * 1024 * 1024,
             max_connections: 10_000,
         }
     }

@@ -96,6 +96,9 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut sent_continue = false;
     let mut cache = HeadCache::default();
     let mut clock = SendClock::default();
+    // The part of the receive buffer beyond the usual size, counted against the server's
+    // `max_body_memory`.
+    let mut grown = Grown { total: &server.body_memory, bytes: 0 };
     // Bounded so that positions fit a span's `u32`. A chunked body's framing (sizes,
     // extensions, trailers) may add a quarter of the body.
     let limits = &server.limits;
@@ -187,6 +190,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             let mut usual = spare_in();
             usual[..end].copy_from_slice(&req.buf[..end]);
             req.buf = usual;
+            grown.set(0, usize::MAX);
         }
         if end == 0 {
             // Between requests (once the answers are sent): the server may close us now.
@@ -200,6 +204,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         // holds none, and the kernel copies into memory the cache holds).
         if end == 0 {
             recycle_in(std::mem::take(&mut req.buf));
+            grown.set(0, usize::MAX);
         }
         // The second in which the connection begins to wait (an atomic load, not a clock
         // reading): a wait that ends early goes on for what is left of its time.
@@ -261,10 +266,16 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     let _ = send(&mut stream, &mut clock, limits, &out);
                     return;
                 }
-                let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
+                let size = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
+                if !grown.set(size - READ_CHUNK, limits.max_body_memory) {
+                    // The server holds as much of large requests as it may: not this one.
+                    refuse(&mut out, 503);
+                    let _ = send(&mut stream, &mut clock, limits, &out);
+                    return;
+                }
                 // Exactly: the buffer's size is what bounds the connection's memory.
-                req.buf.reserve_exact(grown - req.buf.len());
-                req.buf.resize(grown, 0);
+                req.buf.reserve_exact(size - req.buf.len());
+                req.buf.resize(size, 0);
             }
             match stream.read_ready(&mut req.buf[end..]) {
                 // The wait ended early: wait again, for what is left of its time.
@@ -690,6 +701,42 @@ struct Digits {
 impl Digits {
     fn as_bytes(&self) -> &[u8] {
         &self.buf[self.at..]
+    }
+}
+
+/// The bytes of a connection's receive buffer beyond the usual `READ_CHUNK`, counted in the
+/// server's total (`Limits::max_body_memory`) while the connection holds them.
+struct Grown<'a> {
+    total: &'a std::sync::atomic::AtomicUsize,
+    bytes: usize,
+}
+
+impl Grown<'_> {
+    /// Counts `bytes` instead of what was counted; refuses (and counts what it did) if the
+    /// total would exceed `max`.
+    #[inline]
+    fn set(&mut self, bytes: usize, max: usize) -> bool {
+        if bytes == self.bytes {
+            return true;
+        }
+        if bytes < self.bytes {
+            self.total.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+        } else {
+            let more = bytes - self.bytes;
+            let before = self.total.fetch_add(more, Ordering::AcqRel);
+            if before.saturating_add(more) > max {
+                self.total.fetch_sub(more, Ordering::AcqRel);
+                return false;
+            }
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Grown<'_> {
+    fn drop(&mut self) {
+        self.set(0, usize::MAX);
     }
 }
 

@@ -28,6 +28,8 @@ type Connection = (Arc<AtomicU8>, JoinHandle<()>);
 pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) limits: Limits,
+    /// Bytes of connections' receive buffers beyond the usual size (`Limits::max_body_memory`).
+    pub(crate) body_memory: AtomicUsize,
     stopping: AtomicBool,
     active: AtomicUsize,
     next_id: AtomicU64,
@@ -107,6 +109,7 @@ impl Server {
         let shared = Arc::new(Shared {
             router: self.router,
             limits: self.limits,
+            body_memory: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),

@@ -212,3 +212,43 @@ fn request_debug_shows_the_request_and_nothing_of_other_connections() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn large_bodies_share_the_servers_body_memory_and_give_it_back() {
+    // 5 MiB for large requests in all. A holds 4 MiB for a 3 MiB body not yet whole; B's
+    // needs its buffer to grow past 1 MiB and is refused; once A is answered, C's fits.
+    support::each_backend(|backend| {
+        let router = Router::new().post("/sink", |r: &Request| Response::text(r.body().len().to_string()));
+        let mut limits = Limits::default();
+        limits.max_body_memory = 5 << 20;
+        let (rt, server, addr) = support::server_with(router, limits);
+        let head = |len: usize| format!("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+        let body = 3 << 20;
+        let mut a = connect(addr);
+        let mut sent = head(body);
+        sent.resize(sent.len() + body - 1, b'a');
+        a.write_all(&sent).unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        // What fills a 1 MiB buffer to within 2 KiB, then more: the server reads the first
+        // part, and cannot grow its buffer for the rest.
+        let mut b = connect(addr);
+        let mut sent = head(body);
+        sent.resize((1 << 20) - 2048, b'b');
+        b.write_all(&sent).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        b.write_all(&[b'b'; 8192]).unwrap();
+        let r = read_response(&mut b, &mut Vec::new(), false).expect("B's answer");
+        assert_eq!(r.status, 503, "{backend:?}");
+        a.write_all(b"a").unwrap();
+        let r = read_response(&mut a, &mut Vec::new(), false).expect("A's answer");
+        assert_eq!((r.status, r.text()), (200, body.to_string()), "{backend:?}");
+        // A's buffer went back as A went idle.
+        let mut c = connect(addr);
+        let mut sent = head(body);
+        sent.resize(sent.len() + body, b'c');
+        c.write_all(&sent).unwrap();
+        let r = read_response(&mut c, &mut Vec::new(), false).expect("C's answer");
+        assert_eq!((r.status, r.text()), (200, body.to_string()), "{backend:?}");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
