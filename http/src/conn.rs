@@ -84,6 +84,9 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     // answered; the rest is room to read into (zeroed once when a buffer is made or grows,
     // never per read). The buffer is taken from this thread's spares when bytes arrive and
     // given back once everything received has been answered.
+    // The part of the receive buffer beyond the usual size, counted against the server's
+    // `max_body_memory` (made before the request, so that it goes after the buffer).
+    let mut grown = Grown { total: &server.body_memory, bytes: 0 };
     let mut req = Request::empty();
     req.peer = stream.tcp().peer_addr().ok();
     req.buf = Vec::new();
@@ -96,9 +99,6 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut sent_continue = false;
     let mut cache = HeadCache::default();
     let mut clock = SendClock::default();
-    // The part of the receive buffer beyond the usual size, counted against the server's
-    // `max_body_memory`.
-    let mut grown = Grown { total: &server.body_memory, bytes: 0 };
     // Bounded so that positions fit a span's `u32`. A chunked body's framing (sizes,
     // extensions, trailers) may add a quarter of the body.
     let limits = &server.limits;
@@ -704,6 +704,10 @@ impl Digits {
     }
 }
 
+/// A receive buffer grown by at least this much gives its memory back to the kernel when
+/// it goes.
+const GIVE_BACK: usize = 1024 * 1024;
+
 /// The bytes of a connection's receive buffer beyond the usual `READ_CHUNK`, counted in the
 /// server's total (`Limits::max_body_memory`) while the connection holds them.
 struct Grown<'a> {
@@ -721,6 +725,11 @@ impl Grown<'_> {
         }
         if bytes < self.bytes {
             self.total.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            if self.bytes >= GIVE_BACK {
+                // The buffer has gone: its memory goes back to the kernel now rather than
+                // stay with the allocator (which would keep a few such buffers' worth).
+                crate::sys::release_free_memory();
+            }
         } else {
             let more = bytes - self.bytes;
             let before = self.total.fetch_add(more, Ordering::AcqRel);

@@ -45,6 +45,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod sys;
 mod tls;
 
 pub use config::Limits;
