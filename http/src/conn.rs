@@ -462,11 +462,7 @@ fn answer<S: Transport>(
                 if out.len() + bytes.len() <= limits.max_output {
                     out.extend_from_slice(bytes);
                 } else {
-                    // Too large to copy within the limit: what is encoded goes first, then
-                    // the body from where it lies.
-                    send(stream, clock, limits, out)?;
-                    out.clear();
-                    send(stream, clock, limits, bytes)?;
+                    send_beside(stream, clock, limits, out, bytes)?;
                 }
             }
             if let Body::Bytes(b) = resp.body {
@@ -750,46 +746,55 @@ impl Drop for Grown<'_> {
 }
 
 /// The time a connection's writes have waited, and what they sent, for the minimum send
-/// rate (`Limits::min_send_rate`). Only writes through `send` count: those of answers past
-/// `max_output`, large bodies and streams; the usual batch (at most `max_output` bytes) goes
-/// out with the next read, under the write time-out alone.
+/// rate (`Limits::min_send_rate`). Only writes through `send` count: on io_uring the usual
+/// batch (at most `max_output` bytes) goes out with the next read, under the write time-out
+/// alone. Time is counted in the `Date` ticker's seconds (an atomic load, no clock reading):
+/// a rate allowed `write_timeout` of grace is not hurt by a second more or less.
 #[derive(Default)]
 struct SendClock {
-    /// Time spent in `send`.
-    spent: Duration,
+    /// Time spent in `send`, in whole seconds of the ticker.
+    spent: u64,
     /// Bytes given to `send`.
     sent: u64,
 }
 
 /// Writes all of `data` (and flushes it, for TLS), each wait at most the write time-out, and
 /// the whole no later than the minimum send rate allows: the connection's writes may have
-/// waited `write_timeout` plus the time its bytes take at `min_send_rate`, in all.
+/// waited `write_timeout` plus the time its bytes take at `min_send_rate`, in all. (Out of
+/// line: the connection's loop stays small.)
+#[inline(never)]
 fn send<S: Transport>(stream: &mut S, clock: &mut SendClock, limits: &Limits, mut data: &[u8]) -> io::Result<()> {
-    let began = Instant::now();
+    let began = crate::date::second();
     clock.sent += data.len() as u64;
-    let deadline = match limits.min_send_rate {
-        0 => None,
-        rate => {
-            let allowed = limits.write_timeout.saturating_add(Duration::from_secs_f64(clock.sent as f64 / rate as f64));
-            Some(began.checked_add(allowed.saturating_sub(clock.spent)).unwrap_or(began + Duration::from_secs(86_400)))
+    let sent = clock.sent;
+    let spent = clock.spent;
+    // Each write waits at most the write time-out, and not past what the writes may still
+    // wait in all (whole seconds); the socket's time-out is changed only when that is shorter.
+    let mut shortened = false;
+    let mut wait = |stream: &mut S| -> io::Result<()> {
+        if limits.min_send_rate == 0 {
+            return Ok(());
         }
-    };
-    // A write waits at most the write time-out, and not past the deadline.
-    let wait = |stream: &mut S| -> io::Result<()> {
-        let mut timeout = limits.write_timeout;
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the client takes its answers too slowly"));
-            }
-            timeout = timeout.min(left);
+        let grace = limits.write_timeout.as_secs() + u64::from(limits.write_timeout.subsec_nanos() > 0);
+        let allowed = (grace + sent / limits.min_send_rate).saturating_sub(spent);
+        let left = allowed.saturating_sub(crate::date::second().saturating_sub(began));
+        if left == 0 {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the client takes its answers too slowly"));
         }
-        let _ = stream.tcp().set_write_timeout(Some(timeout));
+        let left = Duration::from_secs(left);
+        if left < limits.write_timeout {
+            let _ = stream.tcp().set_write_timeout(Some(left));
+            shortened = true;
+        }
         Ok(())
     };
     let result = (|| {
+        // Before any wait was counted, the first write cannot need a shorter time-out.
+        let mut first = spent == 0;
         while !data.is_empty() {
-            wait(stream)?;
+            if !std::mem::take(&mut first) {
+                wait(stream)?;
+            }
             match stream.write(data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => data = &data[n..],
@@ -797,12 +802,33 @@ fn send<S: Transport>(stream: &mut S, clock: &mut SendClock, limits: &Limits, mu
                 Err(e) => return Err(e),
             }
         }
-        wait(stream)?;
+        // TLS: the records still buffered (a plain socket has none).
+        if spent > 0 {
+            wait(stream)?;
+        }
         stream.flush()
     })();
-    let _ = stream.tcp().set_write_timeout(Some(limits.write_timeout));
-    clock.spent += began.elapsed();
+    if shortened {
+        let _ = stream.tcp().set_write_timeout(Some(limits.write_timeout));
+    }
+    clock.spent += crate::date::second().saturating_sub(began);
     result
+}
+
+/// Writes `out` and then `body`, which does not fit in `max_output` with it: the body goes
+/// from where it lies rather than be copied.
+#[cold]
+#[inline(never)]
+fn send_beside<S: Transport>(
+    stream: &mut S,
+    clock: &mut SendClock,
+    limits: &Limits,
+    out: &mut Vec<u8>,
+    body: &[u8],
+) -> io::Result<()> {
+    send(stream, clock, limits, out)?;
+    out.clear();
+    send(stream, clock, limits, body)
 }
 
 /// What a streamed body is written through: `send` with the connection's clock.
