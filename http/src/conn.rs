@@ -756,7 +756,15 @@ struct SendClock {
     spent: u64,
     /// Bytes given to `send`.
     sent: u64,
+    /// Bytes given to `send` since it last let other coroutines run.
+    unyielded: u64,
 }
+
+/// A connection that has written this much without a pause lets the other coroutines of its
+/// worker run (the kernel's buffers may take many MiB at once on a fast link: without it, a
+/// thousand clients asking for large files would each fill theirs before anyone else is
+/// answered).
+const YIELD_EVERY: u64 = 256 * 1024;
 
 /// Writes all of `data` (and flushes it, for TLS), each wait at most the write time-out, and
 /// the whole no later than the minimum send rate allows: the connection's writes may have
@@ -765,7 +773,8 @@ struct SendClock {
 #[inline(never)]
 fn send<S: Transport>(stream: &mut S, clock: &mut SendClock, limits: &Limits, mut data: &[u8]) -> io::Result<()> {
     let began = crate::date::second();
-    clock.sent += data.len() as u64;
+    let len = data.len() as u64;
+    clock.sent += len;
     let sent = clock.sent;
     let spent = clock.spent;
     // Each write waits at most the write time-out, and not past what the writes may still
@@ -812,6 +821,11 @@ fn send<S: Transport>(stream: &mut S, clock: &mut SendClock, limits: &Limits, mu
         let _ = stream.tcp().set_write_timeout(Some(limits.write_timeout));
     }
     clock.spent += crate::date::second().saturating_sub(began);
+    clock.unyielded += len;
+    if clock.unyielded >= YIELD_EVERY && result.is_ok() {
+        clock.unyielded = 0;
+        oc_runtime::yield_now();
+    }
     result
 }
 
