@@ -79,14 +79,14 @@ impl Transport for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
 pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<AtomicU8>) {
     let _ = stream.tcp().set_nodelay(true);
     let _ = stream.tcp().set_write_timeout(Some(server.limits.write_timeout));
+    // The part of the receive buffer beyond the usual size, counted against the server's
+    // `max_body_memory` (made before the request, so that it goes after the buffer).
+    let mut grown = Grown { total: &server.body_memory, bytes: 0 };
     // Reused for every request of the connection. Requests are parsed and read where they
     // were received, in `req.buf`: `req.buf[start..end]` holds received bytes not yet
     // answered; the rest is room to read into (zeroed once when a buffer is made or grows,
     // never per read). The buffer is taken from this thread's spares when bytes arrive and
     // given back once everything received has been answered.
-    // The part of the receive buffer beyond the usual size, counted against the server's
-    // `max_body_memory` (made before the request, so that it goes after the buffer).
-    let mut grown = Grown { total: &server.body_memory, bytes: 0 };
     let mut req = Request::empty();
     req.peer = stream.tcp().peer_addr().ok();
     req.buf = Vec::new();

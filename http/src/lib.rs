@@ -3,7 +3,8 @@
 //! One coroutine per connection reads into a buffer (taken from a per-thread pool when bytes
 //! arrive, so an idle connection holds none), parses every complete request in it
 //! (pipelining), calls the handler for each, encodes every response into one output buffer
-//! and writes it with one call. Handlers may block on anything: a database, a file,
+//! (up to `Limits::max_output`, past which it writes before answering more) and writes it
+//! with one call. Handlers may block on anything: a database, a file,
 //! another service; they suspend only their connection's coroutine.
 //!
 //! ```
