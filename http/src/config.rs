@@ -24,6 +24,24 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Time a response write may make no progress; past it the connection is closed.
     pub write_timeout: Duration,
+    /// Slowest pace, in bytes per second, at which a client may take what it is sent once
+    /// the server has spent `write_timeout` waiting on its writes; slower, the connection is
+    /// closed (`0`: no minimum). Counted over the time the connection's writes of large or
+    /// queued answers and of streamed bodies wait, so a reader that takes a few bytes now
+    /// and then cannot keep a long response, and its connection, alive forever.
+    pub min_send_rate: u64,
+    /// Most bytes of answers a connection encodes before it writes them: past this, it stops
+    /// answering further pipelined requests until what it has is written, and a body that
+    /// does not fit is written from where it lies instead of being copied. With
+    /// `max_head`, `max_body` and the coroutine's stack, it bounds a connection's memory
+    /// (see `docs/caveats.md`).
+    pub max_output: usize,
+    /// Most bytes the server holds of large requests, all connections together: a request
+    /// that needs a connection's receive buffer to grow past its usual 16 KiB (a body or
+    /// head that does not fit) reserves the growth here, and past this total it is refused
+    /// with `503` and the connection closed. It bounds what `max_body` costs when many
+    /// clients send large bodies at once (see `docs/caveats.md`).
+    pub max_body_memory: usize,
     /// Most connections served at once, across all of a server's listeners; further ones wait
     /// in the listen backlog (a connection accepted while another listener took the last
     /// slot waits for one, unserved).
@@ -41,6 +59,9 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
+            min_send_rate: 4096,
+            max_output: 64 * 1024,
+            max_body_memory: 1024 * 1024 * 1024,
             max_connections: 10_000,
         }
     }

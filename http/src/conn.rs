@@ -6,14 +6,14 @@ use std::io::{self, Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use oc_net::TcpStream;
 
 use crate::parse::{Parse, parse};
 use crate::response::{Body, Spares, reason};
 use crate::server::Shared;
-use crate::{Request, Response, Version};
+use crate::{Limits, Request, Response, Version};
 
 /// A connection waits for its next request (the server may close it to shut down).
 pub(crate) const IDLE: u8 = 0;
@@ -68,17 +68,14 @@ impl Transport for TcpStream {
     }
 }
 
-impl Transport for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
-    fn tcp(&self) -> &TcpStream {
-        &self.sock
-    }
-}
-
 /// Serves `stream` until the client closes it, a limit or time-out ends it, or the server
 /// shuts down.
 pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<AtomicU8>) {
     let _ = stream.tcp().set_nodelay(true);
     let _ = stream.tcp().set_write_timeout(Some(server.limits.write_timeout));
+    // The part of the receive buffer beyond the usual size, counted against the server's
+    // `max_body_memory` (made before the request, so that it goes after the buffer).
+    let mut grown = Grown { total: &server.body_memory, bytes: 0 };
     // Reused for every request of the connection. Requests are parsed and read where they
     // were received, in `req.buf`: `req.buf[start..end]` holds received bytes not yet
     // answered; the rest is room to read into (zeroed once when a buffer is made or grows,
@@ -95,6 +92,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut request_started: Option<Instant> = None;
     let mut sent_continue = false;
     let mut cache = HeadCache::default();
+    let mut clock = SendClock::default();
     // Bounded so that positions fit a span's `u32`. A chunked body's framing (sizes,
     // extensions, trailers) may add a quarter of the body.
     let limits = &server.limits;
@@ -122,7 +120,16 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     start += used;
                     request_started = None;
                     sent_continue = false;
-                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream) {
+                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream, &mut clock) {
+                        // Answers past the limit are written before any further request is
+                        // answered: whatever the client sends, a connection holds at most
+                        // `max_output` bytes of them (and one response head).
+                        Ok(true) if out.len() >= limits.max_output => {
+                            if send(&mut stream, &mut clock, limits, &out).is_err() {
+                                return;
+                            }
+                            out.clear();
+                        }
                         Ok(true) => {}
                         Ok(false) | Err(_) => {
                             close = true;
@@ -149,11 +156,11 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
         // a shutdown does not interrupt (below); otherwise now, while the connection still
         // counts as busy.
         if close {
-            let _ = stream.write_all(&out);
+            let _ = send(&mut stream, &mut clock, limits, &out);
             return;
         }
         if !out.is_empty() && !stream.one_step() {
-            if stream.write_all(&out).is_err() {
+            if send(&mut stream, &mut clock, limits, &out).is_err() {
                 return;
             }
             out.clear();
@@ -171,25 +178,45 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             end -= start;
             start = 0;
         }
+        // A buffer grown for a large request goes once what is left of it fits in one of the
+        // usual size (with none left, below).
+        if req.buf.len() > READ_CHUNK && end > 0 && end <= READ_CHUNK / 2 {
+            let mut usual = spare_in();
+            usual[..end].copy_from_slice(&req.buf[..end]);
+            req.buf = usual;
+            grown.set(0, usize::MAX);
+        }
         if end == 0 {
             // Between requests (once the answers are sent): the server may close us now.
             if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() || server.stopping() {
-                let _ = stream.write_all(&out);
+                let _ = send(&mut stream, &mut clock, limits, &out);
                 return;
             }
         }
-        let limits = &server.limits;
         // Nothing of a next request received: the buffer goes back to this thread's spares
         // while the connection waits, and one is taken when bytes arrive (an idle connection
         // holds none, and the kernel copies into memory the cache holds).
         if end == 0 {
             recycle_in(std::mem::take(&mut req.buf));
+            grown.set(0, usize::MAX);
         }
+        // The second in which the connection begins to wait (an atomic load, not a clock
+        // reading): a wait that ends early goes on for what is left of its time.
+        let waiting_from = crate::date::second();
+        let mut woken_early = false;
         let read = loop {
             let timeout = match request_started {
-                // Idle: the whole idle time-out from now (the socket reads the clock; a wait
-                // that ends early, which is rare, starts it again).
-                None => limits.idle_timeout,
+                // Idle: the whole idle time-out from now (the socket reads the clock).
+                None if !woken_early => limits.idle_timeout,
+                // Idle, after a wait that ended early (rare: the runtime's timer for an earlier
+                // wait of this coroutine, due sooner, wakes it): what is left of the time-out,
+                // counted from the end of the second the wait began in (so at most a second
+                // more), not all of it again, which could make it nearly twice as long.
+                None => match limits.idle_timeout.checked_sub(crate::date::since_end_of(waiting_from)) {
+                    Some(left) if !left.is_zero() => left,
+                    // Its answers went out with the first wait.
+                    _ => return,
+                },
                 // A request under way: what is left of its time.
                 Some(t) => {
                     let deadline = t + if head_done { limits.body_timeout } else { limits.header_timeout };
@@ -197,7 +224,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                         Some(left) if !left.is_zero() => left,
                         _ => {
                             refuse(&mut out, 408);
-                            let _ = stream.write_all(&out);
+                            let _ = send(&mut stream, &mut clock, limits, &out);
                             return;
                         }
                     }
@@ -205,7 +232,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             };
             if timeout.is_zero() {
                 // An idle time-out of zero: connections close as soon as they are idle.
-                let _ = stream.write_all(&out);
+                let _ = send(&mut stream, &mut clock, limits, &out);
                 return;
             }
             let _ = stream.tcp().set_read_timeout(Some(timeout));
@@ -230,15 +257,23 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                     // The request under way is larger than the limits admit, yet not refused
                     // by the parser (a chunked body mostly of framing): too large all the same.
                     refuse(&mut out, if head_done { 413 } else { 431 });
-                    let _ = stream.write_all(&out);
+                    let _ = send(&mut stream, &mut clock, limits, &out);
                     return;
                 }
-                let grown = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
-                req.buf.resize(grown, 0);
+                let size = (req.buf.len() * 2).min(max_buf).max(end + READ_CHUNK / 4);
+                if !grown.set(size - READ_CHUNK, limits.max_body_memory) {
+                    // The server holds as much of large requests as it may: not this one.
+                    refuse(&mut out, 503);
+                    let _ = send(&mut stream, &mut clock, limits, &out);
+                    return;
+                }
+                // Exactly: the buffer's size is what bounds the connection's memory.
+                req.buf.reserve_exact(size - req.buf.len());
+                req.buf.resize(size, 0);
             }
             match stream.read_ready(&mut req.buf[end..]) {
-                // The wait ended early: wait again.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                // The wait ended early: wait again, for what is left of its time.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => woken_early = true,
                 read => break read,
             }
         };
@@ -256,7 +291,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 if request_started.is_some() {
                     refuse(&mut out, 408);
-                    let _ = stream.write_all(&out);
+                    let _ = send(&mut stream, &mut clock, limits, &out);
                 }
                 return;
             }
@@ -338,7 +373,9 @@ fn answer<S: Transport>(
     out: &mut Vec<u8>,
     cache: &mut HeadCache,
     stream: &mut S,
+    clock: &mut SendClock,
 ) -> io::Result<bool> {
+    let limits = &server.limits;
     let is_head = req.is_head();
     let version = req.version;
     let mut resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(req))) {
@@ -354,7 +391,12 @@ fn answer<S: Transport>(
     // (CR or LF in a value would let a handler's input forge fields or responses).
     let known = cache.knows_fields(&resp);
     if !known && !valid_head(&resp) {
-        eprintln!("oc-http: a handler answered with a 1xx or invalid status or header field; sending 500 instead");
+        static INVALID: crate::log::Limited = crate::log::Limited::new();
+        crate::log::warn_limited!(
+            INVALID,
+            status = resp.status,
+            "oc-http: a handler answered with a 1xx or invalid status or header field; sending 500 instead"
+        );
         resp = Response::error(500);
     }
     // Decided after the handler: a shutdown that began meanwhile closes the connection.
@@ -368,31 +410,32 @@ fn answer<S: Transport>(
             let chunked = version == Version::Http11;
             let keep = keep_alive && chunked;
             head(out, cache, (&resp, known), date, version, keep, None, chunked);
-            stream.write_all(out)?;
+            send(stream, clock, limits, out)?;
             out.clear();
             if is_head {
                 return Ok(keep);
             }
             let Body::Stream(f) = resp.body else { unreachable!() };
+            let mut sender = Sender { stream, clock, limits };
             if chunked {
-                let mut writer = ChunkWriter { stream, buf: Vec::with_capacity(8192) };
+                let mut writer = ChunkWriter { sender, buf: Vec::new() };
                 f(&mut writer)?;
                 writer.flush()?;
-                writer.stream.write_all(b"0\r\n\r\n")?;
+                writer.sender.send(b"0\r\n\r\n")?;
             } else {
-                f(&mut *stream)?;
+                f(&mut sender)?;
             }
             Ok(keep)
         }
         Body::Sized(len, _) if !no_body => {
             head(out, cache, (&resp, known), date, version, keep_alive, Some(len as usize), false);
-            stream.write_all(out)?;
+            send(stream, clock, limits, out)?;
             out.clear();
             if is_head {
                 return Ok(keep_alive);
             }
             let Body::Sized(len, f) = resp.body else { unreachable!() };
-            let mut writer = SizedWriter { stream, left: len };
+            let mut writer = SizedWriter { sender: Sender { stream, clock, limits }, left: len };
             f(&mut writer)?;
             // Short of what the head announced: the connection cannot carry another message.
             Ok(keep_alive && writer.left == 0)
@@ -410,7 +453,11 @@ fn answer<S: Transport>(
             };
             head_inline(out, cache, (&resp, known), date, version, keep_alive, len, false);
             if !is_head && !no_body {
-                out.extend_from_slice(bytes);
+                if out.len() + bytes.len() <= limits.max_output {
+                    out.extend_from_slice(bytes);
+                } else {
+                    send_beside(stream, clock, limits, out, bytes)?;
+                }
             }
             if let Body::Bytes(b) = resp.body {
                 crate::response::recycle_body(b);
@@ -647,51 +694,261 @@ impl Digits {
     }
 }
 
+/// A receive buffer grown by at least this much gives its memory back to the kernel when
+/// it goes.
+const GIVE_BACK: usize = 1024 * 1024;
+
+/// The bytes of a connection's receive buffer beyond the usual `READ_CHUNK`, counted in the
+/// server's total (`Limits::max_body_memory`) while the connection holds them.
+struct Grown<'a> {
+    total: &'a std::sync::atomic::AtomicUsize,
+    bytes: usize,
+}
+
+impl Grown<'_> {
+    /// Counts `bytes` instead of what was counted; refuses (and counts what it did) if the
+    /// total would exceed `max`.
+    #[inline]
+    fn set(&mut self, bytes: usize, max: usize) -> bool {
+        if bytes == self.bytes {
+            return true;
+        }
+        if bytes < self.bytes {
+            self.total.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+            if self.bytes >= GIVE_BACK {
+                // The buffer has gone: its memory goes back to the kernel now rather than
+                // stay with the allocator (which would keep a few such buffers' worth).
+                crate::sys::release_free_memory();
+            }
+        } else {
+            let more = bytes - self.bytes;
+            let before = self.total.fetch_add(more, Ordering::AcqRel);
+            if before.saturating_add(more) > max {
+                self.total.fetch_sub(more, Ordering::AcqRel);
+                return false;
+            }
+        }
+        self.bytes = bytes;
+        true
+    }
+}
+
+impl Drop for Grown<'_> {
+    fn drop(&mut self) {
+        self.set(0, usize::MAX);
+    }
+}
+
+/// The time a connection's writes have waited, and what they sent, for the minimum send
+/// rate (`Limits::min_send_rate`). Only writes through `send` count: on io_uring the usual
+/// batch (at most `max_output` bytes) goes out with the next read, under the write time-out
+/// alone. Time is counted in the `Date` ticker's seconds (an atomic load, no clock reading):
+/// a rate allowed `write_timeout` of grace is not hurt by a second more or less.
+#[derive(Default)]
+struct SendClock {
+    /// Time spent in `send`, in whole seconds of the ticker.
+    spent: u64,
+    /// Bytes given to `send`.
+    sent: u64,
+    /// Bytes given to `send` since it last let other coroutines run.
+    unyielded: u64,
+}
+
+/// A connection that has written this much without a pause lets the other coroutines of its
+/// worker run (the kernel's buffers may take many MiB at once on a fast link: without it, a
+/// thousand clients asking for large files would each fill theirs before anyone else is
+/// answered).
+const YIELD_EVERY: u64 = 256 * 1024;
+
+/// Writes all of `data` (and flushes it, for TLS), each wait at most the write time-out, and
+/// the whole no later than the minimum send rate allows: the connection's writes may have
+/// waited `write_timeout` plus the time its bytes take at `min_send_rate`, in all. (Out of
+/// line: the connection's loop stays small.)
+#[inline(never)]
+fn send<S: Transport>(stream: &mut S, clock: &mut SendClock, limits: &Limits, mut data: &[u8]) -> io::Result<()> {
+    let began = crate::date::second();
+    let len = data.len() as u64;
+    clock.sent += len;
+    let sent = clock.sent;
+    let spent = clock.spent;
+    // Each write waits at most the write time-out, and not past what the writes may still
+    // wait in all (whole seconds); the socket's time-out is changed only when that is shorter.
+    let mut shortened = false;
+    let mut wait = |stream: &mut S| -> io::Result<()> {
+        if limits.min_send_rate == 0 {
+            return Ok(());
+        }
+        let grace = limits.write_timeout.as_secs() + u64::from(limits.write_timeout.subsec_nanos() > 0);
+        let allowed = (grace + sent / limits.min_send_rate).saturating_sub(spent);
+        let left = allowed.saturating_sub(crate::date::second().saturating_sub(began));
+        if left == 0 {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the client takes its answers too slowly"));
+        }
+        let left = Duration::from_secs(left);
+        if left < limits.write_timeout {
+            let _ = stream.tcp().set_write_timeout(Some(left));
+            shortened = true;
+        }
+        Ok(())
+    };
+    let result = (|| {
+        // Before any wait was counted, the first write cannot need a shorter time-out.
+        let mut first = spent == 0;
+        while !data.is_empty() {
+            if !std::mem::take(&mut first) {
+                wait(stream)?;
+            }
+            match stream.write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // TLS: the records still buffered (a plain socket has none).
+        if spent > 0 {
+            wait(stream)?;
+        }
+        stream.flush()
+    })();
+    if shortened {
+        let _ = stream.tcp().set_write_timeout(Some(limits.write_timeout));
+    }
+    clock.spent += crate::date::second().saturating_sub(began);
+    clock.unyielded += len;
+    if clock.unyielded >= YIELD_EVERY && result.is_ok() {
+        clock.unyielded = 0;
+        oc_runtime::yield_now();
+    }
+    result
+}
+
+/// Writes `out` and then `body`, which does not fit in `max_output` with it: the body goes
+/// from where it lies rather than be copied.
+#[cold]
+#[inline(never)]
+fn send_beside<S: Transport>(
+    stream: &mut S,
+    clock: &mut SendClock,
+    limits: &Limits,
+    out: &mut Vec<u8>,
+    body: &[u8],
+) -> io::Result<()> {
+    send(stream, clock, limits, out)?;
+    out.clear();
+    send(stream, clock, limits, body)
+}
+
+/// What a streamed body is written through: `send` with the connection's clock.
+struct Sender<'a, S> {
+    stream: &'a mut S,
+    clock: &'a mut SendClock,
+    limits: &'a Limits,
+}
+
+impl<S: Transport> Sender<'_, S> {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        send(self.stream, self.clock, self.limits, data)
+    }
+}
+
+impl<S: Transport> Write for Sender<'_, S> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.send(data)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Sends at most the bytes a `Content-Length` announced; refuses more.
 struct SizedWriter<'a, S> {
-    stream: &'a mut S,
+    sender: Sender<'a, S>,
     left: u64,
 }
 
-impl<S: Write> Write for SizedWriter<'_, S> {
+impl<S: Transport> Write for SizedWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if data.len() as u64 > self.left {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "more bytes than the response's Content-Length"));
         }
-        self.stream.write_all(data)?;
+        self.sender.send(data)?;
         self.left -= data.len() as u64;
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        Ok(())
     }
 }
 
-/// Sends what it is given as chunks of the chunked transfer coding.
+/// Chunks of a streamed body are gathered up to this size.
+const CHUNK: usize = 8192;
+/// Room for a chunk's size line before its data (16 hex digits and CR LF).
+const SIZE_LINE: usize = 18;
+
+/// Sends what it is given as chunks of the chunked transfer coding: small writes gathered
+/// into chunks of up to `CHUNK` bytes, larger ones each a chunk of its own, sent from where
+/// it lies.
 struct ChunkWriter<'a, S> {
-    stream: &'a mut S,
+    sender: Sender<'a, S>,
+    /// Room for the size line, then the data gathered (empty until the first write).
     buf: Vec<u8>,
 }
 
-impl<S: Write> Write for ChunkWriter<'_, S> {
+impl<S: Transport> ChunkWriter<'_, S> {
+    /// The size line of a chunk of `len` bytes, right-aligned in `line`; where it starts.
+    fn size_line(line: &mut [u8; SIZE_LINE], len: usize) -> usize {
+        let mut at = SIZE_LINE - 2;
+        line[at..].copy_from_slice(b"\r\n");
+        let mut n = len;
+        loop {
+            at -= 1;
+            line[at] = b"0123456789abcdef"[n & 15];
+            n >>= 4;
+            if n == 0 {
+                return at;
+            }
+        }
+    }
+}
+
+impl<S: Transport> Write for ChunkWriter<'_, S> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.len() >= CHUNK {
+            self.flush()?;
+            let mut line = [0; SIZE_LINE];
+            let at = Self::size_line(&mut line, data.len());
+            self.sender.send(&line[at..])?;
+            self.sender.send(data)?;
+            self.sender.send(b"\r\n")?;
+            return Ok(data.len());
+        }
+        if self.buf.is_empty() {
+            self.buf.reserve_exact(SIZE_LINE + CHUNK + 2);
+            self.buf.resize(SIZE_LINE, 0);
+        }
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= 8192 {
+        if self.buf.len() - SIZE_LINE >= CHUNK {
             self.flush()?;
         }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        let len = self.buf.len().saturating_sub(SIZE_LINE);
+        if len == 0 {
             return Ok(());
         }
-        let mut chunk = format!("{:x}\r\n", self.buf.len()).into_bytes();
-        chunk.extend_from_slice(&self.buf);
-        chunk.extend_from_slice(b"\r\n");
-        self.buf.clear();
-        self.stream.write_all(&chunk)
+        let mut line = [0; SIZE_LINE];
+        let at = Self::size_line(&mut line, len);
+        self.buf[at..SIZE_LINE].copy_from_slice(&line[at..]);
+        self.buf.extend_from_slice(b"\r\n");
+        let result = self.sender.send(&self.buf[at..]);
+        self.buf.truncate(SIZE_LINE);
+        result
     }
 }
 

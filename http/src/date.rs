@@ -40,6 +40,20 @@ fn start_ticker() {
     }
 }
 
+/// The current second since the epoch (as `now` formats it): one atomic load once the
+/// ticker runs.
+#[inline]
+pub(crate) fn second() -> u64 {
+    TICKER.call_once(start_ticker);
+    if NO_TICKER.load(Ordering::Relaxed) { wall_clock().as_secs() } else { SECOND.load(Ordering::Relaxed) }
+}
+
+/// How long ago `second` (from `second`) began, at least: the time since the end of that
+/// second, by the wall clock (zero if it has not ended).
+pub(crate) fn since_end_of(second: u64) -> Duration {
+    wall_clock().saturating_sub(Duration::from_secs(second.saturating_add(1)))
+}
+
 /// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes.
 pub(crate) fn now() -> [u8; 29] {
     TICKER.call_once(start_ticker);

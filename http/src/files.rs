@@ -19,8 +19,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Request, Response};
 
-/// Files larger than this are streamed instead of read whole.
-const READ_WHOLE: u64 = 1024 * 1024;
+/// Files larger than this are streamed (64 KiB at a time, written as read) instead of read
+/// whole: a response held whole would count against no limit of the connection's, and a
+/// client that pipelines requests for a large file without reading would hold a copy per
+/// request until it reads.
+const READ_WHOLE: u64 = 64 * 1024;
 
 /// Serves the files under a directory. Mount it on a wildcard route:
 ///

@@ -3,7 +3,8 @@
 //! One coroutine per connection reads into a buffer (taken from a per-thread pool when bytes
 //! arrive, so an idle connection holds none), parses every complete request in it
 //! (pipelining), calls the handler for each, encodes every response into one output buffer
-//! and writes it with one call. Handlers may block on anything: a database, a file,
+//! (up to `Limits::max_output`, past which it writes before answering more) and writes it
+//! with one call. Handlers may block on anything: a database, a file,
 //! another service; they suspend only their connection's coroutine.
 //!
 //! ```
@@ -30,7 +31,7 @@
 //! Semantics: HTTP/1.1 and 1.0, keep-alive and `Connection: close`, pipelining (responses in
 //! request order), `HEAD`, `Expect: 100-continue`, chunked request bodies (with trailers) and
 //! streamed responses (chunked, or with `Content-Length` when the length is known:
-//! `Response::stream_sized`, which static files over 1 MiB use), request-smuggling defences,
+//! `Response::stream_sized`, which static files over 64 KiB use), request-smuggling defences,
 //! limits (414, 431, 413) and time-outs (408), a cap on connections, graceful shutdown.
 
 mod authority;
@@ -39,11 +40,13 @@ mod conn;
 mod date;
 mod files;
 mod head;
+mod log;
 mod parse;
 mod request;
 mod response;
 mod router;
 mod server;
+mod sys;
 mod tls;
 
 pub use config::Limits;

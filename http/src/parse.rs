@@ -231,20 +231,20 @@ fn frame(
 ) -> Result<Parse, Refusal> {
     let Said { method, target, authority, path_len, version, connection, expect_continue, chunked, content_length } =
         said;
-    let buf = &req.buf[..end];
-    let rest = &buf[head_end..];
-    // Where decoding this request's chunked body stopped last time (positions are relative
-    // to the body, so they survive the buffer's compaction).
-    // (Restarted if the bytes are fewer than then: only a caller that goes back does that.)
-    let resume = req.dechunk_at.take().filter(|&at| at <= rest.len());
-    if resume.is_none() {
-        req.body.clear();
-    }
     let body_span;
     let used = if chunked {
-        body_span = None;
-        match dechunk(rest, resume.unwrap_or(0), limits.max_body, limits.max_head, &mut req.body)? {
-            Dechunked::Done(used) => used,
+        // Decoded where it lies: each chunk's data moves to the end of the data before it,
+        // at the body's start, so the body is held once (in the receive buffer) and read
+        // through a span like a `Content-Length` body. Where decoding stopped last time is
+        // kept relative to the body, so it survives the buffer's compaction; the decoded
+        // bytes have overwritten framing, so decoding never starts over.
+        let rest = &mut req.buf[head_end..end];
+        let resume = req.dechunk_at.take().unwrap_or_default();
+        match dechunk(rest, resume, limits.max_body, limits.max_head)? {
+            Dechunked::Done { used, len } => {
+                body_span = Some(Span::new(head_end, len));
+                used
+            }
             Dechunked::Need(at) => {
                 req.dechunk_at = Some(at);
                 return Ok(Parse::Need { head_done: true, expect_continue });
@@ -255,7 +255,7 @@ fn frame(
             return Err(413);
         }
         let len = content_length as usize;
-        if rest.len() < len {
+        if end - head_end < len {
             return Ok(Parse::Need { head_done: true, expect_continue });
         }
         body_span = Some(Span::new(head_end, len));
@@ -362,30 +362,35 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// Most trailer fields; more → 431.
 const MAX_TRAILERS: usize = 32;
 
+/// Where decoding a chunked body stopped for want of bytes, relative to the body's start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Dechunking {
+    /// Where the next chunk-size line (or the trailer section) starts.
+    at: usize,
+    /// How many bytes of data are decoded, at the body's start.
+    len: usize,
+}
+
 /// How far decoding a chunked body got.
 #[derive(Debug, PartialEq, Eq)]
 enum Dechunked {
-    /// The whole body: the bytes it used, trailers included.
-    Done(usize),
-    /// More bytes are needed; decoding resumes at this position (a chunk-size line or the
-    /// trailers), with the body decoded so far kept.
-    Need(usize),
+    /// The whole body: the bytes it used (trailers included) and the data's length, now at
+    /// the body's start.
+    Done { used: usize, len: usize },
+    /// More bytes are needed; decoding resumes here.
+    Need(Dechunking),
 }
 
-/// Decodes the chunked body at the start of `buf` into `body`, resuming at `pos` (0, or
-/// where the last call for this request stopped). The head's limit bounds the trailer section
-/// (`max_head`: its fields and the empty line that ends it) and the body's the data
-/// (`max_body`).
-fn dechunk(
-    buf: &[u8],
-    mut pos: usize,
-    max_body: usize,
-    max_head: usize,
-    body: &mut Vec<u8>,
-) -> Result<Dechunked, Refusal> {
+/// Decodes the chunked body at the start of `buf` in place, resuming where the last call for
+/// this request stopped: each whole chunk's data is moved to follow the data decoded before
+/// it (data never outgrows the framing it came with, so nothing not yet decoded is
+/// overwritten). The head's limit bounds the trailer section (`max_head`: its fields and the
+/// empty line that ends it) and the body's the data (`max_body`).
+fn dechunk(buf: &mut [u8], from: Dechunking, max_body: usize, max_head: usize) -> Result<Dechunked, Refusal> {
+    let Dechunking { at: mut pos, mut len } = from;
     loop {
         let Some((line, size)) = chunk_line(&buf[pos..])? else {
-            return Ok(Dechunked::Need(pos));
+            return Ok(Dechunked::Need(Dechunking { at: pos, len }));
         };
         if size == 0 {
             // Trailer fields, then the empty line.
@@ -402,26 +407,30 @@ fn dechunk(
             }
             let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
             return match httparse::parse_headers(seen, &mut trailers) {
-                Ok(httparse::Status::Complete((n, _))) if n <= max_head => Ok(Dechunked::Done(pos + line + n)),
+                Ok(httparse::Status::Complete((n, _))) if n <= max_head => {
+                    Ok(Dechunked::Done { used: pos + line + n, len })
+                }
                 Ok(httparse::Status::Complete(_)) => Err(431),
                 Ok(httparse::Status::Partial) if seen.len() > max_head => Err(431),
-                Ok(httparse::Status::Partial) => Ok(Dechunked::Need(pos)),
+                Ok(httparse::Status::Partial) => Ok(Dechunked::Need(Dechunking { at: pos, len })),
                 Err(httparse::Error::TooManyHeaders) => Err(431),
                 Err(_) => Err(400),
             };
         }
-        if body.len() as u64 + size > max_body as u64 {
+        if len as u64 + size > max_body as u64 {
             return Err(413);
         }
         let size = size as usize;
         let data = pos + line;
         if buf.len() < data + size + 2 {
-            return Ok(Dechunked::Need(pos));
+            return Ok(Dechunked::Need(Dechunking { at: pos, len }));
         }
         if &buf[data + size..data + size + 2] != b"\r\n" {
             return Err(400);
         }
-        body.extend_from_slice(&buf[data..data + size]);
+        // `len <= pos < data`: the data moves towards the start, over framing only.
+        buf.copy_within(data..data + size, len);
+        len += size;
         pos = data + size + 2;
     }
 }
@@ -697,6 +706,8 @@ mod tests {
         }
         let used = used.expect("the request completes");
         assert_eq!((req.body(), req.dechunk_at), (&b"abcde"[..], None));
+        // Decoded where it was received: the body is a span of the buffer, nothing besides.
+        assert!(req.body.capacity() == 0 && req.body_span.is_some());
         let Ok(Parse::Done(_)) = parse(&mut req, used, raw.len(), &limits) else { panic!("the next request") };
         assert_eq!((req.path(), req.body()), ("/next", &b""[..]));
     }

@@ -58,7 +58,11 @@ impl Span {
 /// The request stays where it was received, in the connection's buffer, and is read through
 /// the positions of its parts: parsing copies nothing and allocates nothing once the field
 /// list has grown.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the request (method, target, version, headers, body length, peer, path
+/// parameters), never the buffer it lies in: that buffer is recycled between connections and
+/// may hold other requests' bytes beyond this one.
+#[derive(Clone)]
 pub struct Request {
     /// What the spans point into: the connection's receive buffer while the server answers
     /// (other pipelined requests may lie in it too), or the parts of a hand-made request.
@@ -70,9 +74,10 @@ pub struct Request {
     pub(crate) headers: Vec<(Span, Span)>,
     /// Where the head starts in `buf`: the header spans are relative to it.
     pub(crate) head_at: u32,
-    /// Where a body framed by `Content-Length` lies in `buf`; `None`: the body is `body`.
+    /// Where a received body lies in `buf` (a chunked one decoded in place); `None`: the
+    /// body is `body`.
     pub(crate) body_span: Option<Span>,
-    /// A de-chunked or hand-made body.
+    /// A hand-made body (a received request's is always in `buf`).
     pub(crate) body: Vec<u8>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: Option<SocketAddr>,
@@ -84,9 +89,31 @@ pub struct Request {
     pub(crate) memo: crate::parse::HeadMemo,
     /// Where decoding the chunked body of the request being received stopped for want of
     /// bytes (relative to the body's start); `None` between requests.
-    pub(crate) dechunk_at: Option<usize>,
+    pub(crate) dechunk_at: Option<crate::parse::Dechunking>,
     /// The authority of an absolute-form target in `buf` (empty: the target had none).
     pub(crate) authority: Span,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// The header fields, each as `name: value` (lossy UTF-8).
+        struct Fields<'a>(&'a Request);
+        impl std::fmt::Debug for Fields<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list().entries(self.0.headers().map(|(n, v)| (n, String::from_utf8_lossy(v)))).finish()
+            }
+        }
+        f.debug_struct("Request")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("authority", &self.authority())
+            .field("version", &self.version)
+            .field("headers", &Fields(self))
+            .field("body_len", &self.body().len())
+            .field("peer", &self.peer)
+            .field("params", &self.params)
+            .finish()
+    }
 }
 
 /// `Connection: close` was sent.

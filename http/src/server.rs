@@ -29,6 +29,8 @@ type Connection = (Arc<AtomicU8>, Option<JoinHandle<()>>);
 pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) limits: Limits,
+    /// Bytes of connections' receive buffers beyond the usual size (`Limits::max_body_memory`).
+    pub(crate) body_memory: AtomicUsize,
     stopping: AtomicBool,
     slots: Slots,
     next_id: AtomicU64,
@@ -208,6 +210,7 @@ impl Server {
         let shared = Arc::new(Shared {
             router: self.router,
             limits: self.limits,
+            body_memory: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             slots: Slots::new(max),
             next_id: AtomicU64::new(0),
@@ -238,7 +241,8 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
                 if shared.stopping() {
                     return;
                 }
-                eprintln!("oc-http: accept failed: {e}");
+                static FAILED: crate::log::Limited = crate::log::Limited::new();
+                crate::log::warn_limited!(FAILED, error = %e, "oc-http: accept failed");
                 oc_runtime::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -284,7 +288,8 @@ fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, accepted: Instant, sh
     let mut session = match rustls::ServerConnection::new(tls.config()) {
         Ok(session) => session,
         Err(e) => {
-            eprintln!("oc-http: cannot start a TLS session: {e}");
+            static NO_SESSION: crate::log::Limited = crate::log::Limited::new();
+            crate::log::warn_limited!(NO_SESSION, error = %e, "oc-http: cannot start a TLS session");
             return;
         }
     };

@@ -364,3 +364,38 @@ fn deeply_nested_json_bodies_cannot_overflow_the_connections_stack() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+#[test]
+fn an_idle_time_out_counts_from_the_answer_whatever_the_handler_and_the_reader_do() {
+    // A handler that takes 1 s, and an answer (1 MiB) the client leaves in the kernel's
+    // buffers: the connection closes one idle time-out after it, not two. (A wait before the
+    // request leaves a timer due one idle time-out after it began, which wakes the idle
+    // wait early; that wait must then go on for what is left of its time, not start again.)
+    support::each_backend(|backend| {
+        let router = oc_http::Router::new().get("/slow-mib", |_: &oc_http::Request| {
+            oc_runtime::sleep(Duration::from_secs(1));
+            oc_http::Response::new(200).body(vec![b's'; 1 << 20])
+        });
+        let mut limits = Limits::default();
+        limits.idle_timeout = Duration::from_secs(3);
+        let (rt, server, addr) = support::server_with(router, limits);
+        let mut s = connect(addr);
+        let start = Instant::now();
+        s.write_all(b"GET /slow-mib HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        while server.connections() == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        while server.connections() > 0 && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The answer at 1 s, then 3 s idle (and at most a second more, the precision of the
+        // clock a woken wait reads); twice the time-out would be 7 s.
+        let closed = start.elapsed();
+        assert!(
+            closed > Duration::from_millis(3900) && closed < Duration::from_millis(5800),
+            "{backend:?}: {closed:?}"
+        );
+        drop(s);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
