@@ -1,19 +1,21 @@
 //! Hostile connections under load: clients that pipeline requests for a large file and never
-//! read, and clients that send large chunked bodies, against a server whose memory must stay
-//! under the bound `docs/caveats.md` states while a normal client is answered within 100 ms.
+//! read, clients that send large chunked bodies, and clients that trickle a TLS ClientHello a
+//! byte at a time, against a server whose memory must stay under the bound `docs/caveats.md`
+//! states while a normal client is answered within 100 ms.
 //!
 //! The tests of this binary measure the process's resident memory, so they run one at a time
 //! (a lock), and each alone in its process under nextest.
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oc_http::{Limits, Request, Response, Router, StaticFiles};
+use oc_http::{Limits, Request, Response, Router, Server, StaticFiles, TlsConfig};
 
 const MIB: u64 = 1 << 20;
 
@@ -34,17 +36,31 @@ struct Load {
     pipelined: usize,
     /// Clients that send 8 MiB chunked bodies, one after another, then stay idle.
     uploaders: usize,
+    /// Clients of the server's TLS listener that send a ClientHello a byte every 200 to 500 ms,
+    /// and connect again when the server cuts them off.
+    tricklers: usize,
     /// How long the load lasts.
     time: Duration,
 }
 
-/// Runs `load` against a server with default limits but `max_body_memory` (64 MiB), and
-/// checks the process's memory and a normal client's latency throughout.
+/// The TLS handshake's deadline in these tests (`Limits::header_timeout`), short so that the
+/// tricklers are cut off, and connect again, during the load.
+const HANDSHAKE_TIME: Duration = Duration::from_secs(2);
+
+/// How much later than `HANDSHAKE_TIME` after its connect a trickler may notice it was cut off
+/// (the accept, the server's timer and this test's poll, on a busy machine).
+const CUT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Runs `load` against a server with default limits but `max_body_memory` (64 MiB) and
+/// `header_timeout` (`HANDSHAKE_TIME`), listening plain and with TLS, and checks the process's
+/// memory and a normal client's latency throughout.
 fn hostile(load: Load) {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("oc-http-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("mib.bin"), vec![b'f'; MIB as usize]).unwrap();
+    let (tls, cert) = identity();
+    let client = client_config(cert);
     support::each_backend(|backend| {
         let files = StaticFiles::new(&dir);
         let router = Router::new()
@@ -53,8 +69,20 @@ fn hostile(load: Load) {
             .get("/*path", files);
         let mut limits = Limits::default();
         limits.max_body_memory = 64 << 20;
+        limits.header_timeout = HANDSHAKE_TIME;
         let body_memory = limits.max_body_memory as u64;
-        let (rt, server, addr) = support::server_with(router, limits);
+        let rt = support::runtime();
+        let tls = tls.clone();
+        let server = rt.block_on(move || {
+            Server::new(router)
+                .limits(limits)
+                .bind("127.0.0.1:0")
+                .unwrap()
+                .bind_tls("127.0.0.1:0", tls)
+                .unwrap()
+                .start()
+        });
+        let (addr, tls_addr) = (server.local_addrs()[0], server.local_addrs()[1]);
         // Warm up (the runtime's workers, the server's pools, the normal client's path).
         let mut normal = support::connect(addr);
         let mut buf = Vec::new();
@@ -74,6 +102,21 @@ fn hostile(load: Load) {
                 }
             })
         };
+        // Tricklers: every TLS handshake of theirs holds a slot until the server cuts it off.
+        let tricklers = {
+            let (stop, client, count) = (stop.clone(), client.clone(), load.tricklers);
+            std::thread::spawn(move || trickle_until(tls_addr, count, &client, &stop))
+        };
+        let start = Instant::now();
+        while server.connections() < 1 + load.tricklers {
+            assert!(
+                start.elapsed() < HANDSHAKE_TIME,
+                "{backend:?}: {} connections, not the normal client's and {} tricklers'",
+                server.connections(),
+                load.tricklers
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         // Pipeliners: every request sent at once, nothing read.
         let request = "GET /mib.bin HTTP/1.1\r\nHost: x\r\n\r\n".repeat(load.pipelined);
         let mut unread = Vec::new();
@@ -90,42 +133,60 @@ fn hostile(load: Load) {
                 std::thread::spawn(move || upload_until(addr, &stop, &answers))
             })
             .collect();
-        // The normal client, every 20 ms.
+        // The normal client, every 20 ms; the server's connections counted meanwhile.
         let start = Instant::now();
         let mut waits = Vec::new();
+        let (mut most, mut last) = (0, 0);
         while start.elapsed() < load.time {
             let t = Instant::now();
             normal.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             let r = support::read_response(&mut normal, &mut buf, false).expect("the normal client's answer");
             assert_eq!(r.text(), "Hello, World!");
             waits.push(t.elapsed());
+            last = server.connections();
+            most = most.max(last);
             std::thread::sleep(Duration::from_millis(20));
         }
         stop.store(true, Ordering::SeqCst);
         waits.sort();
         let (asked, slowest, p95) = (waits.len(), waits[waits.len() - 1], waits[waits.len() * 95 / 100]);
         let uploaded: Vec<Option<TcpStream>> = uploaders.into_iter().map(|u| u.join().unwrap()).collect();
+        let trickled = tricklers.join().unwrap();
         // The uploaders' connections idle on keep-alive now: they hold no body buffer.
         std::thread::sleep(Duration::from_millis(300));
         sampler.join().unwrap();
         let grown = peak.load(Ordering::SeqCst).saturating_sub(baseline);
-        let connections = (load.pipeliners + load.uploaders + 1) as u64;
+        let plain = (load.pipeliners + load.uploaders + 1) as u64;
         // docs/caveats.md: per connection at most 2 * (max_output + head) of answers, a
-        // 64 KiB file buffer, 16 KiB received and its stack (128 KiB): 400 KiB; per worker
-        // 5 MiB of spare buffers; max_body_memory for large requests in all; and what glibc's
-        // allocator keeps of freed large buffers (about one or two per thread heap: 4 x 10
-        // MiB), and 16 MiB for the runtime and the test's clients.
+        // 64 KiB file buffer, 16 KiB received and its stack (128 KiB): 400 KiB; per TLS
+        // connection in its handshake (M_handshake) its stack, rustls's session, 64 KiB of
+        // handshake records received and the server's flight (a 354-byte certificate): 200 KiB;
+        // per worker 5 MiB of spare buffers; max_body_memory for large requests in all; and what
+        // glibc's allocator keeps of freed large buffers (about one or two per thread heap: 4 x
+        // 10 MiB), and 16 MiB for the runtime and the test's clients.
         let max_buf = 10 * MIB + 80 * 1024;
-        let bound = connections * 400 * 1024 + body_memory + 2 * 5 * MIB + 4 * max_buf + 16 * MIB;
+        let bound = plain * 400 * 1024
+            + load.tricklers as u64 * 200 * 1024
+            + body_memory
+            + 2 * 5 * MIB
+            + 4 * max_buf
+            + 16 * MIB;
         eprintln!(
-            "{backend:?}: {} hostile connections for {:?}: RSS {} MiB at the start, {} MiB more at the peak (bound {} MiB); \
-             {} bodies answered; normal client: {asked} answers, 95% within {p95:?}, slowest {slowest:?}",
-            connections - 1,
+            "{backend:?}: {} hostile connections ({} of them TLS handshakes) for {:?}: RSS {} MiB at the start, \
+             {} MiB more at the peak (bound {} MiB); {} connections open at the most, {} at the end; {} bodies answered; {} handshakes \
+             cut off, after {:?} to {:?}; normal client: {asked} answers, 95% within {p95:?}, slowest {slowest:?}",
+            plain - 1 + load.tricklers as u64,
+            load.tricklers,
             load.time,
             baseline / MIB,
             grown / MIB,
             bound / MIB,
+            most,
+            last,
             answers.load(Ordering::SeqCst),
+            trickled.cuts.len(),
+            trickled.cuts.iter().min().copied().unwrap_or_default(),
+            trickled.cuts.iter().max().copied().unwrap_or_default(),
         );
         assert!(grown < bound, "{backend:?}: {} MiB more, bound {} MiB", grown / MIB, bound / MIB);
         // Within 100 ms; on a machine whose cores other work also takes (the clients of this
@@ -134,6 +195,17 @@ fn hostile(load: Load) {
         assert!(p95 < Duration::from_millis(100), "{backend:?}: 95% of answers within {p95:?}");
         assert!(slowest < Duration::from_secs(1), "{backend:?}: the normal client waited {slowest:?}");
         assert!(answers.load(Ordering::SeqCst) > 0, "{backend:?}: no body was answered");
+        // Every trickled handshake ended at its deadline: none before it (counted from the
+        // connect, before the accept), none held much past it, and each trickler's first one
+        // within the load's time.
+        assert!(trickled.overdue.is_empty(), "{backend:?}: handshakes held past the deadline: {:?}", trickled.overdue);
+        for &cut in &trickled.cuts {
+            assert!(cut >= HANDSHAKE_TIME, "{backend:?}: a handshake cut off after {cut:?}, before its deadline");
+            assert!(cut < HANDSHAKE_TIME + CUT_MARGIN, "{backend:?}: a handshake cut off after {cut:?}");
+        }
+        if load.time >= HANDSHAKE_TIME + CUT_MARGIN {
+            assert!(trickled.cuts.len() >= load.tricklers, "{backend:?}: {} cut-offs", trickled.cuts.len());
+        }
         drop((unread, uploaded));
         rt.block_on(move || server.shutdown(Duration::from_secs(5)));
     });
@@ -184,13 +256,150 @@ fn upload_until(addr: SocketAddr, stop: &AtomicBool, answers: &AtomicU64) -> Opt
     conn
 }
 
+/// What the tricklers saw.
+struct Trickled {
+    /// How long after its connect each cut-off connection was found closed.
+    cuts: Vec<Duration>,
+    /// The ages of connections found still open past `HANDSHAKE_TIME + CUT_MARGIN`.
+    overdue: Vec<Duration>,
+}
+
+/// Keeps `count` TLS handshakes under way with the server at `addr` until `stop`: each sends a
+/// ClientHello of its own one byte every 200 to 500 ms, and when the server closes it, a new
+/// connection takes its place. One thread polls them all, so a cut-off is seen when it happens.
+fn trickle_until(addr: SocketAddr, count: usize, client: &Arc<rustls::ClientConfig>, stop: &AtomicBool) -> Trickled {
+    struct Slow {
+        sock: TcpStream,
+        /// Before the connect.
+        since: Instant,
+        hello: Vec<u8>,
+        sent: usize,
+        next: Instant,
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut pace = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        Duration::from_millis(200 + seed % 301)
+    };
+    let connect = |first: Duration| -> Option<Slow> {
+        let since = Instant::now();
+        let sock = TcpStream::connect(addr).ok()?;
+        sock.set_nonblocking(true).unwrap();
+        Some(Slow { sock, since, hello: client_hello(client), sent: 0, next: Instant::now() + first })
+    };
+    // The first bytes spread over the first pace.
+    let mut slow: Vec<Option<Slow>> = (0..count).map(|_| connect(pace())).collect();
+    let mut seen = Trickled { cuts: Vec::new(), overdue: Vec::new() };
+    let mut fds = Vec::with_capacity(count);
+    let limit = HANDSHAKE_TIME + CUT_MARGIN;
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        let mut wake = now + Duration::from_millis(100);
+        for s in slow.iter_mut() {
+            let Some(t) = s else {
+                *s = connect(pace());
+                continue;
+            };
+            if t.since.elapsed() > limit {
+                seen.overdue.push(t.since.elapsed());
+                *s = None;
+                continue;
+            }
+            if t.next <= now {
+                // The whole ClientHello would take over a minute at this pace: the server cuts first.
+                if t.sent < t.hello.len() {
+                    match t.sock.write(&t.hello[t.sent..=t.sent]) {
+                        Ok(n) => t.sent += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => {
+                            seen.cuts.push(t.since.elapsed());
+                            *s = None;
+                            continue;
+                        }
+                    }
+                }
+                t.next = now + pace();
+            }
+            wake = wake.min(t.next);
+        }
+        // Wait for the next byte due, or for the server to close a connection.
+        fds.clear();
+        fds.extend(slow.iter().flatten().map(|t| libc::pollfd {
+            fd: t.sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        let timeout = wake.saturating_duration_since(Instant::now()).as_millis() as libc::c_int;
+        // SAFETY: `fds` is an array of `fds.len()` pollfds.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout.max(1)) };
+        if ready <= 0 {
+            continue;
+        }
+        for (s, fd) in slow.iter_mut().filter(|s| s.is_some()).zip(&fds) {
+            if fd.revents == 0 {
+                continue;
+            }
+            let t = s.as_mut().unwrap();
+            let mut b = [0u8; 512];
+            // The end of the stream, a reset, or an alert before them.
+            let cut = loop {
+                match t.sock.read(&mut b) {
+                    Ok(0) => break true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                    Err(_) => break true,
+                }
+            };
+            if cut {
+                seen.cuts.push(t.since.elapsed());
+                *s = None;
+            }
+        }
+    }
+    seen.overdue.extend(slow.iter().flatten().map(|t| t.since.elapsed()).filter(|&age| age > limit));
+    seen
+}
+
+/// The first flight of a new TLS client: a ClientHello record.
+fn client_hello(client: &Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let mut session = rustls::ClientConnection::new(client.clone(), "localhost".try_into().unwrap()).unwrap();
+    let mut hello = Vec::new();
+    while session.wants_write() {
+        session.write_tls(&mut hello).unwrap();
+    }
+    hello
+}
+
+/// A TLS identity for `localhost`, and its certificate (DER) for clients to trust.
+fn identity() -> (TlsConfig, Vec<u8>) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = key.cert.der().to_vec();
+    let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
+    (TlsConfig::from_der(vec![cert.clone().into()], der).unwrap(), cert)
+}
+
+fn client_config(cert_der: Vec<u8>) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls_pki_types::CertificateDer::from(cert_der)).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
 #[test]
 fn hostile_connections_leave_memory_bounded_and_a_normal_client_answered() {
-    hostile(Load { pipeliners: 100, pipelined: 64, uploaders: 4, time: Duration::from_secs(3) });
+    hostile(Load { pipeliners: 100, pipelined: 64, uploaders: 4, tricklers: 20, time: Duration::from_secs(3) });
 }
 
 #[test]
 #[ignore = "a minute of load: run with --ignored"]
 fn a_thousand_hostile_connections_leave_memory_bounded_and_a_normal_client_answered() {
-    hostile(Load { pipeliners: 960, pipelined: 256, uploaders: 40, time: Duration::from_secs(20) });
+    hostile(Load { pipeliners: 700, pipelined: 256, uploaders: 40, tricklers: 260, time: Duration::from_secs(20) });
 }
