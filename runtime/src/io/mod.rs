@@ -70,7 +70,8 @@ enum Driver {
 /// The calling context. Functions that then need the worker take it again (and let go before
 /// suspending): it may have been handed to another thread in between.
 fn driver() -> Driver {
-    if !task::in_coroutine() {
+    if !task::can_suspend() {
+        // A plain thread, or a dropped coroutine being unwound (see `task/cell.rs`).
         return Driver::Thread;
     }
     match context::current_worker() {
@@ -128,9 +129,12 @@ impl Deadline {
 /// Whether the caller is a coroutine of a runtime on io_uring (its worker's ring is where its
 /// operations go, unless the worker was handed away meanwhile: `uring_op` finds that out).
 fn on_uring() -> bool {
-    // SAFETY: the running task is alive while it runs.
-    context::current_task()
-        .is_some_and(|t| matches!(unsafe { t.as_ref() }.shared.unparkers.first(), Some(Unparker::Uring(_))))
+    context::current_task().is_some_and(|t| {
+        // SAFETY: the running task is alive while it runs.
+        let header = unsafe { t.as_ref() };
+        // A coroutine without a yielder is being unwound and cannot wait on a ring.
+        matches!(header.shared.unparkers.first(), Some(Unparker::Uring(_))) && !header.yielder.get().is_null()
+    })
 }
 
 /// The time left until `deadline`, or `TimedOut` if it has passed.

@@ -54,6 +54,9 @@ pub(crate) struct Shared {
     remote_spawned: AtomicU64,
     /// Coroutines that finished on a thread that had just lost its worker in a hand-off.
     pub(crate) finished_elsewhere: AtomicU64,
+    /// Suspended coroutines unwound because their last reference was dropped (nothing could
+    /// wake them); counted as finished.
+    destroyed: AtomicU64,
     /// Hand-offs whose stuck thread has come back (its coroutine suspended).
     pub(crate) handoffs_completed: AtomicU64,
     /// Every worker, for the monitor and for carriers (cleared at shutdown).
@@ -88,6 +91,7 @@ impl Shared {
             counters: (0..workers).map(|_| CachePadded::new(WorkerCounters::default())).collect(),
             remote_spawned: AtomicU64::new(0),
             finished_elsewhere: AtomicU64::new(0),
+            destroyed: AtomicU64::new(0),
             handoffs_completed: AtomicU64::new(0),
             workers: Mutex::new(Vec::new()),
             carriers: super::carrier::Carriers::new(config.max_carriers),
@@ -181,10 +185,15 @@ impl Shared {
         }
     }
 
+    /// A suspended coroutine was unwound because nothing could wake it (`task/cell.rs`).
+    pub(crate) fn count_destroyed(&self) {
+        self.destroyed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Coroutines spawned and not finished.
     pub(crate) fn alive(&self) -> u64 {
         let mut spawned = self.remote_spawned.load(Ordering::Relaxed);
-        let mut finished = self.finished_elsewhere.load(Ordering::Relaxed);
+        let mut finished = self.finished_elsewhere.load(Ordering::Relaxed) + self.destroyed.load(Ordering::Relaxed);
         for c in self.counters.iter() {
             spawned += c.spawned.load(Ordering::Relaxed);
             finished += c.finished.load(Ordering::Relaxed);
@@ -196,8 +205,9 @@ impl Shared {
         let per_worker: Vec<_> =
             self.counters.iter().zip(self.stealers.iter()).map(|(c, s)| c.snapshot(s.len())).collect();
         let spawned = self.remote_spawned.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.spawned).sum::<u64>();
-        let finished =
-            self.finished_elsewhere.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.finished).sum::<u64>();
+        let finished = self.finished_elsewhere.load(Ordering::Relaxed)
+            + self.destroyed.load(Ordering::Relaxed)
+            + per_worker.iter().map(|w| w.finished).sum::<u64>();
         RuntimeMetrics {
             workers: self.config.workers,
             spawned,

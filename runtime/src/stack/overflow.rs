@@ -40,6 +40,12 @@ pub(crate) fn set_current_guard(range: GuardRange) {
     GUARD.set(range);
 }
 
+/// Records the guard page of the coroutine this thread runs now; returns the previous one
+/// (for a coroutine unwound inside another's run, see `task/cell.rs`).
+pub(crate) fn replace_current_guard(range: GuardRange) -> GuardRange {
+    GUARD.replace(range)
+}
+
 /// Installs the handler, once per process.
 pub(crate) fn install() {
     sys::install_fault_handler(on_fault);

@@ -11,6 +11,10 @@
 //! taken once, by the join handle's owner, after it has seen `COMPLETE` (acquire).
 //!
 //! The closure waits in the task until the first run: a queued task owns no stack.
+//!
+//! A coroutine still suspended when its last reference goes (nothing can wake it) is
+//! unwound by whoever drops that reference, before the allocation is freed: see
+//! `destroy_if_suspended`.
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -22,7 +26,7 @@ use corosensei::{Coroutine, CoroutineResult};
 use super::JoinError;
 use super::raw::{Header, Run, Suspend, Vtable};
 use crate::scheduler::{Worker, context};
-use crate::stack::{GuardRange, Stack, set_current_guard};
+use crate::stack::{GuardRange, Stack, replace_current_guard, set_current_guard};
 
 type Co = Coroutine<(), Suspend, (), Stack>;
 
@@ -104,8 +108,71 @@ where
     }
 
     unsafe fn drop_ref(ptr: NonNull<Header>) {
+        let raw = ptr.cast::<Cell<F, T>>().as_ptr();
+        // SAFETY: the caller holds one reference that came from Arc::into_raw; the `Arc` made
+        // here is never dropped, it only reads the count.
+        let count = Arc::strong_count(&std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) }));
+        if count == 1 {
+            // The last reference: nobody else can reach the task any more (every queue, waker,
+            // handle and running worker holds a reference of its own). Pairs with the release
+            // of the references dropped before this one.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            // SAFETY: `raw` is alive (we hold a reference) and, as the last reference holder,
+            // this thread has exclusive access to the coroutine side of the task.
+            unsafe { (*raw).destroy_if_suspended(ptr) };
+        }
         // SAFETY: the caller gives up one reference that came from Arc::into_raw.
-        unsafe { Arc::decrement_strong_count(ptr.cast::<Cell<F, T>>().as_ptr()) }
+        unsafe { Arc::decrement_strong_count(raw) }
+    }
+
+    /// A suspended coroutine that nothing can wake any more (its last reference is being
+    /// dropped): unwinds it here, on this thread, so that its destructors run, and counts it
+    /// as finished.
+    ///
+    /// The unwind runs as the coroutine: `in_coroutine()` is true and `current_id()` is its
+    /// id, and the reference the caller still holds keeps the task alive for wakers its
+    /// destructors make. It cannot suspend: nothing would resume it, and this thread (a
+    /// worker's scheduler, another coroutine, a plain thread) has its own work to return to.
+    /// So its yielder is cleared: every suspension point returns at once, as after a spurious
+    /// wake-up; `sleep` blocks the thread, runtime IO waits the way a plain thread does
+    /// (`poll(2)`), and hooked calls go straight to the kernel. A destructor that waits for
+    /// another coroutine may wait for ever (see `docs/caveats.md`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the last reference to the task (`ptr` is its header), so nothing else
+    /// touches `stage`.
+    unsafe fn destroy_if_suspended(&self, ptr: NonNull<Header>) {
+        // SAFETY: exclusive access, from the caller.
+        let stage = unsafe { &mut *self.stage.get() };
+        if !matches!(stage, Stage::Running(_)) {
+            return;
+        }
+        let Stage::Running(mut co) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
+        let header = &self.header;
+        header.state.begin_destroy();
+        // Cancellation must not be delivered again, and nothing may switch the coroutine out
+        // (the preemption handler also refuses a coroutine without a yielder).
+        header.unwinding.set(true);
+        header.yielder.set(std::ptr::null());
+        let previous = context::set_current_task(Some(ptr));
+        let previous_guard = replace_current_guard(header.guard.get());
+        #[cfg(feature = "hooks")]
+        let hooks_were = crate::hooks::active();
+        #[cfg(feature = "hooks")]
+        crate::hooks::set_active(false);
+        co.force_unwind();
+        #[cfg(feature = "hooks")]
+        crate::hooks::set_active(hooks_were);
+        set_current_guard(previous_guard);
+        context::set_current_task(previous);
+        header.shared.recycle_stack(co.into_stack());
+        header.state.complete();
+        header.shared.count_destroyed();
+        let waker = header.join_waker.lock().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     unsafe fn take_output(ptr: NonNull<Header>, out: *mut ()) {
@@ -208,17 +275,11 @@ fn guard_range(header: &Header, stack: &Stack) -> GuardRange {
 
 impl<F, T> Drop for Cell<F, T> {
     fn drop(&mut self) {
-        if let Stage::Running(_) = self.stage.get_mut() {
-            // A suspended coroutine that nobody will wake again: unwind it here so that its
-            // destructors run. It must not mistake itself for the task this thread runs.
-            let Stage::Running(mut co) = std::mem::replace(self.stage.get_mut(), Stage::Finished) else {
-                unreachable!()
-            };
-            self.header.unwinding.set(true);
-            let previous = context::set_current_task(None);
-            co.force_unwind();
-            context::set_current_task(previous);
-            self.header.shared.recycle_stack(co.into_stack());
-        }
+        // `drop_ref` unwinds a suspended coroutine before it lets go of the last reference.
+        debug_assert!(
+            !matches!(self.stage.get_mut(), Stage::Running(_)),
+            "task {} freed while suspended",
+            self.header.id
+        );
     }
 }

@@ -63,6 +63,9 @@ pub(crate) fn yield_uncancellable() {
 fn switch_out(why: Suspend) {
     if let Some(header) = current_header() {
         let yielder = header.yielder.get();
+        if yielder.is_null() {
+            return; // unwound because it was dropped: it cannot suspend (see `task/cell.rs`)
+        }
         header.no_preempt.set(header.no_preempt.get() + 1);
         // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on (for a
         // preemption, the signal handler checked that the coroutine runs on its own stack or
@@ -97,7 +100,7 @@ pub(crate) fn preempt_if_pending() {
         if pending {
             crate::preempt::count_done();
             preempted();
-        } else if context::detached() {
+        } else if context::detached() && !header.yielder.get().is_null() {
             let yielder = header.yielder.get();
             header.no_preempt.set(header.no_preempt.get() + 1);
             // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
@@ -211,7 +214,9 @@ fn suspend(header: &Header) {
 fn suspend_for(header: &Header, why: Suspend) {
     deliver_cancel(header);
     let yielder = header.yielder.get();
-    debug_assert!(!yielder.is_null());
+    if yielder.is_null() {
+        return; // unwound because it was dropped: it cannot suspend (see `task/cell.rs`)
+    }
     header.no_preempt.set(header.no_preempt.get() + 1);
     // SAFETY: the yielder was stored by this coroutine when it started and lives on its stack,
     // which is the stack we run on right now.
@@ -319,7 +324,7 @@ pub fn sleep_until(deadline: Instant) {
         if now >= deadline {
             return;
         }
-        if current_header().is_some() {
+        if current_header().is_some_and(|h| !h.yielder.get().is_null()) {
             park_until(deadline);
         } else {
             std::thread::sleep(deadline - now);

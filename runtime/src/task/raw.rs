@@ -73,7 +73,8 @@ pub(crate) struct Header {
     pub(crate) unpark_token: std::sync::atomic::AtomicBool,
     /// Who to wake when the task completes.
     pub(crate) join_waker: SpinLock<Option<Waker>>,
-    /// The coroutine's yielder, set when it first runs.
+    /// The coroutine's yielder, set when it first runs; cleared when the coroutine is unwound
+    /// because it was dropped, so that nothing switches it out (`task/cell.rs`).
     pub(crate) yielder: Cell<*const Yielder<(), Suspend>>,
     /// Cancellation was delivered (the coroutine is unwinding): do not deliver it again.
     pub(crate) unwinding: Cell<bool>,
@@ -106,6 +107,15 @@ impl Header {
             self.shared.schedule(task);
         }
     }
+}
+
+/// Whether the caller runs in a coroutine that can suspend: not on a plain thread, and not in
+/// a dropped coroutine being unwound in place (whose yielder is cleared, see `task/cell.rs`).
+#[inline]
+pub(crate) fn can_suspend() -> bool {
+    // SAFETY: the current task is alive while it runs (or is unwound): its runner holds a
+    // reference.
+    crate::scheduler::context::current_task().is_some_and(|h| !unsafe { h.as_ref() }.yielder.get().is_null())
 }
 
 /// A counted reference to a task.
