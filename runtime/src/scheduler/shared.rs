@@ -57,6 +57,12 @@ pub(crate) struct Shared {
     /// Suspended coroutines unwound because their last reference was dropped (nothing could
     /// wake them); counted as finished.
     destroyed: AtomicU64,
+    /// `maybe_grow` segments in use by this runtime's coroutines.
+    segments: std::sync::atomic::AtomicUsize,
+    /// Coroutines of this runtime switched out by a preemption signal.
+    preemptions: AtomicU64,
+    /// Preemption signals to this runtime's workers that arrived at an unsafe point.
+    preemptions_deferred: AtomicU64,
     /// Hand-offs whose stuck thread has come back (its coroutine suspended).
     pub(crate) handoffs_completed: AtomicU64,
     /// Every worker, for the monitor and for carriers (cleared at shutdown).
@@ -92,6 +98,9 @@ impl Shared {
             remote_spawned: AtomicU64::new(0),
             finished_elsewhere: AtomicU64::new(0),
             destroyed: AtomicU64::new(0),
+            segments: std::sync::atomic::AtomicUsize::new(0),
+            preemptions: AtomicU64::new(0),
+            preemptions_deferred: AtomicU64::new(0),
             handoffs_completed: AtomicU64::new(0),
             workers: Mutex::new(Vec::new()),
             carriers: super::carrier::Carriers::new(config.max_carriers),
@@ -190,6 +199,30 @@ impl Shared {
         self.destroyed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One of this runtime's coroutines took a `maybe_grow` segment.
+    pub(crate) fn segment_taken(&self) {
+        self.segments.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// ... and gave it back.
+    pub(crate) fn segment_returned(&self) {
+        self.segments.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// One of this runtime's coroutines was switched out by a preemption signal.
+    pub(crate) fn count_preemption(&self) {
+        self.preemptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A preemption signal to one of this runtime's workers arrived at an unsafe point.
+    ///
+    /// # Signal safety
+    ///
+    /// One atomic add.
+    pub(crate) fn count_preemption_deferred(&self) {
+        self.preemptions_deferred.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Coroutines spawned and not finished.
     pub(crate) fn alive(&self) -> u64 {
         let mut spawned = self.remote_spawned.load(Ordering::Relaxed);
@@ -222,12 +255,12 @@ impl Shared {
             stacks_pooled: self.stacks.pooled_shared() + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
             timers: per_worker.iter().map(|w| w.timers).sum(),
             stack_guard: self.stacks.guard_kind(),
-            stack_segments: crate::stack::segments_in_use(),
+            stack_segments: self.segments.load(Ordering::Relaxed),
             handoffs: self.carriers.handoffs(),
             handoffs_refused: self.carriers.refused(),
             carriers_alive: self.carriers.alive(),
-            signal_preemptions: crate::preempt::done(),
-            signal_preemptions_deferred: crate::preempt::deferred(),
+            signal_preemptions: self.preemptions.load(Ordering::Relaxed),
+            signal_preemptions_deferred: self.preemptions_deferred.load(Ordering::Relaxed),
             io_backend: self.config.io_backend,
             io_in_flight: per_worker.iter().map(|w| w.io_in_flight).sum(),
             per_worker,
