@@ -220,6 +220,12 @@ unsafe fn run<T>(
     }
 }
 
+/// Whether the calling coroutine's runtime is shutting down.
+fn shutting_down() -> bool {
+    // SAFETY: the running task is alive while it runs.
+    context::current_task().is_some_and(|t| unsafe { t.as_ref() }.shared.is_shutting_down())
+}
+
 /// Cancels an io_uring operation on the ring that owns it (the coroutine may have moved).
 /// Called by the coroutine that submitted it.
 fn cancel_op(op: &reactor::Op, owner: usize) {
@@ -382,6 +388,9 @@ unsafe fn uring_op(
         Ok(Ok(res))
     } else if res == -libc::ECANCELED && expired {
         Err(timed_out())
+    } else if res == -libc::ECANCELED && !shutting_down() {
+        // Cancelled by `forget`: the descriptor was closed while the operation waited.
+        Ok(Err(io::Error::from_raw_os_error(libc::EBADF)))
     } else if res == -libc::ECANCELED {
         // Cancelled by the runtime while it shuts down, during an unwind.
         Err(io::Error::new(io::ErrorKind::Interrupted, "operation cancelled: the runtime is shutting down"))

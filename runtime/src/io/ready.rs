@@ -43,10 +43,15 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
 
 /// Drops what this worker's reactor remembers about `fd`; call it before closing `fd`.
 /// Harmless anywhere; other workers repair stale entries lazily.
+///
+/// Coroutines waiting on `fd` in this worker's reactor are woken, and see the descriptor
+/// closed (`EBADF`) instead of waiting for ever: on epoll they try their call again; on
+/// io_uring their operations on `fd` are cancelled before it is closed (Linux 5.19+).
 pub fn forget(fd: RawFd) {
     if let Some(worker) = crate::scheduler::context::current_worker() {
-        if let crate::reactor::Reactor::Epoll(reactor) = worker.reactor() {
-            reactor.forget(fd);
+        match worker.reactor() {
+            crate::reactor::Reactor::Epoll(reactor) => reactor.forget(fd),
+            crate::reactor::Reactor::Uring(reactor) => reactor.close_fd(fd),
         }
     }
 }

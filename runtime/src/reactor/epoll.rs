@@ -190,12 +190,18 @@ impl EpollReactor {
         self.wait(timeout);
     }
 
-    /// Forgets `fd` (it is being closed).
+    /// Forgets `fd` (it is being closed) and wakes its waiters: closing the descriptor drops
+    /// its registration in the kernel, so no event would ever wake them. They try their call
+    /// again, which fails (`EBADF`) once the descriptor is closed.
     pub(crate) fn forget(&self, fd: RawFd) {
-        if let Some(waiters) = self.fds.borrow_mut().remove(&fd) {
+        let removed = self.fds.borrow_mut().remove(&fd);
+        if let Some(waiters) = removed {
             if waiters.registered {
                 // SAFETY: see `add`.
                 let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+            }
+            for waker in [waiters.read, waiters.write].into_iter().flatten() {
+                waker.wake();
             }
         }
     }
