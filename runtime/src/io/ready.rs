@@ -48,10 +48,43 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
 /// closed (`EBADF`) instead of waiting for ever: on epoll they try their call again; on
 /// io_uring their operations on `fd` are cancelled before it is closed (Linux 5.19+).
 pub fn forget(fd: RawFd) {
-    if let Some(worker) = crate::scheduler::context::current_worker() {
-        match worker.reactor() {
-            crate::reactor::Reactor::Epoll(reactor) => reactor.forget(fd),
-            crate::reactor::Reactor::Uring(reactor) => reactor.close_fd(fd),
+    use crate::reactor::{Reactor, Unparker};
+    let worker = crate::scheduler::context::current_worker();
+    let mut mask = 0;
+    let mut me = None;
+    if let Some(w) = worker.as_ref() {
+        mask = w.shared().waiting.take(fd);
+        me = Some(w.index());
+        match w.reactor() {
+            Reactor::Epoll(reactor) => reactor.forget(fd),
+            Reactor::Uring(reactor) => reactor.close_fd(fd),
+        }
+    } else if let Some(task) = crate::scheduler::context::current_task() {
+        // A coroutine whose worker was handed to another thread: every marked worker is
+        // another's.
+        // SAFETY: the running task is alive while it runs.
+        mask = unsafe { task.as_ref() }.shared.waiting.take(fd);
+    }
+    if mask == 0 {
+        return;
+    }
+    // Waiters in other workers' reactors (rare: a descriptor waited on by one worker's
+    // coroutine and closed by another's).
+    let shared = match worker.as_ref() {
+        Some(w) => w.shared().clone(),
+        None => match crate::scheduler::context::current_shared() {
+            Some(shared) => shared,
+            None => return,
+        },
+    };
+    drop(worker);
+    for (index, unparker) in shared.unparkers.iter().enumerate() {
+        if Some(index) == me || mask & (1u64 << (index % 64)) == 0 {
+            continue;
+        }
+        match unparker {
+            Unparker::Epoll(remote) => remote.forget(fd),
+            Unparker::Uring(remote) => remote.close_fd_remote(fd),
         }
     }
 }
@@ -83,7 +116,9 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 let Some(crate::reactor::Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
                     return Ok(());
                 };
+                let w = worker.as_ref().expect("matched above");
                 for &(fd, events) in fds {
+                    w.shared().waiting.mark(fd, w.index());
                     if events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
                         reactor.register(fd, crate::reactor::Interest::Readable, &waker)?;
                     }
@@ -111,10 +146,13 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 let ops: Vec<_> = fds
                     .iter()
                     .map(|&(fd, events)| {
+                        w.shared().waiting.mark(fd, w.index());
                         let entry =
                             io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events as u16 as u32).build();
                         // SAFETY: a poll names no memory.
-                        unsafe { reactor.submit(entry) }
+                        let op = unsafe { reactor.submit(entry) };
+                        op.waits_on(fd);
+                        op
                     })
                     .collect();
                 (ops, w.index())

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     /// Suspended coroutines unwound because their last reference was dropped (nothing could
     /// wake them); counted as finished.
     destroyed: AtomicU64,
+    /// Which workers wait on which descriptors, so that a close reaches them (`io/closing.rs`).
+    pub(crate) waiting: crate::io::Waiting,
     /// `maybe_grow` segments in use by this runtime's coroutines.
     segments: std::sync::atomic::AtomicUsize,
     /// Coroutines of this runtime switched out by a preemption signal.
@@ -98,6 +100,7 @@ impl Shared {
             remote_spawned: AtomicU64::new(0),
             finished_elsewhere: AtomicU64::new(0),
             destroyed: AtomicU64::new(0),
+            waiting: crate::io::Waiting::new(),
             segments: std::sync::atomic::AtomicUsize::new(0),
             preemptions: AtomicU64::new(0),
             preemptions_deferred: AtomicU64::new(0),
