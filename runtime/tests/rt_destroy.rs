@@ -5,7 +5,8 @@
 
 mod support;
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 /// What a destructor saw: `in_coroutine()`, `current_id()`.
@@ -104,5 +105,73 @@ fn a_dropped_coroutines_destructors_cannot_suspend() {
     assert!(alive_drops_to_zero(&rt), "alive stays at {}", rt.metrics().alive);
     // The worker survived the unwind: it still runs coroutines.
     assert_eq!(rt.block_on(|| 7), 7);
+    support::shutdown(rt);
+}
+
+#[test]
+fn handles_dropped_at_once_on_two_threads_unwind_every_coroutine_once() {
+    const N: usize = 2000;
+    let rt = support::runtime(2);
+    let unwound = Arc::new(AtomicUsize::new(0));
+    struct Count(Arc<AtomicUsize>);
+    impl Drop for Count {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let joins: Vec<_> = (0..N)
+        .map(|_| {
+            let (tx, count) = (tx.clone(), Count(unwound.clone()));
+            rt.spawn(move || {
+                let _count = count;
+                tx.send(oc_runtime::task::current().unwrap()).unwrap();
+                oc_runtime::task::park();
+                unreachable!("nothing wakes this coroutine");
+            })
+        })
+        .collect();
+    let handles: Vec<_> = (0..N).map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap()).collect();
+    // Let every coroutine park (each then holds no reference but these two).
+    assert!(
+        (0..1000).any(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            rt.metrics().injector_depth == 0 && rt.metrics().per_worker.iter().all(|w| w.queue_depth == 0)
+        }),
+        "the coroutines did not park"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    // Both threads drop the two references of coroutine `i` at the same moment: each arrives,
+    // then spins until the other has arrived too.
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let meet = |arrived: &AtomicUsize, i: usize| {
+        arrived.fetch_add(1, Ordering::AcqRel);
+        let mut spins = 0u32;
+        let since = Instant::now();
+        while arrived.load(Ordering::Acquire) < 2 * (i + 1) {
+            spins += 1;
+            // On a loaded machine the other thread may not be running: let it.
+            if spins % 256 == 0 {
+                assert!(since.elapsed() < Duration::from_secs(10), "the other thread stopped (it panicked)");
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    };
+    let a = arrived.clone();
+    let other = std::thread::spawn(move || {
+        for (i, h) in handles.into_iter().enumerate() {
+            meet(&a, i);
+            drop(h);
+        }
+    });
+    for (i, j) in joins.into_iter().enumerate() {
+        meet(&arrived, i);
+        drop(j);
+    }
+    other.join().unwrap();
+    assert_eq!(unwound.load(Ordering::Relaxed), N, "every coroutine unwound once");
+    assert!(alive_drops_to_zero(&rt), "alive stays at {}", rt.metrics().alive);
     support::shutdown(rt);
 }

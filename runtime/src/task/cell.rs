@@ -4,8 +4,8 @@
 //!
 //! `stage` moves `Pending(f)` → `Running(coroutine)` → `Finished`, or `Pending` → `Finished`
 //! when the task is cancelled (or cannot get a stack) before it starts. Only the thread that
-//! holds the task's `RUNNING` bit touches `stage`, except `Drop`, which runs with the last
-//! reference.
+//! holds the task's `RUNNING` bit touches `stage`, except `drop_ref` once it has taken the
+//! last reference.
 //!
 //! `output` is written once, by the running thread, before the state says `COMPLETE`; it is
 //! taken once, by the join handle's owner, after it has seen `COMPLETE` (acquire).
@@ -13,13 +13,15 @@
 //! The closure waits in the task until the first run: a queued task owns no stack.
 //!
 //! A coroutine still suspended when its last reference goes (nothing can wake it) is
-//! unwound by whoever drops that reference, before the allocation is freed: see
-//! `destroy_if_suspended`.
+//! unwound by whoever drops that reference, before the allocation is freed: see `drop_ref`
+//! and `destroy_suspended`. The count is the header's own (not an `Arc`'s) so that exactly
+//! one thread sees it reach zero and may take a reference again for the unwind.
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, CoroutineResult};
 
@@ -67,8 +69,9 @@ where
         preemptible: bool,
         shared: Arc<crate::scheduler::Shared>,
     ) -> NonNull<Header> {
-        let cell: Arc<Cell<F, T>> = Arc::new(Cell {
+        let cell: Box<Cell<F, T>> = Box::new(Cell {
             header: Header {
+                refs: AtomicUsize::new(1),
                 state: super::state::State::new_scheduled(),
                 vtable: &Self::VTABLE,
                 id,
@@ -91,7 +94,7 @@ where
             output: UnsafeCell::new(None),
         });
         // `header` is the first field of a repr(C) struct, so the pointers coincide.
-        NonNull::new(Arc::into_raw(cell).cast_mut().cast::<Header>()).expect("Arc pointer is null")
+        NonNull::from(Box::leak(cell)).cast::<Header>()
     }
 
     /// # Safety
@@ -103,29 +106,47 @@ where
     }
 
     unsafe fn clone_ref(ptr: NonNull<Header>) {
-        // SAFETY: the pointer came from Arc::into_raw of this type and the count is >= 1.
-        unsafe { Arc::increment_strong_count(ptr.cast::<Cell<F, T>>().as_ptr()) }
+        // SAFETY: the caller holds a reference, so the task is alive.
+        let refs = unsafe { &ptr.as_ref().refs };
+        // Relaxed, as `Arc` does: a new reference is made from an existing one.
+        if refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+            std::process::abort();
+        }
     }
 
     unsafe fn drop_ref(ptr: NonNull<Header>) {
         let raw = ptr.cast::<Cell<F, T>>().as_ptr();
-        // SAFETY: the caller holds one reference that came from Arc::into_raw; the `Arc` made
-        // here is never dropped, it only reads the count.
-        let count = Arc::strong_count(&std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(raw) }));
-        if count == 1 {
-            // The last reference: nobody else can reach the task any more (every queue, waker,
-            // handle and running worker holds a reference of its own). Pairs with the release
-            // of the references dropped before this one.
-            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-            // SAFETY: `raw` is alive (we hold a reference) and, as the last reference holder,
-            // this thread has exclusive access to the coroutine side of the task.
-            unsafe { (*raw).destroy_if_suspended(ptr) };
+        // SAFETY: the caller holds a reference, so the task is alive.
+        let refs = unsafe { &(*raw).header.refs };
+        if refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
         }
-        // SAFETY: the caller gives up one reference that came from Arc::into_raw.
-        unsafe { Arc::decrement_strong_count(raw) }
+        // The last reference: nobody else can reach the task any more (every queue, waker,
+        // handle and running worker holds a reference of its own). Pairs with the release of
+        // the references dropped before this one, as in `Arc`.
+        std::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: `raw` came from `Box::into_raw` in `allocate`, and this thread, which took
+        // the count to zero, is the only one that can reach it.
+        let cell = unsafe { &*raw };
+        // SAFETY: as above: exclusive access to `stage`.
+        if matches!(unsafe { &*cell.stage.get() }, Stage::Running(_)) {
+            // A suspended coroutine: unwind it before the task is freed, holding a reference
+            // again so that wakers its destructors make keep the task alive.
+            refs.store(1, Ordering::Relaxed);
+            // SAFETY: exclusive access, as above.
+            unsafe { cell.destroy_suspended(ptr) };
+            if refs.fetch_sub(1, Ordering::Release) != 1 {
+                // A waker made during the unwind still holds the task; its last drop frees it
+                // (the coroutine is finished by then).
+                return;
+            }
+            std::sync::atomic::fence(Ordering::Acquire);
+        }
+        // SAFETY: the last reference is gone; the allocation came from `Box::into_raw`.
+        drop(unsafe { Box::from_raw(raw) });
     }
 
-    /// A suspended coroutine that nothing can wake any more (its last reference is being
+    /// A suspended coroutine that nothing can wake any more (its last reference was just
     /// dropped): unwinds it here, on this thread, so that its destructors run, and counts it
     /// as finished.
     ///
@@ -140,14 +161,11 @@ where
     ///
     /// # Safety
     ///
-    /// The caller holds the last reference to the task (`ptr` is its header), so nothing else
-    /// touches `stage`.
-    unsafe fn destroy_if_suspended(&self, ptr: NonNull<Header>) {
+    /// The caller holds the only reference to the task (`ptr` is its header), so nothing else
+    /// touches `stage`, which holds a suspended coroutine.
+    unsafe fn destroy_suspended(&self, ptr: NonNull<Header>) {
         // SAFETY: exclusive access, from the caller.
         let stage = unsafe { &mut *self.stage.get() };
-        if !matches!(stage, Stage::Running(_)) {
-            return;
-        }
         let Stage::Running(mut co) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
         let header = &self.header;
         header.state.begin_destroy();

@@ -1,6 +1,7 @@
 //! The type-erased task: a header every task starts with, and a thin counted reference to it.
 //!
-//! A task is one heap allocation (`Cell<F, T>`, an `Arc`) that begins with a [`Header`].
+//! A task is one heap allocation (`Cell<F, T>`, counted like an `Arc`) that begins with a
+//! [`Header`].
 //! Queues, wakers and join handles hold a [`TaskRef`]: a pointer to that header whose
 //! clone, drop and run go through the header's vtable, which knows the concrete `F` and `T`.
 
@@ -59,6 +60,9 @@ pub(crate) struct Vtable {
 ///   thread that currently runs the task (between `State::start_run` and `State::end_run`).
 #[repr(C)]
 pub(crate) struct Header {
+    /// References to the task (`TaskRef`s, wakers): the task is freed when the last goes,
+    /// after a suspended coroutine is unwound (`task/cell.rs`).
+    pub(crate) refs: std::sync::atomic::AtomicUsize,
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: u64,
@@ -124,7 +128,7 @@ pub(crate) struct TaskRef {
 }
 
 // SAFETY: the header is Sync and Send and the vtable functions are thread-safe reference
-// counting (an `Arc`).
+// counting (an atomic count in the header).
 unsafe impl Send for TaskRef {}
 // SAFETY: as above.
 unsafe impl Sync for TaskRef {}
