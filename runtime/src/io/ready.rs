@@ -44,9 +44,11 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
 /// Drops what this worker's reactor remembers about `fd`; call it before closing `fd`.
 /// Harmless anywhere; other workers repair stale entries lazily.
 ///
-/// Coroutines waiting on `fd` in this worker's reactor are woken, and see the descriptor
-/// closed (`EBADF`) instead of waiting for ever: on epoll they try their call again; on
-/// io_uring their operations on `fd` are cancelled before it is closed (Linux 5.19+).
+/// Coroutines waiting on `fd` are woken, and see the descriptor closed (`EBADF`) instead of
+/// waiting for ever: on epoll they try their call again; on io_uring their operations on
+/// `fd` are cancelled (Linux 5.19+). In this worker's reactor that happens here, before the
+/// close; other workers whose coroutines waited on `fd` (`closing.rs`) are told through
+/// their remote handles and act at their next turn.
 pub fn forget(fd: RawFd) {
     use crate::reactor::{Reactor, Unparker};
     let worker = crate::scheduler::context::current_worker();
@@ -68,8 +70,9 @@ pub fn forget(fd: RawFd) {
     if mask == 0 {
         return;
     }
-    // Waiters in other workers' reactors (rare: a descriptor waited on by one worker's
-    // coroutine and closed by another's).
+    // Waiters in other workers' reactors: a descriptor waited on by coroutines of other
+    // workers (a coroutine that moved, or several sharing it). Each costs that worker a
+    // message and a wake-up.
     let shared = match worker.as_ref() {
         Some(w) => w.shared().clone(),
         None => match crate::scheduler::context::current_shared() {

@@ -125,7 +125,7 @@ where
         // handle and running worker holds a reference of its own). Pairs with the release of
         // the references dropped before this one, as in `Arc`.
         std::sync::atomic::fence(Ordering::Acquire);
-        // SAFETY: `raw` came from `Box::into_raw` in `allocate`, and this thread, which took
+        // SAFETY: `raw` came from `Box::leak` in `allocate`, and this thread, which took
         // the count to zero, is the only one that can reach it.
         let cell = unsafe { &*raw };
         // SAFETY: as above: exclusive access to `stage`.
@@ -142,7 +142,7 @@ where
             }
             std::sync::atomic::fence(Ordering::Acquire);
         }
-        // SAFETY: the last reference is gone; the allocation came from `Box::into_raw`.
+        // SAFETY: the last reference is gone; the allocation came from `Box::leak`.
         drop(unsafe { Box::from_raw(raw) });
     }
 
