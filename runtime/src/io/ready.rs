@@ -46,8 +46,7 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
 ///
 /// Coroutines waiting on `fd` are woken, and see the descriptor closed (`EBADF`) instead of
 /// waiting for ever: on epoll they try their call again; on io_uring their operations on
-/// `fd` are cancelled (Linux 5.19+). In this worker's reactor that happens here, before the
-/// close; other workers whose coroutines waited on `fd` (`closing.rs`) are told through
+/// `fd` are cancelled. In this worker's reactor that happens here; other workers whose coroutines waited on `fd` (`closing.rs`) are told through
 /// their remote handles and act at their next turn.
 pub fn forget(fd: RawFd) {
     use crate::reactor::{Reactor, Unparker};
@@ -59,7 +58,8 @@ pub fn forget(fd: RawFd) {
         me = Some(w.index());
         match w.reactor() {
             Reactor::Epoll(reactor) => reactor.forget(fd),
-            Reactor::Uring(reactor) => reactor.close_fd(fd),
+            Reactor::Uring(reactor) if mask & (1u64 << (w.index() % 64)) != 0 => reactor.cancel_waits_on(fd, u64::MAX),
+            Reactor::Uring(_) => {}
         }
     } else if let Some(task) = crate::scheduler::context::current_task() {
         // A coroutine whose worker was handed to another thread: every marked worker is

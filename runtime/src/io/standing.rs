@@ -118,7 +118,7 @@ impl Readiness {
         }
         let entry = opcode::PollAdd::new(types::Fd(fd), (libc::POLLIN | libc::POLLRDHUP) as u32).multi(true).build();
         // SAFETY: a poll names no memory.
-        let op = unsafe { ring.submit_standing(entry) };
+        let op = unsafe { ring.submit(entry) };
         // Arming looks at the socket: bytes (or an end) already there bring a completion at
         // once.
         self.state.store(0, Ordering::Relaxed);

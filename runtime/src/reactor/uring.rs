@@ -43,7 +43,7 @@ pub(crate) struct Op {
     state: SpinLock<OpState>,
     user_data: Cell<u64>,
     /// The descriptor a coroutine waits on with this operation (-1: none recorded), for a
-    /// close on another thread (`close_fd_remote`). Written and read only by the thread that
+    /// close of it (`cancel_waits_on`). Written and read only by the thread that
     /// drives the owning worker.
     fd: Cell<i32>,
 }
@@ -228,8 +228,6 @@ impl UringRemote {
 struct Slot {
     generation: u32,
     op: Option<Arc<Op>>,
-    /// A standing (multishot) poll: kept for the life of a socket, not a wait of its own.
-    standing: bool,
     /// The ring's submission count before this operation.
     seq: u64,
 }
@@ -239,8 +237,6 @@ pub(crate) struct UringReactor {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
     in_flight: Cell<usize>,
-    /// Of those, standing polls (`submit_standing`).
-    standing: Cell<usize>,
     /// Submissions so far (mirrored in `UringRemote::submitted`).
     seq: Cell<u64>,
     unsubmitted: Cell<u32>,
@@ -341,7 +337,6 @@ impl UringReactor {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             in_flight: Cell::new(0),
-            standing: Cell::new(0),
             seq: Cell::new(0),
             unsubmitted: Cell::new(0),
             wake_armed: Cell::new(false),
@@ -366,36 +361,27 @@ impl UringReactor {
     ///
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry) -> Arc<Op> {
-        let (op, entry) = self.track(entry, false);
+        let (op, entry) = self.track(entry);
         self.push(&[entry]);
         op
     }
 
-    /// `submit` for a standing (multishot) poll, which stays in flight for the life of its
-    /// socket: not counted as a wait by `close_fd`.
-    ///
-    /// # Safety
-    ///
-    /// As for `submit`.
-    pub(crate) unsafe fn submit_standing(&self, entry: squeue::Entry) -> Arc<Op> {
-        let (op, entry) = self.track(entry, true);
-        self.push(&[entry]);
-        op
-    }
-
-    /// `fd` is about to be closed: cancels every operation of this ring on it (its waiters
-    /// wake with `ECANCELED`), now, while the descriptor still names the file (the kernel
-    /// matches the cancellation by file, and an operation holds the file open, so a close
-    /// alone would leave them waiting). Costs a system call only when operations other than
-    /// standing polls are in flight. Linux 5.19+; earlier kernels refuse the cancellation.
-    pub(crate) fn close_fd(&self, fd: std::os::fd::RawFd) {
-        if self.in_flight.get() == self.standing.get() {
-            return;
+    /// `fd` is being closed (`upto`: only operations submitted before the ring's submission
+    /// count reached it; `u64::MAX` for all): cancels the operations its coroutines wait on
+    /// with `fd` (recorded by `Op::waits_on`), whose waiters then see `EBADF`. A cancellation
+    /// by `user_data` does not need the descriptor, so it may reach the kernel after the close.
+    pub(crate) fn cancel_waits_on(&self, fd: i32, upto: u64) {
+        let targets: Vec<u64> = self
+            .slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.seq < upto && s.op.as_ref().is_some_and(|op| op.fd.get() == fd))
+            .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
+            .collect();
+        for user_data in targets {
+            self.cancel(user_data);
         }
-        let entry =
-            opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all()).build().user_data(IGNORE_TOKEN);
-        self.push(&[entry]);
-        self.flush();
     }
 
     /// Queues two entries at once (`submit` twice, with one look at the submission queue).
@@ -404,15 +390,15 @@ impl UringReactor {
     ///
     /// As for `submit`, for both entries.
     pub(crate) unsafe fn submit_pair(&self, first: squeue::Entry, second: squeue::Entry) -> (Arc<Op>, Arc<Op>) {
-        let ((a, first), (b, second)) = (self.track(first, false), self.track(second, false));
+        let ((a, first), (b, second)) = (self.track(first), self.track(second));
         self.push(&[first, second]);
         (a, b)
     }
 
     /// An operation in a slot for `entry`, and the entry marked with the slot's `user_data`.
-    fn track(&self, entry: squeue::Entry, standing: bool) -> (Arc<Op>, squeue::Entry) {
+    fn track(&self, entry: squeue::Entry) -> (Arc<Op>, squeue::Entry) {
         let op = self.fresh_op();
-        let user_data = self.insert(op.clone(), standing);
+        let user_data = self.insert(op.clone());
         op.user_data.set(user_data);
         (op, entry.user_data(user_data))
     }
@@ -454,27 +440,23 @@ impl UringReactor {
         self.flush();
     }
 
-    fn insert(&self, op: Arc<Op>, standing: bool) -> u64 {
+    fn insert(&self, op: Arc<Op>) -> u64 {
         let mut slots = self.slots.borrow_mut();
         let index = match self.free.borrow_mut().pop() {
             Some(i) => i,
             None => {
-                slots.push(Slot { generation: 0, op: None, standing: false, seq: 0 });
+                slots.push(Slot { generation: 0, op: None, seq: 0 });
                 (slots.len() - 1) as u32
             }
         };
         let slot = &mut slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.op = Some(op);
-        slot.standing = standing;
         let seq = self.seq.get();
         slot.seq = seq;
         self.seq.set(seq + 1);
         self.remote.submitted.store(seq + 1, Ordering::Release);
         self.in_flight.set(self.in_flight.get() + 1);
-        if standing {
-            self.standing.set(self.standing.get() + 1);
-        }
         (u64::from(slot.generation) << 32) | u64::from(index)
     }
 
@@ -502,9 +484,6 @@ impl UringReactor {
         let op = slot.op.take()?;
         self.free.borrow_mut().push(index as u32);
         self.in_flight.set(self.in_flight.get() - 1);
-        if slot.standing {
-            self.standing.set(self.standing.get() - 1);
-        }
         Some(op)
     }
 
@@ -579,17 +558,7 @@ impl UringReactor {
             }
             let closed = std::mem::take(&mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
             for (fd, upto) in closed {
-                let targets: Vec<u64> = self
-                    .slots
-                    .borrow()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.seq < upto && s.op.as_ref().is_some_and(|op| op.fd.get() == fd))
-                    .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
-                    .collect();
-                for user_data in targets {
-                    self.cancel(user_data);
-                }
+                self.cancel_waits_on(fd, upto);
             }
         }
     }
