@@ -56,7 +56,7 @@ pub struct RuntimeMetrics {
     pub stacks_pooled: usize,
     /// Timers armed.
     pub timers: usize,
-    /// `maybe_grow` stack segments in use (process-wide).
+    /// `maybe_grow` stack segments in use by this runtime's coroutines.
     pub stack_segments: usize,
     /// Workers handed to another thread because a coroutine held theirs past the time slice.
     pub handoffs: u64,
@@ -64,10 +64,10 @@ pub struct RuntimeMetrics {
     pub handoffs_refused: u64,
     /// Threads driving workers or waiting to (workers plus spare carriers).
     pub carriers_alive: usize,
-    /// Coroutines switched out by a preemption signal (process-wide).
+    /// This runtime's coroutines switched out by a preemption signal.
     pub signal_preemptions: u64,
-    /// Preemption signals that arrived at an unsafe point and were left for a later one
-    /// (process-wide).
+    /// Preemption signals to this runtime's workers that arrived at an unsafe point and were
+    /// left for a later one.
     pub signal_preemptions_deferred: u64,
     /// How stack guard pages are made on this machine.
     pub stack_guard: StackGuard,

@@ -16,7 +16,7 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
     if driver() == Driver::Uring {
         let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32).offset(offset).build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
-        match unsafe { uring_op(entry, None, None) }? {
+        match unsafe { uring_op(entry, None, None, None) }? {
             Ok(n) => return Ok(n as usize),
             // No worker any more: the blocking call below.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -39,7 +39,7 @@ pub fn write_at(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> io::Result<usize
     if driver() == Driver::Uring {
         let entry = opcode::Write::new(types::Fd(raw), buf.as_ptr(), len as u32).offset(offset).build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
-        match unsafe { uring_op(entry, None, None) }? {
+        match unsafe { uring_op(entry, None, None, None) }? {
             Ok(n) => return Ok(n as usize),
             // No worker any more: the blocking call below.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -23,6 +23,7 @@
 //! only then unwinds.
 
 mod accept;
+mod closing;
 mod connect;
 mod datagram;
 mod exchange;
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 use io_uring::squeue;
 
 pub use accept::accept;
+pub(crate) use closing::Waiting;
 pub use connect::connect;
 pub use datagram::{recv_from, send_to};
 pub use exchange::{one_step_exchange, send_all_then_readable, send_all_then_recv, try_recv};
@@ -70,7 +72,8 @@ enum Driver {
 /// The calling context. Functions that then need the worker take it again (and let go before
 /// suspending): it may have been handed to another thread in between.
 fn driver() -> Driver {
-    if !task::in_coroutine() {
+    if !task::can_suspend() {
+        // A plain thread, or a dropped coroutine being unwound (see `task/cell.rs`).
         return Driver::Thread;
     }
     match context::current_worker() {
@@ -128,9 +131,12 @@ impl Deadline {
 /// Whether the caller is a coroutine of a runtime on io_uring (its worker's ring is where its
 /// operations go, unless the worker was handed away meanwhile: `uring_op` finds that out).
 fn on_uring() -> bool {
-    // SAFETY: the running task is alive while it runs.
-    context::current_task()
-        .is_some_and(|t| matches!(unsafe { t.as_ref() }.shared.unparkers.first(), Some(Unparker::Uring(_))))
+    context::current_task().is_some_and(|t| {
+        // SAFETY: the running task is alive while it runs.
+        let header = unsafe { t.as_ref() };
+        // A coroutine without a yielder is being unwound and cannot wait on a ring.
+        matches!(header.shared.unparkers.first(), Some(Unparker::Uring(_))) && !header.yielder.get().is_null()
+    })
 }
 
 /// The time left until `deadline`, or `TimedOut` if it has passed.
@@ -198,7 +204,7 @@ unsafe fn run<T>(
                     Some((build, map)) => {
                         let now = now.or_else(|| at.map(|_| Instant::now()));
                         // SAFETY: forwarded from our caller.
-                        match unsafe { uring_op(build(), at, now)? } {
+                        match unsafe { uring_op(build(), Some(fd), at, now)? } {
                             Ok(res) => return Ok(map(res)),
                             // The kernel honoured O_NONBLOCK, or the worker is gone: wait for
                             // readiness instead.
@@ -214,6 +220,12 @@ unsafe fn run<T>(
             }
         }
     }
+}
+
+/// Whether the calling coroutine's runtime is shutting down.
+fn shutting_down() -> bool {
+    // SAFETY: the running task is alive while it runs.
+    context::current_task().is_some_and(|t| unsafe { t.as_ref() }.shared.is_shutting_down())
 }
 
 /// Cancels an io_uring operation on the ring that owns it (the coroutine may have moved).
@@ -274,6 +286,9 @@ fn epoll_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
             return remaining(deadline).map(drop);
         };
         reactor.register(fd, interest.into(), &waker)?;
+        if let Some(w) = worker.as_ref() {
+            w.shared().waiting.mark(fd, w.index());
+        }
     }
     match deadline {
         Some(d) => task::park_until(d),
@@ -300,7 +315,7 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
     };
     let entry = io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), mask as u32).build();
     // SAFETY: a poll names no memory.
-    match unsafe { uring_op(entry, deadline, None)? } {
+    match unsafe { uring_op(entry, Some(fd), deadline, None)? } {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             task::yield_now();
@@ -311,7 +326,9 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
 }
 
 /// Submits `entry` to this worker's ring and waits for its completion. `now`, if given, is a
-/// reading of the clock taken since the coroutine last resumed.
+/// reading of the clock taken since the coroutine last resumed. `fd`, if given, is the
+/// descriptor the operation waits on, marked so that closing it reaches this wait
+/// (`closing.rs`).
 ///
 /// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result (a
 /// `WouldBlock` one when the coroutine no longer has a worker: wait some other way), and
@@ -323,6 +340,7 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
 /// after the completion).
 unsafe fn uring_op(
     entry: squeue::Entry,
+    fd: Option<RawFd>,
     deadline: Option<Instant>,
     now: Option<Instant>,
 ) -> io::Result<io::Result<i32>> {
@@ -341,6 +359,10 @@ unsafe fn uring_op(
         };
         // SAFETY: forwarded from the caller: we do not return before the completion.
         let op = unsafe { reactor.submit(entry) };
+        if let Some(fd) = fd {
+            op.waits_on(fd);
+            w.shared().waiting.mark(fd, w.index());
+        }
         (op, w.index())
     };
     let waker = task::waker().expect("in a coroutine");
@@ -378,6 +400,9 @@ unsafe fn uring_op(
         Ok(Ok(res))
     } else if res == -libc::ECANCELED && expired {
         Err(timed_out())
+    } else if res == -libc::ECANCELED && !shutting_down() {
+        // Cancelled by `forget`: the descriptor was closed while the operation waited.
+        Ok(Err(io::Error::from_raw_os_error(libc::EBADF)))
     } else if res == -libc::ECANCELED {
         // Cancelled by the runtime while it shuts down, during an unwind.
         Err(io::Error::new(io::ErrorKind::Interrupted, "operation cancelled: the runtime is shutting down"))

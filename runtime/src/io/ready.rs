@@ -43,10 +43,51 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
 
 /// Drops what this worker's reactor remembers about `fd`; call it before closing `fd`.
 /// Harmless anywhere; other workers repair stale entries lazily.
+///
+/// Coroutines waiting on `fd` are woken, and see the descriptor closed (`EBADF`) instead of
+/// waiting for ever: on epoll they try their call again; on io_uring their operations on
+/// `fd` are cancelled. In this worker's reactor that happens here; other workers whose coroutines waited on `fd` (`closing.rs`) are told through
+/// their remote handles and act at their next turn.
 pub fn forget(fd: RawFd) {
-    if let Some(worker) = crate::scheduler::context::current_worker() {
-        if let crate::reactor::Reactor::Epoll(reactor) = worker.reactor() {
-            reactor.forget(fd);
+    use crate::reactor::{Reactor, Unparker};
+    let worker = crate::scheduler::context::current_worker();
+    let mut mask = 0;
+    let mut me = None;
+    if let Some(w) = worker.as_ref() {
+        mask = w.shared().waiting.take(fd);
+        me = Some(w.index());
+        match w.reactor() {
+            Reactor::Epoll(reactor) => reactor.forget(fd),
+            Reactor::Uring(reactor) if mask & (1u64 << (w.index() % 64)) != 0 => reactor.cancel_waits_on(fd, u64::MAX),
+            Reactor::Uring(_) => {}
+        }
+    } else if let Some(task) = crate::scheduler::context::current_task() {
+        // A coroutine whose worker was handed to another thread: every marked worker is
+        // another's.
+        // SAFETY: the running task is alive while it runs.
+        mask = unsafe { task.as_ref() }.shared.waiting.take(fd);
+    }
+    if mask == 0 {
+        return;
+    }
+    // Waiters in other workers' reactors: a descriptor waited on by coroutines of other
+    // workers (a coroutine that moved, or several sharing it). Each costs that worker a
+    // message and a wake-up.
+    let shared = match worker.as_ref() {
+        Some(w) => w.shared().clone(),
+        None => match crate::scheduler::context::current_shared() {
+            Some(shared) => shared,
+            None => return,
+        },
+    };
+    drop(worker);
+    for (index, unparker) in shared.unparkers.iter().enumerate() {
+        if Some(index) == me || mask & (1u64 << (index % 64)) == 0 {
+            continue;
+        }
+        match unparker {
+            Unparker::Epoll(remote) => remote.forget(fd),
+            Unparker::Uring(remote) => remote.close_fd_remote(fd),
         }
     }
 }
@@ -78,7 +119,9 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 let Some(crate::reactor::Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
                     return Ok(());
                 };
+                let w = worker.as_ref().expect("matched above");
                 for &(fd, events) in fds {
+                    w.shared().waiting.mark(fd, w.index());
                     if events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
                         reactor.register(fd, crate::reactor::Interest::Readable, &waker)?;
                     }
@@ -106,10 +149,13 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 let ops: Vec<_> = fds
                     .iter()
                     .map(|&(fd, events)| {
+                        w.shared().waiting.mark(fd, w.index());
                         let entry =
                             io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), events as u16 as u32).build();
                         // SAFETY: a poll names no memory.
-                        unsafe { reactor.submit(entry) }
+                        let op = unsafe { reactor.submit(entry) };
+                        op.waits_on(fd);
+                        op
                     })
                     .collect();
                 (ops, w.index())

@@ -9,6 +9,13 @@
 //! (one `poll(2)`), so a caller that reads part of what arrived and waits again is not left
 //! waiting for bytes that are already there.
 //!
+//! The end of the stream is announced once too, and may come in the same completion as the
+//! last bytes (the peer sends, then shuts its side down, before the poll reports): a read
+//! that takes the bytes is short and says the queue is empty, and no completion follows for
+//! the end that is still to be read. So the poll also asks for `POLLRDHUP`, and a completion
+//! that reports the peer's shutdown (or a hang-up or error) is remembered for good: every
+//! later wait returns at once, and the read finds the end.
+//!
 //! The poll holds a reference to the socket's file: dropping the registration cancels it, and
 //! the socket is released once that cancellation reaches the kernel (with the owning worker's
 //! next submission, which follows within one turn of its scheduler).
@@ -17,7 +24,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
@@ -38,10 +45,16 @@ use crate::task;
 /// a second waiting at the same time waits the usual way.
 pub struct Readiness {
     reg: SpinLock<Option<Registration>>,
-    /// The socket may hold bytes no completion will announce: a completion was taken since a
-    /// read last found the queue empty.
-    may_hold: AtomicBool,
+    /// `HOLDS`: the socket may hold bytes no completion will announce (a completion was taken
+    /// since a read last found the queue empty). `ENDED`: a completion reported the peer's
+    /// shutdown, a hang-up or an error, which no completion will announce again.
+    state: AtomicU8,
 }
+
+const HOLDS: u8 = 1;
+const ENDED: u8 = 2;
+/// What a completion reports for the end of the stream (or of the connection).
+const END_EVENTS: i32 = (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) as i32;
 
 struct Registration {
     op: Arc<Op>,
@@ -52,7 +65,7 @@ struct Registration {
 impl Readiness {
     /// No registration yet.
     pub const fn new() -> Readiness {
-        Readiness { reg: SpinLock::new(None), may_hold: AtomicBool::new(false) }
+        Readiness { reg: SpinLock::new(None), state: AtomicU8::new(0) }
     }
 
     /// Tells the registration that a read found the socket's receive queue empty: it returned
@@ -60,25 +73,34 @@ impl Readiness {
     /// next wait then needs no look at the socket of its own.
     #[inline]
     pub fn drained(&self) {
-        if self.may_hold.load(Ordering::Relaxed) {
-            self.may_hold.store(false, Ordering::Relaxed);
+        let state = self.state.load(Ordering::Relaxed);
+        if state & HOLDS != 0 {
+            self.state.store(state & !HOLDS, Ordering::Relaxed);
         }
     }
 
-    /// Whether bytes are waiting to be read, looked at now (when a completion may not
-    /// announce them).
+    /// Whether bytes (or the end of the stream) are waiting to be read, looked at now (when
+    /// a completion may not announce them).
     fn holds_bytes(&self, fd: RawFd) -> bool {
-        if !self.may_hold.load(Ordering::Relaxed) {
-            return false;
+        match self.state.load(Ordering::Relaxed) {
+            0 => return false,
+            state if state & ENDED != 0 => return true,
+            _ => {}
         }
         let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd, no waiting.
         let n = unsafe { crate::sys::raw::poll(&mut pfd, 1, 0) };
         if n == 0 {
             // Nothing there: bytes that arrive from now on bring a completion.
-            self.may_hold.store(false, Ordering::Relaxed);
+            self.state.store(0, Ordering::Relaxed);
         }
         n != 0
+    }
+
+    /// A completion with poll mask `events` was taken.
+    fn reported(&self, events: i32) {
+        let state = if events & END_EVENTS != 0 { HOLDS | ENDED } else { HOLDS };
+        self.state.store(self.state.load(Ordering::Relaxed) | state, Ordering::Relaxed);
     }
 
     /// The poll on `ring`: the one there if it is still armed, else a new one (a poll left
@@ -94,11 +116,12 @@ impl Readiness {
         if let Some(old) = reg.take() {
             old.cancel();
         }
-        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).multi(true).build();
+        let entry = opcode::PollAdd::new(types::Fd(fd), (libc::POLLIN | libc::POLLRDHUP) as u32).multi(true).build();
         // SAFETY: a poll names no memory.
         let op = unsafe { ring.submit(entry) };
-        // Arming looks at the socket: bytes already there bring a completion at once.
-        self.may_hold.store(false, Ordering::Relaxed);
+        // Arming looks at the socket: bytes (or an end) already there bring a completion at
+        // once.
+        self.state.store(0, Ordering::Relaxed);
         *reg = Some(Registration { op: op.clone(), remote: ring.remote().clone() });
         op
     }
@@ -181,7 +204,7 @@ pub(super) unsafe fn on_ring(
             match standing.take_event_or_wait(&waker) {
                 Standing::Pending => {}
                 Standing::Event { res } if res >= 0 => {
-                    readiness.may_hold.store(true, Ordering::Relaxed);
+                    readiness.reported(res);
                     waited = Some(Ok(()));
                 }
                 // Cancelled by the runtime's shutdown.

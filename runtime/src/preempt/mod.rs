@@ -28,22 +28,7 @@
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::scheduler::Worker;
-
-static DONE: AtomicU64 = AtomicU64::new(0);
-static DEFERRED: AtomicU64 = AtomicU64::new(0);
-
-/// Coroutines switched out by a preemption signal.
-pub(crate) fn done() -> u64 {
-    DONE.load(Ordering::Relaxed)
-}
-
-/// Signals that arrived at an unsafe point.
-pub(crate) fn deferred() -> u64 {
-    DEFERRED.load(Ordering::Relaxed)
-}
 
 /// Installs the preemption signal handler (once per process); fails where unsupported.
 pub(crate) fn enable() -> std::io::Result<()> {
@@ -104,7 +89,7 @@ pub(crate) fn signal_thread(tid: i32) {
     }
 }
 
-/// What the trampoline calls: suspends the running (preempted) coroutine.
+/// What the trampoline calls: freezes the running (preempted) coroutine on its thread.
 ///
 /// Runs on the coroutine's stack, in ordinary (not signal) context, with every register of
 /// the interrupted code saved by the trampoline.
@@ -118,7 +103,11 @@ pub(crate) extern "C" fn preempt_point() {
     crate::sys::raw::set_errno(errno);
 }
 
-/// Counts a preemption (at a signal, or at the safe point after a deferred one).
+/// Counts a preemption (at a signal, or at the safe point after a deferred one), in the
+/// running coroutine's runtime.
 pub(crate) fn count_done() {
-    DONE.fetch_add(1, Ordering::Relaxed);
+    if let Some(task) = crate::scheduler::context::current_task() {
+        // SAFETY: the running task is alive while it runs.
+        unsafe { task.as_ref() }.shared.count_preemption();
+    }
 }

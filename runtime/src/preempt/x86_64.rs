@@ -3,7 +3,6 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use super::DEFERRED;
 use crate::scheduler::context;
 
 /// Room the trampoline needs below the interrupted stack pointer: the red zone, the return
@@ -190,7 +189,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
     let uc = unsafe { &mut *ctx.cast::<libc::ucontext_t>() };
     let pc = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let Some(task) = context::signal_task() else {
-        DEFERRED.fetch_add(1, Ordering::Relaxed);
+        worker.shared().count_preemption_deferred();
         if !detached {
             worker.count_deferral(pc);
         }
@@ -211,7 +210,7 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
         && sp <= stack_top
         && !FORBIDDEN.get().is_some_and(|r| r.contains(pc));
     if !safe {
-        DEFERRED.fetch_add(1, Ordering::Relaxed);
+        worker.shared().count_preemption_deferred();
         if !detached {
             worker.count_deferral(pc);
         }

@@ -15,7 +15,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -59,23 +60,52 @@ impl std::hash::Hasher for FdHasher {
 
 type FdMap<V> = HashMap<RawFd, V, std::hash::BuildHasherDefault<FdHasher>>;
 
+/// The part of an epoll reactor other threads may use: its poller's notify, and an inbox of
+/// descriptors closed elsewhere whose waiters here must be woken.
+pub(crate) struct EpollRemote {
+    poller: Arc<Poller>,
+    closed: Mutex<Vec<RawFd>>,
+    has_closed: AtomicBool,
+}
+
+impl EpollRemote {
+    /// Wakes the worker, or makes its next wait return at once.
+    pub(crate) fn unpark(&self) {
+        let _ = self.poller.notify();
+    }
+
+    /// `fd` is being closed on another thread: the owning worker wakes its waiters for it.
+    pub(crate) fn forget(&self, fd: RawFd) {
+        self.closed.lock().unwrap_or_else(|e| e.into_inner()).push(fd);
+        self.has_closed.store(true, Ordering::Release);
+        self.unpark();
+    }
+}
+
 pub(crate) struct EpollReactor {
     poller: Arc<Poller>,
+    remote: Arc<EpollRemote>,
     events: RefCell<Events>,
     fds: RefCell<FdMap<Waiters>>,
     ready: RefCell<Vec<Waker>>,
 }
 
 impl EpollReactor {
-    pub(crate) fn new() -> io::Result<(EpollReactor, Arc<Poller>)> {
+    pub(crate) fn new() -> io::Result<(EpollReactor, Arc<EpollRemote>)> {
         let poller = Arc::new(Poller::new()?);
-        let reactor = EpollReactor {
+        let remote = Arc::new(EpollRemote {
             poller: poller.clone(),
+            closed: Mutex::new(Vec::new()),
+            has_closed: AtomicBool::new(false),
+        });
+        let reactor = EpollReactor {
+            poller,
+            remote: remote.clone(),
             events: RefCell::new(Events::new()),
             fds: RefCell::new(FdMap::default()),
             ready: RefCell::new(Vec::new()),
         };
-        Ok((reactor, poller))
+        Ok((reactor, remote))
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -143,6 +173,13 @@ impl EpollReactor {
                 panic!("epoll_wait failed: {e}");
             }
         }
+        // Descriptors closed on other threads (their `forget` also woke this wait).
+        if self.remote.has_closed.load(Ordering::Relaxed) && self.remote.has_closed.swap(false, Ordering::AcqRel) {
+            let closed = std::mem::take(&mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
+            for fd in closed {
+                self.forget(fd);
+            }
+        }
         let mut fds = self.fds.borrow_mut();
         let mut ready = self.ready.borrow_mut();
         for event in events.iter() {
@@ -190,12 +227,18 @@ impl EpollReactor {
         self.wait(timeout);
     }
 
-    /// Forgets `fd` (it is being closed).
+    /// Forgets `fd` (it is being closed) and wakes its waiters: closing the descriptor drops
+    /// its registration in the kernel, so no event would ever wake them. They try their call
+    /// again, which fails (`EBADF`) once the descriptor is closed.
     pub(crate) fn forget(&self, fd: RawFd) {
-        if let Some(waiters) = self.fds.borrow_mut().remove(&fd) {
+        let removed = self.fds.borrow_mut().remove(&fd);
+        if let Some(waiters) = removed {
             if waiters.registered {
                 // SAFETY: see `add`.
                 let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+            }
+            for waker in [waiters.read, waiters.write].into_iter().flatten() {
+                waker.wake();
             }
         }
     }

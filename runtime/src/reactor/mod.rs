@@ -21,7 +21,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use epoll::{EpollReactor, Interest};
+pub(crate) use epoll::{EpollReactor, EpollRemote, Interest};
 pub(crate) use uring::{Op, Standing, UringReactor, UringRemote, recv_ioprio, recycle};
 
 /// Which IO backend a runtime uses.
@@ -64,7 +64,7 @@ pub(crate) enum Reactor {
 #[derive(Clone)]
 pub(crate) enum Unparker {
     Uring(Arc<UringRemote>),
-    Epoll(Arc<polling::Poller>),
+    Epoll(Arc<EpollRemote>),
 }
 
 impl Reactor {
@@ -148,9 +148,7 @@ impl Unparker {
     pub(crate) fn unpark(&self) {
         match self {
             Unparker::Uring(u) => u.unpark(),
-            Unparker::Epoll(p) => {
-                let _ = p.notify();
-            }
+            Unparker::Epoll(remote) => remote.unpark(),
         }
     }
 }

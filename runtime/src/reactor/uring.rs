@@ -42,10 +42,15 @@ const CQ_ENTRIES: u32 = 4096;
 pub(crate) struct Op {
     state: SpinLock<OpState>,
     user_data: Cell<u64>,
+    /// The descriptor a coroutine waits on with this operation (-1: none recorded), for a
+    /// close of it (`cancel_waits_on`). Written and read only by the thread that
+    /// drives the owning worker.
+    fd: Cell<i32>,
 }
 
 // SAFETY: `user_data` is written once by the submitting thread before the `Op` is shared (the
-// slot and the waiter learn it afterwards); everything else is behind the spin lock.
+// slot and the waiter learn it afterwards); `fd` is touched only by the thread driving the
+// ring's worker; everything else is behind the spin lock.
 unsafe impl Sync for Op {}
 // SAFETY: as above.
 unsafe impl Send for Op {}
@@ -106,6 +111,12 @@ impl Op {
 
     pub(crate) fn user_data(&self) -> u64 {
         self.user_data.get()
+    }
+
+    /// Records the descriptor the operation waits on; by the submitting thread, which drives
+    /// the ring's worker.
+    pub(crate) fn waits_on(&self, fd: i32) {
+        self.fd.set(fd);
     }
 
     /// For a standing operation: takes the latest result since the last look, or leaves
@@ -174,6 +185,11 @@ pub(crate) struct UringRemote {
     eventfd: OwnedFd,
     notified: AtomicBool,
     cancels: Mutex<Vec<u64>>,
+    /// Descriptors closed on other threads, each with the count of submissions this ring had
+    /// seen by then: cancel the operations submitted before on them.
+    closed: Mutex<Vec<(i32, u64)>>,
+    /// Submissions so far (written by the owning worker only).
+    submitted: std::sync::atomic::AtomicU64,
     has_cancels: AtomicBool,
 }
 
@@ -196,9 +212,24 @@ impl UringRemote {
     }
 }
 
+impl UringRemote {
+    /// `fd` is being closed on another thread: the owning worker cancels the operations its
+    /// coroutines submitted on it so far (their waiters see `EBADF`). Operations submitted
+    /// after this call are spared: the number may name a new file by then.
+    pub(crate) fn close_fd_remote(&self, fd: i32) {
+        let upto = self.submitted.load(Ordering::Acquire);
+        self.closed.lock().unwrap_or_else(|e| e.into_inner()).push((fd, upto));
+        self.has_cancels.store(true, Ordering::Release);
+        self.notified.store(false, Ordering::SeqCst);
+        self.unpark();
+    }
+}
+
 struct Slot {
     generation: u32,
     op: Option<Arc<Op>>,
+    /// The ring's submission count before this operation.
+    seq: u64,
 }
 
 pub(crate) struct UringReactor {
@@ -206,6 +237,8 @@ pub(crate) struct UringReactor {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<u32>>,
     in_flight: Cell<usize>,
+    /// Submissions so far (mirrored in `UringRemote::submitted`).
+    seq: Cell<u64>,
     unsubmitted: Cell<u32>,
     wake_armed: Cell<bool>,
     remote: Arc<UringRemote>,
@@ -295,6 +328,8 @@ impl UringReactor {
             eventfd,
             notified: AtomicBool::new(false),
             cancels: Mutex::new(Vec::new()),
+            closed: Mutex::new(Vec::new()),
+            submitted: std::sync::atomic::AtomicU64::new(0),
             has_cancels: AtomicBool::new(false),
         });
         let reactor = UringReactor {
@@ -302,6 +337,7 @@ impl UringReactor {
             slots: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             in_flight: Cell::new(0),
+            seq: Cell::new(0),
             unsubmitted: Cell::new(0),
             wake_armed: Cell::new(false),
             remote: remote.clone(),
@@ -328,6 +364,24 @@ impl UringReactor {
         let (op, entry) = self.track(entry);
         self.push(&[entry]);
         op
+    }
+
+    /// `fd` is being closed (`upto`: only operations submitted before the ring's submission
+    /// count reached it; `u64::MAX` for all): cancels the operations its coroutines wait on
+    /// with `fd` (recorded by `Op::waits_on`), whose waiters then see `EBADF`. A cancellation
+    /// by `user_data` does not need the descriptor, so it may reach the kernel after the close.
+    pub(crate) fn cancel_waits_on(&self, fd: i32, upto: u64) {
+        let targets: Vec<u64> = self
+            .slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.seq < upto && s.op.as_ref().is_some_and(|op| op.fd.get() == fd))
+            .map(|(i, s)| (u64::from(s.generation) << 32) | i as u64)
+            .collect();
+        for user_data in targets {
+            self.cancel(user_data);
+        }
     }
 
     /// Queues two entries at once (`submit` twice, with one look at the submission queue).
@@ -357,10 +411,11 @@ impl UringReactor {
             // Only unique operations are given back, and nobody can have cloned one since.
             if let Some(unique) = Arc::get_mut(&mut op) {
                 *unique.state.lock() = blank();
+                unique.fd.set(-1);
                 return op;
             }
         }
-        Arc::new(Op { state: SpinLock::new(blank()), user_data: Cell::new(0) })
+        Arc::new(Op { state: SpinLock::new(blank()), user_data: Cell::new(0), fd: Cell::new(-1) })
     }
 
     /// Queues a cancellation of the operation `user_data` (on this worker's ring).
@@ -390,13 +445,17 @@ impl UringReactor {
         let index = match self.free.borrow_mut().pop() {
             Some(i) => i,
             None => {
-                slots.push(Slot { generation: 0, op: None });
+                slots.push(Slot { generation: 0, op: None, seq: 0 });
                 (slots.len() - 1) as u32
             }
         };
         let slot = &mut slots[index as usize];
         slot.generation = slot.generation.wrapping_add(1);
         slot.op = Some(op);
+        let seq = self.seq.get();
+        slot.seq = seq;
+        self.seq.set(seq + 1);
+        self.remote.submitted.store(seq + 1, Ordering::Release);
         self.in_flight.set(self.in_flight.get() + 1);
         (u64::from(slot.generation) << 32) | u64::from(index)
     }
@@ -496,6 +555,10 @@ impl UringReactor {
             let requests = std::mem::take(&mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
             for user_data in requests {
                 self.cancel(user_data);
+            }
+            let closed = std::mem::take(&mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
+            for (fd, upto) in closed {
+                self.cancel_waits_on(fd, upto);
             }
         }
     }

@@ -54,6 +54,17 @@ pub(crate) struct Shared {
     remote_spawned: AtomicU64,
     /// Coroutines that finished on a thread that had just lost its worker in a hand-off.
     pub(crate) finished_elsewhere: AtomicU64,
+    /// Suspended coroutines unwound because their last reference was dropped (nothing could
+    /// wake them); counted as finished.
+    destroyed: AtomicU64,
+    /// Which workers wait on which descriptors, so that a close reaches them (`io/closing.rs`).
+    pub(crate) waiting: crate::io::Waiting,
+    /// `maybe_grow` segments in use by this runtime's coroutines.
+    segments: std::sync::atomic::AtomicUsize,
+    /// Coroutines of this runtime switched out by a preemption signal.
+    preemptions: AtomicU64,
+    /// Preemption signals to this runtime's workers that arrived at an unsafe point.
+    preemptions_deferred: AtomicU64,
     /// Hand-offs whose stuck thread has come back (its coroutine suspended).
     pub(crate) handoffs_completed: AtomicU64,
     /// Every worker, for the monitor and for carriers (cleared at shutdown).
@@ -88,6 +99,11 @@ impl Shared {
             counters: (0..workers).map(|_| CachePadded::new(WorkerCounters::default())).collect(),
             remote_spawned: AtomicU64::new(0),
             finished_elsewhere: AtomicU64::new(0),
+            destroyed: AtomicU64::new(0),
+            waiting: crate::io::Waiting::new(),
+            segments: std::sync::atomic::AtomicUsize::new(0),
+            preemptions: AtomicU64::new(0),
+            preemptions_deferred: AtomicU64::new(0),
             handoffs_completed: AtomicU64::new(0),
             workers: Mutex::new(Vec::new()),
             carriers: super::carrier::Carriers::new(config.max_carriers),
@@ -187,10 +203,39 @@ impl Shared {
         }
     }
 
+    /// A suspended coroutine was unwound because nothing could wake it (`task/cell.rs`).
+    pub(crate) fn count_destroyed(&self) {
+        self.destroyed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One of this runtime's coroutines took a `maybe_grow` segment.
+    pub(crate) fn segment_taken(&self) {
+        self.segments.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// ... and gave it back.
+    pub(crate) fn segment_returned(&self) {
+        self.segments.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// One of this runtime's coroutines was switched out by a preemption signal.
+    pub(crate) fn count_preemption(&self) {
+        self.preemptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A preemption signal to one of this runtime's workers arrived at an unsafe point.
+    ///
+    /// # Signal safety
+    ///
+    /// One atomic add.
+    pub(crate) fn count_preemption_deferred(&self) {
+        self.preemptions_deferred.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Coroutines spawned and not finished.
     pub(crate) fn alive(&self) -> u64 {
         let mut spawned = self.remote_spawned.load(Ordering::Relaxed);
-        let mut finished = self.finished_elsewhere.load(Ordering::Relaxed);
+        let mut finished = self.finished_elsewhere.load(Ordering::Relaxed) + self.destroyed.load(Ordering::Relaxed);
         for c in self.counters.iter() {
             spawned += c.spawned.load(Ordering::Relaxed);
             finished += c.finished.load(Ordering::Relaxed);
@@ -202,8 +247,9 @@ impl Shared {
         let per_worker: Vec<_> =
             self.counters.iter().zip(self.stealers.iter()).map(|(c, s)| c.snapshot(s.len())).collect();
         let spawned = self.remote_spawned.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.spawned).sum::<u64>();
-        let finished =
-            self.finished_elsewhere.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.finished).sum::<u64>();
+        let finished = self.finished_elsewhere.load(Ordering::Relaxed)
+            + self.destroyed.load(Ordering::Relaxed)
+            + per_worker.iter().map(|w| w.finished).sum::<u64>();
         RuntimeMetrics {
             workers: self.config.workers,
             spawned,
@@ -218,12 +264,12 @@ impl Shared {
             stacks_pooled: self.stacks.pooled_shared() + per_worker.iter().map(|w| w.stack_cache).sum::<usize>(),
             timers: per_worker.iter().map(|w| w.timers).sum(),
             stack_guard: self.stacks.guard_kind(),
-            stack_segments: crate::stack::segments_in_use(),
+            stack_segments: self.segments.load(Ordering::Relaxed),
             handoffs: self.carriers.handoffs(),
             handoffs_refused: self.carriers.refused(),
             carriers_alive: self.carriers.alive(),
-            signal_preemptions: crate::preempt::done(),
-            signal_preemptions_deferred: crate::preempt::deferred(),
+            signal_preemptions: self.preemptions.load(Ordering::Relaxed),
+            signal_preemptions_deferred: self.preemptions_deferred.load(Ordering::Relaxed),
             io_backend: self.config.io_backend,
             io_in_flight: per_worker.iter().map(|w| w.io_in_flight).sum(),
             per_worker,

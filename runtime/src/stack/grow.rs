@@ -5,10 +5,12 @@
 //! checks look at) describes the segment, and nested calls measure the room left on it; a
 //! coroutine that suspends on a segment and resumes on another worker keeps both, since they
 //! live in its task. On a plain thread the bounds come from the thread's own stack.
+//!
+//! A segment taken by a coroutine counts in its runtime's `RuntimeMetrics::stack_segments`
+//! while it is in use; segments of plain threads count nowhere.
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::mapped::{Chunk, GuardKind, Stack};
 use super::overflow::{GuardRange, set_current_guard};
@@ -19,17 +21,11 @@ use crate::sys;
 const POOL_MAX: usize = 64;
 
 static POOL: Mutex<Vec<Stack>> = Mutex::new(Vec::new());
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     /// The lowest usable address of the stack this plain thread runs on now (0: not known
     /// yet). Coroutines keep theirs in their task instead.
     static THREAD_LIMIT: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Segments in use right now (all runtimes and threads).
-pub(crate) fn segments_in_use() -> usize {
-    IN_USE.load(Ordering::Relaxed)
 }
 
 /// Runs `f` on a new stack segment of `segment_size` bytes if fewer than `red_zone` bytes of
@@ -81,7 +77,6 @@ fn current_limit() -> usize {
 fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
     let segment = take(segment_size)
         .unwrap_or_else(|e| panic!("maybe_grow: cannot map a {segment_size}-byte stack segment: {e}"));
-    IN_USE.fetch_add(1, Ordering::Relaxed);
     let (lo, hi) = segment.guard();
     let usable = segment.usable();
     // Point the task (or thread) at the segment, and back when done, even if `f` panics.
@@ -94,13 +89,14 @@ fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             if let Some(segment) = self.segment.take() {
-                IN_USE.fetch_sub(1, Ordering::Relaxed);
                 give_back(segment);
             }
             match self.task {
                 Some(task) => {
                     // SAFETY: the task runs (it is us) and is alive.
-                    unsafe { task.as_ref() }.guard.set(self.saved);
+                    let header = unsafe { task.as_ref() };
+                    header.shared.segment_returned();
+                    header.guard.set(self.saved);
                 }
                 None => {
                     THREAD_LIMIT.set(self.thread_limit);
@@ -114,6 +110,7 @@ fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
         Some(t) => {
             // SAFETY: the running task is alive.
             let header = unsafe { t.as_ref() };
+            header.shared.segment_taken();
             let saved = header.guard.get();
             let range = GuardRange { lo, hi, stack_size: usable, ..saved };
             header.guard.set(range);

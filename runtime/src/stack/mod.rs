@@ -7,7 +7,6 @@ mod overflow;
 mod pool;
 
 pub use grow::maybe_grow;
-pub(crate) use grow::segments_in_use;
 pub(crate) use mapped::Stack;
 pub(crate) use overflow::{GuardRange, install as install_overflow_handler};
 pub(crate) use pool::{StackCache, StackPool};

@@ -4,18 +4,24 @@
 //!
 //! `stage` moves `Pending(f)` → `Running(coroutine)` → `Finished`, or `Pending` → `Finished`
 //! when the task is cancelled (or cannot get a stack) before it starts. Only the thread that
-//! holds the task's `RUNNING` bit touches `stage`, except `Drop`, which runs with the last
-//! reference.
+//! holds the task's `RUNNING` bit touches `stage`, except `drop_ref` once it has taken the
+//! last reference.
 //!
 //! `output` is written once, by the running thread, before the state says `COMPLETE`; it is
 //! taken once, by the join handle's owner, after it has seen `COMPLETE` (acquire).
 //!
 //! The closure waits in the task until the first run: a queued task owns no stack.
+//!
+//! A coroutine still suspended when its last reference goes (nothing can wake it) is
+//! unwound by whoever drops that reference, before the allocation is freed: see `drop_ref`
+//! and `destroy_suspended`. The count is the header's own (not an `Arc`'s) so that exactly
+//! one thread sees it reach zero and may take a reference again for the unwind.
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, CoroutineResult};
 
@@ -63,8 +69,9 @@ where
         preemptible: bool,
         shared: Arc<crate::scheduler::Shared>,
     ) -> NonNull<Header> {
-        let cell: Arc<Cell<F, T>> = Arc::new(Cell {
+        let cell: Box<Cell<F, T>> = Box::new(Cell {
             header: Header {
+                refs: AtomicUsize::new(1),
                 state: super::state::State::new_scheduled(),
                 vtable: &Self::VTABLE,
                 id,
@@ -92,7 +99,7 @@ where
             output: UnsafeCell::new(None),
         });
         // `header` is the first field of a repr(C) struct, so the pointers coincide.
-        NonNull::new(Arc::into_raw(cell).cast_mut().cast::<Header>()).expect("Arc pointer is null")
+        NonNull::from(Box::leak(cell)).cast::<Header>()
     }
 
     /// # Safety
@@ -104,13 +111,89 @@ where
     }
 
     unsafe fn clone_ref(ptr: NonNull<Header>) {
-        // SAFETY: the pointer came from Arc::into_raw of this type and the count is >= 1.
-        unsafe { Arc::increment_strong_count(ptr.cast::<Cell<F, T>>().as_ptr()) }
+        // SAFETY: the caller holds a reference, so the task is alive.
+        let refs = unsafe { &ptr.as_ref().refs };
+        // Relaxed, as `Arc` does: a new reference is made from an existing one.
+        if refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+            std::process::abort();
+        }
     }
 
     unsafe fn drop_ref(ptr: NonNull<Header>) {
-        // SAFETY: the caller gives up one reference that came from Arc::into_raw.
-        unsafe { Arc::decrement_strong_count(ptr.cast::<Cell<F, T>>().as_ptr()) }
+        let raw = ptr.cast::<Cell<F, T>>().as_ptr();
+        // SAFETY: the caller holds a reference, so the task is alive.
+        let refs = unsafe { &(*raw).header.refs };
+        if refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // The last reference: nobody else can reach the task any more (every queue, waker,
+        // handle and running worker holds a reference of its own). Pairs with the release of
+        // the references dropped before this one, as in `Arc`.
+        std::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: `raw` came from `Box::leak` in `allocate`, and this thread, which took
+        // the count to zero, is the only one that can reach it.
+        let cell = unsafe { &*raw };
+        // SAFETY: as above: exclusive access to `stage`.
+        if matches!(unsafe { &*cell.stage.get() }, Stage::Running(_)) {
+            // A suspended coroutine: unwind it before the task is freed, holding a reference
+            // again so that wakers its destructors make keep the task alive.
+            refs.store(1, Ordering::Relaxed);
+            // SAFETY: exclusive access, as above.
+            unsafe { cell.destroy_suspended(ptr) };
+            if refs.fetch_sub(1, Ordering::Release) != 1 {
+                // A waker made during the unwind still holds the task; its last drop frees it
+                // (the coroutine is finished by then).
+                return;
+            }
+            std::sync::atomic::fence(Ordering::Acquire);
+        }
+        // SAFETY: the last reference is gone; the allocation came from `Box::leak`.
+        drop(unsafe { Box::from_raw(raw) });
+    }
+
+    /// A suspended coroutine that nothing can wake any more (its last reference was just
+    /// dropped): unwinds it here, on this thread, so that its destructors run, and counts it
+    /// as finished.
+    ///
+    /// The unwind runs as the coroutine: `in_coroutine()` is true and `current_id()` is its
+    /// id, and the reference the caller still holds keeps the task alive for wakers its
+    /// destructors make. It cannot suspend: nothing would resume it, and this thread (a
+    /// worker's scheduler, another coroutine, a plain thread) has its own work to return to.
+    /// So its yielder is cleared: every suspension point returns at once, as after a spurious
+    /// wake-up; `sleep` blocks the thread, runtime IO waits the way a plain thread does
+    /// (`poll(2)`), and hooked calls go straight to the kernel. A destructor that waits for
+    /// another coroutine may wait for ever (see `docs/caveats.md`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the only reference to the task (`ptr` is its header), so nothing else
+    /// touches `stage`, which holds a suspended coroutine.
+    unsafe fn destroy_suspended(&self, ptr: NonNull<Header>) {
+        // SAFETY: exclusive access, from the caller.
+        let stage = unsafe { &mut *self.stage.get() };
+        let Stage::Running(mut co) = std::mem::replace(stage, Stage::Finished) else { unreachable!() };
+        let header = &self.header;
+        header.state.begin_destroy();
+        // Cancellation must not be delivered again, and nothing may switch the coroutine out
+        // (the preemption handler also refuses a coroutine without a yielder).
+        header.unwinding.set(true);
+        header.yielder.set(std::ptr::null());
+        let previous = context::set_current_task(Some(ptr));
+        #[cfg(feature = "hooks")]
+        let hooks_were = crate::hooks::active();
+        #[cfg(feature = "hooks")]
+        crate::hooks::set_active(false);
+        co.force_unwind();
+        #[cfg(feature = "hooks")]
+        crate::hooks::set_active(hooks_were);
+        context::set_current_task(previous);
+        header.shared.recycle_stack(co.into_stack());
+        header.state.complete();
+        header.shared.count_destroyed();
+        let waker = header.join_waker.lock().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     unsafe fn take_output(ptr: NonNull<Header>, out: *mut ()) {
@@ -216,17 +299,11 @@ fn guard_range(header: &Header, stack: &Stack) -> GuardRange {
 
 impl<F, T> Drop for Cell<F, T> {
     fn drop(&mut self) {
-        if let Stage::Running(_) = self.stage.get_mut() {
-            // A suspended coroutine that nobody will wake again: unwind it here so that its
-            // destructors run. It must not mistake itself for the task this thread runs.
-            let Stage::Running(mut co) = std::mem::replace(self.stage.get_mut(), Stage::Finished) else {
-                unreachable!()
-            };
-            self.header.unwinding.set(true);
-            let previous = context::set_current_task(None);
-            co.force_unwind();
-            context::set_current_task(previous);
-            self.header.shared.recycle_stack(co.into_stack());
-        }
+        // `drop_ref` unwinds a suspended coroutine before it lets go of the last reference.
+        debug_assert!(
+            !matches!(self.stage.get_mut(), Stage::Running(_)),
+            "task {} freed while suspended",
+            self.header.id
+        );
     }
 }

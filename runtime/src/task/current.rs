@@ -63,6 +63,9 @@ pub(crate) fn yield_uncancellable() {
 fn switch_out(why: Suspend) {
     if let Some(header) = current_header() {
         let yielder = header.yielder.get();
+        if yielder.is_null() {
+            return; // unwound because it was dropped: it cannot suspend (see `task/cell.rs`)
+        }
         header.hold_preemption();
         // SAFETY: as in `suspend_for`: the yielder lives on the stack we run on.
         unsafe { (*yielder).suspend(why) };
@@ -104,10 +107,12 @@ pub(crate) fn preempt_if_pending() {
         }
         if pending {
             // Freezing keeps the coroutine on this thread: safe even inside a signal handler.
-            if preempted() {
+            // (Not a coroutine being unwound because it was dropped: it has no yielder and
+            // runs inside another's code.)
+            if !header.yielder.get().is_null() && preempted() {
                 crate::preempt::count_done();
             }
-        } else if context::detached() && !crate::scheduler::in_signal_handler() {
+        } else if context::detached() && !header.yielder.get().is_null() && !crate::scheduler::in_signal_handler() {
             // Back to the pool: the coroutine resumes on another thread. Never from inside a
             // signal handler (a hooked call made by one): the handler would return on the
             // wrong thread and `rt_sigreturn` restore this thread's signal state there.
@@ -230,7 +235,9 @@ fn suspend(header: &Header) {
 fn suspend_for(header: &Header, why: Suspend) {
     deliver_cancel(header);
     let yielder = header.yielder.get();
-    debug_assert!(!yielder.is_null());
+    if yielder.is_null() {
+        return; // unwound because it was dropped: it cannot suspend (see `task/cell.rs`)
+    }
     header.hold_preemption();
     // SAFETY: the yielder was stored by this coroutine when it started and lives on its stack,
     // which is the stack we run on right now.
@@ -338,7 +345,7 @@ pub fn sleep_until(deadline: Instant) {
         if now >= deadline {
             return;
         }
-        if current_header().is_some() {
+        if current_header().is_some_and(|h| !h.yielder.get().is_null()) {
             park_until(deadline);
         } else {
             std::thread::sleep(deadline - now);

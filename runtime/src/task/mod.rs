@@ -19,5 +19,5 @@ pub(crate) use current::{
     unwind_if_cancelled, waker, yield_uncancellable,
 };
 pub use join::{JoinError, JoinHandle};
-pub(crate) use raw::{Header, Run, Suspend, TaskRef};
+pub(crate) use raw::{Header, Run, Suspend, TaskRef, can_suspend};
 pub(crate) use state::AfterRun;

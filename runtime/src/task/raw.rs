@@ -1,6 +1,7 @@
 //! The type-erased task: a header every task starts with, and a thin counted reference to it.
 //!
-//! A task is one heap allocation (`Cell<F, T>`, an `Arc`) that begins with a [`Header`].
+//! A task is one heap allocation (`Cell<F, T>`, counted like an `Arc`) that begins with a
+//! [`Header`].
 //! Queues, wakers and join handles hold a [`TaskRef`]: a pointer to that header whose
 //! clone, drop and run go through the header's vtable, which knows the concrete `F` and `T`.
 
@@ -58,6 +59,9 @@ pub(crate) struct Vtable {
 ///   thread that currently runs the task (between `State::start_run` and `State::end_run`).
 #[repr(C)]
 pub(crate) struct Header {
+    /// References to the task (`TaskRef`s, wakers): the task is freed when the last goes,
+    /// after a suspended coroutine is unwound (`task/cell.rs`).
+    pub(crate) refs: std::sync::atomic::AtomicUsize,
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: u64,
@@ -72,7 +76,8 @@ pub(crate) struct Header {
     pub(crate) unpark_token: std::sync::atomic::AtomicBool,
     /// Who to wake when the task completes.
     pub(crate) join_waker: SpinLock<Option<Waker>>,
-    /// The coroutine's yielder, set when it first runs.
+    /// The coroutine's yielder, set when it first runs; cleared when the coroutine is unwound
+    /// because it was dropped, so that nothing switches it out (`task/cell.rs`).
     pub(crate) yielder: Cell<*const Yielder<(), Suspend>>,
     /// Cancellation was delivered (the coroutine is unwinding): do not deliver it again.
     pub(crate) unwinding: Cell<bool>,
@@ -151,13 +156,22 @@ impl Header {
     }
 }
 
+/// Whether the caller runs in a coroutine that can suspend: not on a plain thread, and not in
+/// a dropped coroutine being unwound in place (whose yielder is cleared, see `task/cell.rs`).
+#[inline]
+pub(crate) fn can_suspend() -> bool {
+    // SAFETY: the current task is alive while it runs (or is unwound): its runner holds a
+    // reference.
+    crate::scheduler::context::current_task().is_some_and(|h| !unsafe { h.as_ref() }.yielder.get().is_null())
+}
+
 /// A counted reference to a task.
 pub(crate) struct TaskRef {
     ptr: NonNull<Header>,
 }
 
 // SAFETY: the header is Sync and Send and the vtable functions are thread-safe reference
-// counting (an `Arc`).
+// counting (an atomic count in the header).
 unsafe impl Send for TaskRef {}
 // SAFETY: as above.
 unsafe impl Sync for TaskRef {}

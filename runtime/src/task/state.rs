@@ -119,6 +119,17 @@ impl State {
         debug_assert!(prev & RUNNING != 0 && prev & SCHEDULED == 0, "bad state {prev:#b}");
     }
 
+    /// The last reference to a suspended task is being dropped: its coroutine is about to be
+    /// unwound in place. Marks it running, so that a wake-up from a waker made during the
+    /// unwind only notes itself (`NOTIFIED`) and nobody queues the task; `complete` follows.
+    pub(crate) fn begin_destroy(&self) {
+        let prev = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| Some((cur & CANCELLED) | RUNNING))
+            .unwrap_or_else(|cur| cur);
+        debug_assert!(prev & (RUNNING | COMPLETE) == 0, "bad state {prev:#b}");
+    }
+
     /// The coroutine returned (or never started); its output is stored.
     pub(crate) fn complete(&self) {
         let prev = self
