@@ -64,7 +64,7 @@ fn hostile(load: Load) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("mib.bin"), vec![b'f'; MIB as usize]).unwrap();
     let (tls, cert) = identity();
-    let client = client_config(cert);
+    let client = support::client_config(cert);
     support::each_backend(|backend| {
         let files = StaticFiles::new(&dir);
         let router = Router::new()
@@ -411,19 +411,6 @@ fn identity() -> (TlsConfig, Vec<u8>) {
     let cert = key.cert.der().to_vec();
     let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
     (TlsConfig::from_der(vec![cert.clone().into()], der).unwrap(), cert)
-}
-
-fn client_config(cert_der: Vec<u8>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls_pki_types::CertificateDer::from(cert_der)).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
 }
 
 #[test]

@@ -3,23 +3,9 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use oc_http::{Server, TlsConfig};
-
-fn client_config(cert_der: Vec<u8>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls_pki_types::CertificateDer::from(cert_der)).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
 
 #[test]
 fn https_with_pem_files_and_alpn() {
@@ -38,9 +24,11 @@ fn https_with_pem_files_and_alpn() {
 
         let tcp = std::net::TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let conn =
-            rustls::ClientConnection::new(client_config(key.cert.der().to_vec()), "localhost".try_into().unwrap())
-                .unwrap();
+        let conn = rustls::ClientConnection::new(
+            support::client_config(key.cert.der().to_vec()),
+            "localhost".try_into().unwrap(),
+        )
+        .unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         for i in 0..3 {
             tls.write_all(format!("GET /users/{i} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).unwrap();
@@ -81,7 +69,8 @@ type Tls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
 /// A TLS client connection to `addr` (the handshake happens with the first request).
 fn tls_connect(addr: std::net::SocketAddr, cert: &[u8]) -> Tls {
     let tcp = std::net::TcpStream::connect(addr).unwrap();
-    let conn = rustls::ClientConnection::new(client_config(cert.to_vec()), "localhost".try_into().unwrap()).unwrap();
+    let conn =
+        rustls::ClientConnection::new(support::client_config(cert.to_vec()), "localhost".try_into().unwrap()).unwrap();
     rustls::StreamOwned::new(conn, tcp)
 }
 

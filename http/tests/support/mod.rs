@@ -214,3 +214,17 @@ pub(crate) fn closed(s: &mut TcpStream) -> bool {
     matches!(s.read(&mut b), Ok(0))
         || matches!(s.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
 }
+
+/// A TLS client configuration that trusts the certificate `cert_der` and offers HTTP/1.1.
+pub(crate) fn client_config(cert_der: Vec<u8>) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls_pki_types::CertificateDer::from(cert_der)).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    std::sync::Arc::new(config)
+}
