@@ -160,3 +160,53 @@ fn a_coroutine_spawned_from_a_plain_thread_waits_at_most_about_a_slice_behind_a_
     assert!(worst < Duration::from_millis(200), "worst wait {worst:?} ({waits:?})");
     assert!(rt.shutdown(Duration::from_secs(10)));
 }
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn a_thread_local_borrowed_when_the_signal_lands_is_seen_by_no_other_coroutine() {
+    // The runtime's own per-thread buffers (reactor operations, oc-http's send and receive
+    // buffers) are `RefCell`s of this kind: a coroutine preempted inside a borrow must not
+    // let another coroutine on the same thread find it borrowed.
+    let rt = runtime(1);
+    let (clashes, checks) = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let holder = oc_runtime::task::Builder::new()
+            .preemptible(true)
+            .spawn(move || {
+                for _ in 0..6 {
+                    // Borrowed for 50 ms of computation: preemption signals land inside.
+                    SCRATCH.with(|cell| {
+                        let mut v = cell.borrow_mut();
+                        v.push(1);
+                        spin_for(Duration::from_millis(50));
+                        v.clear();
+                    });
+                    oc_runtime::yield_now();
+                }
+                s.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
+        let checker = oc_runtime::spawn(move || {
+            let (mut clashes, mut checks) = (0u64, 0u64);
+            while !stop.load(Ordering::SeqCst) {
+                SCRATCH.with(|cell| {
+                    if cell.try_borrow_mut().is_err() {
+                        clashes += 1;
+                    }
+                });
+                checks += 1;
+                oc_runtime::yield_now();
+            }
+            (clashes, checks)
+        });
+        holder.join().unwrap();
+        checker.join().unwrap()
+    });
+    assert!(checks > 20, "the checker hardly ran ({checks} checks)");
+    assert_eq!(clashes, 0, "{clashes} of {checks} checks found another coroutine's borrow");
+    assert!(rt.shutdown(Duration::from_secs(10)));
+}
