@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oc_http::{Limits, Request, Response, Router, Server, StaticFiles, TlsConfig};
+use oc_http::{Limits, Request, Response, Router, StaticFiles};
 
 const MIB: u64 = 1 << 20;
 
@@ -63,7 +63,7 @@ fn hostile(load: Load) {
     let dir = std::env::temp_dir().join(format!("oc-http-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("mib.bin"), vec![b'f'; MIB as usize]).unwrap();
-    let (tls, cert) = identity();
+    let (tls, cert) = support::identity();
     let client = support::client_config(cert);
     support::each_backend(|backend| {
         let files = StaticFiles::new(&dir);
@@ -75,18 +75,7 @@ fn hostile(load: Load) {
         limits.max_body_memory = 64 << 20;
         limits.header_timeout = HANDSHAKE_TIME;
         let body_memory = limits.max_body_memory as u64;
-        let rt = support::runtime();
-        let tls = tls.clone();
-        let server = rt.block_on(move || {
-            Server::new(router)
-                .limits(limits)
-                .bind("127.0.0.1:0")
-                .unwrap()
-                .bind_tls("127.0.0.1:0", tls)
-                .unwrap()
-                .start()
-        });
-        let (addr, tls_addr) = (server.local_addrs()[0], server.local_addrs()[1]);
+        let (rt, server, addr, tls_addr) = support::plain_and_tls_server(router, limits, tls.clone());
         // Warm up (the runtime's workers, the server's pools, the normal client's path).
         let mut normal = support::connect(addr);
         let mut buf = Vec::new();
@@ -403,14 +392,6 @@ fn client_hello(client: &Arc<rustls::ClientConfig>) -> Vec<u8> {
         session.write_tls(&mut hello).unwrap();
     }
     hello
-}
-
-/// A TLS identity for `localhost`, and its certificate (DER) for clients to trust.
-fn identity() -> (TlsConfig, Vec<u8>) {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = key.cert.der().to_vec();
-    let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
-    (TlsConfig::from_der(vec![cert.clone().into()], der).unwrap(), cert)
 }
 
 #[test]

@@ -56,14 +56,6 @@ fn https_with_pem_files_and_alpn() {
     });
 }
 
-/// A TLS identity for `localhost`, and its certificate (DER) for clients to trust.
-fn identity() -> (TlsConfig, Vec<u8>) {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = key.cert.der().to_vec();
-    let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
-    (TlsConfig::from_der(vec![cert.clone().into()], der).unwrap(), cert)
-}
-
 type Tls = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
 
 /// A TLS client connection to `addr` (the handshake happens with the first request).
@@ -110,20 +102,10 @@ fn until_connections(server: &oc_http::ServerHandle, n: usize) {
 #[test]
 fn a_plain_and_a_tls_listener_share_the_cap_exactly_and_both_accept_once_it_is_released() {
     support::each_backend(|_backend| {
-        let (tls, cert) = identity();
+        let (tls, cert) = support::identity();
         let mut limits = oc_http::Limits::default();
         limits.max_connections = 2;
-        let rt = support::runtime();
-        let server = rt.block_on(move || {
-            Server::new(support::test_router())
-                .limits(limits)
-                .bind("127.0.0.1:0")
-                .unwrap()
-                .bind_tls("127.0.0.1:0", tls)
-                .unwrap()
-                .start()
-        });
-        let (plain, secure) = (server.local_addrs()[0], server.local_addrs()[1]);
+        let (rt, server, plain, secure) = support::plain_and_tls_server(support::test_router(), limits, tls);
         let short = Duration::from_millis(400);
         let long = Duration::from_secs(10);
         // Two plain connections take the cap; a TLS client is held back (its listener had
@@ -166,7 +148,7 @@ fn a_plain_and_a_tls_listener_share_the_cap_exactly_and_both_accept_once_it_is_r
 #[test]
 fn a_trickled_tls_handshake_is_cut_off_at_the_header_timeout() {
     support::each_backend(|_backend| {
-        let (tls, cert) = identity();
+        let (tls, cert) = support::identity();
         let mut limits = oc_http::Limits::default();
         limits.header_timeout = Duration::from_millis(300);
         limits.idle_timeout = Duration::from_secs(30);
@@ -217,7 +199,7 @@ fn a_trickled_tls_handshake_is_cut_off_at_the_header_timeout() {
 #[test]
 fn a_request_record_trickled_after_the_handshake_is_cut_off_at_the_header_timeout() {
     support::each_backend(|_backend| {
-        let (tls, cert) = identity();
+        let (tls, cert) = support::identity();
         let mut limits = oc_http::Limits::default();
         limits.header_timeout = Duration::from_millis(300);
         limits.idle_timeout = Duration::from_secs(30);

@@ -228,3 +228,26 @@ pub(crate) fn client_config(cert_der: Vec<u8>) -> std::sync::Arc<rustls::ClientC
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     std::sync::Arc::new(config)
 }
+
+/// A TLS identity for `localhost`, and its certificate (DER) for clients to trust.
+pub(crate) fn identity() -> (oc_http::TlsConfig, Vec<u8>) {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = key.cert.der().to_vec();
+    let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.key_pair.serialize_der().into());
+    (oc_http::TlsConfig::from_der(vec![cert.clone().into()], der).unwrap(), cert)
+}
+
+/// A server on a fresh runtime with a plain and a TLS listener: the runtime, the server, the
+/// plain address and the TLS one.
+pub(crate) fn plain_and_tls_server(
+    router: Router,
+    limits: Limits,
+    tls: oc_http::TlsConfig,
+) -> (oc_runtime::Runtime, ServerHandle, SocketAddr, SocketAddr) {
+    let rt = runtime();
+    let server = rt.block_on(move || {
+        Server::new(router).limits(limits).bind("127.0.0.1:0").unwrap().bind_tls("127.0.0.1:0", tls).unwrap().start()
+    });
+    let (plain, secure) = (server.local_addrs()[0], server.local_addrs()[1]);
+    (rt, server, plain, secure)
+}
