@@ -70,8 +70,8 @@ const STATE: u32 = 3;
 /// The caller holds the coroutine's no-preempt count.
 pub(crate) fn freeze(header: &Header) -> bool {
     let Some(worker) = context::thread_worker() else { return false };
-    let shared = header.shared.clone();
-    if !Arc::ptr_eq(worker.shared(), &shared) {
+    let shared = &header.shared;
+    if !Arc::ptr_eq(worker.shared(), shared) {
         return false;
     }
     let me = context::thread_token();

@@ -153,7 +153,6 @@ impl StackPool {
             drop(other);
             return self.map(size);
         }
-        let cache = cache.filter(|c| self.private_allowed() || !c.hot.is_empty() || !c.retired.is_empty());
         let Some(cache) = cache else {
             for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
                 let mut pool = lock(pool);

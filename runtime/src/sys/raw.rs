@@ -272,6 +272,10 @@ pub(crate) unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
 /// word differed, `ETIMEDOUT`, `EINTR`) and leaves `errno` alone: it is called from code
 /// that interrupted other code at an arbitrary instruction.
 ///
+/// # Safety
+///
+/// `word` must point to a live, aligned `u32` for the whole call.
+///
 /// # Signal safety
 ///
 /// One system call.
@@ -285,6 +289,10 @@ pub(crate) unsafe fn futex_wait(word: *const u32, expected: u32, timeout: Option
 }
 
 /// Wakes up to `n` threads waiting on the futex word at `word`. Leaves `errno` alone.
+///
+/// # Safety
+///
+/// `word` must point to a live, aligned `u32`.
 ///
 /// # Signal safety
 ///
