@@ -63,7 +63,7 @@ mod reactor;
 mod runtime;
 mod scheduler;
 mod stack;
-mod sync;
+pub mod sync;
 mod sys;
 pub mod task;
 mod time;
