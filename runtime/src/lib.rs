@@ -51,12 +51,15 @@
 //! calls the runtime does not know (`std::thread::sleep`, a contended `std::sync::Mutex`)
 //! block the whole worker. See `docs/caveats.md`.
 
+pub mod blocking;
+pub mod bridge;
 mod builder;
 pub mod fs;
 mod global;
 #[cfg(feature = "hooks")]
 mod hooks;
 pub mod io;
+pub mod local;
 mod metrics;
 mod preempt;
 mod reactor;
@@ -68,6 +71,8 @@ mod sys;
 pub mod task;
 mod time;
 
+pub use blocking::{BlockingHandle, spawn_blocking};
+pub use bridge::{wait_future, wait_future_timeout};
 pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE};
 pub use global::{block_on, current_metrics, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};

@@ -44,7 +44,7 @@ mod rwlock;
 mod select;
 mod semaphore;
 mod spin;
-mod wait;
+pub(crate) mod wait;
 mod wait_group;
 mod waiter;
 

@@ -19,7 +19,7 @@ pub struct RecvArm<'a, T> {
 }
 
 impl<'a, T> RecvArm<'a, T> {
-    pub(super) fn new(rx: &'a Receiver<T>) -> RecvArm<'a, T> {
+    pub(crate) fn new(rx: &'a Receiver<T>) -> RecvArm<'a, T> {
         RecvArm { rx, out: None }
     }
 
