@@ -98,7 +98,8 @@ impl<T: ?Sized> Mutex<T> {
     /// Takes the lock if nobody holds it.
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.try_lock_raw().then_some(MutexGuard { mutex: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if self.try_lock_raw() { Some(MutexGuard { mutex: self }) } else { None }
     }
 
     /// Takes the lock, waiting at most `timeout`.

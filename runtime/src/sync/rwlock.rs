@@ -120,12 +120,14 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Shared access if it is free right now.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        ReadArm { lock: self }.attempt(None).then_some(RwLockReadGuard { lock: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if (ReadArm { lock: self }).attempt(None) { Some(RwLockReadGuard { lock: self }) } else { None }
     }
 
     /// Shared access, waiting at most `timeout`.
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
-        wait::wait_arm(&mut ReadArm { lock: self }, Deadline::after(timeout)).then_some(RwLockReadGuard { lock: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if wait::wait_arm(&mut ReadArm { lock: self }, Deadline::after(timeout)) { Some(RwLockReadGuard { lock: self }) } else { None }
     }
 
     /// Exclusive access, waiting as long as it takes.
@@ -136,12 +138,14 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive access if it is free right now.
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
-        WriteArm { lock: self }.attempt(None).then_some(RwLockWriteGuard { lock: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if (WriteArm { lock: self }).attempt(None) { Some(RwLockWriteGuard { lock: self }) } else { None }
     }
 
     /// Exclusive access, waiting at most `timeout`.
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
-        wait::wait_arm(&mut WriteArm { lock: self }, Deadline::after(timeout)).then_some(RwLockWriteGuard { lock: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if wait::wait_arm(&mut WriteArm { lock: self }, Deadline::after(timeout)) { Some(RwLockWriteGuard { lock: self }) } else { None }
     }
 
     /// Shared access from async code.

@@ -56,13 +56,15 @@ impl Semaphore {
 
     /// Takes a permit if one is free.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        AcquireArm { sem: self }.attempt(None).then_some(SemaphorePermit { sem: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if (AcquireArm { sem: self }).attempt(None) { Some(SemaphorePermit { sem: self }) } else { None }
     }
 
     /// Takes a permit, waiting at most `timeout`.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         let mut arm = AcquireArm { sem: self };
-        wait::wait_arm(&mut arm, Deadline::after(timeout)).then_some(SemaphorePermit { sem: self })
+        // A guard made and dropped on failure would release someone else's hold.
+        if wait::wait_arm(&mut arm, Deadline::after(timeout)) { Some(SemaphorePermit { sem: self }) } else { None }
     }
 
     /// Takes a permit from async code.
