@@ -49,7 +49,11 @@ unsafe impl<T: Send> Send for OnceCell<T> {}
 impl<T> OnceCell<T> {
     /// An empty cell.
     pub const fn new() -> OnceCell<T> {
-        OnceCell { state: AtomicU8::new(EMPTY), waiters: SpinLock::new(WaitList::new()), value: UnsafeCell::new(MaybeUninit::uninit()) }
+        OnceCell {
+            state: AtomicU8::new(EMPTY),
+            waiters: SpinLock::new(WaitList::new()),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
     }
 
     /// The value, if it has been set.

@@ -127,7 +127,11 @@ impl<T: ?Sized> RwLock<T> {
     /// Shared access, waiting at most `timeout`.
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
         // A guard made and dropped on failure would release someone else's hold.
-        if wait::wait_arm(&mut ReadArm { lock: self }, Deadline::after(timeout)) { Some(RwLockReadGuard { lock: self }) } else { None }
+        if wait::wait_arm(&mut ReadArm { lock: self }, Deadline::after(timeout)) {
+            Some(RwLockReadGuard { lock: self })
+        } else {
+            None
+        }
     }
 
     /// Exclusive access, waiting as long as it takes.
@@ -145,7 +149,11 @@ impl<T: ?Sized> RwLock<T> {
     /// Exclusive access, waiting at most `timeout`.
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
         // A guard made and dropped on failure would release someone else's hold.
-        if wait::wait_arm(&mut WriteArm { lock: self }, Deadline::after(timeout)) { Some(RwLockWriteGuard { lock: self }) } else { None }
+        if wait::wait_arm(&mut WriteArm { lock: self }, Deadline::after(timeout)) {
+            Some(RwLockWriteGuard { lock: self })
+        } else {
+            None
+        }
     }
 
     /// Shared access from async code.

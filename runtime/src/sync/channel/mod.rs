@@ -180,7 +180,11 @@ impl<T> Receiver<T> {
 
     fn recv_deadline_inner(&self, deadline: Deadline) -> Result<T, RecvTimeoutError> {
         let mut arm = RecvArm::new(self);
-        if wait::wait_arm(&mut arm, deadline) { arm.take().map_err(RecvTimeoutError::from) } else { Err(RecvTimeoutError::Timeout) }
+        if wait::wait_arm(&mut arm, deadline) {
+            arm.take().map_err(RecvTimeoutError::from)
+        } else {
+            Err(RecvTimeoutError::Timeout)
+        }
     }
 
     /// Receives a message from async code, waiting without blocking the executor.
