@@ -111,6 +111,10 @@ impl Arm for BarrierArm<'_> {
     }
 
     fn pass_on(&mut self) {}
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 impl Drop for BarrierArm<'_> {

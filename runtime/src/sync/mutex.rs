@@ -260,6 +260,10 @@ impl<T: ?Sized> Arm for LockArm<'_, T> {
             waiter.wake();
         }
     }
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 /// Exclusive access to the value of a locked [`Mutex`]; unlocks when dropped.

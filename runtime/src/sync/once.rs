@@ -164,6 +164,10 @@ impl<T> Arm for NotRunningArm<'_, T> {
     }
 
     fn pass_on(&mut self) {}
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 impl<T> Drop for OnceCell<T> {

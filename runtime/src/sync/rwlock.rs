@@ -239,6 +239,10 @@ impl<T: ?Sized> Arm for ReadArm<'_, T> {
         let next = self.lock.inner.lock().wake_next();
         wake(next);
     }
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 struct WriteArm<'a, T: ?Sized> {
@@ -275,6 +279,10 @@ impl<T: ?Sized> Arm for WriteArm<'_, T> {
     fn pass_on(&mut self) {
         let next = self.lock.inner.lock().wake_next();
         wake(next);
+    }
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
     }
 }
 

@@ -130,6 +130,10 @@ impl Arm for AcquireArm<'_> {
             w.wake();
         }
     }
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 /// A permit taken from a [`Semaphore`]; given back when dropped.

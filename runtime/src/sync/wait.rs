@@ -27,6 +27,11 @@ pub trait Arm {
     /// The owner was claimed for this operation but leaves without retrying it (it unwinds,
     /// or another operation completed first): wake another waiter if this one could proceed.
     fn pass_on(&mut self);
+    /// As [`withdraw`](Arm::withdraw), after `waiter` was claimed for this very operation.
+    /// Operations whose claimers always remove the entry they claim skip the look-up.
+    fn withdraw_claimed(&mut self, waiter: &Arc<Waiter>) {
+        self.withdraw(waiter);
+    }
 }
 
 /// When a wait gives up.
@@ -81,57 +86,81 @@ pub fn select_arms(arms: &mut [&mut dyn Arm], deadline: Deadline) -> Option<usiz
         return wait_for_nothing(deadline);
     }
     let start = if n > 1 { random_below(n) } else { 0 };
-    if let Some(k) = try_all(arms, start) {
-        return Some(k);
+    // A single operation tries itself first when it registers (under the same lock).
+    if n > 1 {
+        if let Some(k) = try_all(arms, start) {
+            return Some(k);
+        }
     }
     let deadline = match deadline {
-        Deadline::Now => return None,
+        Deadline::Now => return if n == 1 && arms[0].attempt(None) { Some(0) } else { None },
         Deadline::At(at) => Some(at),
         Deadline::Never => None,
     };
     loop {
         let waiter = Waiter::current();
-        let mut registered = 0;
-        let mut done = None;
-        for i in 0..n {
-            let k = (start + i) % n;
-            if arms[k].attempt(Some((&waiter, k))) {
-                done = Some(k);
-                break;
-            }
-            registered += 1;
+        let outcome = wait_once(arms, start, &waiter, deadline);
+        Waiter::recycle(waiter);
+        match outcome {
+            Once::Done(k) => return Some(k),
+            Once::TimedOut => return None,
+            Once::Again => {}
         }
-        if let Some(k) = done {
-            let claimed = waiter.abort();
-            for i in 0..registered {
-                arms[(start + i) % n].withdraw(&waiter);
-            }
-            if let Some(j) = claimed.filter(|&j| j != k) {
-                arms[j].pass_on();
-            }
-            return Some(k);
+    }
+}
+
+enum Once {
+    Done(usize),
+    TimedOut,
+    Again,
+}
+
+/// Registers `waiter` with every arm, waits once, and withdraws it everywhere.
+fn wait_once(arms: &mut [&mut dyn Arm], start: usize, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> Once {
+    let n = arms.len();
+    let mut registered = 0;
+    let mut done = None;
+    for i in 0..n {
+        let k = (start + i) % n;
+        if arms[k].attempt(Some((waiter, k))) {
+            done = Some(k);
+            break;
         }
-        let guard = Registered { arms, waiter: &waiter };
-        waiter.wait(deadline);
-        let arms = guard.defuse();
+        registered += 1;
+    }
+    if let Some(k) = done {
+        if registered == 0 {
+            return Once::Done(k); // registered nowhere
+        }
         let claimed = waiter.abort();
-        for arm in arms.iter_mut() {
-            arm.withdraw(&waiter);
+        for i in 0..registered {
+            arms[(start + i) % n].withdraw(waiter);
         }
-        match claimed {
-            // `wait` returns unclaimed only at the deadline.
-            None => return None,
-            Some(k) => {
-                if arms[k].attempt(None) {
-                    return Some(k);
-                }
+        if let Some(j) = claimed.filter(|&j| j != k) {
+            arms[j].pass_on();
+        }
+        return Once::Done(k);
+    }
+    let guard = Registered { arms, waiter };
+    waiter.wait(deadline);
+    let arms = guard.defuse();
+    let claimed = waiter.abort();
+    for (i, arm) in arms.iter_mut().enumerate() {
+        if claimed == Some(i) { arm.withdraw_claimed(waiter) } else { arm.withdraw(waiter) }
+    }
+    match claimed {
+        // `wait` returns unclaimed only at the deadline.
+        None => Once::TimedOut,
+        Some(k) => {
+            if arms[k].attempt(None) {
+                return Once::Done(k);
+            }
+            if n > 1 {
                 if let Some(k) = try_all(arms, start) {
-                    return Some(k);
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return None;
+                    return Once::Done(k);
                 }
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) { Once::TimedOut } else { Once::Again }
         }
     }
 }

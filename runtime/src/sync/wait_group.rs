@@ -124,6 +124,10 @@ impl Arm for ZeroArm<'_> {
     }
 
     fn pass_on(&mut self) {}
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 /// The future of [`WaitGroup::wait_async`].

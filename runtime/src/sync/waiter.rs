@@ -41,6 +41,26 @@ enum Wake {
     Thread(Thread),
     /// An async task: its latest waker (the executor may hand a new one to each poll).
     Async(SpinLock<Waker>),
+    /// Kept for reuse by the next wait on this thread (holds no task reference).
+    Idle,
+}
+
+thread_local! {
+    /// One spent waiter per thread, reused by the next wait: a wait then allocates nothing.
+    static SPARE: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Takes this thread's spare waiter. Not inlined: a coroutine may resume on another thread
+/// between two uses, and the thread-local's address must be looked up afresh each time.
+#[inline(never)]
+fn take_spare() -> Option<Arc<Waiter>> {
+    SPARE.with(std::cell::Cell::take)
+}
+
+#[inline(never)]
+fn put_spare(waiter: Arc<Waiter>) {
+    // A destroyed thread-local (thread exit) just lets the waiter go.
+    let _ = SPARE.try_with(|spare| spare.set(Some(waiter)));
 }
 
 /// One waiting party (named by [`Arm`](super::wait::Arm); opaque outside the runtime).
@@ -57,7 +77,24 @@ impl Waiter {
             Some(waker) => Wake::Coroutine(waker),
             None => Wake::Thread(std::thread::current()),
         };
+        if let Some(mut spare) = take_spare() {
+            // Only when nothing else refers to it (no queue holds a stale entry of it).
+            if let Some(waiter) = Arc::get_mut(&mut spare) {
+                *waiter.state.get_mut() = WAITING;
+                waiter.wake = wake;
+                return spare;
+            }
+        }
         Arc::new(Waiter { state: AtomicUsize::new(WAITING), wake })
+    }
+
+    /// The owner is done with `waiter` (withdrawn everywhere): keep it for the next wait on
+    /// this thread if nothing else refers to it. Drops its task reference either way.
+    pub(crate) fn recycle(mut waiter: Arc<Waiter>) {
+        if let Some(w) = Arc::get_mut(&mut waiter) {
+            w.wake = Wake::Idle;
+            put_spare(waiter);
+        }
     }
 
     /// A waiter for an async task polled with `waker`.
@@ -95,6 +132,7 @@ impl Waiter {
                 let waker = waker.lock().clone();
                 waker.wake();
             }
+            Wake::Idle => {}
         }
     }
 

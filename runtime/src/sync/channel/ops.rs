@@ -50,6 +50,10 @@ impl<T> Arm for RecvArm<'_, T> {
     fn pass_on(&mut self) {
         self.rx.chan.pass_on_receiver();
     }
+
+    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+        // Its claimer popped the entry it claimed.
+    }
 }
 
 impl<T> fmt::Debug for RecvArm<'_, T> {
