@@ -2,7 +2,8 @@
 // `cargo run --release -p oc-runtime-bench --bin sync-bench`.
 //
 // Usage: chanbench TEST, with TEST one of pingpong, mpmc, mutex_uncontended,
-// mutex_contended. Prints "RESULT <nanoseconds per operation>". GOMAXPROCS sets the
+// mutex_contended. Prints "RESULT <wall ns per operation> <process CPU ns per operation>"
+// (CPU: user + system time of every thread, from getrusage). GOMAXPROCS sets the
 // number of threads running goroutines (the harness sets it to WORKERS).
 package main
 
@@ -10,8 +11,34 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// clocks is a reading of the wall clock and of the process CPU time.
+type clocks struct {
+	wall time.Time
+	cpu  int64
+}
+
+func cpuNanos() int64 {
+	var r syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
+		panic(err)
+	}
+	return r.Utime.Nano() + r.Stime.Nano()
+}
+
+func now() clocks {
+	return clocks{time.Now(), cpuNanos()}
+}
+
+// perOp returns wall and CPU nanoseconds per operation since start.
+func perOp(start clocks, ops int) (float64, float64) {
+	wall := float64(time.Since(start.wall).Nanoseconds()) / float64(ops)
+	cpu := float64(cpuNanos()-start.cpu) / float64(ops)
+	return wall, cpu
+}
 
 const (
 	pingPongRounds = 200000
@@ -23,7 +50,7 @@ const (
 	perContender   = 250000
 )
 
-func pingPong() float64 {
+func pingPong() (float64, float64) {
 	ping := make(chan int, 1)
 	pong := make(chan int, 1)
 	go func() {
@@ -36,22 +63,22 @@ func pingPong() float64 {
 		ping <- i
 		<-pong
 	}
-	start := time.Now()
+	start := now()
 	for i := 0; i < pingPongRounds; i++ {
 		ping <- i
 		<-pong
 	}
-	elapsed := time.Since(start)
+	wall, cpu := perOp(start, pingPongRounds)
 	close(ping)
-	return float64(elapsed.Nanoseconds()) / pingPongRounds
+	return wall, cpu
 }
 
-func mpmc() float64 {
+func mpmc() (float64, float64) {
 	ch := make(chan int, 1024)
 	var prod, cons sync.WaitGroup
 	var total int64
 	var mu sync.Mutex
-	start := time.Now()
+	start := now()
 	for c := 0; c < consumers; c++ {
 		cons.Add(1)
 		go func() {
@@ -77,34 +104,34 @@ func mpmc() float64 {
 	prod.Wait()
 	close(ch)
 	cons.Wait()
-	elapsed := time.Since(start)
+	wall, cpu := perOp(start, producers*perProducer)
 	if total != int64(producers)*int64(perProducer)*int64(perProducer-1)/2 {
 		panic("messages lost")
 	}
-	return float64(elapsed.Nanoseconds()) / float64(producers*perProducer)
+	return wall, cpu
 }
 
-func mutexUncontended() float64 {
+func mutexUncontended() (float64, float64) {
 	var mu sync.Mutex
 	n := 0
-	start := time.Now()
+	start := now()
 	for i := 0; i < uncontended; i++ {
 		mu.Lock()
 		n++
 		mu.Unlock()
 	}
-	elapsed := time.Since(start)
+	wall, cpu := perOp(start, uncontended)
 	if n != uncontended {
 		panic("bad count")
 	}
-	return float64(elapsed.Nanoseconds()) / uncontended
+	return wall, cpu
 }
 
-func mutexContended() float64 {
+func mutexContended() (float64, float64) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	n := 0
-	start := time.Now()
+	start := now()
 	for c := 0; c < contenders; c++ {
 		wg.Add(1)
 		go func() {
@@ -117,11 +144,11 @@ func mutexContended() float64 {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	wall, cpu := perOp(start, contenders*perContender)
 	if n != contenders*perContender {
 		panic("bad count")
 	}
-	return float64(elapsed.Nanoseconds()) / float64(contenders*perContender)
+	return wall, cpu
 }
 
 func main() {
@@ -129,19 +156,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: chanbench pingpong|mpmc|mutex_uncontended|mutex_contended")
 		os.Exit(2)
 	}
-	var v float64
+	var wall, cpu float64
 	switch os.Args[1] {
 	case "pingpong":
-		v = pingPong()
+		wall, cpu = pingPong()
 	case "mpmc":
-		v = mpmc()
+		wall, cpu = mpmc()
 	case "mutex_uncontended":
-		v = mutexUncontended()
+		wall, cpu = mutexUncontended()
 	case "mutex_contended":
-		v = mutexContended()
+		wall, cpu = mutexContended()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown test", os.Args[1])
 		os.Exit(2)
 	}
-	fmt.Printf("RESULT %.1f\n", v)
+	fmt.Printf("RESULT %.1f %.1f\n", wall, cpu)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter};
+use super::waiter::{WaitList, Waiter, WaiterCell};
 
 /// A reusable barrier for coroutines and threads.
 ///
@@ -77,7 +77,7 @@ struct BarrierArm<'a> {
 }
 
 impl Arm for BarrierArm<'_> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let mut inner = self.barrier.inner.lock();
         match self.generation {
             Some(generation) if generation != inner.generation => {
@@ -101,7 +101,7 @@ impl Arm for BarrierArm<'_> {
             }
         }
         if let Some((waiter, token)) = register {
-            inner.waiters.push(waiter, token);
+            inner.waiters.push(waiter.get(), token);
         }
         false
     }

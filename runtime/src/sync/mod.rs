@@ -60,4 +60,4 @@ pub use wait_group::{WaitGroup, WaitGroupFuture};
 #[doc(hidden)]
 pub use wait::{Arm as __Arm, Deadline as __Deadline, select_arms as __select_arms};
 #[doc(hidden)]
-pub use waiter::Waiter as __Waiter;
+pub use waiter::{Waiter as __Waiter, WaiterCell as __WaiterCell};

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter};
+use super::waiter::{WaitList, Waiter, WaiterCell};
 
 const LOCKED: u8 = 1;
 const PARKED: u8 = 2;
@@ -157,13 +157,14 @@ impl<T: ?Sized> Mutex<T> {
     pub(crate) fn lock_uncancellable(&self) {
         let mut arm = LockArm { mutex: self };
         while !arm.attempt(None) {
-            let waiter = Waiter::current();
-            if arm.attempt(Some((&waiter, 0))) {
+            let cell = WaiterCell::with(Waiter::current());
+            if arm.attempt(Some((&cell, 0))) {
                 return;
             }
+            let waiter = cell.get();
             waiter.wait_uncancellable();
             waiter.abort();
-            arm.withdraw(&waiter);
+            arm.withdraw(waiter);
         }
     }
 
@@ -219,7 +220,7 @@ struct LockArm<'a, T: ?Sized> {
 }
 
 impl<T: ?Sized> Arm for LockArm<'_, T> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let mutex = self.mutex;
         if mutex.try_lock_raw() {
             return true;
@@ -235,7 +236,7 @@ impl<T: ?Sized> Arm for LockArm<'_, T> {
                 Err(now) => state = now,
             }
         }
-        waiters.push(waiter, token);
+        waiters.push(waiter.get(), token);
         false
     }
 

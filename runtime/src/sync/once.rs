@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter};
+use super::waiter::{WaitList, Waiter, WaiterCell};
 
 const EMPTY: u8 = 0;
 const RUNNING: u8 = 1;
@@ -146,7 +146,7 @@ struct NotRunningArm<'a, T> {
 }
 
 impl<T> Arm for NotRunningArm<'_, T> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         if self.cell.state.load(Ordering::Acquire) != RUNNING {
             return true;
         }
@@ -155,7 +155,7 @@ impl<T> Arm for NotRunningArm<'_, T> {
         if self.cell.state.load(Ordering::Acquire) != RUNNING {
             return true;
         }
-        waiters.push(waiter, token);
+        waiters.push(waiter.get(), token);
         false
     }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter, Woken};
+use super::waiter::{WaitList, Waiter, WaiterCell, Woken};
 
 /// A reader-writer lock for coroutines and threads; `read` and `write` return their guards
 /// directly (no poisoning).
@@ -219,14 +219,14 @@ struct ReadArm<'a, T: ?Sized> {
 }
 
 impl<T: ?Sized> Arm for ReadArm<'_, T> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let mut inner = self.lock.inner.lock();
         if inner.may_read() {
             inner.readers += 1;
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.readers_q.push(waiter, token);
+            inner.readers_q.push(waiter.get(), token);
         }
         false
     }
@@ -250,7 +250,7 @@ struct WriteArm<'a, T: ?Sized> {
 }
 
 impl<T: ?Sized> Arm for WriteArm<'_, T> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let mut inner = self.lock.inner.lock();
         if !inner.writer && inner.readers == 0 {
             inner.writer = true;
@@ -258,7 +258,7 @@ impl<T: ?Sized> Arm for WriteArm<'_, T> {
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.writers_q.push(waiter, token);
+            inner.writers_q.push(waiter.get(), token);
         }
         false
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter};
+use super::waiter::{WaitList, Waiter, WaiterCell};
 
 /// A counting semaphore for coroutines and threads.
 ///
@@ -106,14 +106,14 @@ struct AcquireArm<'a> {
 }
 
 impl Arm for AcquireArm<'_> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let mut inner = self.sem.inner.lock();
         if inner.permits > 0 {
             inner.permits -= 1;
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.waiters.push(waiter, token);
+            inner.waiters.push(waiter.get(), token);
         }
         false
     }

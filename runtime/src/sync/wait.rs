@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::waiter::Waiter;
+use super::waiter::{Waiter, WaiterCell};
 
 /// One operation of a `select!` or of a single wait (a receive, a send, a lock).
 ///
@@ -20,7 +20,7 @@ pub trait Arm {
     /// complete, e.g. the channel is disconnected: the outcome says so). When it cannot
     /// proceed yet and `register` is given, registers that waiter with its token, under the
     /// same lock as the check, so that no progress is missed.
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool;
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool;
     /// Removes `waiter`'s registration if it is still there. A send gets its value back, or
     /// learns that a receiver took it (then the next `attempt` reports the send done).
     fn withdraw(&mut self, waiter: &Arc<Waiter>);
@@ -98,9 +98,11 @@ pub fn select_arms(arms: &mut [&mut dyn Arm], deadline: Deadline) -> Option<usiz
         Deadline::Never => None,
     };
     loop {
-        let waiter = Waiter::current();
-        let outcome = wait_once(arms, start, &waiter, deadline);
-        Waiter::recycle(waiter);
+        let cell = WaiterCell::new();
+        let outcome = wait_once(arms, start, &cell, deadline);
+        if let Some(waiter) = cell.into_inner() {
+            Waiter::recycle(waiter);
+        }
         match outcome {
             Once::Done(k) => return Some(k),
             Once::TimedOut => return None,
@@ -115,23 +117,24 @@ enum Once {
     Again,
 }
 
-/// Registers `waiter` with every arm, waits once, and withdraws it everywhere.
-fn wait_once(arms: &mut [&mut dyn Arm], start: usize, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> Once {
+/// Attempts every arm, registering the waiter (made on first need) with those that cannot
+/// proceed; waits once, and withdraws it everywhere.
+fn wait_once(arms: &mut [&mut dyn Arm], start: usize, cell: &WaiterCell, deadline: Option<Instant>) -> Once {
     let n = arms.len();
     let mut registered = 0;
     let mut done = None;
     for i in 0..n {
         let k = (start + i) % n;
-        if arms[k].attempt(Some((waiter, k))) {
+        if arms[k].attempt(Some((cell, k))) {
             done = Some(k);
             break;
         }
         registered += 1;
     }
     if let Some(k) = done {
-        if registered == 0 {
+        let Some(waiter) = cell.made() else {
             return Once::Done(k); // registered nowhere
-        }
+        };
         let claimed = waiter.abort();
         for i in 0..registered {
             arms[(start + i) % n].withdraw(waiter);
@@ -141,6 +144,7 @@ fn wait_once(arms: &mut [&mut dyn Arm], start: usize, waiter: &Arc<Waiter>, dead
         }
         return Once::Done(k);
     }
+    let waiter = cell.get();
     let guard = Registered { arms, waiter };
     waiter.wait(deadline);
     let arms = guard.defuse();
@@ -229,11 +233,11 @@ pub(crate) fn poll_arm(arm: &mut dyn Arm, slot: &mut Option<Arc<Waiter>>, cx: &m
     if arm.attempt(None) {
         return Poll::Ready(());
     }
-    let waiter = Waiter::for_async(cx.waker());
-    if arm.attempt(Some((&waiter, 0))) {
+    let cell = WaiterCell::with(Waiter::for_async(cx.waker()));
+    if arm.attempt(Some((&cell, 0))) {
         return Poll::Ready(());
     }
-    *slot = Some(waiter);
+    *slot = cell.into_inner();
     Poll::Pending
 }
 

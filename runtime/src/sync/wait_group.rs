@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter};
+use super::waiter::{WaitList, Waiter, WaiterCell};
 
 /// A counter of outstanding jobs that coroutines and threads can wait on. Clones share the
 /// count.
@@ -108,13 +108,13 @@ struct ZeroArm<'a> {
 }
 
 impl Arm for ZeroArm<'_> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let mut inner = self.group.inner.lock();
         if inner.count == 0 {
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.waiters.push(waiter, token);
+            inner.waiters.push(waiter.get(), token);
         }
         false
     }

@@ -67,8 +67,15 @@ fn put_spare(waiter: Arc<Waiter>) {
 #[doc(hidden)]
 pub struct Waiter {
     state: AtomicUsize,
-    wake: Wake,
+    /// Written only while the writer holds the only reference (see [`Waiter::unique`]).
+    wake: std::cell::UnsafeCell<Wake>,
 }
+
+// SAFETY: `wake` is written only through the only reference to the waiter (`unique`), and
+// otherwise only read; `Wake`'s contents (wakers, a `Thread`, a spin lock) are thread-safe.
+unsafe impl Sync for Waiter {}
+// SAFETY: as above.
+unsafe impl Send for Waiter {}
 
 impl Waiter {
     /// A waiter for the caller: the running coroutine, or else the calling thread.
@@ -77,29 +84,51 @@ impl Waiter {
             Some(waker) => Wake::Coroutine(waker),
             None => Wake::Thread(std::thread::current()),
         };
-        if let Some(mut spare) = take_spare() {
+        if let Some(spare) = take_spare() {
             // Only when nothing else refers to it (no queue holds a stale entry of it).
-            if let Some(waiter) = Arc::get_mut(&mut spare) {
-                *waiter.state.get_mut() = WAITING;
-                waiter.wake = wake;
+            if Waiter::unique(&spare) {
+                spare.state.store(WAITING, Ordering::Relaxed);
+                // SAFETY: `spare` is the only reference (checked just above).
+                unsafe { *spare.wake.get() = wake };
                 return spare;
             }
         }
-        Arc::new(Waiter { state: AtomicUsize::new(WAITING), wake })
+        Arc::new(Waiter { state: AtomicUsize::new(WAITING), wake: std::cell::UnsafeCell::new(wake) })
+    }
+
+    /// Whether `waiter` is the only reference. No `Weak` is ever made of a waiter, so the
+    /// strong count says it all; the fence orders our later writes after the last use by
+    /// whoever dropped the other references (their decrements release).
+    fn unique(waiter: &Arc<Waiter>) -> bool {
+        let unique = Arc::strong_count(waiter) == 1;
+        if unique {
+            std::sync::atomic::fence(Ordering::Acquire);
+        }
+        unique
     }
 
     /// The owner is done with `waiter` (withdrawn everywhere): keep it for the next wait on
     /// this thread if nothing else refers to it. Drops its task reference either way.
-    pub(crate) fn recycle(mut waiter: Arc<Waiter>) {
-        if let Some(w) = Arc::get_mut(&mut waiter) {
-            w.wake = Wake::Idle;
+    pub(crate) fn recycle(waiter: Arc<Waiter>) {
+        if Waiter::unique(&waiter) {
+            // SAFETY: the only reference (checked just above).
+            unsafe { *waiter.wake.get() = Wake::Idle };
             put_spare(waiter);
         }
     }
 
+    fn wake_ref(&self) -> &Wake {
+        // SAFETY: `wake` is only written through the only reference, which is not `self`
+        // while anyone else can call this.
+        unsafe { &*self.wake.get() }
+    }
+
     /// A waiter for an async task polled with `waker`.
     pub(crate) fn for_async(waker: &Waker) -> Arc<Waiter> {
-        Arc::new(Waiter { state: AtomicUsize::new(WAITING), wake: Wake::Async(SpinLock::new(waker.clone())) })
+        Arc::new(Waiter {
+            state: AtomicUsize::new(WAITING),
+            wake: std::cell::UnsafeCell::new(Wake::Async(SpinLock::new(waker.clone()))),
+        })
     }
 
     /// Whether nobody has claimed or aborted the waiter yet.
@@ -116,6 +145,11 @@ impl Waiter {
     /// The owner stops waiting. Returns `None` if nobody had claimed the waiter (it is now
     /// aborted), or the token it was claimed for.
     pub(crate) fn abort(&self) -> Option<usize> {
+        // Once claimed, the word never changes again: a load spares the read-modify-write.
+        let state = self.state.load(Ordering::Acquire);
+        if state != WAITING {
+            return if state == ABORTED { None } else { Some(state - CLAIMED) };
+        }
         match self.state.compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => None,
             Err(ABORTED) => None,
@@ -125,7 +159,7 @@ impl Waiter {
 
     /// Wakes the owner (after a successful [`claim`](Waiter::claim)).
     pub(crate) fn wake(&self) {
-        match &self.wake {
+        match self.wake_ref() {
             Wake::Coroutine(waker) => waker.wake_by_ref(),
             Wake::Thread(thread) => thread.unpark(),
             Wake::Async(waker) => {
@@ -138,7 +172,7 @@ impl Waiter {
 
     /// An async owner was polled again, maybe with a new waker; keeps the latest.
     pub(crate) fn set_waker(&self, new: &Waker) {
-        if let Wake::Async(waker) = &self.wake {
+        if let Wake::Async(waker) = self.wake_ref() {
             let mut waker = waker.lock();
             if !waker.will_wake(new) {
                 *waker = new.clone();
@@ -154,7 +188,7 @@ impl Waiter {
             if !self.is_waiting() {
                 return true;
             }
-            match (&self.wake, deadline) {
+            match (self.wake_ref(), deadline) {
                 (Wake::Coroutine(_), None) => crate::task::park_forever(),
                 (Wake::Coroutine(_), Some(deadline)) => {
                     if Instant::now() >= deadline {
@@ -179,11 +213,44 @@ impl Waiter {
     /// re-taking a mutex in `Condvar::wait`.
     pub(crate) fn wait_uncancellable(&self) {
         while self.is_waiting() {
-            match &self.wake {
+            match self.wake_ref() {
                 Wake::Coroutine(_) => crate::task::park_uncancellable(),
                 _ => std::thread::park(),
             }
         }
+    }
+}
+
+/// The waiter of one wait, made only when an operation must register it (a wait whose
+/// first attempt succeeds makes none).
+#[doc(hidden)]
+pub struct WaiterCell {
+    cell: std::cell::OnceCell<Arc<Waiter>>,
+}
+
+impl WaiterCell {
+    /// A cell that makes the caller's waiter ([`Waiter::current`]) on first use.
+    pub(crate) fn new() -> WaiterCell {
+        WaiterCell { cell: std::cell::OnceCell::new() }
+    }
+
+    /// A cell holding `waiter` already (an async wait's).
+    pub(crate) fn with(waiter: Arc<Waiter>) -> WaiterCell {
+        WaiterCell { cell: std::cell::OnceCell::from(waiter) }
+    }
+
+    /// The waiter, made now if need be.
+    pub(crate) fn get(&self) -> &Arc<Waiter> {
+        self.cell.get_or_init(Waiter::current)
+    }
+
+    /// The waiter, if it was made.
+    pub(crate) fn made(&self) -> Option<&Arc<Waiter>> {
+        self.cell.get()
+    }
+
+    pub(crate) fn into_inner(self) -> Option<Arc<Waiter>> {
+        self.cell.into_inner()
     }
 }
 

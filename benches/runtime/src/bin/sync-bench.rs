@@ -5,8 +5,10 @@
 //! `cargo run --release -p oc-runtime-bench --bin sync-bench [-- ROUNDS]` runs every
 //! measurement in a fresh child process per system, `ROUNDS` times (default 5), interleaving
 //! the systems so that drift of this shared machine hits all of them alike, and prints the
-//! medians. `WORKERS` (default 2) sets the worker threads of every runtime (`GOMAXPROCS`
-//! for Go).
+//! medians of two clocks: the wall clock, and the CPU time of the whole process (user and
+//! system, every thread), which on a loaded machine says more about the work each system
+//! does (the wall clock then measures mostly how much of the CPUs the process was given).
+//! `WORKERS` (default 2) sets the worker threads of every runtime (`GOMAXPROCS` for Go).
 //!
 //! Measurements:
 //! - `ping-pong`: two coroutines (tasks, goroutines, threads) bounce a number over two
@@ -28,6 +30,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
+
 
 const SYSTEMS: [&str; 6] = ["oc", "may", "go", "tokio", "crossbeam", "std"];
 const TESTS: [(&str, &str); 4] = [
@@ -61,7 +64,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "child" {
         match child(&args[2], &args[3]) {
-            Some(v) => println!("RESULT {v}"),
+            Some((wall, cpu)) => println!("RESULT {wall} {cpu}"),
             None => println!("RESULT n/a"),
         }
         std::process::exit(0);
@@ -91,7 +94,8 @@ fn build_go() -> Option<PathBuf> {
 fn parent(rounds: usize) {
     let exe = std::env::current_exe().expect("own path");
     let go = build_go();
-    let mut results = vec![vec![Vec::<f64>::new(); SYSTEMS.len()]; TESTS.len()];
+    // [clock][test][system]: clock 0 is the wall clock, 1 the process CPU time.
+    let mut results = vec![vec![vec![Vec::<f64>::new(); SYSTEMS.len()]; TESTS.len()]; 2];
     for round in 0..rounds {
         for (t, (test, _)) in TESTS.iter().enumerate() {
             for (s, system) in SYSTEMS.iter().enumerate() {
@@ -105,8 +109,15 @@ fn parent(rounds: usize) {
                 }
                 .expect("run child");
                 let stdout = String::from_utf8_lossy(&out.stdout);
-                match stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).map(str::parse::<f64>) {
-                    Some(Ok(v)) => results[t][s].push(v),
+                let parsed: Option<Vec<f64>> = stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix("RESULT "))
+                    .and_then(|r| r.split_whitespace().map(|v| v.parse().ok()).collect());
+                match parsed.as_deref() {
+                    Some(&[wall, cpu]) => {
+                        results[0][t][s].push(wall);
+                        results[1][t][s].push(cpu);
+                    }
                     _ => eprintln!(
                         "round {round}: {system} {test} failed: {:?}\n{}",
                         out.status,
@@ -120,28 +131,31 @@ fn parent(rounds: usize) {
     if let Some(go) = go {
         let _ = std::fs::remove_file(go);
     }
-    println!("workers: {}, rounds: {rounds} (medians, ns per operation)\n", workers());
-    println!("| measurement | oc | may | Go | tokio | crossbeam | std | oc / may | oc / Go | oc / std |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (t, (_, label)) in TESTS.iter().enumerate() {
-        let m: Vec<Option<f64>> = results[t].iter().map(|v| median(v)).collect();
-        let cell = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1}"));
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-            _ => "n/a".to_owned(),
-        };
-        println!(
-            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(m[0]),
-            cell(m[1]),
-            cell(m[2]),
-            cell(m[3]),
-            cell(m[4]),
-            cell(m[5]),
-            ratio(m[0], m[1]),
-            ratio(m[0], m[2]),
-            ratio(m[0], m[5]),
-        );
+    println!("workers: {}, rounds: {rounds} (medians, ns per operation)", workers());
+    for (clock, title) in ["wall clock", "CPU time of the process (user + system, all threads)"].iter().enumerate() {
+        println!("\n{title}:\n");
+        println!("| measurement | oc | may | Go | tokio | crossbeam | std | oc / may | oc / Go | oc / std |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for (t, (_, label)) in TESTS.iter().enumerate() {
+            let m: Vec<Option<f64>> = results[clock][t].iter().map(|v| median(v)).collect();
+            let cell = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.1}"));
+            let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+                _ => "n/a".to_owned(),
+            };
+            println!(
+                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                cell(m[0]),
+                cell(m[1]),
+                cell(m[2]),
+                cell(m[3]),
+                cell(m[4]),
+                cell(m[5]),
+                ratio(m[0], m[1]),
+                ratio(m[0], m[2]),
+                ratio(m[0], m[5]),
+            );
+        }
     }
 }
 
@@ -154,12 +168,36 @@ fn median(values: &[f64]) -> Option<f64> {
     Some(v[v.len() / 2])
 }
 
-fn per_op(start: Instant, ops: u64) -> f64 {
-    start.elapsed().as_nanos() as f64 / ops as f64
+/// Wall-clock and process CPU time (user + system, every thread) at one instant.
+#[derive(Clone, Copy)]
+struct Clocks {
+    wall: Instant,
+    cpu_ns: f64,
+}
+
+impl Clocks {
+    fn now() -> Clocks {
+        Clocks { wall: Instant::now(), cpu_ns: cpu_ns() }
+    }
+}
+
+fn cpu_ns() -> f64 {
+    // SAFETY: `getrusage` fills the struct it is given; zeroed is a valid `rusage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a `rusage`.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e9 + t.tv_usec as f64 * 1e3;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Nanoseconds per operation since `start`: (wall clock, CPU time of the whole process).
+fn per_op(start: Clocks, ops: u64) -> (f64, f64) {
+    let wall = start.wall.elapsed().as_nanos() as f64 / ops as f64;
+    (wall, (cpu_ns() - start.cpu_ns) / ops as f64)
 }
 
 /// Runs one measurement in this (child) process.
-fn child(system: &str, test: &str) -> Option<f64> {
+fn child(system: &str, test: &str) -> Option<(f64, f64)> {
     let test = test.to_owned();
     match system {
         "oc" => {
@@ -182,7 +220,7 @@ fn child(system: &str, test: &str) -> Option<f64> {
     }
 }
 
-fn oc_measure(test: &str) -> Option<f64> {
+fn oc_measure(test: &str) -> Option<(f64, f64)> {
     use oc_runtime::sync::{Mutex, channel};
     match test {
         "pingpong" => {
@@ -197,7 +235,7 @@ fn oc_measure(test: &str) -> Option<f64> {
                 ping_tx.send(i).unwrap();
                 pong_rx.recv().unwrap();
             }
-            let start = Instant::now();
+            let start = Clocks::now();
             for i in 0..PING_PONG_ROUNDS {
                 ping_tx.send(i).unwrap();
                 black_box(pong_rx.recv().unwrap());
@@ -209,7 +247,7 @@ fn oc_measure(test: &str) -> Option<f64> {
         }
         "mpmc" => {
             let (tx, rx) = channel::bounded::<u64>(1024);
-            let start = Instant::now();
+            let start = Clocks::now();
             let consumers: Vec<_> = (0..CONSUMERS)
                 .map(|_| {
                     let rx = rx.clone();
@@ -232,7 +270,7 @@ fn oc_measure(test: &str) -> Option<f64> {
         }
         "mutex_uncontended" => {
             let m = Mutex::new(0u64);
-            let start = Instant::now();
+            let start = Clocks::now();
             for _ in 0..UNCONTENDED {
                 *black_box(&m).lock() += 1;
             }
@@ -242,7 +280,7 @@ fn oc_measure(test: &str) -> Option<f64> {
         }
         "mutex_contended" => {
             let m = Arc::new(Mutex::new(0u64));
-            let start = Instant::now();
+            let start = Clocks::now();
             let hs: Vec<_> = (0..CONTENDERS)
                 .map(|_| {
                     let m = m.clone();
@@ -258,7 +296,7 @@ fn oc_measure(test: &str) -> Option<f64> {
     }
 }
 
-fn may_measure(test: &str) -> Option<f64> {
+fn may_measure(test: &str) -> Option<(f64, f64)> {
     use may::sync::{Mutex, mpmc, mpsc};
     // SAFETY (for every `may::coroutine::spawn` below): the closures keep no thread-local
     // state across suspensions.
@@ -278,7 +316,7 @@ fn may_measure(test: &str) -> Option<f64> {
                 ping_tx.send(i).unwrap();
                 pong_rx.recv().unwrap();
             }
-            let start = Instant::now();
+            let start = Clocks::now();
             for i in 0..PING_PONG_ROUNDS {
                 ping_tx.send(i).unwrap();
                 black_box(pong_rx.recv().unwrap());
@@ -290,7 +328,7 @@ fn may_measure(test: &str) -> Option<f64> {
         }
         "mpmc" => {
             let (tx, rx) = mpmc::channel::<u64>();
-            let start = Instant::now();
+            let start = Clocks::now();
             let consumers: Vec<_> = (0..CONSUMERS)
                 .map(|_| {
                     let rx = rx.clone();
@@ -323,7 +361,7 @@ fn may_measure(test: &str) -> Option<f64> {
         }
         "mutex_uncontended" => {
             let m = Mutex::new(0u64);
-            let start = Instant::now();
+            let start = Clocks::now();
             for _ in 0..UNCONTENDED {
                 *black_box(&m).lock().unwrap() += 1;
             }
@@ -333,7 +371,7 @@ fn may_measure(test: &str) -> Option<f64> {
         }
         "mutex_contended" => {
             let m = Arc::new(Mutex::new(0u64));
-            let start = Instant::now();
+            let start = Clocks::now();
             let hs: Vec<_> = (0..CONTENDERS)
                 .map(|_| {
                     let m = m.clone();
@@ -353,11 +391,11 @@ fn may_measure(test: &str) -> Option<f64> {
 }
 
 /// Runs the tokio measurement in a task on the worker pool (not on the `block_on` thread).
-async fn rt_handle_spawn(test: String) -> Option<f64> {
+async fn rt_handle_spawn(test: String) -> Option<(f64, f64)> {
     tokio::spawn(async move { tokio_measure(&test).await }).await.expect("tokio task")
 }
 
-async fn tokio_measure(test: &str) -> Option<f64> {
+async fn tokio_measure(test: &str) -> Option<(f64, f64)> {
     use tokio::sync::mpsc;
     match test {
         "pingpong" => {
@@ -372,7 +410,7 @@ async fn tokio_measure(test: &str) -> Option<f64> {
                 ping_tx.send(i).unwrap();
                 pong_rx.recv().await.unwrap();
             }
-            let start = Instant::now();
+            let start = Clocks::now();
             for i in 0..PING_PONG_ROUNDS {
                 ping_tx.send(i).unwrap();
                 black_box(pong_rx.recv().await.unwrap());
@@ -385,7 +423,7 @@ async fn tokio_measure(test: &str) -> Option<f64> {
         "mpmc" => {
             let (tx, rx) = mpsc::channel::<u64>(1024);
             let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            let start = Instant::now();
+            let start = Clocks::now();
             let consumers: Vec<_> = (0..CONSUMERS)
                 .map(|_| {
                     let rx = rx.clone();
@@ -427,7 +465,7 @@ async fn tokio_measure(test: &str) -> Option<f64> {
     }
 }
 
-fn crossbeam_measure(test: &str) -> Option<f64> {
+fn crossbeam_measure(test: &str) -> Option<(f64, f64)> {
     use crossbeam_channel::{bounded, unbounded};
     match test {
         "pingpong" => {
@@ -442,7 +480,7 @@ fn crossbeam_measure(test: &str) -> Option<f64> {
                 ping_tx.send(i).unwrap();
                 pong_rx.recv().unwrap();
             }
-            let start = Instant::now();
+            let start = Clocks::now();
             for i in 0..PING_PONG_ROUNDS {
                 ping_tx.send(i).unwrap();
                 black_box(pong_rx.recv().unwrap());
@@ -454,7 +492,7 @@ fn crossbeam_measure(test: &str) -> Option<f64> {
         }
         "mpmc" => {
             let (tx, rx) = bounded::<u64>(1024);
-            let start = Instant::now();
+            let start = Clocks::now();
             let consumers: Vec<_> = (0..CONSUMERS)
                 .map(|_| {
                     let rx = rx.clone();
@@ -479,12 +517,12 @@ fn crossbeam_measure(test: &str) -> Option<f64> {
     }
 }
 
-fn std_measure(test: &str) -> Option<f64> {
+fn std_measure(test: &str) -> Option<(f64, f64)> {
     use std::sync::Mutex;
     match test {
         "mutex_uncontended" => {
             let m = Mutex::new(0u64);
-            let start = Instant::now();
+            let start = Clocks::now();
             for _ in 0..UNCONTENDED {
                 *black_box(&m).lock().unwrap() += 1;
             }
@@ -494,7 +532,7 @@ fn std_measure(test: &str) -> Option<f64> {
         }
         "mutex_contended" => {
             let m = Arc::new(Mutex::new(0u64));
-            let start = Instant::now();
+            let start = Clocks::now();
             let hs: Vec<_> = (0..CONTENDERS)
                 .map(|_| {
                     let m = m.clone();

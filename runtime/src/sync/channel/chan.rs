@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::super::SpinLock;
-use super::super::waiter::{WaitList, Waiter, Woken};
+use super::super::waiter::{WaitList, Waiter, WaiterCell, Woken};
 
 pub(super) struct Chan<T> {
     inner: SpinLock<Inner<T>>,
@@ -92,7 +92,7 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(super) fn try_recv(&self, register: Option<(&Arc<Waiter>, usize)>) -> Recv<T> {
+    pub(super) fn try_recv(&self, register: Option<(&WaiterCell, usize)>) -> Recv<T> {
         let mut inner = self.inner.lock();
         if let Some(message) = inner.queue.pop_front() {
             let refill = if self.cap.is_some() { inner.take_from_sender() } else { None };
@@ -115,12 +115,12 @@ impl<T> Chan<T> {
             return Recv::Disconnected;
         }
         if let Some((waiter, token)) = register {
-            inner.receivers_q.push(waiter, token);
+            inner.receivers_q.push(waiter.get(), token);
         }
         Recv::Empty
     }
 
-    pub(super) fn try_send(&self, value: T, register: Option<(&Arc<Waiter>, usize)>) -> Send<T> {
+    pub(super) fn try_send(&self, value: T, register: Option<(&WaiterCell, usize)>) -> Send<T> {
         let mut inner = self.inner.lock();
         if inner.no_receivers {
             return Send::Disconnected(value);
@@ -139,7 +139,7 @@ impl<T> Chan<T> {
         } else {
             return match register {
                 Some((waiter, token)) => {
-                    inner.senders_q.push_back(SendEntry { waiter: waiter.clone(), token, value: Some(value) });
+                    inner.senders_q.push_back(SendEntry { waiter: waiter.get().clone(), token, value: Some(value) });
                     Send::Full(None)
                 }
                 None => Send::Full(Some(value)),

@@ -68,15 +68,10 @@ impl<T> Sender<T> {
     /// Sends `value`, waiting while the channel is full. Fails (giving the value back) once
     /// every receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        match self.chan.try_send(value, None) {
-            Send::Sent => Ok(()),
-            Send::Disconnected(value) => Err(SendError(value)),
-            Send::Full(value) => {
-                let mut arm = SendArm::new(self, value.expect("not registered"));
-                wait::wait_arm(&mut arm, Deadline::Never);
-                arm.take().map_err(|e| SendError(e.into_inner()))
-            }
-        }
+        // The first attempt registers a waiter (made only then) if it cannot send.
+        let mut arm = SendArm::new(self, value);
+        wait::wait_arm(&mut arm, Deadline::Never);
+        arm.take().map_err(|e| SendError(e.into_inner()))
     }
 
     /// Sends `value` if that needs no wait.
@@ -148,15 +143,10 @@ impl<T> Receiver<T> {
     /// Receives a message, waiting until one comes. Fails once the channel is empty and every
     /// sender is gone.
     pub fn recv(&self) -> Result<T, RecvError> {
-        match self.chan.try_recv(None) {
-            Recv::Message(message) => Ok(message),
-            Recv::Disconnected => Err(RecvError),
-            Recv::Empty => {
-                let mut arm = RecvArm::new(self);
-                wait::wait_arm(&mut arm, Deadline::Never);
-                arm.take()
-            }
-        }
+        // The first attempt registers a waiter (made only then) if nothing is queued.
+        let mut arm = RecvArm::new(self);
+        wait::wait_arm(&mut arm, Deadline::Never);
+        arm.take()
     }
 
     /// Receives a message if one is queued.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use super::chan::{Recv, Send};
 use super::{Receiver, RecvError, SendError, Sender};
 use crate::sync::wait::{self, Arm};
-use crate::sync::waiter::Waiter;
+use crate::sync::waiter::{Waiter, WaiterCell};
 
 /// A receive, as one operation of a wait or a `select!`.
 pub struct RecvArm<'a, T> {
@@ -34,7 +34,7 @@ impl<'a, T> RecvArm<'a, T> {
 }
 
 impl<T> Arm for RecvArm<'_, T> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         match self.rx.chan.try_recv(register) {
             Recv::Message(message) => self.out = Some(Ok(message)),
             Recv::Disconnected => self.out = Some(Err(RecvError)),
@@ -92,7 +92,7 @@ impl<'a, T> SendArm<'a, T> {
 }
 
 impl<T> Arm for SendArm<'_, T> {
-    fn attempt(&mut self, register: Option<(&Arc<Waiter>, usize)>) -> bool {
+    fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
         let Some(value) = self.value.take() else {
             // A receiver took the message while this side waited.
             self.out = Some(Ok(()));
