@@ -157,7 +157,7 @@ impl<T: ?Sized> Mutex<T> {
     pub(crate) fn lock_uncancellable(&self) {
         let mut arm = LockArm { mutex: self };
         while !arm.attempt(None) {
-            let cell = WaiterCell::with(Waiter::current());
+            let cell = WaiterCell::new();
             if arm.attempt(Some((&cell, 0))) {
                 return;
             }

@@ -233,7 +233,7 @@ pub(crate) fn poll_arm(arm: &mut dyn Arm, slot: &mut Option<Arc<Waiter>>, cx: &m
     if arm.attempt(None) {
         return Poll::Ready(());
     }
-    let cell = WaiterCell::with(Waiter::for_async(cx.waker()));
+    let cell = WaiterCell::for_async(Waiter::for_async(cx.waker()));
     if arm.attempt(Some((&cell, 0))) {
         return Poll::Ready(());
     }

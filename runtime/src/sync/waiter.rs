@@ -226,17 +226,26 @@ impl Waiter {
 #[doc(hidden)]
 pub struct WaiterCell {
     cell: std::cell::OnceCell<Arc<Waiter>>,
+    /// The operations stay in place until their registrations are withdrawn (a blocking
+    /// wait's, on the waiting stack), so a claimer may write a result into them.
+    pinned: bool,
 }
 
 impl WaiterCell {
-    /// A cell that makes the caller's waiter ([`Waiter::current`]) on first use.
+    /// A cell for a blocking wait: makes the caller's waiter ([`Waiter::current`]) on first
+    /// use; the waiting operations stay in place while registered.
     pub(crate) fn new() -> WaiterCell {
-        WaiterCell { cell: std::cell::OnceCell::new() }
+        WaiterCell { cell: std::cell::OnceCell::new(), pinned: true }
     }
 
-    /// A cell holding `waiter` already (an async wait's).
-    pub(crate) fn with(waiter: Arc<Waiter>) -> WaiterCell {
-        WaiterCell { cell: std::cell::OnceCell::from(waiter) }
+    /// A cell holding an async wait's `waiter`: the future may move between polls.
+    pub(crate) fn for_async(waiter: Arc<Waiter>) -> WaiterCell {
+        WaiterCell { cell: std::cell::OnceCell::from(waiter), pinned: false }
+    }
+
+    /// Whether the operations registered with this cell stay in place while registered.
+    pub(crate) fn pinned(&self) -> bool {
+        self.pinned
     }
 
     /// The waiter, made now if need be.

@@ -151,7 +151,7 @@ impl<T> Receiver<T> {
 
     /// Receives a message if one is queued.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        match self.chan.try_recv(None) {
+        match self.chan.try_recv(None, None) {
             Recv::Message(message) => Ok(message),
             Recv::Empty => Err(TryRecvError::Empty),
             Recv::Disconnected => Err(TryRecvError::Disconnected),

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -15,12 +16,15 @@ use crate::sync::waiter::{Waiter, WaiterCell};
 /// A receive, as one operation of a wait or a `select!`.
 pub struct RecvArm<'a, T> {
     rx: &'a Receiver<T>,
+    /// Where a sender puts the message for this receiver while it waits (blocking waits
+    /// only; see `chan.rs`).
+    slot: Option<T>,
     out: Option<Result<T, RecvError>>,
 }
 
 impl<'a, T> RecvArm<'a, T> {
     pub(crate) fn new(rx: &'a Receiver<T>) -> RecvArm<'a, T> {
-        RecvArm { rx, out: None }
+        RecvArm { rx, slot: None, out: None }
     }
 
     /// The outcome, once the operation completed.
@@ -35,7 +39,12 @@ impl<'a, T> RecvArm<'a, T> {
 
 impl<T> Arm for RecvArm<'_, T> {
     fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool {
-        match self.rx.chan.try_recv(register) {
+        if let Some(message) = self.slot.take() {
+            // A sender handed it over while this side waited.
+            self.out = Some(Ok(message));
+            return true;
+        }
+        match self.rx.chan.try_recv(register, Some(NonNull::from(&mut self.slot))) {
             Recv::Message(message) => self.out = Some(Ok(message)),
             Recv::Disconnected => self.out = Some(Err(RecvError)),
             Recv::Empty => return false,
@@ -48,7 +57,7 @@ impl<T> Arm for RecvArm<'_, T> {
     }
 
     fn pass_on(&mut self) {
-        self.rx.chan.pass_on_receiver();
+        self.rx.chan.pass_on_receiver(self.slot.take());
     }
 
     fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
