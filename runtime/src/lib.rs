@@ -49,7 +49,8 @@
 //! A coroutine can move between worker threads at each suspension point, so a value read
 //! from a `thread_local!` before a suspension may belong to another thread after it. Blocking
 //! calls the runtime does not know (`std::thread::sleep`, a contended `std::sync::Mutex`)
-//! block the whole worker. See `docs/caveats.md`.
+//! block the whole worker: use the types of [`sync`], `coroutine_local!` ([`local`]) and
+//! [`spawn_blocking`] instead. See `docs/caveats.md` and `docs/sync.md`.
 
 pub mod blocking;
 pub mod bridge;

@@ -283,3 +283,31 @@ fn threads_and_coroutines_talk() {
     assert_eq!(sum, 2 * (0..1000).sum::<u64>());
     support::shutdown(rt);
 }
+
+/// A receiver cancelled after a message was handed to it, before it ran again, passes the
+/// message on: the next receive gets it. (On one worker the sender runs on until it
+/// suspends, so the cancellation lands between the hand-over and the receiver's resumption.)
+#[test]
+fn message_handed_to_a_cancelled_receiver_is_not_lost() {
+    for backend in BACKENDS {
+        let rt = runtime(1, backend);
+        rt.block_on(move || {
+            for cap in [Some(0), Some(4), None] {
+                let (tx, rx) = match cap {
+                    Some(n) => channel::bounded::<u32>(n),
+                    None => channel::unbounded::<u32>(),
+                };
+                let receiver = {
+                    let rx = rx.clone();
+                    oc_runtime::spawn(move || rx.recv())
+                };
+                oc_runtime::task::yield_now(); // the receiver waits now
+                tx.try_send(5).expect("a receiver waits");
+                receiver.cancel();
+                assert!(receiver.join().unwrap_err().is_cancelled(), "{backend:?} {cap:?}");
+                assert_eq!(rx.try_recv(), Ok(5), "{backend:?} {cap:?}: the handed message was lost");
+            }
+        });
+        support::shutdown(rt);
+    }
+}

@@ -31,7 +31,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-
 const SYSTEMS: [&str; 6] = ["oc", "may", "go", "tokio", "crossbeam", "std"];
 const TESTS: [(&str, &str); 4] = [
     ("pingpong", "ping-pong round trip"),
@@ -376,9 +375,7 @@ fn may_measure(test: &str) -> Option<(f64, f64)> {
                 .map(|_| {
                     let m = m.clone();
                     // SAFETY: see above.
-                    unsafe {
-                        may::coroutine::spawn(move || (0..PER_CONTENDER).for_each(|_| *m.lock().unwrap() += 1))
-                    }
+                    unsafe { may::coroutine::spawn(move || (0..PER_CONTENDER).for_each(|_| *m.lock().unwrap() += 1)) }
                 })
                 .collect();
             hs.into_iter().for_each(|h| h.join().unwrap());
