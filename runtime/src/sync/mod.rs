@@ -33,7 +33,8 @@
 //! assert_eq!(*total.lock(), 5050);
 //! ```
 //!
-//! The runtime also uses a [`SpinLock`] internally, for state held for a few instructions.
+//! The runtime also uses a spin lock internally (`sync/spin.rs`), for state held for a few
+//! instructions.
 
 mod barrier;
 pub mod channel;
