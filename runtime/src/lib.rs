@@ -49,25 +49,31 @@
 //! A coroutine can move between worker threads at each suspension point, so a value read
 //! from a `thread_local!` before a suspension may belong to another thread after it. Blocking
 //! calls the runtime does not know (`std::thread::sleep`, a contended `std::sync::Mutex`)
-//! block the whole worker. See `docs/caveats.md`.
+//! block the whole worker: use the types of [`sync`], `coroutine_local!` ([`local`]) and
+//! [`spawn_blocking`] instead. See `docs/caveats.md` and `docs/sync.md`.
 
+pub mod blocking;
+pub mod bridge;
 mod builder;
 pub mod fs;
 mod global;
 #[cfg(feature = "hooks")]
 mod hooks;
 pub mod io;
+pub mod local;
 mod metrics;
 mod preempt;
 mod reactor;
 mod runtime;
 mod scheduler;
 mod stack;
-mod sync;
+pub mod sync;
 mod sys;
 pub mod task;
 mod time;
 
+pub use blocking::{BlockingHandle, spawn_blocking};
+pub use bridge::{wait_future, wait_future_timeout};
 pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE};
 pub use global::{block_on, current_metrics, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};

@@ -94,6 +94,7 @@ where
                 frozen_thread: std::sync::atomic::AtomicU64::new(0),
                 timer_armed: std::cell::Cell::new(None),
                 guard: std::cell::Cell::new(GuardRange::NONE),
+                locals: crate::local::Slots::new(),
             },
             stage: UnsafeCell::new(Stage::Pending(f)),
             output: UnsafeCell::new(None),
@@ -245,6 +246,9 @@ where
                 header.yielder.set(yielder);
                 header.release_preemption();
                 let result = catch_unwind(AssertUnwindSafe(f));
+                // Its `coroutine_local!` values go with it, dropped on its own stack (a panic in
+                // a destructor there is not the coroutine's result).
+                let _ = catch_unwind(AssertUnwindSafe(|| header.locals.destroy()));
                 // From here to the switch back, corosensei's own code runs: no preemption.
                 header.hold_preemption();
                 let result = result.map_err(|payload| {

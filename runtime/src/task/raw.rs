@@ -108,6 +108,8 @@ pub(crate) struct Header {
     pub(crate) timer_armed: Cell<Option<std::time::Instant>>,
     /// The guard page of the coroutine's stack, for the overflow handler.
     pub(crate) guard: Cell<GuardRange>,
+    /// The coroutine's `coroutine_local!` values. Touched only by the coroutine itself.
+    pub(crate) locals: crate::local::Slots,
 }
 
 // SAFETY: the `Cell` fields are only touched by the thread running the task (see Invariants);
