@@ -1,0 +1,137 @@
+//! The pool under many coroutines: bounded connections, hand-off to waiters, checkout
+//! time-out, health checks after a server-side kill.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use oc_postgres::{ErrorKind, Pool, PoolConfig, PoolMode};
+
+fn hammer(pool: &Pool, coroutines: i32, rounds: i32) {
+    let peak = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..coroutines)
+        .map(|i| {
+            let pool = pool.clone();
+            let peak = peak.clone();
+            oc_runtime::spawn(move || {
+                for r in 0..rounds {
+                    let mut c = pool.get().unwrap();
+                    peak.fetch_max(pool.open(), Ordering::Relaxed);
+                    let stmt = c.prepare("SELECT $1::int4 * 2, pg_backend_pid()").unwrap();
+                    let row = c.query_one(&stmt, &[&(i * 1000 + r)]).unwrap();
+                    assert_eq!(row.get::<_, i32>(0), 2 * (i * 1000 + r));
+                    if r % 3 == 0 {
+                        oc_runtime::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(peak.load(Ordering::Relaxed) <= pool.size(), "more connections than the pool size");
+}
+
+#[test]
+fn many_coroutines_few_connections() {
+    support::on_each_backend(2, |backend| {
+        let pool = PoolConfig::new(&support::url()).unwrap().size(4).build().unwrap();
+        hammer(&pool, 200, 10);
+        assert!(pool.open() <= 4, "{backend:?}: {pool:?}");
+        assert_eq!(pool.idle(), pool.open(), "every client came back");
+
+        let pool =
+            PoolConfig::new(&support::url()).unwrap().size(4).mode(PoolMode::PerWorker).shards(2).build().unwrap();
+        hammer(&pool, 200, 10);
+        assert!(pool.open() <= 4, "{pool:?}");
+        assert_eq!(pool.idle(), pool.open());
+    });
+}
+
+#[test]
+fn checkout_timeout_and_handoff() {
+    support::on_each_backend(2, |_| {
+        let pool = PoolConfig::new(&support::url())
+            .unwrap()
+            .size(1)
+            .checkout_timeout(Some(Duration::from_millis(200)))
+            .build()
+            .unwrap();
+        let held = pool.get().unwrap();
+        let start = Instant::now();
+        let err = pool.get().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert!(start.elapsed() < Duration::from_secs(5));
+
+        // A waiter is handed the client as soon as it is returned.
+        let p = pool.clone();
+        let waiter = oc_runtime::spawn(move || {
+            let start = Instant::now();
+            let mut c = p.get().unwrap();
+            c.check().unwrap();
+            start.elapsed()
+        });
+        oc_runtime::sleep(Duration::from_millis(50));
+        drop(held);
+        let waited = waiter.join().unwrap();
+        assert!(waited < Duration::from_millis(200), "{waited:?}");
+        assert_eq!(pool.open(), 1);
+    });
+}
+
+#[test]
+fn health_check_replaces_killed_connections() {
+    support::on_each_backend(2, |_| {
+        let pool =
+            PoolConfig::new(&support::url()).unwrap().size(3).health_check_after(Some(Duration::ZERO)).build().unwrap();
+        let mut pids = Vec::new();
+        {
+            let mut held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+            for c in &mut held {
+                let s = c.prepare("SELECT pg_backend_pid()").unwrap();
+                pids.push(c.query_one(&s, &[]).unwrap().get::<_, i32>(0));
+            }
+        }
+        let mut admin = support::client();
+        for pid in &pids {
+            admin.batch_execute(&format!("SELECT pg_terminate_backend({pid})")).unwrap();
+        }
+        oc_runtime::sleep(Duration::from_millis(100));
+        // Every checkout gets a working connection: the check finds the dead ones.
+        for _ in 0..6 {
+            let mut c = pool.get().unwrap();
+            let s = c.prepare("SELECT pg_backend_pid()").unwrap();
+            let pid: i32 = c.query_one(&s, &[]).unwrap().get(0);
+            assert!(!pids.contains(&pid));
+        }
+        assert!(pool.open() <= 3);
+    });
+}
+
+#[test]
+fn a_client_left_in_a_transaction_block_is_not_handed_on() {
+    support::on_each_backend(1, |_| {
+        let pool = Pool::new(&support::url(), 1).unwrap();
+        {
+            let mut c = pool.get().unwrap();
+            c.batch_execute("BEGIN; CREATE TEMP TABLE leak (x int)").unwrap();
+        }
+        let mut c = pool.get().unwrap();
+        // The session was closed, so the temp table (and the open transaction) are gone.
+        assert!(c.simple_query("SELECT count(*) FROM leak").is_err());
+        let rows = c.simple_query("SELECT 1").unwrap();
+        assert_eq!(rows[0].get(0), Some("1"));
+    });
+}
+
+#[test]
+fn bad_pool_settings_are_errors() {
+    assert_eq!(Pool::new(&support::url(), 0).unwrap_err().kind(), ErrorKind::Config);
+    assert_eq!(Pool::new("nope://", 1).unwrap_err().kind(), ErrorKind::Config);
+    let err = PoolConfig::new(&support::url()).unwrap().mode(PoolMode::PerWorker).shards(0).build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+}
