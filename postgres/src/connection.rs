@@ -133,12 +133,8 @@ impl Connection {
                     self.scram(password()?, deadline)?;
                 }
                 Message::ErrorResponse(body) => {
-                    let db = self.db_error(body);
-                    return Err(Error::with_source(
-                        ErrorKind::Auth,
-                        format!("log-in as `{}` refused", config.user),
-                        db,
-                    ));
+                    let err = self.db_error(body);
+                    return Err(err.rekind(ErrorKind::Auth, format!("log-in as `{}` refused", config.user)));
                 }
                 Message::AuthenticationKerberosV5
                 | Message::AuthenticationScmCredential
@@ -161,8 +157,8 @@ impl Connection {
         match self.recv(deadline)? {
             Message::AuthenticationSaslContinue(body) => scram.update(body.data()).map_err(auth_err)?,
             Message::ErrorResponse(body) => {
-                let db = self.db_error(body);
-                return Err(Error::with_source(ErrorKind::Auth, "log-in refused", db));
+                let err = self.db_error(body);
+                return Err(err.rekind(ErrorKind::Auth, "log-in refused"));
             }
             _ => return Err(self.unexpected("in the SCRAM exchange")),
         }
@@ -170,8 +166,8 @@ impl Connection {
         match self.recv(deadline)? {
             Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).map_err(auth_err),
             Message::ErrorResponse(body) => {
-                let db = self.db_error(body);
-                Err(Error::with_source(ErrorKind::Auth, "log-in refused", db))
+                let err = self.db_error(body);
+                Err(err.rekind(ErrorKind::Auth, "log-in refused"))
             }
             _ => Err(self.unexpected("in the SCRAM exchange")),
         }

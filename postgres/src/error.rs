@@ -335,6 +335,13 @@ impl Error {
         e
     }
 
+    /// The same error under another kind and message, keeping the server's fields.
+    pub(crate) fn rekind(mut self, kind: ErrorKind, message: impl Into<String>) -> Error {
+        self.inner.kind = kind;
+        self.inner.message = message.into();
+        self
+    }
+
     /// An error from the connection's socket (or TLS session), sorted into `Closed`,
     /// `Timeout` and `Io`.
     pub(crate) fn io(err: io::Error) -> Error {

@@ -11,6 +11,9 @@ use crate::query;
 use crate::row::Row;
 use crate::statement::Statement;
 
+/// One statement's rows and the number of rows it affected (or returned), or its error.
+type Counted = Result<(Vec<Row>, u64), Error>;
+
 /// Statements queued to be sent together.
 ///
 /// [`run`](Self::run) writes every queued statement (a `Parse` for those this connection
@@ -85,7 +88,7 @@ impl<'a> Pipeline<'a> {
 
     /// As [`run`](Self::run), with the number of rows each statement affected (or
     /// returned).
-    pub fn run_counted(self) -> Result<Vec<Result<(Vec<Row>, u64), Error>>, Error> {
+    pub fn run_counted(self) -> Result<Vec<Counted>, Error> {
         if let Some((index, e)) = self.error {
             return Err(Error::with_source(e.kind(), format!("pipeline statement {index} was not sent"), e));
         }

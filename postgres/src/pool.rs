@@ -185,7 +185,7 @@ struct Waiter {
 
 enum Handoff {
     /// A client someone returned.
-    Client(Idle),
+    Client(Box<Idle>),
     /// Leave to make a new client (one failed to connect and gave its place up).
     Open,
 }
@@ -275,7 +275,7 @@ impl Pool {
         st.waiters.push_back(waiter.clone());
         drop(st);
         match self.wait(index, &waiter, deadline) {
-            Some(Handoff::Client(idle)) => self.ready(index, idle),
+            Some(Handoff::Client(idle)) => self.ready(index, *idle),
             Some(Handoff::Open) => self.open_new(index),
             None => Err(Error::new(
                 ErrorKind::Timeout,
@@ -382,7 +382,7 @@ impl Pool {
         let mut st = lock(&self.inner.shards[index].state);
         match st.waiters.pop_front() {
             Some(w) => {
-                *lock(&w.slot) = Some(Handoff::Client(idle));
+                *lock(&w.slot) = Some(Handoff::Client(Box::new(idle)));
                 drop(st);
                 w.wake.wake();
             }

@@ -17,7 +17,7 @@ pub(crate) struct Seen {
 }
 
 const PID: i32 = 4242;
-const SECRET: i32 = 0x5eC2e7;
+const SECRET: i32 = 0x5EC2E7;
 
 /// Starts the fake server on a free loopback port; it serves until the process ends.
 pub(crate) fn silent_server() -> (SocketAddr, Arc<Seen>) {
