@@ -3,7 +3,8 @@
 //!
 //! # State
 //!
-//! `rbuf` holds bytes read but not yet parsed into messages; `wbuf` holds messages encoded
+//! `rbuf` holds bytes read but not yet parsed into messages (reads land in `scratch`
+//! and are appended, which is cheaper than zeroing room in `rbuf` for every read); `wbuf` holds messages encoded
 //! but not yet written (they leave with the next read, in one step). `prepared` is the set
 //! of statement ids parsed on this session. `broken` is set when the byte stream can no
 //! longer be trusted (a failed or partial write, a protocol violation, a fatal error): the
@@ -29,6 +30,8 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct Connection {
     stream: Stream,
     rbuf: BytesMut,
+    /// Where reads land before being appended to `rbuf` (so `rbuf` never needs zeroing).
+    scratch: Box<[u8]>,
     /// Messages waiting to be written.
     pub(crate) wbuf: BytesMut,
     /// The cancel key (process id, secret).
@@ -52,6 +55,7 @@ impl Connection {
         let mut conn = Connection {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
+            scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
             wbuf: BytesMut::with_capacity(4096),
             key: None,
             target,
@@ -215,12 +219,10 @@ impl Connection {
             }
             return Err(Error::io(e));
         }
-        let len = self.rbuf.len();
-        self.rbuf.resize(len + READ_CHUNK, 0);
         let res = if self.wbuf.is_empty() {
-            Ok(self.stream.read(&mut self.rbuf[len..]))
+            Ok(self.stream.read(&mut self.scratch))
         } else {
-            self.stream.write_then_read(&self.wbuf, &mut self.rbuf[len..])
+            self.stream.write_then_read(&self.wbuf, &mut self.scratch)
         };
         let read = match res {
             Ok(read) => {
@@ -229,23 +231,20 @@ impl Connection {
             }
             Err(e) => {
                 // A request that did not leave whole cannot be recovered.
-                self.rbuf.truncate(len);
                 self.broken = true;
                 return Err(Error::io(e));
             }
         };
         match read {
             Ok(0) => {
-                self.rbuf.truncate(len);
                 self.broken = true;
                 Err(Error::new(ErrorKind::Closed, "the server closed the connection"))
             }
             Ok(n) => {
-                self.rbuf.truncate(len + n);
+                self.rbuf.extend_from_slice(&self.scratch[..n]);
                 Ok(())
             }
             Err(e) => {
-                self.rbuf.truncate(len);
                 if e.kind() != io::ErrorKind::TimedOut {
                     self.broken = true;
                 }
