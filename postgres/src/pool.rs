@@ -31,8 +31,9 @@ pub enum PoolMode {
     /// One set of connections for every caller.
     Shared,
     /// One set per worker thread (the thread a coroutine runs on when it asks): callers on a
-    /// worker reuse the connections that worker used last, and workers never contend on one
-    /// lock. `size` is split evenly between the shards.
+    /// worker reuse the connections that worker used last, and workers do not contend on one
+    /// lock. `size` is split evenly between the shards; a caller whose shard is fully in use
+    /// takes an idle client (or the room for a new one) from another shard before it waits.
     PerWorker,
 }
 
@@ -258,17 +259,25 @@ impl Pool {
     /// ([`ErrorKind::Connect`]).
     pub fn get(&self) -> Result<PooledClient, Error> {
         let index = self.shard_index();
-        let shard = &self.inner.shards[index];
+        let n = self.inner.shards.len();
         let deadline = self.inner.checkout_timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut st = lock(&shard.state);
-        if let Some(idle) = st.idle.pop() {
-            drop(st);
-            return self.ready(index, idle);
+        // The caller's shard first, then the others (per worker): an idle client, or room
+        // for a new one. One lock at a time.
+        for k in 0..n {
+            let j = (index + k) % n;
+            let st = lock(&self.inner.shards[j].state);
+            if let Some(got) = self.take(j, st) {
+                return got;
+            }
         }
-        if st.open < shard.capacity {
-            st.open += 1;
-            drop(st);
-            return self.open_new(index);
+        // Everything is in use: wait in the caller's shard (re-checked under its lock).
+        let shard = &self.inner.shards[index];
+        let mut st = lock(&shard.state);
+        if st.idle.len() + shard.capacity.saturating_sub(st.open) > 0 {
+            if let Some(got) = self.take(index, st) {
+                return got;
+            }
+            st = lock(&shard.state);
         }
         let waiter =
             Arc::new(Waiter { slot: Mutex::new(None), timed_out: AtomicBool::new(false), wake: Wake::current() });
@@ -280,12 +289,26 @@ impl Pool {
             None => Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
-                    "no free connection in the pool within {:?} ({} in use)",
+                    "no free connection in the pool within {:?} (all {} in use)",
                     self.inner.checkout_timeout.unwrap_or_default(),
-                    shard.capacity
+                    self.inner.size
                 ),
             )),
         }
+    }
+
+    /// Takes an idle client of shard `j`, or its room for a new one; releases the lock.
+    fn take(&self, j: usize, mut st: MutexGuard<'_, ShardState>) -> Option<Result<PooledClient, Error>> {
+        if let Some(idle) = st.idle.pop() {
+            drop(st);
+            return Some(self.ready(j, idle));
+        }
+        if st.open < self.inner.shards[j].capacity {
+            st.open += 1;
+            drop(st);
+            return Some(self.open_new(j));
+        }
+        None
     }
 
     fn wait(&self, index: usize, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> Option<Handoff> {

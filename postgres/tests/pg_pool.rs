@@ -135,3 +135,28 @@ fn bad_pool_settings_are_errors() {
     let err = PoolConfig::new(&support::url()).unwrap().mode(PoolMode::PerWorker).shards(0).build().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
 }
+
+/// Per worker, the whole size is usable from one thread: a caller whose shard is in use
+/// borrows another shard's room before it waits.
+#[test]
+fn per_worker_pool_lends_between_shards() {
+    // Plain threads: each thread maps to a shard, as a worker does.
+    let pool = PoolConfig::new(&support::url())
+        .unwrap()
+        .size(2)
+        .mode(PoolMode::PerWorker)
+        .shards(2)
+        .checkout_timeout(Some(Duration::from_millis(100)))
+        .build()
+        .unwrap();
+    let mut a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    a.check().unwrap();
+    b.check().unwrap();
+    assert_eq!(pool.open(), 2);
+    assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::Timeout);
+    drop(b);
+    let mut c = pool.get().unwrap();
+    c.check().unwrap();
+    assert_eq!(pool.open(), 2);
+}

@@ -61,16 +61,34 @@ impl Cluster {
         run(&bin.join("initdb"), &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-N"]);
         let hba_path = data.join("pg_hba.conf");
         std::fs::write(&hba_path, hba).unwrap();
+        cluster.resume();
+        cluster
+    }
+
+    /// Starts the (stopped) server again, on the same port.
+    pub(crate) fn resume(&self) {
         let opts = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=20",
-            dir.display()
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=20",
+            self.port,
+            self.dir.display()
         );
-        let log = dir.join("log");
+        let data = self.dir.join("data");
+        let log = self.dir.join("log");
         run(
-            &bin.join("pg_ctl"),
+            &self.bin.join("pg_ctl"),
             &["-D", data.to_str().unwrap(), "-w", "-t", "60", "-l", log.to_str().unwrap(), "-o", &opts, "start"],
         );
-        cluster
+    }
+
+    /// Stops the server (fast mode: sessions are terminated, as in a real restart).
+    pub(crate) fn stop(&self) {
+        let data = self.dir.join("data");
+        run(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-w", "-t", "60", "-m", "fast", "stop"]);
+    }
+
+    /// A TCP URL for `user` (trust) on this cluster.
+    pub(crate) fn url(&self, user: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/postgres", self.port)
     }
 }
 
