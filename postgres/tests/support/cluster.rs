@@ -1,6 +1,7 @@
 //! A throw-away PostgreSQL cluster in a temporary directory, on a free port, with the
 //! `pg_hba.conf` a test asks for; stopped and removed on drop. Run as the `postgres` user
 //! when the test runs as root (initdb refuses root).
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,5 +1,6 @@
 //! A scripted stand-in for a PostgreSQL server, on a plain thread with std sockets: it logs
 //! clients in without a password, then never answers a query. It records cancel requests.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
