@@ -7,7 +7,7 @@
 //! since silently continuing outside it would be wrong). `cache` maps SQL text to prepared
 //! statements; statements outlive sessions and are re-parsed on a new one when first used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,9 @@ use crate::transaction::Transaction;
 /// time-out before the connection is dropped instead.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
+/// How many prepared statements a client keeps by default.
+pub const DEFAULT_STATEMENT_CACHE: usize = 1024;
+
 /// A PostgreSQL client: a connection with its prepared statements.
 ///
 /// All calls block the calling coroutine only (or the thread, outside a coroutine). A
@@ -42,6 +45,9 @@ pub struct Client {
     config: Arc<Config>,
     conn: Option<Connection>,
     cache: HashMap<String, Statement>,
+    /// Cached SQL texts, oldest first (the eviction order).
+    cache_order: VecDeque<String>,
+    cache_capacity: usize,
     statement_timeout: Option<Duration>,
     /// Open transactions and savepoints.
     pub(crate) tx_depth: u32,
@@ -73,6 +79,8 @@ impl Client {
             config,
             conn: None,
             cache: HashMap::new(),
+            cache_order: VecDeque::new(),
+            cache_capacity: DEFAULT_STATEMENT_CACHE,
             tx_depth: 0,
             tx_lost: false,
         }
@@ -187,13 +195,29 @@ impl Client {
 
     /// Prepares `sql` (parameters `$1`, `$2`, ...), or returns the statement already
     /// prepared for the same text on this client.
+    ///
+    /// The cache holds at most [`set_statement_cache_capacity`](Self::set_statement_cache_capacity)
+    /// statements (1024 by default); past that the oldest is closed on the server, in the
+    /// same round trip as the new `Parse`. An evicted `Statement` the caller still holds
+    /// keeps working: it is parsed again when next used.
     pub fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
         if let Some(stmt) = self.cache.get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.with_conn(|conn, deadline| query::prepare(conn, sql, deadline))?;
+        let mut evicted = Vec::new();
+        while self.cache.len() >= self.cache_capacity {
+            let Some(old) = self.cache_order.pop_front() else { break };
+            evicted.extend(self.cache.remove(&old));
+        }
+        let stmt = self.with_conn(|conn, deadline| query::prepare(conn, sql, &evicted, deadline))?;
         self.cache.insert(sql.to_owned(), stmt.clone());
+        self.cache_order.push_back(sql.to_owned());
         Ok(stmt)
+    }
+
+    /// Sets how many prepared statements the client keeps (at least 1).
+    pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+        self.cache_capacity = capacity.max(1);
     }
 
     /// Runs `stmt` and returns its rows.
@@ -351,6 +375,7 @@ impl Client {
     /// Forgets the cached statements (the server keeps them until the session ends).
     pub fn clear_statement_cache(&mut self) {
         self.cache.clear();
+        self.cache_order.clear();
     }
 
     /// Closes the connection now (the next call reconnects).

@@ -169,15 +169,42 @@ pub(crate) fn affected_rows(tag: &str) -> u64 {
 /// Parses and describes `sql` under a fresh name; the exchange of [`Client::prepare`].
 ///
 /// [`Client::prepare`]: crate::Client::prepare
+///
+/// The statements in `close` (evicted from the client's cache) are closed on the server
+/// in the same round trip, if this session has them.
 pub(crate) fn prepare(
     conn: &mut Connection,
     sql: &str,
+    close: &[Statement],
     deadline: Option<Instant>,
 ) -> Result<Result<Statement, Error>, Error> {
     let (id, name) = Statement::reserve_name();
+    conn.wbuf.clear();
+    let mut closing = 0;
+    for stmt in close.iter().filter(|s| conn.prepared.contains(&s.id())) {
+        frontend::close(b'S', stmt.name(), &mut conn.wbuf).map_err(Error::io)?;
+        closing += 1;
+    }
     frontend::parse(&name, sql, std::iter::empty(), &mut conn.wbuf).map_err(Error::io)?;
     frontend::describe(b'S', &name, &mut conn.wbuf).map_err(Error::io)?;
     frontend::sync(&mut conn.wbuf);
+    for _ in 0..closing {
+        match conn.recv(deadline)? {
+            Message::CloseComplete => {}
+            Message::ErrorResponse(body) => {
+                let err = conn.db_error(body);
+                if conn.broken {
+                    return Err(err);
+                }
+                conn.drain(deadline)?;
+                return Ok(Err(err));
+            }
+            _ => return Err(conn.unexpected("instead of CloseComplete")),
+        }
+    }
+    for stmt in close {
+        conn.prepared.remove(&stmt.id());
+    }
     match conn.recv(deadline)? {
         Message::ParseComplete => {}
         Message::ErrorResponse(body) => {
