@@ -130,11 +130,19 @@ impl Client {
 
     /// Whether the session is outside any transaction block (safe to hand to another user).
     pub(crate) fn is_idle(&self) -> bool {
-        self.conn.as_ref().is_none_or(|c| c.status == b'I')
+        self.conn.as_ref().is_none_or(|c| c.status == b'I' && !c.in_flight)
     }
 
     /// The session, connecting first if there is none.
     pub(crate) fn connection(&mut self) -> Result<&mut Connection, Error> {
+        if self.conn.as_ref().is_some_and(|c| c.in_flight) {
+            // An exchange was abandoned half way (its coroutine was cancelled): the replies
+            // still on their way would be read as this call's.
+            if let Some(c) = self.conn.as_mut() {
+                c.broken = true;
+            }
+            self.drop_connection();
+        }
         if self.conn.is_none() {
             if self.tx_depth > 0 {
                 self.tx_lost = true;
@@ -184,7 +192,12 @@ impl Client {
     ) -> Result<T, Error> {
         let deadline = self.deadline();
         let conn = self.connection()?;
-        match f(conn, deadline) {
+        // Cleared when `f` returns; still set if it never did (the coroutine unwound in the
+        // middle of the exchange), so the session is not reused in an unknown state.
+        conn.in_flight = true;
+        let res = f(conn, deadline);
+        conn.in_flight = false;
+        match res {
             Ok(res) => res,
             Err(e) => {
                 self.settle(&e);

@@ -8,7 +8,9 @@
 //! but not yet written (they leave with the next read, in one step). `prepared` is the set
 //! of statement ids parsed on this session. `broken` is set when the byte stream can no
 //! longer be trusted (a failed or partial write, a protocol violation, a fatal error): the
-//! owner then drops the connection instead of reusing it.
+//! owner then drops the connection instead of reusing it. `in_flight` is set for the length
+//! of an exchange; found set at the start of the next one, it means the previous caller
+//! unwound half way, and the session is dropped too.
 
 use std::collections::HashSet;
 use std::io;
@@ -43,6 +45,8 @@ pub(crate) struct Connection {
     pub(crate) status: u8,
     /// The stream can no longer be used.
     pub(crate) broken: bool,
+    /// An exchange is under way (requests sent, replies not all read).
+    pub(crate) in_flight: bool,
     /// Whether the stream's time-outs are currently unbounded.
     unbounded: bool,
 }
@@ -62,6 +66,7 @@ impl Connection {
             prepared: HashSet::new(),
             status: b'I',
             broken: false,
+            in_flight: false,
             unbounded: false,
         };
         conn.startup(config, deadline).map_err(|e| match e.kind() {
@@ -304,8 +309,12 @@ impl Connection {
     }
 
     /// Says goodbye (best effort).
+    ///
+    /// Skipped on a broken stream, mid-exchange, and while unwinding (a panic or a
+    /// cancelled coroutine must not start IO from a destructor): closing the socket is
+    /// enough for the server to end the session.
     pub(crate) fn terminate(&mut self) {
-        if self.broken {
+        if self.broken || self.in_flight || std::thread::panicking() {
             return;
         }
         self.wbuf.clear();

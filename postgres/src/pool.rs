@@ -398,7 +398,8 @@ impl Pool {
 
     fn give_back(&self, index: usize, mut client: Client) {
         if !client.is_idle() {
-            // Left inside a transaction block: the session cannot be handed on as it is.
+            // Left inside a transaction block, or in the middle of an exchange (its
+            // coroutine was cancelled): the session cannot be handed on as it is.
             client.disconnect();
         }
         let idle = Idle { client, since: Instant::now() };
