@@ -138,9 +138,7 @@ fn bad_pool_settings_are_errors() {
 
 /// Per worker, the whole size is usable from one thread: a caller whose shard is in use
 /// borrows another shard's room before it waits.
-#[test]
-fn per_worker_pool_lends_between_shards() {
-    // Plain threads: each thread maps to a shard, as a worker does.
+fn lends_between_shards() {
     let pool = PoolConfig::new(&support::url())
         .unwrap()
         .size(2)
@@ -154,9 +152,19 @@ fn per_worker_pool_lends_between_shards() {
     a.check().unwrap();
     b.check().unwrap();
     assert_eq!(pool.open(), 2);
+    let start = Instant::now();
     assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(start.elapsed() >= Duration::from_millis(100));
     drop(b);
     let mut c = pool.get().unwrap();
     c.check().unwrap();
     assert_eq!(pool.open(), 2);
+}
+
+#[test]
+fn per_worker_pool_lends_between_shards() {
+    // One worker: every coroutine asks from the same shard. And a plain thread, which
+    // waits by parking.
+    support::on_each_backend(1, |_| lends_between_shards());
+    lends_between_shards();
 }

@@ -66,10 +66,16 @@ fn types_round_trip() {
 }
 
 #[test]
-#[should_panic(expected = "error retrieving column 0")]
-fn get_panics_on_a_type_mismatch() {
-    let mut c = support::client();
-    let stmt = c.prepare("SELECT 'text'::text").unwrap();
-    let row = c.query_one(&stmt, &[]).unwrap();
-    let _: i64 = row.get(0);
+fn get_panics_on_a_type_mismatch_and_try_get_does_not() {
+    support::on_each_backend(1, |_| {
+        let mut c = support::client();
+        let stmt = c.prepare("SELECT 'text'::text").unwrap();
+        let row = c.query_one(&stmt, &[]).unwrap();
+        assert_eq!(row.try_get::<_, i64>(0).unwrap_err().kind(), ErrorKind::Conversion);
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| row.get::<_, i64>(0))).unwrap_err();
+        let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("error retrieving column 0"), "{msg}");
+        // The client is still fine.
+        assert_eq!(c.query_one(&stmt, &[]).unwrap().get::<_, &str>(0), "text");
+    });
 }
