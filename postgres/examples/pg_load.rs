@@ -36,15 +36,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // 1. Sequential: one query, one round trip.
         let stmt = c.prepare(&sql)?;
-        let (n, took) = timed(phase, |i| {
+        let (n, took, cpu) = timed(phase, |i| {
             let row = c.query_one(&stmt, &[&(i % ROWS + 1)])?;
             let _: i32 = row.get(1);
             Ok(1)
         })?;
-        report("sequential, 1 connection", n, took);
+        report("sequential, 1 connection", n, took, cpu);
 
         // 2. Pipelined: 20 queries, one write, one Sync.
-        let (n, took) = timed(phase, |i| {
+        let (n, took, cpu) = timed(phase, |i| {
             let mut p = c.pipeline();
             for k in 0..20 {
                 p.query(&stmt, &[&((i * 20 + k) % ROWS + 1)]);
@@ -54,12 +54,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(20)
         })?;
-        report("pipelined x20, 1 connection", n, took);
+        report("pipelined x20, 1 connection", n, took, cpu);
 
         // 3. A pool shared by many coroutines.
         for (mode, name) in [(PoolMode::Shared, "shared"), (PoolMode::PerWorker, "per-worker")] {
-            let pool = PoolConfig::new(&url)?.size(8).mode(mode).build()?;
+            let timeout = std::env::var("PG_LOAD_NO_CHECKOUT_TIMEOUT").is_err().then_some(Duration::from_secs(30));
+            let pool = PoolConfig::new(&url)?.size(8).mode(mode).checkout_timeout(timeout).build()?;
             let count = Arc::new(AtomicU64::new(0));
+            let cpu = cpu_time();
             let start = Instant::now();
             let handles: Vec<_> = (0..64)
                 .map(|t| {
@@ -80,7 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for h in handles {
                 h.join().expect("load coroutine")?;
             }
-            report(&format!("pool of 8 ({name}), 64 coroutines"), count.load(Ordering::Relaxed), start.elapsed());
+            let took = start.elapsed();
+            let n = count.load(Ordering::Relaxed);
+            report(&format!("pool of 8 ({name}), 64 coroutines"), n, took, cpu_time() - cpu);
         }
 
         c.batch_execute(&format!("DROP TABLE {table}"))?;
@@ -89,7 +93,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn timed(phase: Duration, mut f: impl FnMut(i32) -> Result<u64, Error>) -> Result<(u64, Duration), Error> {
+/// CPU time (user + system) this process has used.
+fn cpu_time() -> Duration {
+    let mut ru: libc::rusage = unsafe_zeroed_rusage();
+    // SAFETY: `ru` is a valid, writable rusage for the call to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn unsafe_zeroed_rusage() -> libc::rusage {
+    // SAFETY: rusage is plain integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+fn timed(phase: Duration, mut f: impl FnMut(i32) -> Result<u64, Error>) -> Result<(u64, Duration, Duration), Error> {
+    let cpu = cpu_time();
     let start = Instant::now();
     let mut n = 0;
     let mut i = 0;
@@ -97,10 +116,14 @@ fn timed(phase: Duration, mut f: impl FnMut(i32) -> Result<u64, Error>) -> Resul
         n += f(i)?;
         i += 1;
     }
-    Ok((n, start.elapsed()))
+    Ok((n, start.elapsed(), cpu_time() - cpu))
 }
 
-fn report(what: &str, n: u64, took: Duration) {
+fn report(what: &str, n: u64, took: Duration, cpu: Duration) {
     let rate = n as f64 / took.as_secs_f64();
-    println!("{what:<40} {n:>9} queries  {rate:>10.0} queries/s  {:>7.1} us/query", 1e6 / rate);
+    println!(
+        "{what:<38} {rate:>9.0} queries/s  {:>6.1} us/query  client CPU {:>5.1} us/query",
+        1e6 / rate,
+        cpu.as_secs_f64() * 1e6 / n as f64
+    );
 }

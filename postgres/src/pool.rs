@@ -142,6 +142,7 @@ impl PoolConfig {
                 checkout_timeout: self.checkout_timeout,
                 check_after_idle: self.check_after_idle,
                 size: self.size,
+                reaper: AtomicBool::new(false),
             }),
         })
     }
@@ -159,6 +160,8 @@ struct PoolInner {
     checkout_timeout: Option<Duration>,
     check_after_idle: Option<Duration>,
     size: usize,
+    /// A reaper coroutine is running (see [`reap`]).
+    reaper: AtomicBool,
 }
 
 struct Shard {
@@ -181,6 +184,7 @@ struct Idle {
 struct Waiter {
     slot: Mutex<Option<Handoff>>,
     timed_out: AtomicBool,
+    deadline: Option<Instant>,
     wake: Wake,
 }
 
@@ -208,6 +212,54 @@ impl Wake {
         match self {
             Wake::Coroutine(co) => co.unpark(),
             Wake::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// The pool's reaper: times out waiting coroutines, so that a wait costs no timer of its
+/// own. One runs while coroutines wait with a deadline; it sleeps until the earliest
+/// deadline (the front of a shard's queue: all waits have the same time-out, so queues are
+/// in deadline order), wakes the waiters that are past it, and ends when none is left.
+fn reap(inner: &PoolInner) {
+    /// Clears the running flag however the reaper ends (also when its runtime shuts down
+    /// and cancels it), so the next waiter starts a new one.
+    struct Running<'a>(&'a AtomicBool);
+    impl Drop for Running<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::SeqCst);
+        }
+    }
+    let mut running = Some(Running(&inner.reaper));
+    loop {
+        let next =
+            inner.shards.iter().filter_map(|s| lock(&s.state).waiters.iter().filter_map(|w| w.deadline).min()).min();
+        let Some(next) = next else {
+            // Nothing to watch: stop, unless a waiter came between the scan and the flag.
+            drop(running.take());
+            let waiting = inner.shards.iter().any(|s| lock(&s.state).waiters.iter().any(|w| w.deadline.is_some()));
+            if waiting && !inner.reaper.swap(true, Ordering::SeqCst) {
+                running = Some(Running(&inner.reaper));
+                continue;
+            }
+            return;
+        };
+        oc_runtime::sleep_until(next);
+        let now = Instant::now();
+        for shard in &inner.shards {
+            let mut st = lock(&shard.state);
+            let mut expired = Vec::new();
+            st.waiters.retain(|w| {
+                let late = w.deadline.is_some_and(|d| d <= now);
+                if late {
+                    expired.push(w.clone());
+                }
+                !late
+            });
+            drop(st);
+            for w in expired {
+                w.timed_out.store(true, Ordering::Release);
+                w.wake.wake();
+            }
         }
     }
 }
@@ -260,7 +312,6 @@ impl Pool {
     pub fn get(&self) -> Result<PooledClient, Error> {
         let index = self.shard_index();
         let n = self.inner.shards.len();
-        let deadline = self.inner.checkout_timeout.and_then(|t| Instant::now().checked_add(t));
         // The caller's shard first, then the others (per worker): an idle client, or room
         // for a new one. One lock at a time.
         for k in 0..n {
@@ -279,11 +330,16 @@ impl Pool {
             }
             st = lock(&shard.state);
         }
-        let waiter =
-            Arc::new(Waiter { slot: Mutex::new(None), timed_out: AtomicBool::new(false), wake: Wake::current() });
+        let deadline = self.inner.checkout_timeout.and_then(|t| Instant::now().checked_add(t));
+        let waiter = Arc::new(Waiter {
+            slot: Mutex::new(None),
+            timed_out: AtomicBool::new(false),
+            deadline,
+            wake: Wake::current(),
+        });
         st.waiters.push_back(waiter.clone());
         drop(st);
-        match self.wait(index, &waiter, deadline) {
+        match self.wait(index, &waiter) {
             Some(Handoff::Client(idle)) => self.ready(index, *idle),
             Some(Handoff::Open) => self.open_new(index),
             None => Err(Error::new(
@@ -311,37 +367,48 @@ impl Pool {
         None
     }
 
-    fn wait(&self, index: usize, waiter: &Arc<Waiter>, deadline: Option<Instant>) -> Option<Handoff> {
+    fn wait(&self, index: usize, waiter: &Arc<Waiter>) -> Option<Handoff> {
+        // If the caller unwinds while queued (its coroutine is cancelled), it leaves the
+        // queue, and what it was handed meanwhile goes back.
+        struct Queued<'a> {
+            pool: &'a Pool,
+            index: usize,
+            waiter: &'a Arc<Waiter>,
+        }
+        impl Drop for Queued<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    match self.pool.withdraw(self.index, self.waiter) {
+                        Some(Handoff::Client(idle)) => self.pool.give_back(self.index, idle.client),
+                        Some(Handoff::Open) => self.pool.release_room(self.index),
+                        None => {}
+                    }
+                }
+            }
+        }
+        let _queued = Queued { pool: self, index, waiter };
         let take = || lock(&waiter.slot).take();
         match &waiter.wake {
             Wake::Coroutine(_) => {
-                let timer = deadline.map(|d| {
-                    let w = waiter.clone();
-                    oc_runtime::spawn(move || {
-                        oc_runtime::sleep_until(d);
-                        w.timed_out.store(true, Ordering::Release);
-                        w.wake.wake();
-                    })
-                });
-                let got = loop {
+                if waiter.deadline.is_some() && !self.inner.reaper.swap(true, Ordering::SeqCst) {
+                    let inner = self.inner.clone();
+                    oc_runtime::spawn(move || reap(&inner));
+                }
+                loop {
                     if let Some(h) = take() {
-                        break Some(h);
+                        return Some(h);
                     }
                     if waiter.timed_out.load(Ordering::Acquire) {
-                        break None;
+                        return self.withdraw(index, waiter);
                     }
                     oc_runtime::task::park();
-                };
-                if let Some(t) = timer {
-                    t.cancel();
                 }
-                got.or_else(|| self.withdraw(index, waiter))
             }
             Wake::Thread(_) => loop {
                 if let Some(h) = take() {
                     return Some(h);
                 }
-                match deadline {
+                match waiter.deadline {
                     None => std::thread::park(),
                     Some(d) => match d.checked_duration_since(Instant::now()) {
                         Some(left) if !left.is_zero() => std::thread::park_timeout(left),
@@ -361,35 +428,37 @@ impl Pool {
     }
 
     fn open_new(&self, index: usize) -> Result<PooledClient, Error> {
-        match Client::connect_shared(self.inner.config.clone()) {
-            Ok(client) => Ok(self.pooled(index, client)),
-            Err(e) => {
-                let shard = &self.inner.shards[index];
-                let mut st = lock(&shard.state);
-                match st.waiters.pop_front() {
-                    // Its place goes to the next waiter, who tries in turn.
-                    Some(w) => {
-                        *lock(&w.slot) = Some(Handoff::Open);
-                        drop(st);
-                        w.wake.wake();
-                    }
-                    None => st.open -= 1,
-                }
-                Err(e)
+        // Holds the room taken for the new client until it is made; gives it back if that
+        // fails, or if the caller unwinds (is cancelled) while connecting.
+        let lease = Lease { pool: self, index, client: None, armed: true };
+        let client = Client::connect_shared(self.inner.config.clone())?;
+        Ok(lease.into_pooled(client))
+    }
+
+    /// Gives back the room for one client: to the next waiter, who makes a client in turn,
+    /// or to the shard.
+    fn release_room(&self, index: usize) {
+        let mut st = lock(&self.inner.shards[index].state);
+        match st.waiters.pop_front() {
+            Some(w) => {
+                *lock(&w.slot) = Some(Handoff::Open);
+                drop(st);
+                w.wake.wake();
             }
+            None => st.open -= 1,
         }
     }
 
-    fn ready(&self, index: usize, mut idle: Idle) -> Result<PooledClient, Error> {
+    fn ready(&self, index: usize, idle: Idle) -> Result<PooledClient, Error> {
         let stale = self.inner.check_after_idle.is_some_and(|after| idle.since.elapsed() >= after);
-        if stale || !idle.client.is_connected() {
-            // A dead session is dropped by the first check; the second reconnects.
-            if let Err(e) = idle.client.check().or_else(|_| idle.client.check()) {
-                self.give_back(index, idle.client);
-                return Err(e);
-            }
+        let mut lease = Lease { pool: self, index, client: Some(idle.client), armed: true };
+        if let Some(client) = lease.client.as_mut().filter(|c| stale || !c.is_connected()) {
+            // A dead session is dropped by the first check; the second reconnects. On
+            // failure the lease gives the client back.
+            client.check().or_else(|_| client.check())?;
         }
-        Ok(self.pooled(index, idle.client))
+        let client = lease.client.take().ok_or_else(|| Error::new(ErrorKind::Closed, "no client"))?;
+        Ok(lease.into_pooled(client))
     }
 
     fn pooled(&self, index: usize, client: Client) -> PooledClient {
@@ -423,6 +492,35 @@ impl std::fmt::Debug for Pool {
             .field("open", &self.open())
             .field("idle", &self.idle())
             .finish()
+    }
+}
+
+/// One unit of a shard's room during a checkout: a client being checked, or the right to
+/// make one. Unless turned into a [`PooledClient`], it goes back on drop (also when the
+/// caller unwinds), so the pool never loses room.
+struct Lease<'a> {
+    pool: &'a Pool,
+    index: usize,
+    client: Option<Client>,
+    armed: bool,
+}
+
+impl Lease<'_> {
+    fn into_pooled(mut self, client: Client) -> PooledClient {
+        self.armed = false;
+        self.pool.pooled(self.index, client)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match self.client.take() {
+            Some(client) => self.pool.give_back(self.index, client),
+            None => self.pool.release_room(self.index),
+        }
     }
 }
 

@@ -168,3 +168,96 @@ fn per_worker_pool_lends_between_shards() {
     support::on_each_backend(1, |_| lends_between_shards());
     lends_between_shards();
 }
+
+/// Many coroutines waiting at once all time out on time (one reaper serves them all).
+#[test]
+fn many_waiters_time_out_together() {
+    support::on_each_backend(2, |_| {
+        let timeout = Duration::from_millis(300);
+        let pool = PoolConfig::new(&support::url()).unwrap().size(1).checkout_timeout(Some(timeout)).build().unwrap();
+        let held = pool.get().unwrap();
+        let start = Instant::now();
+        let waiters: Vec<_> = (0..50)
+            .map(|_| {
+                let pool = pool.clone();
+                oc_runtime::spawn(move || pool.get().map(|_| ()).unwrap_err().kind())
+            })
+            .collect();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), ErrorKind::Timeout);
+        }
+        assert!(start.elapsed() >= timeout);
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        drop(held);
+        pool.get().unwrap().check().unwrap();
+    });
+}
+
+/// A pool outlives the runtime its reaper ran on: waits on the next runtime still time out.
+#[test]
+fn checkout_timeout_survives_a_runtime_shutdown() {
+    let pool = PoolConfig::new(&support::url())
+        .unwrap()
+        .size(1)
+        .checkout_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    for backend in support::BACKENDS {
+        let rt = support::runtime(backend, 2);
+        let p = pool.clone();
+        rt.block_on(move || {
+            let held = p.get().unwrap();
+            let mut waiter = {
+                let p = p.clone();
+                oc_runtime::spawn(move || p.get().map(|_| ()).unwrap_err().kind())
+            };
+            // Let it queue (and start the reaper), then leave it to the shutdown.
+            oc_runtime::sleep(Duration::from_millis(50));
+            assert!(waiter.timeout_join(Duration::from_millis(10)).unwrap_err().is_timeout());
+            std::mem::forget(waiter);
+            drop(held);
+        });
+        assert!(rt.shutdown(Duration::from_secs(10)), "{backend:?}");
+        let rt = support::runtime(backend, 2);
+        let p = pool.clone();
+        rt.block_on(move || {
+            let _held = p.get().unwrap();
+            let mut waiter = {
+                let p = p.clone();
+                oc_runtime::spawn(move || p.get().map(|_| ()).unwrap_err().kind())
+            };
+            let got = waiter.timeout_join(Duration::from_secs(10)).expect("the wait timed out in time");
+            assert_eq!(got, ErrorKind::Timeout);
+        });
+        assert!(rt.shutdown(Duration::from_secs(10)), "{backend:?}");
+    }
+}
+
+/// A waiter cancelled after it was handed a client gives the client back: the pool keeps
+/// its room.
+#[test]
+fn a_cancelled_waiter_gives_back_what_it_was_handed() {
+    support::on_each_backend(1, |backend| {
+        let pool = PoolConfig::new(&support::url())
+            .unwrap()
+            .size(1)
+            .checkout_timeout(Some(Duration::from_secs(2)))
+            .build()
+            .unwrap();
+        let held = pool.get().unwrap();
+        let waiter = {
+            let p = pool.clone();
+            oc_runtime::spawn(move || p.get().map(|_| ()))
+        };
+        oc_runtime::sleep(Duration::from_millis(50));
+        // One worker: the waiter is handed the client but cannot run before it is cancelled.
+        drop(held);
+        waiter.cancel();
+        assert!(waiter.join().unwrap_err().is_cancelled(), "{backend:?}");
+        let start = Instant::now();
+        let mut c = pool.get().expect("the client came back");
+        c.check().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(pool.open(), 1);
+    });
+}
