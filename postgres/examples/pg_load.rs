@@ -58,8 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // 3. A pool shared by many coroutines.
         for (mode, name) in [(PoolMode::Shared, "shared"), (PoolMode::PerWorker, "per-worker")] {
-            let timeout = std::env::var("PG_LOAD_NO_CHECKOUT_TIMEOUT").is_err().then_some(Duration::from_secs(30));
-            let pool = PoolConfig::new(&url)?.size(8).mode(mode).checkout_timeout(timeout).build()?;
+            let pool = PoolConfig::new(&url)?.size(8).mode(mode).build()?;
             let count = Arc::new(AtomicU64::new(0));
             let cpu = cpu_time();
             let start = Instant::now();

@@ -195,6 +195,8 @@ impl Client {
         // Cleared when `f` returns; still set if it never did (the coroutine unwound in the
         // middle of the exchange), so the session is not reused in an unknown state.
         conn.in_flight = true;
+        // Whatever a failed encoding left behind is not sent.
+        conn.wbuf.clear();
         let res = f(conn, deadline);
         conn.in_flight = false;
         match res {
@@ -331,7 +333,7 @@ impl Client {
     fn simple(&mut self, sql: &str, keep: bool) -> Result<Vec<SimpleRow>, Error> {
         self.with_conn(|conn, deadline| {
             conn.wbuf.clear();
-            frontend::query(sql, &mut conn.wbuf).map_err(Error::io)?;
+            frontend::query(sql, &mut conn.wbuf).map_err(Error::encode)?;
             let mut rows = Vec::new();
             let mut columns: Arc<[String]> = Arc::from(Vec::new());
             let mut error = None;
@@ -356,7 +358,7 @@ impl Client {
                     }
                     Message::CopyInResponse(_) => {
                         frontend::copy_fail("COPY FROM STDIN is not supported by this client", &mut conn.wbuf)
-                            .map_err(Error::io)?;
+                            .map_err(Error::encode)?;
                         frontend::sync(&mut conn.wbuf);
                     }
                     Message::CopyOutResponse(_) | Message::CopyData(_) | Message::CopyDone => {}

@@ -92,7 +92,9 @@ impl Connection {
         if let Some(options) = &config.options {
             params.push(("options", options));
         }
-        frontend::startup_message(params.iter().copied(), &mut self.wbuf).map_err(Error::io)?;
+        frontend::startup_message(params.iter().copied(), &mut self.wbuf).map_err(|e| {
+            Error::with_source(ErrorKind::Config, "a connection parameter cannot be sent (a NUL byte?)", e)
+        })?;
         self.authenticate(config, deadline)?;
         loop {
             match self.recv(deadline)? {
@@ -121,7 +123,9 @@ impl Connection {
                 Message::AuthenticationOk => return Ok(()),
                 Message::AuthenticationCleartextPassword => {
                     let pass = password()?;
-                    frontend::password_message(pass, &mut self.wbuf).map_err(Error::io)?;
+                    frontend::password_message(pass, &mut self.wbuf).map_err(|e| {
+                        Error::with_source(ErrorKind::Config, "the password cannot be sent (a NUL byte?)", e)
+                    })?;
                 }
                 Message::AuthenticationMd5Password(body) => {
                     let hash = md5_hash(config.user.as_bytes(), password()?, body.salt());

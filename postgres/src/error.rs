@@ -322,6 +322,12 @@ impl Error {
         Error::new(ErrorKind::Config, message)
     }
 
+    /// A request that cannot be put on the wire (a NUL byte in SQL text or a name, a
+    /// message over the protocol's size limits).
+    pub(crate) fn encode(err: io::Error) -> Error {
+        Error::with_source(ErrorKind::Conversion, "cannot encode the request", err)
+    }
+
     pub(crate) fn protocol(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Protocol, message)
     }

@@ -68,13 +68,13 @@ pub(crate) fn encode_bind(buf: &mut BytesMut, stmt: &Statement, params: &[&(dyn 
             return Err(Error::with_source(ErrorKind::Conversion, format!("{what} {idx}{ty}"), source));
         }
     }
-    frontend::execute("", 0, buf).map_err(Error::io)?;
+    frontend::execute("", 0, buf).map_err(Error::encode)?;
     Ok(())
 }
 
 /// Encodes a `Parse` of `stmt` with its known parameter types.
 pub(crate) fn encode_parse(buf: &mut BytesMut, stmt: &Statement) -> Result<(), Error> {
-    frontend::parse(stmt.name(), stmt.sql(), stmt.params().iter().map(|t| t.oid()), buf).map_err(Error::io)
+    frontend::parse(stmt.name(), stmt.sql(), stmt.params().iter().map(|t| t.oid()), buf).map_err(Error::encode)
 }
 
 /// Reads the results of `sent` (after one `Sync`) in order, through `ReadyForQuery`.
@@ -182,11 +182,11 @@ pub(crate) fn prepare(
     conn.wbuf.clear();
     let mut closing = 0;
     for stmt in close.iter().filter(|s| conn.prepared.contains(&s.id())) {
-        frontend::close(b'S', stmt.name(), &mut conn.wbuf).map_err(Error::io)?;
+        frontend::close(b'S', stmt.name(), &mut conn.wbuf).map_err(Error::encode)?;
         closing += 1;
     }
-    frontend::parse(&name, sql, std::iter::empty(), &mut conn.wbuf).map_err(Error::io)?;
-    frontend::describe(b'S', &name, &mut conn.wbuf).map_err(Error::io)?;
+    frontend::parse(&name, sql, std::iter::empty(), &mut conn.wbuf).map_err(Error::encode)?;
+    frontend::describe(b'S', &name, &mut conn.wbuf).map_err(Error::encode)?;
     frontend::sync(&mut conn.wbuf);
     for _ in 0..closing {
         match conn.recv(deadline)? {

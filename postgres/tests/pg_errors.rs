@@ -58,3 +58,26 @@ fn errors_carry_sqlstate() {
         c.batch_execute(&format!("DROP TABLE {table}")).unwrap();
     });
 }
+
+#[test]
+fn unencodable_requests_are_errors_not_panics() {
+    support::on_each_backend(1, |_| {
+        let mut c = support::client();
+        for err in [
+            c.batch_execute("SELECT '\0'").unwrap_err(),
+            c.prepare("SELECT 1 -- \0").unwrap_err(),
+            c.simple_query("\0").unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::Conversion, "{err}");
+        }
+        // A parameter count past the protocol's limit of 65535.
+        let many = vec![&1i32 as &(dyn oc_postgres::ToSql + Sync); 70_000];
+        let stmt = c.prepare("SELECT 1").unwrap();
+        assert_eq!(c.query(&stmt, &many).unwrap_err().kind(), ErrorKind::Column);
+        // Still usable, same session.
+        assert!(c.is_connected());
+        assert_eq!(c.simple_query("SELECT 2").unwrap()[0].get(0), Some("2"));
+        let err = oc_postgres::Client::connect(&format!("{}?application_name=a%00b", support::url())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    });
+}
