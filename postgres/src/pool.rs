@@ -13,7 +13,8 @@
 //!   removed the waiter from the queue; a waiter that times out removes itself under the
 //!   same lock, then looks at its slot: no client is ever lost between the two.
 //! - `open` counts clients alive (idle, checked out, or being connected); it drops only
-//!   when making a client fails.
+//!   when making a client fails (or is abandoned). A client or room handed to a waiter of
+//!   another shard moves its count with it, so the total never exceeds the pool's size.
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
@@ -133,6 +134,7 @@ impl PoolConfig {
             .map(|i| Shard {
                 capacity: base + usize::from(i < extra),
                 state: Mutex::new(ShardState { idle: Vec::new(), open: 0, waiters: VecDeque::new() }),
+                waiting: AtomicUsize::new(0),
             })
             .collect();
         Ok(Pool {
@@ -143,6 +145,7 @@ impl PoolConfig {
                 check_after_idle: self.check_after_idle,
                 size: self.size,
                 reaper: AtomicBool::new(false),
+                total: AtomicUsize::new(0),
             }),
         })
     }
@@ -162,11 +165,16 @@ struct PoolInner {
     size: usize,
     /// A reaper coroutine is running (see [`reap`]).
     reaper: AtomicBool,
+    /// Clients alive over all shards (the sum of their `open`, without the transient
+    /// double count of a move between shards).
+    total: AtomicUsize,
 }
 
 struct Shard {
     capacity: usize,
     state: Mutex<ShardState>,
+    /// `state.waiters.len()`, readable without the lock (a hint for other shards).
+    waiting: AtomicUsize,
 }
 
 struct ShardState {
@@ -255,6 +263,7 @@ fn reap(inner: &PoolInner) {
                 }
                 !late
             });
+            shard.waiting.store(st.waiters.len(), Ordering::SeqCst);
             drop(st);
             for w in expired {
                 w.timed_out.store(true, Ordering::Release);
@@ -283,7 +292,7 @@ impl Pool {
 
     /// Clients made so far and not failed (idle or in use), over all shards.
     pub fn open(&self) -> usize {
-        self.inner.shards.iter().map(|s| lock(&s.state).open).sum()
+        self.inner.total.load(Ordering::Relaxed)
     }
 
     /// Idle clients, over all shards.
@@ -316,19 +325,17 @@ impl Pool {
         // for a new one. One lock at a time.
         for k in 0..n {
             let j = (index + k) % n;
-            let st = lock(&self.inner.shards[j].state);
-            if let Some(got) = self.take(j, st) {
-                return got;
+            let got = self.grab(j, &mut lock(&self.inner.shards[j].state));
+            if let Some(h) = got {
+                return self.serve(j, h);
             }
         }
         // Everything is in use: wait in the caller's shard (re-checked under its lock).
         let shard = &self.inner.shards[index];
         let mut st = lock(&shard.state);
-        if st.idle.len() + shard.capacity.saturating_sub(st.open) > 0 {
-            if let Some(got) = self.take(index, st) {
-                return got;
-            }
-            st = lock(&shard.state);
+        if let Some(h) = self.grab(index, &mut st) {
+            drop(st);
+            return self.serve(index, h);
         }
         let deadline = self.inner.checkout_timeout.and_then(|t| Instant::now().checked_add(t));
         let waiter = Arc::new(Waiter {
@@ -338,10 +345,27 @@ impl Pool {
             wake: Wake::current(),
         });
         st.waiters.push_back(waiter.clone());
+        shard.waiting.store(st.waiters.len(), Ordering::SeqCst);
         drop(st);
+        // Now that the wait is visible, look at the other shards once more: a client kept
+        // there just before would otherwise be missed (`hand_on` looks for waiters after
+        // keeping one, this looks for clients after queueing).
+        for k in 1..n {
+            let j = (index + k) % n;
+            let got = self.grab(j, &mut lock(&self.inner.shards[j].state));
+            if let Some(h) = got {
+                return match self.withdraw(index, &waiter) {
+                    // Handed something meanwhile: keep that, pass the other on.
+                    Some(mine) => {
+                        self.hand_on(j, h);
+                        self.serve(index, mine)
+                    }
+                    None => self.serve(j, h),
+                };
+            }
+        }
         match self.wait(index, &waiter) {
-            Some(Handoff::Client(idle)) => self.ready(index, *idle),
-            Some(Handoff::Open) => self.open_new(index),
+            Some(h) => self.serve(index, h),
             None => Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
@@ -353,18 +377,27 @@ impl Pool {
         }
     }
 
-    /// Takes an idle client of shard `j`, or its room for a new one; releases the lock.
-    fn take(&self, j: usize, mut st: MutexGuard<'_, ShardState>) -> Option<Result<PooledClient, Error>> {
+    /// Takes an idle client of shard `j`, or its room for a new one (within the pool's
+    /// size), from its locked state.
+    fn grab(&self, j: usize, st: &mut ShardState) -> Option<Handoff> {
         if let Some(idle) = st.idle.pop() {
-            drop(st);
-            return Some(self.ready(j, idle));
+            return Some(Handoff::Client(Box::new(idle)));
         }
-        if st.open < self.inner.shards[j].capacity {
+        // The shard's share, and the pool's size as the hard bound (a client handed to a
+        // waiter of another shard leaves its old shard room that the pool does not have).
+        if st.open < self.inner.shards[j].capacity && self.reserve() {
             st.open += 1;
-            drop(st);
-            return Some(self.open_new(j));
+            return Some(Handoff::Open);
         }
         None
+    }
+
+    /// Turns what was taken from shard `j` into a checked-out client.
+    fn serve(&self, j: usize, h: Handoff) -> Result<PooledClient, Error> {
+        match h {
+            Handoff::Client(idle) => self.ready(j, *idle),
+            Handoff::Open => self.open_new(j),
+        }
     }
 
     fn wait(&self, index: usize, waiter: &Arc<Waiter>) -> Option<Handoff> {
@@ -421,8 +454,10 @@ impl Pool {
 
     /// A waiter that timed out leaves the queue; what it was handed meanwhile is its.
     fn withdraw(&self, index: usize, waiter: &Arc<Waiter>) -> Option<Handoff> {
-        let mut st = lock(&self.inner.shards[index].state);
+        let shard = &self.inner.shards[index];
+        let mut st = lock(&shard.state);
         st.waiters.retain(|w| !Arc::ptr_eq(w, waiter));
+        shard.waiting.store(st.waiters.len(), Ordering::SeqCst);
         drop(st);
         lock(&waiter.slot).take()
     }
@@ -435,18 +470,98 @@ impl Pool {
         Ok(lease.into_pooled(client))
     }
 
+    /// Counts one more client if the pool has room for it.
+    fn reserve(&self) -> bool {
+        self.inner
+            .total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| (t < self.inner.size).then_some(t + 1))
+            .is_ok()
+    }
+
     /// Gives back the room for one client: to the next waiter, who makes a client in turn,
     /// or to the shard.
     fn release_room(&self, index: usize) {
-        let mut st = lock(&self.inner.shards[index].state);
-        match st.waiters.pop_front() {
-            Some(w) => {
-                *lock(&w.slot) = Some(Handoff::Open);
-                drop(st);
-                w.wake.wake();
+        self.hand_on(index, Handoff::Open);
+    }
+
+    /// Hands `h` (a client, or the room for one, counted in shard `index`) to the longest
+    /// waiter of that shard, else to a waiter of another shard (the count moves with it),
+    /// else keeps it in the shard.
+    ///
+    /// After keeping it, it looks for waiters elsewhere once more (a waiter queues, then
+    /// looks for clients: one of the two sees the other), and if there are, takes it back
+    /// and starts over, a few rounds at most.
+    fn hand_on(&self, index: usize, mut h: Handoff) {
+        let shards = &self.inner.shards;
+        let n = shards.len();
+        for round in 0..3 {
+            let mut st = lock(&shards[index].state);
+            if let Some(w) = pop_waiter(&shards[index], &mut st) {
+                fill(w, h, st);
+                return;
             }
-            None => st.open -= 1,
+            drop(st);
+            if n > 1 {
+                match self.hand_across(index, h) {
+                    None => return,
+                    Some(back) => h = back,
+                }
+            }
+            let mut st = lock(&shards[index].state);
+            if let Some(w) = pop_waiter(&shards[index], &mut st) {
+                fill(w, h, st);
+                return;
+            }
+            let client = matches!(h, Handoff::Client(_));
+            self.keep(&mut st, h);
+            drop(st);
+            if n == 1 || round == 2 || !self.others_waiting(index) {
+                return;
+            }
+            let mut st = lock(&shards[index].state);
+            let back =
+                if client { st.idle.pop().map(|i| Handoff::Client(Box::new(i))) } else { self.grab(index, &mut st) };
+            match back {
+                Some(back) => h = back,
+                None => return,
+            }
         }
+    }
+
+    /// Keeps `h` in a shard: the client goes idle, the room is given up.
+    fn keep(&self, st: &mut ShardState, h: Handoff) {
+        match h {
+            Handoff::Client(idle) => st.idle.push(*idle),
+            Handoff::Open => {
+                st.open -= 1;
+                self.inner.total.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Hands `h` to a waiter of a shard other than `index`; gives it back if none waits.
+    fn hand_across(&self, index: usize, h: Handoff) -> Option<Handoff> {
+        let shards = &self.inner.shards;
+        let n = shards.len();
+        for k in 1..n {
+            let j = (index + k) % n;
+            if shards[j].waiting.load(Ordering::SeqCst) == 0 {
+                continue;
+            }
+            let mut other = lock(&shards[j].state);
+            if let Some(w) = pop_waiter(&shards[j], &mut other) {
+                other.open += 1;
+                fill(w, h, other);
+                lock(&shards[index].state).open -= 1;
+                return None;
+            }
+        }
+        Some(h)
+    }
+
+    /// Whether a shard other than `index` has waiters.
+    fn others_waiting(&self, index: usize) -> bool {
+        self.inner.shards.iter().enumerate().any(|(j, s)| j != index && s.waiting.load(Ordering::SeqCst) > 0)
     }
 
     fn ready(&self, index: usize, idle: Idle) -> Result<PooledClient, Error> {
@@ -471,17 +586,23 @@ impl Pool {
             // coroutine was cancelled): the session cannot be handed on as it is.
             client.disconnect();
         }
-        let idle = Idle { client, since: Instant::now() };
-        let mut st = lock(&self.inner.shards[index].state);
-        match st.waiters.pop_front() {
-            Some(w) => {
-                *lock(&w.slot) = Some(Handoff::Client(Box::new(idle)));
-                drop(st);
-                w.wake.wake();
-            }
-            None => st.idle.push(idle),
-        }
+        self.hand_on(index, Handoff::Client(Box::new(Idle { client, since: Instant::now() })));
     }
+}
+
+/// Takes the longest waiter of `shard` out of its queue.
+fn pop_waiter(shard: &Shard, st: &mut ShardState) -> Option<Arc<Waiter>> {
+    let w = st.waiters.pop_front();
+    shard.waiting.store(st.waiters.len(), Ordering::SeqCst);
+    w
+}
+
+/// Hands `h` to `w`, which the caller took out of the queue whose lock is `guard`: the slot
+/// is filled before that lock is released (see the invariants), the waiter woken after.
+fn fill(w: Arc<Waiter>, h: Handoff, guard: MutexGuard<'_, ShardState>) {
+    *lock(&w.slot) = Some(h);
+    drop(guard);
+    w.wake.wake();
 }
 
 impl std::fmt::Debug for Pool {

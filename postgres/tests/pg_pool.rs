@@ -261,3 +261,71 @@ fn a_cancelled_waiter_gives_back_what_it_was_handed() {
         assert_eq!(pool.open(), 1);
     });
 }
+
+/// Per worker, a client returned to a shard nobody waits in goes to a waiter of another
+/// shard, instead of idling while that waiter times out.
+#[test]
+fn per_worker_returns_reach_waiters_of_other_shards() {
+    support::on_each_backend(1, |backend| {
+        let pool = PoolConfig::new(&support::url())
+            .unwrap()
+            .size(2)
+            .mode(PoolMode::PerWorker)
+            .shards(2)
+            .checkout_timeout(Some(Duration::from_secs(3)))
+            .build()
+            .unwrap();
+        // One worker, so one home shard: `a` is from it, `b` borrowed from the other.
+        let a = pool.get().unwrap();
+        let b = pool.get().unwrap();
+        let waiter = {
+            let p = pool.clone();
+            oc_runtime::spawn(move || {
+                let start = Instant::now();
+                let mut c = p.get()?;
+                c.check()?;
+                Ok::<_, oc_postgres::Error>(start.elapsed())
+            })
+        };
+        oc_runtime::sleep(Duration::from_millis(100));
+        drop(b);
+        let waited = waiter.join().unwrap().unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+        drop(a);
+        assert_eq!(pool.open(), 2);
+        assert_eq!(pool.idle(), 2);
+    });
+}
+
+/// Bursts of checkouts on a per-worker pool smaller than the demand, with idle gaps: every
+/// burst completes quickly (a waiter that missed a client returned to another shard would
+/// sit out its whole checkout time-out).
+#[test]
+fn per_worker_bursts_never_stall() {
+    support::on_each_backend(2, |backend| {
+        let pool = PoolConfig::new(&support::url())
+            .unwrap()
+            .size(2)
+            .mode(PoolMode::PerWorker)
+            .shards(2)
+            .checkout_timeout(Some(Duration::from_secs(20)))
+            .build()
+            .unwrap();
+        for round in 0..30 {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let pool = pool.clone();
+                    oc_runtime::spawn(move || pool.get().and_then(|mut c| c.check()))
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+            // Generous for a loaded machine; a lost hand-off would take the full 20 s.
+            assert!(start.elapsed() < Duration::from_secs(10), "{backend:?} round {round}: {:?}", start.elapsed());
+            assert!(pool.open() <= 2);
+            oc_runtime::sleep(Duration::from_millis(5));
+        }
+    });
+}
