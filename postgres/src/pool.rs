@@ -3,18 +3,29 @@
 //! # State
 //!
 //! Each shard holds, under one short-lived lock, its idle clients (most recently used
-//! last), the number of clients it has made (`open`, at most its capacity) and a queue of
-//! waiters. A returned client goes straight to the oldest waiter if there is one, else to
-//! the idle list. A waiter is a slot plus a handle to wake its coroutine (or thread).
+//! last), the number of clients it accounts for (`open`) and a queue of waiters; `waiting`
+//! mirrors the queue's length for other shards to read without the lock. The pool counts
+//! all clients in `total`, bounded by its size. A waiter is a slot, a deadline and a handle
+//! to wake its coroutine (or thread). One reaper coroutine per pool wakes waiters whose
+//! deadline passed.
+//!
+//! A returned client (or the room of a client that failed to connect) goes to the oldest
+//! waiter of its shard, else to a waiter of another shard (its count moves along), else
+//! stays in its shard.
 //!
 //! # Invariants
 //!
 //! - A waiter's slot is filled only while its shard's lock is held, and only by the one who
-//!   removed the waiter from the queue; a waiter that times out removes itself under the
-//!   same lock, then looks at its slot: no client is ever lost between the two.
-//! - `open` counts clients alive (idle, checked out, or being connected); it drops only
-//!   when making a client fails (or is abandoned). A client or room handed to a waiter of
-//!   another shard moves its count with it, so the total never exceeds the pool's size.
+//!   removed the waiter from the queue; a waiter that leaves (timed out, or unwinding)
+//!   removes itself under the same lock, then looks at its slot: nothing handed to it is
+//!   lost, and what it does not use goes back.
+//! - `total` grows only through a successful reservation below the size, and shrinks only
+//!   when room is given up; the room taken for a checkout is held by a `Lease` until it
+//!   becomes a `PooledClient`, so a failed or abandoned checkout gives it back.
+//! - No code holds two shard locks at once.
+//! - A waiter queues, then looks at the other shards; a return is kept, then looks for
+//!   waiters in the other shards (both through `waiting`, sequentially consistent): one of
+//!   the two always sees the other.
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
