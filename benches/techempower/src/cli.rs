@@ -108,7 +108,12 @@ pub fn parse(args: impl IntoIterator<Item = String>, env_database_url: Option<St
         Some("setup-db") => Command::SetupDb { admin_url, database_url },
         _ => {
             let url = url.ok_or("verify needs --url (e.g. --url http://127.0.0.1:8080)")?;
-            Command::Verify { host: host_port(&url)?, database_url: (!no_database).then_some(database_url), tests, concurrency }
+            Command::Verify {
+                host: host_port(&url)?,
+                database_url: (!no_database).then_some(database_url),
+                tests,
+                concurrency,
+            }
         }
     })
 }
@@ -134,7 +139,8 @@ pub fn host_port(url: &str) -> Result<String, String> {
     if authority.is_empty() {
         return Err(format!("no host in {url:?}"));
     }
-    let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(']') || p.is_empty()) && !authority.ends_with(']');
+    let has_port =
+        authority.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(']') || p.is_empty()) && !authority.ends_with(']');
     Ok(if has_port { authority.to_owned() } else { format!("{authority}:80") })
 }
 
@@ -149,14 +155,21 @@ mod tests {
     #[test]
     fn serve_defaults_and_env() {
         let cmd = parse(args(&[]), Some("postgres://x/y".into())).unwrap();
-        assert_eq!(cmd, Command::Serve { port: 8080, database_url: "postgres://x/y".into(), pool_size: None, workers: None });
-        let cmd = parse(args(&["--database-url=postgres://a/b", "--workers", "2"]), Some("postgres://x/y".into())).unwrap();
-        assert!(matches!(cmd, Command::Serve { ref database_url, workers: Some(2), .. } if database_url == "postgres://a/b"));
+        assert_eq!(
+            cmd,
+            Command::Serve { port: 8080, database_url: "postgres://x/y".into(), pool_size: None, workers: None }
+        );
+        let cmd =
+            parse(args(&["--database-url=postgres://a/b", "--workers", "2"]), Some("postgres://x/y".into())).unwrap();
+        assert!(
+            matches!(cmd, Command::Serve { ref database_url, workers: Some(2), .. } if database_url == "postgres://a/b")
+        );
     }
 
     #[test]
     fn verify_args() {
-        let cmd = parse(args(&["verify", "--url", "http://127.0.0.1:9000/", "--tests", "json,fortunes"]), None).unwrap();
+        let cmd =
+            parse(args(&["verify", "--url", "http://127.0.0.1:9000/", "--tests", "json,fortunes"]), None).unwrap();
         assert_eq!(
             cmd,
             Command::Verify {

@@ -22,7 +22,8 @@ pub const SELECT_ALL_WORLDS: &str = "SELECT id, randomnumber FROM world";
 /// New numbers for many rows at once: `$1` the ids (ascending, distinct), `$2` their numbers.
 /// (No `SELECT` in its text: the toolset counts the rows of statements that name `world` and
 /// say `select` as rows read.)
-pub const UPDATE_WORLDS: &str = "UPDATE world SET randomnumber = new.rn FROM unnest($1::int[], $2::int[]) AS new(id, rn) WHERE world.id = new.id";
+pub const UPDATE_WORLDS: &str =
+    "UPDATE world SET randomnumber = new.rn FROM unnest($1::int[], $2::int[]) AS new(id, rn) WHERE world.id = new.id";
 
 /// SQLSTATE of a deadlock (two updates locking rows in different orders): retried.
 const DEADLOCK: &str = "40P01";

@@ -29,7 +29,9 @@ fn main() -> ExitCode {
                         println!("{line}");
                     }
                     if !report.stat_statements_ready {
-                        println!("pg_stat_statements: not readable yet (statement counts cannot be verified until it is)");
+                        println!(
+                            "pg_stat_statements: not readable yet (statement counts cannot be verified until it is)"
+                        );
                     }
                     ExitCode::SUCCESS
                 }

@@ -50,7 +50,8 @@ impl SetupReport {
 /// to `hello_world`), then checks that `database_url` reaches the tables.
 pub fn setup(admin_url: &str, database_url: &str) -> Result<SetupReport, String> {
     let mut report = SetupReport::default();
-    let mut admin = Client::connect(admin_url).map_err(|e| format!("cannot connect as administrator ({admin_url}): {e}"))?;
+    let mut admin =
+        Client::connect(admin_url).map_err(|e| format!("cannot connect as administrator ({admin_url}): {e}"))?;
 
     // The user (its password set again, in case it changed) and the database.
     if exists(&mut admin, &format!("SELECT 1 FROM pg_roles WHERE rolname = '{USER}'"))? {
@@ -75,7 +76,11 @@ pub fn setup(admin_url: &str, database_url: &str) -> Result<SetupReport, String>
     if preloaded {
         report.say("shared_preload_libraries: has pg_stat_statements");
     } else {
-        let value = if preload.trim().is_empty() { "pg_stat_statements".to_owned() } else { format!("{preload},pg_stat_statements") };
+        let value = if preload.trim().is_empty() {
+            "pg_stat_statements".to_owned()
+        } else {
+            format!("{preload},pg_stat_statements")
+        };
         run(&mut admin, &format!("ALTER SYSTEM SET shared_preload_libraries = '{value}'"))?;
         report.say(format!(
             "shared_preload_libraries: was '{preload}', set to '{value}' with ALTER SYSTEM; \
@@ -87,10 +92,13 @@ pub fn setup(admin_url: &str, database_url: &str) -> Result<SetupReport, String>
 
     // The tables, in the database.
     let db_admin_url = with_database(admin_url, DATABASE)?;
-    let mut db = Client::connect(&db_admin_url).map_err(|e| format!("cannot connect to {DATABASE} as administrator: {e}"))?;
+    let mut db =
+        Client::connect(&db_admin_url).map_err(|e| format!("cannot connect to {DATABASE} as administrator: {e}"))?;
     match run(&mut db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements") {
         Ok(()) => report.say("extension pg_stat_statements: present"),
-        Err(e) => report.say(format!("extension pg_stat_statements: cannot create ({e}); is postgresql-contrib installed?")),
+        Err(e) => {
+            report.say(format!("extension pg_stat_statements: cannot create ({e}); is postgresql-contrib installed?"))
+        }
     }
     for world in ["world", "\"World\""] {
         setup_world(&mut db, world, &mut report)?;
@@ -102,7 +110,8 @@ pub fn setup(admin_url: &str, database_url: &str) -> Result<SetupReport, String>
     drop(db);
 
     // The app's own URL reaches the rows.
-    let mut app = Client::connect(database_url).map_err(|e| format!("cannot connect with the app's URL ({database_url}): {e}"))?;
+    let mut app = Client::connect(database_url)
+        .map_err(|e| format!("cannot connect with the app's URL ({database_url}): {e}"))?;
     let worlds = single_value(&mut app, "SELECT count(*)::text FROM world")?;
     let fortunes = single_value(&mut app, "SELECT count(*)::text FROM fortune")?;
     report.say(format!("as the app: {worlds} World rows, {fortunes} Fortune rows"));
@@ -119,7 +128,9 @@ fn setup_world(db: &mut Client, table: &str, report: &mut SetupReport) -> Result
     run(db, &format!("GRANT ALL PRIVILEGES ON {table} TO {USER}"))?;
     let good = single_value(
         db,
-        &format!("SELECT count(*)::text FROM {table} WHERE id BETWEEN 1 AND 10000 AND randomnumber BETWEEN 1 AND 10000"),
+        &format!(
+            "SELECT count(*)::text FROM {table} WHERE id BETWEEN 1 AND 10000 AND randomnumber BETWEEN 1 AND 10000"
+        ),
     )?;
     let all = single_value(db, &format!("SELECT count(*)::text FROM {table}"))?;
     if good == "10000" && all == "10000" {
@@ -138,7 +149,12 @@ fn setup_world(db: &mut Client, table: &str, report: &mut SetupReport) -> Result
 }
 
 fn setup_fortune(db: &mut Client, table: &str, report: &mut SetupReport) -> Result<(), String> {
-    run(db, &format!("CREATE TABLE IF NOT EXISTS {table} (id integer NOT NULL, message varchar(2048) NOT NULL, PRIMARY KEY (id))"))?;
+    run(
+        db,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {table} (id integer NOT NULL, message varchar(2048) NOT NULL, PRIMARY KEY (id))"
+        ),
+    )?;
     run(db, &format!("GRANT ALL PRIVILEGES ON {table} TO {USER}"))?;
     let values: Vec<String> = FORTUNES.iter().map(|(id, m)| format!("({id}, {})", quote(m))).collect();
     run(
@@ -160,9 +176,10 @@ fn quote(s: &str) -> String {
 
 /// `url` with its database name replaced by `database`.
 pub fn with_database(url: &str, database: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")).ok_or_else(|| {
-        format!("not a postgres:// URL: {url}")
-    })?;
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or_else(|| format!("not a postgres:// URL: {url}"))?;
     let (authority, query) = match rest.find('/') {
         Some(slash) => {
             let path = &rest[slash + 1..];
@@ -202,8 +219,10 @@ mod tests {
 
     #[test]
     fn database_in_url() {
-        assert_eq!(with_database("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres", "hello_world").unwrap(),
-            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/hello_world");
+        assert_eq!(
+            with_database("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres", "hello_world").unwrap(),
+            "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/hello_world"
+        );
         assert_eq!(with_database("postgresql://u:p@h:5432", "d").unwrap(), "postgres://u:p@h:5432/d");
         assert_eq!(with_database("postgres://u@h/x?sslmode=disable", "d").unwrap(), "postgres://u@h/d?sslmode=disable");
         assert!(with_database("mysql://h/x", "d").is_err());

@@ -47,7 +47,8 @@ fn answers() {
 
         // Cached rows are the table's: the cache holds every id.
         let cached = json(&host, "/cached-queries?count=500");
-        let ids: std::collections::HashSet<i64> = cached.as_array().unwrap().iter().map(|w| w["id"].as_i64().unwrap()).collect();
+        let ids: std::collections::HashSet<i64> =
+            cached.as_array().unwrap().iter().map(|w| w["id"].as_i64().unwrap()).collect();
         assert!(ids.len() > 400, "500 draws from 10,000 ids gave {} distinct", ids.len());
 
         let page = client::get(&host, "/fortunes", ACCEPT_JSON).unwrap();

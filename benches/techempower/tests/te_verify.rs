@@ -52,7 +52,9 @@ fn broken_router() -> Router {
         // Rows that are never written to the table.
         .get("/updates", |req: &Request| {
             let n = oc_techempower::params::clamp_count(req.query_param("queries").as_deref());
-            Response::json(&(1..=n as i32).map(|id| serde_json::json!({"id": id, "randomNumber": 1})).collect::<Vec<_>>())
+            Response::json(
+                &(1..=n as i32).map(|id| serde_json::json!({"id": id, "randomNumber": 1})).collect::<Vec<_>>(),
+            )
         })
         // An object instead of an array.
         .get("/cached-queries", |_: &Request| Response::json(&serde_json::json!({"id": 1, "randomNumber": 1})))

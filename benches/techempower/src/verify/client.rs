@@ -52,17 +52,16 @@ impl Connection {
 
     /// `GET path` with `accept`, keeping the connection open.
     pub fn get(&mut self, path: &str, accept: &str) -> io::Result<Reply> {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n",
-            self.host
-        );
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n", self.host);
         self.reader.get_mut().write_all(request.as_bytes())?;
         self.read_reply()
     }
 
     /// `depth` requests for `path` in one write, then their `depth` replies.
     pub fn pipeline(&mut self, path: &str, accept: &str, depth: usize) -> io::Result<Vec<Reply>> {
-        let one = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n", self.host);
+        let one =
+            format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: {accept}\r\nConnection: keep-alive\r\n\r\n", self.host);
         self.reader.get_mut().write_all(one.repeat(depth).as_bytes())?;
         (0..depth).map(|_| self.read_reply()).collect()
     }

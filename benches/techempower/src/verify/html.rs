@@ -126,11 +126,8 @@ mod tests {
     #[test]
     fn the_order_of_spec() {
         let page = expected_page();
-        let ids: Vec<i32> = page
-            .split("<tr><td>")
-            .skip(1)
-            .map(|row| row.split('<').next().unwrap().parse().unwrap())
-            .collect();
+        let ids: Vec<i32> =
+            page.split("<tr><td>").skip(1).map(|row| row.split('<').next().unwrap().parse().unwrap()).collect();
         assert_eq!(ids, [11, 4, 5, 2, 8, 0, 3, 7, 10, 6, 9, 1, 12]);
     }
 

@@ -25,7 +25,8 @@ use client::{Connection, Reply};
 use rules::{Kind, check_head, check_hello, check_world_list, clip};
 
 /// `Accept` of the JSON-like tests (and fortunes), as wrk sends it.
-pub const ACCEPT_JSON: &str = "application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
+pub const ACCEPT_JSON: &str =
+    "application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
 /// `Accept` of plaintext.
 pub const ACCEPT_PLAIN: &str = "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7";
 
@@ -239,9 +240,10 @@ pub fn verify(options: &Options) -> Report {
         let outcome = &mut report.outcomes[index];
         match client::get(&options.host, &path, outcome.test.accept()) {
             Ok(reply) => match reply.header("Date") {
-                Some(second) if second == first => outcome
-                    .failures
-                    .push(format!("{path}: Date {first:?} unchanged after {} s (cached)", options.date_wait.as_secs_f32())),
+                Some(second) if second == first => outcome.failures.push(format!(
+                    "{path}: Date {first:?} unchanged after {} s (cached)",
+                    options.date_wait.as_secs_f32()
+                )),
                 Some(_) => {}
                 None => outcome.failures.push(format!("{path}: no Date on the second request")),
             },

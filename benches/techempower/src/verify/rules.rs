@@ -116,7 +116,9 @@ pub fn check_hello(body: &[u8]) -> Vec<String> {
 
 /// The problems of one World object `{"id":N,"randomNumber":M}` (both `1..=10000`).
 pub fn check_world(value: &Value) -> Vec<String> {
-    let Some(object) = value.as_object() else { return vec![format!("expected a JSON object, found {}", clip(&value.to_string()))] };
+    let Some(object) = value.as_object() else {
+        return vec![format!("expected a JSON object, found {}", clip(&value.to_string()))];
+    };
     let mut problems = Vec::new();
     for key in ["id", "randomNumber"] {
         match object.get(key).and_then(Value::as_i64) {
@@ -166,10 +168,7 @@ pub fn world_pairs(body: &[u8]) -> Vec<(i64, i64)> {
     value
         .as_array()
         .map(|items| {
-            items
-                .iter()
-                .filter_map(|w| Some((w.get("id")?.as_i64()?, w.get("randomNumber")?.as_i64()?)))
-                .collect()
+            items.iter().filter_map(|w| Some((w.get("id")?.as_i64()?, w.get("randomNumber")?.as_i64()?))).collect()
         })
         .unwrap_or_default()
 }

@@ -78,9 +78,11 @@ pub(super) fn check_updated(stats: &mut Stats, before: &[Table; 2], body: &[u8])
         problems.push(format!("only {updated} rows changed of the 500 expected (more than 90% must)"));
     }
     let answered = super::rules::world_pairs(body);
-    let differ = answered.iter().filter(|(id, n)| after[table].get(&(*id as i32)).map(|&m| i64::from(m)) != Some(*n)).count();
+    let differ =
+        answered.iter().filter(|(id, n)| after[table].get(&(*id as i32)).map(|&m| i64::from(m)) != Some(*n)).count();
     if differ > 0 {
-        problems.push(format!("{differ} of the {} answered rows are not in the table with that number", answered.len()));
+        problems
+            .push(format!("{differ} of the {} answered rows are not in the table with that number", answered.len()));
     }
     problems
 }
@@ -118,10 +120,14 @@ pub(super) fn check_counts(stats: &mut Stats, options: &Options, test: TestType,
     let read = after.rows_read - before.rows_read;
     let updated = after.rows_updated - before.rows_updated;
     // As the toolset: one batched update per request if the calls say so, else one per row.
-    let bulk = test == TestType::Updates && (calls as f64) > 0.999 * queries as f64 && (calls as f64) < 1.001 * queries as f64;
+    let bulk =
+        test == TestType::Updates && (calls as f64) > 0.999 * queries as f64 && (calls as f64) < 1.001 * queries as f64;
     let queries = if test == TestType::Updates && !bulk { 40 * c } else { queries };
     if calls < queries {
-        outcome.failures.push(format!("{path}: {calls} statements on {table} for {} requests, expected at least {queries}", options.concurrency));
+        outcome.failures.push(format!(
+            "{path}: {calls} statements on {table} for {} requests, expected at least {queries}",
+            options.concurrency
+        ));
     }
     if read < rows {
         outcome.failures.push(format!("{path}: {read} rows read from {table}, expected at least {rows}"));
@@ -132,7 +138,9 @@ pub(super) fn check_counts(stats: &mut Stats, options: &Options, test: TestType,
             outcome.failures.push(format!("{path}: {updated} rows updated, expected at least {rows}"));
         }
     }
-    outcome.notes.push(format!("{path} x{}: {calls} statements, {read} rows read, {updated} updated", options.concurrency));
+    outcome
+        .notes
+        .push(format!("{path} x{}: {calls} statements, {read} rows read, {updated} updated", options.concurrency));
 }
 
 /// Sends `concurrency` requests for `path` at once, each on its own connection; returns how
