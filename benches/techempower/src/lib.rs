@@ -25,6 +25,7 @@ pub mod app;
 pub mod cli;
 pub mod db;
 pub mod fortunes;
+pub mod lane;
 pub mod params;
 pub mod setup;
 pub mod verify;
