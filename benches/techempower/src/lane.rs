@@ -1,7 +1,7 @@
 //! Lanes: database connections shared by every request, each driven by one coroutine that
 //! sends all the statements queued since its last round trip in one pipeline.
 //!
-//! A request queues its statements on a lane (chosen round-robin) and parks; the lane's
+//! A request queues its statements on a lane (the one of the thread it runs on) and parks; the lane's
 //! driver takes everything queued, writes it in one go, reads the results in order, hands
 //! each request its rows and wakes it. While a round trip is out, new requests queue up, so
 //! under load one write carries many requests' statements and the database reads them all
@@ -114,10 +114,28 @@ impl Lanes {
         self.submit(Work::Update(ids, numbers)).map(drop)
     }
 
+    /// The lane of the thread the request runs on (threads take lanes in turn), so that a
+    /// worker's requests meet in one lane's batches.
+    #[inline(never)]
+    fn pick(&self) -> usize {
+        thread_local! {
+            static HINT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+        }
+        let hint = HINT.with(|h| match h.get() {
+            Some(i) => i,
+            None => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                h.set(Some(i));
+                i
+            }
+        });
+        hint % self.lanes.len()
+    }
+
     fn submit(&self, work: Work) -> Result<Vec<Vec<Row>>, DbError> {
         let waiter = task::current().ok_or(DbError::NotInCoroutine)?;
         let job = Arc::new(Job { work, done: Mutex::new(None), waiter });
-        let lane = &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
+        let lane = &self.lanes[self.pick()];
         lock(&lane.queue).push(job.clone());
         if let Some(driver) = lock(&lane.driver).as_ref() {
             driver.unpark();
