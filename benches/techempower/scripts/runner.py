@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""The TechEmpower load runner (called by ../run.sh): wrk in the benchmark's shapes against
+oc-techempower and the anchor, requests/s and server CPU per request for each test and level,
+written as JSON and as a markdown table."""
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ACCEPT_JSON = "application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7"
+ACCEPT_PLAIN = "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7"
+
+# test -> (oc path, anchor path or None, accept, levels, kind) where kind says what the level is.
+TESTS = {
+    "json": ("/json", "/json", ACCEPT_JSON, [16, 32, 64, 128, 256, 512], "concurrency"),
+    "plaintext": ("/plaintext", "/plaintext", ACCEPT_PLAIN, [256, 1024, 4096, 16384], "concurrency"),
+    "db": ("/db", "/db", ACCEPT_JSON, [16, 32, 64, 128, 256, 512], "concurrency"),
+    "query": ("/queries?queries=", "/queries?q=", ACCEPT_JSON, [1, 5, 10, 15, 20], "queries"),
+    "fortune": ("/fortunes", "/fortunes", ACCEPT_JSON, [16, 32, 64, 128, 256, 512], "concurrency"),
+    "update": ("/updates?queries=", "/updates?q=", ACCEPT_JSON, [1, 5, 10, 15, 20], "queries"),
+    "cached-query": ("/cached-queries?count=", None, ACCEPT_JSON, [1, 10, 20, 50, 100], "queries"),
+}
+# --quick: one level per test.
+QUICK_LEVELS = {"json": [256], "plaintext": [1024], "db": [256], "query": [20], "fortune": [256], "update": [20], "cached-query": [100]}
+PORT = 8080
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def postgres_cpu():
+    """CPU seconds of every running postgres process."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if not f.read().startswith("postgres"):
+                    continue
+        except OSError:
+            continue
+        total += cpu_seconds(pid)
+    return total
+
+
+def wait_port(port, proc, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def parse_wrk(out):
+    res = {}
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+            res[f"p{pct}_ms"] = round(float(m.group(1)) * scale, 3)
+    return res
+
+
+def wrk(url, accept, conns, threads, duration, lua=None, depth=None, cpus=None):
+    cmd = []
+    if cpus:
+        cmd += ["taskset", "-c", cpus]
+    cmd += ["wrk", "-H", "Host: localhost", "-H", f"Accept: {accept}", "-H", "Connection: keep-alive",
+            "--latency", "-d", str(duration), "-c", str(conns), "--timeout", "8", "-t", str(threads)]
+    if lua:
+        cmd += ["-s", lua]
+    cmd.append(url)
+    if depth:
+        cmd += ["--", str(depth)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    return out, " ".join(cmd)
+
+
+def start(server, mode, args):
+    env = dict(os.environ)
+    if server == "oc":
+        cmd = [args.oc_bin, "--port", str(PORT)]
+        if mode == "pinned":
+            cmd += ["--workers", "1"]
+    else:
+        cmd = [args.anchor_bin]
+    if mode == "pinned":
+        cmd = ["taskset", "-c", "0"] + cmd
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    wait_port(PORT, proc)
+    return proc
+
+
+def stop(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # The port is free again before the next server starts.
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
+            time.sleep(0.1)
+        except OSError:
+            return
+
+
+def server_pid(proc):
+    """The server's own pid (taskset execs it, so it is the child's pid)."""
+    return proc.pid
+
+
+def run_test(server, mode, test, args, results):
+    oc_path, anchor_path, accept, levels, kind = TESTS[test]
+    path = oc_path if server == "oc" else anchor_path
+    if path is None:
+        return
+    if args.quick:
+        levels = QUICK_LEVELS[test]
+    nproc = os.cpu_count() or 1
+    wrk_cpus = "1" if mode == "pinned" and nproc > 1 else None
+    threads_max = 1 if wrk_cpus else nproc
+    proc = start(server, mode, args)
+    try:
+        pid = server_pid(proc)
+        base = f"http://127.0.0.1:{PORT}"
+        lua, depth = (args.lua, 16) if test == "plaintext" else (None, None)
+        first_url = base + path + ("20" if kind == "queries" and test != "cached-query" else "100" if kind == "queries" else "")
+        # Primer and warm-up, as the benchmark: 8 connections, then the largest level.
+        wrk(first_url, accept, 8, min(8, threads_max * 4), args.primer, lua, depth, wrk_cpus)
+        warm_conns = 512 if kind == "queries" else max(levels)
+        wrk(first_url, accept, warm_conns, threads_max, args.warmup, lua, depth, wrk_cpus)
+        for level in levels:
+            conns = 512 if kind == "queries" else level
+            url = base + path + (str(level) if kind == "queries" else "")
+            threads = min(conns, threads_max)
+            cpu0, pg0, t0 = cpu_seconds(pid), postgres_cpu(), time.time()
+            out, cmd = wrk(url, accept, conns, threads, args.duration, lua, depth, wrk_cpus)
+            cpu1, pg1, t1 = cpu_seconds(pid), postgres_cpu(), time.time()
+            res = parse_wrk(out)
+            reqs = res.get("requests", 0)
+            res.update({
+                "server": server, "mode": mode, "test": test, "level": level, "level_kind": kind,
+                "connections": conns, "wall_s": round(t1 - t0, 2), "command": cmd,
+                "server_cpu_s": round(cpu1 - cpu0, 3),
+                "server_cpu_us_per_req": round((cpu1 - cpu0) * 1e6 / reqs, 2) if reqs else None,
+                "postgres_cpu_us_per_req": round((pg1 - pg0) * 1e6 / reqs, 2) if reqs and test not in ("json", "plaintext", "cached-query") else None,
+            })
+            if proc.poll() is not None:
+                res["error"] = f"server exited with {proc.returncode}"
+            results.append(res)
+            print(f"{server:13} {mode:6} {test:12} {kind[:5]}={level:<5} {res['rps']:>12.0f} req/s  "
+                  f"cpu {res['server_cpu_us_per_req']} us/req  errors {res['non_2xx'] + res['socket_errors']}", flush=True)
+    finally:
+        stop(proc)
+
+
+def markdown(results, meta):
+    lines = [f"Processor: {meta['cpu']} ({meta['cpus']} CPUs); kernel {meta['kernel']}; "
+             f"{meta['duration']} s per level; {meta['date']}.", "",
+             "| test | level | workers | oc req/s | may-minihttp req/s | oc/may | oc CPU µs/req | may CPU µs/req | oc errors | may errors |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    keys = []
+    for r in results:
+        k = (r["test"], r["level"], r["mode"])
+        if k not in keys:
+            keys.append(k)
+    for test, level, mode in keys:
+        row = {r["server"]: r for r in results if (r["test"], r["level"], r["mode"]) == (test, level, mode)}
+        oc, may = row.get("oc"), row.get("may-minihttp")
+        lvl = f"c={level}" if TESTS[test][4] == "concurrency" else f"n={level}"
+        workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+
+        def f(r, key, fmt="{:,.0f}"):
+            return fmt.format(r[key]) if r and r.get(key) is not None else "—"
+        ratio = f"{oc['rps'] / may['rps']:.2f}" if oc and may and may["rps"] else "—"
+        err = lambda r: str(r["non_2xx"] + r["socket_errors"]) if r else "—"
+        lines.append(f"| {test} | {lvl} | {workers} | {f(oc, 'rps')} | {f(may, 'rps')} | {ratio} | "
+                     f"{f(oc, 'server_cpu_us_per_req', '{:.1f}')} | {f(may, 'server_cpu_us_per_req', '{:.1f}')} | {err(oc)} | {err(may)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="one level per test, 1 s primer, 2 s warm-up, 5 s per level")
+    p.add_argument("--tests", default=",".join(TESTS))
+    p.add_argument("--servers", default="oc,may-minihttp")
+    p.add_argument("--modes", default="pinned,all")
+    p.add_argument("--out", default=None)
+    p.add_argument("--lua", required=True)
+    args = p.parse_args()
+    args.oc_bin = os.environ["OC_TE_BIN"]
+    args.anchor_bin = os.environ.get("OC_TE_ANCHOR", "")
+    args.primer = int(os.environ.get("TE_PRIMER", 1 if args.quick else 5))
+    args.warmup = int(os.environ.get("TE_WARMUP", 2 if args.quick else 15))
+    args.duration = int(os.environ.get("TE_DURATION", 5 if args.quick else 15))
+    tests = [t for t in args.tests.split(",") if t]
+    for t in tests:
+        if t not in TESTS:
+            sys.exit(f"unknown test {t!r} (one of {', '.join(TESTS)})")
+    servers = [s for s in args.servers.split(",") if s]
+    if "may-minihttp" in servers and not os.access(args.anchor_bin, os.X_OK):
+        print(f"anchor not built ({args.anchor_bin}): run scripts/build-anchor.sh; running oc only", file=sys.stderr)
+        servers.remove("may-minihttp")
+    modes = [m for m in args.modes.split(",") if m]
+    out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..",
+                                   "target", "techempower", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    meta = {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(), "duration": args.duration,
+            "warmup": args.warmup, "primer": args.primer, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "command": " ".join(sys.argv)}
+    results = []
+    # Servers alternate test by test, so that a change in the machine's load hits both alike.
+    for mode in modes:
+        for test in tests:
+            for server in servers:
+                try:
+                    run_test(server, mode, test, args, results)
+                except Exception as e:  # noqa: BLE001 - a failed run is recorded, the others go on
+                    print(f"{server} {mode} {test}: {e}", file=sys.stderr)
+                    results.append({"server": server, "mode": mode, "test": test, "level": 0, "rps": 0.0,
+                                    "non_2xx": 0, "socket_errors": 0, "error": str(e)})
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    table = markdown([r for r in results if r.get("level")], meta)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(table)
+    print(table)
+    print(f"written: {out}/results.json, {out}/results.md")
+
+
+if __name__ == "__main__":
+    main()
