@@ -173,12 +173,12 @@ fn forward(inner: &Arc<Inner>, req: &Request, body: &mut RequestBody<'_>) -> Res
     let n = inner.upstreams.len();
     let first = inner.next.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
-    let order = (0..n).map(|i| (first + i) % n);
-    let healthy = order.clone().filter(|&i| !inner.upstreams[i].failed(now));
-    let skipped = order.filter(|&i| inner.upstreams[i].failed(now));
+    // Decided before any is tried (a failure below marks its upstream as skipped).
+    let mut order: smallvec::SmallVec<[usize; 8]> = (0..n).map(|i| (first + i) % n).collect();
+    order.sort_by_key(|&i| inner.upstreams[i].failed(now));
     let mut timed_out = false;
     let mut head = Vec::with_capacity(512);
-    for index in healthy.chain(skipped) {
+    for index in order {
         let upstream = &inner.upstreams[index];
         let host = match req.authority() {
             Some(host) if config.preserve_host => host,
@@ -397,17 +397,18 @@ fn exchange(
         };
         let mut body = RequestBody::upstream(&mut conn, buf, rest, framing, read_timeout, max_trailers);
         loop {
-            match body.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => w.write_all(&chunk[..n])?,
-                Err(e) => return Err(upstream.failed(e)),
+            let n = body.read(&mut chunk).map_err(|e| upstream.failed(e))?;
+            if n == 0 || body.is_finished() {
+                // The connection goes back to the pool before the client has the body's end:
+                // the client's next request finds it there.
+                let finished = body.finish(0);
+                if keep && finished.outcome == Outcome::Complete && finished.pos == finished.end {
+                    upstream.get().put_idle(conn);
+                }
+                return w.write_all(&chunk[..n]);
             }
+            w.write_all(&chunk[..n])?;
         }
-        let finished = body.finish(0);
-        if keep && finished.outcome == Outcome::Complete && finished.pos == finished.end {
-            upstream.get().put_idle(conn);
-        }
-        Ok(())
     };
     Ok(match framing {
         Some(Framing::Length(n)) => Response::stream_sized(n, copy),
