@@ -39,7 +39,7 @@ fn router(seen: &Arc<Seen>) -> Router {
     Router::new()
         .get("/plaintext", |_: &Request| Response::text("Hello, World!"))
         .post("/echo", |r: &Request| Response::new(200).body(r.body().to_vec()))
-        .streaming(Some("POST"), "/collect", move |r: &Request, body: &mut RequestBody<'_>| {
+        .streaming(Some("POST"), "/collect", move |_: &Request, body: &mut RequestBody<'_>| {
             s1.calls.fetch_add(1, Ordering::SeqCst);
             let framing = if body.is_chunked() { "chunked".to_owned() } else { format!("{:?}", body.content_length()) };
             match read_all(body, &s1) {

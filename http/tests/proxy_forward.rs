@@ -43,11 +43,10 @@ fn upstream(name: &'static str, peers: Arc<Mutex<Vec<SocketAddr>>>) -> Router {
                 .collect();
             Response::text(lines.join("\n"))
         })
-        .streaming(Some("POST"), "/echo", |r: &Request, body: &mut RequestBody<'_>| {
+        .streaming(Some("POST"), "/echo", |_: &Request, body: &mut RequestBody<'_>| {
             let framing = if body.is_chunked() { "chunked".to_owned() } else { format!("{:?}", body.content_length()) };
             let mut all = Vec::new();
             body.read_to_end(&mut all).unwrap();
-            let _ = r;
             Response::text(format!("{framing} {} {:x}", all.len(), fnv(&all)))
         })
         .get("/sized/:n", |r: &Request| {
