@@ -567,6 +567,50 @@ mod tests {
     }
 
     #[test]
+    fn with_streams_a_body_not_whole_too_large_or_chunked_gives_its_head_alone() {
+        let mut limits = Limits::default();
+        limits.max_body = 10;
+        let outcome = |raw: &[u8]| {
+            let mut req = Request::new("", "");
+            req.buf = raw.to_vec();
+            let parsed = parse_streaming(&mut req, 0, raw.len(), &limits, true);
+            (parsed, req.method().to_owned(), req.target().to_owned(), req.body().len())
+        };
+        let head = |raw: &[u8], framing: Framing, expect_continue: bool| {
+            let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let (parsed, method, target, body) = outcome(raw);
+            match parsed {
+                Ok(Parse::Head { head_end: at, expect_continue: e, framing: f }) => {
+                    assert_eq!((at, e, f), (head_end, expect_continue, framing));
+                    assert_eq!((method.as_str(), target.as_str(), body), ("POST", "/up?x", 0));
+                }
+                other => panic!("{other:?} for {}", String::from_utf8_lossy(raw)),
+            }
+        };
+        // Incomplete, too large for `max_body`, chunked (even whole), with `Expect`.
+        head(b"POST /up?x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", Framing::Length(5), false);
+        head(b"POST /up?x HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n", Framing::Length(11), false);
+        head(b"POST /up?x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Framing::Chunked, false);
+        head(
+            b"POST /up?x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            Framing::Length(5),
+            true,
+        );
+        // A whole sized body, or none, is parsed as ever; refusals are refusals.
+        let (done, ..) = outcome(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab");
+        assert!(matches!(done, Ok(Parse::Done(_))), "{done:?}");
+        let (done, ..) = outcome(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(done, Ok(Parse::Done(_))), "{done:?}");
+        let (refused, ..) = outcome(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n");
+        assert!(matches!(refused, Err(400)), "{refused:?}");
+        // Without streams, the same heads are what they always were.
+        let mut req = Request::new("", "");
+        req.buf = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n".to_vec();
+        let end = req.buf.len();
+        assert!(matches!(parse(&mut req, 0, end, &limits), Err(413)));
+    }
+
+    #[test]
     fn content_length_values() {
         let body = |raw: &[u8]| first(raw).unwrap().unwrap().3;
         assert_eq!(body(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 003\r\n\r\nabcdef"), b"abc");
