@@ -568,8 +568,7 @@ mod tests {
 
     #[test]
     fn with_streams_a_body_not_whole_too_large_or_chunked_gives_its_head_alone() {
-        let mut limits = Limits::default();
-        limits.max_body = 10;
+        let limits = Limits { max_body: 10, ..Default::default() };
         let outcome = |raw: &[u8]| {
             let mut req = Request::new("", "");
             req.buf = raw.to_vec();
