@@ -86,7 +86,6 @@ fn main() -> ExitCode {
     match serve::run(loaded, workers, log) {
         Ok(code) => ExitCode::from(code as u8),
         Err(serve::StartError::Config(e)) => {
-            tracing::error!(target: "oc_server", "{e}");
             eprintln!("{e}");
             ExitCode::from(2)
         }

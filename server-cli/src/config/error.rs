@@ -40,8 +40,10 @@ impl std::error::Error for ConfigError {}
 
 /// The path as `Positions` spells it: `a.b[0].c` (serde_path_to_error writes the root as `.`).
 fn path_string(path: &serde_path_to_error::Path) -> String {
+    // A key still being read shows as `?`: the path is then its object's.
     let s = path.to_string();
-    if s == "." { String::new() } else { s }
+    let s = s.trim_end_matches(".?");
+    if s == "." || s == "?" { String::new() } else { s.to_owned() }
 }
 
 /// Turns a parse error into a `ConfigError` at the offending key or value.
