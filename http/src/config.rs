@@ -20,8 +20,19 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time an idle keep-alive connection is kept; past it the connection is closed.
     pub idle_timeout: Duration,
-    /// Time to receive a request body; past it → 408, close.
+    /// Time to receive a request body; past it → 408, close. A body a route takes as a
+    /// stream (`Router::streaming`) may take this long plus the time its bytes take at
+    /// `min_body_rate`.
     pub body_timeout: Duration,
+    /// Slowest pace, in bytes per second, at which a streamed request body must arrive once
+    /// `body_timeout` is spent (`0`: no minimum; the body then has `body_timeout` in all).
+    /// The time counts from the start of the handler, so a handler that is slow to take
+    /// the body (waiting on an upstream) uses it up too.
+    pub min_body_rate: u64,
+    /// Largest request body a streaming route takes (`Router::streaming`); larger → 413
+    /// (a `Content-Length` at once, a chunked body when it gets there). The body is never
+    /// held whole, so this bounds time and traffic, not memory.
+    pub max_streamed_body: u64,
     /// Time a response write may make no progress; past it the connection is closed.
     pub write_timeout: Duration,
     /// Slowest pace, in bytes per second, at which a client may take what it is sent once
@@ -58,6 +69,8 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
+            min_body_rate: 4096,
+            max_streamed_body: u64::MAX,
             write_timeout: Duration::from_secs(30),
             min_send_rate: 4096,
             max_output: 64 * 1024,

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use oc_net::TcpStream;
 
-use crate::parse::{Parse, parse};
+use crate::body::{DRAIN_MAX, Finished, Outcome, RequestBody};
+use crate::parse::{Framing, Parse, parse_streaming};
 use crate::response::{Body, Spares, reason};
+use crate::router::StreamHandler;
 use crate::server::Shared;
 use crate::{Limits, Request, Response, Version};
 
@@ -28,6 +30,11 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) trait Transport: Read + Write {
     /// The TCP stream underneath (for time-outs and addresses).
     fn tcp(&self) -> &TcpStream;
+
+    /// Whether the connection is encrypted (TLS).
+    fn secure(&self) -> bool {
+        false
+    }
 
     /// Whether `write_all_then_wait` is one step whose write finishes even if the coroutine
     /// is cancelled meanwhile (so the connection may count as idle during it).
@@ -83,6 +90,7 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     // given back once everything received has been answered.
     let mut req = Request::empty();
     req.peer = stream.tcp().peer_addr().ok();
+    req.secure = stream.secure();
     req.buf = Vec::new();
     let mut end = 0usize;
     // Taken from this thread's spares for each batch of answers and given back once sent.
@@ -93,6 +101,10 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
     let mut sent_continue = false;
     let mut cache = HeadCache::default();
     let mut clock = SendClock::default();
+    // Whether a route takes its body as a stream; then, whether the request being received
+    // may yet be one of them (until its route is found to take its body whole).
+    let streams = server.router.streams();
+    let mut stream_check = streams;
     // Bounded so that positions fit a span's `u32`. A chunked body's framing (sizes,
     // extensions, trailers) may add a quarter of the body.
     let limits = &server.limits;
@@ -115,12 +127,14 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
             if start == end {
                 break;
             }
-            match parse(&mut req, start, end, &server.limits) {
+            match parse_streaming(&mut req, start, end, &server.limits, stream_check) {
                 Ok(Parse::Done(used)) => {
                     start += used;
                     request_started = None;
                     sent_continue = false;
-                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream, &mut clock) {
+                    stream_check = streams;
+                    let dispatch = |req: &mut Request| server.router.dispatch(req);
+                    match answer(server, &mut req, &date, &mut out, &mut cache, &mut stream, &mut clock, dispatch) {
                         // Answers past the limit are written before any further request is
                         // answered: whatever the client sends, a connection holds at most
                         // `max_output` bytes of them (and one response head).
@@ -135,6 +149,26 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                             close = true;
                             break;
                         }
+                    }
+                }
+                Ok(Parse::Head { head_end, expect_continue, framing }) => {
+                    let Some(handler) = server.router.streamed(&mut req) else {
+                        // Its route takes the body whole: parsed again, as usual.
+                        stream_check = false;
+                        continue;
+                    };
+                    request_started = None;
+                    sent_continue = false;
+                    let body = Streamed { handler, head_end, end, expect_continue, framing };
+                    match answer_streamed(server, &mut req, body, &mut out, &mut cache, &mut stream, &mut clock) {
+                        Some(fresh) => {
+                            // What the client sent after the body, at the buffer's front.
+                            let old = std::mem::replace(&mut req.buf, fresh.buf);
+                            recycle_in(old);
+                            grown.set(req.buf.len().saturating_sub(READ_CHUNK), usize::MAX);
+                            (start, end) = (0, fresh.len);
+                        }
+                        None => return,
                     }
                 }
                 Ok(Parse::Need { head_done: whole_head, expect_continue }) => {
@@ -364,8 +398,95 @@ fn refuse(out: &mut Vec<u8>, status: u16) {
     }
 }
 
-/// Calls the handler and encodes the response into `out` (or streams it); returns whether
-/// the connection stays open.
+/// A request whose body its handler takes as a stream: the handler, and where the body's
+/// first bytes lie in the connection's buffer (`head_end..end`) and how it is framed.
+struct Streamed {
+    handler: std::sync::Arc<dyn StreamHandler>,
+    head_end: usize,
+    end: usize,
+    expect_continue: bool,
+    framing: Framing,
+}
+
+/// A receive buffer whose first `len` bytes are what the client sent after a streamed body.
+struct Leftover {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// Answers a request whose handler takes its body as a stream: the answers before it are
+/// sent first (a `100 Continue` goes straight to the client), the handler reads what it
+/// wants of the body, what it left is drained (or the connection closes), and its response
+/// is sent. Returns the receive buffer to go on with, or `None` when the connection closes.
+#[cold]
+#[inline(never)]
+fn answer_streamed<S: Transport>(
+    server: &Shared,
+    req: &mut Request,
+    body: Streamed,
+    out: &mut Vec<u8>,
+    cache: &mut HeadCache,
+    stream: &mut S,
+    clock: &mut SendClock,
+) -> Option<Leftover> {
+    let limits = &server.limits;
+    if !out.is_empty() {
+        send(stream, clock, limits, out).ok()?;
+        out.clear();
+    }
+    if matches!(body.framing, Framing::Length(n) if n > limits.max_streamed_body) {
+        refuse(out, 413);
+        let _ = send(stream, clock, limits, out);
+        return None;
+    }
+    let received = body.end - body.head_end;
+    let mut buf = spare_in();
+    if buf.len() < received {
+        buf.resize(received, 0);
+    }
+    buf[..received].copy_from_slice(&req.buf[body.head_end..body.end]);
+    let mut reader = RequestBody::wire(stream, buf, received, body.framing, body.expect_continue, limits);
+    let handler = &body.handler;
+    let resp = match catch_unwind(AssertUnwindSafe(|| handler.call(req, &mut reader))) {
+        Ok(r) => r,
+        Err(payload) => {
+            if oc_runtime::task::is_cancellation(&*payload) {
+                std::panic::resume_unwind(payload);
+            }
+            Response::error(500)
+        }
+    };
+    let Finished { mut buf, pos, end, outcome } = reader.finish(DRAIN_MAX);
+    match outcome {
+        Outcome::Complete => {}
+        // The rest of the body is still on its way (or never comes): nothing after it can
+        // be read as a request.
+        Outcome::Unread => req.connection |= crate::request::CLOSE,
+        Outcome::Failed(failure) => {
+            if let Some(status) = failure.status() {
+                refuse(out, status);
+                let _ = send(stream, clock, limits, out);
+            }
+            return None;
+        }
+    }
+    let date = crate::date::now();
+    let keep = answer(server, req, &date, out, cache, stream, clock, |_: &mut Request| resp);
+    if !out.is_empty() {
+        send(stream, clock, limits, out).ok()?;
+        out.clear();
+    }
+    if !matches!(keep, Ok(true)) {
+        return None;
+    }
+    buf.copy_within(pos..end, 0);
+    Some(Leftover { buf, len: end - pos })
+}
+
+/// Calls the handler (`call`) and encodes the response into `out` (or streams it); returns
+/// whether the connection stays open.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn answer<S: Transport>(
     server: &Shared,
     req: &mut Request,
@@ -374,11 +495,12 @@ fn answer<S: Transport>(
     cache: &mut HeadCache,
     stream: &mut S,
     clock: &mut SendClock,
+    call: impl FnOnce(&mut Request) -> Response,
 ) -> io::Result<bool> {
     let limits = &server.limits;
     let is_head = req.is_head();
     let version = req.version;
-    let mut resp = match catch_unwind(AssertUnwindSafe(|| server.router.dispatch(req))) {
+    let mut resp = match catch_unwind(AssertUnwindSafe(|| call(req))) {
         Ok(r) => r,
         Err(payload) => {
             if oc_runtime::task::is_cancellation(&*payload) {

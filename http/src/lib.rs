@@ -35,6 +35,7 @@
 //! limits (414, 431, 413) and time-outs (408), a cap on connections, graceful shutdown.
 
 mod authority;
+mod body;
 mod config;
 mod conn;
 mod date;
@@ -42,6 +43,7 @@ mod files;
 mod head;
 mod log;
 mod parse;
+pub mod proxy;
 mod request;
 mod response;
 mod router;
@@ -49,11 +51,12 @@ mod server;
 mod sys;
 mod tls;
 
+pub use body::RequestBody;
 pub use config::Limits;
 pub use files::StaticFiles;
 pub use request::{Request, Version};
 pub use response::{Response, StreamFn};
-pub use router::{Handler, Router};
+pub use router::{Handler, Router, StreamHandler};
 pub use server::{Server, ServerHandle};
 pub use tls::TlsConfig;
 
@@ -74,7 +77,7 @@ pub fn fuzz_parse(data: &[u8]) {
                     seen.push(Ok((req.method().to_owned(), req.target().to_owned(), req.body().to_vec())));
                     start += used;
                 }
-                Ok(parse::Parse::Need { .. }) => break,
+                Ok(parse::Parse::Need { .. } | parse::Parse::Head { .. }) => break,
                 Err(status) => {
                     seen.push(Err(status));
                     break;

@@ -17,6 +17,19 @@ pub(crate) enum Parse {
     /// More bytes are needed. `head_done`: the head is complete (the body is being
     /// received); `expect_continue`: the client waits for `100 Continue` before sending it.
     Need { head_done: bool, expect_continue: bool },
+    /// A whole head whose body may be streamed (asked for with `streams`): the request's
+    /// method, target and fields are in the caller's `Request` (its body empty); the body
+    /// starts at `head_end` and is framed by `framing`; nothing of it has been looked at.
+    Head { head_end: usize, expect_continue: bool, framing: Framing },
+}
+
+/// How a request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// `Content-Length`: exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
 }
 
 /// A request that must be refused with this status (the connection is closed after it).
@@ -27,6 +40,21 @@ pub(crate) type Refusal = u16;
 /// allocation per request once the field list has grown).
 #[inline(always)]
 pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits) -> Result<Parse, Refusal> {
+    parse_streaming(req, start, end, limits, false)
+}
+
+/// `parse`, and with `streams` a request with a body that is not whole in the buffer (or
+/// larger than `max_body`), or chunked, is `Parse::Head` instead: its route may take the
+/// body as a stream. (`false` costs nothing on the usual path: it is looked at only where
+/// a body is incomplete, too large or chunked.)
+#[inline(always)]
+pub(crate) fn parse_streaming(
+    req: &mut Request,
+    start: usize,
+    end: usize,
+    limits: &Limits,
+    streams: bool,
+) -> Result<Parse, Refusal> {
     // The same head as the last one parsed on this connection (clients repeat theirs): what
     // it said is known, relative to where it started. Its fields are still in
     // `req.headers`, relative to where a head starts.
@@ -34,15 +62,15 @@ pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits
         req.head_at = start as u32;
         let said = req.memo.said;
         let head_end = start + head_len;
-        return frame(req, start, end, head_end, said.moved(0, start), limits);
+        return frame(req, start, end, head_end, said.moved(0, start), limits, streams);
     }
-    parse_anew(req, start, end, limits)
+    parse_anew(req, start, end, limits, streams)
 }
 
 /// `parse` for a head not seen last on the connection (kept out of line: the usual case,
 /// above, stays small enough to be inlined into the connection's loop).
 #[inline(never)]
-fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits) -> Result<Parse, Refusal> {
+fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits, streams: bool) -> Result<Parse, Refusal> {
     let buf = &req.buf[..end];
     // A request line (without its CR LF) longer than the limit is a 414 before anything
     // else. Scanned for (within a bounded window) only when the head is not whole; a whole
@@ -143,7 +171,7 @@ fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits) -> R
     }
     req.head_at = start as u32;
     req.memo.remember(buf, start, head.end, said, limits);
-    frame(req, start, end, head.end, said, limits)
+    frame(req, start, end, head.end, said, limits, streams)
 }
 
 /// What a head said that the rest of parsing and the handler need (positions in the
@@ -228,11 +256,15 @@ fn frame(
     head_end: usize,
     said: Said,
     limits: &Limits,
+    streams: bool,
 ) -> Result<Parse, Refusal> {
     let Said { method, target, authority, path_len, version, connection, expect_continue, chunked, content_length } =
         said;
     let body_span;
     let used = if chunked {
+        if streams {
+            return Ok(head_only(req, said, head_end, Framing::Chunked));
+        }
         // Decoded where it lies: each chunk's data moves to the end of the data before it,
         // at the body's start, so the body is held once (in the receive buffer) and read
         // through a span like a `Content-Length` body. Where decoding stopped last time is
@@ -252,10 +284,16 @@ fn frame(
         }
     } else {
         if content_length > limits.max_body as u64 {
+            if streams {
+                return Ok(head_only(req, said, head_end, Framing::Length(content_length)));
+            }
             return Err(413);
         }
         let len = content_length as usize;
         if end - head_end < len {
+            if streams {
+                return Ok(head_only(req, said, head_end, Framing::Length(content_length)));
+            }
             return Ok(Parse::Need { head_done: true, expect_continue });
         }
         body_span = Some(Span::new(head_end, len));
@@ -270,6 +308,22 @@ fn frame(
     req.version = version;
     req.params.clear();
     Ok(Parse::Done(head_end - start + used))
+}
+
+/// `Parse::Head` for a request whose head (ending at `head_end`) said `said`: the request's
+/// parts in `req`, its body empty.
+#[cold]
+#[inline(never)]
+fn head_only(req: &mut Request, said: Said, head_end: usize, framing: Framing) -> Parse {
+    req.body_span = Some(Span::new(head_end, 0));
+    req.method = said.method;
+    req.target = said.target;
+    req.authority = said.authority;
+    req.path_len = said.path_len;
+    req.connection = said.connection;
+    req.version = said.version;
+    req.params.clear();
+    Parse::Head { head_end, expect_continue: said.expect_continue, framing }
 }
 
 /// The value of a `Content-Length` field: digits only (after trimming, which the head parser
@@ -358,9 +412,9 @@ fn normalise_target(method: &[u8], target: &[u8], at: usize) -> Result<(Span, Sp
 /// Longest chunk-size line (the size, its extensions and CR LF); longer → 400. Extensions
 /// carry nothing this server uses, so a short line is all a client needs (RFC 9112 §7.1.1
 /// asks servers to bound them).
-const MAX_CHUNK_LINE: usize = 4096;
+pub(crate) const MAX_CHUNK_LINE: usize = 4096;
 /// Most trailer fields; more → 431.
-const MAX_TRAILERS: usize = 32;
+pub(crate) const MAX_TRAILERS: usize = 32;
 
 /// Where decoding a chunked body stopped for want of bytes, relative to the body's start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -437,7 +491,7 @@ fn dechunk(buf: &mut [u8], from: Dechunking, max_body: usize, max_head: usize) -
 
 /// Whether `section` holds an LF that is not preceded by CR (the section starts after a
 /// chunk-size line's CR LF, so an LF at its start is bare).
-fn has_bare_lf(section: &[u8]) -> bool {
+pub(crate) fn has_bare_lf(section: &[u8]) -> bool {
     section.iter().enumerate().any(|(at, &b)| b == b'\n' && (at == 0 || section[at - 1] != b'\r'))
 }
 
@@ -446,7 +500,7 @@ fn has_bare_lf(section: &[u8]) -> bool {
 /// after optional whitespace) of visible characters, spaces and tabs only; the line ends with
 /// CR LF (a bare LF or any other control character is refused: a front end that reads the
 /// line differently would frame the body differently).
-fn chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, Refusal> {
+pub(crate) fn chunk_line(buf: &[u8]) -> Result<Option<(usize, u64)>, Refusal> {
     let digits = buf.iter().take_while(|b| b.is_ascii_hexdigit()).count();
     if digits == buf.len() {
         return if digits > MAX_CHUNK_LINE { Err(400) } else { Ok(None) };
@@ -504,7 +558,7 @@ mod tests {
                 let keep = req.keep_alive();
                 Some((req.method().into(), req.target().into(), req.path().into(), req.body().to_vec(), keep))
             }
-            Parse::Need { .. } => None,
+            Parse::Need { .. } | Parse::Head { .. } => None,
         })
     }
 
@@ -701,6 +755,7 @@ mod tests {
                     break;
                 }
                 Ok(Parse::Need { .. }) => {}
+                Ok(Parse::Head { .. }) => panic!("a head alone, not asked for, at {end}"),
                 Err(status) => panic!("refused with {status} at {end}"),
             }
         }
@@ -825,7 +880,7 @@ mod tests {
                     seen.push(Ok((parsed, headers.collect())));
                     start += used;
                 }
-                Ok(Parse::Need { .. }) => break,
+                Ok(Parse::Need { .. } | Parse::Head { .. }) => break,
                 Err(status) => {
                     seen.push(Err(status));
                     break;

@@ -81,6 +81,8 @@ pub struct Request {
     pub(crate) body: Vec<u8>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) peer: Option<SocketAddr>,
+    /// Whether the request came over TLS.
+    pub(crate) secure: bool,
     /// Length of the path part of the target (up to `?`).
     pub(crate) path_len: u32,
     /// The `Connection` options sent (`CLOSE`, `KEEP_ALIVE`), from every such field.
@@ -216,6 +218,7 @@ impl Request {
             body: Vec::new(),
             params: Vec::new(),
             peer: None,
+            secure: false,
             path_len: path_len(target.as_bytes()) as u32,
             connection: 0,
             memo: Default::default(),
@@ -412,6 +415,11 @@ impl Request {
     /// The client's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// Whether the request came over TLS (`Server::bind_tls`).
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     /// Whether the client wants the connection kept open after the response.

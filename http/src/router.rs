@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::request::eq_exact;
-use crate::{Request, Response};
+use crate::{Request, RequestBody, Response};
 
 /// What handles a request: any `Fn(&Request) -> Response` that may be called from many
 /// coroutines at once. It may block (on a database, a file, another service).
@@ -22,6 +22,33 @@ where
     }
 }
 
+/// What handles a request whose body it takes as a stream (`Router::streaming`): any
+/// `Fn(&Request, &mut RequestBody<'_>) -> Response` that may be called from many coroutines
+/// at once. The request it gets has an empty `body()`; the body is read from `RequestBody`.
+pub trait StreamHandler: Send + Sync + 'static {
+    /// Answers one request, reading as much of its body as it needs.
+    fn call(&self, req: &Request, body: &mut RequestBody<'_>) -> Response;
+}
+
+impl<F> StreamHandler for F
+where
+    F: Fn(&Request, &mut RequestBody<'_>) -> Response + Send + Sync + 'static,
+{
+    fn call(&self, req: &Request, body: &mut RequestBody<'_>) -> Response {
+        self(req, body)
+    }
+}
+
+/// A streaming route's handler called for a request whose body was received whole (small
+/// enough to arrive with its head, or dispatched by hand): the body is read from memory.
+struct FromMemory(Arc<dyn StreamHandler>);
+
+impl Handler for FromMemory {
+    fn call(&self, req: &Request) -> Response {
+        self.0.call(req, &mut RequestBody::from_slice(req.body()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Static(String),
@@ -36,6 +63,19 @@ struct Route {
     /// compared whole instead of segment by segment.
     exact: Option<Box<str>>,
     handler: Arc<dyn Handler>,
+    /// A streaming route's handler (`handler` then calls it with the body in memory).
+    streamed: Option<Arc<dyn StreamHandler>>,
+}
+
+/// Which route answers a request, or why none does.
+enum Choice<'r> {
+    Route(&'r Route, Vec<(String, String)>),
+    /// `OPTIONS *` (no route answers it): the methods routes have.
+    Options(Vec<&'r str>),
+    NotImplemented,
+    NotFound,
+    /// Routes match the path but not the method: these methods.
+    NotAllowed(Vec<&'r str>),
 }
 
 /// Whether `path` has no empty segment (no `//`, no trailing `/` but the root's), so that
@@ -59,6 +99,8 @@ fn canonical(path: &str) -> bool {
 #[derive(Default)]
 pub struct Router {
     routes: Vec<Route>,
+    /// Whether a route takes its body as a stream.
+    streams: bool,
 }
 
 impl std::fmt::Debug for Router {
@@ -115,7 +157,38 @@ impl Router {
     }
 
     /// Adds a route for `method` (any method when `None`).
-    pub fn route(mut self, method: Option<&str>, pattern: &str, handler: impl Handler) -> Router {
+    pub fn route(self, method: Option<&str>, pattern: &str, handler: impl Handler) -> Router {
+        self.add(method, pattern, Arc::new(handler), None)
+    }
+
+    /// Adds a route for `method` (any method when `None`) whose handler takes the request's
+    /// body as a stream (`RequestBody`) instead of whole: for bodies of any size (an upload,
+    /// a proxied request), read in bounded memory as they arrive. `Limits::max_body` does not
+    /// apply to them; `Limits::max_streamed_body`, `body_timeout` and `min_body_rate` do.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use oc_http::{Request, RequestBody, Response, Router};
+    /// let router = Router::new().streaming(Some("PUT"), "/upload/:name", |req: &Request, body: &mut RequestBody<'_>| {
+    ///     let n = std::io::copy(body, &mut std::io::sink()).unwrap_or(0);
+    ///     Response::text(format!("{}: {n} bytes", req.param("name").unwrap()))
+    /// });
+    /// let resp = router.dispatch(&mut Request::new("PUT", "/upload/a").with_body("abc"));
+    /// assert_eq!(resp.status_code(), 200);
+    /// ```
+    pub fn streaming(self, method: Option<&str>, pattern: &str, handler: impl StreamHandler) -> Router {
+        let streamed: Arc<dyn StreamHandler> = Arc::new(handler);
+        self.add(method, pattern, Arc::new(FromMemory(streamed.clone())), Some(streamed))
+    }
+
+    fn add(
+        mut self,
+        method: Option<&str>,
+        pattern: &str,
+        handler: Arc<dyn Handler>,
+        streamed: Option<Arc<dyn StreamHandler>>,
+    ) -> Router {
+        self.streams |= streamed.is_some();
         let segments = parse_pattern(pattern);
         let exact = segments
             .iter()
@@ -125,13 +198,26 @@ impl Router {
             })
             .collect::<Option<Vec<&str>>>()
             .map(|parts| format!("/{}", parts.join("/")).into_boxed_str());
-        self.routes.push(Route {
-            method: method.map(|m| m.to_ascii_uppercase()),
-            segments,
-            exact,
-            handler: Arc::new(handler),
-        });
+        self.routes.push(Route { method: method.map(|m| m.to_ascii_uppercase()), segments, exact, handler, streamed });
         self
+    }
+
+    /// Whether some route takes its body as a stream.
+    pub(crate) fn streams(&self) -> bool {
+        self.streams
+    }
+
+    /// The streaming handler that answers `req` (its path parameters filled in), if the
+    /// route that answers it is a streaming one.
+    pub(crate) fn streamed(&self, req: &mut Request) -> Option<Arc<dyn StreamHandler>> {
+        match self.choose(req) {
+            Choice::Route(route, params) => {
+                let handler = route.streamed.clone()?;
+                req.params = params;
+                Some(handler)
+            }
+            _ => None,
+        }
     }
 
     /// Adds a `GET` route (which also answers `HEAD`).
@@ -194,6 +280,20 @@ impl Router {
     /// `dispatch`, route by route (kept out of line: the fast path above stays small).
     #[inline(never)]
     fn dispatch_in_order(&self, req: &mut Request) -> Response {
+        match self.choose(req) {
+            Choice::Route(route, params) => {
+                req.params = params;
+                route.handler.call(req)
+            }
+            Choice::Options(methods) => Response::new(200).header("Allow", methods.join(", ")),
+            Choice::NotImplemented => Response::error(501),
+            Choice::NotFound => Response::error(404),
+            Choice::NotAllowed(allowed) => Response::error(405).header("Allow", allowed.join(", ")),
+        }
+    }
+
+    /// The route that answers `req`, with its path parameters, or why none does.
+    fn choose(&self, req: &Request) -> Choice<'_> {
         // `OPTIONS *` asks about the server as a whole (RFC 9110 §9.3.7): the methods it has
         // routes for, unless the application answers OPTIONS itself.
         if req.path() == "*" && !self.routes.iter().any(|r| r.method.as_deref() == Some("OPTIONS")) {
@@ -203,7 +303,7 @@ impl Router {
                     methods.push(m);
                 }
             }
-            return Response::new(200).header("Allow", methods.join(", "));
+            return Choice::Options(methods);
         }
         let mut allowed: Vec<&str> = Vec::new();
         let head = req.is_head();
@@ -225,14 +325,8 @@ impl Router {
                 continue;
             };
             match &route.method {
-                None => {
-                    req.params = params;
-                    return route.handler.call(req);
-                }
-                Some(m) if eq_exact(m.as_bytes(), method.as_bytes()) => {
-                    req.params = params;
-                    return route.handler.call(req);
-                }
+                None => return Choice::Route(route, params),
+                Some(m) if eq_exact(m.as_bytes(), method.as_bytes()) => return Choice::Route(route, params),
                 Some(m) => {
                     if head && m == "GET" && head_fallback.is_none() {
                         head_fallback = Some((route, params));
@@ -244,21 +338,20 @@ impl Router {
             }
         }
         if let Some((route, params)) = head_fallback {
-            req.params = params;
-            return route.handler.call(req);
+            return Choice::Route(route, params);
         }
         // A method neither HTTP defines nor any route names is one this server does not
         // implement: 501 (RFC 9110 §9.1), wherever it is sent.
         if !self.recognises(method) {
-            return Response::error(501);
+            return Choice::NotImplemented;
         }
         if allowed.is_empty() {
-            return Response::error(404);
+            return Choice::NotFound;
         }
         if allowed.contains(&"GET") && !allowed.contains(&"HEAD") {
             allowed.push("HEAD");
         }
-        Response::error(405).header("Allow", allowed.join(", "))
+        Choice::NotAllowed(allowed)
     }
 }
 

@@ -171,6 +171,10 @@ impl Write for TlsStream {
 }
 
 impl crate::conn::Transport for TlsStream {
+    fn secure(&self) -> bool {
+        true
+    }
+
     fn tcp(&self) -> &TcpStream {
         &self.sock
     }

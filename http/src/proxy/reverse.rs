@@ -1,0 +1,492 @@
+//! `ReverseProxy`: a streaming handler that forwards each request to an upstream in turn
+//! and streams the upstream's response back.
+//!
+//! # State
+//!
+//! Shared by every connection that uses the proxy (`Arc<Inner>`): the upstreams (each with
+//! its pool and health), the round-robin position, the counters. A request holds an upstream
+//! connection alone from the moment it is taken (from the pool or new) until its response's
+//! body has been read whole, when the connection goes back to the pool if both sides may keep
+//! it.
+
+use std::io::{self, Read, Write};
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use oc_net::TcpStream;
+
+use super::ProxyConfig;
+use super::head::{
+    BodyFraming, Forwarding, connection_options, forwarded_response_field, request_head, rewrite_target,
+};
+use super::stats::{Counters, ErrorKind, ProxyStats, UpstreamErrors, UpstreamStats, load};
+use super::upstream::Upstream;
+use crate::body::Outcome;
+use crate::parse::Framing;
+use crate::{Request, RequestBody, Response, StreamHandler};
+
+/// Bytes copied at a time, each way.
+const COPY: usize = 64 * 1024;
+/// Room first made for an upstream's response head.
+const HEAD_BUF: usize = 16 * 1024;
+/// Most fields in an upstream's response head.
+const MAX_FIELDS: usize = 100;
+
+/// A reverse proxy to one or more HTTP/1.1 upstreams: a `StreamHandler`, mounted with
+/// `Router::streaming` so that request bodies stream through as they arrive. Cheap to
+/// clone (clones share the upstreams, pools and counters): keep one to read `stats`.
+///
+/// See the module documentation for what it does to requests and responses.
+#[derive(Clone)]
+pub struct ReverseProxy {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ReverseProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<_> = self.inner.upstreams.iter().map(|u| u.addr).collect();
+        f.debug_struct("ReverseProxy").field("upstreams", &addrs).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: ProxyConfig,
+    upstreams: Vec<Upstream>,
+    /// The round-robin position.
+    next: AtomicUsize,
+    counters: Counters,
+}
+
+/// Why one attempt at an exchange failed.
+enum Failed {
+    /// A pooled connection the upstream had closed: nothing was received, and the request
+    /// may be sent again on a fresh connection.
+    Stale,
+    /// The client's body could not be read (the server answers for it).
+    Client,
+    /// The upstream failed; `retry`: nothing of the request's body was used, so another
+    /// upstream may be tried (for an idempotent request).
+    Upstream { kind: ErrorKind, retry: bool },
+}
+
+impl ReverseProxy {
+    /// A proxy with `config`: every upstream name is resolved now. An empty upstream list,
+    /// an upstream that is not `host:port` or does not resolve, or a prefix that does not
+    /// start with `/` is an `InvalidInput` error naming it.
+    pub fn new(config: ProxyConfig) -> io::Result<ReverseProxy> {
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if config.upstreams.is_empty() {
+            return Err(invalid("a reverse proxy needs at least one upstream".into()));
+        }
+        for (what, prefix) in [("strip_prefix", &config.strip_prefix), ("add_prefix", &config.add_prefix)] {
+            if let Some(p) = prefix
+                && !p.starts_with('/')
+            {
+                return Err(invalid(format!("{what} {p:?} must start with '/'")));
+            }
+        }
+        let base = Instant::now();
+        let mut upstreams = Vec::with_capacity(config.upstreams.len());
+        for name in &config.upstreams {
+            let addr = name
+                .to_socket_addrs()
+                .map_err(|e| invalid(format!("upstream {name:?} is not a reachable host:port: {e}")))?
+                .next()
+                .ok_or_else(|| invalid(format!("upstream {name:?} resolves to no address")))?;
+            upstreams.push(Upstream::new(name.clone(), addr, config.max_idle, config.idle_timeout, base));
+        }
+        Ok(ReverseProxy {
+            inner: Arc::new(Inner { config, upstreams, next: AtomicUsize::new(0), counters: Counters::default() }),
+        })
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ProxyConfig {
+        &self.inner.config
+    }
+
+    /// A snapshot of its counters.
+    pub fn stats(&self) -> ProxyStats {
+        let c = &self.inner.counters;
+        let now = Instant::now();
+        ProxyStats {
+            requests: load(&c.requests),
+            errors: UpstreamErrors {
+                connect: load(&c.connect),
+                timeout: load(&c.timeout),
+                io: load(&c.io),
+                bad_response: load(&c.bad_response),
+            },
+            bad_gateway: load(&c.bad_gateway),
+            gateway_timeout: load(&c.gateway_timeout),
+            retries: load(&c.retries),
+            upstreams: self
+                .inner
+                .upstreams
+                .iter()
+                .map(|u| UpstreamStats {
+                    name: u.name.clone(),
+                    addr: u.addr,
+                    requests: load(&u.counters.requests),
+                    errors: load(&u.counters.errors),
+                    connections: load(&u.counters.connections),
+                    reused: load(&u.counters.reused),
+                    idle: u.idle_count(),
+                    failed: u.failed(now),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl StreamHandler for ReverseProxy {
+    fn call(&self, req: &Request, body: &mut RequestBody<'_>) -> Response {
+        forward(&self.inner, req, body)
+    }
+}
+
+/// Whether a request with `method` may be sent twice (RFC 9110 §9.2.2).
+fn idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE")
+}
+
+/// Forwards `req` and its body: to the upstreams in turn from the next round-robin
+/// position, those being skipped after a failure last; a connection that cannot be made
+/// moves on to the next upstream, as does any failure before the request's body was used
+/// (for an idempotent request); a pooled connection found closed is replaced once.
+fn forward(inner: &Arc<Inner>, req: &Request, body: &mut RequestBody<'_>) -> Response {
+    let config = &inner.config;
+    inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let target = rewrite_target(req.target(), config.strip_prefix.as_deref(), config.add_prefix.as_deref());
+    let framing = if body.is_chunked() {
+        BodyFraming::Chunked
+    } else {
+        match body.content_length() {
+            Some(n) if n > 0 || req.header_bytes("content-length").is_some() => BodyFraming::Length(n),
+            _ => BodyFraming::None,
+        }
+    };
+    let proto = if req.is_secure() { "https" } else { "http" };
+    let may_resend = idempotent(req.method());
+    let n = inner.upstreams.len();
+    let first = inner.next.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    let order = (0..n).map(|i| (first + i) % n);
+    let healthy = order.clone().filter(|&i| !inner.upstreams[i].failed(now));
+    let skipped = order.filter(|&i| inner.upstreams[i].failed(now));
+    let mut timed_out = false;
+    let mut head = Vec::with_capacity(512);
+    for index in healthy.chain(skipped) {
+        let upstream = &inner.upstreams[index];
+        let host = match req.authority() {
+            Some(host) if config.preserve_host => host,
+            _ => upstream.name.as_str(),
+        };
+        head.clear();
+        request_head(&mut head, req, &Forwarding { target: &target, host, proto, body: framing });
+        let mut fresh_only = false;
+        let outcome = loop {
+            let pooled = if fresh_only { None } else { upstream.take_idle() };
+            let reused = pooled.is_some();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => match upstream.connect(config.connect_timeout, config.read_timeout, config.write_timeout) {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        let kind =
+                            if e.kind() == io::ErrorKind::TimedOut { ErrorKind::Timeout } else { ErrorKind::Connect };
+                        break Err(Failed::Upstream { kind, retry: true });
+                    }
+                },
+            };
+            upstream.counters.requests.fetch_add(1, Ordering::Relaxed);
+            if reused {
+                upstream.counters.reused.fetch_add(1, Ordering::Relaxed);
+            }
+            match exchange(inner, index, conn, reused, &head, req.is_head(), body, framing) {
+                Err(Failed::Stale) if may_resend && body.bytes_read() == 0 && !fresh_only => {
+                    inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+                    fresh_only = true;
+                }
+                // Stale on a fresh connection cannot happen (`exchange` says `Io`); a stale
+                // pooled one that may not be sent again is the upstream's failure.
+                Err(Failed::Stale) => break Err(Failed::Upstream { kind: ErrorKind::Io, retry: false }),
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(resp) => {
+                upstream.mark_healthy();
+                return resp;
+            }
+            Err(Failed::Client) => return Response::error(400),
+            Err(Failed::Stale) => unreachable!("a stale connection is retried or counted as a failure above"),
+            Err(Failed::Upstream { kind, retry }) => {
+                inner.counters.error(kind);
+                upstream.counters.errors.fetch_add(1, Ordering::Relaxed);
+                upstream.mark_failed(config.fail_timeout);
+                timed_out |= kind == ErrorKind::Timeout;
+                // Another upstream only if nothing reached this one that it may have acted
+                // on: a connection never made, or an idempotent request whose body (if any)
+                // is still unread. A timed-out exchange is not sent again (it may be under way).
+                let connected = kind != ErrorKind::Connect && !(kind == ErrorKind::Timeout && retry);
+                let resend =
+                    retry && (!connected || (may_resend && body.bytes_read() == 0 && kind != ErrorKind::Timeout));
+                if !resend {
+                    break;
+                }
+            }
+        }
+    }
+    if timed_out {
+        inner.counters.gateway_timeout.fetch_add(1, Ordering::Relaxed);
+        Response::error(504)
+    } else {
+        inner.counters.bad_gateway.fetch_add(1, Ordering::Relaxed);
+        Response::error(502)
+    }
+}
+
+/// The kind of an upstream IO error.
+fn kind_of(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
+        io::ErrorKind::InvalidData => ErrorKind::BadResponse,
+        _ => ErrorKind::Io,
+    }
+}
+
+/// Sends the request head and body on `conn` and reads the response head: the response to
+/// give the client, its body streamed from `conn` as the client takes it.
+#[allow(clippy::too_many_arguments)]
+fn exchange(
+    inner: &Arc<Inner>,
+    index: usize,
+    mut conn: TcpStream,
+    reused: bool,
+    head: &[u8],
+    is_head: bool,
+    body: &mut RequestBody<'_>,
+    framing: BodyFraming,
+) -> Result<Response, Failed> {
+    // Before any response byte: a reused connection that fails was closed by the upstream
+    // while idle (`Stale`); a fresh one, an upstream failure that a retry may avoid.
+    let early = |e: &io::Error| match kind_of(e) {
+        ErrorKind::Io if reused => Failed::Stale,
+        kind => Failed::Upstream { kind, retry: true },
+    };
+    conn.write_all(head).map_err(|e| early(&e))?;
+    if framing != BodyFraming::None {
+        send_body(&mut conn, body, framing == BodyFraming::Chunked).map_err(|failed| match failed {
+            SendFailed::Client => Failed::Client,
+            SendFailed::Upstream(e) if body.bytes_read() == 0 => early(&e),
+            SendFailed::Upstream(e) => Failed::Upstream { kind: kind_of(&e), retry: false },
+        })?;
+    }
+    let config = &inner.config;
+    let mut buf = vec![0u8; HEAD_BUF];
+    let mut end = 0;
+    // Interim (1xx) responses are read past.
+    let (status, fields, head_len, version_1_1) = loop {
+        let mut raw = [httparse::EMPTY_HEADER; MAX_FIELDS];
+        let mut parsed = httparse::Response::new(&mut raw);
+        match parsed.parse(&buf[..end]) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = parsed.code.unwrap_or(0);
+                if (100..200).contains(&status) {
+                    if status == 101 {
+                        // The proxy never forwards `Upgrade`: a switch it did not ask for.
+                        return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false });
+                    }
+                    buf.copy_within(len..end, 0);
+                    end -= len;
+                    continue;
+                }
+                let fields: Vec<(String, Vec<u8>)> =
+                    parsed.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect();
+                break (status, fields, len, parsed.version == Some(1));
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(_) => return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false }),
+        }
+        if end == buf.len() {
+            if buf.len() >= config.max_response_head {
+                return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false });
+            }
+            buf.resize((buf.len() * 2).min(config.max_response_head), 0);
+        }
+        match conn.read(&mut buf[end..]) {
+            Ok(0) if end == 0 && reused => return Err(Failed::Stale),
+            Ok(0) => return Err(Failed::Upstream { kind: ErrorKind::Io, retry: end == 0 }),
+            Ok(n) => end += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if end == 0 => return Err(early(&e)),
+            Err(e) => return Err(Failed::Upstream { kind: kind_of(&e), retry: false }),
+        }
+    };
+    if !(200..=999).contains(&status) {
+        return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false });
+    }
+    // The framing of the response's body (RFC 9112 §6.3).
+    let named =
+        connection_options(fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case("connection")).map(|(_, v)| &v[..]));
+    let mut keep = version_1_1 && !named.iter().any(|o| o == "close");
+    let mut length: Option<u64> = None;
+    let mut chunked = None;
+    for (name, value) in &fields {
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or(b"").trim_ascii();
+            chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false })?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false });
+            }
+            length = Some(n);
+        }
+    }
+    let mut resp = Response::new(status);
+    for (name, value) in fields {
+        if forwarded_response_field(&name, &named) {
+            resp = resp.header(name, String::from_utf8_lossy(&value).into_owned());
+        }
+    }
+    let upstream = Upstream::handle(inner, index);
+    let no_body = is_head || matches!(status, 204 | 304);
+    let rest = end - head_len;
+    if no_body {
+        if keep && rest == 0 {
+            upstream.get().put_idle(conn);
+        }
+        return Ok(match (is_head, chunked, length) {
+            (true, None, Some(n)) => Response::stream_sized(n, |_| Ok(())).with_fields(resp),
+            (true, _, _) => Response::stream(|_| Ok(())).with_fields(resp),
+            _ => resp,
+        });
+    }
+    buf.copy_within(head_len..end, 0);
+    let read_timeout = config.read_timeout;
+    let max_trailers = config.max_response_head;
+    let framing = match (chunked, length) {
+        (Some(true), _) => Some(Framing::Chunked),
+        (Some(false), _) | (None, None) => {
+            // Delimited by the connection's close: not kept.
+            keep = false;
+            None
+        }
+        (None, Some(n)) => Some(Framing::Length(n)),
+    };
+    let copy = move |w: &mut dyn Write| -> io::Result<()> {
+        let mut conn = conn;
+        let mut chunk = vec![0u8; COPY];
+        let Some(framing) = framing else {
+            w.write_all(&buf[..rest])?;
+            loop {
+                match conn.read(&mut chunk) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => w.write_all(&chunk[..n])?,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(upstream.failed(e)),
+                }
+            }
+        };
+        let mut body = RequestBody::upstream(&mut conn, buf, rest, framing, read_timeout, max_trailers);
+        loop {
+            match body.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => w.write_all(&chunk[..n])?,
+                Err(e) => return Err(upstream.failed(e)),
+            }
+        }
+        let finished = body.finish(0);
+        if keep && finished.outcome == Outcome::Complete && finished.pos == finished.end {
+            upstream.get().put_idle(conn);
+        }
+        Ok(())
+    };
+    Ok(match framing {
+        Some(Framing::Length(n)) => Response::stream_sized(n, copy),
+        _ => Response::stream(copy),
+    }
+    .with_fields(resp))
+}
+
+/// How sending a request body failed.
+enum SendFailed {
+    /// Reading it from the client.
+    Client,
+    /// Writing it to the upstream.
+    Upstream(io::Error),
+}
+
+/// Copies the client's body to the upstream, re-chunked if `chunked`.
+fn send_body(conn: &mut TcpStream, body: &mut RequestBody<'_>, chunked: bool) -> Result<(), SendFailed> {
+    // Room for a chunk's size line before its data and CR LF after it.
+    const LINE: usize = 18;
+    let mut buf = vec![0u8; LINE + COPY + 2];
+    loop {
+        let n = match body.read(&mut buf[LINE..LINE + COPY]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(SendFailed::Client),
+        };
+        let piece = if !chunked {
+            if n == 0 {
+                return Ok(());
+            }
+            &buf[LINE..LINE + n]
+        } else if n == 0 {
+            &b"0\r\n\r\n"[..]
+        } else {
+            let line = format!("{n:x}\r\n");
+            let at = LINE - line.len();
+            buf[at..LINE].copy_from_slice(line.as_bytes());
+            buf[LINE + n..LINE + n + 2].copy_from_slice(b"\r\n");
+            &buf[at..LINE + n + 2]
+        };
+        conn.write_all(piece).map_err(SendFailed::Upstream)?;
+        if n == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// An upstream of a proxy, held by a response body that outlives the handler's call.
+struct UpstreamHandle {
+    inner: Arc<Inner>,
+    index: usize,
+}
+
+impl Upstream {
+    fn handle(inner: &Arc<Inner>, index: usize) -> UpstreamHandle {
+        UpstreamHandle { inner: inner.clone(), index }
+    }
+}
+
+impl UpstreamHandle {
+    fn get(&self) -> &Upstream {
+        &self.inner.upstreams[self.index]
+    }
+
+    /// Counts a failure while the response body was being read, and gives `e` back.
+    fn failed(&self, e: io::Error) -> io::Error {
+        let kind = kind_of(&e);
+        self.inner.counters.error(kind);
+        self.get().counters.errors.fetch_add(1, Ordering::Relaxed);
+        e
+    }
+}
+
+impl Response {
+    /// This response's body with `fields`' status and header fields.
+    fn with_fields(mut self, fields: Response) -> Response {
+        self.status = fields.status;
+        self.headers = fields.headers;
+        self
+    }
+}
