@@ -77,13 +77,6 @@ impl StatsRegistry {
     }
 }
 
-/// Figures of one proxy route's upstreams, as the metrics page shows them.
-pub(crate) struct UpstreamFigures {
-    pub(crate) upstream: String,
-    /// Error counts by kind (`connect`, `timeout`, ...).
-    pub(crate) errors: Vec<(&'static str, u64)>,
-}
-
 /// What the page shows besides the route statistics.
 pub(crate) struct Snapshot {
     pub(crate) open_connections: usize,
@@ -91,8 +84,9 @@ pub(crate) struct Snapshot {
     pub(crate) reloads_ok: u64,
     pub(crate) reloads_failed: u64,
     pub(crate) access_log_dropped: u64,
-    /// (route name, its upstreams) for each proxy route of the running configuration.
-    pub(crate) upstreams: Vec<(String, Vec<UpstreamFigures>)>,
+    /// (route name, its proxy's counters) for each proxy route of the running configuration
+    /// (they start again from zero when a reload makes the route anew).
+    pub(crate) proxies: Vec<(String, oc_http::proxy::ProxyStats)>,
     pub(crate) runtime: Option<oc_runtime::RuntimeMetrics>,
 }
 
@@ -172,29 +166,72 @@ pub(crate) fn render(stats: &StatsRegistry, snap: &Snapshot) -> String {
     header(&mut out, "oc_access_log_dropped_lines_total", "counter", "Access log lines dropped (output too slow).");
     let _ = writeln!(out, "oc_access_log_dropped_lines_total {}", snap.access_log_dropped);
 
-    header(
-        &mut out,
-        "oc_proxy_upstream_errors_total",
-        "counter",
-        "Failed exchanges with upstreams, by route, upstream and kind.",
-    );
-    for (route, upstreams) in &snap.upstreams {
-        for u in upstreams {
-            for (kind, n) in &u.errors {
-                let _ = writeln!(
-                    out,
-                    "oc_proxy_upstream_errors_total{{route=\"{}\",upstream=\"{}\",kind=\"{kind}\"}} {n}",
-                    label(route),
-                    label(&u.upstream)
-                );
-            }
-        }
-    }
+    render_proxies(&mut out, &snap.proxies);
 
     if let Some(rt) = &snap.runtime {
         render_runtime(&mut out, rt);
     }
     out
+}
+
+fn render_proxies(out: &mut String, proxies: &[(String, oc_http::proxy::ProxyStats)]) {
+    header(out, "oc_proxy_requests_total", "counter", "Requests a proxy route forwarded, by route.");
+    for (route, p) in proxies {
+        let _ = writeln!(out, "oc_proxy_requests_total{{route=\"{}\"}} {}", label(route), p.requests);
+    }
+    header(out, "oc_proxy_upstream_errors_total", "counter", "Failed exchanges with upstreams, by route and kind.");
+    for (route, p) in proxies {
+        let e = &p.errors;
+        for (kind, n) in
+            [("connect", e.connect), ("timeout", e.timeout), ("io", e.io), ("bad_response", e.bad_response)]
+        {
+            let _ = writeln!(out, "oc_proxy_upstream_errors_total{{route=\"{}\",kind=\"{kind}\"}} {n}", label(route));
+        }
+    }
+    header(out, "oc_proxy_gateway_errors_total", "counter", "Requests answered 502 or 504 by a proxy route.");
+    for (route, p) in proxies {
+        let _ = writeln!(
+            out,
+            "oc_proxy_gateway_errors_total{{route=\"{}\",status=\"502\"}} {}",
+            label(route),
+            p.bad_gateway
+        );
+        let _ = writeln!(
+            out,
+            "oc_proxy_gateway_errors_total{{route=\"{}\",status=\"504\"}} {}",
+            label(route),
+            p.gateway_timeout
+        );
+    }
+    header(
+        out,
+        "oc_proxy_retries_total",
+        "counter",
+        "Requests sent again after a pooled connection turned out closed.",
+    );
+    for (route, p) in proxies {
+        let _ = writeln!(out, "oc_proxy_retries_total{{route=\"{}\"}} {}", label(route), p.retries);
+    }
+    type Figure = fn(&oc_http::proxy::UpstreamStats) -> u64;
+    let per_upstream: [(&str, &str, &str, Figure); 6] = [
+        ("oc_proxy_upstream_requests_total", "counter", "Requests sent to an upstream.", |u| u.requests),
+        ("oc_proxy_upstream_failures_total", "counter", "Failed exchanges with an upstream.", |u| u.errors),
+        ("oc_proxy_upstream_connections_total", "counter", "Connections opened to an upstream.", |u| u.connections),
+        ("oc_proxy_upstream_reused_total", "counter", "Requests sent on a pooled connection.", |u| u.reused),
+        ("oc_proxy_upstream_idle_connections", "gauge", "Idle pooled connections to an upstream.", |u| u.idle as u64),
+        ("oc_proxy_upstream_skipped", "gauge", "1 while an upstream is skipped after a failure.", |u| {
+            u64::from(u.failed)
+        }),
+    ];
+    for (name, kind, help, figure) in per_upstream {
+        header(out, name, kind, help);
+        for (route, p) in proxies {
+            for u in &p.upstreams {
+                let _ =
+                    writeln!(out, "{name}{{route=\"{}\",upstream=\"{}\"}} {}", label(route), label(&u.name), figure(u));
+            }
+        }
+    }
 }
 
 fn render_runtime(out: &mut String, rt: &oc_runtime::RuntimeMetrics) {
@@ -279,7 +316,7 @@ mod tests {
             reloads_ok: 0,
             reloads_failed: 0,
             access_log_dropped: 0,
-            upstreams: Vec::new(),
+            proxies: Vec::new(),
             runtime: None,
         };
         let page = render(&stats, &snap);

@@ -108,7 +108,8 @@ fn limits(loaded: &Loaded) -> Limits {
 /// that redirect to HTTPS (if any). Runs in a coroutine.
 fn start_servers(loaded: &Loaded, state: &Arc<State>) -> Result<Vec<(SocketAddr, &'static str)>, ConfigError> {
     let limits = limits(loaded);
-    let mut main = Server::new(Router::new().any("/*path", Dispatch { state: state.clone() })).limits(limits.clone());
+    let mut main =
+        Server::new(Router::new().streaming(None, "/*path", Dispatch { state: state.clone() })).limits(limits.clone());
     let mut redirects: Vec<(usize, Server)> = Vec::new();
     let mut bound = Vec::new();
     let mut main_listeners = 0;

@@ -45,7 +45,7 @@ impl State {
             reloads_ok: self.reloads_ok.load(Ordering::Relaxed),
             reloads_failed: self.reloads_failed.load(Ordering::Relaxed),
             access_log_dropped: crate::access_log::AccessLog::dropped_if_started(),
-            upstreams: table.routes().iter().filter_map(|r| r.upstreams().map(|u| (r.name.clone(), u))).collect(),
+            proxies: table.routes().iter().filter_map(|r| r.proxy_stats().map(|p| (r.name.clone(), p))).collect(),
             runtime: oc_runtime::current_metrics(),
         }
     }

@@ -197,10 +197,13 @@ pub(crate) struct RouteConfig {
     pub(crate) upstreams: Option<Vec<String>>,
     pub(crate) connect_timeout_ms: Option<u64>,
     pub(crate) read_timeout_ms: Option<u64>,
+    pub(crate) write_timeout_ms: Option<u64>,
     pub(crate) fail_timeout_ms: Option<u64>,
     pub(crate) pool_size: Option<usize>,
     pub(crate) pool_idle_timeout_ms: Option<u64>,
     pub(crate) strip_prefix: Option<bool>,
+    pub(crate) add_prefix: Option<String>,
+    pub(crate) preserve_host: Option<bool>,
     // health
     pub(crate) check: Option<HealthCheck>,
 }

@@ -130,10 +130,13 @@ fn allowed(kind: RouteKind) -> &'static [&'static str] {
             "upstreams",
             "connect_timeout_ms",
             "read_timeout_ms",
+            "write_timeout_ms",
             "fail_timeout_ms",
             "pool_size",
             "pool_idle_timeout_ms",
             "strip_prefix",
+            "add_prefix",
+            "preserve_host",
         ],
         RouteKind::Health => &["check"],
         RouteKind::Metrics => &[],
@@ -156,10 +159,13 @@ fn check_route(loaded: &Loaded, at: &str, r: &RouteConfig) -> Result<(), ConfigE
         ("upstreams", r.upstreams.is_some()),
         ("connect_timeout_ms", r.connect_timeout_ms.is_some()),
         ("read_timeout_ms", r.read_timeout_ms.is_some()),
+        ("write_timeout_ms", r.write_timeout_ms.is_some()),
         ("fail_timeout_ms", r.fail_timeout_ms.is_some()),
         ("pool_size", r.pool_size.is_some()),
         ("pool_idle_timeout_ms", r.pool_idle_timeout_ms.is_some()),
         ("strip_prefix", r.strip_prefix.is_some()),
+        ("add_prefix", r.add_prefix.is_some()),
+        ("preserve_host", r.preserve_host.is_some()),
         ("check", r.check.is_some()),
     ];
     for (key, present) in set {
@@ -241,12 +247,18 @@ fn check_route(loaded: &Loaded, at: &str, r: &RouteConfig) -> Result<(), ConfigE
             for (key, value) in [
                 ("connect_timeout_ms", r.connect_timeout_ms),
                 ("read_timeout_ms", r.read_timeout_ms),
+                ("write_timeout_ms", r.write_timeout_ms),
                 ("fail_timeout_ms", r.fail_timeout_ms),
                 ("pool_idle_timeout_ms", r.pool_idle_timeout_ms),
             ] {
                 if value == Some(0) {
                     return Err(err(key, "must be at least 1 ms".into()));
                 }
+            }
+            if let Some(prefix) = &r.add_prefix
+                && (!prefix.starts_with('/') || !valid_value(prefix))
+            {
+                return Err(err("add_prefix", format!("{prefix:?} must be a path starting with /")));
             }
         }
         RouteKind::Health => {

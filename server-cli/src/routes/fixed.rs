@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
-use oc_http::{Request, Response};
+use oc_http::{Request, RequestBody, Response};
 
 use super::{Reply, Serve};
 use crate::config::RouteConfig;
@@ -43,7 +43,7 @@ impl Fixed {
 }
 
 impl Serve for Fixed {
-    fn serve(&self, _req: &Request, _rest: &str) -> Reply {
+    fn serve(&self, _req: &Request, _rest: &str, _body: &mut RequestBody<'_>) -> Reply {
         let mut response = Response::new(self.status);
         for (name, value) in &self.headers {
             response = response.header(*name, *value);

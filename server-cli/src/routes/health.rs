@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use oc_http::{Request, Response};
+use oc_http::{Request, RequestBody, Response};
 
 use super::{Reply, Serve};
 use crate::config::{HealthCheck, RouteConfig};
@@ -25,7 +25,7 @@ impl Health {
 }
 
 impl Serve for Health {
-    fn serve(&self, _req: &Request, _rest: &str) -> Reply {
+    fn serve(&self, _req: &Request, _rest: &str, _body: &mut RequestBody<'_>) -> Reply {
         let ready = self.state.upgrade().is_some_and(|s| s.ready.load(Ordering::Acquire));
         let (status, body): (u16, &'static [u8]) = match self.check {
             HealthCheck::Live => (200, b"ok\n"),

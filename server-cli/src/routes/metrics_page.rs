@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Weak};
 
-use oc_http::{Request, Response};
+use oc_http::{Request, RequestBody, Response};
 
 use super::{Reply, Serve};
 use crate::state::State;
@@ -20,7 +20,7 @@ impl MetricsPage {
 }
 
 impl Serve for MetricsPage {
-    fn serve(&self, _req: &Request, _rest: &str) -> Reply {
+    fn serve(&self, _req: &Request, _rest: &str, _body: &mut RequestBody<'_>) -> Reply {
         let Some(state) = self.state.upgrade() else {
             return Reply { response: Response::error(503), body_bytes: "503 Service Unavailable\n".len() as u64 };
         };

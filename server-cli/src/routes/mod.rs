@@ -25,10 +25,11 @@ mod static_site;
 use std::sync::Arc;
 use std::time::Instant;
 
-use oc_http::{Handler, Request, Response};
+use oc_http::proxy::ProxyStats;
+use oc_http::{Request, RequestBody, Response, StreamHandler};
 
 use crate::config::{Config, ConfigError, Loaded, RouteKind};
-use crate::metrics::{RouteStats, UpstreamFigures};
+use crate::metrics::RouteStats;
 use crate::state::State;
 
 pub(crate) use redirect::HttpsRedirect;
@@ -43,11 +44,12 @@ pub(crate) struct Reply {
 /// What a route does with the requests it matches.
 pub(crate) trait Serve: Send + Sync {
     /// Answers `req`; `rest` is the request's path after the route's prefix (`/` or empty
-    /// when they are equal).
-    fn serve(&self, req: &Request, rest: &str) -> Reply;
+    /// when they are equal). Only a proxy route reads `body`; the others leave it, and a body
+    /// left unread closes the connection after the response.
+    fn serve(&self, req: &Request, rest: &str, body: &mut RequestBody<'_>) -> Reply;
 
-    /// The upstreams' figures, for a proxy route.
-    fn upstreams(&self) -> Option<Vec<UpstreamFigures>> {
+    /// The proxy's counters, for a proxy route.
+    fn proxy_stats(&self) -> Option<ProxyStats> {
         None
     }
 }
@@ -90,9 +92,9 @@ pub(crate) struct Route {
 }
 
 impl Route {
-    /// The upstreams' figures, for a proxy route.
-    pub(crate) fn upstreams(&self) -> Option<Vec<UpstreamFigures>> {
-        self.serve.upstreams()
+    /// The proxy's counters, for a proxy route.
+    pub(crate) fn proxy_stats(&self) -> Option<ProxyStats> {
+        self.serve.proxy_stats()
     }
 
     /// The route's kind, host and prefix, for the start-up summary.
@@ -185,28 +187,26 @@ pub(crate) fn host_of(authority: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(host, _)| host)
 }
 
-/// Approximate bytes of a request as received: request line, fields, body.
-fn request_bytes(req: &Request) -> u64 {
+/// Approximate bytes of a request as received: request line, fields, and `body`.
+fn request_bytes(req: &Request, body: u64) -> u64 {
     let head: usize = req.headers().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let body = match req.body().len() {
-        0 => req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0),
-        n => n,
-    };
-    (req.method().len() + req.target().len() + 12 + head + 2 + body) as u64
+    (req.method().len() + req.target().len() + 12 + head + 2) as u64 + body
 }
 
-/// The oc-http handler of the served routes.
+/// The oc-http handler of the served routes: a streaming one, so that a proxy route can pass
+/// a request's body on as it arrives (oc-http still hands it every request whose body came
+/// whole with its head, from memory, as it would to a plain handler).
 pub(crate) struct Dispatch {
     pub(crate) state: Arc<State>,
 }
 
-impl Handler for Dispatch {
-    fn call(&self, req: &Request) -> Response {
+impl StreamHandler for Dispatch {
+    fn call(&self, req: &Request, body: &mut RequestBody<'_>) -> Response {
         let started = Instant::now();
         let table = self.state.table.load_full();
         let host = req.authority().map(host_of);
         let (reply, stats) = match table.find(host, req.path()) {
-            Some((route, rest)) => (route.serve.serve(req, rest), &route.stats),
+            Some((route, rest)) => (route.serve.serve(req, rest, body), &route.stats),
             None => {
                 let response = Response::error(404);
                 (Reply { response, body_bytes: "404 Not Found\n".len() as u64 }, &table.unmatched)
@@ -214,7 +214,9 @@ impl Handler for Dispatch {
         };
         let status = reply.response.status_code();
         let body_bytes = if req.method() == "HEAD" { 0 } else { reply.body_bytes };
-        stats.record(status, started.elapsed(), request_bytes(req), body_bytes);
+        // The body's bytes: what the route read of a streamed one, else the buffered one's.
+        let body_in = body.bytes_read().max(req.body().len() as u64);
+        stats.record(status, started.elapsed(), request_bytes(req, body_in), body_bytes);
         if table.access_log {
             crate::access_log::AccessLog::get().record(
                 req.peer_addr(),

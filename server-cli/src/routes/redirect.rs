@@ -1,7 +1,7 @@
 //! Redirects: to a fixed target, with the request's path (after the route's prefix) and query
 //! appended or not; and the listener-wide redirect of plain HTTP to HTTPS.
 
-use oc_http::{Handler, Request, Response};
+use oc_http::{Handler, Request, RequestBody, Response};
 
 use super::{Reply, Serve};
 use crate::config::RouteConfig;
@@ -50,7 +50,7 @@ fn redirect(status: u16, location: String) -> Reply {
 }
 
 impl Serve for Redirect {
-    fn serve(&self, req: &Request, rest: &str) -> Reply {
+    fn serve(&self, req: &Request, rest: &str, _body: &mut RequestBody<'_>) -> Reply {
         let location = if self.append_path { appended(&self.to, rest, req.query()) } else { self.to.clone() };
         redirect(self.status, location)
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
-use oc_http::{Handler, Request, Response, StaticFiles};
+use oc_http::{Handler, Request, RequestBody, Response, StaticFiles};
 
 use super::{Reply, Serve};
 use crate::config::RouteConfig;
@@ -129,7 +129,7 @@ fn static_body_bytes(resp: &Response) -> u64 {
 }
 
 impl Serve for StaticSite {
-    fn serve(&self, req: &Request, rest: &str) -> Reply {
+    fn serve(&self, req: &Request, rest: &str, _body: &mut RequestBody<'_>) -> Reply {
         // Mounted at `/`: the request itself (its path is the file's). Elsewhere: a request for
         // the rest of the path, with the fields that make it conditional or partial.
         let mut response = if req.path() == rest {
