@@ -237,9 +237,6 @@ fn reload(running: &mut Loaded, state: &Arc<State>, log: &LogControl) {
     };
     let (table, fresh) = fresh;
     state.table.store(Arc::new(table));
-    if let Err(e) = log.apply(&fresh.config.logging.level) {
-        tracing::warn!(target: "oc_server", "cannot change the log filter: {e}");
-    }
     let old = &running.config;
     let new = &fresh.config;
     for (section, changed) in [
@@ -253,6 +250,10 @@ fn reload(running: &mut Loaded, state: &Arc<State>, log: &LogControl) {
         }
     }
     state.reloads_ok.fetch_add(1, Ordering::Relaxed);
+    // Said under the filter in force so far, then the new one applies.
     tracing::info!(target: "oc_server", routes = new.routes.len(), "configuration reloaded");
+    if let Err(e) = log.apply(&new.logging.level) {
+        tracing::warn!(target: "oc_server", "cannot change the log filter: {e}");
+    }
     *running = fresh;
 }

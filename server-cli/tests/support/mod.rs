@@ -240,6 +240,8 @@ impl Response {
 pub(crate) struct Client<S: Read + Write> {
     pub(crate) stream: S,
     buf: Vec<u8>,
+    /// Bytes of the response being read that have arrived so far.
+    this_response: usize,
 }
 
 impl Client<TcpStream> {
@@ -253,7 +255,13 @@ impl Client<TcpStream> {
 
 impl<S: Read + Write> Client<S> {
     pub(crate) fn new(stream: S) -> Client<S> {
-        Client { stream, buf: Vec::new() }
+        Client { stream, buf: Vec::new(), this_response: 0 }
+    }
+
+    /// Bytes of the response being (or last) read that arrived: 0 when a read failed before
+    /// any byte of it came.
+    pub(crate) fn response_bytes(&self) -> usize {
+        self.this_response
     }
 
     /// Sends a request with `extra` header lines (each ending in `\r\n`) and `body`.
@@ -292,6 +300,7 @@ impl<S: Read + Write> Client<S> {
             return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
         }
         self.buf.extend_from_slice(&chunk[..n]);
+        self.this_response += n;
         Ok(())
     }
 
@@ -315,6 +324,7 @@ impl<S: Read + Write> Client<S> {
 
     /// Reads one response (its body too, by length or chunks).
     pub(crate) fn read_response(&mut self, head_only: bool) -> std::io::Result<Response> {
+        self.this_response = self.buf.len();
         let status_line = self.line()?;
         let status: u16 = status_line
             .split_whitespace()
