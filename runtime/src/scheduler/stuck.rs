@@ -365,6 +365,9 @@ impl StuckMonitor {
     }
 }
 
+/// The symbol (without its generic arguments) that starts every coroutine's own frames.
+const COROUTINE_ENTRY: &str = "oc_runtime::task::cell::Cell<";
+
 const UNSUPPORTED: &str = "backtraces of stuck coroutines are taken on x86_64 Linux only";
 const ENDED_FIRST: &str = "the coroutine suspended before its backtrace was taken";
 
@@ -448,21 +451,32 @@ fn symbolize(captured: &Captured) -> String {
         Walk::Lost => out.push_str("(the unwinder could not walk past the signal frame)\n"),
         Walk::Stale => out.push_str("(the coroutine had suspended when the signal arrived)\n"),
     }
-    for (i, &ip) in captured.ips.iter().enumerate() {
+    'frames: for (i, &ip) in captured.ips.iter().enumerate() {
         // Return addresses point after the call: look up the call itself. The first address
         // is the interrupted instruction.
         let lookup = if i == 0 { ip } else { ip.saturating_sub(1) };
-        let mut any = false;
+        let mut lines = Vec::new();
         backtrace::resolve(lookup as *mut std::ffi::c_void, |symbol| {
-            any = true;
-            let name = symbol.name().map_or_else(|| String::from("<unknown>"), |n| n.to_string());
-            let _ = writeln!(out, "  {i:>3}: {name}");
-            if let (Some(file), Some(line)) = (symbol.filename(), symbol.lineno()) {
-                let _ = writeln!(out, "           at {}:{line}", file.display());
-            }
+            let name = symbol.name().map_or_else(|| String::from("<unknown>"), |n| format!("{n:#}"));
+            let place = match (symbol.filename(), symbol.lineno()) {
+                (Some(file), Some(line)) => Some(format!("{}:{line}", file.display())),
+                _ => None,
+            };
+            lines.push((name, place));
         });
-        if !any {
+        if lines.is_empty() {
             let _ = writeln!(out, "  {i:>3}: {ip:#x}");
+        }
+        for (name, place) in lines {
+            // The coroutine's entry: what lies beyond is the runtime's own frames.
+            if name.starts_with(COROUTINE_ENTRY) {
+                out.push_str("       (the coroutine's entry; scheduler frames omitted)\n");
+                break 'frames;
+            }
+            let _ = writeln!(out, "  {i:>3}: {name}");
+            if let Some(place) = place {
+                let _ = writeln!(out, "           at {place}");
+            }
         }
     }
     out
