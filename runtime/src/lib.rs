@@ -68,9 +68,9 @@ mod sys;
 pub mod task;
 mod time;
 
-pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE};
+pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE, DEFAULT_STUCK_THRESHOLD};
 pub use global::{block_on, current_metrics, global, init};
-pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
+pub use metrics::{RuntimeMetrics, StackGuard, StackHistogram, WorkerMetrics};
 pub use reactor::IoBackend;
 pub use runtime::Runtime;
 pub use stack::maybe_grow;
