@@ -279,6 +279,40 @@ fn render_runtime(out: &mut String, rt: &oc_runtime::RuntimeMetrics) {
         header(out, name, "counter", help);
         let _ = writeln!(out, "{name} {value}");
     }
+    header(
+        out,
+        "oc_runtime_stuck_reports_total",
+        "counter",
+        "Coroutines that held their thread past the stuck threshold.",
+    );
+    let _ = writeln!(out, "oc_runtime_stuck_reports_total {}", rt.stuck_reports);
+    header(out, "oc_runtime_stuck_longest_seconds", "gauge", "The longest such hold so far.");
+    let _ = writeln!(out, "oc_runtime_stuck_longest_seconds {}", rt.stuck_longest.as_secs_f64());
+    let hwm = &rt.stack_high_water;
+    if !hwm.counts.is_empty() {
+        header(
+            out,
+            "oc_runtime_stack_high_water_bytes",
+            "histogram",
+            "Stack used by each finished coroutine (its high-water mark), to size stack_size from.",
+        );
+        let mut cumulative = 0;
+        for (bound, n) in hwm.buckets() {
+            cumulative += n;
+            match bound {
+                Some(b) => {
+                    let _ = writeln!(out, "oc_runtime_stack_high_water_bytes_bucket{{le=\"{b}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "oc_runtime_stack_high_water_bytes_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        // The marks themselves are not kept: the sum is unknown, the largest is its own gauge.
+        let _ = writeln!(out, "oc_runtime_stack_high_water_bytes_count {cumulative}");
+        header(out, "oc_runtime_stack_high_water_max_bytes", "gauge", "The highest stack high-water mark measured.");
+        let _ = writeln!(out, "oc_runtime_stack_high_water_max_bytes {}", hwm.max);
+    }
     header(out, "oc_runtime_worker_switches_total", "counter", "Switches into coroutines, by worker.");
     for (i, w) in rt.per_worker.iter().enumerate() {
         let _ = writeln!(out, "oc_runtime_worker_switches_total{{worker=\"{i}\"}} {}", w.switches);

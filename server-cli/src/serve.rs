@@ -66,6 +66,12 @@ pub(crate) fn runtime(loaded: &Loaded, workers: Option<usize>) -> Result<oc_runt
     if let Some(on) = r.hooks {
         b = b.hooks(on);
     }
+    if let Some(ms) = r.stuck_threshold_ms {
+        b = b.stuck_threshold((ms > 0).then(|| Duration::from_millis(ms)));
+    }
+    if let Some(on) = r.stack_high_water {
+        b = b.stack_high_water(on);
+    }
     b.build().map_err(|e| loaded.error_at("runtime", format!("cannot start the runtime: {e}")))
 }
 

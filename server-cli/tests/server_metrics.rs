@@ -37,7 +37,10 @@ fn counters_match_the_requests_sent() {
             { "kind": "fixed", "path": "/teapot", "status": 418, "body": "no" },
             { "kind": "metrics", "path": "/metrics" },
         ]);
-        let server = start(&dir, &config(backend, routes));
+        let mut config = config(backend, routes);
+        config["runtime"]["stack_high_water"] = json!(true);
+        config["runtime"]["stuck_threshold_ms"] = json!(500);
+        let server = start(&dir, &config);
         let mut c = Client::connect(server.addr()).unwrap();
         for _ in 0..7 {
             assert_eq!(c.get("/a").unwrap().status, 200);
@@ -75,6 +78,16 @@ fn counters_match_the_requests_sent() {
         assert!(number(&s, "oc_runtime_coroutines_spawned_total", &[]) >= 1.0);
         let io = if backend == "uring" { "io_uring" } else { "epoll" };
         assert_eq!(number(&s, "oc_runtime_io_backend", &[("backend", io)]), 1.0, "{backend}");
+
+        // The runtime's observability: stack high-water marks of finished coroutines (the
+        // start-up coroutine at least), and no stuck coroutine.
+        let hwm = find(&s, "oc_runtime_stack_high_water_bytes", &[]);
+        assert_eq!(hwm.len(), 1, "{hwm:?}");
+        let Value::Histogram(buckets) = &hwm[0].value else { panic!("{hwm:?}") };
+        assert!(buckets.last().unwrap().count >= 1.0, "{buckets:?}");
+        let max = number(&s, "oc_runtime_stack_high_water_max_bytes", &[]);
+        assert!(max > 0.0 && max < 1024.0 * 1024.0, "{max}");
+        assert_eq!(number(&s, "oc_runtime_stuck_reports_total", &[]), 0.0);
 
         // A second scrape counts the first.
         let s = scrape(&mut c);

@@ -52,6 +52,10 @@ pub(crate) struct RuntimeConfig {
     pub(crate) io_backend: IoBackendName,
     /// Syscall hooks on or off.
     pub(crate) hooks: Option<bool>,
+    /// A coroutine holding its thread this long is reported (log and metrics); 0: off.
+    pub(crate) stuck_threshold_ms: Option<u64>,
+    /// Measure each coroutine's stack high-water mark (`/metrics` histogram).
+    pub(crate) stack_high_water: Option<bool>,
 }
 
 /// `runtime.io_backend`.
