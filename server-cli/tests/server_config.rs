@@ -202,3 +202,35 @@ fn the_default_configuration_serves_the_docs_from_the_repository_root() {
     }
     assert!(std::path::Path::new(root).join("docs/index.html").is_file());
 }
+
+#[test]
+fn every_example_configuration_checks() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = TempDir::new("examples");
+    let cert = dir.write("cert.pem", key.cert.pem());
+    let pkey = dir.write("key.pem", key.key_pair.serialize_pem());
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("config")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        // The TLS example names files a user makes: point it at a test certificate.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("config/tls/cert.pem", cert.to_str().unwrap())
+            .replace("config/tls/key.pem", pkey.to_str().unwrap());
+        let copy = dir.write(path.file_name().unwrap().to_str().unwrap(), &text);
+        let out = Command::new(binary()).arg("--check").arg("--config").arg(&copy).current_dir(root).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "the default and four examples: {checked}");
+}
