@@ -87,8 +87,8 @@ impl AccessLog {
         };
         let _ = write_clf_date(w, now);
         let _ = match bytes {
-            0 => write!(w, "] \"{method} {target} {version}\" {status} -\n"),
-            n => write!(w, "] \"{method} {target} {version}\" {status} {n}\n"),
+            0 => writeln!(w, "] \"{method} {target} {version}\" {status} -"),
+            n => writeln!(w, "] \"{method} {target} {version}\" {status} {n}"),
         };
         let wake = pending.len() >= WAKE_AT;
         drop(pending);
