@@ -21,6 +21,8 @@
 //!    ones finish the requests they have, within `shutdown.grace_ms`, then anything left is
 //!    cancelled.
 //! 4. The access log is flushed and the runtime stopped.
+//!
+//! A second SIGINT or SIGTERM during these steps ends the process at once (exit code 1).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -193,6 +195,19 @@ pub(crate) fn run(loaded: Loaded, workers: Option<usize>, log: LogControl) -> Re
             }
         }
     }
+
+    // A second SIGINT or SIGTERM during the shutdown ends the process at once.
+    std::thread::Builder::new()
+        .name("oc-server-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal != SIGHUP {
+                    eprintln!("oc-server: second stop signal: exiting without waiting for connections");
+                    std::process::exit(1);
+                }
+            }
+        })
+        .map_err(|e| StartError::Other(format!("cannot start the signal thread: {e}")))?;
 
     // Shutdown, step 1 and 2.
     let name = if stop_signal == SIGINT { "SIGINT" } else { "SIGTERM" };

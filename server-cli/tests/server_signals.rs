@@ -265,3 +265,23 @@ fn two_processes_share_a_port_with_reuse_port() {
         b.stop();
     }
 }
+
+#[test]
+fn a_second_stop_signal_exits_at_once() {
+    let dir = TempDir::new("twice");
+    let config = json!({
+        "runtime": { "workers": 1, "io_backend": BACKENDS[0] },
+        "listeners": [{ "address": "127.0.0.1:0" }],
+        "shutdown": { "drain_delay_ms": 30000 },
+        "routes": [{ "kind": "health", "path": "/readyz", "check": "ready" }],
+    });
+    let mut server = start(&dir, &config);
+    server.signal(libc::SIGTERM);
+    assert!(server.stderr.wait_for("shutting down", Duration::from_secs(10)).is_some());
+    // Draining: still serving, not ready.
+    assert_eq!(support::get(server.addr(), "x", "/readyz").status, 503);
+    let started = Instant::now();
+    server.signal(libc::SIGINT);
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
