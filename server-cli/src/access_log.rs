@@ -13,9 +13,9 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Buffered bytes past which lines are dropped.
 const MAX_PENDING: usize = 16 * 1024 * 1024;
@@ -42,6 +42,28 @@ pub(crate) struct AccessLog {
 
 static LOG: OnceLock<Arc<AccessLog>> = OnceLock::new();
 
+/// The monotonic clock's origin for `wall_second`.
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+/// Wall-clock nanoseconds since the epoch at `ORIGIN`, as last measured (the writer thread
+/// measures it again every 100 ms, so that a step of the wall clock shows within that).
+static ORIGIN_WALL_NS: AtomicI64 = AtomicI64::new(0);
+
+/// Measures `ORIGIN_WALL_NS` again.
+fn sync_wall_clock() {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    let since_origin = origin.elapsed().as_nanos() as i64;
+    ORIGIN_WALL_NS.store(wall - since_origin, Ordering::Relaxed);
+}
+
+/// The wall-clock second (since the epoch) of `at`, from the monotonic reading a request
+/// took anyway: no clock read of its own.
+fn wall_second(at: Instant) -> u64 {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let ns = ORIGIN_WALL_NS.load(Ordering::Relaxed) + at.saturating_duration_since(origin).as_nanos() as i64;
+    (ns.max(0) / 1_000_000_000) as u64
+}
+
 impl AccessLog {
     /// The access log, its writer thread started on first use.
     pub(crate) fn get() -> &'static Arc<AccessLog> {
@@ -52,6 +74,7 @@ impl AccessLog {
                 dropped: AtomicU64::new(0),
                 output: Mutex::new(()),
             });
+            sync_wall_clock();
             let writer = log.clone();
             std::thread::Builder::new()
                 .name("oc-access-log".into())
@@ -69,8 +92,12 @@ impl AccessLog {
     /// Appends a line for one request, formatted straight into the shared buffer: bytes
     /// copied and integers written by hand, the date formatted once a second, no allocation
     /// while the buffer has room (a hundred nanoseconds or so under the lock).
+    ///
+    /// `at` is when the request arrived (its date in the line).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
         &self,
+        at: Instant,
         peer: Option<SocketAddr>,
         method: &str,
         target: &str,
@@ -83,7 +110,7 @@ impl AccessLog {
             oc_http::Version::Http11 => b"HTTP/1.1",
         };
         let target = escape_if_needed(target);
-        let second = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let second = wall_second(at);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let before = pending.buf.len();
         if before > MAX_PENDING {
@@ -148,6 +175,7 @@ impl AccessLog {
                     .unwrap_or_else(|e| e.into_inner());
                 std::mem::swap(&mut pending.buf, &mut spare);
             }
+            sync_wall_clock();
             self.write_out(&mut spare);
         }
     }
@@ -258,6 +286,14 @@ mod tests {
     }
 
     #[test]
+    fn the_wall_clock_from_the_monotonic_one() {
+        sync_wall_clock();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let derived = wall_second(Instant::now());
+        assert!(derived.abs_diff(wall) <= 1, "{derived} vs {wall}");
+    }
+
+    #[test]
     fn decimals() {
         for n in [0u64, 7, 10, 404, 1_048_576, u64::MAX] {
             let mut buf = Vec::new();
@@ -274,9 +310,11 @@ mod tests {
             dropped: AtomicU64::new(0),
             output: Mutex::new(()),
         };
+        sync_wall_clock();
         let peer = Some("10.1.2.3:5555".parse().unwrap());
-        log.record(peer, "GET", "/a?b", oc_http::Version::Http11, 200, 1234);
-        log.record(Some("[::1]:80".parse().unwrap()), "HEAD", "/\"x", oc_http::Version::Http10, 304, 0);
+        let now = Instant::now();
+        log.record(now, peer, "GET", "/a?b", oc_http::Version::Http11, 200, 1234);
+        log.record(now, Some("[::1]:80".parse().unwrap()), "HEAD", "/\"x", oc_http::Version::Http10, 304, 0);
         let text = String::from_utf8(log.pending.lock().unwrap().buf.clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("10.1.2.3 - - ["), "{text}");

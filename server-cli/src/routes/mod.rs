@@ -219,6 +219,7 @@ impl StreamHandler for Dispatch {
         stats.record(status, started.elapsed(), request_bytes(req, body_in), body_bytes);
         if table.access_log {
             crate::access_log::AccessLog::get().record(
+                started,
                 req.peer_addr(),
                 req.method(),
                 req.target(),
