@@ -9,6 +9,9 @@ use crate::Runtime;
 
 /// The default time slice; see [`Builder::preempt_interval`].
 pub const DEFAULT_PREEMPT_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The default stuck-coroutine threshold; see [`Builder::stuck_threshold`].
+pub const DEFAULT_STUCK_THRESHOLD: Duration = Duration::from_millis(100);
 use crate::reactor::IoBackend;
 
 /// The usable stack size a coroutine gets unless it asks otherwise: 128 KiB.
@@ -34,6 +37,8 @@ pub struct Builder {
     pub(crate) preempt_interval: Option<Option<Duration>>,
     pub(crate) max_carriers: Option<usize>,
     pub(crate) signal_preemption: bool,
+    pub(crate) stuck_threshold: Option<Option<Duration>>,
+    pub(crate) stack_high_water: Option<bool>,
 }
 
 impl Default for Builder {
@@ -48,6 +53,8 @@ impl Default for Builder {
             preempt_interval: None,
             max_carriers: None,
             signal_preemption: false,
+            stuck_threshold: None,
+            stack_high_water: None,
         }
     }
 }
@@ -131,6 +138,66 @@ impl Builder {
         self
     }
 
+    /// The stuck-coroutine report: a coroutine that holds its thread longer than `threshold`
+    /// without suspending is reported once per episode, as a `tracing` warning with its name,
+    /// for how long, and a symbolized backtrace taken on the stuck thread, and again when it
+    /// finally suspends, with the total; reports are rate-limited (a burst of 4, then one a
+    /// second) and counted in [`RuntimeMetrics::stuck_reports`](crate::RuntimeMetrics) and
+    /// `stuck_longest`. Default 100 ms (ten time slices: hand-off has long kept the queue
+    /// moving, so a report is about code that holds a thread far longer than it should);
+    /// `None` turns it off. When not set, `OC_STUCK_THRESHOLD` decides: `off`, or a duration
+    /// such as `250ms`, `2s` or `250` (milliseconds). See `docs/preemption.md`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = oc_runtime::Runtime::builder().stuck_threshold(Some(Duration::from_millis(500))).build()?;
+    /// assert_eq!(rt.metrics().stuck_reports, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stuck_threshold(mut self, threshold: Option<Duration>) -> Builder {
+        self.stuck_threshold = Some(threshold);
+        self
+    }
+
+    /// Whether each coroutine's stack high-water mark is measured when its stack returns to
+    /// the pool, into [`RuntimeMetrics::stack_high_water`](crate::RuntimeMetrics), a
+    /// histogram to size [`stack_size`](Builder::stack_size) from (see `docs/tuning.md`).
+    /// Measuring scans and zeroes the part of the stack the coroutine used, which costs time
+    /// in proportion to it. When not set, `OC_STACK_HIGH_WATER=1|0` decides, and off if that
+    /// is unset too.
+    pub fn stack_high_water(mut self, on: bool) -> Builder {
+        self.stack_high_water = Some(on);
+        self
+    }
+
+    pub(crate) fn stack_high_water_resolved(&self) -> io::Result<bool> {
+        if let Some(on) = self.stack_high_water {
+            return Ok(on);
+        }
+        match std::env::var("OC_STACK_HIGH_WATER") {
+            Err(_) => Ok(false),
+            Ok(v) => match v.trim() {
+                "1" | "on" | "true" => Ok(true),
+                "0" | "off" | "false" | "" => Ok(false),
+                other => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("OC_STACK_HIGH_WATER={other:?}: expected 1 or 0 (on or off)"),
+                )),
+            },
+        }
+    }
+
+    pub(crate) fn stuck_threshold_resolved(&self) -> io::Result<Option<Duration>> {
+        if let Some(choice) = self.stuck_threshold {
+            return Ok(choice);
+        }
+        match std::env::var("OC_STUCK_THRESHOLD") {
+            Err(_) => Ok(Some(DEFAULT_STUCK_THRESHOLD)),
+            Ok(v) => parse_threshold(&v)
+                .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, format!("OC_STUCK_THRESHOLD={v:?}: {why}"))),
+        }
+    }
+
     pub(crate) fn preempt_interval_resolved(&self) -> io::Result<Option<Duration>> {
         Ok(match self.preempt_interval {
             Some(choice) => choice,
@@ -146,5 +213,43 @@ impl Builder {
 
     pub(crate) fn worker_count(&self) -> usize {
         self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get))
+    }
+}
+
+/// `off` (or `0`), or a duration: `250ms`, `2s`, or a bare number of milliseconds.
+fn parse_threshold(text: &str) -> Result<Option<Duration>, &'static str> {
+    let text = text.trim();
+    if matches!(text, "off" | "false" | "0" | "none") {
+        return Ok(None);
+    }
+    let (digits, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 1)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1000)
+    } else {
+        (text, 1)
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| "expected off, or a duration such as 250ms, 2s or 250")?;
+    let ms = n.checked_mul(scale).ok_or("duration too large")?;
+    if ms == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_millis(ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse() {
+        assert_eq!(parse_threshold("off"), Ok(None));
+        assert_eq!(parse_threshold("0"), Ok(None));
+        assert_eq!(parse_threshold("250ms"), Ok(Some(Duration::from_millis(250))));
+        assert_eq!(parse_threshold(" 2s "), Ok(Some(Duration::from_secs(2))));
+        assert_eq!(parse_threshold("40"), Ok(Some(Duration::from_millis(40))));
+        assert!(parse_threshold("fast").is_err());
+        assert!(parse_threshold("-3ms").is_err());
+        assert!(parse_threshold("99999999999999999999s").is_err());
     }
 }

@@ -74,9 +74,9 @@ mod time;
 
 pub use blocking::{BlockingHandle, spawn_blocking};
 pub use bridge::{wait_future, wait_future_timeout};
-pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE};
+pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE, DEFAULT_STUCK_THRESHOLD};
 pub use global::{block_on, current_metrics, global, init};
-pub use metrics::{RuntimeMetrics, StackGuard, WorkerMetrics};
+pub use metrics::{RuntimeMetrics, StackGuard, StackHistogram, WorkerMetrics};
 pub use reactor::IoBackend;
 pub use runtime::Runtime;
 pub use stack::maybe_grow;

@@ -5,6 +5,7 @@
 //! that are not workers count in a shared counter.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Counters written by one worker.
 #[derive(Default)]
@@ -77,8 +78,143 @@ pub struct RuntimeMetrics {
     /// includes the standing readiness poll of every socket that has waited
     /// ([`io::Readiness`](crate::io::Readiness)).
     pub io_in_flight: usize,
+    /// Stuck-coroutine reports: episodes in which a coroutine held its thread longer than
+    /// [`Builder::stuck_threshold`](crate::Builder::stuck_threshold) without suspending
+    /// (each counts once, whether or not its log line was rate-limited away).
+    pub stuck_reports: u64,
+    /// The longest such hold seen so far (growing while a stuck coroutine still holds its
+    /// thread); zero if none was reported.
+    pub stuck_longest: Duration,
+    /// Stack high-water marks of finished coroutines, when
+    /// [`Builder::stack_high_water`](crate::Builder::stack_high_water) is on (empty
+    /// otherwise).
+    pub stack_high_water: StackHistogram,
     /// Per-worker figures, indexed by worker.
     pub per_worker: Vec<WorkerMetrics>,
+}
+
+/// How much of its stack each finished coroutine used, in power-of-two buckets: bucket 0
+/// counts marks below 1 KiB, bucket `i` marks in `[512 << i, 1024 << i)` bytes, and the last
+/// bucket everything from `512 << (BUCKETS - 1)` up.
+///
+/// A mark is measured when the coroutine's stack returns to the pool: the distance from the
+/// top of the stack to the deepest word the coroutine left non-zero. Stack written only with
+/// zeros at the very bottom of its use is not seen (rare: a call leaves its return address),
+/// and a coroutine that went on a [`maybe_grow`](crate::maybe_grow) segment counts what it
+/// used of its own stack (close to all of it). See `docs/tuning.md` for sizing
+/// [`Builder::stack_size`](crate::Builder::stack_size) from it.
+///
+/// ```
+/// let rt = oc_runtime::Runtime::builder().workers(1).stack_high_water(true).build()?;
+/// rt.block_on(|| ());
+/// let hist = rt.metrics().stack_high_water;
+/// assert!(hist.count() >= 1);
+/// assert!(hist.max > 0 && hist.max < 64 * 1024);
+/// // Upper bounds for a Prometheus histogram (`le`), with cumulative counts.
+/// let mut cumulative = 0;
+/// for (bound, count) in hist.buckets() {
+///     cumulative += count;
+///     let _le = bound.map_or("+Inf".to_string(), |b| b.to_string());
+/// }
+/// assert_eq!(cumulative, hist.count());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StackHistogram {
+    /// Coroutines per bucket (`BUCKETS` entries when measuring is on, none otherwise).
+    pub counts: Vec<u64>,
+    /// The highest mark measured, in bytes.
+    pub max: usize,
+}
+
+impl StackHistogram {
+    /// Number of buckets: the last starts at 4 GiB.
+    pub const BUCKETS: usize = 24;
+
+    /// The bucket a mark of `bytes` falls in.
+    pub fn bucket_of(bytes: usize) -> usize {
+        if bytes < 1024 {
+            return 0;
+        }
+        // 1024..2047 -> 1, 2048..4095 -> 2, ...
+        let bucket = (usize::BITS - (bytes >> 10).leading_zeros()) as usize;
+        bucket.min(Self::BUCKETS - 1)
+    }
+
+    /// The exclusive upper bound of `bucket` in bytes (`1024 << bucket`); `None` for the last.
+    pub fn upper_bound(bucket: usize) -> Option<usize> {
+        (bucket + 1 < Self::BUCKETS).then(|| 1024usize << bucket)
+    }
+
+    /// Coroutines measured.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Each bucket's exclusive upper bound in bytes (`None`: unbounded) and count.
+    pub fn buckets(&self) -> impl Iterator<Item = (Option<usize>, u64)> + '_ {
+        self.counts.iter().enumerate().map(|(i, &n)| (Self::upper_bound(i), n))
+    }
+
+    /// The upper bound of the bucket holding the `q`-quantile (0.0 ..= 1.0) of the marks:
+    /// a stack size that the fraction `q` of coroutines stayed below. `None` when nothing
+    /// was measured, or the quantile falls in the last (unbounded) bucket.
+    pub fn quantile_bound(&self, q: f64) -> Option<usize> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let wanted = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= wanted {
+                return Self::upper_bound(i);
+            }
+        }
+        None
+    }
+}
+
+/// Stack high-water counts of one writer (a worker, or the shared path): plain
+/// load-and-store increments by the one thread that writes at a time.
+pub(crate) struct HighWaterCounts {
+    counts: [AtomicU64; StackHistogram::BUCKETS],
+    max: AtomicUsize,
+}
+
+impl Default for HighWaterCounts {
+    fn default() -> HighWaterCounts {
+        HighWaterCounts { counts: std::array::from_fn(|_| AtomicU64::new(0)), max: AtomicUsize::new(0) }
+    }
+}
+
+impl HighWaterCounts {
+    /// Records a mark; the caller is the only writer at this time.
+    pub(crate) fn record(&self, bytes: usize) {
+        bump(&self.counts[StackHistogram::bucket_of(bytes)]);
+        if bytes > self.max.load(Ordering::Relaxed) {
+            self.max.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a mark from any thread.
+    pub(crate) fn record_shared(&self, bytes: usize) {
+        self.counts[StackHistogram::bucket_of(bytes)].fetch_add(1, Ordering::Relaxed);
+        self.max.fetch_max(bytes, Ordering::Relaxed);
+    }
+
+    /// Adds these counts to `into`.
+    pub(crate) fn add_to(&self, into: &mut StackHistogram) {
+        if into.counts.is_empty() {
+            into.counts = vec![0; StackHistogram::BUCKETS];
+        }
+        for (sum, n) in into.counts.iter_mut().zip(self.counts.iter()) {
+            *sum += n.load(Ordering::Relaxed);
+        }
+        into.max = into.max.max(self.max.load(Ordering::Relaxed));
+    }
 }
 
 /// How coroutine stacks get their guard page.

@@ -96,9 +96,13 @@ impl Runtime {
             preempt_interval: builder.preempt_interval_resolved()?,
             max_carriers: builder.max_carriers.unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
             preempt_all: builder.signal_preemption,
+            stuck_threshold: builder.stuck_threshold_resolved()?,
         };
-        let (shared, deques) =
-            Shared::new(config, StackPool::new(builder.stack_size, builder.max_stacks, workers), unparkers);
+        let (shared, deques) = Shared::new(
+            config,
+            StackPool::new(builder.stack_size, builder.max_stacks, workers, builder.stack_high_water_resolved()?),
+            unparkers,
+        );
         let runtime = Runtime { shared: shared.clone(), threads: Mutex::new(Vec::with_capacity(workers)) };
         let all: Vec<Arc<Worker>> = deques
             .into_iter()
@@ -133,7 +137,8 @@ impl Runtime {
                 }
             }
         }
-        if let Some(slice) = shared.config.preempt_interval {
+        let slice = shared.config.preempt_interval;
+        if slice.is_some() || shared.config.stuck_threshold.is_some() {
             let monitor_shared = shared.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-monitor", builder.name))

@@ -25,6 +25,8 @@
 //! Supported on x86_64 Linux. Elsewhere, asking for signal preemption fails with a clear
 //! error and hand-off still works.
 
+mod ranges;
+pub(crate) mod sample;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
@@ -39,6 +41,27 @@ pub(crate) fn enable() -> std::io::Result<()> {
         std::io::ErrorKind::Unsupported,
         "signal preemption is supported on x86_64 Linux only; preemption by hand-off still works here",
     ));
+}
+
+/// Installs the `SIGURG` handler for stuck-coroutine samples (once per process). Returns
+/// whether samples can be taken here (x86_64 Linux).
+pub(crate) fn enable_samples() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return x86_64::install_handler().is_ok();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// Sends `SIGURG` to the thread of this process with kernel id `tid`, for a sample the
+/// monitor has just asked it for (see `signal_thread` on why by kernel id).
+pub(crate) fn sample_thread(tid: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if x86_64::handler_installed() {
+        // SAFETY: as in `signal_thread`.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = tid;
 }
 
 /// Prepares the calling carrier thread to receive preemption signals (an alternate signal

@@ -3,6 +3,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
+use super::ranges::Ranges;
 use crate::scheduler::context;
 
 /// Room the trampoline needs below the interrupted stack pointer: the red zone, the return
@@ -27,23 +28,11 @@ static XSAVE_MASK: [AtomicU32; 2] = [AtomicU32::new(u32::MAX), AtomicU32::new(u3
 /// hold tile data.
 const AMX_TILE_DATA: u64 = 1 << 18;
 
+/// Signal preemption can be used: the CPU check passed and the handler is installed.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// The `SIGURG` handler is installed (for preemption, stuck-coroutine samples or both).
+static HANDLER: AtomicBool = AtomicBool::new(false);
 static FORBIDDEN: OnceLock<Ranges> = OnceLock::new();
-
-/// Code ranges where preemption must not happen: libc, the loader, the vDSO.
-struct Ranges {
-    spans: [(usize, usize); 32],
-    len: usize,
-}
-
-impl Ranges {
-    /// # Signal safety
-    ///
-    /// Reads a fixed array.
-    fn contains(&self, pc: usize) -> bool {
-        self.spans[..self.len].iter().any(|&(lo, hi)| pc >= lo && pc < hi)
-    }
-}
 
 pub(super) fn installed() -> bool {
     INSTALLED.load(Ordering::Acquire)
@@ -58,6 +47,28 @@ pub(super) fn install() -> std::io::Result<()> {
             return;
         }
         FORBIDDEN.get_or_init(forbidden_ranges);
+        match install_handler() {
+            Ok(()) => INSTALLED.store(true, Ordering::Release),
+            Err(e) => result = Err(e),
+        }
+    });
+    if result.is_ok() && !installed() {
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "signal preemption could not be installed"));
+    }
+    result
+}
+
+/// Whether the `SIGURG` handler is installed.
+pub(super) fn handler_installed() -> bool {
+    HANDLER.load(Ordering::Acquire)
+}
+
+/// Installs the `SIGURG` handler (once per process), for preemption and samples alike.
+pub(super) fn install_handler() -> std::io::Result<()> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        super::sample::prepare();
         // SAFETY: sigaction is plain data; we fill in what we rely on.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = on_signal as *const () as usize;
@@ -69,13 +80,13 @@ pub(super) fn install() -> std::io::Result<()> {
             libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()) == 0
         };
         if ok {
-            INSTALLED.store(true, Ordering::Release);
+            HANDLER.store(true, Ordering::Release);
         } else {
             result = Err(std::io::Error::last_os_error());
         }
     });
-    if result.is_ok() && !installed() {
-        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "signal preemption could not be installed"));
+    if result.is_ok() && !handler_installed() {
+        return Err(std::io::Error::other("the SIGURG handler could not be installed"));
     }
     result
 }
@@ -126,43 +137,18 @@ fn xsave_size(mask: u64) -> usize {
     end
 }
 
+/// Code where preemption must not happen: libc, the loader, the vDSO, the unwinder.
 fn forbidden_ranges() -> Ranges {
-    let mut ranges = Ranges { spans: [(0, 0); 32], len: 0 };
-    unsafe extern "C" fn each(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
-        // SAFETY: the loader passes a valid info for each object, and `data` is our Ranges.
-        let (info, ranges) = unsafe { (&*info, &mut *data.cast::<Ranges>()) };
-        let name = if info.dlpi_name.is_null() {
-            ""
-        } else {
-            // SAFETY: a NUL-terminated name owned by the loader.
-            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_str().unwrap_or("")
-        };
-        let base = name.rsplit('/').next().unwrap_or("");
-        let forbidden = base.starts_with("libc.so")
+    Ranges::of_objects(|base| {
+        base.starts_with("libc.so")
             || base.starts_with("ld-linux")
             || base.starts_with("ld64.so")
             || base.starts_with("linux-vdso")
             || base.starts_with("linux-gate")
             || base.starts_with("libpthread")
             || base.starts_with("libgcc_s")
-            || base.starts_with("libdl");
-        if !forbidden {
-            return 0;
-        }
-        for i in 0..info.dlpi_phnum as usize {
-            // SAFETY: `dlpi_phnum` headers follow `dlpi_phdr`.
-            let ph = unsafe { &*info.dlpi_phdr.add(i) };
-            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 && ranges.len < ranges.spans.len() {
-                let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
-                ranges.spans[ranges.len] = (lo, lo + ph.p_memsz as usize);
-                ranges.len += 1;
-            }
-        }
-        0
-    }
-    // SAFETY: the callback matches the expected signature and `ranges` outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(each), (&raw mut ranges).cast()) };
-    ranges
+            || base.starts_with("libdl")
+    })
 }
 
 /// # Safety
@@ -172,8 +158,20 @@ fn forbidden_ranges() -> Ranges {
 /// # Signal safety
 ///
 /// Reads const-initialised thread-locals and atomics, does integer arithmetic and writes one
-/// word to the interrupted stack; no allocation, no lock, no system call.
+/// word to the interrupted stack; no allocation, no lock, no system call. A stuck-coroutine
+/// sample, when asked for, walks the stack first (`sample.rs` says why that is safe).
 unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    {
+        // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
+        let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
+        // A stuck-coroutine sample first, if the monitor asked this thread for one.
+        // SAFETY: the interrupted instruction, from the handler on the interrupted thread.
+        unsafe { super::sample::on_signal(uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize) };
+    }
+    if !installed() {
+        // Samples only: signal preemption is not available.
+        return;
+    }
     // The thread driving a worker, or the thread a preemptible coroutine was handed off
     // with (its worker now driven by another thread).
     let (worker, detached) = match context::signal_worker() {

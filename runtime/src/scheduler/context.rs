@@ -146,6 +146,26 @@ pub(crate) fn signal_detached_worker<'a>() -> Option<&'a Worker> {
     (me != 0 && worker.take_detached_request(me)).then_some(worker)
 }
 
+/// The worker whose loop this thread runs (driving it or not), for the signal handler.
+///
+/// # Signal safety
+///
+/// Reads a const-initialised thread-local.
+pub(crate) fn signal_thread_worker<'a>() -> Option<&'a Worker> {
+    let ptr = WORKER.get();
+    // SAFETY: as in `current_worker`.
+    unsafe { ptr.as_ref() }
+}
+
+/// This thread's token (0 if it never asked for one), for the signal handler.
+///
+/// # Signal safety
+///
+/// Reads a const-initialised thread-local.
+pub(crate) fn signal_token() -> u64 {
+    TOKEN.get()
+}
+
 /// The running task, for the preemption signal handler.
 ///
 /// # Signal safety

@@ -111,6 +111,8 @@ pub(crate) fn freeze(header: &Header) -> bool {
             shared.unparkers[worker.index()].unpark();
         }
     } else {
+        // A handed-off run ends here (for the stuck-coroutine report).
+        shared.stuck.handed_run_ended(me);
         shared.unparkers[worker.index()].unpark();
     }
 

@@ -6,6 +6,9 @@
 //! signal if it is preemptible and signals are on, otherwise the worker is handed to a spare
 //! carrier (`carrier.rs`).
 //!
+//! It also follows every run for the stuck-coroutine report (`stuck.rs`), and runs for that
+//! alone when the time slice is off but the report is on.
+//!
 //! It sleeps while nothing runs: when every worker is parked it waits until one wakes up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use super::stuck::StuckMonitor;
 use super::worker::Mode;
 
 /// Where the monitor sleeps while every worker is parked.
@@ -49,30 +53,53 @@ impl MonitorSignal {
     }
 }
 
-pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
+pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
     let workers = shared.workers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let tick = (slice / 2).max(Duration::from_millis(1));
+    let mut stuck = StuckMonitor::new(&shared, workers.len());
+    // Half a slice, and a quarter of the stuck threshold when the report is on without
+    // preemption.
+    let tick = match (slice, shared.stuck.threshold()) {
+        (Some(slice), _) => slice / 2,
+        (None, Some(threshold)) => threshold / 4,
+        (None, None) => return,
+    }
+    .max(Duration::from_millis(1));
     let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers.len()];
     // Deferred preemptions of each worker when its current run was first seen.
     let mut deferred_at: Vec<u64> = workers.iter().map(|w| w.deferrals()).collect();
     while !shared.is_shutting_down() {
         // Asleep while nothing runs, unless a preemptible coroutine handed off with its
-        // thread still runs there.
-        if shared.idle.all_sleeping() && !workers.iter().any(|w| w.has_detached()) {
+        // thread still runs there, or a stuck one is followed there.
+        if shared.idle.all_sleeping()
+            && !workers.iter().any(|w| w.has_detached())
+            && !stuck.as_ref().is_some_and(StuckMonitor::following)
+        {
             shared.monitor.sleep(&shared, Duration::from_secs(1));
             let now = Instant::now();
             seen.iter_mut().for_each(|s| *s = (u64::MAX, now));
+            if let Some(stuck) = stuck.as_mut() {
+                stuck.all_parked(&shared.stuck, now, &workers);
+            }
             continue;
         }
         std::thread::sleep(tick);
         let now = Instant::now();
-        for ((worker, seen), deferred_at) in workers.iter().zip(seen.iter_mut()).zip(deferred_at.iter_mut()) {
+        if let Some(stuck) = stuck.as_mut() {
+            stuck.observe_detached(&shared.stuck, now, &workers);
+        }
+        for (index, ((worker, seen), deferred_at)) in
+            workers.iter().zip(seen.iter_mut()).zip(deferred_at.iter_mut()).enumerate()
+        {
             // A preemptible coroutine handed off with its thread (it was stuck) is signalled
             // there until it suspends: preempted, it goes back to the pool.
             if let Some(tid) = worker.detached_target() {
                 crate::preempt::signal_thread(tid);
             }
             let (resumes, mode, preemptible) = worker.activity();
+            if let Some(stuck) = stuck.as_mut() {
+                stuck.observe(&shared.stuck, index, worker, resumes, mode, now);
+            }
+            let Some(slice) = slice else { continue };
             if resumes != seen.0 || mode != Mode::User {
                 *seen = (resumes, now);
                 *deferred_at = worker.deferrals();
@@ -97,6 +124,9 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Duration) {
             } else if let Some(handed) = super::carrier::hand_off(&shared, worker, resumes) {
                 if handed.preemptible && crate::preempt::signal_preemption_supported() {
                     worker.remember_detached(handed.tid, handed.token);
+                }
+                if let Some(stuck) = stuck.as_mut() {
+                    stuck.handed_off(&shared.stuck, index, &handed);
                 }
                 *seen = (u64::MAX, now);
             } else {

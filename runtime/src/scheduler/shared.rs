@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) max_carriers: usize,
     /// Whether signal preemption is on for every coroutine.
     pub(crate) preempt_all: bool,
+    /// Past this a coroutine holding its thread is reported (`stuck.rs`); `None`: off.
+    pub(crate) stuck_threshold: Option<std::time::Duration>,
 }
 
 pub(crate) struct Shared {
@@ -73,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) carriers: super::carrier::Carriers,
     /// The monitor's parking place.
     pub(crate) monitor: super::monitor::MonitorSignal,
+    /// The stuck-coroutine report's counters and followed threads.
+    pub(crate) stuck: super::StuckWatch,
     pub(crate) next_id: AtomicU64,
     shutting_down: AtomicBool,
     pub(crate) force_exit: AtomicBool,
@@ -108,6 +112,7 @@ impl Shared {
             workers: Mutex::new(Vec::new()),
             carriers: super::carrier::Carriers::new(config.max_carriers),
             monitor: super::monitor::MonitorSignal::new(),
+            stuck: super::StuckWatch::new(config.stuck_threshold),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             force_exit: AtomicBool::new(false),
@@ -272,6 +277,9 @@ impl Shared {
             signal_preemptions_deferred: self.preemptions_deferred.load(Ordering::Relaxed),
             io_backend: self.config.io_backend,
             io_in_flight: per_worker.iter().map(|w| w.io_in_flight).sum(),
+            stuck_reports: self.stuck.reports(),
+            stuck_longest: self.stuck.longest(),
+            stack_high_water: self.stacks.high_water(),
             per_worker,
         }
     }

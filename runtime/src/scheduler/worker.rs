@@ -153,6 +153,8 @@ pub(crate) struct Worker {
     searching: Cell<bool>,
     /// Since when local default-priority work has been passed over for urgent work.
     passed_over: Cell<Option<Instant>>,
+    /// Where a stuck coroutine's backtrace is taken (`preempt/sample.rs`).
+    sample: crate::preempt::sample::Sample,
 }
 
 // SAFETY: the non-thread-safe fields are touched only by the driving thread (see the
@@ -195,12 +197,13 @@ impl Worker {
             run_next_streak: Cell::new(0),
             yielded: Cell::new(None),
             timers: RefCell::new(TimerHeap::new()),
-            stacks: RefCell::new(StackCache::new()),
+            stacks: RefCell::new(StackCache::new(index)),
             ids: Cell::new((0, 0)),
             tick: Cell::new(0),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             searching: Cell::new(false),
             passed_over: Cell::new(None),
+            sample: crate::preempt::sample::Sample::new(),
         }
     }
 
@@ -282,6 +285,20 @@ impl Worker {
     /// Monitor only: what to watch.
     pub(crate) fn activity(&self) -> (u64, Mode, bool) {
         (self.resumes.load(Ordering::Acquire), self.driver_and_mode().1, self.preemptible.load(Ordering::Relaxed))
+    }
+
+    /// The sample slot for stuck-coroutine backtraces.
+    pub(crate) fn sample(&self) -> &crate::preempt::sample::Sample {
+        &self.sample
+    }
+
+    /// Coroutine runs started on this worker so far.
+    ///
+    /// # Signal safety
+    ///
+    /// One atomic load.
+    pub(crate) fn resumes(&self) -> u64 {
+        self.resumes.load(Ordering::Acquire)
     }
 
     /// Monitor only: the next preemption signal to this worker's thread is meant.
@@ -767,6 +784,7 @@ impl Worker {
         };
         if !owned {
             bump_shared(&self.shared.handoffs_completed);
+            self.shared.stuck.handed_run_ended(context::thread_token());
         }
         match run {
             Run::Suspended(Suspend::Yield) => {

@@ -101,6 +101,9 @@ enum Owner {
 pub(crate) struct Stack {
     bottom: usize,
     len: usize,
+    /// Where the last high-water measurement found the lowest non-zero word (the top when
+    /// the stack is known clean); `high_water.rs`.
+    pub(crate) mark: usize,
     owner: Owner,
     _valgrind: ValgrindStackRegistration,
 }
@@ -118,7 +121,7 @@ impl Stack {
 
     fn new_in(bottom: usize, len: usize, owner: Owner) -> Stack {
         let _valgrind = ValgrindStackRegistration::new(bottom as *mut u8, len);
-        Stack { bottom, len, owner, _valgrind }
+        Stack { bottom, len, mark: bottom + len, owner, _valgrind }
     }
 
     /// Maps a stack of its own with at least `usable` bytes above a `PROT_NONE` guard page.
@@ -138,6 +141,11 @@ impl Stack {
     /// Usable bytes (the mapping less its guard page).
     pub(crate) fn usable(&self) -> usize {
         self.len - sys::page_size()
+    }
+
+    /// The usable memory: from above the guard page to the top.
+    pub(crate) fn usable_range(&self) -> (usize, usize) {
+        (self.bottom + sys::page_size(), self.bottom + self.len)
     }
 
     /// The guard page's address range.
@@ -162,6 +170,10 @@ impl Drop for Stack {
 /// `madvise`, guard pages included (guards survive it).
 pub(crate) fn discard_all(stacks: &mut [Stack]) {
     stacks.sort_unstable_by_key(|s| s.bottom);
+    for stack in stacks.iter_mut() {
+        // The discard zeroes the memory: clean for high-water measurement.
+        stack.mark = stack.bottom + stack.len;
+    }
     let mut run: Option<(usize, usize)> = None;
     for stack in stacks.iter() {
         run = match run {

@@ -2,6 +2,7 @@
 //! that names the coroutine whose stack overflowed.
 
 mod grow;
+mod high_water;
 mod mapped;
 mod overflow;
 mod pool;

@@ -22,8 +22,12 @@ use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use super::Stack;
+use super::high_water;
 use super::mapped::{Chunk, GuardKind, discard_all};
+use crate::metrics::{HighWaterCounts, StackHistogram};
 use crate::sys;
 
 /// Stacks carved from one chunk (marker guards).
@@ -63,6 +67,10 @@ pub(crate) struct StackPool {
     private_floor: usize,
     guard: GuardKind,
     carver: Mutex<Carver>,
+    /// Whether stacks are measured (and zeroed) when they come back (`high_water.rs`).
+    high_water: bool,
+    /// High-water marks counted by each worker, then by other threads (the last entry).
+    marks: Box<[CachePadded<HighWaterCounts>]>,
 }
 
 /// Where the next default-size stack is carved from (marker guards).
@@ -75,11 +83,13 @@ struct Carver {
 pub(crate) struct StackCache {
     hot: Vec<Stack>,
     retired: Vec<Stack>,
+    /// The worker's index (where its high-water marks are counted).
+    worker: usize,
 }
 
 impl StackCache {
-    pub(crate) fn new() -> StackCache {
-        StackCache { hot: Vec::new(), retired: Vec::new() }
+    pub(crate) fn new(worker: usize) -> StackCache {
+        StackCache { hot: Vec::new(), retired: Vec::new(), worker }
     }
 
     /// Stacks held (hot and waiting to be retired).
@@ -94,7 +104,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl StackPool {
     /// A pool for stacks of `default_size` usable bytes (rounded up to pages).
-    pub(crate) fn new(default_size: usize, configured_limit: Option<usize>, workers: usize) -> StackPool {
+    pub(crate) fn new(
+        default_size: usize,
+        configured_limit: Option<usize>,
+        workers: usize,
+        high_water: bool,
+    ) -> StackPool {
         let pool = StackPool {
             default_size: Self::round(default_size),
             shared: Mutex::new(Vec::new()),
@@ -108,6 +123,8 @@ impl StackPool {
             private_floor: workers.max(1) * (CACHE_MAX + BATCH) * 4,
             guard: GuardKind::detect(),
             carver: Mutex::new(Carver { chunk: None, next: CHUNK_STACKS }),
+            high_water,
+            marks: (0..=workers).map(|_| CachePadded::new(HighWaterCounts::default())).collect(),
         };
         pool.limit.store(pool.compute_limit(), Ordering::Relaxed);
         pool
@@ -255,8 +272,27 @@ impl StackPool {
         io::Error::new(io::ErrorKind::OutOfMemory, msg)
     }
 
+    /// The high-water histogram (empty when measuring is off).
+    pub(crate) fn high_water(&self) -> StackHistogram {
+        let mut histogram = StackHistogram::default();
+        if self.high_water {
+            for counts in self.marks.iter() {
+                counts.add_to(&mut histogram);
+            }
+        }
+        histogram
+    }
+
     /// Takes back a stack whose coroutine has finished.
-    pub(crate) fn put(&self, cache: Option<&mut StackCache>, stack: Stack) {
+    pub(crate) fn put(&self, cache: Option<&mut StackCache>, mut stack: Stack) {
+        if self.high_water {
+            let used = high_water::measure(&mut stack);
+            match &cache {
+                // The worker's driver is its only writer at any time.
+                Some(cache) => self.marks[cache.worker].record(used),
+                None => self.marks[self.marks.len() - 1].record_shared(used),
+            }
+        }
         if stack.usable() != self.default_size {
             let mut other = lock(&self.other);
             if other.len() < OTHER_MAX {

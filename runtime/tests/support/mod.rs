@@ -50,3 +50,5 @@ pub(crate) fn std_listener(backlog: i32) -> std::net::TcpListener {
     socket.listen(backlog).unwrap();
     socket.into()
 }
+
+pub(crate) mod log;

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# oc-server against nginx, side by side in one run, same worker count: a 1 KiB and a 1 MiB
+# static file, and /plaintext through each one's reverse proxy to the same upstream; first
+# with the access log off in both, then on in both (each to a file). Prints requests/s and the
+# server's CPU time per request (user + system of all its processes, from /proc, over the
+# measured run), as a Markdown table.
+#
+#   bash benches/server/nginx.sh                 # 1 worker each, 10 s per run
+#   WORKERS=2 DURATION=15 CONNECTIONS=128 bash benches/server/nginx.sh
+#
+# Needs wrk and nginx (installed with apt-get if missing; root).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+WORKERS=${WORKERS:-1}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+WRK_THREADS=${WRK_THREADS:-1}
+OC_PORT=18080
+NGINX_PORT=18081
+UPSTREAM_PORT=18090
+
+need() {
+  command -v "$1" >/dev/null 2>&1 && return
+  echo "installing $2" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+need wrk wrk
+need nginx nginx
+NGINX=$(command -v nginx)
+
+cargo build --release -p oc-server >&2
+OC=target/release/oc-server
+
+work=$(mktemp -d /tmp/oc-bench-nginx.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/www" "$work/nginx"
+head -c 1024 /dev/urandom >"$work/www/1k.bin"
+head -c $((1024 * 1024)) /dev/urandom >"$work/www/1m.bin"
+# nginx's workers run as an unprivileged user: they must be able to read the files.
+chmod -R a+rX "$work"
+
+# The upstream both proxies use: an oc-server with a fixed /plaintext, on its own worker.
+cat >"$work/upstream.json" <<EOF
+{ "runtime": { "workers": 1 }, "listeners": [{ "address": "127.0.0.1:$UPSTREAM_PORT" }],
+  "logging": { "level": "warn" },
+  "routes": [{ "kind": "fixed", "path": "/plaintext", "body": "Hello, World!" }] }
+EOF
+"$OC" --config "$work/upstream.json" 2>"$work/upstream.err" &
+pids+=($!)
+
+oc_config() { # $1: access log true|false
+  cat >"$work/oc.json" <<EOF
+{ "runtime": { "workers": $WORKERS }, "listeners": [{ "address": "127.0.0.1:$OC_PORT" }],
+  "logging": { "level": "warn", "access_log": $1 },
+  "routes": [
+    { "kind": "proxy", "path": "/plaintext", "upstreams": ["127.0.0.1:$UPSTREAM_PORT"] },
+    { "kind": "static", "path": "/", "root": "$work/www" } ] }
+EOF
+}
+
+nginx_config() { # $1: access log on|off
+  local log="access_log off;"
+  [ "$1" = on ] && log="access_log $work/nginx/access.log;"
+  cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $WORKERS;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  $log
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  types { application/octet-stream bin; }
+  upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT reuseport;
+    root $work/www;
+    location = /plaintext {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+}
+
+# CPU ticks (user + system) of a process and its children that are alive.
+ticks() {
+  local total=0 p
+  for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields 14 and 15 (utime, stime) after the command name in parentheses.
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "port $1 did not open" >&2
+  return 1
+}
+
+HZ=$(getconf CLK_TCK)
+rows=()
+
+measure() { # $1 server name, $2 pid, $3 url, $4 label, $5 log
+  local url=$3 out before after reqs rps cpu_us
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d1s "$url" >/dev/null # warm-up
+  before=$(ticks "$2")
+  out=$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$url")
+  after=$(ticks "$2")
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+  rows+=("| $4 | $5 | $1 | $rps | $cpu_us | ${errors:-} |")
+  echo "$4 / log $5 / $1: $rps req/s, $cpu_us us CPU per request $errors" >&2
+}
+
+wait_port $UPSTREAM_PORT
+for log in off on; do
+  flag=false
+  [ $log = on ] && flag=true
+  oc_config $flag
+  "$OC" --config "$work/oc.json" >"$work/oc-access.log" 2>"$work/oc.err" &
+  oc_pid=$!
+  pids+=($oc_pid)
+  nginx_config $log
+  "$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  nginx_pid=$!
+  pids+=($nginx_pid)
+  wait_port $OC_PORT
+  wait_port $NGINX_PORT
+  for case in "1k.bin:1 KiB static" "1m.bin:1 MiB static" "plaintext:proxy /plaintext"; do
+    path=${case%%:*}
+    label=${case#*:}
+    measure oc-server $oc_pid "http://127.0.0.1:$OC_PORT/$path" "$label" $log
+    measure nginx $nginx_pid "http://127.0.0.1:$NGINX_PORT/$path" "$label" $log
+  done
+  kill $oc_pid $nginx_pid
+  wait $oc_pid $nginx_pid 2>/dev/null || true
+done
+
+echo
+echo "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), $(nproc) CPUs; $WORKERS worker(s) each;" \
+  "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; nginx $($NGINX -v 2>&1 | sed 's/.*\///')"
+echo
+echo "| case | access log | server | requests/s | CPU µs/request | errors |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"

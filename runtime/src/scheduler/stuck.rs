@@ -1,0 +1,483 @@
+//! The stuck-coroutine report: a coroutine that holds its thread longer than the stuck
+//! threshold without suspending is logged once per episode, with its name, for how long and
+//! a backtrace taken on the stuck thread, and again when it finally suspends.
+//!
+//! # How
+//!
+//! The monitor already watches every worker's run counter (`monitor.rs`). [`StuckMonitor`]
+//! follows each run it sees in a coroutine as an episode, from when it first saw it:
+//!
+//! 1. Past the threshold the episode is counted (`RuntimeMetrics::stuck_reports`), and,
+//!    unless rate-limited, the monitor asks the stuck thread for a sample through its
+//!    worker's slot and sends it `SIGURG` (`preempt/sample.rs`: the handler walks the stack
+//!    there, into a preallocated buffer, doing only async-signal-safe work).
+//! 2. A later tick collects the sample and hands the raw addresses to the report thread,
+//!    which symbolizes them (the `backtrace` crate: it allocates, reads debug info and takes
+//!    locks, none of which may happen in the interrupted context) and logs a `tracing`
+//!    warning (target `oc_runtime::stuck`). A thread that does not answer within
+//!    `SAMPLE_PATIENCE` is reported without a backtrace.
+//! 3. When the run ends the episode's total goes into `stuck_longest`, and a logged episode
+//!    gets its follow-up line.
+//!
+//! A coroutine stuck past the time slice has its worker handed to another thread
+//! (`carrier.rs`) and keeps its own: the episode then follows the thread (its token goes
+//! into `followed`), which marks it ended when the coroutine suspends (`worker.rs`), or is
+//! frozen by a preemption signal (`freeze.rs`). Nothing here depends on preemption: a
+//! coroutine blocked in a system call the hooks do not cover, or inside a no-preempt
+//! section, is sampled the same way (the signal interrupts the call, which std retries).
+//!
+//! Cost when nothing is stuck: a comparison per worker per monitor tick.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::Worker;
+use super::worker::{Handed, Mode};
+use crate::preempt::sample::{ANY_RUN, Captured, Walk};
+
+/// Handed-off episodes followed at once; more are reported, but their end is not seen.
+const FOLLOWED: usize = 64;
+/// Bit set in a `followed` entry by its thread when its run ends.
+const ENDED: u64 = 1 << 63;
+/// How long the monitor waits for a stuck thread to answer a sample request.
+const SAMPLE_PATIENCE: Duration = Duration::from_millis(250);
+/// Rate limit of logged reports: a burst of this many, then one per `REFILL`.
+const BURST: f64 = 4.0;
+const REFILL: Duration = Duration::from_secs(1);
+
+/// What the workers and `RuntimeMetrics` share with the monitor.
+pub(crate) struct StuckWatch {
+    threshold: Option<Duration>,
+    reports: AtomicU64,
+    longest_ns: AtomicU64,
+    /// Tokens of threads whose handed-off runs are followed (0: free slot), with `ENDED` set
+    /// by the thread when its run ends.
+    followed: [AtomicU64; FOLLOWED],
+}
+
+impl StuckWatch {
+    pub(crate) fn new(threshold: Option<Duration>) -> StuckWatch {
+        StuckWatch {
+            threshold,
+            reports: AtomicU64::new(0),
+            longest_ns: AtomicU64::new(0),
+            followed: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    pub(crate) fn threshold(&self) -> Option<Duration> {
+        self.threshold
+    }
+
+    pub(crate) fn reports(&self) -> u64 {
+        self.reports.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn longest(&self) -> Duration {
+        Duration::from_nanos(self.longest_ns.load(Ordering::Relaxed))
+    }
+
+    fn note_hold(&self, held: Duration) {
+        self.longest_ns.fetch_max(held.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    }
+
+    /// The calling thread (token `token`) was running a coroutine whose worker had been
+    /// handed to another thread, and that run has just ended. Allocates nothing and takes
+    /// no lock (a frozen thread calls it).
+    pub(crate) fn handed_run_ended(&self, token: u64) {
+        if self.threshold.is_none() {
+            return;
+        }
+        for slot in &self.followed {
+            if slot.load(Ordering::Relaxed) == token {
+                let _ = slot.compare_exchange(token, token | ENDED, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn follow(&self, token: u64) -> Option<usize> {
+        self.followed
+            .iter()
+            .position(|slot| slot.compare_exchange(0, token, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+    }
+
+    fn has_ended(&self, slot: usize) -> bool {
+        self.followed[slot].load(Ordering::Acquire) & ENDED != 0
+    }
+
+    fn unfollow(&self, slot: usize) {
+        self.followed[slot].store(0, Ordering::Release);
+    }
+}
+
+/// One coroutine run the monitor follows.
+struct Episode {
+    worker: usize,
+    /// The worker's run number (`ANY_RUN` once handed off).
+    run: u64,
+    token: u64,
+    tid: i32,
+    since: Instant,
+    /// Past the threshold and counted.
+    reported: bool,
+    /// Its report was logged (it gets a follow-up).
+    logged: bool,
+    /// When a sample was asked for, while one is awaited.
+    asked: Option<Instant>,
+    /// Identity from the sample, for the follow-up.
+    id: Option<u64>,
+    name: Option<String>,
+    /// Its `followed` slot once handed off.
+    slot: Option<usize>,
+}
+
+/// What the report thread logs.
+enum Message {
+    Stuck { held: Duration, captured: Option<Captured>, why: Option<&'static str>, suppressed: u64 },
+    Ended { id: Option<u64>, name: Option<String>, total: Duration },
+}
+
+/// The monitor thread's side.
+pub(crate) struct StuckMonitor {
+    threshold: Duration,
+    runtime: std::sync::Arc<str>,
+    attached: Vec<Option<Episode>>,
+    detached: Vec<Episode>,
+    samples: bool,
+    tokens: f64,
+    refilled: Instant,
+    suppressed: u64,
+    reporter: Option<mpsc::Sender<Message>>,
+}
+
+impl StuckMonitor {
+    /// `None` when the report is off.
+    pub(crate) fn new(shared: &super::Shared, workers: usize) -> Option<StuckMonitor> {
+        let threshold = shared.stuck.threshold()?;
+        Some(StuckMonitor {
+            threshold,
+            runtime: shared.config.name.as_str().into(),
+            attached: (0..workers).map(|_| None).collect(),
+            detached: Vec::new(),
+            samples: crate::preempt::enable_samples(),
+            tokens: BURST,
+            refilled: Instant::now(),
+            suppressed: 0,
+            reporter: None,
+        })
+    }
+
+    /// Whether a handed-off episode is still followed (the monitor must keep ticking even
+    /// if every worker sleeps).
+    pub(crate) fn following(&self) -> bool {
+        !self.detached.is_empty()
+    }
+
+    /// The monitor slept (every worker parked): nothing was running meanwhile.
+    pub(crate) fn all_parked(&mut self, watch: &StuckWatch, now: Instant, workers: &[std::sync::Arc<Worker>]) {
+        for index in 0..self.attached.len() {
+            if let Some(episode) = self.attached[index].take() {
+                self.end(watch, episode, now, &workers[index]);
+            }
+        }
+    }
+
+    /// One tick for worker `index`: what it runs now (`resumes`, `mode`).
+    pub(crate) fn observe(
+        &mut self,
+        watch: &StuckWatch,
+        index: usize,
+        worker: &Worker,
+        resumes: u64,
+        mode: Mode,
+        now: Instant,
+    ) {
+        let running = matches!(mode, Mode::User | Mode::Runtime);
+        let same = self.attached[index].as_ref().is_some_and(|e| e.run == resumes && running);
+        if !same {
+            if let Some(episode) = self.attached[index].take() {
+                self.end(watch, episode, now, worker);
+            }
+            if running {
+                let (token, _) = worker.driver_and_mode();
+                self.attached[index] = Some(Episode {
+                    worker: index,
+                    run: resumes,
+                    token,
+                    tid: worker.tid(),
+                    since: now,
+                    reported: false,
+                    logged: false,
+                    asked: None,
+                    id: None,
+                    name: None,
+                    slot: None,
+                });
+            }
+        }
+        if let Some(mut episode) = self.attached[index].take() {
+            self.advance(watch, &mut episode, now, worker);
+            self.attached[index] = Some(episode);
+        }
+    }
+
+    /// Worker `index` was just handed off from the thread its coroutine keeps: the episode
+    /// follows that thread.
+    pub(crate) fn handed_off(&mut self, watch: &StuckWatch, index: usize, handed: &Handed) {
+        let Some(mut episode) = self.attached[index].take() else { return };
+        episode.run = ANY_RUN;
+        episode.token = handed.token;
+        episode.tid = handed.tid;
+        episode.slot = watch.follow(handed.token);
+        if episode.slot.is_some() {
+            self.detached.push(episode);
+        }
+        // Without a slot its end cannot be seen: it is dropped (counted if it was reported).
+    }
+
+    /// One tick for the handed-off episodes.
+    pub(crate) fn observe_detached(&mut self, watch: &StuckWatch, now: Instant, workers: &[std::sync::Arc<Worker>]) {
+        let mut episodes = std::mem::take(&mut self.detached);
+        episodes.retain_mut(|episode| {
+            let worker = &workers[episode.worker];
+            let slot = episode.slot.expect("followed episodes have a slot");
+            if watch.has_ended(slot) {
+                watch.unfollow(slot);
+                let ended = Episode { slot: None, ..std::mem::replace(episode, placeholder(now)) };
+                self.end(watch, ended, now, worker);
+                return false;
+            }
+            self.advance(watch, episode, now, worker);
+            true
+        });
+        self.detached = episodes;
+    }
+
+    /// Counts, samples and collects for an episode that is still going.
+    fn advance(&mut self, watch: &StuckWatch, episode: &mut Episode, now: Instant, worker: &Worker) {
+        let held = now.duration_since(episode.since);
+        if held < self.threshold {
+            return;
+        }
+        watch.note_hold(held);
+        if !episode.reported {
+            episode.reported = true;
+            watch.reports.fetch_add(1, Ordering::Relaxed);
+            if self.allow(now) {
+                episode.logged = true;
+                if self.samples && worker.sample().request(episode.token, episode.run) {
+                    episode.asked = Some(now);
+                    crate::preempt::sample_thread(episode.tid);
+                } else {
+                    let why = if self.samples { "another sample of this worker was in flight" } else { UNSUPPORTED };
+                    self.report(held, None, Some(why));
+                }
+            } else {
+                self.suppressed += 1;
+            }
+        }
+        if let Some(asked) = episode.asked {
+            if let Some(captured) = worker.sample().collect() {
+                episode.asked = None;
+                episode.id = captured.id;
+                episode.name = captured.name.clone();
+                self.report(held, Some(captured), None);
+            } else if now.duration_since(asked) >= SAMPLE_PATIENCE && worker.sample().withdraw() {
+                episode.asked = None;
+                self.report(held, None, Some("the stuck thread did not answer the sample signal"));
+            }
+        }
+    }
+
+    /// An episode's run has ended.
+    fn end(&mut self, watch: &StuckWatch, mut episode: Episode, now: Instant, worker: &Worker) {
+        if let Some(slot) = episode.slot.take() {
+            watch.unfollow(slot);
+        }
+        if episode.asked.is_some() {
+            // Ended before the sample was collected: take it if it came (a handler still
+            // writing finishes within microseconds), or withdraw the request.
+            let held = now.duration_since(episode.since);
+            let deadline = Instant::now() + Duration::from_millis(10);
+            loop {
+                if let Some(captured) = worker.sample().collect() {
+                    if captured.walk == Walk::Stale {
+                        self.report(held, None, Some(ENDED_FIRST));
+                    } else {
+                        episode.id = captured.id;
+                        episode.name = captured.name.clone();
+                        self.report(held, Some(captured), None);
+                    }
+                    break;
+                }
+                if worker.sample().withdraw() || Instant::now() >= deadline {
+                    self.report(held, None, Some(ENDED_FIRST));
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        }
+        if !episode.reported {
+            return;
+        }
+        let total = now.duration_since(episode.since);
+        watch.note_hold(total);
+        if episode.logged {
+            self.send(Message::Ended { id: episode.id, name: episode.name, total });
+        }
+    }
+
+    /// Takes a rate-limit token.
+    fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed / REFILL.as_secs_f64()).min(BURST);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn report(&mut self, held: Duration, captured: Option<Captured>, why: Option<&'static str>) {
+        let suppressed = std::mem::take(&mut self.suppressed);
+        self.send(Message::Stuck { held, captured, why, suppressed });
+    }
+
+    fn send(&mut self, message: Message) {
+        if self.reporter.is_none() {
+            let (tx, rx) = mpsc::channel();
+            let runtime = self.runtime.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("{}-stuck-report", self.runtime))
+                .spawn(move || report_main(&runtime, rx));
+            if started.is_err() {
+                // No thread for reports: counted in the metrics only.
+                return;
+            }
+            self.reporter = Some(tx);
+        }
+        if let Some(tx) = &self.reporter {
+            let _ = tx.send(message);
+        }
+    }
+}
+
+/// The symbol (without its generic arguments) that starts every coroutine's own frames.
+const COROUTINE_ENTRY: &str = "oc_runtime::task::cell::Cell<";
+
+const UNSUPPORTED: &str = "backtraces of stuck coroutines are taken on x86_64 Linux only";
+const ENDED_FIRST: &str = "the coroutine suspended before its backtrace was taken";
+
+fn placeholder(now: Instant) -> Episode {
+    Episode {
+        worker: 0,
+        run: 0,
+        token: 0,
+        tid: 0,
+        since: now,
+        reported: false,
+        logged: false,
+        asked: None,
+        id: None,
+        name: None,
+        slot: None,
+    }
+}
+
+/// The report thread: symbolizes and logs, off the monitor (symbolizing reads debug info,
+/// which can take a while the first time). Ends when the monitor drops its sender.
+fn report_main(runtime: &str, rx: mpsc::Receiver<Message>) {
+    for message in rx {
+        match message {
+            Message::Stuck { held, captured, why, suppressed } => {
+                let who =
+                    describe(captured.as_ref().and_then(|c| c.id), captured.as_ref().and_then(|c| c.name.as_deref()));
+                let trace = match (&captured, why) {
+                    (Some(c), _) if tracing::enabled!(target: "oc_runtime::stuck", tracing::Level::WARN) => {
+                        symbolize(c)
+                    }
+                    (Some(_), _) => String::new(),
+                    (None, Some(why)) => format!("no backtrace: {why}"),
+                    (None, None) => String::from("no backtrace"),
+                };
+                let suppressed = if suppressed > 0 {
+                    format!(" ({suppressed} earlier reports rate-limited)")
+                } else {
+                    String::new()
+                };
+                tracing::warn!(
+                    target: "oc_runtime::stuck",
+                    runtime,
+                    held_ms = held.as_millis() as u64,
+                    "{who} has held its thread for {} ms without suspending{suppressed}; where it is:\n{trace}",
+                    held.as_millis(),
+                );
+            }
+            Message::Ended { id, name, total } => {
+                let who = describe(id, name.as_deref());
+                tracing::warn!(
+                    target: "oc_runtime::stuck",
+                    runtime,
+                    total_ms = total.as_millis() as u64,
+                    "{who} suspended after holding its thread for {} ms",
+                    total.as_millis(),
+                );
+            }
+        }
+    }
+}
+
+fn describe(id: Option<u64>, name: Option<&str>) -> String {
+    match (name, id) {
+        (Some(name), Some(id)) => format!("coroutine '{name}' (id {id})"),
+        (None, Some(id)) => format!("coroutine {id}"),
+        _ => String::from("a coroutine"),
+    }
+}
+
+/// One line per frame (inlined functions each get theirs), with file and line when known.
+fn symbolize(captured: &Captured) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match captured.walk {
+        Walk::Full => {}
+        Walk::UnsafePlace => out.push_str(
+            "(the signal landed in the dynamic loader or the unwinder, where walking the stack is not \
+             safe: only the interrupted instruction is shown)\n",
+        ),
+        Walk::Lost => out.push_str("(the unwinder could not walk past the signal frame)\n"),
+        Walk::Stale => out.push_str("(the coroutine had suspended when the signal arrived)\n"),
+    }
+    'frames: for (i, &ip) in captured.ips.iter().enumerate() {
+        // Return addresses point after the call: look up the call itself. The first address
+        // is the interrupted instruction.
+        let lookup = if i == 0 { ip } else { ip.saturating_sub(1) };
+        let mut lines = Vec::new();
+        backtrace::resolve(lookup as *mut std::ffi::c_void, |symbol| {
+            let name = symbol.name().map_or_else(|| String::from("<unknown>"), |n| format!("{n:#}"));
+            let place = match (symbol.filename(), symbol.lineno()) {
+                (Some(file), Some(line)) => Some(format!("{}:{line}", file.display())),
+                _ => None,
+            };
+            lines.push((name, place));
+        });
+        if lines.is_empty() {
+            let _ = writeln!(out, "  {i:>3}: {ip:#x}");
+        }
+        for (name, place) in lines {
+            // The coroutine's entry: what lies beyond is the runtime's own frames.
+            if name.starts_with(COROUTINE_ENTRY) {
+                out.push_str("       (the coroutine's entry; scheduler frames omitted)\n");
+                break 'frames;
+            }
+            let _ = writeln!(out, "  {i:>3}: {name}");
+            if let Some(place) = place {
+                let _ = writeln!(out, "           at {place}");
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,331 @@
+//! The access log: one line per request in the common log format, on standard output.
+//!
+//! A request appends its line to a shared buffer under a short lock (no IO, no suspension
+//! while it is held); a plain thread takes the buffer every 100 ms, or sooner when it passes
+//! 64 KiB, and writes it. A coroutine therefore never waits on the log's output, and a
+//! request costs one formatted line and one uncontended lock. If the output falls behind by
+//! more than `MAX_PENDING` bytes, lines are dropped and counted (`oc_access_log_dropped_lines_total`)
+//! rather than let memory grow.
+//!
+//! # Shutdown
+//!
+//! 1. `flush` takes whatever is buffered and writes it, on the calling thread.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Buffered bytes past which lines are dropped.
+const MAX_PENDING: usize = 16 * 1024 * 1024;
+/// Buffered bytes past which the writer is woken early.
+const WAKE_AT: usize = 64 * 1024;
+
+/// Lines waiting for the writer, and the date of the second they are being written in.
+struct Pending {
+    buf: Vec<u8>,
+    /// The second `date` shows.
+    second: u64,
+    /// `10/Oct/2000:13:55:36 +0000`.
+    date: [u8; 26],
+}
+
+/// The process's access log.
+pub(crate) struct AccessLog {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    dropped: AtomicU64,
+    /// Serialises the writer thread and `flush`, so that lines keep their order.
+    output: Mutex<()>,
+}
+
+static LOG: OnceLock<Arc<AccessLog>> = OnceLock::new();
+
+/// The monotonic clock's origin for `wall_second`.
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+/// Wall-clock nanoseconds since the epoch at `ORIGIN`, as last measured (the writer thread
+/// measures it again every 100 ms, so that a step of the wall clock shows within that).
+static ORIGIN_WALL_NS: AtomicI64 = AtomicI64::new(0);
+
+/// Measures `ORIGIN_WALL_NS` again.
+fn sync_wall_clock() {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    let since_origin = origin.elapsed().as_nanos() as i64;
+    ORIGIN_WALL_NS.store(wall - since_origin, Ordering::Relaxed);
+}
+
+/// The wall-clock second (since the epoch) of `at`, from the monotonic reading a request
+/// took anyway: no clock read of its own.
+fn wall_second(at: Instant) -> u64 {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let ns = ORIGIN_WALL_NS.load(Ordering::Relaxed) + at.saturating_duration_since(origin).as_nanos() as i64;
+    (ns.max(0) / 1_000_000_000) as u64
+}
+
+impl AccessLog {
+    /// The access log, its writer thread started on first use.
+    pub(crate) fn get() -> &'static Arc<AccessLog> {
+        LOG.get_or_init(|| {
+            let log = Arc::new(AccessLog {
+                pending: Mutex::new(Pending { buf: Vec::with_capacity(WAKE_AT * 2), second: u64::MAX, date: [0; 26] }),
+                wake: Condvar::new(),
+                dropped: AtomicU64::new(0),
+                output: Mutex::new(()),
+            });
+            sync_wall_clock();
+            let writer = log.clone();
+            std::thread::Builder::new()
+                .name("oc-access-log".into())
+                .spawn(move || writer.run())
+                .expect("cannot start the access log's writer thread");
+            log
+        })
+    }
+
+    /// Lines dropped so far, if the log was ever used.
+    pub(crate) fn dropped_if_started() -> u64 {
+        LOG.get().map_or(0, |l| l.dropped.load(Ordering::Relaxed))
+    }
+
+    /// Appends a line for one request, formatted straight into the shared buffer: bytes
+    /// copied and integers written by hand, the date formatted once a second, no allocation
+    /// while the buffer has room (a hundred nanoseconds or so under the lock).
+    ///
+    /// `at` is when the request arrived (its date in the line).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record(
+        &self,
+        at: Instant,
+        peer: Option<SocketAddr>,
+        method: &str,
+        target: &str,
+        version: oc_http::Version,
+        status: u16,
+        bytes: u64,
+    ) {
+        let version: &[u8] = match version {
+            oc_http::Version::Http10 => b"HTTP/1.0",
+            oc_http::Version::Http11 => b"HTTP/1.1",
+        };
+        let target = escape_if_needed(target);
+        let second = wall_second(at);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let before = pending.buf.len();
+        if before > MAX_PENDING {
+            drop(pending);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if pending.second != second {
+            let mut date = [0u8; 26];
+            let _ = write_clf_date(&mut &mut date[..], second);
+            pending.date = date;
+            pending.second = second;
+        }
+        let Pending { buf, date, .. } = &mut *pending;
+        match peer.map(|p| p.ip()) {
+            Some(std::net::IpAddr::V4(ip)) => {
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b'.');
+                    }
+                    push_decimal(buf, u64::from(octet));
+                }
+            }
+            Some(ip) => {
+                let _ = write!(buf, "{ip}");
+            }
+            None => buf.push(b'-'),
+        }
+        buf.extend_from_slice(b" - - [");
+        buf.extend_from_slice(&date[..]);
+        buf.extend_from_slice(b"] \"");
+        buf.extend_from_slice(method.as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(target.as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(version);
+        buf.extend_from_slice(b"\" ");
+        push_decimal(buf, u64::from(status));
+        buf.push(b' ');
+        match bytes {
+            0 => buf.push(b'-'),
+            n => push_decimal(buf, n),
+        }
+        buf.push(b'\n');
+        // Wake the writer once, as the buffer passes the mark.
+        let wake = before < WAKE_AT && buf.len() >= WAKE_AT;
+        drop(pending);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The writer thread: every 100 ms (or when woken), writes what is buffered.
+    fn run(&self) {
+        let mut spare = Vec::with_capacity(WAKE_AT * 2);
+        loop {
+            {
+                let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut pending, _) = self
+                    .wake
+                    .wait_timeout_while(pending, Duration::from_millis(100), |p| p.buf.len() < WAKE_AT)
+                    .unwrap_or_else(|e| e.into_inner());
+                std::mem::swap(&mut pending.buf, &mut spare);
+            }
+            sync_wall_clock();
+            self.write_out(&mut spare);
+        }
+    }
+
+    fn write_out(&self, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        let _order = self.output.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(buf);
+        let _ = stdout.flush();
+        buf.clear();
+    }
+
+    /// Writes whatever is buffered now (at shutdown).
+    pub(crate) fn flush(&self) {
+        let mut taken = std::mem::take(&mut self.pending.lock().unwrap_or_else(|e| e.into_inner()).buf);
+        self.write_out(&mut taken);
+    }
+}
+
+/// The target as it may appear in a log line: `"`, `\` and control bytes escaped (the parser
+/// admits only visible ASCII in a target, so this is a defence, not the usual path).
+fn escape_if_needed(target: &str) -> std::borrow::Cow<'_, str> {
+    if target.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+        std::borrow::Cow::Borrowed(target)
+    } else {
+        std::borrow::Cow::Owned(escape(target))
+    }
+}
+
+fn escape(target: &str) -> String {
+    let mut out = String::with_capacity(target.len());
+    for c in target.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_graphic() => out.push(c),
+            c => {
+                let mut b = [0u8; 4];
+                for byte in c.encode_utf8(&mut b).bytes() {
+                    out.push_str(&format!("\\x{byte:02x}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `n` in decimal.
+fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+/// `10/Oct/2000:13:55:36 +0000` (UTC) for `secs` since the epoch.
+fn write_clf_date(w: &mut impl Write, secs: u64) -> std::io::Result<()> {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    write!(
+        w,
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01 (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_the_common_log_format() {
+        let mut out = Vec::new();
+        write_clf_date(&mut out, 971_186_136).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "10/Oct/2000:13:55:36 +0000");
+        let mut out = Vec::new();
+        write_clf_date(&mut out, 1_709_208_000).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "29/Feb/2024:12:00:00 +0000");
+    }
+
+    #[test]
+    fn the_wall_clock_from_the_monotonic_one() {
+        sync_wall_clock();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let derived = wall_second(Instant::now());
+        assert!(derived.abs_diff(wall) <= 1, "{derived} vs {wall}");
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u64, 7, 10, 404, 1_048_576, u64::MAX] {
+            let mut buf = Vec::new();
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, n.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn lines_in_the_common_log_format() {
+        let log = AccessLog {
+            pending: Mutex::new(Pending { buf: Vec::new(), second: u64::MAX, date: [0; 26] }),
+            wake: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            output: Mutex::new(()),
+        };
+        sync_wall_clock();
+        let peer = Some("10.1.2.3:5555".parse().unwrap());
+        let now = Instant::now();
+        log.record(now, peer, "GET", "/a?b", oc_http::Version::Http11, 200, 1234);
+        log.record(now, Some("[::1]:80".parse().unwrap()), "HEAD", "/\"x", oc_http::Version::Http10, 304, 0);
+        let text = String::from_utf8(log.pending.lock().unwrap().buf.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("10.1.2.3 - - ["), "{text}");
+        assert!(lines[0].ends_with(" +0000] \"GET /a?b HTTP/1.1\" 200 1234"), "{text}");
+        assert!(lines[1].starts_with("::1 - - [") && lines[1].ends_with("] \"HEAD /\\\"x HTTP/1.0\" 304 -"), "{text}");
+    }
+
+    #[test]
+    fn targets_are_escaped() {
+        assert_eq!(escape_if_needed("/a?b=c"), "/a?b=c");
+        assert_eq!(escape_if_needed("/a\"b\\"), "/a\\\"b\\\\");
+        assert_eq!(escape("/é"), "/\\xc3\\xa9");
+    }
+}
