@@ -9,8 +9,8 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     const N: usize = 100_000;
     const PERIOD: Duration = Duration::from_secs(1);
     // Each sleeping coroutine holds a guard-paged stack: two memory mappings.
-    support::ensure_max_map_count(2 * N + 20_000);
     let rt = support::runtime(2);
+    support::require_max_map_count(rt.metrics().stack_guard, 2 * N + 20_000);
     // Each sleeper reports when it began and how long it slept: the spawning (and, with
     // mprotect guard pages, each stack's mappings) takes a while on a slow machine, so the
     // period is measured from when each sleeper started.
