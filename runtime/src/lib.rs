@@ -57,6 +57,7 @@ mod global;
 #[cfg(feature = "hooks")]
 mod hooks;
 pub mod io;
+mod loom;
 mod metrics;
 mod preempt;
 mod reactor;
