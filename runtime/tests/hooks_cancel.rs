@@ -28,13 +28,16 @@ enum Call {
 /// Runs `call` on `fds` (what `prepare` made); returns the result and errno.
 fn run(call: Call, fd: RawFd, addr: std::net::SocketAddr) -> (isize, i32) {
     let mut byte = [0u8; 1];
-    // SAFETY (all arms): valid descriptors owned by the test, valid buffers and structs.
     let ret = match call {
+        // SAFETY: a descriptor the test keeps open, and a one-byte buffer.
         Call::Read => unsafe { libc::read(fd, byte.as_mut_ptr().cast(), 1) },
+        // SAFETY: as above.
         Call::Recv => unsafe { libc::recv(fd, byte.as_mut_ptr().cast(), 1, 0) },
+        // SAFETY: a listener the test keeps open; no address wanted.
         Call::Accept => unsafe { libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut()) as isize },
         Call::Poll => {
             let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
             unsafe { libc::poll(&mut pfd, 1, 60_000) as isize }
         }
         Call::Connect => {
@@ -45,8 +48,10 @@ fn run(call: Call, fd: RawFd, addr: std::net::SocketAddr) -> (isize, i32) {
                 sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) },
                 sin_zero: [0; 8],
             };
+            // SAFETY: no pointers.
             let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
             assert!(s >= 0);
+            // SAFETY: a socket made above and an address of the length given.
             let r = unsafe {
                 libc::connect(
                     s,
@@ -55,6 +60,7 @@ fn run(call: Call, fd: RawFd, addr: std::net::SocketAddr) -> (isize, i32) {
                 )
             };
             let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            // SAFETY: the socket made above, closed once.
             unsafe { libc::close(s) };
             return (r as isize, e);
         }
