@@ -61,35 +61,59 @@ pub use server::{Server, ServerHandle};
 pub use tls::TlsConfig;
 
 /// For the fuzz target (`http/fuzz`): parses `data` as a pipeline of requests the way a
-/// connection does, whole and split at every point, and panics if the outcomes differ.
+/// connection does, and panics unless every way of receiving it gives the same requests.
+///
+/// Compared, request by request: method, target, version, every header and the body, or the
+/// refusal status. The ways: all at once; every prefix alone (it must give a prefix of the
+/// whole outcome: no request the whole does not have, and a refusal only where the whole
+/// refuses the same); and every split in two reads (the first part, then the rest arriving
+/// on the same buffer), which must give exactly the whole outcome.
 #[doc(hidden)]
 pub fn fuzz_parse(data: &[u8]) {
+    type Parsed = Result<(String, String, String, Vec<(String, Vec<u8>)>, Vec<u8>), u16>;
     let limits = Limits::default();
-    let outcome = |input: &[u8]| {
+    // Parses `data`, of which only `data[..first]` has arrived at first, then the rest.
+    let outcome = |data: &[u8], first: usize| -> Vec<Parsed> {
         let mut req = Request::new("", "");
-        req.buf = input.to_vec();
+        req.buf = data.to_vec();
         let mut seen = Vec::new();
         let mut start = 0;
-        while start < input.len() {
-            match parse::parse(&mut req, start, input.len(), &limits) {
-                Ok(parse::Parse::Done(used)) => {
-                    assert!(used > 0 && start + used <= input.len());
-                    seen.push(Ok((req.method().to_owned(), req.target().to_owned(), req.body().to_vec())));
-                    start += used;
-                }
-                Ok(parse::Parse::Need { .. } | parse::Parse::Head { .. }) => break,
-                Err(status) => {
-                    seen.push(Err(status));
-                    break;
+        for end in [first, data.len()] {
+            while start < end {
+                match parse::parse(&mut req, start, end, &limits) {
+                    Ok(parse::Parse::Done(used)) => {
+                        assert!(used > 0 && start + used <= end, "used {used} of {start}..{end}");
+                        let headers = req.headers().map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec())).collect();
+                        seen.push(Ok((
+                            req.method().to_owned(),
+                            req.target().to_owned(),
+                            format!("{:?}", req.version()),
+                            headers,
+                            req.body().to_vec(),
+                        )));
+                        start += used;
+                    }
+                    Ok(parse::Parse::Need { .. } | parse::Parse::Head { .. }) => break,
+                    Err(status) => {
+                        seen.push(Err(status));
+                        return seen;
+                    }
                 }
             }
         }
         seen
     };
-    let whole = outcome(data);
-    // A prefix never yields more complete requests than the whole input.
+    let whole = outcome(data, data.len());
     for cut in 0..data.len() {
-        let part = outcome(&data[..cut]);
-        assert!(part.len() <= whole.len() || whole.last().is_some_and(|r| r.is_err()));
+        let part = outcome(&data[..cut], cut);
+        let agrees = part.len() <= whole.len()
+            && part.iter().zip(&whole).enumerate().all(|(i, (p, w))| {
+                // A prefix may end inside a request the whole refuses (a head or body over a
+                // limit is refused as soon as it is over it, however it arrived).
+                p == w || (i + 1 == part.len() && p.is_err() && w.is_err())
+            });
+        assert!(agrees, "the first {cut} bytes alone parse differently: {part:?}\nwhole: {whole:?}");
+        let split = outcome(data, cut);
+        assert_eq!(split, whole, "received as {cut} bytes, then the rest");
     }
 }

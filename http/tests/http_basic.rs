@@ -494,3 +494,58 @@ fn reset_content_is_sent_with_a_zero_length_and_no_content() {
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
 }
+
+/// The test client itself: a server that sends a body after a response that must have none
+/// (HEAD, 204, 304) is caught, not read past. Without this, every HEAD/204/304 test above
+/// would pass against such a server.
+#[test]
+fn the_test_client_refuses_a_body_after_head_204_and_304() {
+    for (request_is_head, response) in [
+        (true, &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"[..]),
+        (false, &b"HTTP/1.1 204 No Content\r\n\r\nhello"[..]),
+        (false, &b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello"[..]),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut request = [0u8; 256];
+            let _ = s.read(&mut request).unwrap();
+            s.write_all(response).unwrap();
+            // Held open, as a keep-alive connection would be.
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let mut s = connect(addr);
+        s.write_all(if request_is_head {
+            b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+        } else {
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        })
+        .unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut buf = Vec::new();
+            read_response(&mut s, &mut buf, request_is_head)
+        }));
+        let message = match caught {
+            Ok(r) => panic!("the client accepted a body after a bodiless response: {r:?}"),
+            Err(payload) => payload.downcast_ref::<String>().cloned().unwrap_or_default(),
+        };
+        assert!(message.contains("must have none"), "{message}");
+        server.join().unwrap();
+    }
+    // And a well-framed bodiless response followed by the next pipelined one is accepted.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut request = [0u8; 256];
+        let _ = s.read(&mut request).unwrap();
+        s.write_all(b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+    });
+    let mut s = connect(addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 204);
+    assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "ok");
+    server.join().unwrap();
+}

@@ -97,6 +97,34 @@ fn connecting_to_a_closed_port_is_refused() {
 }
 
 #[test]
+fn connect_timeout_times_out_against_a_peer_that_never_answers() {
+    // A peer that never answers (not one that refuses): the time-out itself must fire, on
+    // time, and the worker keeps running other coroutines meanwhile.
+    let (_listener, addr, _fill) = support::unanswering_addr();
+    support::on_each_backend(1, move |backend| {
+        const TIMEOUT: Duration = Duration::from_millis(300);
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            oc_runtime::spawn(move || {
+                for _ in 0..10 {
+                    oc_runtime::sleep(Duration::from_millis(10));
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        };
+        let start = Instant::now();
+        let err = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
+        assert!(took >= TIMEOUT, "{backend:?}: gave up after {took:?} of {TIMEOUT:?}");
+        assert!(took < TIMEOUT + Duration::from_millis(150), "{backend:?}: timed out only after {took:?}");
+        ticker.join().unwrap();
+        assert_eq!(ticks.load(std::sync::atomic::Ordering::SeqCst), 10, "{backend:?}: the worker was blocked");
+    });
+}
+
+#[test]
 fn cancelling_a_coroutine_blocked_in_a_read_unwinds_it_promptly() {
     support::on_each_backend(2, |backend| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

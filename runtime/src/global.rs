@@ -31,14 +31,29 @@ pub fn init(builder: Builder) -> io::Result<()> {
 }
 
 fn start_from_env() -> Runtime {
-    let mut builder = Builder::new().name("oc-global");
-    if let Some(n) = env_usize("OC_WORKERS") {
+    let defaults = || Builder::new().name("oc-global");
+    let mut builder = defaults();
+    let workers = env_usize("OC_WORKERS");
+    let stack_size = env_usize("OC_STACK_SIZE");
+    if let Some(n) = workers {
         builder = builder.workers(n);
     }
-    if let Some(n) = env_usize("OC_STACK_SIZE") {
+    if let Some(n) = stack_size {
         builder = builder.stack_size(n);
     }
-    builder.build().unwrap_or_else(|e| panic!("cannot start the global oc runtime: {e}"))
+    match builder.build() {
+        Ok(rt) => rt,
+        // Settings from the environment that the machine cannot honour (say, more workers
+        // than descriptors allow) are bad input, not a reason to end the process.
+        Err(e) if workers.is_some() || stack_size.is_some() => {
+            eprintln!(
+                "oc-runtime: cannot start the global runtime with OC_WORKERS={workers:?} OC_STACK_SIZE={stack_size:?} \
+                 ({e}); starting it with the defaults"
+            );
+            defaults().build().unwrap_or_else(|e| panic!("cannot start the global oc runtime: {e}"))
+        }
+        Err(e) => panic!("cannot start the global oc runtime: {e}"),
+    }
 }
 
 fn env_usize(name: &str) -> Option<usize> {

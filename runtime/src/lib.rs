@@ -61,6 +61,7 @@ mod global;
 mod hooks;
 pub mod io;
 pub mod local;
+mod loom;
 mod metrics;
 mod preempt;
 mod reactor;

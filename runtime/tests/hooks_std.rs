@@ -29,8 +29,8 @@ where
 
 #[test]
 fn ten_thousand_std_thread_sleeps_overlap() {
-    support::ensure_max_map_count(40_000);
     on_one_worker_each_backend(|backend| {
+        support::require_max_map_count(oc_runtime::current_metrics().unwrap().stack_guard, 40_000);
         let start = Instant::now();
         let handles: Vec<_> =
             (0..10_000).map(|_| oc_runtime::spawn(|| std::thread::sleep(Duration::from_millis(100)))).collect();
@@ -142,6 +142,43 @@ fn connect_timeout_and_refused_through_hooked_poll_and_connect() {
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}");
         assert_eq!(TcpStream::connect(addr).unwrap_err().kind(), ErrorKind::ConnectionRefused, "{backend:?}");
     });
+}
+
+#[test]
+fn std_connect_timeout_times_out_against_a_peer_that_never_answers() {
+    // A loopback listener with backlog 0 and a full accept queue drops further SYNs: std's
+    // connect_timeout (a non-blocking connect, then a hooked poll) must time out on time
+    // without blocking the only worker.
+    let listener = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let mut fill = Vec::new();
+    while fill.len() < 8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fill.push(s),
+            Err(e) if e.kind() == ErrorKind::TimedOut => break,
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+    }
+    assert!(fill.len() < 8, "the accept queue never filled");
+    on_one_worker_each_backend(move |backend| {
+        const TIMEOUT: Duration = Duration::from_millis(300);
+        let ticker = oc_runtime::spawn(|| {
+            for _ in 0..10 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Instant::now()
+        });
+        let start = Instant::now();
+        let err = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
+        assert!(took >= TIMEOUT && took < TIMEOUT + Duration::from_millis(150), "{backend:?}: {took:?}");
+        let ticked_at = ticker.join().unwrap();
+        assert!(ticked_at < start + TIMEOUT, "{backend:?}: the worker was blocked while connecting");
+    });
+    drop(fill);
 }
 
 #[test]

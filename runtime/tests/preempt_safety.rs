@@ -174,10 +174,17 @@ fn a_thread_local_borrowed_when_the_signal_lands_is_seen_by_no_other_coroutine()
     let (clashes, checks) = rt.block_on(|| {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        // At least six borrows, and on until the checker has looked often enough for its
+        // verdict to mean something (on a loaded machine it gets fewer turns per borrow).
+        let checked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let seen = checked.clone();
         let holder = oc_runtime::task::Builder::new()
             .preemptible(true)
             .spawn(move || {
-                for _ in 0..6 {
+                let start = std::time::Instant::now();
+                let mut round = 0;
+                while round < 6 || (seen.load(Ordering::SeqCst) <= 20 && start.elapsed() < Duration::from_secs(20)) {
+                    round += 1;
                     // Borrowed for 50 ms of computation: preemption signals land inside.
                     SCRATCH.with(|cell| {
                         let mut v = cell.borrow_mut();
@@ -199,6 +206,7 @@ fn a_thread_local_borrowed_when_the_signal_lands_is_seen_by_no_other_coroutine()
                     }
                 });
                 checks += 1;
+                checked.store(checks, Ordering::SeqCst);
                 oc_runtime::yield_now();
             }
             (clashes, checks)

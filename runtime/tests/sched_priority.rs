@@ -72,7 +72,15 @@ fn low_priority_is_not_starved_by_a_stream_of_urgent_work() {
     });
     let (low_at, default_at) = low_done;
     let low_at = low_at.expect("the low-priority coroutine was starved");
-    assert!(low_at < Duration::from_millis(500), "{low_at:?}");
-    assert!(default_at < Duration::from_millis(500), "{default_at:?}");
+    // docs/tuning.md: "A ready coroutine passed over for 50 ms runs regardless of priority."
+    // Not before (the urgent ones come first), and not much after: the slack covers a thread
+    // descheduled on a loaded machine, and is well under the next multiple of the bound.
+    const AGING: Duration = Duration::from_millis(50);
+    const SLACK: Duration = Duration::from_millis(60);
+    for (what, at) in [("priority 9", low_at), ("default priority", default_at)] {
+        eprintln!("{what} ran after {at:?}");
+        assert!(at >= AGING, "{what} ran after {at:?}, before the urgent stream had held it {AGING:?}");
+        assert!(at < AGING + SLACK, "{what} ran after {at:?}: passed over longer than {AGING:?}");
+    }
     support::shutdown(rt);
 }

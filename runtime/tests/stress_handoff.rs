@@ -1,6 +1,7 @@
 //! Hand-off under pressure: thousands of hand-offs while coroutines spawn, sleep and join.
 //!
-//! Ignored by default (about a minute); run with
+//! The short form (three rounds, about 10 s) runs with the suite and in CI. The long form
+//! (twenty rounds, about a minute) is ignored by default; run it with
 //! `cargo nextest run -p oc-runtime --test stress_handoff --run-ignored only`, ideally with
 //! the other core busy (`while :; do :; done &`), which widens the races it looks for. It
 //! found a thread that lost its worker in a hand-off taking the worker back (two threads then
@@ -17,13 +18,9 @@ fn spin(d: Duration) {
     }
 }
 
-#[test]
-#[ignore = "a minute of hand-offs; run with --run-ignored"]
-fn thousands_of_hand_offs_lose_no_coroutine() {
-    const ROUNDS: usize = 20;
-    const N: usize = 20_000;
-    support::ensure_max_map_count(2 * N + 20_000);
-    for round in 0..ROUNDS {
+/// `rounds` rounds of `n` coroutines under a 1 ms time slice.
+fn hand_offs_under_pressure(rounds: usize, n: usize) {
+    for round in 0..rounds {
         // A 1 ms slice: every seventh coroutine holds its worker past it, and the spawner
         // holds it for the whole spawning loop, so hand-offs come by the thousand.
         let rt = oc_runtime::Runtime::builder()
@@ -31,9 +28,10 @@ fn thousands_of_hand_offs_lose_no_coroutine() {
             .preempt_interval(Some(Duration::from_millis(1)))
             .build()
             .expect("runtime starts");
+        support::require_max_map_count(rt.metrics().stack_guard, 2 * n + 20_000);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let spawner = rt.spawn(move || {
-            let handles: Vec<_> = (0..N)
+            let handles: Vec<_> = (0..n)
                 .map(|i| {
                     oc_runtime::spawn(move || {
                         if i % 7 == 0 {
@@ -55,4 +53,15 @@ fn thousands_of_hand_offs_lose_no_coroutine() {
         assert!(metrics.handoffs > 0, "round {round}: no hand-off happened");
         support::shutdown(rt);
     }
+}
+
+#[test]
+fn hundreds_of_hand_offs_lose_no_coroutine() {
+    hand_offs_under_pressure(3, 10_000);
+}
+
+#[test]
+#[ignore = "a minute of hand-offs; run with --run-ignored"]
+fn thousands_of_hand_offs_lose_no_coroutine() {
+    hand_offs_under_pressure(20, 20_000);
 }

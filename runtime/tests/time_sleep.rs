@@ -9,12 +9,12 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     const N: usize = 100_000;
     const PERIOD: Duration = Duration::from_secs(1);
     // Each sleeping coroutine holds a guard-paged stack: two memory mappings.
-    support::ensure_max_map_count(2 * N + 20_000);
     let rt = support::runtime(2);
+    support::require_max_map_count(rt.metrics().stack_guard, 2 * N + 20_000);
     // Each sleeper reports when it began and how long it slept: the spawning (and, with
     // mprotect guard pages, each stack's mappings) takes a while on a slow machine, so the
     // period is measured from when each sleeper started.
-    let (elapsed, last_start, longest) = rt.block_on(|| {
+    let (elapsed, last_start, mut late) = rt.block_on(|| {
         let start = Instant::now();
         let handles: Vec<_> = (0..N)
             .map(|_| {
@@ -25,20 +25,26 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
                 })
             })
             .collect();
-        let (mut last_start, mut longest) = (Duration::ZERO, Duration::ZERO);
+        let mut last_start = Duration::ZERO;
+        let mut late = Vec::with_capacity(N);
         for h in handles {
             let (began, slept) = h.join().unwrap();
             assert!(slept >= PERIOD, "slept {slept:?} of {PERIOD:?}");
             last_start = last_start.max(began - start);
-            longest = longest.max(slept);
+            late.push(slept - PERIOD);
         }
-        (start.elapsed(), last_start, longest)
+        (start.elapsed(), last_start, late)
     });
-    // Every timer fires within two periods of its deadline (the workers are busy starting
-    // the later sleepers meanwhile: 2.0 s was seen with mprotect guard pages on a slow
-    // machine), and all are done soon after the last began.
-    assert!(longest < PERIOD * 3, "a sleeper took {longest:?} for a {PERIOD:?} sleep");
-    assert!(elapsed < last_start + PERIOD * 3, "took {elapsed:?}; the last sleeper began at {last_start:?}");
+    late.sort();
+    let (p50, p99, max) = (late[N / 2], late[N * 99 / 100], late[N - 1]);
+    eprintln!("lateness p50 {p50:?}, p99 {p99:?}, max {max:?}; last start {last_start:?}, all done {elapsed:?}");
+    // Timers fire on time while the workers are also starting the later sleepers: half are
+    // woken within 50 ms of their deadline, and the slowest (the wake-up of a hundred
+    // thousand coroutines is itself work: about 0.3 s in debug builds with mprotect guards,
+    // under a loaded machine) within 500 ms. All are done soon after the last began.
+    assert!(p50 < Duration::from_millis(50), "median lateness {p50:?} (p99 {p99:?}, max {max:?})");
+    assert!(max < PERIOD / 2, "a sleeper woke {max:?} late (p50 {p50:?}, p99 {p99:?})");
+    assert!(elapsed < last_start + PERIOD + PERIOD / 2, "took {elapsed:?}; the last sleeper began at {last_start:?}");
     support::shutdown(rt);
 }
 

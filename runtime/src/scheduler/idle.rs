@@ -17,8 +17,8 @@
 //! - At most half the workers search at once, so a burst of work does not wake them all
 //!   to fight over it.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::loom::Mutex;
+use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 pub(crate) struct Idle {
     sleepers: Mutex<Vec<usize>>,

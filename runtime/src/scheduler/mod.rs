@@ -2,6 +2,7 @@
 
 mod carrier;
 pub(crate) mod context;
+mod driver;
 mod freeze;
 mod idle;
 mod monitor;

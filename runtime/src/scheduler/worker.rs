@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Worker as Deque};
 
+use super::driver::DriverWord;
+pub(crate) use super::driver::Mode;
 use super::priority::AGING;
 use super::{Shared, context};
 use crate::metrics::bump;
@@ -56,20 +58,6 @@ const RUN_NEXT_STREAK: u32 = 16;
 const FLUSH_INTERVAL: u32 = 16;
 /// Longest sleep of a worker while the runtime shuts down and coroutines are still alive.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
-
-/// What the thread driving a worker is doing; see `context.rs` for the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Mode {
-    /// In the scheduler loop (not in a coroutine).
-    Sched = 0,
-    /// Running a coroutine's own code.
-    User = 1,
-    /// A coroutine is in runtime code that touches the worker (guarded; no hand-off).
-    Runtime = 2,
-    /// The monitor took the worker from a thread stuck in a coroutine.
-    Handed = 3,
-}
 
 /// What the worker loop does next.
 enum Next {
@@ -102,9 +90,8 @@ pub(crate) enum Outcome {
 /// - `driver` and `mode` change hands only as `context.rs` describes.
 pub(crate) struct Worker {
     index: usize,
-    /// The driving thread's id (`context::thread_token`) above the low 8 bits, the `Mode` in
-    /// them: one word, so that a compare-and-swap checks both at once.
-    state: AtomicU64,
+    /// The driving thread and what it does (`driver.rs`).
+    state: DriverWord,
     /// Coroutines resumed so far; the monitor watches it move.
     resumes: AtomicU64,
     /// Whether the coroutine being run may be preempted by a signal.
@@ -176,7 +163,7 @@ impl Worker {
     pub(crate) fn new(index: usize, shared: Arc<Shared>, local: Deque<TaskRef>, reactor: Reactor) -> Worker {
         Worker {
             index,
-            state: AtomicU64::new(Mode::Sched as u64),
+            state: DriverWord::new(),
             resumes: AtomicU64::new(0),
             preemptible: AtomicBool::new(false),
             preempt_request: AtomicBool::new(false),
@@ -226,35 +213,19 @@ impl Worker {
         }
     }
 
-    fn pack(driver: u64, mode: Mode) -> u64 {
-        (driver << 8) | mode as u64
-    }
-
-    fn unpack(word: u64) -> (u64, Mode) {
-        let mode = match word & 0xff {
-            0 => Mode::Sched,
-            1 => Mode::User,
-            2 => Mode::Runtime,
-            _ => Mode::Handed,
-        };
-        (word >> 8, mode)
-    }
-
     /// The id of the thread driving this worker, and what it does.
     pub(crate) fn driver_and_mode(&self) -> (u64, Mode) {
-        Self::unpack(self.state.load(Ordering::Acquire))
+        self.state.load()
     }
 
     /// Driver only: sets the mode (never from `Handed`, which only the monitor leaves).
     pub(crate) fn set_mode(&self, mode: Mode) {
-        self.state.store(Self::pack(context::thread_token(), mode), Ordering::Release);
+        self.state.store(context::thread_token(), mode);
     }
 
     /// Moves the worker from `from` to `to` if thread `driver` drives it in mode `from`.
     fn swap_mode(&self, driver: u64, from: Mode, to: Mode) -> bool {
-        self.state
-            .compare_exchange(Self::pack(driver, from), Self::pack(driver, to), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.state.swap(driver, from, to)
     }
 
     /// A coroutine enters runtime code: `User` → `Runtime`. Fails once the worker is handed.
@@ -655,7 +626,7 @@ impl Worker {
         if self.detached_token.load(Ordering::Acquire) == token {
             self.detached_tid.store(0, Ordering::Release);
         }
-        self.state.store(Self::pack(token, Mode::User), Ordering::Release);
+        self.state.store(token, Mode::User);
     }
 
     fn has_yielded(&self) -> bool {

@@ -16,7 +16,7 @@
 //! - Whoever moves a task from idle to `SCHEDULED` owns the duty to queue it, so a task is in
 //!   at most one queue.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::atomic::{AtomicUsize, Ordering};
 
 pub(crate) const SCHEDULED: usize = 1;
 pub(crate) const RUNNING: usize = 1 << 1;
