@@ -176,10 +176,10 @@ impl StuckMonitor {
 
     /// The monitor slept (every worker parked): nothing was running meanwhile.
     pub(crate) fn all_parked(&mut self, watch: &StuckWatch, now: Instant, workers: &[std::sync::Arc<Worker>]) {
-        for index in 0..self.attached.len() {
-            if let Some(episode) = self.attached[index].take() {
-                self.end(watch, episode, now, &workers[index]);
-            }
+        let ended: Vec<Episode> = self.attached.iter_mut().filter_map(Option::take).collect();
+        for episode in ended {
+            let worker = &workers[episode.worker];
+            self.end(watch, episode, now, worker);
         }
     }
 
@@ -238,20 +238,18 @@ impl StuckMonitor {
 
     /// One tick for the handed-off episodes.
     pub(crate) fn observe_detached(&mut self, watch: &StuckWatch, now: Instant, workers: &[std::sync::Arc<Worker>]) {
-        let mut episodes = std::mem::take(&mut self.detached);
-        episodes.retain_mut(|episode| {
+        let episodes = std::mem::take(&mut self.detached);
+        let mut going = Vec::with_capacity(episodes.len());
+        for mut episode in episodes {
             let worker = &workers[episode.worker];
-            let slot = episode.slot.expect("followed episodes have a slot");
-            if watch.has_ended(slot) {
-                watch.unfollow(slot);
-                let ended = Episode { slot: None, ..std::mem::replace(episode, placeholder(now)) };
-                self.end(watch, ended, now, worker);
-                return false;
+            if episode.slot.is_some_and(|slot| watch.has_ended(slot)) {
+                self.end(watch, episode, now, worker);
+            } else {
+                self.advance(watch, &mut episode, now, worker);
+                going.push(episode);
             }
-            self.advance(watch, episode, now, worker);
-            true
-        });
-        self.detached = episodes;
+        }
+        self.detached = going;
     }
 
     /// Counts, samples and collects for an episode that is still going.
@@ -370,22 +368,6 @@ const COROUTINE_ENTRY: &str = "oc_runtime::task::cell::Cell<";
 
 const UNSUPPORTED: &str = "backtraces of stuck coroutines are taken on x86_64 Linux only";
 const ENDED_FIRST: &str = "the coroutine suspended before its backtrace was taken";
-
-fn placeholder(now: Instant) -> Episode {
-    Episode {
-        worker: 0,
-        run: 0,
-        token: 0,
-        tid: 0,
-        since: now,
-        reported: false,
-        logged: false,
-        asked: None,
-        id: None,
-        name: None,
-        slot: None,
-    }
-}
 
 /// The report thread: symbolizes and logs, off the monitor (symbolizing reads debug info,
 /// which can take a while the first time). Ends when the monitor drops its sender.
