@@ -229,3 +229,114 @@ fn reports_are_off_when_the_threshold_is_none() {
     assert!(log::lines_with("'unwatched'").is_empty());
     support::shutdown(rt);
 }
+
+#[test]
+fn a_coroutine_that_keeps_its_worker_is_reported_from_its_worker_thread() {
+    // Without a time slice nothing is handed off: the coroutine keeps its worker, and the
+    // monitor runs for the report alone.
+    log::capture();
+    let rt = Runtime::builder()
+        .workers(1)
+        .name("stuck-no-slice")
+        .preempt_interval(None)
+        .stuck_threshold(Some(THRESHOLD))
+        .build()
+        .unwrap();
+    rt.spawn_with(oc_runtime::task::Builder::new().name("keeper"), || oc_stuck_test_spin_in_named_function(HOLD))
+        .unwrap()
+        .join()
+        .unwrap();
+    let (report, follow_up) = report_and_follow_up("keeper");
+    assert!(report.contains("oc_stuck_test_spin_in_named_function"), "{report}");
+    assert!(field(&follow_up, "total_ms") >= HOLD.as_millis() as u64 - 50, "{follow_up}");
+    let m = rt.metrics();
+    assert_eq!((m.handoffs, m.stuck_reports), (0, 1), "{m:?}");
+    support::shutdown(rt);
+}
+
+#[test]
+fn a_coroutine_whose_hand_off_is_refused_is_reported() {
+    // No spare carrier may start: the hand-off is refused and the coroutine keeps its worker.
+    let rt = Runtime::builder()
+        .workers(1)
+        .name("stuck-refused")
+        .max_carriers(1)
+        .stuck_threshold(Some(THRESHOLD))
+        .build()
+        .unwrap();
+    log::capture();
+    rt.spawn_with(oc_runtime::task::Builder::new().name("refused"), || oc_stuck_test_spin_in_named_function(HOLD))
+        .unwrap()
+        .join()
+        .unwrap();
+    let (report, _) = report_and_follow_up("refused");
+    assert!(report.contains("oc_stuck_test_spin_in_named_function"), "{report}");
+    let m = rt.metrics();
+    assert!(m.handoffs_refused >= 1 && m.handoffs == 0, "{m:?}");
+    support::shutdown(rt);
+}
+
+#[test]
+fn the_longest_hold_grows_while_the_coroutine_is_still_stuck() {
+    let rt = runtime("stuck-live", THRESHOLD);
+    let h = rt
+        .spawn_with(oc_runtime::task::Builder::new().name("live"), || {
+            oc_stuck_test_spin_in_named_function(Duration::from_millis(1500))
+        })
+        .unwrap();
+    let start = Instant::now();
+    // Seen from outside while it still spins.
+    let mut seen = Duration::ZERO;
+    while !h.is_finished() && start.elapsed() < Duration::from_secs(10) {
+        let m = rt.metrics();
+        if m.stuck_reports == 1 && m.stuck_longest >= Duration::from_millis(500) {
+            seen = m.stuck_longest;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!h.is_finished() && seen >= Duration::from_millis(500), "seen {seen:?} after {:?}", start.elapsed());
+    h.join().unwrap();
+    let (_, follow_up) = report_and_follow_up("live");
+    assert!(field(&follow_up, "total_ms") >= 1450, "{follow_up}");
+    support::shutdown(rt);
+}
+
+#[test]
+fn reports_beyond_the_burst_are_counted_but_not_logged() {
+    let rt = runtime("stuck-burst", THRESHOLD);
+    let burst: Vec<_> = (0..7)
+        .map(|i| {
+            rt.spawn_with(oc_runtime::task::Builder::new().name(format!("burst-{i}")), || {
+                oc_stuck_test_spin_in_named_function(Duration::from_millis(300))
+            })
+            .unwrap()
+        })
+        .collect();
+    for h in burst {
+        h.join().unwrap();
+    }
+    // Every episode counts; the log got the burst of 4 (and one more if a second passed).
+    assert_eq!(rt.metrics().stuck_reports, 7);
+    let reports = || log::lines_with("runtime=stuck-burst").iter().filter(|l| l.contains("without suspending")).count();
+    let deadline = Instant::now() + LOG_WAIT;
+    while reports() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Time for any report beyond the burst to show up, were it (wrongly) logged.
+    std::thread::sleep(Duration::from_millis(300));
+    let logged = reports();
+    assert!((4..=5).contains(&logged), "{logged} reports logged");
+    // After a pause, the next report is logged and says how many were left out.
+    std::thread::sleep(Duration::from_millis(1100));
+    rt.spawn_with(oc_runtime::task::Builder::new().name("after-burst"), || {
+        oc_stuck_test_spin_in_named_function(Duration::from_millis(300))
+    })
+    .unwrap()
+    .join()
+    .unwrap();
+    let (report, _) = report_and_follow_up("after-burst");
+    assert!(report.contains("earlier reports rate-limited"), "{report}");
+    assert_eq!(rt.metrics().stuck_reports, 8);
+    support::shutdown(rt);
+}

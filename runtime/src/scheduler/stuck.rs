@@ -222,15 +222,39 @@ impl StuckMonitor {
         }
     }
 
+    /// The monitor is about to hand worker `index` off: the thread driving it is followed
+    /// from now on, so that the end of its run is seen even if it comes right after the
+    /// hand-off, before `handed_off` (the thread marks its run ended only if it finds its
+    /// token followed). Returns the slot to pass to `handed_off` or `hand_off_failed`.
+    pub(crate) fn before_hand_off(&mut self, watch: &StuckWatch, index: usize, worker: &Worker) -> Option<usize> {
+        self.attached[index].as_ref()?;
+        watch.follow(worker.driver_and_mode().0)
+    }
+
+    /// The hand-off prepared with `before_hand_off` did not happen.
+    pub(crate) fn hand_off_failed(&mut self, watch: &StuckWatch, slot: Option<usize>) {
+        if let Some(slot) = slot {
+            watch.unfollow(slot);
+        }
+    }
+
     /// Worker `index` was just handed off from the thread its coroutine keeps: the episode
     /// follows that thread.
-    pub(crate) fn handed_off(&mut self, watch: &StuckWatch, index: usize, handed: &Handed) {
-        let Some(mut episode) = self.attached[index].take() else { return };
+    pub(crate) fn handed_off(&mut self, watch: &StuckWatch, index: usize, handed: &Handed, slot: Option<usize>) {
+        let Some(mut episode) = self.attached[index].take() else {
+            self.hand_off_failed(watch, slot);
+            return;
+        };
         episode.run = ANY_RUN;
         episode.token = handed.token;
         episode.tid = handed.tid;
-        episode.slot = watch.follow(handed.token);
-        if episode.slot.is_some() {
+        episode.slot = slot;
+        if let Some(slot) = slot {
+            // The driver read before the hand-off is the thread handed off (a new driver
+            // means a new run, and the hand-off of the old one is refused); checked anyway.
+            if watch.followed[slot].load(Ordering::Acquire) & !ENDED != handed.token {
+                watch.followed[slot].store(handed.token, Ordering::Release);
+            }
             self.detached.push(episode);
         }
         // Without a slot its end cannot be seen: it is dropped (counted if it was reported).
