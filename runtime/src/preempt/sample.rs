@@ -31,8 +31,12 @@
 //! - **libgcc's one-time set-up** (`pthread_once`) is done before the first request, from
 //!   ordinary context ([`prepare`]).
 //! - **Frames registered at run time** (`__register_frame`, used by JIT compilers) are looked
-//!   up under a libgcc mutex; a thread interrupted while registering is inside `libgcc_s`
-//!   and is not walked (above).
+//!   up under a libgcc mutex, which libgcc holds while it sorts a newly registered table
+//!   (calling `malloc`). A thread interrupted there, inside `libgcc_s`, is not walked
+//!   (above); one interrupted inside that `malloc` (in libc) would be, and would wait on the
+//!   mutex it holds itself. Only a program that registers unwind tables at run time can get
+//!   there (an ordinary Rust or C program registers none, and libgcc then takes no lock);
+//!   such a program should turn the report off (`OC_STUCK_THRESHOLD=off`).
 //! - **Malloc and other locks** held by the interrupted code are never needed: the walk
 //!   allocates nothing.
 //! - **Stack**: the handler runs on the thread's alternate signal stack (64 KiB, set up for
