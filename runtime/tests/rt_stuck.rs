@@ -16,8 +16,9 @@ use oc_runtime::Runtime;
 use support::log;
 
 const THRESHOLD: Duration = Duration::from_millis(100);
-/// How long a stuck coroutine holds its thread.
-const HOLD: Duration = Duration::from_millis(400);
+/// How long a stuck coroutine holds its thread. The tests that need no spinning block in a
+/// system call instead, so as not to take CPU from tests running beside them.
+const HOLD: Duration = Duration::from_millis(300);
 /// Generous: the report thread symbolizes (reading debug info the first time) on a busy machine.
 const LOG_WAIT: Duration = Duration::from_secs(30);
 
@@ -91,10 +92,10 @@ fn well_behaved_coroutines_are_not_reported() {
                 let start = Instant::now();
                 while start.elapsed() < Duration::from_millis(600) {
                     black_box(oc_stuck_test_spin_in_named_function(Duration::from_micros(200)));
-                    if i % 2 == 0 {
+                    if i == 0 {
                         oc_runtime::yield_now();
                     } else {
-                        oc_runtime::sleep(Duration::from_millis(1));
+                        oc_runtime::sleep(Duration::from_millis(2));
                     }
                 }
             })
@@ -106,10 +107,12 @@ fn well_behaved_coroutines_are_not_reported() {
     }
     // A stuck one in the same runtime afterwards is reported: the quiet result is not
     // because reports are broken.
-    rt.spawn_with(oc_runtime::task::Builder::new().name("loud-one"), || oc_stuck_test_spin_in_named_function(HOLD))
-        .unwrap()
-        .join()
-        .unwrap();
+    rt.spawn_with(oc_runtime::task::Builder::new().name("loud-one"), || {
+        oc_stuck_test_blocked_in_a_raw_system_call(Duration::from_millis(600))
+    })
+    .unwrap()
+    .join()
+    .unwrap();
     let _ = report_and_follow_up("loud-one");
     assert!(log::lines_with("'polite-").is_empty(), "{:#?}", log::lines_with("'polite-"));
     assert_eq!(rt.metrics().stuck_reports, 1);
@@ -219,7 +222,7 @@ fn reports_are_off_when_the_threshold_is_none() {
     log::capture();
     let rt = Runtime::builder().workers(1).name("stuck-off").stuck_threshold(None).build().unwrap();
     rt.spawn_with(oc_runtime::task::Builder::new().name("unwatched"), || {
-        oc_stuck_test_spin_in_named_function(Duration::from_millis(250))
+        oc_stuck_test_blocked_in_a_raw_system_call(Duration::from_millis(250))
     })
     .unwrap()
     .join()
@@ -265,12 +268,14 @@ fn a_coroutine_whose_hand_off_is_refused_is_reported() {
         .build()
         .unwrap();
     log::capture();
-    rt.spawn_with(oc_runtime::task::Builder::new().name("refused"), || oc_stuck_test_spin_in_named_function(HOLD))
-        .unwrap()
-        .join()
-        .unwrap();
+    rt.spawn_with(oc_runtime::task::Builder::new().name("refused"), || {
+        oc_stuck_test_blocked_in_a_raw_system_call(HOLD)
+    })
+    .unwrap()
+    .join()
+    .unwrap();
     let (report, _) = report_and_follow_up("refused");
-    assert!(report.contains("oc_stuck_test_spin_in_named_function"), "{report}");
+    assert!(report.contains("oc_stuck_test_blocked_in_a_raw_system_call"), "{report}");
     let m = rt.metrics();
     assert!(m.handoffs_refused >= 1 && m.handoffs == 0, "{m:?}");
     support::shutdown(rt);
@@ -281,7 +286,7 @@ fn the_longest_hold_grows_while_the_coroutine_is_still_stuck() {
     let rt = runtime("stuck-live", THRESHOLD);
     let h = rt
         .spawn_with(oc_runtime::task::Builder::new().name("live"), || {
-            oc_stuck_test_spin_in_named_function(Duration::from_millis(1500))
+            oc_stuck_test_blocked_in_a_raw_system_call(Duration::from_millis(1500))
         })
         .unwrap();
     let start = Instant::now();
@@ -308,7 +313,7 @@ fn reports_beyond_the_burst_are_counted_but_not_logged() {
     let burst: Vec<_> = (0..7)
         .map(|i| {
             rt.spawn_with(oc_runtime::task::Builder::new().name(format!("burst-{i}")), || {
-                oc_stuck_test_spin_in_named_function(Duration::from_millis(300))
+                oc_stuck_test_blocked_in_a_raw_system_call(Duration::from_millis(300))
             })
             .unwrap()
         })
@@ -330,7 +335,7 @@ fn reports_beyond_the_burst_are_counted_but_not_logged() {
     // After a pause, the next report is logged and says how many were left out.
     std::thread::sleep(Duration::from_millis(1100));
     rt.spawn_with(oc_runtime::task::Builder::new().name("after-burst"), || {
-        oc_stuck_test_spin_in_named_function(Duration::from_millis(300))
+        oc_stuck_test_blocked_in_a_raw_system_call(Duration::from_millis(300))
     })
     .unwrap()
     .join()
