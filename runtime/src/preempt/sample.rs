@@ -105,7 +105,6 @@ pub(crate) enum Walk {
 struct Data {
     ips: [usize; MAX_FRAMES],
     len: usize,
-    pc: usize,
     id: u64,
     name: [u8; NAME_MAX],
     name_len: usize,
@@ -154,7 +153,6 @@ impl Sample {
             data: UnsafeCell::new(Data {
                 ips: [0; MAX_FRAMES],
                 len: 0,
-                pc: 0,
                 id: 0,
                 name: [0; NAME_MAX],
                 name_len: 0,
@@ -235,7 +233,6 @@ pub(crate) unsafe fn on_signal(pc: usize) {
     // SAFETY: WRITING is ours: nobody else touches `data` until we store READY.
     let data = unsafe { &mut *sample.data.get() };
     data.len = 0;
-    data.pc = pc;
     data.in_task = false;
     data.name_len = 0;
     if let Some(task) = context::signal_task() {
