@@ -19,6 +19,9 @@ const THRESHOLD: Duration = Duration::from_millis(100);
 /// How long a stuck coroutine holds its thread. The tests that need no spinning block in a
 /// system call instead, so as not to take CPU from tests running beside them.
 const HOLD: Duration = Duration::from_millis(300);
+/// How much of a hold the monitor may miss: it sees a run from its first tick on (5 ms, or
+/// 25 ms without a time slice), later on a loaded machine.
+const SEEN_LATE: u64 = 100;
 /// Generous: the report thread symbolizes (reading debug info the first time) on a busy machine.
 const LOG_WAIT: Duration = Duration::from_secs(30);
 
@@ -74,10 +77,10 @@ fn a_spinning_coroutine_is_reported_with_its_function_and_duration() {
     assert!(held >= THRESHOLD.as_millis() as u64 && held < HOLD.as_millis() as u64 + 2000, "held {held} ms: {report}");
     let total = field(&follow_up, "total_ms");
     // The monitor sees the end within a few of its ticks (5 ms each), even on a busy machine.
-    assert!(total >= HOLD.as_millis() as u64 - 50 && total < HOLD.as_millis() as u64 + 2000, "total {total} ms");
+    assert!(total >= HOLD.as_millis() as u64 - SEEN_LATE && total < HOLD.as_millis() as u64 + 2000, "total {total} ms");
     let m = rt.metrics();
     assert_eq!(m.stuck_reports, 1, "{m:?}");
-    assert!(m.stuck_longest >= HOLD - Duration::from_millis(50), "{m:?}");
+    assert!(m.stuck_longest >= HOLD - Duration::from_millis(SEEN_LATE), "{m:?}");
     assert_eq!(m.stuck_longest.as_millis() as u64, total, "the longest hold is this one's total");
     support::shutdown(rt);
 }
@@ -196,7 +199,7 @@ fn a_coroutine_blocked_in_an_unhooked_system_call_is_reported() {
     .unwrap();
     let (report, follow_up) = report_and_follow_up("sleeper");
     assert!(report.contains("oc_stuck_test_blocked_in_a_raw_system_call"), "{report}");
-    assert!(field(&follow_up, "total_ms") >= HOLD.as_millis() as u64 - 50, "{follow_up}");
+    assert!(field(&follow_up, "total_ms") >= HOLD.as_millis() as u64 - SEEN_LATE, "{follow_up}");
     support::shutdown(rt);
 }
 
@@ -251,7 +254,7 @@ fn a_coroutine_that_keeps_its_worker_is_reported_from_its_worker_thread() {
         .unwrap();
     let (report, follow_up) = report_and_follow_up("keeper");
     assert!(report.contains("oc_stuck_test_spin_in_named_function"), "{report}");
-    assert!(field(&follow_up, "total_ms") >= HOLD.as_millis() as u64 - 50, "{follow_up}");
+    assert!(field(&follow_up, "total_ms") >= HOLD.as_millis() as u64 - SEEN_LATE, "{follow_up}");
     let m = rt.metrics();
     assert_eq!((m.handoffs, m.stuck_reports), (0, 1), "{m:?}");
     support::shutdown(rt);
@@ -303,7 +306,7 @@ fn the_longest_hold_grows_while_the_coroutine_is_still_stuck() {
     assert!(!h.is_finished() && seen >= Duration::from_millis(500), "seen {seen:?} after {:?}", start.elapsed());
     h.join().unwrap();
     let (_, follow_up) = report_and_follow_up("live");
-    assert!(field(&follow_up, "total_ms") >= 1450, "{follow_up}");
+    assert!(field(&follow_up, "total_ms") >= 1500 - SEEN_LATE, "{follow_up}");
     support::shutdown(rt);
 }
 
