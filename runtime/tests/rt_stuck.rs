@@ -348,3 +348,30 @@ fn reports_beyond_the_burst_are_counted_but_not_logged() {
     assert_eq!(rt.metrics().stuck_reports, 8);
     support::shutdown(rt);
 }
+
+#[test]
+fn two_stuck_coroutines_of_one_worker_both_get_backtraces() {
+    // One worker: the first is handed off with its thread, the second then gets stuck on
+    // the carrier that took the worker over; their samples share the worker's slot.
+    log::capture();
+    let rt =
+        Runtime::builder().workers(1).name("stuck-pair").stuck_threshold(Some(THRESHOLD)).build().expect("runtime");
+    let handles: Vec<_> = ["pair-a", "pair-b"]
+        .into_iter()
+        .map(|name| {
+            rt.spawn_with(oc_runtime::task::Builder::new().name(name), || {
+                oc_stuck_test_blocked_in_a_raw_system_call(Duration::from_millis(500))
+            })
+            .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for name in ["pair-a", "pair-b"] {
+        let (report, _) = report_and_follow_up(name);
+        assert!(report.contains("oc_stuck_test_blocked_in_a_raw_system_call"), "{report}");
+    }
+    assert_eq!(rt.metrics().stuck_reports, 2);
+    support::shutdown(rt);
+}

@@ -123,7 +123,10 @@ struct Episode {
     reported: bool,
     /// Its report was logged (it gets a follow-up).
     logged: bool,
-    /// When a sample was asked for, while one is awaited.
+    /// Since when a sample is wanted, until the worker's slot is free to ask for it.
+    wants: Option<Instant>,
+    /// When a sample was asked for, while one is awaited (the episode owns the slot's
+    /// request meanwhile).
     asked: Option<Instant>,
     /// Identity from the sample, for the follow-up.
     id: Option<u64>,
@@ -149,6 +152,8 @@ pub(crate) struct StuckMonitor {
     refilled: Instant,
     suppressed: u64,
     reporter: Option<mpsc::Sender<Message>>,
+    /// Per worker: episodes awaiting a sample from its slot (0 or 1).
+    asking: Vec<u32>,
 }
 
 impl StuckMonitor {
@@ -165,6 +170,7 @@ impl StuckMonitor {
             refilled: Instant::now(),
             suppressed: 0,
             reporter: None,
+            asking: vec![0; workers],
         })
     }
 
@@ -209,6 +215,7 @@ impl StuckMonitor {
                     since: now,
                     reported: false,
                     logged: false,
+                    wants: None,
                     asked: None,
                     id: None,
                     name: None,
@@ -256,8 +263,11 @@ impl StuckMonitor {
                 watch.followed[slot].store(handed.token, Ordering::Release);
             }
             self.detached.push(episode);
+        } else {
+            // Without a slot its end cannot be seen: it is dropped (counted if it was
+            // reported), and gives up the sample slot it may await.
+            self.release(&mut episode);
         }
-        // Without a slot its end cannot be seen: it is dropped (counted if it was reported).
     }
 
     /// One tick for the handed-off episodes.
@@ -286,29 +296,50 @@ impl StuckMonitor {
         if !episode.reported {
             episode.reported = true;
             watch.reports.fetch_add(1, Ordering::Relaxed);
-            if self.allow(now) {
-                episode.logged = true;
-                if self.samples && worker.sample().request(episode.token, episode.run) {
-                    episode.asked = Some(now);
-                    crate::preempt::sample_thread(episode.tid);
-                } else {
-                    let why = if self.samples { "another sample of this worker was in flight" } else { UNSUPPORTED };
-                    self.report(held, None, Some(why));
-                }
-            } else {
+            if !self.allow(now) {
                 self.suppressed += 1;
+            } else {
+                episode.logged = true;
+                if self.samples {
+                    episode.wants = Some(now);
+                } else {
+                    self.report(held, None, Some(UNSUPPORTED));
+                }
+            }
+        }
+        if let Some(wanted) = episode.wants {
+            let index = episode.worker;
+            if self.asking[index] == 0 {
+                // Nobody awaits the slot: a sample there came after its episode gave up.
+                drop(worker.sample().collect());
+            }
+            if worker.sample().request(episode.token, episode.run) {
+                episode.wants = None;
+                episode.asked = Some(now);
+                self.asking[index] += 1;
+                crate::preempt::sample_thread(episode.tid);
+            } else if now.duration_since(wanted) >= SAMPLE_PATIENCE {
+                episode.wants = None;
+                self.report(held, None, Some("samples of other stuck coroutines of this worker were in flight"));
             }
         }
         if let Some(asked) = episode.asked {
             if let Some(captured) = worker.sample().collect() {
-                episode.asked = None;
+                self.release(episode);
                 episode.id = captured.id;
                 episode.name = captured.name.clone();
                 self.report(held, Some(captured), None);
             } else if now.duration_since(asked) >= SAMPLE_PATIENCE && worker.sample().withdraw() {
-                episode.asked = None;
+                self.release(episode);
                 self.report(held, None, Some("the stuck thread did not answer the sample signal"));
             }
+        }
+    }
+
+    /// The episode no longer awaits its worker's sample slot.
+    fn release(&mut self, episode: &mut Episode) {
+        if episode.asked.take().is_some() {
+            self.asking[episode.worker] -= 1;
         }
     }
 
@@ -317,10 +348,14 @@ impl StuckMonitor {
         if let Some(slot) = episode.slot.take() {
             watch.unfollow(slot);
         }
+        let held = now.duration_since(episode.since);
+        if episode.wants.take().is_some() {
+            self.report(held, None, Some(ENDED_FIRST));
+        }
         if episode.asked.is_some() {
             // Ended before the sample was collected: take it if it came (a handler still
-            // writing finishes within microseconds), or withdraw the request.
-            let held = now.duration_since(episode.since);
+            // writing finishes within microseconds), or withdraw the request. A sample
+            // that comes even later is dropped by the next episode that wants the slot.
             let deadline = Instant::now() + Duration::from_millis(10);
             loop {
                 if let Some(captured) = worker.sample().collect() {
@@ -339,6 +374,7 @@ impl StuckMonitor {
                 }
                 std::thread::yield_now();
             }
+            self.release(&mut episode);
         }
         if !episode.reported {
             return;
