@@ -31,8 +31,12 @@
 //! - **libgcc's one-time set-up** (`pthread_once`) is done before the first request, from
 //!   ordinary context ([`prepare`]).
 //! - **Frames registered at run time** (`__register_frame`, used by JIT compilers) are looked
-//!   up under a libgcc mutex; a thread interrupted while registering is inside `libgcc_s`
-//!   and is not walked (above).
+//!   up under a libgcc mutex, which libgcc holds while it sorts a newly registered table
+//!   (calling `malloc`). A thread interrupted there, inside `libgcc_s`, is not walked
+//!   (above); one interrupted inside that `malloc` (in libc) would be, and would wait on the
+//!   mutex it holds itself. Only a program that registers unwind tables at run time can get
+//!   there (an ordinary Rust or C program registers none, and libgcc then takes no lock);
+//!   such a program should turn the report off (`OC_STUCK_THRESHOLD=off`).
 //! - **Malloc and other locks** held by the interrupted code are never needed: the walk
 //!   allocates nothing.
 //! - **Stack**: the handler runs on the thread's alternate signal stack (64 KiB, set up for
@@ -101,7 +105,6 @@ pub(crate) enum Walk {
 struct Data {
     ips: [usize; MAX_FRAMES],
     len: usize,
-    pc: usize,
     id: u64,
     name: [u8; NAME_MAX],
     name_len: usize,
@@ -150,7 +153,6 @@ impl Sample {
             data: UnsafeCell::new(Data {
                 ips: [0; MAX_FRAMES],
                 len: 0,
-                pc: 0,
                 id: 0,
                 name: [0; NAME_MAX],
                 name_len: 0,
@@ -231,7 +233,6 @@ pub(crate) unsafe fn on_signal(pc: usize) {
     // SAFETY: WRITING is ours: nobody else touches `data` until we store READY.
     let data = unsafe { &mut *sample.data.get() };
     data.len = 0;
-    data.pc = pc;
     data.in_task = false;
     data.name_len = 0;
     if let Some(task) = context::signal_task() {
