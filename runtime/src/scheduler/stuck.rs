@@ -490,6 +490,9 @@ fn symbolize(captured: &Captured) -> String {
             "(the signal landed in the dynamic loader or the unwinder, where walking the stack is not \
              safe: only the interrupted instruction is shown)\n",
         ),
+        Walk::OffStack => out.push_str(
+            "(the signal landed while the thread was between stacks: only the interrupted instruction is shown)\n",
+        ),
         Walk::Lost => out.push_str("(the unwinder could not walk past the signal frame)\n"),
         Walk::Stale => out.push_str("(the coroutine had suspended when the signal arrived)\n"),
     }
