@@ -216,7 +216,12 @@ impl Sample {
     /// Atomics only.
     fn begin(&self, token: u64) -> bool {
         let requested = (token << 2) | REQUESTED;
-        self.word.compare_exchange(requested, (token << 2) | WRITING, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        // A plain load first: every preemption signal passes here, nearly always unasked.
+        self.word.load(Ordering::Relaxed) == requested
+            && self
+                .word
+                .compare_exchange(requested, (token << 2) | WRITING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
