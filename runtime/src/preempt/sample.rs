@@ -37,6 +37,12 @@
 //!   mutex it holds itself. Only a program that registers unwind tables at run time can get
 //!   there (an ordinary Rust or C program registers none, and libgcc then takes no lock);
 //!   such a program should turn the report off (`OC_STUCK_THRESHOLD=off`).
+//! - **Frames the unwind tables do not describe**: the walk starts only if the interrupted
+//!   stack pointer lies in the running coroutine's stack (or its `maybe_grow` segment). In
+//!   the few instructions of a stack switch it points elsewhere, and the tables of the
+//!   function around the switch would send the unwinder to read through the wrong stack;
+//!   such a sample (possible only as the run ends) records the instruction alone. Compiled
+//!   code and corosensei's trampolines carry tables that are exact at every instruction.
 //! - **Malloc and other locks** held by the interrupted code are never needed: the walk
 //!   allocates nothing.
 //! - **Stack**: the handler runs on the thread's alternate signal stack (64 KiB, set up for
@@ -95,6 +101,9 @@ pub(crate) enum Walk {
     Full,
     /// The signal landed in the dynamic loader or the unwinder (see the module docs).
     UnsafePlace,
+    /// The stack pointer was outside the coroutine's stack: the thread was between stacks
+    /// (a switch in progress), where unwind tables do not describe the frame.
+    OffStack,
     /// The unwinder could not get from the signal frame to the interrupted code.
     Lost,
     /// The coroutine the sample was asked for had already suspended.
@@ -207,7 +216,12 @@ impl Sample {
     /// Atomics only.
     fn begin(&self, token: u64) -> bool {
         let requested = (token << 2) | REQUESTED;
-        self.word.compare_exchange(requested, (token << 2) | WRITING, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        // A plain load first: every preemption signal passes here, nearly always unasked.
+        self.word.load(Ordering::Relaxed) == requested
+            && self
+                .word
+                .compare_exchange(requested, (token << 2) | WRITING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -216,14 +230,14 @@ impl Sample {
 ///
 /// # Safety
 ///
-/// `pc` is the interrupted instruction from the signal's context; called only from the
-/// handler, on the interrupted thread.
+/// `pc` and `sp` are the interrupted instruction and stack pointer from the signal's
+/// context; called only from the handler, on the interrupted thread.
 ///
 /// # Signal safety
 ///
 /// See the module docs: atomics, thread-locals, copies into the preallocated slot, and the
 /// unwinder where it is safe.
-pub(crate) unsafe fn on_signal(pc: usize) {
+pub(crate) unsafe fn on_signal(pc: usize, sp: usize) {
     let Some(worker) = context::signal_thread_worker() else { return };
     let token = context::signal_token();
     let sample = worker.sample();
@@ -235,10 +249,13 @@ pub(crate) unsafe fn on_signal(pc: usize) {
     data.len = 0;
     data.in_task = false;
     data.name_len = 0;
+    let mut on_stack = false;
     if let Some(task) = context::signal_task() {
         // SAFETY: the task running on this thread is alive while it runs; `id` and `name`
-        // are immutable.
+        // are immutable, `guard` is written only by this thread.
         let header = unsafe { task.as_ref() };
+        let guard = header.guard.get();
+        on_stack = sp > guard.hi && sp <= guard.hi + guard.stack_size;
         data.in_task = true;
         data.id = header.id;
         if let Some(name) = header.name.as_deref() {
@@ -250,9 +267,11 @@ pub(crate) unsafe fn on_signal(pc: usize) {
     }
     let run = sample.run.load(Ordering::Relaxed);
     let (driver, _) = worker.driver_and_mode();
-    data.walk = if run != ANY_RUN && driver == token && worker.resumes() != run {
-        // The coroutine asked about has suspended; another runs here now.
+    data.walk = if !data.in_task || (run != ANY_RUN && driver == token && worker.resumes() != run) {
+        // The coroutine asked about has suspended (another, or the scheduler, runs here).
         Walk::Stale
+    } else if !on_stack {
+        Walk::OffStack
     } else if UNWIND_UNSAFE.get().is_none_or(|r| r.contains(pc)) {
         Walk::UnsafePlace
     } else {

@@ -26,7 +26,23 @@
 //! coroutine blocked in a system call the hooks do not cover, or inside a no-preempt
 //! section, is sampled the same way (the signal interrupts the call, which std retries).
 //!
-//! Cost when nothing is stuck: a comparison per worker per monitor tick.
+//! Cost when nothing is stuck: a comparison per worker per monitor tick, and a scan of 64
+//! words when a handed-off coroutine suspends.
+//!
+//! # State
+//!
+//! - `StuckWatch` (in `Shared`): the counters, written by the monitor, read by anyone; the
+//!   `followed` words: the monitor writes a token into a free one and clears it, a thread
+//!   sets `ENDED` in the word holding its own token (compare-and-swap, so a word cleared
+//!   and reused for another thread meanwhile is left alone).
+//! - `StuckMonitor`: the monitor thread's alone. Each worker's sample slot serves one
+//!   request at a time; `asking` counts the episode that owns it (0 or 1 per worker).
+//!
+//! # Shutdown
+//!
+//! 1. The monitor leaves its loop when the runtime shuts down, dropping `StuckMonitor` and
+//!    with it the report thread's sender.
+//! 2. The report thread logs what it was sent, then ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -489,6 +505,9 @@ fn symbolize(captured: &Captured) -> String {
         Walk::UnsafePlace => out.push_str(
             "(the signal landed in the dynamic loader or the unwinder, where walking the stack is not \
              safe: only the interrupted instruction is shown)\n",
+        ),
+        Walk::OffStack => out.push_str(
+            "(the signal landed while the thread was between stacks: only the interrupted instruction is shown)\n",
         ),
         Walk::Lost => out.push_str("(the unwinder could not walk past the signal frame)\n"),
         Walk::Stale => out.push_str("(the coroutine had suspended when the signal arrived)\n"),
