@@ -151,7 +151,8 @@ pub(crate) fn serve<S: Transport>(mut stream: S, server: &Shared, state: &Arc<At
                         }
                     }
                 }
-                Ok(Parse::Head { head_end, expect_continue, framing }) => {
+                Ok(Parse::Head) => {
+                    let crate::parse::HeadAlone { head_end, expect_continue, framing } = req.head_alone;
                     let Some(handler) = server.router.streamed(&mut req) else {
                         // Its route takes the body whole: parsed again, as usual.
                         stream_check = false;
