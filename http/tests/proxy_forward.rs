@@ -278,3 +278,38 @@ fn bodies_of_either_framing_pass_both_ways() {
         assert_eq!(setup.proxy.stats().errors, Default::default());
     });
 }
+
+#[test]
+fn a_request_over_tls_is_forwarded_as_https_with_its_body() {
+    each_backend(|_| {
+        let rt = runtime();
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let upstream_server =
+            rt.block_on(move || Server::new(upstream("a", peers)).bind("127.0.0.1:0").unwrap().start());
+        let proxy = ReverseProxy::new(ProxyConfig::new([upstream_server.local_addrs()[0].to_string()])).unwrap();
+        let (tls, cert) = support::identity();
+        let (_front_rt, front, _plain, secure) = support::plain_and_tls_server(
+            Router::new().streaming(None, "/*rest", proxy),
+            oc_http::Limits::default(),
+            tls,
+        );
+        let tcp = connect(secure);
+        let conn =
+            rustls::ClientConnection::new(support::client_config(cert), "localhost".try_into().unwrap()).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        let body = pattern(200_000);
+        let head = format!("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n", body.len());
+        s.write_all(
+            &[head.as_bytes(), &body, b"GET /headers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]
+                .concat(),
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains(&format!("Some({0}) {0} {1:x}", body.len(), fnv(&body))), "{text}");
+        assert!(text.contains("x-forwarded-proto: https"), "{text}");
+        front.shutdown(Duration::from_secs(2));
+        upstream_server.shutdown(Duration::from_secs(2));
+    });
+}
