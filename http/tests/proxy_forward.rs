@@ -116,7 +116,7 @@ fn requests_go_round_robin_over_kept_alive_connections() {
         let mut names = Vec::new();
         const N: usize = 40;
         for i in 0..N {
-            write!(s, "GET /api/who?i={i} HTTP/1.1\r\nHost: front\r\n\r\n").unwrap();
+            s.write_all(format!("GET /api/who?i={i} HTTP/1.1\r\nHost: front\r\n\r\n").as_bytes()).unwrap();
             let resp = read_response(&mut s, &mut buf, false).unwrap();
             assert_eq!(resp.status, 200);
             let text = resp.text();
@@ -141,7 +141,7 @@ fn requests_go_round_robin_over_kept_alive_connections() {
         assert!(stats.upstreams.iter().all(|u| u.requests == N as u64 / 2 && u.errors == 0 && !u.failed));
         assert_eq!(stats.upstreams.iter().map(|u| u.idle).sum::<usize>(), opened as usize);
         // Other routes of the front server are its own.
-        write!(s, "GET /local HTTP/1.1\r\nHost: front\r\n\r\n").unwrap();
+        s.write_all(format!("GET /local HTTP/1.1\r\nHost: front\r\n\r\n").as_bytes()).unwrap();
         assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "local");
     });
 }
