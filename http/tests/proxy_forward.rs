@@ -141,7 +141,7 @@ fn requests_go_round_robin_over_kept_alive_connections() {
         assert!(stats.upstreams.iter().all(|u| u.requests == N as u64 / 2 && u.errors == 0 && !u.failed));
         assert_eq!(stats.upstreams.iter().map(|u| u.idle).sum::<usize>(), opened as usize);
         // Other routes of the front server are its own.
-        s.write_all(format!("GET /local HTTP/1.1\r\nHost: front\r\n\r\n").as_bytes()).unwrap();
+        s.write_all(b"GET /local HTTP/1.1\r\nHost: front\r\n\r\n").unwrap();
         assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "local");
     });
 }
