@@ -93,7 +93,7 @@ pub fn fuzz_parse(data: &[u8]) {
                         )));
                         start += used;
                     }
-                    Ok(parse::Parse::Need { .. } | parse::Parse::Head { .. }) => break,
+                    Ok(parse::Parse::Need { .. } | parse::Parse::Head) => break,
                     Err(status) => {
                         seen.push(Err(status));
                         return seen;

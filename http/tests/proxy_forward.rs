@@ -116,7 +116,7 @@ fn requests_go_round_robin_over_kept_alive_connections() {
         let mut names = Vec::new();
         const N: usize = 40;
         for i in 0..N {
-            write!(s, "GET /api/who?i={i} HTTP/1.1\r\nHost: front\r\n\r\n").unwrap();
+            s.write_all(format!("GET /api/who?i={i} HTTP/1.1\r\nHost: front\r\n\r\n").as_bytes()).unwrap();
             let resp = read_response(&mut s, &mut buf, false).unwrap();
             assert_eq!(resp.status, 200);
             let text = resp.text();
@@ -141,7 +141,7 @@ fn requests_go_round_robin_over_kept_alive_connections() {
         assert!(stats.upstreams.iter().all(|u| u.requests == N as u64 / 2 && u.errors == 0 && !u.failed));
         assert_eq!(stats.upstreams.iter().map(|u| u.idle).sum::<usize>(), opened as usize);
         // Other routes of the front server are its own.
-        write!(s, "GET /local HTTP/1.1\r\nHost: front\r\n\r\n").unwrap();
+        s.write_all(b"GET /local HTTP/1.1\r\nHost: front\r\n\r\n").unwrap();
         assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "local");
     });
 }
@@ -276,5 +276,40 @@ fn bodies_of_either_framing_pass_both_ways() {
         let at = support::find(&raw, b"\r\n\r\n").unwrap() + 4;
         assert!(raw.starts_with(b"HTTP/1.1 200") && raw[at..] == pattern(5000)[..]);
         assert_eq!(setup.proxy.stats().errors, Default::default());
+    });
+}
+
+#[test]
+fn a_request_over_tls_is_forwarded_as_https_with_its_body() {
+    each_backend(|_| {
+        let rt = runtime();
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let upstream_server =
+            rt.block_on(move || Server::new(upstream("a", peers)).bind("127.0.0.1:0").unwrap().start());
+        let proxy = ReverseProxy::new(ProxyConfig::new([upstream_server.local_addrs()[0].to_string()])).unwrap();
+        let (tls, cert) = support::identity();
+        let (_front_rt, front, _plain, secure) = support::plain_and_tls_server(
+            Router::new().streaming(None, "/*rest", proxy),
+            oc_http::Limits::default(),
+            tls,
+        );
+        let tcp = connect(secure);
+        let conn =
+            rustls::ClientConnection::new(support::client_config(cert), "localhost".try_into().unwrap()).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        let body = pattern(200_000);
+        let head = format!("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n", body.len());
+        s.write_all(
+            &[head.as_bytes(), &body, b"GET /headers HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]
+                .concat(),
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains(&format!("Some({0}) {0} {1:x}", body.len(), fnv(&body))), "{text}");
+        assert!(text.contains("x-forwarded-proto: https"), "{text}");
+        front.shutdown(Duration::from_secs(2));
+        upstream_server.shutdown(Duration::from_secs(2));
     });
 }

@@ -104,7 +104,11 @@ fn hundred_mib_bodies_pass_the_proxy_both_ways_in_bounded_memory() {
         let peak = peak_rss_during(|| {
             let mut s = connect(addr);
             s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-            write!(s, "POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n").unwrap();
+            s.write_all(
+                format!("POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
             let piece = piece();
             for _ in 0..SIZE / piece.len() as u64 {
                 s.write_all(&piece).unwrap();

@@ -29,8 +29,8 @@ use crate::{Request, RequestBody, Response, StreamHandler};
 
 /// Bytes copied at a time, each way.
 const COPY: usize = 64 * 1024;
-/// Room first made for an upstream's response head.
-const HEAD_BUF: usize = 16 * 1024;
+/// Room first made for an upstream's response head (grown up to `max_response_head`).
+const HEAD_BUF: usize = 4 * 1024;
 /// Most fields in an upstream's response head.
 const MAX_FIELDS: usize = 100;
 
@@ -383,7 +383,13 @@ fn exchange(
     };
     let copy = move |w: &mut dyn Write| -> io::Result<()> {
         let mut conn = conn;
-        let mut chunk = vec![0u8; COPY];
+        // No larger than the body when its length is known (a small body needs no 64 KiB
+        // of zeroes per request).
+        let size = match framing {
+            Some(Framing::Length(n)) => (n as usize).clamp(1, COPY),
+            _ => COPY,
+        };
+        let mut chunk = vec![0u8; size];
         let Some(framing) = framing else {
             w.write_all(&buf[..rest])?;
             loop {
@@ -429,9 +435,10 @@ enum SendFailed {
 fn send_body(conn: &mut TcpStream, body: &mut RequestBody<'_>, chunked: bool) -> Result<(), SendFailed> {
     // Room for a chunk's size line before its data and CR LF after it.
     const LINE: usize = 18;
-    let mut buf = vec![0u8; LINE + COPY + 2];
+    let size = body.content_length().map_or(COPY, |n| (n as usize).clamp(1, COPY));
+    let mut buf = vec![0u8; LINE + size + 2];
     loop {
-        let n = match body.read(&mut buf[LINE..LINE + COPY]) {
+        let n = match body.read(&mut buf[LINE..LINE + size]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Err(SendFailed::Client),
