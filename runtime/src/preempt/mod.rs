@@ -122,6 +122,7 @@ pub(crate) fn signal_thread(tid: i32) {
 ///
 /// Runs on the coroutine's stack, in ordinary (not signal) context, with every register of
 /// the interrupted code saved by the trampoline.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
 pub(crate) extern "C" fn preempt_point() {
     // The interrupted code may be between a system call and its read of errno; freezing
     // makes system calls of its own.

@@ -123,6 +123,7 @@ pub(crate) fn set_current_worker(worker: *const Worker) {
 /// # Signal safety
 ///
 /// Reads two const-initialised thread-locals and one atomic.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
 pub(crate) fn signal_worker<'a>() -> Option<&'a Worker> {
     let ptr = WORKER.get();
     // SAFETY: as in `current_worker`.
@@ -138,6 +139,7 @@ pub(crate) fn signal_worker<'a>() -> Option<&'a Worker> {
 /// # Signal safety
 ///
 /// Reads two const-initialised thread-locals and atomics.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
 pub(crate) fn signal_detached_worker<'a>() -> Option<&'a Worker> {
     let ptr = WORKER.get();
     // SAFETY: as in `current_worker`.

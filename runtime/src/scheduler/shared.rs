@@ -233,6 +233,7 @@ impl Shared {
     /// # Signal safety
     ///
     /// One atomic add.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn count_preemption_deferred(&self) {
         self.preemptions_deferred.fetch_add(1, Ordering::Relaxed);
     }

@@ -97,12 +97,14 @@ pub(crate) struct Worker {
     /// Whether the coroutine being run may be preempted by a signal.
     preemptible: AtomicBool,
     /// The monitor asked for a preemption signal to be acted on.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     preempt_request: AtomicBool,
     /// Preemption signals this worker's handler had to defer (unsafe point).
     deferrals: AtomicU64,
     /// Where the last deferred signal interrupted the code, and how many deferrals in a row
     /// found it at that same instruction (a thread blocked in a system call or stuck in one
     /// place; code that merely spends much of its time in libc moves between signals).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     deferral_pc: AtomicU64,
     deferrals_same_pc: AtomicU64,
     /// Preempted coroutines frozen on their threads, waiting for their turn here (never
@@ -277,6 +279,7 @@ impl Worker {
     }
 
     /// Monitor only: the next preemption signal to this worker's thread is meant.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn request_preemption(&self) {
         self.preempt_request.store(true, Ordering::Release);
     }
@@ -286,6 +289,7 @@ impl Worker {
     /// # Signal safety
     ///
     /// One atomic swap.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn take_preemption_request(&self) -> bool {
         self.preempt_request.swap(false, Ordering::AcqRel)
     }
@@ -296,6 +300,7 @@ impl Worker {
     ///
     /// Atomic loads, stores and adds only; the handler runs on the worker's own thread, the
     /// only writer of these fields.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn count_deferral(&self, pc: usize) {
         self.deferrals.fetch_add(1, Ordering::Relaxed);
         let pc = pc as u64;
@@ -323,11 +328,13 @@ impl Worker {
     /// # Signal safety
     ///
     /// One atomic load.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn in_user_code(&self) -> bool {
         self.driver_and_mode().1 == Mode::User
     }
 
     /// The thread driving this worker (for preemption signals).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn thread(&self) -> libc::pthread_t {
         self.thread.load(Ordering::Acquire) as libc::pthread_t
     }
@@ -372,6 +379,7 @@ impl Worker {
     /// # Signal safety
     ///
     /// Atomic loads and one swap.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
     pub(crate) fn take_detached_request(&self, token: u64) -> bool {
         self.detached_tid.load(Ordering::Acquire) != 0
             && self.detached_token.load(Ordering::Acquire) == token
