@@ -14,7 +14,7 @@ seconds=${1:-60}
 triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
--Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Ccodegen-units=1"
+-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions"
 cargo +nightly build --release --bin parse --target "$triple" --target-dir target/plain
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
