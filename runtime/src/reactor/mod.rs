@@ -15,6 +15,7 @@
 //! io_uring) to ask it to cancel an operation it owns.
 
 mod epoll;
+mod op;
 mod uring;
 
 use std::io;

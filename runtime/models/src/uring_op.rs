@@ -1,0 +1,127 @@
+//! Models of an io_uring operation's lifecycle (`runtime/src/reactor/op.rs`): the waiter
+//! and the ring's completion, one-shot and standing (multishot).
+
+use std::task::{Wake, Waker};
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+use crate::op::{Op, OpState, Standing};
+use crate::sync::SpinLock;
+
+/// A waker that counts its wake-ups (a std `Arc`: `Waker` needs one; the count is loom's).
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn waker() -> (Waker, std::sync::Arc<Count>) {
+    let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+    (Waker::from(count.clone()), count)
+}
+
+fn new_op() -> Arc<Op> {
+    Arc::new(Op {
+        state: SpinLock::new(OpState { result: None, waker: None, quiet: None, ended: false }),
+        user_data: std::cell::Cell::new(1),
+        fd: std::cell::Cell::new(-1),
+    })
+}
+
+/// The ring completes the operation while its waiter looks: the waiter finds the result, or
+/// its waker is woken (never neither), and the result is there afterwards.
+#[test]
+fn a_completion_racing_the_waiter_is_never_lost() {
+    loom::model(|| {
+        let op = new_op();
+        let (waker, count) = waker();
+        let ring = {
+            let op = op.clone();
+            thread::spawn(move || {
+                if let Some(w) = op.complete(42) {
+                    w.wake();
+                }
+            })
+        };
+        let seen = op.result_or_wait(&waker);
+        ring.join().unwrap();
+        let woken = count.0.load(Ordering::SeqCst);
+        assert!(seen == Some(42) || woken == 1, "lost: saw {seen:?}, woken {woken} times");
+        assert!(woken <= 1);
+        assert_eq!(op.result_or_wait(&waker), Some(42));
+        assert!(op.has_ended());
+    });
+}
+
+/// A waiter that expects a result (`quiet_on`, as a cancellation's waiter expects
+/// `-ECANCELED`) and then waits loudly again: whatever the order, the loud wait is not lost.
+#[test]
+fn an_expected_result_is_quiet_but_a_loud_wait_is_never_lost() {
+    loom::model(|| {
+        let op = new_op();
+        let (waker, count) = waker();
+        op.quiet_on(-125);
+        assert_eq!(op.result_or_wait(&waker), None);
+        let ring = {
+            let op = op.clone();
+            thread::spawn(move || {
+                if let Some(w) = op.complete(-125) {
+                    w.wake();
+                }
+            })
+        };
+        let loud = op.result_or_wait_loud(&waker);
+        ring.join().unwrap();
+        let woken = count.0.load(Ordering::SeqCst);
+        assert!(loud == Some(-125) || woken == 1, "lost: loud wait saw {loud:?}, woken {woken} times");
+    });
+}
+
+/// A standing operation delivers two events and then ends while its waiter takes them: the
+/// waiter never waits without a wake-up to come, and finds the end.
+#[test]
+fn a_standing_operations_waiter_sees_its_end() {
+    loom::model(|| {
+        let op = new_op();
+        let (waker, count) = waker();
+        let ring = {
+            let op = op.clone();
+            thread::spawn(move || {
+                for res in [1, 2] {
+                    if let Some(w) = op.event(res) {
+                        w.wake();
+                    }
+                }
+                if let Some(w) = op.complete(3) {
+                    w.wake();
+                }
+            })
+        };
+        let mut last = None;
+        let mut waited = 0;
+        loop {
+            match op.take_event_or_wait(&waker) {
+                Standing::Event { res } => {
+                    assert!(last.is_none_or(|l| res > l), "events out of order: {last:?} then {res}");
+                    last = Some(res);
+                }
+                Standing::Ended => break,
+                Standing::Pending => {
+                    // Parked until the ring wakes it: a wake-up must come (without one this
+                    // loop never ends, and loom fails the model).
+                    waited += 1;
+                    while count.0.load(Ordering::SeqCst) < waited {
+                        thread::yield_now();
+                    }
+                }
+                Standing::Busy => unreachable!("one waiter"),
+            }
+        }
+        ring.join().unwrap();
+        assert_eq!(last, Some(3), "the last result is the final one");
+    });
+}

@@ -1,0 +1,164 @@
+//! One io_uring operation in flight, as its waiter and the ring see it.
+//!
+//! # State
+//!
+//! `OpState`, behind a spin lock held for a few instructions: the result (once the
+//! completion arrived), the waiter's waker, a result that must not wake it (`quiet`), and
+//! whether the kernel is done with the operation (`ended`). `user_data` and `fd` are touched
+//! only by the thread driving the ring's worker (see the `Sync` impl).
+//!
+//! # Invariants
+//!
+//! - No lost wake-up: a waiter either finds the result, or leaves a waker that the
+//!   completion takes and wakes (unless the result is the expected `quiet` one).
+//! - A standing (multishot) operation keeps only its latest result, and one waiter at a time.
+//!
+//! The lifecycle is model-checked with loom in `runtime/models` (this file is compiled there
+//! with a loom-based lock in place of `crate::sync::SpinLock`).
+
+use std::cell::Cell;
+use std::task::Waker;
+
+use crate::sync::SpinLock;
+
+/// One operation in flight.
+pub(crate) struct Op {
+    pub(super) state: SpinLock<OpState>,
+    pub(super) user_data: Cell<u64>,
+    /// The descriptor a coroutine waits on with this operation (-1: none recorded), for a
+    /// close of it (`cancel_waits_on`). Written and read only by the thread that
+    /// drives the owning worker.
+    pub(super) fd: Cell<i32>,
+}
+
+// SAFETY: `user_data` is written once by the submitting thread before the `Op` is shared (the
+// slot and the waiter learn it afterwards); `fd` is touched only by the thread driving the
+// ring's worker; everything else is behind the spin lock.
+unsafe impl Sync for Op {}
+// SAFETY: as above.
+unsafe impl Send for Op {}
+
+pub(super) struct OpState {
+    pub(super) result: Option<i32>,
+    pub(super) waker: Option<Waker>,
+    /// A result that completes the operation without waking its waiter (the waiter expects
+    /// it, and is waiting for something else).
+    pub(super) quiet: Option<i32>,
+    /// The kernel is done with the operation (always, once `result` is first set, except for
+    /// a standing one: see `take_event_or_wait`).
+    pub(super) ended: bool,
+}
+
+/// What a standing (multishot) operation has to say to its waiter.
+pub(crate) enum Standing {
+    /// Nothing since the waiter last looked; it is woken at the next completion.
+    Pending,
+    /// The latest result since the waiter last looked (the operation may have ended with
+    /// it: `has_ended`).
+    Event { res: i32 },
+    /// The kernel is done with the operation, and nothing is left to report.
+    Ended,
+    /// Another waiter is registered: this one must wait some other way.
+    Busy,
+}
+
+impl Op {
+    /// Returns the result if done; otherwise leaves `waker` to be woken at completion.
+    pub(crate) fn result_or_wait(&self, waker: &Waker) -> Option<i32> {
+        let mut state = self.state.lock();
+        if state.result.is_none() {
+            match &state.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => state.waker = Some(waker.clone()),
+            }
+        }
+        state.result
+    }
+
+    /// Whether the completion has arrived.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.lock().result.is_some()
+    }
+
+    /// A completion with result `res` will not wake the waiter; any other will. Undone by
+    /// `result_or_wait_loud`.
+    pub(crate) fn quiet_on(&self, res: i32) {
+        self.state.lock().quiet = Some(res);
+    }
+
+    /// `result_or_wait`, and any completion wakes the waiter again.
+    pub(crate) fn result_or_wait_loud(&self, waker: &Waker) -> Option<i32> {
+        self.state.lock().quiet = None;
+        self.result_or_wait(waker)
+    }
+
+    pub(crate) fn user_data(&self) -> u64 {
+        self.user_data.get()
+    }
+
+    /// Records the descriptor the operation waits on; by the submitting thread, which drives
+    /// the ring's worker.
+    pub(crate) fn waits_on(&self, fd: i32) {
+        self.fd.set(fd);
+    }
+
+    /// For a standing operation: takes the latest result since the last look, or leaves
+    /// `waker` to be woken at the next completion (unless another waiter's is there).
+    pub(crate) fn take_event_or_wait(&self, waker: &Waker) -> Standing {
+        let mut state = self.state.lock();
+        if let Some(res) = state.result.take() {
+            return Standing::Event { res };
+        }
+        if state.ended {
+            return Standing::Ended;
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => return Standing::Busy,
+            None => state.waker = Some(waker.clone()),
+        }
+        Standing::Pending
+    }
+
+    /// Whether a standing operation has a result its waiter has not taken.
+    pub(crate) fn has_event(&self) -> bool {
+        self.state.lock().result.is_some()
+    }
+
+    /// Whether the kernel is done with the operation.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.state.lock().ended
+    }
+
+    /// Lets go of `waker` if it is the one registered (the waiter no longer waits): a
+    /// standing operation then holds no task between waits.
+    pub(crate) fn forget_waker(&self, waker: &Waker) {
+        let mut state = self.state.lock();
+        if state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = None;
+        }
+    }
+
+    /// A completion of a standing operation that more will follow: kept as the latest
+    /// result, and the waiter woken.
+    pub(super) fn event(&self, res: i32) -> Option<Waker> {
+        let mut state = self.state.lock();
+        state.result = Some(res);
+        state.waker.take()
+    }
+
+    pub(super) fn complete(&self, res: i32) -> Option<Waker> {
+        let waker = {
+            let mut state = self.state.lock();
+            state.result = Some(res);
+            state.ended = true;
+            (state.waker.take(), state.quiet == Some(res))
+        };
+        match waker {
+            // Expected: the waiter learns of it when it looks (the waker is let go here, so
+            // that a kept operation holds no task).
+            (_, true) => None,
+            (waker, false) => waker,
+        }
+    }
+}
