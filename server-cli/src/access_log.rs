@@ -98,6 +98,7 @@ impl AccessLog {
     ///
     /// `at` is when the request arrived (its date in the line).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub(crate) fn record(
         &self,
         at: Instant,
