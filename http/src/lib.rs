@@ -77,7 +77,7 @@ pub fn fuzz_parse(data: &[u8]) {
                     seen.push(Ok((req.method().to_owned(), req.target().to_owned(), req.body().to_vec())));
                     start += used;
                 }
-                Ok(parse::Parse::Need { .. } | parse::Parse::Head { .. }) => break,
+                Ok(parse::Parse::Need { .. } | parse::Parse::Head) => break,
                 Err(status) => {
                     seen.push(Err(status));
                     break;

@@ -18,9 +18,20 @@ pub(crate) enum Parse {
     /// received); `expect_continue`: the client waits for `100 Continue` before sending it.
     Need { head_done: bool, expect_continue: bool },
     /// A whole head whose body may be streamed (asked for with `streams`): the request's
-    /// method, target and fields are in the caller's `Request` (its body empty); the body
-    /// starts at `head_end` and is framed by `framing`; nothing of it has been looked at.
-    Head { head_end: usize, expect_continue: bool, framing: Framing },
+    /// method, target and fields are in the caller's `Request` (its body empty), and where
+    /// the body starts and how it is framed in `Request::head_alone`; nothing of the body
+    /// has been looked at. (Kept out of the variant: `Parse` stays two words, as the usual
+    /// path moves it.)
+    Head,
+}
+
+/// Where the body of a request parsed as `Parse::Head` starts (`head_end`), how it is framed,
+/// and whether the client waits for `100 Continue`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HeadAlone {
+    pub(crate) head_end: usize,
+    pub(crate) expect_continue: bool,
+    pub(crate) framing: Framing,
 }
 
 /// How a request body is delimited (RFC 9112 §6.3).
@@ -30,6 +41,12 @@ pub(crate) enum Framing {
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
+}
+
+impl Default for Framing {
+    fn default() -> Framing {
+        Framing::Length(0)
+    }
 }
 
 /// A request that must be refused with this status (the connection is closed after it).
@@ -323,7 +340,8 @@ fn head_only(req: &mut Request, said: Said, head_end: usize, framing: Framing) -
     req.connection = said.connection;
     req.version = said.version;
     req.params.clear();
-    Parse::Head { head_end, expect_continue: said.expect_continue, framing }
+    req.head_alone = HeadAlone { head_end, expect_continue: said.expect_continue, framing };
+    Parse::Head
 }
 
 /// The value of a `Content-Length` field: digits only (after trimming, which the head parser
@@ -558,12 +576,56 @@ mod tests {
                 let keep = req.keep_alive();
                 Some((req.method().into(), req.target().into(), req.path().into(), req.body().to_vec(), keep))
             }
-            Parse::Need { .. } | Parse::Head { .. } => None,
+            Parse::Need { .. } | Parse::Head => None,
         })
     }
 
     fn status(raw: &[u8]) -> Option<Refusal> {
         first(raw).err()
+    }
+
+    #[test]
+    fn with_streams_a_body_not_whole_too_large_or_chunked_gives_its_head_alone() {
+        let limits = Limits { max_body: 10, ..Default::default() };
+        let outcome = |raw: &[u8]| {
+            let mut req = Request::new("", "");
+            req.buf = raw.to_vec();
+            let parsed = parse_streaming(&mut req, 0, raw.len(), &limits, true);
+            (parsed, req.method().to_owned(), req.target().to_owned(), req.body().len(), req.head_alone)
+        };
+        let head = |raw: &[u8], framing: Framing, expect_continue: bool| {
+            let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let (parsed, method, target, body, alone) = outcome(raw);
+            match parsed {
+                Ok(Parse::Head) => {
+                    let HeadAlone { head_end: at, expect_continue: e, framing: f } = alone;
+                    assert_eq!((at, e, f), (head_end, expect_continue, framing));
+                    assert_eq!((method.as_str(), target.as_str(), body), ("POST", "/up?x", 0));
+                }
+                other => panic!("{other:?} for {}", String::from_utf8_lossy(raw)),
+            }
+        };
+        // Incomplete, too large for `max_body`, chunked (even whole), with `Expect`.
+        head(b"POST /up?x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab", Framing::Length(5), false);
+        head(b"POST /up?x HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n", Framing::Length(11), false);
+        head(b"POST /up?x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Framing::Chunked, false);
+        head(
+            b"POST /up?x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            Framing::Length(5),
+            true,
+        );
+        // A whole sized body, or none, is parsed as ever; refusals are refusals.
+        let (done, ..) = outcome(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab");
+        assert!(matches!(done, Ok(Parse::Done(_))), "{done:?}");
+        let (done, ..) = outcome(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(done, Ok(Parse::Done(_))), "{done:?}");
+        let (refused, ..) = outcome(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n");
+        assert!(matches!(refused, Err(400)), "{refused:?}");
+        // Without streams, the same heads are what they always were.
+        let mut req = Request::new("", "");
+        req.buf = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n".to_vec();
+        let end = req.buf.len();
+        assert!(matches!(parse(&mut req, 0, end, &limits), Err(413)));
     }
 
     #[test]
@@ -755,7 +817,7 @@ mod tests {
                     break;
                 }
                 Ok(Parse::Need { .. }) => {}
-                Ok(Parse::Head { .. }) => panic!("a head alone, not asked for, at {end}"),
+                Ok(Parse::Head) => panic!("a head alone, not asked for, at {end}"),
                 Err(status) => panic!("refused with {status} at {end}"),
             }
         }
@@ -880,7 +942,7 @@ mod tests {
                     seen.push(Ok((parsed, headers.collect())));
                     start += used;
                 }
-                Ok(Parse::Need { .. } | Parse::Head { .. }) => break,
+                Ok(Parse::Need { .. } | Parse::Head) => break,
                 Err(status) => {
                     seen.push(Err(status));
                     break;

@@ -83,6 +83,8 @@ pub struct Request {
     pub(crate) peer: Option<SocketAddr>,
     /// Whether the request came over TLS.
     pub(crate) secure: bool,
+    /// Where the body of a head parsed alone starts, and its framing (`Parse::Head`).
+    pub(crate) head_alone: crate::parse::HeadAlone,
     /// Length of the path part of the target (up to `?`).
     pub(crate) path_len: u32,
     /// The `Connection` options sent (`CLOSE`, `KEEP_ALIVE`), from every such field.
@@ -219,6 +221,7 @@ impl Request {
             params: Vec::new(),
             peer: None,
             secure: false,
+            head_alone: Default::default(),
             path_len: path_len(target.as_bytes()) as u32,
             connection: 0,
             memo: Default::default(),

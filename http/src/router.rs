@@ -24,7 +24,8 @@ where
 
 /// What handles a request whose body it takes as a stream (`Router::streaming`): any
 /// `Fn(&Request, &mut RequestBody<'_>) -> Response` that may be called from many coroutines
-/// at once. The request it gets has an empty `body()`; the body is read from `RequestBody`.
+/// at once. The body is read from `RequestBody` (`req.body()` holds it too when it came whole
+/// with the head, and is empty otherwise).
 pub trait StreamHandler: Send + Sync + 'static {
     /// Answers one request, reading as much of its body as it needs.
     fn call(&self, req: &Request, body: &mut RequestBody<'_>) -> Response;

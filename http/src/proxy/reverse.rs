@@ -29,8 +29,8 @@ use crate::{Request, RequestBody, Response, StreamHandler};
 
 /// Bytes copied at a time, each way.
 const COPY: usize = 64 * 1024;
-/// Room first made for an upstream's response head.
-const HEAD_BUF: usize = 16 * 1024;
+/// Room first made for an upstream's response head (grown up to `max_response_head`).
+const HEAD_BUF: usize = 4 * 1024;
 /// Most fields in an upstream's response head.
 const MAX_FIELDS: usize = 100;
 
@@ -173,12 +173,12 @@ fn forward(inner: &Arc<Inner>, req: &Request, body: &mut RequestBody<'_>) -> Res
     let n = inner.upstreams.len();
     let first = inner.next.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
-    let order = (0..n).map(|i| (first + i) % n);
-    let healthy = order.clone().filter(|&i| !inner.upstreams[i].failed(now));
-    let skipped = order.filter(|&i| inner.upstreams[i].failed(now));
+    // Decided before any is tried (a failure below marks its upstream as skipped).
+    let mut order: smallvec::SmallVec<[usize; 8]> = (0..n).map(|i| (first + i) % n).collect();
+    order.sort_by_key(|&i| inner.upstreams[i].failed(now));
     let mut timed_out = false;
     let mut head = Vec::with_capacity(512);
-    for index in healthy.chain(skipped) {
+    for index in order {
         let upstream = &inner.upstreams[index];
         let host = match req.authority() {
             Some(host) if config.preserve_host => host,
@@ -383,7 +383,13 @@ fn exchange(
     };
     let copy = move |w: &mut dyn Write| -> io::Result<()> {
         let mut conn = conn;
-        let mut chunk = vec![0u8; COPY];
+        // No larger than the body when its length is known (a small body needs no 64 KiB
+        // of zeroes per request).
+        let size = match framing {
+            Some(Framing::Length(n)) => (n as usize).clamp(1, COPY),
+            _ => COPY,
+        };
+        let mut chunk = vec![0u8; size];
         let Some(framing) = framing else {
             w.write_all(&buf[..rest])?;
             loop {
@@ -397,17 +403,18 @@ fn exchange(
         };
         let mut body = RequestBody::upstream(&mut conn, buf, rest, framing, read_timeout, max_trailers);
         loop {
-            match body.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => w.write_all(&chunk[..n])?,
-                Err(e) => return Err(upstream.failed(e)),
+            let n = body.read(&mut chunk).map_err(|e| upstream.failed(e))?;
+            if n == 0 || body.is_finished() {
+                // The connection goes back to the pool before the client has the body's end:
+                // the client's next request finds it there.
+                let finished = body.finish(0);
+                if keep && finished.outcome == Outcome::Complete && finished.pos == finished.end {
+                    upstream.get().put_idle(conn);
+                }
+                return w.write_all(&chunk[..n]);
             }
+            w.write_all(&chunk[..n])?;
         }
-        let finished = body.finish(0);
-        if keep && finished.outcome == Outcome::Complete && finished.pos == finished.end {
-            upstream.get().put_idle(conn);
-        }
-        Ok(())
     };
     Ok(match framing {
         Some(Framing::Length(n)) => Response::stream_sized(n, copy),
@@ -428,9 +435,10 @@ enum SendFailed {
 fn send_body(conn: &mut TcpStream, body: &mut RequestBody<'_>, chunked: bool) -> Result<(), SendFailed> {
     // Room for a chunk's size line before its data and CR LF after it.
     const LINE: usize = 18;
-    let mut buf = vec![0u8; LINE + COPY + 2];
+    let size = body.content_length().map_or(COPY, |n| (n as usize).clamp(1, COPY));
+    let mut buf = vec![0u8; LINE + size + 2];
     loop {
-        let n = match body.read(&mut buf[LINE..LINE + COPY]) {
+        let n = match body.read(&mut buf[LINE..LINE + size]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Err(SendFailed::Client),
