@@ -16,6 +16,9 @@
 //!   same usable stack size for both runtimes (`STACK_KIB`, default 32 = may's default).
 //!
 //! Workers: `WORKERS` for both runtimes (default 2).
+//!
+//! `cargo run --release -p oc-runtime-bench -- stack-high-water [ROUNDS]` compares the
+//! spawn+join figure with stack high-water marks off and on (wall and CPU time per coroutine).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -39,6 +42,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("hooks") {
         hook_overhead();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("stack-high-water") {
+        stack_high_water(args.get(2).and_then(|r| r.parse().ok()).unwrap_or(10));
         return;
     }
     if args.get(1).map(String::as_str) == Some("preempt") {
@@ -123,6 +130,63 @@ fn run_rounds(rounds: usize) {
     }
 }
 
+/// `stack-high-water [ROUNDS]`: the spawn+join figure with stack high-water marks off and on
+/// (`OC_STACK_HIGH_WATER`), in alternating child processes: wall time and CPU time (user +
+/// system, from `wait4`) per spawned coroutine, medians.
+fn stack_high_water(rounds: usize) {
+    let exe = std::env::current_exe().expect("own path");
+    let mut wall = [Vec::new(), Vec::new()];
+    let mut cpu = [Vec::new(), Vec::new()];
+    let ops = (BATCH * BATCHES) as f64;
+    for round in 0..rounds {
+        for on in [false, true] {
+            // Waited for with `wait4` below, which also gives its CPU time.
+            #[allow(clippy::zombie_processes)]
+            let child = Command::new(&exe)
+                .args(["child", "oc", "spawn_batch"])
+                .env("OC_STACK_HIGH_WATER", if on { "1" } else { "0" })
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("run child");
+            let pid = child.id() as libc::pid_t;
+            let mut stdout = String::new();
+            std::io::Read::read_to_string(&mut child.stdout.expect("piped"), &mut stdout).expect("child output");
+            let mut status = 0;
+            // SAFETY: plain data for the kernel to fill in.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: `pid` is our child, not yet waited for; valid out-pointers.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            let cpu_ns = (secs(usage.ru_utime) + secs(usage.ru_stime)) * 1e9 / ops;
+            if let Some(v) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")).and_then(|v| v.parse().ok()) {
+                wall[on as usize].push(v);
+                cpu[on as usize].push(cpu_ns);
+            }
+            if round == 0 {
+                if let Some(marks) = stdout.lines().find(|l| l.starts_with("MARKS ")) {
+                    println!("{marks}");
+                }
+            }
+        }
+    }
+    println!(
+        "workers: {}, stack: {} KiB, rounds: {rounds} (medians)\n",
+        env_usize("WORKERS", 2),
+        env_usize("STACK_KIB", 32)
+    );
+    println!("| spawn+join, batches of 1000 | high-water off | high-water on | on / off |");
+    println!("|---|---|---|---|");
+    for (label, values) in [("wall ns per coroutine", &wall), ("CPU ns per coroutine", &cpu)] {
+        let (off, on) = (median(&values[0]), median(&values[1]));
+        let ratio = match (off, on) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.2}x", b / a),
+            _ => "n/a".to_owned(),
+        };
+        let cell = |m: Option<f64>| m.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
+        println!("| {label} | {} | {} | {ratio} |", cell(off), cell(on));
+    }
+}
+
 fn median(values: &[f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -150,7 +214,18 @@ fn child(system: &str, test: &str) -> Option<f64> {
                 }));
             }
             let test = test.to_owned();
-            rt.block_on(move || oc_measure(&test))
+            let result = rt.block_on(move || oc_measure(&test));
+            let marks = rt.metrics().stack_high_water;
+            if marks.count() > 0 {
+                println!(
+                    "MARKS {} coroutines, largest {} bytes, half below {:?}, 99.9% below {:?} bytes",
+                    marks.count(),
+                    marks.max,
+                    marks.quantile_bound(0.5),
+                    marks.quantile_bound(0.999)
+                );
+            }
+            result
         }
         "may" => {
             may::config().set_workers(workers).set_stack_size(stack / std::mem::size_of::<usize>());

@@ -24,8 +24,14 @@
 //!
 //! Supported on x86_64 Linux. Elsewhere, asking for signal preemption fails with a clear
 //! error and hand-off still works.
+//!
+//! The same `SIGURG` handler takes the stuck-coroutine report's backtraces (`sample.rs`),
+//! first, before it looks at preemption; it is installed for that alone (without the CPU
+//! checks preemption needs) whenever the report is on.
 
 mod ranges;
+// The sampling half of the handler exists on x86_64 only (like the handler itself).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) mod sample;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;

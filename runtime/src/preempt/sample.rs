@@ -31,8 +31,18 @@
 //! - **libgcc's one-time set-up** (`pthread_once`) is done before the first request, from
 //!   ordinary context ([`prepare`]).
 //! - **Frames registered at run time** (`__register_frame`, used by JIT compilers) are looked
-//!   up under a libgcc mutex; a thread interrupted while registering is inside `libgcc_s`
-//!   and is not walked (above).
+//!   up under a libgcc mutex, which libgcc holds while it sorts a newly registered table
+//!   (calling `malloc`). A thread interrupted there, inside `libgcc_s`, is not walked
+//!   (above); one interrupted inside that `malloc` (in libc) would be, and would wait on the
+//!   mutex it holds itself. Only a program that registers unwind tables at run time can get
+//!   there (an ordinary Rust or C program registers none, and libgcc then takes no lock);
+//!   such a program should turn the report off (`OC_STUCK_THRESHOLD=off`).
+//! - **Frames the unwind tables do not describe**: the walk starts only if the interrupted
+//!   stack pointer lies in the running coroutine's stack (or its `maybe_grow` segment). In
+//!   the few instructions of a stack switch it points elsewhere, and the tables of the
+//!   function around the switch would send the unwinder to read through the wrong stack;
+//!   such a sample (possible only as the run ends) records the instruction alone. Compiled
+//!   code and corosensei's trampolines carry tables that are exact at every instruction.
 //! - **Malloc and other locks** held by the interrupted code are never needed: the walk
 //!   allocates nothing.
 //! - **Stack**: the handler runs on the thread's alternate signal stack (64 KiB, set up for
@@ -91,6 +101,9 @@ pub(crate) enum Walk {
     Full,
     /// The signal landed in the dynamic loader or the unwinder (see the module docs).
     UnsafePlace,
+    /// The stack pointer was outside the coroutine's stack: the thread was between stacks
+    /// (a switch in progress), where unwind tables do not describe the frame.
+    OffStack,
     /// The unwinder could not get from the signal frame to the interrupted code.
     Lost,
     /// The coroutine the sample was asked for had already suspended.
@@ -101,7 +114,6 @@ pub(crate) enum Walk {
 struct Data {
     ips: [usize; MAX_FRAMES],
     len: usize,
-    pc: usize,
     id: u64,
     name: [u8; NAME_MAX],
     name_len: usize,
@@ -150,7 +162,6 @@ impl Sample {
             data: UnsafeCell::new(Data {
                 ips: [0; MAX_FRAMES],
                 len: 0,
-                pc: 0,
                 id: 0,
                 name: [0; NAME_MAX],
                 name_len: 0,
@@ -214,14 +225,14 @@ impl Sample {
 ///
 /// # Safety
 ///
-/// `pc` is the interrupted instruction from the signal's context; called only from the
-/// handler, on the interrupted thread.
+/// `pc` and `sp` are the interrupted instruction and stack pointer from the signal's
+/// context; called only from the handler, on the interrupted thread.
 ///
 /// # Signal safety
 ///
 /// See the module docs: atomics, thread-locals, copies into the preallocated slot, and the
 /// unwinder where it is safe.
-pub(crate) unsafe fn on_signal(pc: usize) {
+pub(crate) unsafe fn on_signal(pc: usize, sp: usize) {
     let Some(worker) = context::signal_thread_worker() else { return };
     let token = context::signal_token();
     let sample = worker.sample();
@@ -231,13 +242,15 @@ pub(crate) unsafe fn on_signal(pc: usize) {
     // SAFETY: WRITING is ours: nobody else touches `data` until we store READY.
     let data = unsafe { &mut *sample.data.get() };
     data.len = 0;
-    data.pc = pc;
     data.in_task = false;
     data.name_len = 0;
+    let mut on_stack = false;
     if let Some(task) = context::signal_task() {
         // SAFETY: the task running on this thread is alive while it runs; `id` and `name`
-        // are immutable.
+        // are immutable, `guard` is written only by this thread.
         let header = unsafe { task.as_ref() };
+        let guard = header.guard.get();
+        on_stack = sp > guard.hi && sp <= guard.hi + guard.stack_size;
         data.in_task = true;
         data.id = header.id;
         if let Some(name) = header.name.as_deref() {
@@ -249,9 +262,11 @@ pub(crate) unsafe fn on_signal(pc: usize) {
     }
     let run = sample.run.load(Ordering::Relaxed);
     let (driver, _) = worker.driver_and_mode();
-    data.walk = if run != ANY_RUN && driver == token && worker.resumes() != run {
-        // The coroutine asked about has suspended; another runs here now.
+    data.walk = if !data.in_task || (run != ANY_RUN && driver == token && worker.resumes() != run) {
+        // The coroutine asked about has suspended (another, or the scheduler, runs here).
         Walk::Stale
+    } else if !on_stack {
+        Walk::OffStack
     } else if UNWIND_UNSAFE.get().is_none_or(|r| r.contains(pc)) {
         Walk::UnsafePlace
     } else {

@@ -164,9 +164,17 @@ unsafe extern "C" fn on_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, c
     {
         // SAFETY: the kernel passes a valid ucontext for SA_SIGINFO handlers.
         let uc = unsafe { &*ctx.cast::<libc::ucontext_t>() };
-        // A stuck-coroutine sample first, if the monitor asked this thread for one.
+        // A stuck-coroutine sample first, if the monitor asked this thread for one (errno
+        // kept for the interrupted code, whatever the walk does).
+        let errno = crate::sys::raw::errno();
         // SAFETY: the interrupted instruction, from the handler on the interrupted thread.
-        unsafe { super::sample::on_signal(uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize) };
+        unsafe {
+            super::sample::on_signal(
+                uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize,
+                uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize,
+            )
+        };
+        crate::sys::raw::set_errno(errno);
     }
     if !installed() {
         // Samples only: signal preemption is not available.

@@ -121,15 +121,20 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
             if preemptible && !gave_up && super::carrier::ensure_spare(&shared) && crate::preempt::signal_worker(worker)
             {
                 continue;
-            } else if let Some(handed) = super::carrier::hand_off(&shared, worker, resumes) {
+            }
+            let follow = stuck.as_mut().and_then(|s| s.before_hand_off(&shared.stuck, index, worker));
+            if let Some(handed) = super::carrier::hand_off(&shared, worker, resumes) {
                 if handed.preemptible && crate::preempt::signal_preemption_supported() {
                     worker.remember_detached(handed.tid, handed.token);
                 }
                 if let Some(stuck) = stuck.as_mut() {
-                    stuck.handed_off(&shared.stuck, index, &handed);
+                    stuck.handed_off(&shared.stuck, index, &handed, follow);
                 }
                 *seen = (u64::MAX, now);
             } else {
+                if let Some(stuck) = stuck.as_mut() {
+                    stuck.hand_off_failed(&shared.stuck, follow);
+                }
                 seen.1 = now;
             }
         }

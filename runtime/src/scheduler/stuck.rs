@@ -26,7 +26,23 @@
 //! coroutine blocked in a system call the hooks do not cover, or inside a no-preempt
 //! section, is sampled the same way (the signal interrupts the call, which std retries).
 //!
-//! Cost when nothing is stuck: a comparison per worker per monitor tick.
+//! Cost when nothing is stuck: a comparison per worker per monitor tick, and a scan of 64
+//! words when a handed-off coroutine suspends.
+//!
+//! # State
+//!
+//! - `StuckWatch` (in `Shared`): the counters, written by the monitor, read by anyone; the
+//!   `followed` words: the monitor writes a token into a free one and clears it, a thread
+//!   sets `ENDED` in the word holding its own token (compare-and-swap, so a word cleared
+//!   and reused for another thread meanwhile is left alone).
+//! - `StuckMonitor`: the monitor thread's alone. Each worker's sample slot serves one
+//!   request at a time; `asking` counts the episode that owns it (0 or 1 per worker).
+//!
+//! # Shutdown
+//!
+//! 1. The monitor leaves its loop when the runtime shuts down, dropping `StuckMonitor` and
+//!    with it the report thread's sender.
+//! 2. The report thread logs what it was sent, then ends.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -123,7 +139,10 @@ struct Episode {
     reported: bool,
     /// Its report was logged (it gets a follow-up).
     logged: bool,
-    /// When a sample was asked for, while one is awaited.
+    /// Since when a sample is wanted, until the worker's slot is free to ask for it.
+    wants: Option<Instant>,
+    /// When a sample was asked for, while one is awaited (the episode owns the slot's
+    /// request meanwhile).
     asked: Option<Instant>,
     /// Identity from the sample, for the follow-up.
     id: Option<u64>,
@@ -149,6 +168,8 @@ pub(crate) struct StuckMonitor {
     refilled: Instant,
     suppressed: u64,
     reporter: Option<mpsc::Sender<Message>>,
+    /// Per worker: episodes awaiting a sample from its slot (0 or 1).
+    asking: Vec<u32>,
 }
 
 impl StuckMonitor {
@@ -165,6 +186,7 @@ impl StuckMonitor {
             refilled: Instant::now(),
             suppressed: 0,
             reporter: None,
+            asking: vec![0; workers],
         })
     }
 
@@ -176,10 +198,10 @@ impl StuckMonitor {
 
     /// The monitor slept (every worker parked): nothing was running meanwhile.
     pub(crate) fn all_parked(&mut self, watch: &StuckWatch, now: Instant, workers: &[std::sync::Arc<Worker>]) {
-        for index in 0..self.attached.len() {
-            if let Some(episode) = self.attached[index].take() {
-                self.end(watch, episode, now, &workers[index]);
-            }
+        let ended: Vec<Episode> = self.attached.iter_mut().filter_map(Option::take).collect();
+        for episode in ended {
+            let worker = &workers[episode.worker];
+            self.end(watch, episode, now, worker);
         }
     }
 
@@ -209,6 +231,7 @@ impl StuckMonitor {
                     since: now,
                     reported: false,
                     logged: false,
+                    wants: None,
                     asked: None,
                     id: None,
                     name: None,
@@ -222,36 +245,61 @@ impl StuckMonitor {
         }
     }
 
+    /// The monitor is about to hand worker `index` off: the thread driving it is followed
+    /// from now on, so that the end of its run is seen even if it comes right after the
+    /// hand-off, before `handed_off` (the thread marks its run ended only if it finds its
+    /// token followed). Returns the slot to pass to `handed_off` or `hand_off_failed`.
+    pub(crate) fn before_hand_off(&mut self, watch: &StuckWatch, index: usize, worker: &Worker) -> Option<usize> {
+        self.attached[index].as_ref()?;
+        watch.follow(worker.driver_and_mode().0)
+    }
+
+    /// The hand-off prepared with `before_hand_off` did not happen.
+    pub(crate) fn hand_off_failed(&mut self, watch: &StuckWatch, slot: Option<usize>) {
+        if let Some(slot) = slot {
+            watch.unfollow(slot);
+        }
+    }
+
     /// Worker `index` was just handed off from the thread its coroutine keeps: the episode
     /// follows that thread.
-    pub(crate) fn handed_off(&mut self, watch: &StuckWatch, index: usize, handed: &Handed) {
-        let Some(mut episode) = self.attached[index].take() else { return };
+    pub(crate) fn handed_off(&mut self, watch: &StuckWatch, index: usize, handed: &Handed, slot: Option<usize>) {
+        let Some(mut episode) = self.attached[index].take() else {
+            self.hand_off_failed(watch, slot);
+            return;
+        };
         episode.run = ANY_RUN;
         episode.token = handed.token;
         episode.tid = handed.tid;
-        episode.slot = watch.follow(handed.token);
-        if episode.slot.is_some() {
+        episode.slot = slot;
+        if let Some(slot) = slot {
+            // The driver read before the hand-off is the thread handed off (a new driver
+            // means a new run, and the hand-off of the old one is refused); checked anyway.
+            if watch.followed[slot].load(Ordering::Acquire) & !ENDED != handed.token {
+                watch.followed[slot].store(handed.token, Ordering::Release);
+            }
             self.detached.push(episode);
+        } else {
+            // Without a slot its end cannot be seen: it is dropped (counted if it was
+            // reported), and gives up the sample slot it may await.
+            self.release(&mut episode);
         }
-        // Without a slot its end cannot be seen: it is dropped (counted if it was reported).
     }
 
     /// One tick for the handed-off episodes.
     pub(crate) fn observe_detached(&mut self, watch: &StuckWatch, now: Instant, workers: &[std::sync::Arc<Worker>]) {
-        let mut episodes = std::mem::take(&mut self.detached);
-        episodes.retain_mut(|episode| {
+        let episodes = std::mem::take(&mut self.detached);
+        let mut going = Vec::with_capacity(episodes.len());
+        for mut episode in episodes {
             let worker = &workers[episode.worker];
-            let slot = episode.slot.expect("followed episodes have a slot");
-            if watch.has_ended(slot) {
-                watch.unfollow(slot);
-                let ended = Episode { slot: None, ..std::mem::replace(episode, placeholder(now)) };
-                self.end(watch, ended, now, worker);
-                return false;
+            if episode.slot.is_some_and(|slot| watch.has_ended(slot)) {
+                self.end(watch, episode, now, worker);
+            } else {
+                self.advance(watch, &mut episode, now, worker);
+                going.push(episode);
             }
-            self.advance(watch, episode, now, worker);
-            true
-        });
-        self.detached = episodes;
+        }
+        self.detached = going;
     }
 
     /// Counts, samples and collects for an episode that is still going.
@@ -264,29 +312,50 @@ impl StuckMonitor {
         if !episode.reported {
             episode.reported = true;
             watch.reports.fetch_add(1, Ordering::Relaxed);
-            if self.allow(now) {
-                episode.logged = true;
-                if self.samples && worker.sample().request(episode.token, episode.run) {
-                    episode.asked = Some(now);
-                    crate::preempt::sample_thread(episode.tid);
-                } else {
-                    let why = if self.samples { "another sample of this worker was in flight" } else { UNSUPPORTED };
-                    self.report(held, None, Some(why));
-                }
-            } else {
+            if !self.allow(now) {
                 self.suppressed += 1;
+            } else {
+                episode.logged = true;
+                if self.samples {
+                    episode.wants = Some(now);
+                } else {
+                    self.report(held, None, Some(UNSUPPORTED));
+                }
+            }
+        }
+        if let Some(wanted) = episode.wants {
+            let index = episode.worker;
+            if self.asking[index] == 0 {
+                // Nobody awaits the slot: a sample there came after its episode gave up.
+                drop(worker.sample().collect());
+            }
+            if worker.sample().request(episode.token, episode.run) {
+                episode.wants = None;
+                episode.asked = Some(now);
+                self.asking[index] += 1;
+                crate::preempt::sample_thread(episode.tid);
+            } else if now.duration_since(wanted) >= SAMPLE_PATIENCE {
+                episode.wants = None;
+                self.report(held, None, Some("samples of other stuck coroutines of this worker were in flight"));
             }
         }
         if let Some(asked) = episode.asked {
             if let Some(captured) = worker.sample().collect() {
-                episode.asked = None;
+                self.release(episode);
                 episode.id = captured.id;
                 episode.name = captured.name.clone();
                 self.report(held, Some(captured), None);
             } else if now.duration_since(asked) >= SAMPLE_PATIENCE && worker.sample().withdraw() {
-                episode.asked = None;
+                self.release(episode);
                 self.report(held, None, Some("the stuck thread did not answer the sample signal"));
             }
+        }
+    }
+
+    /// The episode no longer awaits its worker's sample slot.
+    fn release(&mut self, episode: &mut Episode) {
+        if episode.asked.take().is_some() {
+            self.asking[episode.worker] -= 1;
         }
     }
 
@@ -295,10 +364,14 @@ impl StuckMonitor {
         if let Some(slot) = episode.slot.take() {
             watch.unfollow(slot);
         }
+        let held = now.duration_since(episode.since);
+        if episode.wants.take().is_some() {
+            self.report(held, None, Some(ENDED_FIRST));
+        }
         if episode.asked.is_some() {
             // Ended before the sample was collected: take it if it came (a handler still
-            // writing finishes within microseconds), or withdraw the request.
-            let held = now.duration_since(episode.since);
+            // writing finishes within microseconds), or withdraw the request. A sample
+            // that comes even later is dropped by the next episode that wants the slot.
             let deadline = Instant::now() + Duration::from_millis(10);
             loop {
                 if let Some(captured) = worker.sample().collect() {
@@ -317,6 +390,7 @@ impl StuckMonitor {
                 }
                 std::thread::yield_now();
             }
+            self.release(&mut episode);
         }
         if !episode.reported {
             return;
@@ -370,22 +444,6 @@ const COROUTINE_ENTRY: &str = "oc_runtime::task::cell::Cell<";
 
 const UNSUPPORTED: &str = "backtraces of stuck coroutines are taken on x86_64 Linux only";
 const ENDED_FIRST: &str = "the coroutine suspended before its backtrace was taken";
-
-fn placeholder(now: Instant) -> Episode {
-    Episode {
-        worker: 0,
-        run: 0,
-        token: 0,
-        tid: 0,
-        since: now,
-        reported: false,
-        logged: false,
-        asked: None,
-        id: None,
-        name: None,
-        slot: None,
-    }
-}
 
 /// The report thread: symbolizes and logs, off the monitor (symbolizing reads debug info,
 /// which can take a while the first time). Ends when the monitor drops its sender.
@@ -447,6 +505,9 @@ fn symbolize(captured: &Captured) -> String {
         Walk::UnsafePlace => out.push_str(
             "(the signal landed in the dynamic loader or the unwinder, where walking the stack is not \
              safe: only the interrupted instruction is shown)\n",
+        ),
+        Walk::OffStack => out.push_str(
+            "(the signal landed while the thread was between stacks: only the interrupted instruction is shown)\n",
         ),
         Walk::Lost => out.push_str("(the unwinder could not walk past the signal frame)\n"),
         Walk::Stale => out.push_str("(the coroutine had suspended when the signal arrived)\n"),

@@ -288,6 +288,10 @@ impl Worker {
     }
 
     /// The sample slot for stuck-coroutine backtraces.
+    ///
+    /// # Signal safety
+    ///
+    /// Returns a reference to a field.
     pub(crate) fn sample(&self) -> &crate::preempt::sample::Sample {
         &self.sample
     }

@@ -84,3 +84,76 @@ fn first_non_zero(from: usize, to: usize) -> Option<usize> {
     }
     chunks.remainder().iter().position(|&w| w != 0).map(|word| from + (at + word) * 8)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KIB: usize = 1024;
+
+    /// Writes non-zero words over `[top - depth, top - upto)` (multiples of 8).
+    fn dirty(stack: &Stack, depth: usize, upto: usize) {
+        let (_, top) = stack.usable_range();
+        for addr in ((top - depth)..(top - upto)).step_by(8) {
+            // SAFETY: usable memory of a stack no coroutine runs on.
+            unsafe { (addr as *mut u64).write(0x0123_4567_89ab_cdef) };
+        }
+    }
+
+    fn all_clean(stack: &Stack) -> bool {
+        let (lo, top) = stack.usable_range();
+        all_zero(lo, top - lo)
+    }
+
+    #[test]
+    fn marks_are_exact_and_the_stack_is_left_clean() {
+        let mut stack = Stack::map_protected(64 * KIB).unwrap();
+        for depth in [8, 1000, 4096, 5000, 20 * KIB, 64 * KIB] {
+            dirty(&stack, depth, 0);
+            assert_eq!(measure(&mut stack), depth);
+            assert!(all_clean(&stack), "after {depth}");
+        }
+        // Deep, then shallow, then a little deeper: each measured on its own.
+        for depth in [60 * KIB, 1200, 904, 1304, 40 * KIB, 16] {
+            dirty(&stack, depth, 0);
+            assert_eq!(measure(&mut stack), depth);
+        }
+        assert!(all_clean(&stack));
+        assert_eq!(measure(&mut stack), 0, "a clean stack measures nothing");
+    }
+
+    #[test]
+    fn a_zero_hole_inside_the_used_part_is_passed_over() {
+        let mut stack = Stack::map_protected(64 * KIB).unwrap();
+        dirty(&stack, 1000, 0);
+        assert_eq!(measure(&mut stack), 1000);
+        // Used down to 10 KiB, with 1400 zero bytes (a zeroed buffer) below the previous
+        // mark: a whole block of zeros is passed over.
+        dirty(&stack, 10 * KIB, 1000 + 1400);
+        dirty(&stack, 1000, 0);
+        assert_eq!(measure(&mut stack), 10 * KIB);
+        assert!(all_clean(&stack));
+    }
+
+    #[test]
+    fn a_hole_of_two_blocks_below_the_previous_mark_stops_the_search() {
+        // The documented limit: the words below such a hole are not seen (and stay dirty).
+        let mut stack = Stack::map_protected(64 * KIB).unwrap();
+        dirty(&stack, 1000, 0);
+        assert_eq!(measure(&mut stack), 1000);
+        dirty(&stack, 10 * KIB, 4 * KIB);
+        dirty(&stack, 1000, 0);
+        assert_eq!(measure(&mut stack), 1000);
+        assert!(!all_clean(&stack));
+    }
+
+    #[test]
+    fn the_bottom_of_the_stack_is_reached_without_touching_the_guard() {
+        let mut stack = Stack::map_protected(16 * KIB).unwrap();
+        let (lo, top) = stack.usable_range();
+        dirty(&stack, top - lo, 0);
+        assert_eq!(measure(&mut stack), top - lo);
+        dirty(&stack, 64, 0);
+        assert_eq!(measure(&mut stack), 64);
+    }
+}

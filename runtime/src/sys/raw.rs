@@ -316,12 +316,20 @@ pub(crate) fn signal_mask() -> Option<u64> {
 }
 
 /// The calling thread's `errno`.
+///
+/// # Signal safety
+///
+/// `__errno_location` is async-signal-safe (it returns a thread-local address).
 pub(crate) fn errno() -> c_int {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() }
 }
 
 /// Sets the calling thread's `errno`.
+///
+/// # Signal safety
+///
+/// As for [`errno`].
 pub(crate) fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe { *libc::__errno_location() = e };
