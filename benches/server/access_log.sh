@@ -30,7 +30,7 @@ trap cleanup EXIT
 mkdir -p "$work/www"
 head -c 1024 /dev/urandom >"$work/www/1k.bin"
 
-start() { # $1 port, $2 access log true|false
+start() { # $1 port, $2 access log true|false; sets $started (not in a subshell: the trap kills it)
   cat >"$work/oc-$1.json" <<EOF
 { "runtime": { "workers": $WORKERS }, "listeners": [{ "address": "127.0.0.1:$1" }],
   "logging": { "level": "warn", "access_log": $2 },
@@ -40,10 +40,15 @@ start() { # $1 port, $2 access log true|false
 EOF
   "$OC" --config "$work/oc-$1.json" >"$work/access-$1.log" 2>"$work/oc-$1.err" &
   pids+=($!)
-  echo $!
+  started=$!
 }
-off_pid=$(start 18180 false)
-on_pid=$(start 18181 true)
+start 18180 false
+off_pid=$started
+start 18181 true
+on_pid=$started
+for pid in $off_pid $on_pid; do
+  kill -0 "$pid" 2>/dev/null || { echo "oc-server did not start:" >&2; cat "$work"/oc-*.err >&2; exit 1; }
+done
 for port in 18180 18181; do
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 done

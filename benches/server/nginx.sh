@@ -152,6 +152,8 @@ for log in off on; do
   pids+=($nginx_pid)
   wait_port $OC_PORT
   wait_port $NGINX_PORT
+  # The ports answer: make sure it is these processes (not some left from another run).
+  kill -0 $oc_pid && kill -0 $nginx_pid || { cat "$work/oc.err" "$work/nginx/error.log" >&2; exit 1; }
   for case in "1k.bin:1 KiB static" "1m.bin:1 MiB static" "plaintext:proxy /plaintext"; do
     path=${case%%:*}
     label=${case#*:}

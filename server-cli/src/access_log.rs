@@ -25,8 +25,9 @@ const WAKE_AT: usize = 64 * 1024;
 /// Lines waiting for the writer, and the date of the second they are being written in.
 struct Pending {
     buf: Vec<u8>,
-    /// The second `date` shows.
-    second: u64,
+    /// Until when `date` holds (the start of the next second, on the monotonic clock):
+    /// comparing a request's reading with it is all most lines cost for their date.
+    date_until: Option<Instant>,
     /// `10/Oct/2000:13:55:36 +0000`.
     date: [u8; 26],
 }
@@ -57,11 +58,13 @@ fn sync_wall_clock() {
 }
 
 /// The wall-clock second (since the epoch) of `at`, from the monotonic reading a request
-/// took anyway: no clock read of its own.
-fn wall_second(at: Instant) -> u64 {
+/// took anyway (no clock read of its own), and when, on the monotonic clock, the next second
+/// starts.
+fn wall_second(at: Instant) -> (u64, Instant) {
     let origin = *ORIGIN.get_or_init(Instant::now);
-    let ns = ORIGIN_WALL_NS.load(Ordering::Relaxed) + at.saturating_duration_since(origin).as_nanos() as i64;
-    (ns.max(0) / 1_000_000_000) as u64
+    let ns = (ORIGIN_WALL_NS.load(Ordering::Relaxed) + at.saturating_duration_since(origin).as_nanos() as i64).max(0);
+    let into_second = Duration::from_nanos((ns % 1_000_000_000) as u64);
+    ((ns / 1_000_000_000) as u64, at - into_second + Duration::from_secs(1))
 }
 
 impl AccessLog {
@@ -69,7 +72,7 @@ impl AccessLog {
     pub(crate) fn get() -> &'static Arc<AccessLog> {
         LOG.get_or_init(|| {
             let log = Arc::new(AccessLog {
-                pending: Mutex::new(Pending { buf: Vec::with_capacity(WAKE_AT * 2), second: u64::MAX, date: [0; 26] }),
+                pending: Mutex::new(Pending { buf: Vec::with_capacity(WAKE_AT * 2), date_until: None, date: [0; 26] }),
                 wake: Condvar::new(),
                 dropped: AtomicU64::new(0),
                 output: Mutex::new(()),
@@ -95,6 +98,7 @@ impl AccessLog {
     ///
     /// `at` is when the request arrived (its date in the line).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub(crate) fn record(
         &self,
         at: Instant,
@@ -110,7 +114,6 @@ impl AccessLog {
             oc_http::Version::Http11 => b"HTTP/1.1",
         };
         let target = escape_if_needed(target);
-        let second = wall_second(at);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let before = pending.buf.len();
         if before > MAX_PENDING {
@@ -118,20 +121,22 @@ impl AccessLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if pending.second != second {
+        if pending.date_until.is_none_or(|until| at >= until) {
+            let (second, until) = wall_second(at);
             let mut date = [0u8; 26];
             let _ = write_clf_date(&mut &mut date[..], second);
             pending.date = date;
-            pending.second = second;
+            pending.date_until = Some(until);
         }
         let Pending { buf, date, .. } = &mut *pending;
         match peer.map(|p| p.ip()) {
             Some(std::net::IpAddr::V4(ip)) => {
-                for (i, octet) in ip.octets().into_iter().enumerate() {
-                    if i > 0 {
+                let [a, b, c, d] = ip.octets();
+                for (octet, dot) in [(a, true), (b, true), (c, true), (d, false)] {
+                    push_octet(buf, octet);
+                    if dot {
                         buf.push(b'.');
                     }
-                    push_decimal(buf, u64::from(octet));
                 }
             }
             Some(ip) => {
@@ -148,7 +153,15 @@ impl AccessLog {
         buf.push(b' ');
         buf.extend_from_slice(version);
         buf.extend_from_slice(b"\" ");
-        push_decimal(buf, u64::from(status));
+        if (100..1000).contains(&status) {
+            buf.extend_from_slice(&[
+                b'0' + (status / 100) as u8,
+                b'0' + (status / 10 % 10) as u8,
+                b'0' + (status % 10) as u8,
+            ]);
+        } else {
+            push_decimal(buf, u64::from(status));
+        }
         buf.push(b' ');
         match bytes {
             0 => buf.push(b'-'),
@@ -226,6 +239,18 @@ fn escape(target: &str) -> String {
     out
 }
 
+/// An IPv4 address's byte in decimal.
+#[inline]
+fn push_octet(buf: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        buf.extend_from_slice(&[b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10]);
+    } else if n >= 10 {
+        buf.extend_from_slice(&[b'0' + n / 10, b'0' + n % 10]);
+    } else {
+        buf.push(b'0' + n);
+    }
+}
+
 /// `n` in decimal.
 fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -289,12 +314,20 @@ mod tests {
     fn the_wall_clock_from_the_monotonic_one() {
         sync_wall_clock();
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let derived = wall_second(Instant::now());
+        let now = Instant::now();
+        let (derived, next) = wall_second(now);
         assert!(derived.abs_diff(wall) <= 1, "{derived} vs {wall}");
+        assert!(next > now && next <= now + Duration::from_secs(1));
+        assert_eq!(wall_second(next).0, derived + 1);
     }
 
     #[test]
     fn decimals() {
+        for n in 0..=255u8 {
+            let mut buf = Vec::new();
+            push_octet(&mut buf, n);
+            assert_eq!(buf, n.to_string().into_bytes());
+        }
         for n in [0u64, 7, 10, 404, 1_048_576, u64::MAX] {
             let mut buf = Vec::new();
             push_decimal(&mut buf, n);
@@ -305,7 +338,7 @@ mod tests {
     #[test]
     fn lines_in_the_common_log_format() {
         let log = AccessLog {
-            pending: Mutex::new(Pending { buf: Vec::new(), second: u64::MAX, date: [0; 26] }),
+            pending: Mutex::new(Pending { buf: Vec::new(), date_until: None, date: [0; 26] }),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
             output: Mutex::new(()),

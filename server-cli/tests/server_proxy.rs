@@ -125,3 +125,59 @@ fn hundred_mib_bodies_stream_through_in_bounded_memory() {
         upstream.stop();
     }
 }
+
+#[test]
+fn sighup_swaps_upstreams_under_load_without_a_failed_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    for backend in BACKENDS {
+        let dir = TempDir::new("swap");
+        let (_a_dir, a) = named_upstream(backend, "A");
+        let (_b_dir, b) = named_upstream(backend, "B");
+        let config = |upstream: std::net::SocketAddr| {
+            let mut c = config(backend, json!([{ "kind": "proxy", "path": "/", "upstreams": [upstream.to_string()] }]));
+            c["logging"] = json!({ "level": "info" });
+            c
+        };
+        let proxy = start(&dir, &config(a.addr()));
+        let addr = proxy.addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                let (stop, failed) = (stop.clone(), failed.clone());
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(addr).unwrap();
+                    let mut seen = Vec::new();
+                    while !stop.load(Ordering::Acquire) {
+                        match c.get("/") {
+                            Ok(r) if r.status == 200 => {
+                                if seen.last() != Some(&r.text()) {
+                                    seen.push(r.text());
+                                }
+                            }
+                            _ => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                c = Client::connect(addr).unwrap();
+                            }
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&proxy.config, serde_json::to_vec(&config(b.addr())).unwrap()).unwrap();
+        proxy.signal(libc::SIGHUP);
+        assert!(proxy.stderr.wait_for("configuration reloaded", Duration::from_secs(10)).is_some());
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Release);
+        for client in clients {
+            assert_eq!(client.join().unwrap(), ["A", "B"], "{backend}: A until the reload, B after");
+        }
+        assert_eq!(failed.load(Ordering::Relaxed), 0, "{backend}");
+        proxy.stop();
+        a.stop();
+        b.stop();
+    }
+}

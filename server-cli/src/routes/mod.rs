@@ -113,13 +113,15 @@ pub(crate) struct Table {
     routes: Vec<Route>,
     /// Counts requests no route matched.
     unmatched: Arc<RouteStats>,
+    /// Whether some route names a host (else the request's host is not looked up).
+    by_host: bool,
     pub(crate) access_log: bool,
 }
 
 impl Table {
     /// A table with no route (every request is 404), before the first configuration.
     pub(crate) fn empty(stats: &crate::metrics::StatsRegistry) -> Table {
-        Table { routes: Vec::new(), unmatched: stats.route("unmatched"), access_log: false }
+        Table { routes: Vec::new(), unmatched: stats.route("unmatched"), by_host: false, access_log: false }
     }
 
     /// Builds the routes of `loaded` (already checked).
@@ -148,7 +150,12 @@ impl Table {
         // Longest prefix first; on a tie, a route with a host first; then file order (the
         // sort is stable).
         routes.sort_by_key(|r| (std::cmp::Reverse(r.prefix.len()), r.host.is_none()));
-        Ok(Table { routes, unmatched: state.stats.route("unmatched"), access_log: config.logging.access_log })
+        Ok(Table {
+            by_host: routes.iter().any(|r| r.host.is_some()),
+            routes,
+            unmatched: state.stats.route("unmatched"),
+            access_log: config.logging.access_log,
+        })
     }
 
     /// The routes, in matching order.
@@ -204,7 +211,7 @@ impl StreamHandler for Dispatch {
     fn call(&self, req: &Request, body: &mut RequestBody<'_>) -> Response {
         let started = Instant::now();
         let table = self.state.table.load_full();
-        let host = req.authority().map(host_of);
+        let host = if table.by_host { req.authority().map(host_of) } else { None };
         let (reply, stats) = match table.find(host, req.path()) {
             Some((route, rest)) => (route.serve.serve(req, rest, body), &route.stats),
             None => {
