@@ -216,6 +216,7 @@ fn target_end(buf: &[u8], mut at: usize) -> (usize, usize) {
 /// other than HTAB, or DEL), or `buf.len()`. The line end is the first such byte of a valid
 /// line.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_labels))] // the label serves the SIMD scan
 fn value_end(buf: &[u8], mut at: usize) -> usize {
     'scan: loop {
         // Whole blocks while they hold nothing special; then the byte that stopped the scan.
