@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use oc_runtime::IoBackend;
-use oc_runtime::sync::{Mutex, Semaphore, WaitGroup, channel};
+use oc_runtime::sync::{Mutex, RwLock, Semaphore, WaitGroup, channel};
 
 const BACKENDS: [IoBackend; 2] = [IoBackend::Uring, IoBackend::Epoll];
 
@@ -206,5 +206,35 @@ fn locks_have_async_forms() {
     holder.join().unwrap();
     assert_eq!(*mutex.lock(), 2);
     assert!(!mutex.is_locked());
+    support::shutdown(rt);
+}
+
+/// `RwLock`'s async forms: readers share with a coroutine reader, a writer waits for it.
+#[test]
+fn rwlock_has_async_forms() {
+    let rt = runtime(1, IoBackend::Epoll);
+    let lock = Arc::new(RwLock::new(String::from("a")));
+    let (reading_tx, reading_rx) = channel::bounded::<()>(1);
+    let (go_tx, go_rx) = channel::bounded::<()>(1);
+    let reader = {
+        let lock = lock.clone();
+        rt.spawn(move || {
+            let r = lock.read();
+            reading_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            r.len()
+        })
+    };
+    let tokio = tokio_rt();
+    tokio.block_on(async {
+        reading_rx.recv_async().await.unwrap();
+        assert_eq!(*lock.read_async().await, "a", "readers share the lock");
+        let pending_write = tokio::time::timeout(Duration::from_millis(1), lock.write_async()).await;
+        assert!(pending_write.is_err(), "a writer got in beside a reader");
+        go_tx.send_async(()).await.unwrap();
+        lock.write_async().await.push('b');
+    });
+    assert_eq!(reader.join().unwrap(), 1);
+    assert_eq!(*lock.read(), "ab");
     support::shutdown(rt);
 }
