@@ -13,31 +13,30 @@ fn runtime(workers: usize, backend: IoBackend) -> oc_runtime::Runtime {
     oc_runtime::Runtime::builder().workers(workers).io_backend(backend).name("blocking").build().unwrap()
 }
 
-/// A job that blocks its thread (an unhooked wait) does not hold the single worker.
+/// A job that blocks its thread (an unhooked wait) does not hold the single worker: the job
+/// waits (up to 30 s) for a coroutine on that worker to finish its steps.
 #[test]
 fn blocking_job_leaves_the_worker_free() {
     for backend in [IoBackend::Uring, IoBackend::Epoll] {
         let rt = runtime(1, backend);
-        let (job_result, other_finished_first) = rt.block_on(|| {
-            let job = oc_runtime::spawn_blocking(|| {
-                // A futex wait the hooks cannot see: it would stall a worker.
-                let m = std::sync::Mutex::new(());
-                let cv = std::sync::Condvar::new();
-                let _ = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(200)).unwrap();
-                std::thread::current().name().map(str::to_owned)
+        let (job_result, released) = rt.block_on(|| {
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let job = oc_runtime::spawn_blocking(move || {
+                // A futex wait the hooks cannot see: on a worker it would stall every coroutine.
+                let released = done_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+                (std::thread::current().name().map(str::to_owned), released)
             });
-            let other = oc_runtime::spawn(|| {
+            oc_runtime::spawn(move || {
                 for _ in 0..20 {
                     oc_runtime::sleep(Duration::from_millis(1));
                 }
+                done_tx.send(()).unwrap();
             });
-            let mut other = other;
-            let other_done = other.timeout_join(Duration::from_secs(10)).is_ok();
-            let other_first = other_done && !job.is_finished();
-            (job.join().unwrap(), other_first)
+            let (name, released) = job.join().unwrap();
+            (name, released)
         });
         assert_eq!(job_result.as_deref(), Some("oc-blocking"), "the job ran on the pool");
-        assert!(other_finished_first, "{backend:?}: the coroutine could not run while the job blocked");
+        assert!(released, "{backend:?}: the coroutine could not run while the job blocked");
         support::shutdown(rt);
     }
 }
@@ -53,22 +52,27 @@ fn panics_are_join_errors() {
     support::shutdown(rt);
 }
 
-/// Jobs that each block 200 ms run side by side: 12 of them take far less than 12 × 200 ms.
+/// Jobs run side by side: twelve jobs each wait (up to 30 s) until all twelve are running.
 #[test]
 fn pool_grows_for_concurrent_jobs() {
-    let start = Instant::now();
+    let inside = Arc::new(AtomicUsize::new(0));
     let jobs: Vec<_> = (0..12)
         .map(|i| {
+            let inside = inside.clone();
             oc_runtime::spawn_blocking(move || {
-                std::thread::sleep(Duration::from_millis(200));
-                i
+                inside.fetch_add(1, Ordering::SeqCst);
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while inside.load(Ordering::SeqCst) < 12 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                (i, inside.load(Ordering::SeqCst))
             })
         })
         .collect();
-    let sum: i32 = jobs.into_iter().map(|j| j.join().unwrap()).sum();
-    assert_eq!(sum, 66);
-    let took = start.elapsed();
-    assert!(took < Duration::from_millis(1500), "12 blocking jobs took {took:?}: they ran one after another");
+    for j in jobs {
+        let (i, seen) = j.join().unwrap();
+        assert_eq!(seen, 12, "job {i} saw only {seen} jobs running: the pool did not grow");
+    }
 }
 
 /// The handle is a future: a tokio task awaits a blocking job.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use oc_runtime::IoBackend;
-use oc_runtime::sync::{Mutex, Semaphore, WaitGroup, channel};
+use oc_runtime::sync::{Mutex, RwLock, Semaphore, WaitGroup, channel};
 
 const BACKENDS: [IoBackend; 2] = [IoBackend::Uring, IoBackend::Epoll];
 
@@ -57,7 +57,9 @@ fn tokio_task_awaits_a_coroutine() {
 }
 
 /// A coroutine waits for a tokio oneshot completed by another thread; meanwhile the other
-/// coroutine on the same single worker runs to its end.
+/// coroutine on the same single worker runs to its end. The other thread completes the
+/// oneshot only once that coroutine is done (or after 30 s): had the wait held the worker,
+/// the other coroutine could not have finished first.
 #[test]
 fn waiting_for_a_future_lets_the_worker_run_others() {
     for backend in BACKENDS {
@@ -71,15 +73,21 @@ fn waiting_for_a_future_lets_the_worker_run_others() {
                     let v = oc_runtime::wait_future(rx).unwrap();
                     (v, Instant::now())
                 });
+                oc_runtime::task::yield_now(); // the waiter is waiting now
+                let s = steps.clone();
                 let other = oc_runtime::spawn(move || {
                     for _ in 0..50 {
-                        steps.fetch_add(1, Ordering::SeqCst);
+                        s.fetch_add(1, Ordering::SeqCst);
                         oc_runtime::sleep(Duration::from_millis(1));
                     }
                     Instant::now()
                 });
                 let completer = std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(300));
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while steps.load(Ordering::SeqCst) < 50 && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
                     tx.send("from another thread").unwrap();
                 });
                 let other_done_at = other.join().unwrap();
@@ -89,7 +97,6 @@ fn waiting_for_a_future_lets_the_worker_run_others() {
             }
         });
         assert_eq!(waited, "from another thread");
-        assert_eq!(steps.load(Ordering::SeqCst), 50);
         assert!(
             other_done_at < got_at,
             "{backend:?}: the other coroutine finished only after the wait ended (the wait held the worker)"
@@ -168,11 +175,14 @@ fn locks_have_async_forms() {
     let sem = Arc::new(Semaphore::new(0));
     let wg = WaitGroup::new();
     wg.add(1);
+    let (locked_tx, locked_rx) = channel::bounded::<()>(1);
+    let (go_tx, go_rx) = channel::bounded::<()>(1);
     let holder = {
         let (mutex, sem, wg) = (mutex.clone(), sem.clone(), wg.clone());
         rt.spawn(move || {
             let mut g = mutex.lock();
-            oc_runtime::sleep(Duration::from_millis(30));
+            locked_tx.send(()).unwrap();
+            go_rx.recv().unwrap(); // holds the lock until the tokio side has tried
             *g += 1;
             drop(g);
             sem.add_permits(1);
@@ -181,10 +191,11 @@ fn locks_have_async_forms() {
     };
     let tokio = tokio_rt();
     tokio.block_on(async {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        locked_rx.recv_async().await.unwrap();
         // A lock future dropped before it completes leaves no ghost.
         let abandoned = tokio::time::timeout(Duration::from_millis(1), mutex.lock_async()).await;
-        assert!(abandoned.is_err());
+        assert!(abandoned.is_err(), "got a lock the coroutine holds");
+        go_tx.send_async(()).await.unwrap();
         let mut g = mutex.lock_async().await;
         assert_eq!(*g, 1, "got the lock before the holder let go");
         *g += 1;
@@ -195,5 +206,35 @@ fn locks_have_async_forms() {
     holder.join().unwrap();
     assert_eq!(*mutex.lock(), 2);
     assert!(!mutex.is_locked());
+    support::shutdown(rt);
+}
+
+/// `RwLock`'s async forms: readers share with a coroutine reader, a writer waits for it.
+#[test]
+fn rwlock_has_async_forms() {
+    let rt = runtime(1, IoBackend::Epoll);
+    let lock = Arc::new(RwLock::new(String::from("a")));
+    let (reading_tx, reading_rx) = channel::bounded::<()>(1);
+    let (go_tx, go_rx) = channel::bounded::<()>(1);
+    let reader = {
+        let lock = lock.clone();
+        rt.spawn(move || {
+            let r = lock.read();
+            reading_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            r.len()
+        })
+    };
+    let tokio = tokio_rt();
+    tokio.block_on(async {
+        reading_rx.recv_async().await.unwrap();
+        assert_eq!(*lock.read_async().await, "a", "readers share the lock");
+        let pending_write = tokio::time::timeout(Duration::from_millis(1), lock.write_async()).await;
+        assert!(pending_write.is_err(), "a writer got in beside a reader");
+        go_tx.send_async(()).await.unwrap();
+        lock.write_async().await.push('b');
+    });
+    assert_eq!(reader.join().unwrap(), 1);
+    assert_eq!(*lock.read(), "ab");
     support::shutdown(rt);
 }

@@ -220,3 +220,31 @@ fn select_from_a_plain_thread_blocks_it() {
     tx.send(5).unwrap();
     assert_eq!(t.join().unwrap(), 5);
 }
+
+/// A send arm waiting on a full bounded channel completes when a receiver makes room, and
+/// only its message is delivered.
+#[test]
+fn send_arm_on_a_full_channel_completes_when_room_is_made() {
+    let rt = runtime(2, IoBackend::Uring);
+    rt.block_on(|| {
+        let (tx, rx) = channel::bounded::<u32>(1);
+        let (other_tx, other_rx) = channel::bounded::<u32>(1);
+        tx.send(1).unwrap();
+        other_tx.send(10).unwrap();
+        let selecting = oc_runtime::spawn(move || {
+            oc_runtime::select! {
+                send(tx, 2) -> r => { r.unwrap(); "tx" }
+                send(other_tx, 20) -> r => { r.unwrap(); "other" }
+                timeout(Duration::from_secs(20)) => "timeout",
+            }
+        });
+        oc_runtime::sleep(Duration::from_millis(20));
+        assert!(!selecting.is_finished(), "both channels were full");
+        assert_eq!(rx.recv().unwrap(), 1);
+        assert_eq!(selecting.join().unwrap(), "tx");
+        assert_eq!(rx.recv().unwrap(), 2);
+        assert_eq!(other_rx.recv().unwrap(), 10);
+        assert!(other_rx.try_recv().is_err(), "the other arm's message was delivered too");
+    });
+    support::shutdown(rt);
+}

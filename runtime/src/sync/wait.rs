@@ -59,11 +59,14 @@ thread_local! {
 
 /// A cheap random number below `n` (a per-thread xorshift), for `select!`'s fair start.
 fn random_below(n: usize) -> usize {
-    SEED.with(|seed| {
+    // During thread exit the seed is gone: start at the first arm then.
+    SEED.try_with(|seed| {
         let mut x = seed.get();
         if x == 0 {
-            // Different per thread: the address of the thread-local plus the clock.
-            x = (seed as *const Cell<u64> as u64) ^ Instant::now().elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+            // Different per thread and per run: the thread-local's address and the clock.
+            let clock =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+            x = (seed as *const Cell<u64> as u64) ^ clock ^ 0x9e37_79b9_7f4a_7c15;
             x |= 1;
         }
         x ^= x << 13;
@@ -72,6 +75,7 @@ fn random_below(n: usize) -> usize {
         seed.set(x);
         (x % n as u64) as usize
     })
+    .unwrap_or(0)
 }
 
 /// Runs whichever of `arms` can complete first and returns its index, or `None` once the

@@ -54,7 +54,8 @@ thread_local! {
 /// between two uses, and the thread-local's address must be looked up afresh each time.
 #[inline(never)]
 fn take_spare() -> Option<Arc<Waiter>> {
-    SPARE.with(std::cell::Cell::take)
+    // During thread exit (a wait in another thread-local's destructor) there is none.
+    SPARE.try_with(std::cell::Cell::take).ok().flatten()
 }
 
 #[inline(never)]
