@@ -4,13 +4,15 @@
 //!
 //! 1. `ServerHandle::shutdown` sets `stopping` and cancels the accept loops: no new
 //!    connection is taken (the listeners close as the loops unwind).
-//! 2. Idle connections (waiting for their next request) are closed at once; busy ones finish
+//! 2. Idle connections (waiting for their next request, none of it received) are closed at
+//!    once; one whose next request the kernel already holds is served as busy. Busy ones finish
 //!    the requests they have received, answer with `Connection: close`, and close.
 //! 3. Past the grace period, whatever is still open is cancelled.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,9 +23,9 @@ use oc_runtime::JoinHandle;
 use crate::conn::{self, BUSY, CLOSING, IDLE};
 use crate::{Limits, Router};
 
-/// A live connection: its state (`conn::IDLE`/`BUSY`/`CLOSING`) and its coroutine (set
-/// once it is spawned).
-type Connection = (Arc<AtomicU8>, Option<JoinHandle<()>>);
+/// A live connection: its state (`conn::IDLE`/`BUSY`/`CLOSING`), its coroutine (set once it
+/// is spawned) and its socket's descriptor (looked at, never read, by a shutdown).
+type Connection = (Arc<AtomicU8>, Option<JoinHandle<()>>, RawFd);
 
 /// What every connection of a server shares.
 pub(crate) struct Shared {
@@ -258,7 +260,8 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let live = Live { shared: shared.clone(), id };
         let state = Arc::new(AtomicU8::new(BUSY));
-        shared.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (state.clone(), None));
+        let fd = stream.as_raw_fd();
+        shared.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (state.clone(), None, fd));
         // A TLS connection's handshake is due a header time-out from now.
         let tls = tls.clone().map(|tls| (tls, Instant::now()));
         let spawned = oc_runtime::task::Builder::new().spawn(move || {
@@ -351,8 +354,13 @@ impl ServerHandle {
         for a in acceptors {
             let _ = a.join();
         }
-        // Idle connections close now; busy ones see `stopping` after their requests.
-        for (state, handle) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
+        // Idle connections close now; busy ones see `stopping` after their requests. A
+        // connection whose next request the kernel has received is not idle, though its
+        // coroutine has not read it yet: it answers it (with `Connection: close`) and ends.
+        for (state, handle, fd) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            if state.load(Ordering::Acquire) == IDLE && crate::sys::has_pending_bytes(*fd) {
+                continue;
+            }
             if state.compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok()
                 && let Some(handle) = handle
             {
@@ -364,7 +372,7 @@ impl ServerHandle {
         }
         let clean = self.connections() == 0;
         if !clean {
-            for (_, handle) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            for (_, handle, _) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
                 if let Some(handle) = handle {
                     handle.cancel();
                 }

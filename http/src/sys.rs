@@ -12,3 +12,18 @@ pub(crate) fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Whether the socket `fd` has received bytes not yet read (a look that takes nothing and
+/// never waits). A descriptor that is no longer a socket, or another error, counts as none.
+///
+/// The descriptor may have been closed by its connection meanwhile and its number reused:
+/// the look then concerns another descriptor, which it leaves unchanged (`MSG_PEEK`), and
+/// only the decision for the ended connection, which no longer matters, can be wrong.
+pub(crate) fn has_pending_bytes(fd: std::os::fd::RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `recv` writes at most one byte into `byte`, which outlives the call; with
+    // MSG_PEEK | MSG_DONTWAIT it consumes nothing and does not block (so the runtime's hook,
+    // if any, passes it straight to the kernel).
+    let n = unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n > 0
+}

@@ -115,3 +115,37 @@ fn connections_that_cannot_get_a_stack_give_their_slot_back() {
         drop(rt);
     });
 }
+
+/// A keep-alive connection whose next request the kernel holds, not yet read by its
+/// coroutine, when the shutdown starts is not idle: the request is answered, not dropped.
+#[test]
+fn a_request_received_but_not_yet_read_at_shutdown_is_answered() {
+    support::each_backend(|_backend| {
+        let (rt, server, addr) = support::server();
+        let mut clients: Vec<_> = (0..20).map(|_| connect(addr)).collect();
+        for c in &mut clients {
+            c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut buf = Vec::new();
+            assert_eq!(read_response(c, &mut buf, false).unwrap().status, 200);
+        }
+        // Every connection is idle now. The next requests go out from a coroutine that starts
+        // the shutdown right after, before the connections' coroutines are given a turn.
+        let writers: Vec<_> = clients.iter().map(|c| c.try_clone().unwrap()).collect();
+        rt.block_on(move || {
+            for mut w in writers {
+                w.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            }
+            server.shutdown(Duration::from_secs(5))
+        });
+        let mut answered = 0;
+        for c in &mut clients {
+            let mut buf = Vec::new();
+            // (One the other worker answered before the shutdown began may say keep-alive.)
+            if let Some(r) = read_response(c, &mut buf, false) {
+                assert_eq!(r.status, 200);
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, clients.len(), "requests the kernel had received were dropped");
+    });
+}
