@@ -305,11 +305,11 @@ fn trickle_until(addr: SocketAddr, count: usize, client: &Arc<rustls::ClientConf
         let stopping = stop.load(Ordering::SeqCst);
         if stopping {
             for trickler in tricklers.iter_mut() {
-                if let Trickler::Open(t) = trickler {
-                    if t.since.elapsed() > limit {
-                        seen.overdue.push(t.since.elapsed());
-                        *trickler = Trickler::Closed(now);
-                    }
+                if let Trickler::Open(t) = trickler
+                    && t.since.elapsed() > limit
+                {
+                    seen.overdue.push(t.since.elapsed());
+                    *trickler = Trickler::Closed(now);
                 }
             }
             if tricklers.iter().all(|t| matches!(t, Trickler::Closed(_))) {

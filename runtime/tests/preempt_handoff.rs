@@ -86,7 +86,7 @@ fn a_formatting_and_printing_loop_does_not_starve_the_others() {
         while !stop.load(Ordering::Relaxed) {
             let s = format!("{lines:>8} {:?} {:.3}", [lines, lines * 2], lines as f64 / 7.0);
             assert!(s.len() > 8);
-            if lines % 2000 == 0 {
+            if lines.is_multiple_of(2000) {
                 println!("hog printed line {lines}");
             }
             lines += 1;

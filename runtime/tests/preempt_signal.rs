@@ -117,7 +117,7 @@ fn a_formatting_and_printing_loop_is_preempted_and_stays_correct() {
                 s.len(),
                 8 + 1 + format!("{:?}", [lines, lines * 2]).len() + 1 + format!("{:.3}", lines as f64 / 8.0).len()
             );
-            if lines % 2000 == 0 {
+            if lines.is_multiple_of(2000) {
                 println!("preemptible hog printed line {lines}");
             }
             lines += 1;

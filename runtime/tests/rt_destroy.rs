@@ -151,7 +151,7 @@ fn handles_dropped_at_once_on_two_threads_unwind_every_coroutine_once() {
         while arrived.load(Ordering::Acquire) < 2 * (i + 1) {
             spins += 1;
             // On a loaded machine the other thread may not be running: let it.
-            if spins % 256 == 0 {
+            if spins.is_multiple_of(256) {
                 assert!(since.elapsed() < Duration::from_secs(10), "the other thread stopped (it panicked)");
                 std::thread::yield_now();
             } else {

@@ -35,7 +35,7 @@ fn a_coroutine_can_suspend_and_move_while_on_a_segment() {
                 fn go(n: u32) -> u32 {
                     oc_runtime::maybe_grow(16 * 1024, 128 * 1024, || {
                         let pad = std::hint::black_box([1u8; 1024]);
-                        if n % 50 == 0 {
+                        if n.is_multiple_of(50) {
                             // Suspend deep inside, possibly resuming on the other worker.
                             oc_runtime::sleep(Duration::from_millis(1));
                             oc_runtime::yield_now();

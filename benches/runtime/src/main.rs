@@ -162,10 +162,10 @@ fn stack_high_water(rounds: usize) {
                 wall[on as usize].push(v);
                 cpu[on as usize].push(cpu_ns);
             }
-            if round == 0 {
-                if let Some(marks) = stdout.lines().find(|l| l.starts_with("MARKS ")) {
-                    println!("{marks}");
-                }
+            if round == 0
+                && let Some(marks) = stdout.lines().find(|l| l.starts_with("MARKS "))
+            {
+                println!("{marks}");
             }
         }
     }

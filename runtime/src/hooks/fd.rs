@@ -146,10 +146,10 @@ pub(super) unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr,
 /// `close(2)`: forgets the descriptor, then closes it.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
-    if let Some(e) = table::entry(fd) {
-        if e.flags() != 0 {
-            e.clear();
-        }
+    if let Some(e) = table::entry(fd)
+        && e.flags() != 0
+    {
+        e.clear();
     }
     if active() {
         crate::io::forget(fd);
@@ -180,13 +180,12 @@ pub(super) unsafe extern "C-unwind" fn setsockopt(
         && level == libc::SOL_SOCKET
         && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO)
         && len as usize >= std::mem::size_of::<libc::timeval>()
+        && let Some(e) = table::entry(fd)
     {
-        if let Some(e) = table::entry(fd) {
-            e.classify(fd);
-            // SAFETY: the kernel accepted `val` as a timeval of this length.
-            let tv = unsafe { &*val.cast::<libc::timeval>() };
-            e.set_timeout(name == libc::SO_SNDTIMEO, table::timeval_us(tv));
-        }
+        e.classify(fd);
+        // SAFETY: the kernel accepted `val` as a timeval of this length.
+        let tv = unsafe { &*val.cast::<libc::timeval>() };
+        e.set_timeout(name == libc::SO_SNDTIMEO, table::timeval_us(tv));
     }
     res
 }
@@ -202,10 +201,10 @@ pub(super) unsafe extern "C-unwind" fn fcntl(fd: c_int, cmd: c_int, arg: usize) 
     if res >= 0 {
         match cmd {
             libc::F_SETFL => {
-                if let Some(e) = table::entry(fd) {
-                    if e.classify(fd) != 0 {
-                        e.set_nonblocking(arg as c_int & libc::O_NONBLOCK != 0);
-                    }
+                if let Some(e) = table::entry(fd)
+                    && e.classify(fd) != 0
+                {
+                    e.set_nonblocking(arg as c_int & libc::O_NONBLOCK != 0);
                 }
             }
             libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => copy_entry(fd, res),
@@ -220,13 +219,14 @@ pub(super) unsafe extern "C-unwind" fn fcntl(fd: c_int, cmd: c_int, arg: usize) 
 pub(super) unsafe extern "C-unwind" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     // SAFETY: forwarded.
     let res = unsafe { raw::ioctl(fd, request, arg) };
-    if res == 0 && request == libc::FIONBIO && arg != 0 {
-        if let Some(e) = table::entry(fd) {
-            if e.classify(fd) != 0 {
-                // SAFETY: FIONBIO takes a pointer to int, which the kernel just read.
-                e.set_nonblocking(unsafe { *(arg as *const c_int) } != 0);
-            }
-        }
+    if res == 0
+        && request == libc::FIONBIO
+        && arg != 0
+        && let Some(e) = table::entry(fd)
+        && e.classify(fd) != 0
+    {
+        // SAFETY: FIONBIO takes a pointer to int, which the kernel just read.
+        e.set_nonblocking(unsafe { *(arg as *const c_int) } != 0);
     }
     res
 }

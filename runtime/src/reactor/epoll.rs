@@ -168,10 +168,10 @@ impl EpollReactor {
     fn wait(&self, timeout: Option<Duration>) -> bool {
         let mut events = self.events.borrow_mut();
         events.clear();
-        if let Err(e) = self.poller.wait(&mut events, timeout) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                panic!("epoll_wait failed: {e}");
-            }
+        if let Err(e) = self.poller.wait(&mut events, timeout)
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            panic!("epoll_wait failed: {e}");
         }
         // Descriptors closed on other threads (their `forget` also woke this wait).
         if self.remote.has_closed.load(Ordering::Relaxed) && self.remote.has_closed.swap(false, Ordering::AcqRel) {

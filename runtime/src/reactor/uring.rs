@@ -455,10 +455,10 @@ impl UringReactor {
                         }
                     }
                     user_data => {
-                        if let Some(op) = self.take(user_data) {
-                            if let Some(waker) = op.complete(cqe.result()) {
-                                ready.push(waker);
-                            }
+                        if let Some(op) = self.take(user_data)
+                            && let Some(waker) = op.complete(cqe.result())
+                        {
+                            ready.push(waker);
                         }
                     }
                 }

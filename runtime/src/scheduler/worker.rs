@@ -502,10 +502,10 @@ impl Worker {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         self.fire_timers();
-        if tick % FLUSH_INTERVAL == 0 {
+        if tick.is_multiple_of(FLUSH_INTERVAL) {
             self.reactor.flush();
         }
-        if self.reactor.cheap_poll() || tick % INJECTOR_INTERVAL == 0 {
+        if self.reactor.cheap_poll() || tick.is_multiple_of(INJECTOR_INTERVAL) {
             self.reactor.poll();
         }
 
@@ -513,40 +513,39 @@ impl Worker {
             if top < DEFAULT_PRIORITY {
                 let local_waiting = !self.local.is_empty() || self.has_run_next();
                 let starved = local_waiting && self.passed_over.get().is_some_and(|since| since.elapsed() >= AGING);
-                if !starved {
-                    if let Some(task) = self.shared.priority.pop() {
-                        if local_waiting && self.passed_over.get().is_none() {
-                            self.passed_over.set(Some(Instant::now()));
-                        }
-                        return Some(Next::Run(task));
+                if !starved && let Some(task) = self.shared.priority.pop() {
+                    if local_waiting && self.passed_over.get().is_none() {
+                        self.passed_over.set(Some(Instant::now()));
                     }
-                }
-            } else if tick % STARVED_INTERVAL == 0 {
-                if let Some(task) = self.shared.priority.pop_starved() {
                     return Some(Next::Run(task));
                 }
+            } else if tick.is_multiple_of(STARVED_INTERVAL)
+                && let Some(task) = self.shared.priority.pop_starved()
+            {
+                return Some(Next::Run(task));
             }
         }
         self.passed_over.set(None);
 
-        if tick % INJECTOR_INTERVAL == 0 {
-            if let Some(task) = self.steal_injector() {
-                return Some(Next::Run(task));
-            }
+        if tick.is_multiple_of(INJECTOR_INTERVAL)
+            && let Some(task) = self.steal_injector()
+        {
+            return Some(Next::Run(task));
         }
         // Preempted coroutines take turns with a busy local queue. With nothing local they
         // wait behind ready IO and the injector (the end of their slice means the back of
         // the line: a coroutine spawned from a plain thread does not wait behind them).
-        if tick % 2 == 0 && (!self.local.is_empty() || self.has_yielded()) {
-            if let Some(next) = self.pop_pinned() {
-                return Some(next);
-            }
+        if tick.is_multiple_of(2)
+            && (!self.local.is_empty() || self.has_yielded())
+            && let Some(next) = self.pop_pinned()
+        {
+            return Some(next);
         }
-        if self.run_next_streak.get() < RUN_NEXT_STREAK {
-            if let Some(task) = self.run_next.take() {
-                self.run_next_streak.set(self.run_next_streak.get() + 1);
-                return Some(Next::Run(task));
-            }
+        if self.run_next_streak.get() < RUN_NEXT_STREAK
+            && let Some(task) = self.run_next.take()
+        {
+            self.run_next_streak.set(self.run_next_streak.get() + 1);
+            return Some(Next::Run(task));
         }
         self.run_next_streak.set(0);
         if let Some(task) = self.yielded.take() {
@@ -560,10 +559,10 @@ impl Worker {
         }
         // Nothing local: hand queued IO to the kernel and collect what is ready.
         self.reactor.flush();
-        if self.reactor.poll() {
-            if let Some(task) = self.run_next.take().or_else(|| self.local.pop()) {
-                return Some(Next::Run(task));
-            }
+        if self.reactor.poll()
+            && let Some(task) = self.run_next.take().or_else(|| self.local.pop())
+        {
+            return Some(Next::Run(task));
         }
         if let Some(task) = self.steal_injector() {
             return Some(Next::Run(task));

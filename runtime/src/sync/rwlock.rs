@@ -64,10 +64,10 @@ impl Inner {
         if self.writer {
             return (None, None);
         }
-        if self.readers == 0 {
-            if let Some(w) = self.writers_q.claim_one() {
-                return (Some(w), None);
-            }
+        if self.readers == 0
+            && let Some(w) = self.writers_q.claim_one()
+        {
+            return (Some(w), None);
         }
         if !self.readers_q.is_empty() && self.may_read() {
             return (None, Some(self.readers_q.claim_all()));

@@ -91,10 +91,10 @@ pub fn select_arms(arms: &mut [&mut dyn Arm], deadline: Deadline) -> Option<usiz
     }
     let start = if n > 1 { random_below(n) } else { 0 };
     // A single operation tries itself first when it registers (under the same lock).
-    if n > 1 {
-        if let Some(k) = try_all(arms, start) {
-            return Some(k);
-        }
+    if n > 1
+        && let Some(k) = try_all(arms, start)
+    {
+        return Some(k);
     }
     let deadline = match deadline {
         Deadline::Now => return if n == 1 && arms[0].attempt(None) { Some(0) } else { None },
@@ -163,10 +163,10 @@ fn wait_once(arms: &mut [&mut dyn Arm], start: usize, cell: &WaiterCell, deadlin
             if arms[k].attempt(None) {
                 return Once::Done(k);
             }
-            if n > 1 {
-                if let Some(k) = try_all(arms, start) {
-                    return Once::Done(k);
-                }
+            if n > 1
+                && let Some(k) = try_all(arms, start)
+            {
+                return Once::Done(k);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) { Once::TimedOut } else { Once::Again }
         }
