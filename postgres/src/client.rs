@@ -7,7 +7,7 @@
 //! since silently continuing outside it would be wrong). `cache` maps SQL text to prepared
 //! statements; statements outlive sessions and are re-parsed on a new one when first used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,9 @@ use crate::transaction::Transaction;
 /// time-out before the connection is dropped instead.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
+/// How many prepared statements a client keeps by default.
+pub const DEFAULT_STATEMENT_CACHE: usize = 1024;
+
 /// A PostgreSQL client: a connection with its prepared statements.
 ///
 /// All calls block the calling coroutine only (or the thread, outside a coroutine). A
@@ -42,6 +45,9 @@ pub struct Client {
     config: Arc<Config>,
     conn: Option<Connection>,
     cache: HashMap<String, Statement>,
+    /// Cached SQL texts, oldest first (the eviction order).
+    cache_order: VecDeque<String>,
+    cache_capacity: usize,
     statement_timeout: Option<Duration>,
     /// Open transactions and savepoints.
     pub(crate) tx_depth: u32,
@@ -73,6 +79,8 @@ impl Client {
             config,
             conn: None,
             cache: HashMap::new(),
+            cache_order: VecDeque::new(),
+            cache_capacity: DEFAULT_STATEMENT_CACHE,
             tx_depth: 0,
             tx_lost: false,
         }
@@ -122,11 +130,19 @@ impl Client {
 
     /// Whether the session is outside any transaction block (safe to hand to another user).
     pub(crate) fn is_idle(&self) -> bool {
-        self.conn.as_ref().is_none_or(|c| c.status == b'I')
+        self.conn.as_ref().is_none_or(|c| c.status == b'I' && !c.in_flight)
     }
 
     /// The session, connecting first if there is none.
     pub(crate) fn connection(&mut self) -> Result<&mut Connection, Error> {
+        if self.conn.as_ref().is_some_and(|c| c.in_flight) {
+            // An exchange was abandoned half way (its coroutine was cancelled): the replies
+            // still on their way would be read as this call's.
+            if let Some(c) = self.conn.as_mut() {
+                c.broken = true;
+            }
+            self.drop_connection();
+        }
         if self.conn.is_none() {
             if self.tx_depth > 0 {
                 self.tx_lost = true;
@@ -176,7 +192,14 @@ impl Client {
     ) -> Result<T, Error> {
         let deadline = self.deadline();
         let conn = self.connection()?;
-        match f(conn, deadline) {
+        // Cleared when `f` returns; still set if it never did (the coroutine unwound in the
+        // middle of the exchange), so the session is not reused in an unknown state.
+        conn.in_flight = true;
+        // Whatever a failed encoding left behind is not sent.
+        conn.wbuf.clear();
+        let res = f(conn, deadline);
+        conn.in_flight = false;
+        match res {
             Ok(res) => res,
             Err(e) => {
                 self.settle(&e);
@@ -187,13 +210,29 @@ impl Client {
 
     /// Prepares `sql` (parameters `$1`, `$2`, ...), or returns the statement already
     /// prepared for the same text on this client.
+    ///
+    /// The cache holds at most [`set_statement_cache_capacity`](Self::set_statement_cache_capacity)
+    /// statements (1024 by default); past that the oldest is closed on the server, in the
+    /// same round trip as the new `Parse`. An evicted `Statement` the caller still holds
+    /// keeps working: it is parsed again when next used.
     pub fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
         if let Some(stmt) = self.cache.get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.with_conn(|conn, deadline| query::prepare(conn, sql, deadline))?;
+        let mut evicted = Vec::new();
+        while self.cache.len() >= self.cache_capacity {
+            let Some(old) = self.cache_order.pop_front() else { break };
+            evicted.extend(self.cache.remove(&old));
+        }
+        let stmt = self.with_conn(|conn, deadline| query::prepare(conn, sql, &evicted, deadline))?;
         self.cache.insert(sql.to_owned(), stmt.clone());
+        self.cache_order.push_back(sql.to_owned());
         Ok(stmt)
+    }
+
+    /// Sets how many prepared statements the client keeps (at least 1).
+    pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+        self.cache_capacity = capacity.max(1);
     }
 
     /// Runs `stmt` and returns its rows.
@@ -254,27 +293,71 @@ impl Client {
         })
     }
 
-    /// Runs several already-encoded statements with one `Sync` (the pipeline's exchange).
+    /// Runs already-encoded statements in one write (the pipeline's exchange): one group
+    /// per entry of `ends` (each the end of a group in `items`), each closed by a `Sync`.
     pub(crate) fn run_pipeline(
         &mut self,
         items: &[(Statement, std::ops::Range<usize>)],
         binds: &[u8],
+        ends: &[usize],
     ) -> Result<Vec<Result<Outcome, Error>>, Error> {
+        if ends.len() <= 1 {
+            return self.with_conn(|conn, deadline| {
+                let mut sent = Vec::with_capacity(items.len());
+                let mut parsing = Vec::new();
+                for (stmt, range) in items {
+                    let parse = !conn.prepared.contains(&stmt.id()) && !parsing.contains(&stmt.id());
+                    if parse {
+                        parsing.push(stmt.id());
+                        query::encode_parse(&mut conn.wbuf, stmt)?;
+                    }
+                    conn.wbuf.extend_from_slice(&binds[range.clone()]);
+                    sent.push(Sent { stmt, parse });
+                }
+                frontend::sync(&mut conn.wbuf);
+                query::read_results(conn, &sent, deadline).map(Ok)
+            });
+        }
         self.with_conn(|conn, deadline| {
-            conn.wbuf.clear();
-            let mut sent = Vec::with_capacity(items.len());
-            let mut parsing = Vec::new();
-            for (stmt, range) in items {
-                let parse = !conn.prepared.contains(&stmt.id()) && !parsing.contains(&stmt.id());
-                if parse {
-                    parsing.push(stmt.id());
+            // Several groups: the statements this session lacks are parsed first, in a group
+            // of their own, so that a failure in one group cannot skip a `Parse` a later
+            // group needs.
+            let mut parsing: Vec<&Statement> = Vec::new();
+            for (stmt, _) in items {
+                if !conn.prepared.contains(&stmt.id()) && !parsing.iter().any(|s| s.id() == stmt.id()) {
+                    parsing.push(stmt);
                     query::encode_parse(&mut conn.wbuf, stmt)?;
                 }
-                conn.wbuf.extend_from_slice(&binds[range.clone()]);
-                sent.push(Sent { stmt, parse });
             }
-            frontend::sync(&mut conn.wbuf);
-            query::read_results(conn, &sent, deadline).map(Ok)
+            if !parsing.is_empty() {
+                frontend::sync(&mut conn.wbuf);
+            }
+            let mut start = 0;
+            for &end in ends {
+                for (_, range) in &items[start..end] {
+                    conn.wbuf.extend_from_slice(&binds[range.clone()]);
+                }
+                frontend::sync(&mut conn.wbuf);
+                start = end;
+            }
+            let parse_error = query::read_parses(conn, &parsing, deadline)?;
+            let sent: Vec<Sent<'_>> = items.iter().map(|(stmt, _)| Sent { stmt, parse: false }).collect();
+            let mut out = Vec::with_capacity(items.len());
+            let mut start = 0;
+            for &end in ends {
+                out.extend(query::read_results(conn, &sent[start..end], deadline)?);
+                start = end;
+            }
+            // A statement that could not be parsed fails with the parse's error, not with
+            // the "does not exist" its binds met.
+            if let Some((failed, err)) = parse_error {
+                for (r, (stmt, _)) in out.iter_mut().zip(items) {
+                    if failed.contains(&stmt.id()) {
+                        *r = Err(err.duplicate());
+                    }
+                }
+            }
+            Ok(Ok(out))
         })
     }
 
@@ -294,7 +377,7 @@ impl Client {
     fn simple(&mut self, sql: &str, keep: bool) -> Result<Vec<SimpleRow>, Error> {
         self.with_conn(|conn, deadline| {
             conn.wbuf.clear();
-            frontend::query(sql, &mut conn.wbuf).map_err(Error::io)?;
+            frontend::query(sql, &mut conn.wbuf).map_err(Error::encode)?;
             let mut rows = Vec::new();
             let mut columns: Arc<[String]> = Arc::from(Vec::new());
             let mut error = None;
@@ -319,7 +402,7 @@ impl Client {
                     }
                     Message::CopyInResponse(_) => {
                         frontend::copy_fail("COPY FROM STDIN is not supported by this client", &mut conn.wbuf)
-                            .map_err(Error::io)?;
+                            .map_err(Error::encode)?;
                         frontend::sync(&mut conn.wbuf);
                     }
                     Message::CopyOutResponse(_) | Message::CopyData(_) | Message::CopyDone => {}
@@ -351,6 +434,7 @@ impl Client {
     /// Forgets the cached statements (the server keeps them until the session ends).
     pub fn clear_statement_cache(&mut self) {
         self.cache.clear();
+        self.cache_order.clear();
     }
 
     /// Closes the connection now (the next call reconnects).

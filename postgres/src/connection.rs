@@ -3,11 +3,14 @@
 //!
 //! # State
 //!
-//! `rbuf` holds bytes read but not yet parsed into messages; `wbuf` holds messages encoded
+//! `rbuf` holds bytes read but not yet parsed into messages (reads land in `scratch`
+//! and are appended, which is cheaper than zeroing room in `rbuf` for every read); `wbuf` holds messages encoded
 //! but not yet written (they leave with the next read, in one step). `prepared` is the set
 //! of statement ids parsed on this session. `broken` is set when the byte stream can no
 //! longer be trusted (a failed or partial write, a protocol violation, a fatal error): the
-//! owner then drops the connection instead of reusing it.
+//! owner then drops the connection instead of reusing it. `in_flight` is set for the length
+//! of an exchange; found set at the start of the next one, it means the previous caller
+//! unwound half way, and the session is dropped too.
 
 use std::collections::HashSet;
 use std::io;
@@ -22,6 +25,10 @@ use crate::config::Config;
 use crate::error::{DbError, Error, ErrorKind};
 use crate::stream::{self, Stream, Target};
 
+/// The largest message accepted from the server (its biggest legal value is about 1 GiB);
+/// a longer length in a header is garbage, refused before any memory is reserved for it.
+const MAX_MESSAGE: usize = 1 << 30;
+
 /// How much the read buffer grows by before a read.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -29,6 +36,8 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct Connection {
     stream: Stream,
     rbuf: BytesMut,
+    /// Where reads land before being appended to `rbuf` (so `rbuf` never needs zeroing).
+    scratch: Box<[u8]>,
     /// Messages waiting to be written.
     pub(crate) wbuf: BytesMut,
     /// The cancel key (process id, secret).
@@ -40,6 +49,8 @@ pub(crate) struct Connection {
     pub(crate) status: u8,
     /// The stream can no longer be used.
     pub(crate) broken: bool,
+    /// An exchange is under way (requests sent, replies not all read).
+    pub(crate) in_flight: bool,
     /// Whether the stream's time-outs are currently unbounded.
     unbounded: bool,
 }
@@ -52,12 +63,14 @@ impl Connection {
         let mut conn = Connection {
             stream,
             rbuf: BytesMut::with_capacity(READ_CHUNK),
+            scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
             wbuf: BytesMut::with_capacity(4096),
             key: None,
             target,
             prepared: HashSet::new(),
             status: b'I',
             broken: false,
+            in_flight: false,
             unbounded: false,
         };
         conn.startup(config, deadline).map_err(|e| match e.kind() {
@@ -83,7 +96,9 @@ impl Connection {
         if let Some(options) = &config.options {
             params.push(("options", options));
         }
-        frontend::startup_message(params.iter().copied(), &mut self.wbuf).map_err(Error::io)?;
+        frontend::startup_message(params.iter().copied(), &mut self.wbuf).map_err(|e| {
+            Error::with_source(ErrorKind::Config, "a connection parameter cannot be sent (a NUL byte?)", e)
+        })?;
         self.authenticate(config, deadline)?;
         loop {
             match self.recv(deadline)? {
@@ -112,7 +127,9 @@ impl Connection {
                 Message::AuthenticationOk => return Ok(()),
                 Message::AuthenticationCleartextPassword => {
                     let pass = password()?;
-                    frontend::password_message(pass, &mut self.wbuf).map_err(Error::io)?;
+                    frontend::password_message(pass, &mut self.wbuf).map_err(|e| {
+                        Error::with_source(ErrorKind::Config, "the password cannot be sent (a NUL byte?)", e)
+                    })?;
                 }
                 Message::AuthenticationMd5Password(body) => {
                     let hash = md5_hash(config.user.as_bytes(), password()?, body.salt());
@@ -133,12 +150,8 @@ impl Connection {
                     self.scram(password()?, deadline)?;
                 }
                 Message::ErrorResponse(body) => {
-                    let db = self.db_error(body);
-                    return Err(Error::with_source(
-                        ErrorKind::Auth,
-                        format!("log-in as `{}` refused", config.user),
-                        db,
-                    ));
+                    let err = self.db_error(body);
+                    return Err(err.rekind(ErrorKind::Auth, format!("log-in as `{}` refused", config.user)));
                 }
                 Message::AuthenticationKerberosV5
                 | Message::AuthenticationScmCredential
@@ -161,8 +174,8 @@ impl Connection {
         match self.recv(deadline)? {
             Message::AuthenticationSaslContinue(body) => scram.update(body.data()).map_err(auth_err)?,
             Message::ErrorResponse(body) => {
-                let db = self.db_error(body);
-                return Err(Error::with_source(ErrorKind::Auth, "log-in refused", db));
+                let err = self.db_error(body);
+                return Err(err.rekind(ErrorKind::Auth, "log-in refused"));
             }
             _ => return Err(self.unexpected("in the SCRAM exchange")),
         }
@@ -170,8 +183,8 @@ impl Connection {
         match self.recv(deadline)? {
             Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).map_err(auth_err),
             Message::ErrorResponse(body) => {
-                let db = self.db_error(body);
-                Err(Error::with_source(ErrorKind::Auth, "log-in refused", db))
+                let err = self.db_error(body);
+                Err(err.rekind(ErrorKind::Auth, "log-in refused"))
             }
             _ => Err(self.unexpected("in the SCRAM exchange")),
         }
@@ -187,6 +200,13 @@ impl Connection {
     /// other than a time-out while reading marks the connection broken.
     pub(crate) fn recv(&mut self, deadline: Option<Instant>) -> Result<Message, Error> {
         loop {
+            if let Some(len) = self.rbuf.get(1..5) {
+                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if len > MAX_MESSAGE {
+                    self.broken = true;
+                    return Err(Error::protocol(format!("the server announced a message of {len} bytes")));
+                }
+            }
             match Message::parse(&mut self.rbuf) {
                 Ok(Some(
                     Message::NoticeResponse(_) | Message::ParameterStatus(_) | Message::NotificationResponse(_),
@@ -219,12 +239,10 @@ impl Connection {
             }
             return Err(Error::io(e));
         }
-        let len = self.rbuf.len();
-        self.rbuf.resize(len + READ_CHUNK, 0);
         let res = if self.wbuf.is_empty() {
-            Ok(self.stream.read(&mut self.rbuf[len..]))
+            Ok(self.stream.read(&mut self.scratch))
         } else {
-            self.stream.write_then_read(&self.wbuf, &mut self.rbuf[len..])
+            self.stream.write_then_read(&self.wbuf, &mut self.scratch)
         };
         let read = match res {
             Ok(read) => {
@@ -233,23 +251,20 @@ impl Connection {
             }
             Err(e) => {
                 // A request that did not leave whole cannot be recovered.
-                self.rbuf.truncate(len);
                 self.broken = true;
                 return Err(Error::io(e));
             }
         };
         match read {
             Ok(0) => {
-                self.rbuf.truncate(len);
                 self.broken = true;
                 Err(Error::new(ErrorKind::Closed, "the server closed the connection"))
             }
             Ok(n) => {
-                self.rbuf.truncate(len + n);
+                self.rbuf.extend_from_slice(&self.scratch[..n]);
                 Ok(())
             }
             Err(e) => {
-                self.rbuf.truncate(len);
                 if e.kind() != io::ErrorKind::TimedOut {
                     self.broken = true;
                 }
@@ -309,8 +324,12 @@ impl Connection {
     }
 
     /// Says goodbye (best effort).
+    ///
+    /// Skipped on a broken stream, mid-exchange, and while unwinding (a panic or a
+    /// cancelled coroutine must not start IO from a destructor): closing the socket is
+    /// enough for the server to end the session.
     pub(crate) fn terminate(&mut self) {
-        if self.broken {
+        if self.broken || self.in_flight || std::thread::panicking() {
             return;
         }
         self.wbuf.clear();

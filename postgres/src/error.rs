@@ -322,6 +322,12 @@ impl Error {
         Error::new(ErrorKind::Config, message)
     }
 
+    /// A request that cannot be put on the wire (a NUL byte in SQL text or a name, a
+    /// message over the protocol's size limits).
+    pub(crate) fn encode(err: io::Error) -> Error {
+        Error::with_source(ErrorKind::Conversion, "cannot encode the request", err)
+    }
+
     pub(crate) fn protocol(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Protocol, message)
     }
@@ -332,6 +338,24 @@ impl Error {
         let message = if db.is_fatal() { "the server closed the connection" } else { "" };
         let mut e = Error::new(kind, message);
         e.inner.db = Some(db);
+        e
+    }
+
+    /// The same error under another kind and message, keeping the server's fields.
+    pub(crate) fn rekind(mut self, kind: ErrorKind, message: impl Into<String>) -> Error {
+        self.inner.kind = kind;
+        self.inner.message = message.into();
+        self
+    }
+
+    /// A copy for another result (the source, if any, is kept as text).
+    pub(crate) fn duplicate(&self) -> Error {
+        let mut message = self.inner.message.clone();
+        if let Some(source) = &self.inner.source {
+            message = if message.is_empty() { source.to_string() } else { format!("{message}: {source}") };
+        }
+        let mut e = Error::new(self.inner.kind, message);
+        e.inner.db = self.inner.db.clone();
         e
     }
 

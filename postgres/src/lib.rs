@@ -67,7 +67,7 @@ mod stream;
 mod tls;
 mod transaction;
 
-pub use client::Client;
+pub use client::{Client, DEFAULT_STATEMENT_CACHE};
 pub use config::{Config, DEFAULT_CONNECT_TIMEOUT, Host, SslMode};
 pub use error::{DbError, Error, ErrorKind, SqlState};
 pub use pipeline::Pipeline;

@@ -68,13 +68,13 @@ pub(crate) fn encode_bind(buf: &mut BytesMut, stmt: &Statement, params: &[&(dyn 
             return Err(Error::with_source(ErrorKind::Conversion, format!("{what} {idx}{ty}"), source));
         }
     }
-    frontend::execute("", 0, buf).map_err(Error::io)?;
+    frontend::execute("", 0, buf).map_err(Error::encode)?;
     Ok(())
 }
 
 /// Encodes a `Parse` of `stmt` with its known parameter types.
 pub(crate) fn encode_parse(buf: &mut BytesMut, stmt: &Statement) -> Result<(), Error> {
-    frontend::parse(stmt.name(), stmt.sql(), stmt.params().iter().map(|t| t.oid()), buf).map_err(Error::io)
+    frontend::parse(stmt.name(), stmt.sql(), stmt.params().iter().map(|t| t.oid()), buf).map_err(Error::encode)
 }
 
 /// Reads the results of `sent` (after one `Sync`) in order, through `ReadyForQuery`.
@@ -106,6 +106,40 @@ pub(crate) fn read_results(
     }
     conn.drain(deadline)?;
     Ok(out)
+}
+
+/// Reads the answers to the `Parse`s of `parsing` (sent as a group with its own `Sync`).
+/// On a failure, returns the ids of the statements left unparsed and the error.
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_parses(
+    conn: &mut Connection,
+    parsing: &[&Statement],
+    deadline: Option<Instant>,
+) -> Result<Option<(Vec<u64>, Error)>, Error> {
+    if parsing.is_empty() {
+        return Ok(None);
+    }
+    let mut failure = None;
+    for (i, stmt) in parsing.iter().enumerate() {
+        match conn.recv(deadline)? {
+            Message::ParseComplete => {
+                conn.prepared.insert(stmt.id());
+            }
+            Message::ErrorResponse(body) => {
+                let err = conn.db_error(body);
+                if conn.broken {
+                    return Err(err);
+                }
+                let unparsed = parsing[i..].iter().map(|s| s.id()).collect();
+                failure =
+                    Some((unparsed, err.rekind(ErrorKind::Db, "the statement could not be parsed on this connection")));
+                break;
+            }
+            _ => return Err(conn.unexpected("instead of ParseComplete")),
+        }
+    }
+    conn.drain(deadline)?;
+    Ok(failure)
 }
 
 fn read_one(
@@ -169,15 +203,42 @@ pub(crate) fn affected_rows(tag: &str) -> u64 {
 /// Parses and describes `sql` under a fresh name; the exchange of [`Client::prepare`].
 ///
 /// [`Client::prepare`]: crate::Client::prepare
+///
+/// The statements in `close` (evicted from the client's cache) are closed on the server
+/// in the same round trip, if this session has them.
 pub(crate) fn prepare(
     conn: &mut Connection,
     sql: &str,
+    close: &[Statement],
     deadline: Option<Instant>,
 ) -> Result<Result<Statement, Error>, Error> {
     let (id, name) = Statement::reserve_name();
-    frontend::parse(&name, sql, std::iter::empty(), &mut conn.wbuf).map_err(Error::io)?;
-    frontend::describe(b'S', &name, &mut conn.wbuf).map_err(Error::io)?;
+    conn.wbuf.clear();
+    let mut closing = 0;
+    for stmt in close.iter().filter(|s| conn.prepared.contains(&s.id())) {
+        frontend::close(b'S', stmt.name(), &mut conn.wbuf).map_err(Error::encode)?;
+        closing += 1;
+    }
+    frontend::parse(&name, sql, std::iter::empty(), &mut conn.wbuf).map_err(Error::encode)?;
+    frontend::describe(b'S', &name, &mut conn.wbuf).map_err(Error::encode)?;
     frontend::sync(&mut conn.wbuf);
+    for _ in 0..closing {
+        match conn.recv(deadline)? {
+            Message::CloseComplete => {}
+            Message::ErrorResponse(body) => {
+                let err = conn.db_error(body);
+                if conn.broken {
+                    return Err(err);
+                }
+                conn.drain(deadline)?;
+                return Ok(Err(err));
+            }
+            _ => return Err(conn.unexpected("instead of CloseComplete")),
+        }
+    }
+    for stmt in close {
+        conn.prepared.remove(&stmt.id());
+    }
     match conn.recv(deadline)? {
         Message::ParseComplete => {}
         Message::ErrorResponse(body) => {

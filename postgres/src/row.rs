@@ -33,12 +33,10 @@ impl RowIndex for usize {
 impl sealed::Sealed for str {}
 impl RowIndex for str {
     fn index(&self, names: &mut dyn Iterator<Item = &str>) -> Option<usize> {
-        let mut i = 0;
-        for n in names {
+        for (i, n) in names.enumerate() {
             if n == self {
                 return Some(i);
             }
-            i += 1;
         }
         None
     }

@@ -112,10 +112,9 @@ impl Drop for Transaction<'_> {
         }
         // While unwinding (a panic, or a cancelled coroutine) no IO: closing the session
         // makes the server roll back.
-        if std::thread::panicking() || self.finish(false).is_err() {
-            if self.depth == 0 || !self.client.tx_lost {
-                self.client.disconnect();
-            }
+        let rolled_back = !std::thread::panicking() && self.finish(false).is_ok();
+        if !rolled_back && (self.depth == 0 || !self.client.tx_lost) {
+            self.client.disconnect();
         }
         self.close();
     }

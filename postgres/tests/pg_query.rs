@@ -65,3 +65,26 @@ fn simple_and_extended_queries() {
         client.batch_execute(&format!("DROP TABLE {table}")).unwrap();
     });
 }
+
+#[test]
+fn statement_cache_is_bounded() {
+    support::on_each_backend(2, |_| {
+        let mut client = support::client();
+        client.set_statement_cache_capacity(2);
+        let count = |c: &mut oc_postgres::Client| -> String {
+            c.simple_query("SELECT count(*) FROM pg_prepared_statements").unwrap()[0].get(0).unwrap().to_owned()
+        };
+        let first = client.prepare("SELECT 1::int4").unwrap();
+        client.prepare("SELECT 2::int4").unwrap();
+        assert_eq!(count(&mut client), "2");
+        client.prepare("SELECT 3::int4").unwrap();
+        assert_eq!(count(&mut client), "2", "the oldest was closed on the server");
+        // The evicted statement still works: it is parsed again.
+        assert_eq!(client.query_one(&first, &[]).unwrap().get::<_, i32>(0), 1);
+        // And the cache returns a new statement for its text.
+        let one = client.prepare("SELECT 1::int4").unwrap();
+        assert_eq!(client.query_one(&one, &[]).unwrap().get::<_, i32>(0), 1);
+        let three = client.prepare("SELECT 3::int4").unwrap();
+        assert_eq!(client.query_one(&three, &[]).unwrap().get::<_, i32>(0), 3);
+    });
+}
