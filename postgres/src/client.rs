@@ -293,27 +293,71 @@ impl Client {
         })
     }
 
-    /// Runs several already-encoded statements with one `Sync` (the pipeline's exchange).
+    /// Runs already-encoded statements in one write (the pipeline's exchange): one group
+    /// per entry of `ends` (each the end of a group in `items`), each closed by a `Sync`.
     pub(crate) fn run_pipeline(
         &mut self,
         items: &[(Statement, std::ops::Range<usize>)],
         binds: &[u8],
+        ends: &[usize],
     ) -> Result<Vec<Result<Outcome, Error>>, Error> {
+        if ends.len() <= 1 {
+            return self.with_conn(|conn, deadline| {
+                let mut sent = Vec::with_capacity(items.len());
+                let mut parsing = Vec::new();
+                for (stmt, range) in items {
+                    let parse = !conn.prepared.contains(&stmt.id()) && !parsing.contains(&stmt.id());
+                    if parse {
+                        parsing.push(stmt.id());
+                        query::encode_parse(&mut conn.wbuf, stmt)?;
+                    }
+                    conn.wbuf.extend_from_slice(&binds[range.clone()]);
+                    sent.push(Sent { stmt, parse });
+                }
+                frontend::sync(&mut conn.wbuf);
+                query::read_results(conn, &sent, deadline).map(Ok)
+            });
+        }
         self.with_conn(|conn, deadline| {
-            conn.wbuf.clear();
-            let mut sent = Vec::with_capacity(items.len());
-            let mut parsing = Vec::new();
-            for (stmt, range) in items {
-                let parse = !conn.prepared.contains(&stmt.id()) && !parsing.contains(&stmt.id());
-                if parse {
-                    parsing.push(stmt.id());
+            // Several groups: the statements this session lacks are parsed first, in a group
+            // of their own, so that a failure in one group cannot skip a `Parse` a later
+            // group needs.
+            let mut parsing: Vec<&Statement> = Vec::new();
+            for (stmt, _) in items {
+                if !conn.prepared.contains(&stmt.id()) && !parsing.iter().any(|s| s.id() == stmt.id()) {
+                    parsing.push(stmt);
                     query::encode_parse(&mut conn.wbuf, stmt)?;
                 }
-                conn.wbuf.extend_from_slice(&binds[range.clone()]);
-                sent.push(Sent { stmt, parse });
             }
-            frontend::sync(&mut conn.wbuf);
-            query::read_results(conn, &sent, deadline).map(Ok)
+            if !parsing.is_empty() {
+                frontend::sync(&mut conn.wbuf);
+            }
+            let mut start = 0;
+            for &end in ends {
+                for (_, range) in &items[start..end] {
+                    conn.wbuf.extend_from_slice(&binds[range.clone()]);
+                }
+                frontend::sync(&mut conn.wbuf);
+                start = end;
+            }
+            let parse_error = query::read_parses(conn, &parsing, deadline)?;
+            let sent: Vec<Sent<'_>> = items.iter().map(|(stmt, _)| Sent { stmt, parse: false }).collect();
+            let mut out = Vec::with_capacity(items.len());
+            let mut start = 0;
+            for &end in ends {
+                out.extend(query::read_results(conn, &sent[start..end], deadline)?);
+                start = end;
+            }
+            // A statement that could not be parsed fails with the parse's error, not with
+            // the "does not exist" its binds met.
+            if let Some((failed, err)) = parse_error {
+                for (r, (stmt, _)) in out.iter_mut().zip(items) {
+                    if failed.contains(&stmt.id()) {
+                        *r = Err(err.duplicate());
+                    }
+                }
+            }
+            Ok(Ok(out))
         })
     }
 

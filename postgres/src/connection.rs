@@ -25,6 +25,10 @@ use crate::config::Config;
 use crate::error::{DbError, Error, ErrorKind};
 use crate::stream::{self, Stream, Target};
 
+/// The largest message accepted from the server (its biggest legal value is about 1 GiB);
+/// a longer length in a header is garbage, refused before any memory is reserved for it.
+const MAX_MESSAGE: usize = 1 << 30;
+
 /// How much the read buffer grows by before a read.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -196,6 +200,13 @@ impl Connection {
     /// other than a time-out while reading marks the connection broken.
     pub(crate) fn recv(&mut self, deadline: Option<Instant>) -> Result<Message, Error> {
         loop {
+            if let Some(len) = self.rbuf.get(1..5) {
+                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if len > MAX_MESSAGE {
+                    self.broken = true;
+                    return Err(Error::protocol(format!("the server announced a message of {len} bytes")));
+                }
+            }
             match Message::parse(&mut self.rbuf) {
                 Ok(Some(
                     Message::NoticeResponse(_) | Message::ParameterStatus(_) | Message::NotificationResponse(_),

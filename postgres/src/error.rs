@@ -348,6 +348,17 @@ impl Error {
         self
     }
 
+    /// A copy for another result (the source, if any, is kept as text).
+    pub(crate) fn duplicate(&self) -> Error {
+        let mut message = self.inner.message.clone();
+        if let Some(source) = &self.inner.source {
+            message = if message.is_empty() { source.to_string() } else { format!("{message}: {source}") };
+        }
+        let mut e = Error::new(self.inner.kind, message);
+        e.inner.db = self.inner.db.clone();
+        e
+    }
+
     /// An error from the connection's socket (or TLS session), sorted into `Closed`,
     /// `Timeout` and `Io`.
     pub(crate) fn io(err: io::Error) -> Error {

@@ -22,9 +22,10 @@ type Counted = Result<(Vec<Row>, u64), Error>;
 ///
 /// With a single `Sync` the batch is one implicit transaction (unless it runs inside an
 /// explicit one): if a statement fails, the server skips the rest, and the changes of the
-/// statements before it are rolled back. Their entries then report the failure: the
-/// failing statement's entry holds its error (with its SQLSTATE), those after it an error
-/// saying they were not executed.
+/// statements before it are rolled back. The failing statement's entry holds its error
+/// (with its SQLSTATE), those after it an error saying they were not executed. To keep
+/// independent work apart (one request's statements from another's), close a group with
+/// [`sync`](Self::sync): a failure then stops only its own group.
 ///
 /// ```no_run
 /// # fn demo(client: &mut oc_postgres::Client) -> Result<(), oc_postgres::Error> {
@@ -43,12 +44,14 @@ pub struct Pipeline<'a> {
     client: &'a mut Client,
     items: Vec<(Statement, Range<usize>)>,
     binds: BytesMut,
+    /// Ends of the groups closed by [`Pipeline::sync`].
+    ends: Vec<usize>,
     error: Option<(usize, Error)>,
 }
 
 impl<'a> Pipeline<'a> {
     pub(crate) fn new(client: &'a mut Client) -> Pipeline<'a> {
-        Pipeline { client, items: Vec::new(), binds: BytesMut::new(), error: None }
+        Pipeline { client, items: Vec::new(), binds: BytesMut::new(), ends: Vec::new(), error: None }
     }
 
     /// Queues `stmt` with `params`; returns its index in the results. The parameters are
@@ -66,6 +69,16 @@ impl<'a> Pipeline<'a> {
     /// Queues a statement run for its effect; its entry in the results holds no rows.
     pub fn execute(&mut self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> usize {
         self.query(stmt, params)
+    }
+
+    /// Closes the current group: the statements queued after this run in their own
+    /// implicit transaction, so a failure before this point skips (and rolls back) only the
+    /// statements of its own group. Everything still goes in one write; each group costs
+    /// one more `Sync` and `ReadyForQuery`, not a round trip.
+    pub fn sync(&mut self) {
+        if self.ends.last().copied().unwrap_or(0) < self.items.len() {
+            self.ends.push(self.items.len());
+        }
     }
 
     /// The number of queued statements.
@@ -95,7 +108,11 @@ impl<'a> Pipeline<'a> {
         if self.items.is_empty() {
             return Ok(Vec::new());
         }
-        let results = self.client.run_pipeline(&self.items, &self.binds)?;
+        let mut ends = self.ends;
+        if ends.last() != Some(&self.items.len()) {
+            ends.push(self.items.len());
+        }
+        let results = self.client.run_pipeline(&self.items, &self.binds, &ends)?;
         Ok(results.into_iter().map(|r| r.map(|o| (o.rows, o.affected))).collect())
     }
 }

@@ -108,6 +108,40 @@ pub(crate) fn read_results(
     Ok(out)
 }
 
+/// Reads the answers to the `Parse`s of `parsing` (sent as a group with its own `Sync`).
+/// On a failure, returns the ids of the statements left unparsed and the error.
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_parses(
+    conn: &mut Connection,
+    parsing: &[&Statement],
+    deadline: Option<Instant>,
+) -> Result<Option<(Vec<u64>, Error)>, Error> {
+    if parsing.is_empty() {
+        return Ok(None);
+    }
+    let mut failure = None;
+    for (i, stmt) in parsing.iter().enumerate() {
+        match conn.recv(deadline)? {
+            Message::ParseComplete => {
+                conn.prepared.insert(stmt.id());
+            }
+            Message::ErrorResponse(body) => {
+                let err = conn.db_error(body);
+                if conn.broken {
+                    return Err(err);
+                }
+                let unparsed = parsing[i..].iter().map(|s| s.id()).collect();
+                failure =
+                    Some((unparsed, err.rekind(ErrorKind::Db, "the statement could not be parsed on this connection")));
+                break;
+            }
+            _ => return Err(conn.unexpected("instead of ParseComplete")),
+        }
+    }
+    conn.drain(deadline)?;
+    Ok(failure)
+}
+
 fn read_one(
     conn: &mut Connection,
     item: &Sent<'_>,

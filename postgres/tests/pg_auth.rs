@@ -111,6 +111,15 @@ fn tls_modes() {
             let stmt = c.prepare("SELECT repeat('x', $1)").unwrap();
             let big: String = c.query_one(&stmt, &[&100_000i32]).unwrap().get(0);
             assert_eq!(big.len(), 100_000);
+            // A statement time-out over TLS: cancelled, and the TLS session stays usable.
+            let pid: i32 = c.simple_query("SELECT pg_backend_pid()").unwrap()[0].get(0).unwrap().parse().unwrap();
+            let sleep = c.prepare("SELECT pg_sleep(30)").unwrap();
+            c.set_statement_timeout(Some(std::time::Duration::from_millis(300)));
+            assert_eq!(c.query(&sleep, &[]).unwrap_err().kind(), ErrorKind::Timeout);
+            c.set_statement_timeout(None);
+            assert!(c.is_tls());
+            let again: i32 = c.simple_query("SELECT pg_backend_pid()").unwrap()[0].get(0).unwrap().parse().unwrap();
+            assert_eq!(again, pid, "the TLS session was kept");
             let c = Client::connect(&format!("{base}{sep}sslmode=prefer")).unwrap();
             assert!(c.is_tls());
             // verify-full against a root that did not sign the server's certificate fails

@@ -170,3 +170,28 @@ fn connect_timeout_bounds_a_silent_server() {
     });
     drop(listener);
 }
+
+/// A server that sends garbage gets a clear error, never a panic, a hang or a huge
+/// allocation.
+#[test]
+fn garbage_from_the_server_is_a_protocol_error() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("an absurd length", vec![b'R', 0xFF, 0xFF, 0xFF, 0xF0, 0, 0, 0, 0]),
+        ("a length below the header", vec![b'R', 0, 0, 0, 2]),
+        ("an unknown tag", vec![b'@', 0, 0, 0, 4]),
+        ("an unknown auth method", vec![b'R', 0, 0, 0, 8, 0, 0, 0, 99]),
+        ("a query answer during log-in", vec![b'C', 0, 0, 0, 9, b'S', b'E', b'L', b'\0', 0]),
+    ];
+    let servers: Vec<_> = cases.into_iter().map(|(what, reply)| (what, fake::scripted_server(reply))).collect();
+    let servers = std::sync::Arc::new(servers);
+    support::on_each_backend(2, move |backend| {
+        for (what, addr) in servers.iter() {
+            let mut config: Config = format!("postgres://u@{addr}/db").parse().unwrap();
+            config.connect_timeout(Some(Duration::from_secs(3)));
+            let start = Instant::now();
+            let err = Client::connect_config(config).unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::Protocol | ErrorKind::Auth), "{backend:?} {what}: {err:?}");
+            assert!(start.elapsed() < Duration::from_secs(2), "{what}: {:?}", start.elapsed());
+        }
+    });
+}

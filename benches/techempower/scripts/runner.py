@@ -190,6 +190,36 @@ def run_test(server, mode, test, args, results):
         stop(proc)
 
 
+def summary(results, meta):
+    """One row per test and worker mode: each server's best level (as the benchmark ranks),
+    and its median CPU per request over all levels."""
+    import statistics
+    lines = ["| test | workers | oc best req/s | may-minihttp best req/s | oc/may | oc CPU µs/req (median) | may CPU µs/req (median) | CPU oc/may |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    keys = []
+    for r in results:
+        if (r["test"], r["mode"]) not in keys:
+            keys.append((r["test"], r["mode"]))
+    for test, mode in keys:
+        def stats(server):
+            rs = [r for r in results if (r["test"], r["mode"], r["server"]) == (test, mode, server) and r.get("requests")]
+            if not rs:
+                return None, None, None
+            best = max(rs, key=lambda r: r["rps"])
+            cpus = [r["server_cpu_us_per_req"] for r in rs if r.get("server_cpu_us_per_req") is not None]
+            return best["rps"], (statistics.median(cpus) if cpus else None), best["level"]
+        o_rps, o_cpu, o_lvl = stats("oc")
+        m_rps, m_cpu, m_lvl = stats("may-minihttp")
+        workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+        fmt = lambda v, f="{:,.0f}": f.format(v) if v is not None else "—"
+        lvl = lambda l: f" ({'c' if TESTS[test][4] == 'concurrency' else 'n'}={l})" if l is not None else ""
+        ratio = f"{o_rps / m_rps:.2f}" if o_rps and m_rps else "—"
+        cratio = f"{o_cpu / m_cpu:.2f}" if o_cpu and m_cpu else "—"
+        lines.append(f"| {test} | {workers} | {fmt(o_rps)}{lvl(o_lvl)} | {fmt(m_rps)}{lvl(m_lvl)} | {ratio} | "
+                     f"{fmt(o_cpu, '{:.1f}')} | {fmt(m_cpu, '{:.1f}')} | {cratio} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(results, meta):
     lines = [f"Processor: {meta['cpu']} ({meta['cpus']} CPUs); kernel {meta['kernel']}; "
              f"{meta['duration']} s per level; {meta['date']}.", "",
@@ -212,7 +242,7 @@ def markdown(results, meta):
         err = lambda r: str(r["non_2xx"] + r["socket_errors"]) if r else "—"
         lines.append(f"| {test} | {lvl} | {workers} | {f(oc, 'rps')} | {f(may, 'rps')} | {ratio} | "
                      f"{f(oc, 'server_cpu_us_per_req', '{:.1f}')} | {f(may, 'server_cpu_us_per_req', '{:.1f}')} | {err(oc)} | {err(may)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\nSummary (best level per test; CPU per request: the median over the levels):\n\n" + summary(results, meta)
 
 
 def main():
@@ -222,8 +252,16 @@ def main():
     p.add_argument("--servers", default="oc,may-minihttp")
     p.add_argument("--modes", default="pinned,all")
     p.add_argument("--out", default=None)
-    p.add_argument("--lua", required=True)
+    p.add_argument("--lua", required=False)
+    p.add_argument("--from-json", help="only render results.json (of an earlier run) as markdown again")
     args = p.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            data = json.load(f)
+        print(markdown([r for r in data["results"] if r.get("level")], data["meta"]))
+        return
+    if not args.lua:
+        sys.exit("--lua is required")
     args.oc_bin = os.environ["OC_TE_BIN"]
     args.anchor_bin = os.environ.get("OC_TE_ANCHOR", "")
     args.primer = int(os.environ.get("TE_PRIMER", 1 if args.quick else 5))

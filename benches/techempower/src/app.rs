@@ -19,13 +19,13 @@ struct Message {
 /// ```no_run
 /// use std::sync::Arc;
 /// use oc_techempower::{app, db::Database};
-/// oc_runtime::block_on(|| -> Result<(), Box<dyn std::error::Error>> {
+/// oc_runtime::block_on(|| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 ///     let db = Arc::new(Database::new("postgres://benchmarkdbuser:benchmarkdbpass@127.0.0.1/hello_world", 4)?);
 ///     let server = oc_http::Server::new(app::router(db)).bind("0.0.0.0:8080")?.start();
 ///     server.join();
 ///     Ok(())
 /// })?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 pub fn router(db: Arc<Database>) -> Router {
     let (d1, d2, d3, d4, d5) = (db.clone(), db.clone(), db.clone(), db.clone(), db);

@@ -7,7 +7,8 @@ use crate::verify::TestType;
 pub const USAGE: &str = "\
 usage:
   oc-techempower [--port N] [--database-url URL] [--pool-size N] [--workers N]
-      serve the seven tests on 0.0.0.0:N (default 8080)
+      serve the seven tests on 0.0.0.0 (default port 8080); --pool-size: database
+      connections (default one per worker); --workers: worker threads (default one per CPU)
   oc-techempower setup-db [--admin-url URL] [--database-url URL]
       create the TechEmpower user, database, tables and rows (idempotent)
   oc-techempower verify --url URL [--database-url URL | --no-database] [--tests LIST] [--concurrency N]

@@ -24,7 +24,8 @@ pub struct Fortune<'a> {
 /// render_page(vec![Fortune { id: 1, message: "<b>&".into() }], &mut out);
 /// let page = String::from_utf8(out).unwrap();
 /// assert!(page.contains("<tr><td>1</td><td>&lt;b&gt;&amp;</td></tr>"));
-/// assert!(page.find("Additional").unwrap() < page.find("&lt;b").unwrap());
+/// // Sorted by message: "<b>&" comes before "Additional ...".
+/// assert!(page.find("&lt;b").unwrap() < page.find("Additional").unwrap());
 /// ```
 pub fn render_page(mut fortunes: Vec<Fortune<'_>>, out: &mut Vec<u8>) {
     fortunes.push(Fortune { id: 0, message: Cow::Borrowed(ADDED_MESSAGE) });

@@ -7,9 +7,11 @@
 //! under load one write carries many requests' statements and the database reads them all
 //! at once: the same thing a connection pool does, minus a round trip per request.
 //!
-//! Updates are not mixed into those batches: a pipeline is one implicit transaction, and an
-//! update that meets a deadlock would roll back the others. Each update runs on its own,
-//! after the batch's selects.
+//! Updates are not mixed with the selects: a pipeline is one implicit transaction. They all
+//! go to the first lane, which sends those queued together after its selects, each its own
+//! statement, in one transaction: with every update on one connection, no two update
+//! transactions wait on each other's rows (no deadlocks, which the server would break only
+//! after its `deadlock_timeout`).
 //!
 //! # State
 //!
@@ -106,12 +108,13 @@ impl Lanes {
     /// Runs `selects` (in one round trip with whatever else is queued) and returns each
     /// one's rows. Must be called from a coroutine.
     pub fn select(&self, selects: Vec<Select>) -> Result<Vec<Vec<Row>>, DbError> {
-        self.submit(Work::Selects(selects))
+        self.submit(Work::Selects(selects), self.pick())
     }
 
-    /// Sets `numbers[i]` as the number of row `ids[i]`, in one statement of its own.
+    /// Sets `numbers[i]` as the number of row `ids[i]`, in one statement of its own (sent
+    /// with the other updates queued meanwhile, always on the first lane).
     pub fn update(&self, ids: Vec<i32>, numbers: Vec<i32>) -> Result<(), DbError> {
-        self.submit(Work::Update(ids, numbers)).map(drop)
+        self.submit(Work::Update(ids, numbers), 0).map(drop)
     }
 
     /// The lane of the thread the request runs on (threads take lanes in turn), so that a
@@ -132,10 +135,10 @@ impl Lanes {
         hint % self.lanes.len()
     }
 
-    fn submit(&self, work: Work) -> Result<Vec<Vec<Row>>, DbError> {
+    fn submit(&self, work: Work, lane: usize) -> Result<Vec<Vec<Row>>, DbError> {
         let waiter = task::current().ok_or(DbError::NotInCoroutine)?;
         let job = Arc::new(Job { work, done: Mutex::new(None), waiter });
-        let lane = &self.lanes[self.pick()];
+        let lane = &self.lanes[lane];
         lock(&lane.queue).push(job.clone());
         if let Some(driver) = lock(&lane.driver).as_ref() {
             driver.unpark();
@@ -193,15 +196,40 @@ fn drive(lane: &Lane) {
         }
         let conn = client.as_mut().expect("connected above");
         run_selects(conn, &jobs);
-        for job in &jobs {
-            if let Work::Update(ids, numbers) = &job.work {
-                let result = conn
-                    .prepare(UPDATE_WORLDS)
-                    .and_then(|stmt| conn.execute(&stmt, &[ids, numbers]))
-                    .map(|_| Vec::new())
-                    .map_err(|e| DbError::Postgres(Arc::new(e)));
-                answer(job, result);
+        run_updates(conn, &jobs);
+    }
+}
+
+/// The updates of `jobs`, each its own statement, in one pipeline after the selects (a
+/// pipeline is one transaction: only lane 0 takes updates, so no two of these transactions
+/// ever wait on each other's rows).
+fn run_updates(conn: &mut Client, jobs: &[Arc<Job>]) {
+    let updating = || jobs.iter().filter(|j| matches!(j.work, Work::Update(..)));
+    if updating().next().is_none() {
+        return;
+    }
+    let stmt = match conn.prepare(UPDATE_WORLDS) {
+        Ok(stmt) => stmt,
+        Err(e) => {
+            let e = Arc::new(e);
+            updating().for_each(|job| answer(job, Err(DbError::Postgres(e.clone()))));
+            return;
+        }
+    };
+    let mut pipeline = conn.pipeline();
+    for job in updating() {
+        let Work::Update(ids, numbers) = &job.work else { unreachable!("filtered") };
+        pipeline.execute(&stmt, &[ids, numbers]);
+    }
+    match pipeline.run() {
+        Ok(results) => {
+            for (job, result) in updating().zip(results) {
+                answer(job, result.map(|_| Vec::new()).map_err(|e| DbError::Postgres(Arc::new(e))));
             }
+        }
+        Err(e) => {
+            let e = Arc::new(e);
+            updating().for_each(|job| answer(job, Err(DbError::Postgres(e.clone()))));
         }
     }
 }

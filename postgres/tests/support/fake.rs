@@ -74,3 +74,29 @@ fn serve(mut conn: TcpStream, seen: &Seen) {
 pub(crate) fn key() -> (i32, i32) {
     (PID, SECRET)
 }
+
+/// A server that answers the start-up message with `reply`, then keeps the connection
+/// open without a word more.
+pub(crate) fn scripted_server(reply: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let reply = reply.clone();
+            std::thread::spawn(move || {
+                let mut len = [0u8; 4];
+                if conn.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut body = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+                if conn.read_exact(&mut body).is_err() || conn.write_all(&reply).is_err() {
+                    return;
+                }
+                let mut sink = [0u8; 4096];
+                while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
