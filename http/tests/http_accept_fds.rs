@@ -76,7 +76,8 @@ fn out_of_descriptors_the_accept_loop_warns_once_a_second_and_recovers() {
         let starved = Instant::now();
         std::thread::sleep(Duration::from_millis(1500));
         let logged = warnings.load(Ordering::SeqCst) - before;
-        let seconds = starved.elapsed().as_secs() + 1;
+        // Once per second of the clock: a window of 1.5 s touches up to three such seconds.
+        let seconds = starved.elapsed().as_secs() + 2;
         assert!(logged >= 1, "{backend:?}: the failed accepts were not reported");
         assert!(logged <= seconds, "{backend:?}: {logged} warnings in {:?}", starved.elapsed());
         // Descriptors come back: the waiting client is served promptly.

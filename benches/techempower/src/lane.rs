@@ -30,7 +30,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use oc_postgres::{Client, Row, Statement};
+use oc_postgres::{Client, Row};
 use oc_runtime::task::{self, Coroutine};
 
 use crate::db::{DbError, SELECT_ALL_WORLDS, SELECT_FORTUNES, SELECT_WORLD, UPDATE_WORLDS};
@@ -208,20 +208,24 @@ fn run_updates(conn: &mut Client, jobs: &[Arc<Job>]) {
     if updating().next().is_none() {
         return;
     }
-    let stmt = match conn.prepare(UPDATE_WORLDS) {
-        Ok(stmt) => stmt,
-        Err(e) => {
-            let e = Arc::new(e);
-            updating().for_each(|job| answer(job, Err(DbError::Postgres(e.clone()))));
-            return;
+    let mut retried = false;
+    let outcome = loop {
+        let run = conn.prepare(UPDATE_WORLDS).and_then(|stmt| {
+            let mut pipeline = conn.pipeline();
+            for job in updating() {
+                let Work::Update(ids, numbers) = &job.work else { unreachable!("filtered") };
+                pipeline.execute(&stmt, &[ids, numbers]);
+            }
+            pipeline.run()
+        });
+        match run {
+            // Setting the same numbers again changes nothing: a batch whose connection was
+            // lost goes again once, on the fresh connection the client makes.
+            Err(e) if !retried && lost(&e) => retried = true,
+            run => break run,
         }
     };
-    let mut pipeline = conn.pipeline();
-    for job in updating() {
-        let Work::Update(ids, numbers) = &job.work else { unreachable!("filtered") };
-        pipeline.execute(&stmt, &[ids, numbers]);
-    }
-    match pipeline.run() {
+    match outcome {
         Ok(results) => {
             for (job, result) in updating().zip(results) {
                 answer(job, result.map(|_| Vec::new()).map_err(|e| DbError::Postgres(Arc::new(e))));
@@ -234,35 +238,44 @@ fn run_updates(conn: &mut Client, jobs: &[Arc<Job>]) {
     }
 }
 
+/// Whether `e` says the connection was lost, not that the database is unreachable: a
+/// connection idle through an outage of the database (or of the network) is found dead only
+/// when next used, and a new one may well succeed at once.
+fn lost(e: &oc_postgres::Error) -> bool {
+    matches!(e.kind(), oc_postgres::ErrorKind::Closed | oc_postgres::ErrorKind::Io)
+}
+
 /// The selects of every job in `jobs`, in one pipeline; each job answered with its rows.
 fn run_selects(conn: &mut Client, jobs: &[Arc<Job>]) {
     let selecting = || jobs.iter().filter(|j| matches!(j.work, Work::Selects(_)));
     if selecting().next().is_none() {
         return;
     }
-    let statements = (|| -> Result<[Statement; 3], oc_postgres::Error> {
-        Ok([conn.prepare(SELECT_WORLD)?, conn.prepare(SELECT_FORTUNES)?, conn.prepare(SELECT_ALL_WORLDS)?])
-    })();
-    let [world, fortunes, all] = match statements {
-        Ok(s) => s,
-        Err(e) => {
-            let e = Arc::new(e);
-            selecting().for_each(|job| answer(job, Err(DbError::Postgres(e.clone()))));
-            return;
+    let mut retried = false;
+    let outcome = loop {
+        let run = (|| -> Result<_, oc_postgres::Error> {
+            let [world, fortunes, all] =
+                [conn.prepare(SELECT_WORLD)?, conn.prepare(SELECT_FORTUNES)?, conn.prepare(SELECT_ALL_WORLDS)?];
+            let mut pipeline = conn.pipeline();
+            for job in selecting() {
+                let Work::Selects(selects) = &job.work else { unreachable!("filtered") };
+                for select in selects {
+                    match select {
+                        Select::World(id) => pipeline.query(&world, &[id]),
+                        Select::Fortunes => pipeline.query(&fortunes, &[]),
+                        Select::AllWorlds => pipeline.query(&all, &[]),
+                    };
+                }
+            }
+            pipeline.run()
+        })();
+        match run {
+            // Reading is safe to repeat: once more on a fresh connection (see `lost`).
+            Err(e) if !retried && lost(&e) => retried = true,
+            run => break run,
         }
     };
-    let mut pipeline = conn.pipeline();
-    for job in selecting() {
-        let Work::Selects(selects) = &job.work else { unreachable!("filtered") };
-        for select in selects {
-            match select {
-                Select::World(id) => pipeline.query(&world, &[id]),
-                Select::Fortunes => pipeline.query(&fortunes, &[]),
-                Select::AllWorlds => pipeline.query(&all, &[]),
-            };
-        }
-    }
-    match pipeline.run() {
+    match outcome {
         Ok(results) => {
             let mut results = results.into_iter();
             for job in selecting() {

@@ -82,6 +82,7 @@ fn outage_gives_503_then_service_resumes() {
         let host = server.local_addrs()[0].to_string();
         assert_eq!(status(&host, "/db"), 200, "{backend:?}: before the outage");
         assert_eq!(status(&host, "/queries?queries=5"), 200);
+        assert_eq!(status(&host, "/updates?queries=3"), 200);
 
         proxy.down();
         for path in ["/db", "/queries?queries=5", "/fortunes", "/updates?queries=3", "/db"] {
@@ -97,15 +98,9 @@ fn outage_gives_503_then_service_resumes() {
         assert_eq!(status(&host, "/plaintext"), 200);
 
         proxy.restore();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match status(&host, "/db") {
-                200 => break,
-                503 if Instant::now() < deadline => oc_runtime::sleep(Duration::from_millis(100)),
-                s => panic!("{backend:?}: /db still {s} 15 s after the database came back"),
-            }
-        }
-        for path in ["/db", "/queries?queries=5", "/fortunes", "/updates?queries=3", "/cached-queries?count=3"] {
+        // Back at once: the first request of each kind is answered, though the connection it
+        // meets (in particular the one updates take, not used during the outage) was cut.
+        for path in ["/updates?queries=3", "/db", "/queries?queries=5", "/fortunes", "/cached-queries?count=3"] {
             assert_eq!(status(&host, path), 200, "{backend:?} {path} after the outage");
         }
         server.shutdown(Duration::from_secs(5));
