@@ -54,6 +54,12 @@ pub(crate) trait Transport: Read + Write {
     fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read(buf)
     }
+
+    /// Whether `write_all_then_wait` waits until bytes have arrived (so that `read_ready`
+    /// does not wait).
+    fn waits_for_bytes(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for TcpStream {
@@ -72,6 +78,10 @@ impl Transport for TcpStream {
 
     fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.try_read(buf)
+    }
+
+    fn waits_for_bytes(&self) -> bool {
+        true
     }
 }
 
@@ -317,9 +327,25 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
                 req.buf.reserve_exact(size - req.buf.len());
                 req.buf.resize(size, 0);
             }
+            // Bytes arrived for an idle connection: it is busy from now, before it takes them
+            // from the socket, so that a shutdown sees either the bytes still waiting there
+            // or the connection busy, and never closes it with a request read but unanswered.
+            let claimed = stream.waits_for_bytes() && state.load(Ordering::Acquire) == IDLE;
+            if claimed && state.compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return;
+            }
             match stream.read_ready(&mut req.buf[end..]) {
-                // The wait ended early: wait again, for what is left of its time.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => woken_early = true,
+                // The wait ended early: wait again, for what is left of its time (idle again,
+                // unless the server is stopping).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    woken_early = true;
+                    if claimed
+                        && (state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err()
+                            || server.stopping())
+                    {
+                        return;
+                    }
+                }
                 read => break read,
             }
         };

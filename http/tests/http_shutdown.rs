@@ -135,6 +135,13 @@ fn a_request_received_but_not_yet_read_at_shutdown_is_answered() {
             for mut w in writers {
                 w.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
             }
+            // A moment without suspending, for the loopback to deliver every byte to the
+            // server's sockets (a request still on its way when the shutdown looks is not
+            // received yet, and may be refused).
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_millis(5) {
+                std::hint::spin_loop();
+            }
             server.shutdown(Duration::from_secs(5))
         });
         let mut answered = 0;

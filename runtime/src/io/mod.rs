@@ -393,12 +393,16 @@ unsafe fn uring_op(
         woken = true;
     };
     reactor::recycle(op);
-    // The kernel is done with the memory: a pending cancellation may unwind now.
-    task::unwind_if_cancelled();
     if res >= 0 {
-        // Done, even if a cancellation raced with the completion: nothing is lost.
-        Ok(Ok(res))
-    } else if res == -libc::ECANCELED && expired {
+        // Done, even if a cancellation raced with the completion: the result goes back to
+        // the caller (an accepted descriptor, bytes received), which the pending cancellation
+        // unwinds at its next wait. Unwinding here would lose it: an accepted socket would
+        // stay open with nobody to serve or close it.
+        return Ok(Ok(res));
+    }
+    // The kernel is done with the memory: a pending cancellation unwinds now.
+    task::unwind_if_cancelled();
+    if res == -libc::ECANCELED && expired {
         Err(timed_out())
     } else if res == -libc::ECANCELED && !shutting_down() {
         // Cancelled by `forget`: the descriptor was closed while the operation waited.
