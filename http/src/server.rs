@@ -2,8 +2,12 @@
 //!
 //! # Shutdown
 //!
-//! 1. `ServerHandle::shutdown` sets `stopping` and cancels the accept loops: no new
-//!    connection is taken (the listeners close as the loops unwind).
+//! 1. `ServerHandle::shutdown` sets `stopping` and shuts the listening sockets down
+//!    (`shutdown(2)`): an accept under way fails, connections still in the backlog are reset,
+//!    and the accept loops end by themselves; no new connection is taken. The loops are not
+//!    cancelled in an accept: on io_uring a cancellation that races with the accept's
+//!    completion would unwind past the accepted socket, which nobody would then serve or close
+//!    (a client's request on it would go unanswered until its own time-out).
 //! 2. Idle connections (waiting for their next request, none of it received) are closed at
 //!    once; one whose next request the kernel already holds is served as busy. Busy ones finish
 //!    the requests they have received, answer with `Connection: close`, and close.
@@ -82,8 +86,8 @@ impl Slots {
         self.active.load(Ordering::SeqCst) < self.max
     }
 
-    /// Waits until `ready` (`try_take` or `free`) holds, parked between looks; a shutdown
-    /// cancels the waiting coroutine here.
+    /// Waits until `ready` (`try_take` or `free`, or the server stopping) holds, parked
+    /// between looks; a shutdown wakes every waiter (`wake_all`) to look again.
     fn wait(&self, ready: impl Fn(&Slots) -> bool) {
         while !ready(self) {
             let me = oc_runtime::task::current().expect("in a coroutine");
@@ -223,18 +227,23 @@ impl Server {
             .into_iter()
             .map(|(listener, tls)| {
                 let shared = shared.clone();
-                oc_runtime::spawn(move || accept_loop(listener, tls, shared))
+                let listener = Arc::new(listener);
+                let kept = listener.clone();
+                (oc_runtime::spawn(move || accept_loop(&listener, tls, shared)), kept)
             })
             .collect();
         ServerHandle { shared, acceptors: Mutex::new(acceptors), addrs }
     }
 }
 
-fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, tls: Option<crate::TlsConfig>, shared: Arc<Shared>) {
     loop {
         // At the connection limit, wait for a connection to end (further clients wait in the
-        // listen backlog).
-        shared.slots.wait(Slots::free);
+        // listen backlog), or for a shutdown.
+        shared.slots.wait(|slots| shared.stopping() || slots.free());
+        if shared.stopping() {
+            return;
+        }
         let stream = match listener.accept() {
             Ok((s, _)) => s,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -254,7 +263,10 @@ fn accept_loop(listener: TcpListener, tls: Option<crate::TlsConfig>, shared: Arc
         }
         // Another listener may have taken the last slot since: this connection waits for one,
         // so that the cap holds across listeners.
-        shared.slots.wait(Slots::try_take);
+        shared.slots.wait(|slots| shared.stopping() || slots.try_take());
+        if shared.stopping() {
+            return;
+        }
         // From here the slot and the registry entry belong to `live`, which the coroutine's
         // closure owns: they are given back when it ends, or when the closure is dropped unrun.
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -312,7 +324,9 @@ fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, accepted: Instant, sh
 /// A running server.
 pub struct ServerHandle {
     shared: Arc<Shared>,
-    acceptors: Mutex<Vec<JoinHandle<()>>>,
+    /// The accept loops, each with its listener (kept here so that a shutdown can shut it
+    /// down while the loop may still be using it).
+    acceptors: Mutex<Vec<(JoinHandle<()>, Arc<TcpListener>)>>,
     addrs: Vec<SocketAddr>,
 }
 
@@ -336,7 +350,7 @@ impl ServerHandle {
     /// Waits until the server has stopped accepting (after `shutdown`).
     pub fn join(&self) {
         let acceptors = std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
-        for a in acceptors {
+        for (a, _) in acceptors {
             let _ = a.join();
         }
     }
@@ -348,10 +362,16 @@ impl ServerHandle {
         let deadline = Instant::now() + grace;
         self.shared.stopping.store(true, Ordering::Release);
         let acceptors = std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
-        for a in &acceptors {
-            a.cancel();
+        // An acceptor waiting for a slot sees `stopping` now; one in an accept sees it fail.
+        self.shared.slots.wake_all();
+        for (a, listener) in &acceptors {
+            if crate::sys::shut_down(listener.as_raw_fd()).is_err() {
+                // Not expected of a listening socket; cancelling is what is left.
+                a.cancel();
+            }
         }
-        for a in acceptors {
+        // The listeners close once both their loop and the handle here have let them go.
+        for (a, _) in acceptors {
             let _ = a.join();
         }
         // Idle connections close now; busy ones see `stopping` after their requests. A

@@ -27,3 +27,11 @@ pub(crate) fn has_pending_bytes(fd: std::os::fd::RawFd) -> bool {
     let n = unsafe { libc::recv(fd, (&raw mut byte).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
     n > 0
 }
+
+/// Shuts the socket `fd` down both ways (`shutdown(2)`). On a listening socket, an accept
+/// waiting on it fails at once (and every later one), and connections in its backlog are
+/// reset; the caller must keep the socket open meanwhile (the number must not name another).
+pub(crate) fn shut_down(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: `shutdown` takes no pointer; the caller owns `fd` for the duration of the call.
+    if unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}

@@ -156,3 +156,74 @@ fn a_request_received_but_not_yet_read_at_shutdown_is_answered() {
         assert_eq!(answered, clients.len(), "requests the kernel had received were dropped");
     });
 }
+
+/// Clients connect and send a request without pause while the server shuts down: every
+/// connection gets its answer, or is reset or closed, at once. None is left open unanswered
+/// (on io_uring an acceptor cancelled as an accept completed lost the accepted socket, which
+/// then stayed open with nobody to serve or close it).
+#[test]
+fn no_connection_made_as_the_server_shuts_down_is_left_unanswered() {
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    support::each_backend(|_backend| {
+        let rt = support::runtime();
+        for round in 0..40u64 {
+            let server = rt.block_on(|| {
+                let router = oc_http::Router::new().get("/x", |_: &oc_http::Request| oc_http::Response::text("x"));
+                oc_http::Server::new(router).bind("127.0.0.1:0").unwrap().start()
+            });
+            let addr = server.local_addrs()[0];
+            let stop = Arc::new(AtomicBool::new(false));
+            let answered = Arc::new(AtomicUsize::new(0));
+            let clients: Vec<_> = (0..2)
+                .map(|_| {
+                    let (stop, answered) = (stop.clone(), answered.clone());
+                    std::thread::spawn(move || {
+                        // (connections made, connections left unanswered)
+                        let (mut made, mut silent) = (0, 0);
+                        while !stop.load(Ordering::SeqCst) {
+                            let Ok(mut s) = std::net::TcpStream::connect(addr) else { break };
+                            made += 1;
+                            // Long enough for a loaded machine, far shorter than any hang.
+                            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                            if s.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+                                continue;
+                            }
+                            let mut answer = Vec::new();
+                            match s.read_to_end(&mut answer) {
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                    ) =>
+                                {
+                                    silent += 1
+                                }
+                                _ if answer.starts_with(b"HTTP/1.1 200") => {
+                                    answered.fetch_add(1, Ordering::SeqCst);
+                                }
+                                _ => {}
+                            }
+                        }
+                        (made, silent)
+                    })
+                })
+                .collect();
+            // Let the clients get going (a few answers), then for a different time each round.
+            let began = Instant::now();
+            while answered.load(Ordering::SeqCst) < 4 {
+                assert!(began.elapsed() < Duration::from_secs(10), "round {round}: the clients got no answers");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            std::thread::sleep(Duration::from_micros(500 + 250 * (round % 8)));
+            server.shutdown(Duration::from_secs(2));
+            stop.store(true, Ordering::SeqCst);
+            for c in clients {
+                let (made, silent) = c.join().unwrap();
+                assert_eq!(silent, 0, "round {round}: {silent} of {made} connections were left open unanswered");
+            }
+        }
+    });
+}
