@@ -13,28 +13,6 @@ use std::time::{Duration, Instant};
 
 use support::read_response;
 
-/// Counts the "accept failed" warnings of oc-http.
-struct Counter(Arc<AtomicU64>);
-
-impl tracing::Subscriber for Counter {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let meta = event.metadata();
-        if meta.target().starts_with("oc_http") && *meta.level() == tracing::Level::WARN {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// Opens `/dev/null` until the process is out of descriptors; returns them.
 fn exhaust_descriptors() -> Vec<OwnedFd> {
     let mut held = Vec::new();
@@ -51,7 +29,7 @@ fn exhaust_descriptors() -> Vec<OwnedFd> {
 #[test]
 fn out_of_descriptors_the_accept_loop_warns_once_a_second_and_recovers() {
     let warnings = Arc::new(AtomicU64::new(0));
-    tracing::subscriber::set_global_default(Counter(warnings.clone())).unwrap();
+    tracing::subscriber::set_global_default(support::WarningCounter(warnings.clone())).unwrap();
     // A small limit, so that exhausting it is quick: what is open now, and some room.
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };

@@ -11,32 +11,10 @@ use std::time::{Duration, Instant};
 use oc_http::{Limits, Request, Response, Router};
 use support::{connect, read_response};
 
-/// Counts the warnings of oc-http.
-struct Counter(Arc<AtomicU64>);
-
-impl tracing::Subscriber for Counter {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let meta = event.metadata();
-        if meta.target().starts_with("oc_http") && *meta.level() == tracing::Level::WARN {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[test]
 fn invalid_handler_answers_are_logged_at_most_once_a_second() {
     let warnings = Arc::new(AtomicU64::new(0));
-    tracing::subscriber::set_global_default(Counter(warnings.clone())).unwrap();
+    tracing::subscriber::set_global_default(support::WarningCounter(warnings.clone())).unwrap();
     let start = Instant::now();
     support::each_backend(|_backend| {
         let router = Router::new().get("/forged", |_: &Request| Response::text("x").header("X-Forged", "a\r\nb: c"));

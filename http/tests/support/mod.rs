@@ -289,3 +289,26 @@ pub(crate) fn plain_and_tls_server(
     let (plain, secure) = (server.local_addrs()[0], server.local_addrs()[1]);
     (rt, server, plain, secure)
 }
+
+/// Counts the warnings of oc-http.
+#[allow(dead_code)] // used by the binaries that count warnings
+pub(crate) struct WarningCounter(pub(crate) std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl tracing::Subscriber for WarningCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        if meta.target().starts_with("oc_http") && *meta.level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
