@@ -73,16 +73,7 @@ fn max_stacks_limits_live_coroutines_with_a_clear_error() {
 fn past_the_mapping_limit_with_protect_guards_spawns_fail_clearly() {
     // Each protect-guarded stack costs two memory mappings, so vm.max_map_count bounds them.
     // The guard kind is chosen once per process, so the case runs in a child process.
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_protect_limit", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("OC_STACK_GUARD", "protect")
-        .env("OC_TEST_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&child.stdout);
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    assert!(child.status.success(), "{:?}\n{stdout}\n{stderr}", child.status);
-    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    run_child("child_protect_limit", Some("protect"));
 }
 
 #[test]
@@ -110,16 +101,7 @@ fn child_protect_limit() {
 fn marker_guards_are_not_bound_by_the_mapping_limit() {
     // In a child process without `OC_STACK_GUARD` (CI reruns this suite with protect guards),
     // so that the runtime picks markers wherever the kernel has them.
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_marker_guards", "--ignored", "--nocapture", "--test-threads=1"])
-        .env_remove("OC_STACK_GUARD")
-        .env("OC_TEST_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&child.stdout);
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    assert!(child.status.success(), "{:?}\n{stdout}\n{stderr}", child.status);
-    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
+    run_child("child_marker_guards", None);
 }
 
 #[test]
@@ -176,4 +158,20 @@ fn every_stack_under_max_stacks_can_be_used_by_any_worker() {
         }
     }
     support::shutdown(rt);
+}
+
+/// Runs the ignored test `name` of this binary in a child process (`OC_STACK_GUARD` set to
+/// `guard`, or removed) and asserts that it passed and said so.
+fn run_child(name: &str, guard: Option<&str>) {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"]).env("OC_TEST_CHILD", "1");
+    match guard {
+        Some(kind) => command.env("OC_STACK_GUARD", kind),
+        None => command.env_remove("OC_STACK_GUARD"),
+    };
+    let child = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(child.status.success(), "{:?}\n{stdout}\n{stderr}", child.status);
+    assert!(stdout.contains("CHILD-OK"), "{stdout}\n{stderr}");
 }
