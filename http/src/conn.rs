@@ -354,7 +354,9 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
             Ok(n) => {
                 // A request left partial by this read starts its clock once parsed (above).
                 end += n;
-                if state.load(Ordering::Acquire) == IDLE
+                // (A transport that waits for bytes was claimed busy before this read.)
+                if !stream.waits_for_bytes()
+                    && state.load(Ordering::Acquire) == IDLE
                     && state.compare_exchange(IDLE, BUSY, Ordering::AcqRel, Ordering::Acquire).is_err()
                 {
                     return;
