@@ -73,7 +73,11 @@ impl Transport for TcpStream {
 
     fn write_all_then_wait(&mut self, out: &[u8]) -> io::Result<io::Result<()>> {
         // In one step (on io_uring, no system call of its own); with nothing to write, a wait.
-        self.write_all_then_readable(out)
+        match self.write_all_then_readable(out) {
+            oc_net::Exchange::Done(()) => Ok(Ok(())),
+            oc_net::Exchange::ReadFailed(e) => Ok(Err(e)),
+            oc_net::Exchange::WriteFailed(e) => Err(e),
+        }
     }
 
     fn read_ready(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -28,11 +28,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod exchange;
 mod socket;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use exchange::Exchange;
 pub use tcp::{Incoming, TcpListener, TcpListenerBuilder, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
+use crate::Exchange;
+
 /// A non-blocking socket with read and write time-outs.
 pub(crate) struct Inner {
     /// The standing readiness registration (io_uring), let go before the socket closes.
@@ -126,25 +128,28 @@ impl Inner {
         oc_runtime::io::send_timeout(self.fd(), buf, 0, self.write_timeout())
     }
 
-    pub(crate) fn write_all_then_read(&self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
-        oc_runtime::io::send_all_then_recv(self.fd(), out, buf, self.write_timeout(), self.read_timeout())
+    pub(crate) fn write_all_then_read(&self, out: &[u8], buf: &mut [u8]) -> Exchange<usize> {
+        Exchange::from_halves(oc_runtime::io::send_all_then_recv(
+            self.fd(),
+            out,
+            buf,
+            self.write_timeout(),
+            self.read_timeout(),
+        ))
     }
 
-    pub(crate) fn write_all_then_readable(&self, out: &[u8]) -> io::Result<io::Result<()>> {
-        oc_runtime::io::send_all_then_readable(
+    pub(crate) fn write_all_then_readable(&self, out: &[u8]) -> Exchange<()> {
+        Exchange::from_halves(oc_runtime::io::send_all_then_readable(
             self.fd(),
             out,
             &self.readiness,
             self.write_timeout(),
             self.read_timeout(),
-        )
+        ))
     }
 
     pub(crate) fn readable(&self) -> io::Result<()> {
-        match self.write_all_then_readable(&[]) {
-            Ok(waited) => waited,
-            Err(e) => Err(e),
-        }
+        self.write_all_then_readable(&[]).into_result()
     }
 
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {

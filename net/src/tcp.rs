@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::Exchange;
 use crate::socket::{Inner, fd_traits, stream_io, timeouts};
 
 /// Listen backlog used unless the builder says otherwise (the kernel caps it at
@@ -228,20 +229,23 @@ impl TcpStream {
     /// Writes all of `out`, then reads into `buf`, as `write_all` and `read` would (each
     /// limited by its time-out), in one step: on io_uring both are queued on the worker's ring
     /// together, so a request/response exchange costs no system call of its own and a
-    /// worker's responses leave together.
+    /// worker's responses leave together. Elsewhere (epoll, a plain thread) it is a
+    /// `write_all` and then a `read`.
     ///
-    /// The outer result is the write's: if it fails, the read is abandoned. The inner result
-    /// is the read's (0 at the end of the stream).
+    /// The [`Exchange`] says which half failed: if the write fails, the read is not
+    /// attempted; `Done(0)` is the end of the stream. A coroutine cancelled during the call
+    /// on io_uring lets the write finish (within the write time-out) before it unwinds;
+    /// elsewhere the cancellation interrupts the write.
     ///
     /// ```no_run
     /// # fn demo(stream: &oc_net::TcpStream) -> std::io::Result<()> {
     /// let mut buf = [0u8; 4096];
-    /// let n = stream.write_all_then_read(b"ping\n", &mut buf)??;
+    /// let n = stream.write_all_then_read(b"ping\n", &mut buf).into_result()?;
     /// println!("got {:?}", &buf[..n]);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn write_all_then_read(&self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+    pub fn write_all_then_read(&self, out: &[u8], buf: &mut [u8]) -> Exchange<usize> {
         self.inner.write_all_then_read(out, buf)
     }
 
@@ -253,9 +257,12 @@ impl TcpStream {
     /// buffer for each. The wait may end early: `try_read` then says `WouldBlock`. With `out`
     /// empty it is [`readable`](Self::readable).
     ///
+    /// The [`Exchange`] says which half failed: `Done(())` once the write went whole and
+    /// the wait ended; if the write fails, there is no wait.
+    ///
     /// ```no_run
     /// # fn demo(stream: &oc_net::TcpStream) -> std::io::Result<()> {
-    /// stream.write_all_then_readable(b"ping\n")??;
+    /// stream.write_all_then_readable(b"ping\n").into_result()?;
     /// let mut buf = [0u8; 4096];
     /// match stream.try_read(&mut buf) {
     ///     Ok(n) => println!("got {:?}", &buf[..n]),
@@ -265,7 +272,7 @@ impl TcpStream {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn write_all_then_readable(&self, out: &[u8]) -> io::Result<io::Result<()>> {
+    pub fn write_all_then_readable(&self, out: &[u8]) -> Exchange<()> {
         self.inner.write_all_then_readable(out)
     }
 

@@ -89,7 +89,7 @@ fn the_end_after_an_exchange_is_seen_by_the_next_wait() {
         let mut buf = [0u8; 64];
         assert_eq!(server.try_read(&mut buf).unwrap(), 4, "{backend:?}");
         // Answer and wait for the next request in one step: the end must end the wait.
-        server.write_all_then_readable(b"pong").unwrap().unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        server.write_all_then_readable(b"pong").into_result().unwrap_or_else(|e| panic!("{backend:?}: {e}"));
         assert_eq!(server.try_read(&mut buf).unwrap(), 0, "{backend:?}");
         assert!(start.elapsed() < PROMPTLY, "{backend:?}: the end was seen after {:?}", start.elapsed());
     });

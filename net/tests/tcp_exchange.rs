@@ -1,12 +1,13 @@
-//! `TcpStream::write_all_then_read`: a response written whole and the next request read in
-//! one step, with short writes, time-outs on either side, and cancellation.
+//! `TcpStream::write_all_then_read` and `write_all_then_readable`: a response written whole
+//! and the next request read (or waited for) in one step, with short writes, time-outs on
+//! either side, a reset peer, and cancellation; each outcome an `Exchange`.
 
 mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
-use oc_net::{TcpListener, TcpStream};
+use oc_net::{Exchange, TcpListener, TcpStream};
 
 /// A pair of connected streams: (the side under test, its peer).
 fn pair() -> (TcpStream, TcpStream) {
@@ -35,7 +36,7 @@ fn request_response_rounds_go_through_in_order() {
             let mut n = server.read_at_least(&mut buf);
             for round in 1..=rounds {
                 let answer = format!("answer {round} to {}\n", String::from_utf8_lossy(&buf[..n]).trim());
-                n = server.write_all_then_read(answer.as_bytes(), &mut buf).unwrap().unwrap();
+                n = server.write_all_then_read(answer.as_bytes(), &mut buf).into_result().unwrap();
                 if n == 0 {
                     return round;
                 }
@@ -89,7 +90,7 @@ fn a_response_larger_than_the_socket_buffers_is_sent_whole_while_the_read_waits(
             client
         });
         let mut buf = [0u8; 16];
-        let n = server.write_all_then_read(&big, &mut buf).unwrap().unwrap();
+        let n = server.write_all_then_read(&big, &mut buf).into_result().unwrap();
         assert_eq!(&buf[..n], b"next", "{backend:?}");
         reader.join().unwrap();
     });
@@ -102,9 +103,13 @@ fn the_read_times_out_after_a_whole_write() {
         server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let mut buf = vec![0x55u8; 32];
         let start = Instant::now();
-        let read = server.write_all_then_read(b"hello", &mut buf).unwrap();
+        let exchange = server.write_all_then_read(b"hello", &mut buf);
         let waited = start.elapsed();
-        assert_eq!(read.unwrap_err().kind(), ErrorKind::TimedOut, "{backend:?}");
+        assert!(exchange.is_written(), "{backend:?}: {exchange:?}");
+        match exchange {
+            Exchange::ReadFailed(e) => assert_eq!(e.kind(), ErrorKind::TimedOut, "{backend:?}"),
+            other => panic!("{backend:?}: expected the read to time out, got {other:?}"),
+        }
         assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(800), "{backend:?}: {waited:?}");
         assert!(buf.iter().all(|&b| b == 0x55), "{backend:?}: the timed-out read's buffer was written to");
         let mut hello = [0u8; 5];
@@ -112,7 +117,7 @@ fn the_read_times_out_after_a_whole_write() {
         assert_eq!(&hello, b"hello");
         // The stream stays usable.
         client.write_all(b"late").unwrap();
-        let n = server.write_all_then_read(b"!", &mut buf).unwrap().unwrap();
+        let n = server.write_all_then_read(b"!", &mut buf).into_result().unwrap();
         assert_eq!(&buf[..n], b"late", "{backend:?}");
     });
 }
@@ -128,9 +133,98 @@ fn the_write_times_out_when_the_peer_does_not_read() {
         let big = vec![1u8; 32 << 20];
         let mut buf = [0u8; 16];
         let start = Instant::now();
-        let err = server.write_all_then_read(&big, &mut buf).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}: {err}");
+        let exchange = server.write_all_then_read(&big, &mut buf);
+        assert!(!exchange.is_written(), "{backend:?}: {exchange:?}");
+        match exchange {
+            Exchange::WriteFailed(e) => assert_eq!(e.kind(), ErrorKind::TimedOut, "{backend:?}: {e}"),
+            other => panic!("{backend:?}: expected the write to time out, got {other:?}"),
+        }
         assert!(start.elapsed() < Duration::from_secs(2), "{backend:?}: the read timed out, not the write");
+    });
+}
+
+#[test]
+fn the_write_before_a_wait_times_out_when_the_peer_does_not_read() {
+    support::on_each_backend(2, |backend| {
+        let (server, _client) = small_buffered_pair();
+        server.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+        server.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let big = vec![1u8; 32 << 20];
+        let start = Instant::now();
+        let exchange = server.write_all_then_readable(&big);
+        assert!(!exchange.is_written(), "{backend:?}: {exchange:?}");
+        match exchange {
+            Exchange::WriteFailed(e) => assert_eq!(e.kind(), ErrorKind::TimedOut, "{backend:?}: {e}"),
+            other => panic!("{backend:?}: expected the write to time out, got {other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "{backend:?}: the wait timed out, not the write");
+    });
+}
+
+/// A peer that has reset the connection: the write fails (the read is not attempted, so the
+/// call does not wait for the read time-out), for both forms of the exchange.
+#[test]
+fn a_write_to_a_reset_connection_fails_as_the_write() {
+    support::on_each_backend(2, |backend| {
+        for readable in [false, true] {
+            let (server, client) = pair();
+            server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            // Closed with unread bytes and a zero linger: the peer sends a reset.
+            socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO)).unwrap();
+            drop(client);
+            oc_runtime::sleep(Duration::from_millis(50));
+            let start = Instant::now();
+            let mut buf = [0u8; 16];
+            let exchange = if readable {
+                server.write_all_then_readable(b"to nobody").map_done()
+            } else {
+                server.write_all_then_read(b"to nobody", &mut buf)
+            };
+            assert!(start.elapsed() < Duration::from_secs(3), "{backend:?}: the call waited for the read");
+            match exchange {
+                Exchange::WriteFailed(e) => assert!(
+                    matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe),
+                    "{backend:?}, readable {readable}: {e}"
+                ),
+                other => panic!("{backend:?}, readable {readable}: expected the write to fail, got {other:?}"),
+            }
+        }
+    });
+}
+
+/// The outcome with the value of `write_all_then_readable` replaced by 0, so that both forms
+/// of the exchange can be compared by one match.
+trait MapDone {
+    fn map_done(self) -> Exchange<usize>;
+}
+
+impl MapDone for Exchange<()> {
+    fn map_done(self) -> Exchange<usize> {
+        match self {
+            Exchange::Done(()) => Exchange::Done(0),
+            Exchange::ReadFailed(e) => Exchange::ReadFailed(e),
+            Exchange::WriteFailed(e) => Exchange::WriteFailed(e),
+        }
+    }
+}
+
+/// `into_result` gives the read's value, or either half's error.
+#[test]
+fn an_exchange_flattens_into_one_result() {
+    support::on_each_backend(2, |backend| {
+        let (server, mut client) = pair();
+        server.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        client.write_all(b"waiting").unwrap();
+        let mut buf = [0u8; 16];
+        let exchange = server.write_all_then_read(b"one", &mut buf);
+        assert!(exchange.is_written(), "{backend:?}");
+        assert_eq!(exchange.into_result().unwrap(), 7, "{backend:?}");
+        assert_eq!(&buf[..7], b"waiting");
+        let err = server.write_all_then_read(b"two", &mut buf).into_result().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{backend:?}");
+        let mut got = [0u8; 6];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"onetwo", "{backend:?}");
     });
 }
 
@@ -193,7 +287,7 @@ fn an_exchange_woken_for_bytes_another_reader_took_waits_for_the_next() {
             });
             let exchange = oc_runtime::spawn(move || {
                 let mut buf = [0u8; 64];
-                let n = server.write_all_then_read(b"ready", &mut buf).unwrap().unwrap();
+                let n = server.write_all_then_read(b"ready", &mut buf).into_result().unwrap();
                 buf[..n].to_vec()
             });
             let mut ready = [0u8; 5];
@@ -234,7 +328,7 @@ fn write_all_then_readable_waits_for_bytes_that_try_read_then_takes() {
             client.write_all(b"next").unwrap();
             client
         });
-        server.write_all_then_readable(&big).unwrap().unwrap();
+        server.write_all_then_readable(&big).into_result().unwrap();
         // The wait may end early (the read then says `WouldBlock`): wait again, alone.
         let n = loop {
             match server.try_read(&mut buf) {
@@ -248,8 +342,10 @@ fn write_all_then_readable_waits_for_bytes_that_try_read_then_takes() {
         // The wait is bounded by the read time-out, and the end of the stream reads as 0.
         server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
         let start = Instant::now();
-        let waited = server.write_all_then_readable(b"bye").unwrap();
-        assert_eq!(waited.unwrap_err().kind(), ErrorKind::TimedOut, "{backend:?}");
+        match server.write_all_then_readable(b"bye") {
+            Exchange::ReadFailed(e) => assert_eq!(e.kind(), ErrorKind::TimedOut, "{backend:?}"),
+            other => panic!("{backend:?}: expected the wait to time out, got {other:?}"),
+        }
         assert!(start.elapsed() >= Duration::from_millis(100), "{backend:?}: {:?}", start.elapsed());
         // (Read before closing: a close with unread bytes resets the connection.)
         let mut bye = [0u8; 3];
@@ -304,7 +400,7 @@ fn waits_end_at_once_while_bytes_are_waiting() {
         let n = (&server).read(&mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
         let start = Instant::now();
-        server.write_all_then_readable(b"ok").unwrap().unwrap();
+        server.write_all_then_readable(b"ok").into_result().unwrap();
         assert!(
             start.elapsed() < Duration::from_secs(1),
             "{backend:?}: the response's wait took {:?}",
@@ -339,7 +435,7 @@ fn a_stream_that_waited_closes_when_dropped() {
         for how in ["in its coroutine", "on a plain thread", "as a std stream"] {
             let (server, mut client) = pair();
             let waited = oc_runtime::spawn(move || {
-                server.write_all_then_readable(b"hi").unwrap().unwrap();
+                server.write_all_then_readable(b"hi").into_result().unwrap();
                 let mut buf = [0u8; 8];
                 assert_eq!(server.try_read(&mut buf).unwrap(), 2);
                 server

@@ -17,6 +17,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use oc_net::Exchange;
 use postgres_protocol::authentication::{md5_hash, sasl};
 use postgres_protocol::message::backend::Message;
 use postgres_protocol::message::frontend;
@@ -239,22 +240,24 @@ impl Connection {
             }
             return Err(Error::io(e));
         }
-        let res = if self.wbuf.is_empty() {
-            Ok(self.stream.read(&mut self.scratch))
+        let exchange = if self.wbuf.is_empty() {
+            match self.stream.read(&mut self.scratch) {
+                Ok(n) => Exchange::Done(n),
+                Err(e) => Exchange::ReadFailed(e),
+            }
         } else {
             self.stream.write_then_read(&self.wbuf, &mut self.scratch)
         };
-        let read = match res {
-            Ok(read) => {
-                self.wbuf.clear();
-                read
-            }
-            Err(e) => {
+        let read = match exchange {
+            Exchange::Done(n) => Ok(n),
+            Exchange::ReadFailed(e) => Err(e),
+            Exchange::WriteFailed(e) => {
                 // A request that did not leave whole cannot be recovered.
                 self.broken = true;
                 return Err(Error::io(e));
             }
         };
+        self.wbuf.clear();
         match read {
             Ok(0) => {
                 self.broken = true;

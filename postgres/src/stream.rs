@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use oc_net::{TcpStream, UnixStream};
+use oc_net::{Exchange, TcpStream, UnixStream};
 
 use crate::config::{Config, Host, SslMode};
 use crate::error::{Error, ErrorKind};
@@ -177,14 +177,16 @@ impl Stream {
     }
 
     /// Writes all of `out`, then reads into `buf`: on plain TCP in one step of the reactor.
-    /// The outer result is the write's, the inner one the read's.
-    pub(crate) fn write_then_read(&mut self, out: &[u8], buf: &mut [u8]) -> io::Result<io::Result<usize>> {
+    pub(crate) fn write_then_read(&mut self, out: &[u8], buf: &mut [u8]) -> Exchange<usize> {
         match self {
             Stream::Tcp(s) => s.write_all_then_read(out, buf),
-            _ => {
-                self.write_all(out)?;
-                Ok(self.read(buf))
-            }
+            _ => match self.write_all(out) {
+                Ok(()) => match self.read(buf) {
+                    Ok(n) => Exchange::Done(n),
+                    Err(e) => Exchange::ReadFailed(e),
+                },
+                Err(e) => Exchange::WriteFailed(e),
+            },
         }
     }
 

@@ -75,8 +75,8 @@ pub struct RuntimeMetrics {
     /// The IO backend the workers use.
     pub io_backend: crate::IoBackend,
     /// IO operations (io_uring) or descriptor waits (epoll) in flight. On io_uring this
-    /// includes the standing readiness poll of every socket that has waited
-    /// ([`io::Readiness`](crate::io::Readiness)).
+    /// includes the standing readiness poll of every oc-net socket that has waited for
+    /// something to read.
     pub io_in_flight: usize,
     /// Stuck-coroutine reports: episodes in which a coroutine held its thread longer than
     /// [`Builder::stuck_threshold`](crate::Builder::stuck_threshold) without suspending

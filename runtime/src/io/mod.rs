@@ -43,11 +43,17 @@ pub use accept::accept;
 pub(crate) use closing::Waiting;
 pub use connect::connect;
 pub use datagram::{recv_from, send_to};
+// oc-net's one-step exchange (`TcpStream::write_all_then_read`, `write_all_then_readable`,
+// `try_read`) and oc-http's connection loop (`one_step_exchange`) are built on these; they are
+// public only because those crates are separate. Users call oc-net's methods, which keep the
+// socket's `Readiness` for them and say which half of an exchange failed (`oc_net::Exchange`).
+#[doc(hidden)]
 pub use exchange::{one_step_exchange, send_all_then_readable, send_all_then_recv, try_recv};
 pub use file::{read_at, write_at};
 pub use read::{read, readv, recv, recv_timeout};
 pub(crate) use ready::wait_any;
 pub use ready::{Interest, forget, wait};
+#[doc(hidden)]
 pub use standing::Readiness;
 pub use write::{send, send_timeout, write, writev};
 
