@@ -54,6 +54,8 @@ pub struct LocalKey<T: 'static> {
 }
 
 impl<T: 'static> LocalKey<T> {
+    /// What `coroutine_local!` expands to: public because the macro's expansion in the user's
+    /// crate calls it, not for direct use.
     #[doc(hidden)]
     pub const fn __new(init: fn() -> T, fallback: &'static std::thread::LocalKey<T>) -> LocalKey<T> {
         LocalKey { init, fallback, index: AtomicUsize::new(0) }

@@ -100,7 +100,7 @@ pub struct RuntimeMetrics {
 /// A mark is measured when the coroutine's stack returns to the pool: the distance from the
 /// top of the stack to the deepest word the coroutine left non-zero. Stack written only with
 /// zeros at the very bottom of its use is not seen (rare: a call leaves its return address),
-/// and a coroutine that went on a [`maybe_grow`](crate::maybe_grow) segment counts what it
+/// and a coroutine that went on a [`maybe_grow`](crate::maybe_grow()) segment counts what it
 /// used of its own stack (close to all of it). See `docs/tuning.md` for sizing
 /// [`Builder::stack_size`](crate::Builder::stack_size) from it.
 ///

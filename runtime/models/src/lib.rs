@@ -8,10 +8,10 @@
 //!
 //! | file | model | what must hold in every interleaving |
 //! |---|---|---|
-//! | `task/state.rs` | [`state_word`] | a task woken while it suspends is queued exactly once; cancel and complete agree |
-//! | `scheduler/idle.rs` | [`idle_parker`] | no lost wake-up: queued work is seen by a worker going to sleep, or a sleeper is woken |
-//! | `scheduler/driver.rs` | [`hand_off_word`] | one thread at a time drives a worker, through hand-offs and guards |
-//! | `reactor/op.rs` | [`uring_op`] | an io_uring operation's waiter is never left unwoken by its completion |
+//! | `task/state.rs` | `state_word.rs` | a task woken while it suspends is queued exactly once; cancel and complete agree |
+//! | `scheduler/idle.rs` | `idle_parker.rs` | no lost wake-up: queued work is seen by a worker going to sleep, or a sleeper is woken |
+//! | `scheduler/driver.rs` | `hand_off_word.rs` | one thread at a time drives a worker, through hand-offs and guards |
+//! | `reactor/op.rs` | `uring_op.rs` | an io_uring operation's waiter is never left unwoken by its completion |
 //!
 //! Run them with `cargo test -p oc-runtime-models --release` (a few seconds; debug builds
 //! work too, about ten times slower). A model that finds a bad interleaving fails with the

@@ -58,6 +58,8 @@ pub use semaphore::{AcquireFuture, Semaphore, SemaphorePermit};
 pub(crate) use spin::SpinLock;
 pub use wait_group::{WaitGroup, WaitGroupFuture};
 
+// What `select!` expands to: public because the macro's expansion in the user's crate names
+// them, not for direct use.
 #[doc(hidden)]
 pub use wait::{Arm as __Arm, Deadline as __Deadline, select_arms as __select_arms};
 #[doc(hidden)]

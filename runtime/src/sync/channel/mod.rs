@@ -36,7 +36,11 @@ use std::time::{Duration, Instant};
 
 use self::chan::{Chan, Recv, Send};
 pub use self::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-pub use self::ops::{RecvArm, RecvFuture, SendArm, SendFuture};
+pub use self::ops::{RecvFuture, SendFuture};
+// What `select!` expands to (through `Sender::__select_send` and `Receiver::__select_recv`):
+// public because the macro's expansion in the user's crate names them, not for direct use.
+#[doc(hidden)]
+pub use self::ops::{RecvArm, SendArm};
 use super::wait::{self, Deadline};
 
 /// A channel that holds at most `cap` messages: `send` waits while it is full. With `cap`
