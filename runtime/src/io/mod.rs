@@ -10,11 +10,13 @@
 //! | context | when the call would block |
 //! |---|---|
 //! | plain thread | `poll(2)` on the descriptor, then the call again |
-//! | coroutine, io_uring | the same operation submitted to the worker's ring, with a linked time-out; the coroutine waits for its completion |
+//! | coroutine, io_uring | the same operation submitted to the worker's ring; the coroutine waits for its completion, and at the deadline cancels it (`ASYNC_CANCEL`) and waits for that |
 //! | coroutine, epoll | the descriptor armed in the worker's poller, the coroutine parked until it is ready (or the deadline passes), then the call again |
 //!
-//! The non-blocking attempt comes first on every backend: when data is already there (a busy
-//! connection) it is one system call and no ring round trip.
+//! Writes try the non-blocking call first on every backend: when there is room (the usual
+//! case) it is one system call and no ring round trip. On io_uring a read, a receive or an
+//! accept goes to the ring at once: in request/response traffic a first attempt mostly finds
+//! nothing.
 //!
 //! # Cancellation
 //!
