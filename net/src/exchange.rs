@@ -7,7 +7,7 @@ use std::io;
 /// [`TcpStream::write_all_then_readable`](crate::TcpStream::write_all_then_readable)).
 ///
 /// The halves fail apart, and mean different things for the connection. A failed write
-/// leaves the peer with part of the message at most, and the read is not attempted: the
+/// leaves the peer with part of the message at most, and the read is abandoned: the
 /// connection is of no further use. A read that fails after a whole write (typically
 /// `TimedOut`, past the read time-out) leaves the message delivered and, after a time-out,
 /// the connection usable.
@@ -41,7 +41,7 @@ pub enum Exchange<T> {
     /// `TimedOut` past the read time-out, or the connection's error.
     ReadFailed(io::Error),
     /// The write failed (`TimedOut` past the write time-out, a reset connection, ...); the
-    /// read was not attempted.
+    /// read was abandoned, and whatever it may already have received is dropped with it.
     WriteFailed(io::Error),
 }
 

@@ -232,8 +232,8 @@ impl TcpStream {
     /// worker's responses leave together. Elsewhere (epoll, a plain thread) it is a
     /// `write_all` and then a `read`.
     ///
-    /// The [`Exchange`] says which half failed: if the write fails, the read is not
-    /// attempted; `Done(0)` is the end of the stream. A coroutine cancelled during the call
+    /// The [`Exchange`] says which half failed: if the write fails, the read is abandoned;
+    /// `Done(0)` is the end of the stream. A coroutine cancelled during the call
     /// on io_uring lets the write finish (within the write time-out) before it unwinds;
     /// elsewhere the cancellation interrupts the write.
     ///
@@ -258,7 +258,7 @@ impl TcpStream {
     /// empty it is [`readable`](Self::readable).
     ///
     /// The [`Exchange`] says which half failed: `Done(())` once the write went whole and
-    /// the wait ended; if the write fails, there is no wait.
+    /// the wait ended; if the write fails, the wait is abandoned.
     ///
     /// ```no_run
     /// # fn demo(stream: &oc_net::TcpStream) -> std::io::Result<()> {

@@ -161,8 +161,8 @@ fn the_write_before_a_wait_times_out_when_the_peer_does_not_read() {
     });
 }
 
-/// A peer that has reset the connection: the write fails (the read is not attempted, so the
-/// call does not wait for the read time-out), for both forms of the exchange.
+/// A peer that has reset the connection: the write fails and the read is abandoned (the call
+/// does not wait for the read time-out), for both forms of the exchange.
 #[test]
 fn a_write_to_a_reset_connection_fails_as_the_write() {
     support::on_each_backend(2, |backend| {
