@@ -76,7 +76,9 @@ const LAST_SECOND: u64 = 253_402_300_799;
 /// second).
 ///
 /// The per-request cost is `now`'s cache hit, not this: a thread formats the date once per
-/// second, so the formatting is httpdate's (see docs/benchmarks.md, "HTTP dates").
+/// second, so the formatting is httpdate's. Side by side with the hand-written formatter it
+/// replaced: 667 and 669 user-space instructions per plaintext request (callgrind medians;
+/// docs/benchmarks.md, "HTTP dates").
 pub(crate) fn format(secs: u64) -> [u8; 29] {
     let date = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs.min(LAST_SECOND)));
     let mut out = [0u8; 29];
