@@ -56,9 +56,7 @@ fn child_carrier_limit() {
     support::shutdown(rt);
     // The runtime reports through `tracing`: what it logged goes to standard error, for the
     // parent to read as a user would from a subscriber writing there.
-    for line in support::log::lines_with("oc_runtime") {
-        eprintln!("{line}");
-    }
+    support::log::replay_to_stderr();
     println!("CHILD-OK handoffs {} refused {} most carriers {most}", m.handoffs, m.handoffs_refused);
 }
 
