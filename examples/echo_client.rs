@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 fn main() -> std::io::Result<()> {
+    oc_examples::log();
     let args: Vec<String> = std::env::args().collect();
     let usage =
         || std::io::Error::new(std::io::ErrorKind::InvalidInput, "usage: echo_client ADDR [CONNS] [SECONDS] [SIZE]");

@@ -8,6 +8,7 @@
 use std::io::{Read, Write};
 
 fn main() -> std::io::Result<()> {
+    oc_examples::log();
     let port = oc_examples::port(7000)?;
     let rt = oc_examples::runtime("echo")?;
     let listener = oc_net::TcpListener::bind(("127.0.0.1", port))?;

@@ -14,6 +14,7 @@ struct Message {
 }
 
 fn main() -> std::io::Result<()> {
+    oc_examples::log();
     let port = oc_examples::port(8080)?;
     let rt = oc_examples::runtime("hello")?;
     rt.block_on(move || -> std::io::Result<()> {

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 fn main() {
+    oc_examples::log();
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let ms: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);

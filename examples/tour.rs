@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 #[oc_runtime::main]
 fn main() {
+    oc_examples::log();
     // 1. A hundred thousand coroutines that each sleep 200 ms finish in about 200 ms: a
     //    sleeping coroutine suspends itself, not its worker thread.
     let start = Instant::now();

@@ -1,6 +1,7 @@
 //! Runnable examples live beside this crate; see `examples/*.rs`. What the servers among them
 //! share is here: the conventions of the reference servers' benchmark scripts (the port from
-//! the first argument or `$PORT`, the worker count from `$WORKERS`).
+//! the first argument or `$PORT`, the worker count from `$WORKERS`), and the log every example
+//! installs.
 
 use std::io;
 
@@ -24,4 +25,10 @@ pub fn runtime(name: &str) -> io::Result<oc_runtime::Runtime> {
         builder = builder.workers(n);
     }
     builder.build()
+}
+
+/// Sends the libraries' `tracing` events (the runtime's and the server's warnings) to standard
+/// error, from level INFO up. Every example calls it first.
+pub fn log() {
+    tracing_subscriber::fmt().with_writer(io::stderr).init();
 }

@@ -12,6 +12,8 @@ use oc_http::proxy::{ProxyConfig, ReverseProxy};
 use oc_http::{Router, Server};
 
 fn main() -> std::io::Result<()> {
+    // The libraries report through `tracing`: their events go to standard error.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let mut args = std::env::args().skip(1);
     let port: u16 = match args.next().or_else(|| std::env::var("PORT").ok()) {
         Some(p) => {

@@ -15,7 +15,7 @@
 
 use std::os::fd::AsRawFd;
 use std::path::{Component, Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use crate::{Request, Response};
 
@@ -355,63 +355,9 @@ fn position(digits: &str) -> Result<u64, ()> {
     Ok(digits.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0'))))
 }
 
-/// Seconds since the epoch of an HTTP-date in any of its three forms (RFC 9110 §5.6.7):
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form
-/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
+/// Seconds since the epoch of an HTTP-date in any of its three forms (`date::parse`).
 fn parse_http_date(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (day, month, year, time) = if let Some((_, rest)) = s.split_once(", ") {
-        let parts: Vec<&str> = rest.split(' ').collect();
-        match parts.as_slice() {
-            [day, month, year, time, "GMT"] => (*day, *month, digits(year, 4)?, *time),
-            [date, time, "GMT"] => {
-                let mut d = date.split('-');
-                let (day, month, yy) = (d.next()?, d.next()?, d.next()?);
-                if d.next().is_some() {
-                    return None;
-                }
-                // A two-digit year more than 50 years ahead is the past century's (RFC 9110
-                // §5.6.7).
-                let yy = digits(yy, 2)?;
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                let this_year = 1970 + (now / 31_556_952) as i64;
-                let year = this_year - this_year % 100 + yy;
-                (day, month, if year > this_year + 50 { year - 100 } else { year }, *time)
-            }
-            _ => return None,
-        }
-    } else {
-        // asctime: `Sun Nov  6 08:49:37 1994` (the day padded with a space).
-        let parts: Vec<&str> = s.split(' ').filter(|p| !p.is_empty()).collect();
-        match parts.as_slice() {
-            [_, month, day, time, year] => (*day, *month, digits(year, 4)?, *time),
-            _ => return None,
-        }
-    };
-    let day: u64 = day.parse().ok()?;
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
-    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    if hms.len() != 3 || !(1..=31).contains(&day) || hms[0] > 23 || hms[1] > 59 || hms[2] > 60 {
-        return None;
-    }
-    // Days from the civil date (inverse of date::format).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days).ok().map(|d| d * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
-}
-
-/// The number `text` writes with exactly `len` decimal digits (no sign, no space): the year of
-/// an HTTP-date is four digits, or two in the RFC 850 form (RFC 9110 §5.6.7), which also keeps
-/// the day count above far from overflowing.
-fn digits(text: &str, len: usize) -> Option<i64> {
-    (text.len() == len && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.bytes().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    crate::date::parse(s)
 }
 
 /// The media type for a file name's extension.

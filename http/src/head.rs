@@ -536,6 +536,74 @@ fn field_lines(
     }
 }
 
+/// The head parser from outside the crate, for its benchmark (`http/benches/head.rs`) and the
+/// differential fuzz target (`http/fuzz`, `head_vs_httparse`): not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct HeadProbe {
+    fields: Vec<(Span, Span)>,
+    head: Option<Head>,
+}
+
+/// Why [`HeadProbe::parse`] refused a head.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRefusal {
+    /// Malformed (answered 400).
+    Bad,
+    /// More header fields than allowed (431).
+    TooManyFields,
+    /// A well-formed version other than HTTP/1.x (505).
+    Version,
+}
+
+impl HeadProbe {
+    /// Parses the head at the start of `buf` the way a connection does: `Ok(true)` when it is
+    /// complete (the accessors then describe it), `Ok(false)` when more bytes are needed.
+    #[inline]
+    pub fn parse(&mut self, buf: &[u8], max_fields: usize) -> Result<bool, HeadRefusal> {
+        self.head = None;
+        match parse_head(buf, 0, max_fields, &mut self.fields) {
+            Ok(head) => {
+                self.head = head;
+                Ok(head.is_some())
+            }
+            Err(HeadError::Bad) => Err(HeadRefusal::Bad),
+            Err(HeadError::TooManyFields) => Err(HeadRefusal::TooManyFields),
+            Err(HeadError::Version) => Err(HeadRefusal::Version),
+        }
+    }
+
+    fn head(&self) -> &Head {
+        self.head.as_ref().expect("a complete head was parsed")
+    }
+
+    /// Where the method lies in the buffer.
+    pub fn method(&self) -> std::ops::Range<usize> {
+        self.head().method.range()
+    }
+
+    /// Where the request target lies.
+    pub fn target(&self) -> std::ops::Range<usize> {
+        self.head().target.range()
+    }
+
+    /// The minor version of HTTP/1.x.
+    pub fn minor(&self) -> u8 {
+        self.head().minor
+    }
+
+    /// Where the head ends (after its final empty line).
+    pub fn end(&self) -> usize {
+        self.head().end
+    }
+
+    /// Where each field's name and (trimmed) value lie, in order.
+    pub fn fields(&self) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> + '_ {
+        self.fields.iter().map(|(name, value)| (name.range(), value.range()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,6 +54,8 @@ mod tls;
 pub use body::RequestBody;
 pub use config::Limits;
 pub use files::StaticFiles;
+#[doc(hidden)]
+pub use head::{HeadProbe, HeadRefusal};
 pub use request::{Request, Version};
 pub use response::{Response, StreamFn};
 pub use router::{Handler, Router, StreamHandler};

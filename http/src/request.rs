@@ -480,40 +480,31 @@ fn json_depth(body: &[u8]) -> usize {
 
 /// Decodes `%XX` escapes, and `+` as a space when `form` (query strings in the
 /// `application/x-www-form-urlencoded` convention; in a path `+` is itself). Invalid escapes
-/// are kept as they are.
+/// are kept as they are, and bytes that are not UTF-8 become U+FFFD.
 pub(crate) fn percent_decode(s: &str, form: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' if form => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    // `+` first, so that an escaped `%2B` stays a plus.
+    let spaced;
+    let s = if form && s.contains('+') {
+        spaced = s.replace('+', " ");
+        &spaced
+    } else {
+        s
+    };
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/a%20b+c", false), "/a b+c");
+        assert_eq!(percent_decode("a+b%2B%2b", true), "a b++");
+        // Invalid or cut escapes stay as they are; bytes that are not UTF-8 become U+FFFD.
+        assert_eq!(percent_decode("50%-%4%zz%", false), "50%-%4%zz%");
+        assert_eq!(percent_decode("caf%C3%A9%FF", false), "caf\u{e9}\u{fffd}");
+    }
 
     #[test]
     fn folded_comparison() {

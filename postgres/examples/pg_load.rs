@@ -17,6 +17,8 @@ use oc_postgres::{Client, Error, PoolConfig, PoolMode};
 const ROWS: i32 = 10_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The libraries report through `tracing`: their events go to standard error.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let mut args = std::env::args().skip(1);
     let url = args.next().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let secs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);

@@ -71,7 +71,7 @@ fn pool() -> &'static Pool {
             Ok(v) => match v.trim().parse::<usize>() {
                 Ok(n) if n > 0 => n,
                 _ => {
-                    eprintln!("oc-runtime: ignoring OC_BLOCKING_THREADS={v:?}: not a positive whole number");
+                    tracing::warn!("ignoring OC_BLOCKING_THREADS={v:?}: not a positive whole number");
                     DEFAULT_MAX_BLOCKING_THREADS
                 }
             },
@@ -122,7 +122,7 @@ where
             if state.threads == 0 {
                 let jobs: Vec<Job> = state.queue.drain(..).collect();
                 drop(state);
-                eprintln!("oc-runtime: cannot start a blocking-pool thread: {e}");
+                tracing::error!("cannot start a blocking-pool thread: {e}");
                 drop(jobs); // their handles see the job gone
             }
         }

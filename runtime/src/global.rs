@@ -46,8 +46,8 @@ fn start_from_env() -> Runtime {
         // Settings from the environment that the machine cannot honour (say, more workers
         // than descriptors allow) are bad input, not a reason to end the process.
         Err(e) if workers.is_some() || stack_size.is_some() => {
-            eprintln!(
-                "oc-runtime: cannot start the global runtime with OC_WORKERS={workers:?} OC_STACK_SIZE={stack_size:?} \
+            tracing::warn!(
+                "cannot start the global runtime with OC_WORKERS={workers:?} OC_STACK_SIZE={stack_size:?} \
                  ({e}); starting it with the defaults"
             );
             defaults().build().unwrap_or_else(|e| panic!("cannot start the global oc runtime: {e}"))
@@ -61,7 +61,7 @@ fn env_usize(name: &str) -> Option<usize> {
     match value.trim().parse() {
         Ok(n) => Some(n),
         Err(_) => {
-            eprintln!("oc-runtime: ignoring {name}={value:?}: not a whole number");
+            tracing::warn!("ignoring {name}={value:?}: not a whole number");
             None
         }
     }

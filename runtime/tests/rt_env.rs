@@ -1,7 +1,8 @@
 //! The environment variables of docs/tuning.md and the README: `OC_WORKERS` and
 //! `OC_STACK_SIZE` (the global runtime) and `OC_PREEMPT` (every runtime built without an
 //! explicit time slice). Each case runs in a child process with only that variable set;
-//! values that are not numbers are ignored with a warning, never a crash.
+//! values that are not numbers are ignored with a warning (a `tracing` event, which the child
+//! writes to its standard error), never a crash.
 
 mod support;
 
@@ -80,6 +81,8 @@ fn child_case() {
     let Ok(case) = std::env::var("OC_TEST_CHILD") else {
         return;
     };
+    // The runtime warns through `tracing`; the parent reads the warnings on standard error.
+    support::log::capture();
     match case.as_str() {
         "workers" => {
             let want: usize = std::env::var("OC_WORKERS").unwrap().parse().unwrap();
@@ -99,6 +102,7 @@ fn child_case() {
         "preempt-on" => assert!(handoffs_of_a_300_ms_hog() > 0, "no hand-off with the default time slice"),
         other => panic!("unknown case {other}"),
     }
+    support::log::replay_to_stderr();
     println!("CHILD-OK");
 }
 

@@ -1,7 +1,7 @@
 //! `Builder::max_carriers` bounds the threads that drive workers; a hand-off that would
-//! exceed it is refused, counted in `handoffs_refused`, and reported once on standard error
-//! (README, Configuration; docs/tuning.md). The case runs in a child process so that its
-//! standard error can be read.
+//! exceed it is refused, counted in `handoffs_refused`, and reported once as a `tracing`
+//! warning (README, Configuration; docs/tuning.md). The case runs in a child process, which
+//! writes what was logged to its standard error for the parent to read.
 
 mod support;
 
@@ -21,6 +21,7 @@ fn child_carrier_limit() {
     if std::env::var_os("OC_TEST_CHILD").is_none() {
         return;
     }
+    support::log::capture();
     // One worker and at most two carriers: its own thread and one spare.
     let rt = oc_runtime::Runtime::builder()
         .workers(1)
@@ -53,6 +54,9 @@ fn child_carrier_limit() {
     let most = most_alive.load(Ordering::SeqCst);
     assert!(most <= 2, "{most} carriers alive at once with max_carriers(2)");
     support::shutdown(rt);
+    // The runtime reports through `tracing`: what it logged goes to standard error, for the
+    // parent to read as a user would from a subscriber writing there.
+    support::log::replay_to_stderr();
     println!("CHILD-OK handoffs {} refused {} most carriers {most}", m.handoffs, m.handoffs_refused);
 }
 

@@ -64,6 +64,9 @@ fn main() -> ExitCode {
         print!("{}", config::DEFAULT);
         return ExitCode::SUCCESS;
     }
+    // The configuration errors below end the process before (or instead of) installing the
+    // log, whose level and format the configuration itself gives: they are the command's own
+    // usage errors, printed once on standard error like clap's, not library events.
     let loaded = match config::load(&cli.config) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -86,10 +89,14 @@ fn main() -> ExitCode {
     match serve::run(loaded, workers, log) {
         Ok(code) => ExitCode::from(code as u8),
         Err(serve::StartError::Config(e)) => {
+            // A configuration that cannot be served, found while starting: a usage error,
+            // as above.
             eprintln!("{e}");
             ExitCode::from(2)
         }
         Err(serve::StartError::Other(e)) => {
+            // The log may not be running (or may filter errors out): the reason the command
+            // failed is printed where a shell user looks for it.
             eprintln!("oc-server: {e}");
             ExitCode::from(1)
         }
@@ -102,6 +109,7 @@ fn check(loaded: &config::Loaded, workers: Option<usize>) -> ExitCode {
     let table = match routes::Table::build(loaded, &state) {
         Ok(table) => table,
         Err(e) => {
+            // `--check` reports to the terminal, without a log.
             eprintln!("{e}");
             return ExitCode::from(2);
         }

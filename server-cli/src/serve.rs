@@ -202,7 +202,7 @@ pub(crate) fn run(loaded: Loaded, workers: Option<usize>, log: LogControl) -> Re
         .spawn(move || {
             for signal in signals.forever() {
                 if signal != SIGHUP {
-                    eprintln!("oc-server: second stop signal: exiting without waiting for connections");
+                    tracing::warn!("second stop signal: exiting without waiting for connections");
                     std::process::exit(1);
                 }
             }

@@ -225,6 +225,6 @@ pub(crate) fn hand_off(shared: &Arc<Shared>, worker: &Arc<Worker>, resumes: u64)
 fn refuse(carriers: &Carriers, why: &str) {
     carriers.refused.fetch_add(1, Ordering::Relaxed);
     if !carriers.warned.swap(true, Ordering::Relaxed) {
-        eprintln!("oc-runtime: a worker stuck in a long-running coroutine could not be handed off: {why}");
+        tracing::warn!("a worker stuck in a long-running coroutine could not be handed off: {why}");
     }
 }

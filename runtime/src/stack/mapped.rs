@@ -36,7 +36,7 @@ impl GuardKind {
                 if Self::markers_work() {
                     GuardKind::Marker
                 } else {
-                    eprintln!("oc-runtime: OC_STACK_GUARD=marker needs Linux 6.13 or later; using protect");
+                    tracing::warn!("OC_STACK_GUARD=marker needs Linux 6.13 or later; using protect");
                     GuardKind::Protect
                 }
             }

@@ -82,3 +82,11 @@ pub(crate) fn wait_for(needle: &str, count: usize, limit: Duration) -> Vec<Strin
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Writes every line logged so far to standard error: a child process's report, for a parent
+/// that reads the child's standard error as a user reads a log written there.
+pub(crate) fn replay_to_stderr() {
+    for line in LINES.lock().unwrap().iter() {
+        eprintln!("{line}");
+    }
+}
