@@ -97,16 +97,6 @@ impl Reactor {
         }
     }
 
-    /// The worker's driver is about to run it on this thread (the first driver enables a ring
-    /// made for one submitting thread).
-    pub(crate) fn start(&self) {
-        if let Reactor::Uring(r) = self
-            && let Err(e) = r.start_on_this_thread()
-        {
-            panic!("io_uring ring could not be enabled on its worker thread: {e}");
-        }
-    }
-
     /// Sleeps until an event, a wake-up, or `timeout`; then wakes the coroutines whose IO is
     /// ready.
     pub(crate) fn park(&self, timeout: Option<Duration>) {

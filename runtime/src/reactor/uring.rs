@@ -38,55 +38,6 @@ const WAKE_TOKEN: u64 = u64::MAX;
 /// `user_data` of completions nobody waits for (cancellations).
 const IGNORE_TOKEN: u64 = u64::MAX - 1;
 const SQ_ENTRIES: u32 = 256;
-
-/// How a ring is set up beyond cooperative task running (`OC_URING_SETUP`, a comma list of
-/// `single`, `defer`, `regfd`, `nocoop`: a measurement knob).
-#[derive(Clone, Copy, Default)]
-struct Setup {
-    single_issuer: bool,
-    defer_taskrun: bool,
-    register_fd: bool,
-    no_coop: bool,
-    lazy: bool,
-}
-
-impl Setup {
-    fn from_env() -> Setup {
-        let mut setup = Setup::default();
-        if let Ok(v) = std::env::var("OC_URING_SETUP") {
-            for word in v.split(',') {
-                match word.trim() {
-                    "single" => setup.single_issuer = true,
-                    "defer" => {
-                        setup.single_issuer = true;
-                        setup.defer_taskrun = true;
-                    }
-                    "regfd" => setup.register_fd = true,
-                    "nocoop" => setup.no_coop = true,
-                    "lazy" => setup.lazy = true,
-                    _ => {}
-                }
-            }
-        }
-        setup
-    }
-}
-
-/// `struct io_uring_getevents_arg` of `IORING_ENTER_EXT_ARG`.
-#[repr(C)]
-struct GeteventsArg {
-    sigmask: u64,
-    sigmask_sz: u32,
-    min_wait_usec: u32,
-    ts: u64,
-}
-
-/// `struct __kernel_timespec`.
-#[repr(C)]
-struct KernelTimespec {
-    sec: i64,
-    nsec: i64,
-}
 const CQ_ENTRIES: u32 = 4096;
 
 /// The part of a worker's ring that other threads may use.
@@ -152,10 +103,6 @@ pub(crate) struct UringReactor {
     wake_armed: Cell<bool>,
     remote: Arc<UringRemote>,
     ready: RefCell<Vec<Waker>>,
-    setup: Setup,
-    /// The ring's index among the registered ring descriptors of the thread in `.1`.
-    registered: Cell<Option<(u32, u64)>>,
-    started: Cell<bool>,
 }
 
 /// At most this many finished operations are kept for reuse, per thread.
@@ -207,19 +154,29 @@ impl UringReactor {
         // Cooperative task running (Linux 5.19): the kernel does not interrupt a busy worker to
         // finish an operation; the work runs at the worker's next system call, or when it
         // sees IORING_SQ_TASKRUN and enters the kernel for it.
-        let setup = Setup::from_env();
-        let mut builder = IoUring::builder();
-        builder.setup_cqsize(CQ_ENTRIES).setup_clamp().setup_taskrun_flag();
-        if !setup.no_coop && !setup.defer_taskrun {
-            builder.setup_coop_taskrun();
-        }
-        if setup.single_issuer {
-            builder.setup_single_issuer().setup_r_disabled();
-        }
-        if setup.defer_taskrun {
-            builder.setup_defer_taskrun();
-        }
-        let ring = match builder.build(SQ_ENTRIES) {
+        //
+        // Not set, though measured (docs/benchmarks.md, "Ring set-up flags"): SINGLE_ISSUER,
+        // DEFER_TASKRUN and a registered ring descriptor. A ring is submitted to by whichever
+        // thread drives its worker, and a hand-off gives that role to a carrier (a frozen
+        // thread takes it back later). On a SINGLE_ISSUER ring the kernel refuses, with
+        // EEXIST, every submission or wait and every io_uring_register (a synchronous cancel
+        // too) from any thread but the one that enabled it; with DEFER_TASKRUN the completions'
+        // task work runs only in that thread's io_uring_enter. A worker handed off because its
+        // thread is stuck could then neither submit, nor cancel its coroutines' operations
+        // (time-outs, closes, shutdown), nor with DEFER_TASKRUN see them complete, until the
+        // stuck thread comes back: what hand-off exists to avoid. A ring per thread instead
+        // leaves the operations in flight on the stuck thread's ring out of reach the same way.
+        // Nor did the flags pay: side by side, CPU per request stayed within the noise
+        // (DEFER_TASKRUN 0.97-1.00x on json), and DEFER_TASKRUN doubles the io_uring_enter calls
+        // per json request (0.10 to 0.21), as its task work waits for an enter of its own where
+        // cooperative task work rides on the coroutines' own receive system calls.
+        let ring = match IoUring::builder()
+            .setup_cqsize(CQ_ENTRIES)
+            .setup_clamp()
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .build(SQ_ENTRIES)
+        {
             Ok(ring) => {
                 // Linux 5.19 or later: receives can start with a readiness poll.
                 RECV_POLL_FIRST.store(true, Ordering::Relaxed);
@@ -261,72 +218,8 @@ impl UringReactor {
             wake_armed: Cell::new(false),
             remote: remote.clone(),
             ready: RefCell::new(Vec::new()),
-            setup,
-            registered: Cell::new(None),
-            started: Cell::new(false),
         };
         Ok((reactor, remote))
-    }
-
-    /// Called by the worker's first driver on its own thread before it touches the ring.
-    pub(crate) fn start_on_this_thread(&self) -> io::Result<()> {
-        if self.started.replace(true) {
-            return Ok(());
-        }
-        let ring = self.ring.borrow_mut();
-        if self.setup.single_issuer {
-            ring.submitter().register_enable_rings()?;
-        }
-        if self.setup.register_fd {
-            // `struct io_uring_rsrc_update`: offset (u32::MAX: any free index), resv, data.
-            let mut up: [u64; 2] = [u64::from(u32::MAX), ring.as_raw_fd() as u64];
-            // SAFETY: IORING_REGISTER_RING_FDS (20) reads and writes one update at `up`.
-            let r = unsafe { libc::syscall(libc::SYS_io_uring_register, ring.as_raw_fd(), 20, up.as_mut_ptr(), 1) };
-            if r < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let index = (up[0] & 0xffff_ffff) as u32;
-            self.registered.set(Some((index, crate::scheduler::context::thread_token())));
-        }
-        Ok(())
-    }
-
-    /// `io_uring_enter`: submits what is queued and, with `GETEVENTS` (always with deferred
-    /// task running, where it runs the completions' task work), waits for `min_complete`
-    /// completions or `timeout`.
-    fn enter(&self, min_complete: u32, timeout: Option<Duration>) -> io::Result<usize> {
-        let mut ring = self.ring.borrow_mut();
-        let (to_submit, taskrun, overflow) = {
-            let sq = ring.submission();
-            (sq.len() as u32, sq.taskrun(), sq.cq_overflow())
-        };
-        let mut flags = 0u32;
-        if min_complete > 0 || taskrun || overflow || self.setup.defer_taskrun {
-            flags |= 1; // IORING_ENTER_GETEVENTS
-        }
-        let ts;
-        let arg;
-        let (arg_ptr, arg_size) = match timeout {
-            Some(t) => {
-                ts = KernelTimespec { sec: t.as_secs() as i64, nsec: i64::from(t.subsec_nanos()) };
-                arg = GeteventsArg { sigmask: 0, sigmask_sz: 0, min_wait_usec: 0, ts: (&raw const ts) as u64 };
-                flags |= 8; // IORING_ENTER_EXT_ARG
-                ((&raw const arg).cast::<libc::c_void>(), std::mem::size_of::<GeteventsArg>())
-            }
-            None => (std::ptr::null(), 0),
-        };
-        let fd = match self.registered.get() {
-            Some((index, thread)) if thread == crate::scheduler::context::thread_token() => {
-                flags |= 16; // IORING_ENTER_REGISTERED_RING
-                index as i32
-            }
-            _ => ring.as_raw_fd(),
-        };
-        // SAFETY: the submission queue's entries name memory kept alive by their callers
-        // (`submit`); `arg` and `ts` outlive the call.
-        let r =
-            unsafe { libc::syscall(libc::SYS_io_uring_enter, fd, to_submit, min_complete, flags, arg_ptr, arg_size) };
-        if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as usize) }
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -502,7 +395,7 @@ impl UringReactor {
             if self.ring.borrow_mut().submission().is_empty() {
                 break;
             }
-            let result = self.enter(0, None);
+            let result = self.ring.borrow().submit();
             match result {
                 Ok(0) => break,
                 Ok(_) => continue,
@@ -551,15 +444,12 @@ impl UringReactor {
         self.take_cancel_requests();
         // Completions waiting for task work (cooperative task running): enter the kernel.
         let taskrun = self.ring.borrow_mut().submission().taskrun();
-        let empty = self.ring.borrow_mut().completion().is_empty();
         // The usual case between IO: nothing to reap and nothing to wake.
-        if !taskrun && empty {
+        if !taskrun && self.ring.borrow_mut().completion().is_empty() {
             return false;
         }
-        // Deferred task work waits while there are completions to reap (`lazy`): the
-        // entry that runs it then finds more of it.
-        if taskrun && (empty || !self.setup.lazy) {
-            let _ = self.enter(0, None);
+        if taskrun {
+            let _ = self.ring.borrow().submit();
             self.unsubmitted.set(0);
         }
         let mut ready = self.ready.borrow_mut();
@@ -613,7 +503,18 @@ impl UringReactor {
         }
         let pending = self.ring.borrow_mut().completion().len();
         if pending == 0 {
-            let result = self.enter(1, timeout);
+            let result = {
+                let ring = self.ring.borrow();
+                let submitter = ring.submitter();
+                match timeout {
+                    Some(t) => {
+                        let ts = types::Timespec::from(t);
+                        let args = types::SubmitArgs::new().timespec(&ts);
+                        submitter.submit_with_args(1, &args)
+                    }
+                    None => submitter.submit_and_wait(1),
+                }
+            };
             match result {
                 Ok(_) => self.unsubmitted.set(0),
                 Err(e) => match e.raw_os_error() {

@@ -424,7 +424,6 @@ impl Worker {
     /// down, or when the worker was handed to another thread.
     pub(crate) fn run(&self) -> Outcome {
         self.adopt();
-        self.reactor.start();
         context::set_current_worker(self);
         loop {
             match self.next_task() {
