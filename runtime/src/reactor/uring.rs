@@ -166,9 +166,9 @@ impl UringReactor {
         // (time-outs, closes, shutdown), nor with DEFER_TASKRUN see them complete, until the
         // stuck thread comes back: what hand-off exists to avoid. A ring per thread instead
         // leaves the operations in flight on the stuck thread's ring out of reach the same way.
-        // Nor did the flags pay: side by side, CPU per request stayed within the noise
-        // (DEFER_TASKRUN 0.97-1.00x on json), and DEFER_TASKRUN doubles the io_uring_enter calls
-        // per json request (0.10 to 0.21), as its task work waits for an enter of its own where
+        // Nor did the flags pay: side by side (80 rounds each), CPU per request moved by less
+        // than 1% on json and plaintext, and DEFER_TASKRUN doubles the io_uring_enter calls per
+        // json request (0.10 to 0.21), as its task work waits for an enter of its own where
         // cooperative task work rides on the coroutines' own receive system calls.
         let ring = match IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
