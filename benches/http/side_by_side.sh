@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Servers measured at the same time: every server runs pinned to core 0, and one wrk per
 # server, all on core 1, loads them all at once for SECONDS, ROUNDS times. Server CPU per
-# request comes from /proc/PID/stat over each round. The machine's drift (a shared host:
+# request comes from the run time of the server's threads (/proc/PID/task/*/schedstat, in
+# nanoseconds) over each round. The machine's drift (a shared host:
 # 10-30% between minutes) then hits every server alike, and the ratios of one round to the
 # next agree within a few percent, where runs one after another (run.sh, bench_all.sh)
 # need many rounds to show a 5% difference. The servers share core 0's caches, which
@@ -44,7 +45,10 @@ load() { # port seconds
     taskset -c 1 wrk -t1 -c128 -d"$2"s "${headers[@]}" "http://127.0.0.1:$1$path"
   fi
 }
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time in microseconds. /proc/PID/stat counts whole clock ticks (10 ms): on a loaded
+# machine a server got 8-17 ticks a round, and the ratios swung by 10-50% from that alone.
+# (A thread that exits during a round takes its time with it; these servers keep theirs.)
+cpu() { cat /proc/"$1"/task/*/schedstat | awk '{ns += $1} END {printf "%d\n", ns / 1000}'; }
 # Round 0 warms up and is not counted.
 for round in $(seq 0 "$rounds"); do
   before=() loads=()
@@ -62,21 +66,20 @@ for round in $(seq 0 "$rounds"); do
   done
   wait "${loads[@]}"
   for i in "${!pids[@]}"; do
-    ticks=$(($(cpu "${pids[$i]}") - before[i]))
+    micros=$(($(cpu "${pids[$i]}") - before[i]))
     requests=$(awk '/requests in/ {print $1}' "$out.wrk.$i")
-    [ "$round" -gt 0 ] && echo "${names[$i]} $round ${requests:-0} $ticks" >> "$out"
+    [ "$round" -gt 0 ] && echo "${names[$i]} $round ${requests:-0} $micros" >> "$out"
   done
 done
-python3 - "$out" "$secs" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$out" "$secs" <<'PY'
 import statistics, sys
 runs, order = {}, []
-hz = float(sys.argv[3])
 for line in open(sys.argv[1]):
-    name, _, requests, ticks = line.split()
+    name, _, requests, micros = line.split()
     if name not in runs:
         order.append(name)
     # CPU per request in microseconds, and requests per second.
-    runs.setdefault(name, []).append((int(ticks) / hz / max(int(requests), 1) * 1e6, int(requests) / float(sys.argv[2])))
+    runs.setdefault(name, []).append((int(micros) / max(int(requests), 1), int(requests) / float(sys.argv[2])))
 base = runs[order[0]]
 for name in order:
     v = runs[name]

@@ -154,6 +154,22 @@ impl UringReactor {
         // Cooperative task running (Linux 5.19): the kernel does not interrupt a busy worker to
         // finish an operation; the work runs at the worker's next system call, or when it
         // sees IORING_SQ_TASKRUN and enters the kernel for it.
+        //
+        // Not set, though measured (docs/benchmarks.md, "Ring set-up flags"): SINGLE_ISSUER,
+        // DEFER_TASKRUN and a registered ring descriptor. A ring is submitted to by whichever
+        // thread drives its worker, and a hand-off gives that role to a carrier (a frozen
+        // thread takes it back later). On a SINGLE_ISSUER ring the kernel refuses, with
+        // EEXIST, every submission or wait and every io_uring_register (a synchronous cancel
+        // too) from any thread but the one that enabled it; with DEFER_TASKRUN the completions'
+        // task work runs only in that thread's io_uring_enter. A worker handed off because its
+        // thread is stuck could then neither submit, nor cancel its coroutines' operations
+        // (time-outs, closes, shutdown), nor with DEFER_TASKRUN see them complete, until the
+        // stuck thread comes back: what hand-off exists to avoid. A ring per thread instead
+        // leaves the operations in flight on the stuck thread's ring out of reach the same way.
+        // Nor did the flags pay: side by side (80 rounds each), CPU per request moved by less
+        // than 1% on json and plaintext, and DEFER_TASKRUN doubles the io_uring_enter calls per
+        // json request (0.10 to 0.21), as its task work waits for an enter of its own where
+        // cooperative task work rides on the coroutines' own receive system calls.
         let ring = match IoUring::builder()
             .setup_cqsize(CQ_ENTRIES)
             .setup_clamp()
