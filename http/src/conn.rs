@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use oc_net::TcpStream;
 
 use crate::body::{DRAIN_MAX, Finished, Outcome, RequestBody};
-use crate::parse::{Framing, Parse, parse_streaming};
+use crate::parse::{Framing, Parse, Parser};
 use crate::response::{Body, Spares, reason};
 use crate::router::StreamHandler;
 use crate::server::Shared;
@@ -111,6 +111,8 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
     // never per read). The buffer is taken from this thread's spares when bytes arrive and
     // given back once everything received has been answered.
     let mut req = Request::empty();
+    // What parsing keeps from one request of the connection to the next.
+    let mut parser = Parser::default();
     req.peer = stream.tcp().peer_addr().ok();
     req.secure = stream.secure();
     req.buf = Vec::new();
@@ -148,7 +150,7 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
             if start == end {
                 break;
             }
-            match parse_streaming(&mut req, start, end, &server.limits, STREAMS && stream_check) {
+            match parser.parse_streaming(&mut req, start, end, &server.limits, STREAMS && stream_check) {
                 Ok(Parse::Done(used)) => {
                     start += used;
                     request_started = None;
@@ -173,7 +175,7 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
                     }
                 }
                 Ok(Parse::Head) => {
-                    let crate::parse::HeadAlone { head_end, expect_continue, framing } = req.head_alone;
+                    let crate::parse::HeadAlone { head_end, expect_continue, framing } = parser.head_alone();
                     let Some(handler) = server.router.streamed(&mut req) else {
                         // Its route takes the body whole: parsed again, as usual.
                         stream_check = false;
