@@ -371,4 +371,34 @@ mod tests {
         assert!(text.contains("Connection: close\r\n") && text.ends_with("08:49:37 GMT\r\n\r\n"), "{text}");
         assert_eq!(text.matches("Date: ").count(), 1);
     }
+
+    #[test]
+    fn each_framing_writes_its_own_fields() {
+        let date = *b"Fri, 27 Nov 2026 08:49:37 GMT";
+        let encode = |resp: &Response, length: BodyLength, version: Version, keep_alive: bool| {
+            let mut out = Vec::new();
+            HeadCache::default().encode(&mut out, resp, false, &date, Framing { length, version, keep_alive });
+            String::from_utf8(out).unwrap()
+        };
+        let ok = Response::text("hello");
+        let http11 = Version::Http11;
+        let sized = encode(&ok, BodyLength::Known(1234567), http11, true);
+        assert!(sized.contains("\r\nContent-Length: 1234567\r\n") && !sized.contains("Transfer-Encoding"), "{sized}");
+        assert!(!sized.contains("Connection:"), "{sized}");
+        let chunked = encode(&ok, BodyLength::Chunked, http11, true);
+        assert!(
+            chunked.contains("\r\nTransfer-Encoding: chunked\r\n") && !chunked.contains("Content-Length"),
+            "{chunked}"
+        );
+        for length in [BodyLength::CloseDelimited, BodyLength::NoBody] {
+            let text = encode(&ok, length, http11, length == BodyLength::NoBody);
+            assert!(!text.contains("Content-Length") && !text.contains("Transfer-Encoding"), "{text}");
+        }
+        let closing = encode(&ok, BodyLength::CloseDelimited, Version::Http10, false);
+        assert!(closing.contains("\r\nConnection: close\r\n"), "{closing}");
+        let kept = encode(&ok, BodyLength::Known(5), Version::Http10, true);
+        assert!(kept.contains("\r\nConnection: keep-alive\r\n"), "{kept}");
+        let other = encode(&Response::new(404), BodyLength::Known(0), http11, true);
+        assert!(other.starts_with("HTTP/1.1 404 Not Found\r\n") && other.contains("Content-Length: 0\r\n"), "{other}");
+    }
 }
