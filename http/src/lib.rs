@@ -77,12 +77,13 @@ pub fn fuzz_parse(data: &[u8]) {
     // Parses `data`, of which only `data[..first]` has arrived at first, then the rest.
     let outcome = |data: &[u8], first: usize| -> Vec<Parsed> {
         let mut req = Request::new("", "");
+        let mut parser = parse::Parser::default();
         req.buf = data.to_vec();
         let mut seen = Vec::new();
         let mut start = 0;
         for end in [first, data.len()] {
             while start < end {
-                match parse::parse(&mut req, start, end, &limits) {
+                match parser.parse(&mut req, start, end, &limits) {
                     Ok(parse::Parse::Done(used)) => {
                         assert!(used > 0 && start + used <= end, "used {used} of {start}..{end}");
                         let headers = req.headers().map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec())).collect();

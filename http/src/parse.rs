@@ -19,7 +19,7 @@ pub(crate) enum Parse {
     Need { head_done: bool, expect_continue: bool },
     /// A whole head whose body may be streamed (asked for with `streams`): the request's
     /// method, target and fields are in the caller's `Request` (its body empty), and where
-    /// the body starts and how it is framed in `Request::head_alone`; nothing of the body
+    /// the body starts and how it is framed in `Parser::head_alone`; nothing of the body
     /// has been looked at. (Kept out of the variant: `Parse` stays two words, as the usual
     /// path moves it.)
     Head,
@@ -52,143 +52,181 @@ impl Default for Framing {
 /// A request that must be refused with this status (the connection is closed after it).
 pub(crate) type Refusal = u16;
 
-/// Parses the request that starts at `req.buf[start]` (received bytes end at `end`) into
-/// `req`, in place: the request's parts stay where they were received (no copy, and no
-/// allocation per request once the field list has grown).
-#[inline(always)]
-pub(crate) fn parse(req: &mut Request, start: usize, end: usize, limits: &Limits) -> Result<Parse, Refusal> {
-    parse_streaming(req, start, end, limits, false)
+/// What parsing keeps between the requests of one connection: the memo of the last head,
+/// where decoding a chunked body stopped for want of bytes, and where the body of a head
+/// parsed alone starts. The request data itself stays in the `Request`.
+///
+/// A parser is used with one `Request` throughout: its memo stands for that request's field
+/// positions (`Request::headers`), which only this parser changes.
+#[derive(Debug, Default)]
+pub(crate) struct Parser {
+    /// The last head parsed (see `HeadMemo`).
+    memo: HeadMemo,
+    /// Where decoding the chunked body of the request being received stopped for want of
+    /// bytes (relative to the body's start); `None` between requests.
+    dechunk_at: Option<Dechunking>,
+    /// Where the body of a request parsed as `Parse::Head` starts, and its framing.
+    head_alone: HeadAlone,
 }
 
-/// `parse`, and with `streams` a request with a body that is not whole in the buffer (or
-/// larger than `max_body`), or chunked, is `Parse::Head` instead: its route may take the
-/// body as a stream. (`false` costs nothing on the usual path: it is looked at only where
-/// a body is incomplete, too large or chunked.)
-#[inline(always)]
-pub(crate) fn parse_streaming(
-    req: &mut Request,
-    start: usize,
-    end: usize,
-    limits: &Limits,
-    streams: bool,
-) -> Result<Parse, Refusal> {
-    // The same head as the last one parsed on this connection (clients repeat theirs): what
-    // it said is known, relative to where it started. Its fields are still in
-    // `req.headers`, relative to where a head starts.
-    if let Some(head_len) = req.memo.matches(&req.buf[..end], start, limits) {
+impl Parser {
+    /// The body's start and framing of the request last parsed as `Parse::Head`.
+    pub(crate) fn head_alone(&self) -> HeadAlone {
+        self.head_alone
+    }
+
+    /// Parses the request that starts at `req.buf[start]` (received bytes end at `end`) into
+    /// `req`, in place: the request's parts stay where they were received (no copy, and no
+    /// allocation per request once the field list has grown).
+    #[inline(always)]
+    pub(crate) fn parse(
+        &mut self,
+        req: &mut Request,
+        start: usize,
+        end: usize,
+        limits: &Limits,
+    ) -> Result<Parse, Refusal> {
+        self.parse_streaming(req, start, end, limits, false)
+    }
+
+    /// `parse`, and with `streams` a request with a body that is not whole in the buffer (or
+    /// larger than `max_body`), or chunked, is `Parse::Head` instead: its route may take the
+    /// body as a stream. (`false` costs nothing on the usual path: it is looked at only where
+    /// a body is incomplete, too large or chunked.)
+    #[inline(always)]
+    pub(crate) fn parse_streaming(
+        &mut self,
+        req: &mut Request,
+        start: usize,
+        end: usize,
+        limits: &Limits,
+        streams: bool,
+    ) -> Result<Parse, Refusal> {
+        // The same head as the last one parsed on this connection (clients repeat theirs): what
+        // it said is known, relative to where it started. Its fields are still in
+        // `req.headers`, relative to where a head starts.
+        if let Some(head_len) = self.memo.matches(&req.buf[..end], start, limits) {
+            req.head_at = start as u32;
+            let said = self.memo.said;
+            let head_end = start + head_len;
+            return self.frame(req, start..head_end, end, said.moved(0, start), limits, streams);
+        }
+        self.parse_anew(req, start, end, limits, streams)
+    }
+
+    /// `parse` for a head not seen last on the connection (kept out of line: the usual case,
+    /// above, stays small enough to be inlined into the connection's loop).
+    #[inline(never)]
+    fn parse_anew(
+        &mut self,
+        req: &mut Request,
+        start: usize,
+        end: usize,
+        limits: &Limits,
+        streams: bool,
+    ) -> Result<Parse, Refusal> {
+        let buf = &req.buf[..end];
+        // A request line (without its CR LF) longer than the limit is a 414 before anything
+        // else. Scanned for (within a bounded window) only when the head is not whole; a whole
+        // head's parse gives the line's length.
+        let long_line = || {
+            let max = limits.max_request_line;
+            // Empty lines before the request line do not count (RFC 9112 §2.2).
+            let from = start + buf[start..end].iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+            let window = &buf[from..end.min(from + max + 2)];
+            match window.iter().position(|&b| b == b'\n') {
+                Some(at) => at - usize::from(at > 0 && window[at - 1] == b'\r') > max,
+                None => end - from > max + 1,
+            }
+        };
+        // `req.headers` is about to change: the memo no longer describes it.
+        self.memo.forget();
+        let head = match parse_head(buf, start, limits.max_headers, &mut req.headers) {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                if long_line() {
+                    return Err(414);
+                }
+                if end - start > limits.max_head {
+                    return Err(431);
+                }
+                return Ok(Parse::Need { head_done: false, expect_continue: false });
+            }
+            Err(e) => {
+                if long_line() {
+                    return Err(414);
+                }
+                return Err(match e {
+                    HeadError::TooManyFields => 431,
+                    HeadError::Version => 505,
+                    HeadError::Bad => 400,
+                });
+            }
+        };
+        if head.line_len > limits.max_request_line {
+            return Err(414);
+        }
+        if head.end - start > limits.max_head {
+            return Err(431);
+        }
+        let version = if head.minor == 0 { Version::Http10 } else { Version::Http11 };
+        let known = head.fields;
+        if known.expect_other {
+            return Err(417);
+        }
+        let expect_continue = known.expect_continue && version == Version::Http11;
+        // Exactly one valid Host in HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2).
+        if known.bad_host || known.hosts > 1 || (version == Version::Http11 && known.hosts == 0) {
+            return Err(400);
+        }
+        let chunked = known.encodings > 0;
+        if chunked {
+            if version == Version::Http10 {
+                return Err(400);
+            }
+            transfer_codings(buf, &req.headers, known.transfer_encoding, known.encodings)?;
+            if known.lengths > 0 {
+                return Err(400);
+            }
+        }
+        let content_length = match known.lengths {
+            0 => 0,
+            1 => content_length(&buf[known.content_length.range()])?,
+            _ => return Err(400),
+        };
+        let (method, mut target, mut path_len) = (head.method, head.target, head.path_len);
+        // The authority of an absolute-form target (none: the Host field's).
+        let mut authority = Span::default();
+        // A fragment is never sent (RFC 9110 §4.2.5: user agents strip it).
+        if buf[target.range()].contains(&b'#') {
+            return Err(400);
+        }
+        // Origin form (the usual) as it is; the absolute form reduced to its path; CONNECT's
+        // authority form refused.
+        if buf[target.range().start] != b'/' || &buf[method.range()] == b"CONNECT" {
+            (target, authority) = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
+            path_len = crate::request::path_len(&buf[target.range()]);
+        }
+
+        let said = Said {
+            method,
+            target,
+            authority,
+            path_len: path_len as u32,
+            version,
+            connection: known.connection,
+            expect_continue,
+            chunked,
+            content_length,
+        };
+        // The fields, relative to the head's start (as a memo's are).
+        for (name, value) in &mut req.headers {
+            (*name, *value) = (name.moved(start, 0), value.moved(start, 0));
+        }
         req.head_at = start as u32;
-        let said = req.memo.said;
-        let head_end = start + head_len;
-        return frame(req, start, end, head_end, said.moved(0, start), limits, streams);
+        self.memo.remember(buf, start, head.end, said, limits);
+        self.frame(req, start..head.end, end, said, limits, streams)
     }
-    parse_anew(req, start, end, limits, streams)
-}
-
-/// `parse` for a head not seen last on the connection (kept out of line: the usual case,
-/// above, stays small enough to be inlined into the connection's loop).
-#[inline(never)]
-fn parse_anew(req: &mut Request, start: usize, end: usize, limits: &Limits, streams: bool) -> Result<Parse, Refusal> {
-    let buf = &req.buf[..end];
-    // A request line (without its CR LF) longer than the limit is a 414 before anything
-    // else. Scanned for (within a bounded window) only when the head is not whole; a whole
-    // head's parse gives the line's length.
-    let long_line = || {
-        let max = limits.max_request_line;
-        // Empty lines before the request line do not count (RFC 9112 §2.2).
-        let from = start + buf[start..end].iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
-        let window = &buf[from..end.min(from + max + 2)];
-        match window.iter().position(|&b| b == b'\n') {
-            Some(at) => at - usize::from(at > 0 && window[at - 1] == b'\r') > max,
-            None => end - from > max + 1,
-        }
-    };
-    // `req.headers` is about to change: the memo no longer describes it.
-    req.memo.forget();
-    let head = match parse_head(buf, start, limits.max_headers, &mut req.headers) {
-        Ok(Some(head)) => head,
-        Ok(None) => {
-            if long_line() {
-                return Err(414);
-            }
-            if end - start > limits.max_head {
-                return Err(431);
-            }
-            return Ok(Parse::Need { head_done: false, expect_continue: false });
-        }
-        Err(e) => {
-            if long_line() {
-                return Err(414);
-            }
-            return Err(match e {
-                HeadError::TooManyFields => 431,
-                HeadError::Version => 505,
-                HeadError::Bad => 400,
-            });
-        }
-    };
-    if head.line_len > limits.max_request_line {
-        return Err(414);
-    }
-    if head.end - start > limits.max_head {
-        return Err(431);
-    }
-    let version = if head.minor == 0 { Version::Http10 } else { Version::Http11 };
-    let known = head.fields;
-    if known.expect_other {
-        return Err(417);
-    }
-    let expect_continue = known.expect_continue && version == Version::Http11;
-    // Exactly one valid Host in HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2).
-    if known.bad_host || known.hosts > 1 || (version == Version::Http11 && known.hosts == 0) {
-        return Err(400);
-    }
-    let chunked = known.encodings > 0;
-    if chunked {
-        if version == Version::Http10 {
-            return Err(400);
-        }
-        transfer_codings(buf, &req.headers, known.transfer_encoding, known.encodings)?;
-        if known.lengths > 0 {
-            return Err(400);
-        }
-    }
-    let content_length = match known.lengths {
-        0 => 0,
-        1 => content_length(&buf[known.content_length.range()])?,
-        _ => return Err(400),
-    };
-    let (method, mut target, mut path_len) = (head.method, head.target, head.path_len);
-    // The authority of an absolute-form target (none: the Host field's).
-    let mut authority = Span::default();
-    // A fragment is never sent (RFC 9110 §4.2.5: user agents strip it).
-    if buf[target.range()].contains(&b'#') {
-        return Err(400);
-    }
-    // Origin form (the usual) as it is; the absolute form reduced to its path; CONNECT's
-    // authority form refused.
-    if buf[target.range().start] != b'/' || &buf[method.range()] == b"CONNECT" {
-        (target, authority) = normalise_target(&buf[method.range()], &buf[target.range()], target.range().start)?;
-        path_len = crate::request::path_len(&buf[target.range()]);
-    }
-
-    let said = Said {
-        method,
-        target,
-        authority,
-        path_len: path_len as u32,
-        version,
-        connection: known.connection,
-        expect_continue,
-        chunked,
-        content_length,
-    };
-    // The fields, relative to the head's start (as a memo's are).
-    for (name, value) in &mut req.headers {
-        (*name, *value) = (name.moved(start, 0), value.moved(start, 0));
-    }
-    req.head_at = start as u32;
-    req.memo.remember(buf, start, head.end, said, limits);
-    frame(req, start, end, head.end, said, limits, streams)
 }
 
 /// What a head said that the rest of parsing and the handler need (positions in the
@@ -263,85 +301,88 @@ impl HeadMemo {
     }
 }
 
-/// The body framing of a request whose head (`start..head_end`) said `said`: the request in
-/// `req` when its body is complete.
-#[inline(always)]
-fn frame(
-    req: &mut Request,
-    start: usize,
-    end: usize,
-    head_end: usize,
-    said: Said,
-    limits: &Limits,
-    streams: bool,
-) -> Result<Parse, Refusal> {
-    let Said { method, target, authority, path_len, version, connection, expect_continue, chunked, content_length } =
-        said;
-    let body_span;
-    let used = if chunked {
-        if streams {
-            return Ok(head_only(req, said, head_end, Framing::Chunked));
-        }
-        // Decoded where it lies: each chunk's data moves to the end of the data before it,
-        // at the body's start, so the body is held once (in the receive buffer) and read
-        // through a span like a `Content-Length` body. Where decoding stopped last time is
-        // kept relative to the body, so it survives the buffer's compaction; the decoded
-        // bytes have overwritten framing, so decoding never starts over.
-        let rest = &mut req.buf[head_end..end];
-        let resume = req.dechunk_at.take().unwrap_or_default();
-        match dechunk(rest, resume, limits.max_body, limits.max_head)? {
-            Dechunked::Done { used, len } => {
-                body_span = Some(Span::new(head_end, len));
-                used
+impl Parser {
+    /// The body framing of a request whose head (`head`, in the buffer) said `said`: the
+    /// request in `req` when its body is complete.
+    #[inline(always)]
+    fn frame(
+        &mut self,
+        req: &mut Request,
+        head: std::ops::Range<usize>,
+        end: usize,
+        said: Said,
+        limits: &Limits,
+        streams: bool,
+    ) -> Result<Parse, Refusal> {
+        let (start, head_end) = (head.start, head.end);
+        let Said { method, target, authority, path_len, version, connection, expect_continue, chunked, content_length } =
+            said;
+        let body_span;
+        let used = if chunked {
+            if streams {
+                return Ok(self.head_only(req, said, head_end, Framing::Chunked));
             }
-            Dechunked::Need(at) => {
-                req.dechunk_at = Some(at);
+            // Decoded where it lies: each chunk's data moves to the end of the data before it,
+            // at the body's start, so the body is held once (in the receive buffer) and read
+            // through a span like a `Content-Length` body. Where decoding stopped last time is
+            // kept relative to the body, so it survives the buffer's compaction; the decoded
+            // bytes have overwritten framing, so decoding never starts over.
+            let rest = &mut req.buf[head_end..end];
+            let resume = self.dechunk_at.take().unwrap_or_default();
+            match dechunk(rest, resume, limits.max_body, limits.max_head)? {
+                Dechunked::Done { used, len } => {
+                    body_span = Some(Span::new(head_end, len));
+                    used
+                }
+                Dechunked::Need(at) => {
+                    self.dechunk_at = Some(at);
+                    return Ok(Parse::Need { head_done: true, expect_continue });
+                }
+            }
+        } else {
+            if content_length > limits.max_body as u64 {
+                if streams {
+                    return Ok(self.head_only(req, said, head_end, Framing::Length(content_length)));
+                }
+                return Err(413);
+            }
+            let len = content_length as usize;
+            if end - head_end < len {
+                if streams {
+                    return Ok(self.head_only(req, said, head_end, Framing::Length(content_length)));
+                }
                 return Ok(Parse::Need { head_done: true, expect_continue });
             }
-        }
-    } else {
-        if content_length > limits.max_body as u64 {
-            if streams {
-                return Ok(head_only(req, said, head_end, Framing::Length(content_length)));
-            }
-            return Err(413);
-        }
-        let len = content_length as usize;
-        if end - head_end < len {
-            if streams {
-                return Ok(head_only(req, said, head_end, Framing::Length(content_length)));
-            }
-            return Ok(Parse::Need { head_done: true, expect_continue });
-        }
-        body_span = Some(Span::new(head_end, len));
-        len
-    };
-    req.body_span = body_span;
-    req.method = method;
-    req.target = target;
-    req.authority = authority;
-    req.path_len = path_len;
-    req.connection = connection;
-    req.version = version;
-    req.params.clear();
-    Ok(Parse::Done(head_end - start + used))
-}
+            body_span = Some(Span::new(head_end, len));
+            len
+        };
+        req.body_span = body_span;
+        req.method = method;
+        req.target = target;
+        req.authority = authority;
+        req.path_len = path_len;
+        req.connection = connection;
+        req.version = version;
+        req.params.clear();
+        Ok(Parse::Done(head_end - start + used))
+    }
 
-/// `Parse::Head` for a request whose head (ending at `head_end`) said `said`: the request's
-/// parts in `req`, its body empty.
-#[cold]
-#[inline(never)]
-fn head_only(req: &mut Request, said: Said, head_end: usize, framing: Framing) -> Parse {
-    req.body_span = Some(Span::new(head_end, 0));
-    req.method = said.method;
-    req.target = said.target;
-    req.authority = said.authority;
-    req.path_len = said.path_len;
-    req.connection = said.connection;
-    req.version = said.version;
-    req.params.clear();
-    req.head_alone = HeadAlone { head_end, expect_continue: said.expect_continue, framing };
-    Parse::Head
+    /// `Parse::Head` for a request whose head (ending at `head_end`) said `said`: the request's
+    /// parts in `req`, its body empty.
+    #[cold]
+    #[inline(never)]
+    fn head_only(&mut self, req: &mut Request, said: Said, head_end: usize, framing: Framing) -> Parse {
+        req.body_span = Some(Span::new(head_end, 0));
+        req.method = said.method;
+        req.target = said.target;
+        req.authority = said.authority;
+        req.path_len = said.path_len;
+        req.connection = said.connection;
+        req.version = said.version;
+        req.params.clear();
+        self.head_alone = HeadAlone { head_end, expect_continue: said.expect_continue, framing };
+        Parse::Head
+    }
 }
 
 /// The value of a `Content-Length` field: digits only (after trimming, which the head parser
@@ -585,8 +626,9 @@ mod tests {
     /// Parses the first request of `raw`, or the refusal.
     fn first(raw: &[u8]) -> Result<Option<Parsed>, Refusal> {
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.to_vec();
-        Ok(match parse(&mut req, 0, raw.len(), &Limits::default())? {
+        Ok(match parser.parse(&mut req, 0, raw.len(), &Limits::default())? {
             Parse::Done(used) => {
                 assert!(used <= raw.len());
                 let keep = req.keep_alive();
@@ -605,9 +647,10 @@ mod tests {
         let limits = Limits { max_body: 10, ..Default::default() };
         let outcome = |raw: &[u8]| {
             let mut req = Request::new("", "");
+            let mut parser = Parser::default();
             req.buf = raw.to_vec();
-            let parsed = parse_streaming(&mut req, 0, raw.len(), &limits, true);
-            (parsed, req.method().to_owned(), req.target().to_owned(), req.body().len(), req.head_alone)
+            let parsed = parser.parse_streaming(&mut req, 0, raw.len(), &limits, true);
+            (parsed, req.method().to_owned(), req.target().to_owned(), req.body().len(), parser.head_alone())
         };
         let head = |raw: &[u8], framing: Framing, expect_continue: bool| {
             let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
@@ -639,9 +682,10 @@ mod tests {
         assert!(matches!(refused, Err(400)), "{refused:?}");
         // Without streams, the same heads are what they always were.
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n".to_vec();
         let end = req.buf.len();
-        assert!(matches!(parse(&mut req, 0, end, &limits), Err(413)));
+        assert!(matches!(parser.parse(&mut req, 0, end, &limits), Err(413)));
     }
 
     #[test]
@@ -715,10 +759,11 @@ mod tests {
         assert!(first(b"GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
         assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n"), Some(417));
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n".to_vec();
         let end = req.buf.len();
         assert!(matches!(
-            parse(&mut req, 0, end, &Limits::default()),
+            parser.parse(&mut req, 0, end, &Limits::default()),
             Ok(Parse::Need { head_done: true, expect_continue: true })
         ));
         let keep = |raw: &[u8]| first(raw).unwrap().unwrap().4;
@@ -774,13 +819,15 @@ mod tests {
     /// The outcome of `raw` parsed whole, and as it is when its bytes arrive one at a time.
     fn whole_and_trickled(raw: &[u8], limits: &Limits) -> (Result<bool, Refusal>, Result<bool, Refusal>) {
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.to_vec();
-        let whole = parse(&mut req, 0, raw.len(), limits).map(|p| matches!(p, Parse::Done(_)));
+        let whole = parser.parse(&mut req, 0, raw.len(), limits).map(|p| matches!(p, Parse::Done(_)));
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.to_vec();
         let mut trickled = Ok(false);
         for end in 1..=raw.len() {
-            trickled = parse(&mut req, 0, end, limits).map(|p| matches!(p, Parse::Done(_)));
+            trickled = parser.parse(&mut req, 0, end, limits).map(|p| matches!(p, Parse::Done(_)));
             if trickled != Ok(false) {
                 break;
             }
@@ -824,10 +871,11 @@ mod tests {
         // Bytes arriving one at a time: each call resumes where the last stopped, and the
         // outcome is that of the whole.
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.to_vec();
         let mut used = None;
         for end in 1..=raw.len() {
-            match parse(&mut req, 0, end, &limits) {
+            match parser.parse(&mut req, 0, end, &limits) {
                 Ok(Parse::Done(n)) => {
                     used = Some(n);
                     break;
@@ -838,10 +886,10 @@ mod tests {
             }
         }
         let used = used.expect("the request completes");
-        assert_eq!((req.body(), req.dechunk_at), (&b"abcde"[..], None));
+        assert_eq!((req.body(), parser.dechunk_at), (&b"abcde"[..], None));
         // Decoded where it was received: the body is a span of the buffer, nothing besides.
         assert!(req.body.capacity() == 0 && req.body_span.is_some());
-        let Ok(Parse::Done(_)) = parse(&mut req, used, raw.len(), &limits) else { panic!("the next request") };
+        let Ok(Parse::Done(_)) = parser.parse(&mut req, used, raw.len(), &limits) else { panic!("the next request") };
         assert_eq!((req.path(), req.body()), ("/next", &b""[..]));
     }
 
@@ -896,11 +944,14 @@ mod tests {
         let b = "GET /b HTTP/1.1\r\nHost: y\r\n\r\n";
         let raw = format!("{a}{a}{b}{a}");
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.clone().into_bytes();
         let limits = Limits::default();
         let mut at = 0;
         for (path, host, one) in [("/a", "x", Some("1")), ("/a", "x", Some("1")), ("/b", "y", None)] {
-            let Ok(Parse::Done(used)) = parse(&mut req, at, raw.len(), &limits) else { panic!("{path} at {at}") };
+            let Ok(Parse::Done(used)) = parser.parse(&mut req, at, raw.len(), &limits) else {
+                panic!("{path} at {at}")
+            };
             assert_eq!((req.path(), req.header("host"), req.header("x-one")), (path, Some(host), one), "at {at}");
             assert_eq!(req.headers().count(), if one.is_some() { 3 } else { 1 });
             // What was answered is gone (as when the connection compacts its buffer).
@@ -909,8 +960,8 @@ mod tests {
         }
         // The next head, incomplete: parsed anew (not from the memo of B), then whole.
         let cut = at + 20;
-        assert!(matches!(parse(&mut req, at, cut, &limits), Ok(Parse::Need { .. })));
-        let Ok(Parse::Done(used)) = parse(&mut req, at, raw.len(), &limits) else { panic!("last") };
+        assert!(matches!(parser.parse(&mut req, at, cut, &limits), Ok(Parse::Need { .. })));
+        let Ok(Parse::Done(used)) = parser.parse(&mut req, at, raw.len(), &limits) else { panic!("last") };
         assert_eq!((req.path(), req.header("host"), req.header("accept")), ("/a", Some("x"), Some("*/*")));
         assert_eq!(at + used, raw.len());
         // A hand-made request's fields.
@@ -922,16 +973,17 @@ mod tests {
     fn pipelined_bodies_stay_in_place() {
         let raw = b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nde";
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.to_vec();
         let limits = Limits::default();
-        let Ok(Parse::Done(used)) = parse(&mut req, 0, raw.len(), &limits) else { panic!("first request") };
+        let Ok(Parse::Done(used)) = parser.parse(&mut req, 0, raw.len(), &limits) else { panic!("first request") };
         assert_eq!((req.path(), req.body()), ("/a", &b"abc"[..]));
-        let Ok(Parse::Done(more)) = parse(&mut req, used, raw.len(), &limits) else { panic!("second request") };
+        let Ok(Parse::Done(more)) = parser.parse(&mut req, used, raw.len(), &limits) else { panic!("second request") };
         assert_eq!((req.path(), req.body()), ("/b", &b"de"[..]));
         assert_eq!(used + more, raw.len());
         // Cut anywhere in the second, it waits for more.
         for cut in used..raw.len() {
-            assert!(matches!(parse(&mut req, used, cut, &limits), Ok(Parse::Need { .. })), "cut at {cut}");
+            assert!(matches!(parser.parse(&mut req, used, cut, &limits), Ok(Parse::Need { .. })), "cut at {cut}");
         }
     }
 
@@ -941,15 +993,17 @@ mod tests {
     /// the memo of earlier ones) or each into a fresh one: what the handler would see.
     fn each(raw: &[u8], reuse: bool, limits: &Limits) -> Vec<Result<(Parsed, Fields), Refusal>> {
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.to_vec();
         let mut seen = Vec::new();
         let mut start = 0;
         while start < raw.len() {
             if !reuse {
                 req = Request::new("", "");
+                parser = Parser::default();
                 req.buf = raw.to_vec();
             }
-            match parse(&mut req, start, raw.len(), limits) {
+            match parser.parse(&mut req, start, raw.len(), limits) {
                 Ok(Parse::Done(used)) => {
                     let headers = req.headers().map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into_owned()));
                     let keep = req.keep_alive();
@@ -995,9 +1049,10 @@ mod tests {
         assert_eq!((body(2), body(3)), (b"abc".to_vec(), b"xyz".to_vec()));
         // A repeated head that a stricter limit refuses is refused.
         let mut req = Request::new("", "");
+        let mut parser = Parser::default();
         req.buf = raw.clone();
-        let Ok(Parse::Done(used)) = parse(&mut req, 0, raw.len(), &limits) else { panic!("first request") };
+        let Ok(Parse::Done(used)) = parser.parse(&mut req, 0, raw.len(), &limits) else { panic!("first request") };
         let strict = Limits { max_headers: 2, ..Limits::default() };
-        assert_eq!(parse(&mut req, used, raw.len(), &strict).err(), Some(431));
+        assert_eq!(parser.parse(&mut req, used, raw.len(), &strict).err(), Some(431));
     }
 }

@@ -83,17 +83,10 @@ pub struct Request {
     pub(crate) peer: Option<SocketAddr>,
     /// Whether the request came over TLS.
     pub(crate) secure: bool,
-    /// Where the body of a head parsed alone starts, and its framing (`Parse::Head`).
-    pub(crate) head_alone: crate::parse::HeadAlone,
     /// Length of the path part of the target (up to `?`).
     pub(crate) path_len: u32,
     /// The `Connection` options sent (`CLOSE`, `KEEP_ALIVE`), from every such field.
     pub(crate) connection: u8,
-    /// The last head parsed into this request (see `parse::HeadMemo`).
-    pub(crate) memo: crate::parse::HeadMemo,
-    /// Where decoding the chunked body of the request being received stopped for want of
-    /// bytes (relative to the body's start); `None` between requests.
-    pub(crate) dechunk_at: Option<crate::parse::Dechunking>,
     /// The authority of an absolute-form target in `buf` (empty: the target had none).
     pub(crate) authority: Span,
 }
@@ -221,11 +214,8 @@ impl Request {
             params: Vec::new(),
             peer: None,
             secure: false,
-            head_alone: Default::default(),
             path_len: path_len(target.as_bytes()) as u32,
             connection: 0,
-            memo: Default::default(),
-            dechunk_at: None,
             authority: Span::default(),
         }
     }

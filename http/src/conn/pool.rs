@@ -1,0 +1,56 @@
+//! Each thread's spare receive and send buffers: a connection takes one when bytes arrive
+//! (or a batch of answers is encoded) and gives it back once done with it, so an idle
+//! connection holds none and the next one is still in the cache.
+
+use super::recv::READ_CHUNK;
+use crate::response::Spares;
+
+thread_local! {
+    /// Send buffers of connections between batches (at most 64, of at most 64 KiB), the
+    /// last given back on top: a batch is encoded into memory the cache still holds, and an
+    /// idle connection holds none.
+    static SPARE_OUT: Spares = const { Spares::new(64, 64 * 1024) };
+}
+
+/// An empty send buffer, the one this thread used last if it has one.
+///
+/// Never inlined: a coroutine may move to another thread between two calls in one function,
+/// and the compiler must not reuse the thread-local's address across them.
+#[inline(never)]
+pub(super) fn spare_out() -> Vec<u8> {
+    SPARE_OUT.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+}
+
+thread_local! {
+    /// Receive buffers of idle connections (at most 64, each of `READ_CHUNK` bytes,
+    /// initialised), the last given back on top: bytes are received into memory the cache
+    /// still holds, and an idle connection holds none.
+    static SPARE_IN: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A receive buffer of `READ_CHUNK` initialised bytes, the one this thread used last if it
+/// has one (see `spare_out` on why it is never inlined).
+#[inline(never)]
+pub(super) fn spare_in() -> Vec<u8> {
+    SPARE_IN.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| vec![0; READ_CHUNK])
+}
+
+/// Gives back a connection's receive buffer when nothing in it is still needed (one grown
+/// for a large request is let go).
+#[inline(never)]
+pub(super) fn recycle_in(buf: Vec<u8>) {
+    if buf.len() == READ_CHUNK {
+        let _ = SPARE_IN.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < 64 {
+                s.push(buf);
+            }
+        });
+    }
+}
+
+/// Gives back a send buffer whose bytes have been sent (see `spare_out`).
+#[inline(never)]
+pub(super) fn recycle_out(out: Vec<u8>) {
+    let _ = SPARE_OUT.try_with(|s| s.give(out));
+}
