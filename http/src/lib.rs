@@ -43,6 +43,7 @@ mod files;
 mod head;
 mod log;
 mod parse;
+mod recv_pool;
 pub mod proxy;
 mod request;
 mod response;
