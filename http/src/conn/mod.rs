@@ -18,6 +18,7 @@ mod connection;
 mod encode;
 mod pool;
 mod recv;
+mod recv_pool;
 mod role;
 mod transport;
 mod write;

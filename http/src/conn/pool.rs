@@ -21,18 +21,11 @@ pub(super) fn spare_out() -> Vec<u8> {
     SPARE_OUT.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
 }
 
-thread_local! {
-    /// Receive buffers of idle connections (at most 64, each of `READ_CHUNK` bytes,
-    /// initialised), the last given back on top: bytes are received into memory the cache
-    /// still holds, and an idle connection holds none.
-    static SPARE_IN: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// A receive buffer of `READ_CHUNK` initialised bytes, the one this thread used last if it
 /// has one (see `spare_out` on why it is never inlined).
 #[inline(never)]
 pub(super) fn spare_in() -> Vec<u8> {
-    SPARE_IN.try_with(|s| s.borrow_mut().pop()).ok().flatten().unwrap_or_else(|| vec![0; READ_CHUNK])
+    super::recv_pool::take(READ_CHUNK)
 }
 
 /// Gives back a connection's receive buffer when nothing in it is still needed (one grown
@@ -40,12 +33,7 @@ pub(super) fn spare_in() -> Vec<u8> {
 #[inline(never)]
 pub(super) fn recycle_in(buf: Vec<u8>) {
     if buf.len() == READ_CHUNK {
-        let _ = SPARE_IN.try_with(|s| {
-            let mut s = s.borrow_mut();
-            if s.len() < 64 {
-                s.push(buf);
-            }
-        });
+        super::recv_pool::give(buf);
     }
 }
 
