@@ -80,10 +80,8 @@ pub(crate) fn freeze(header: &Header) -> bool {
 
     // 1. Who we are, then the new generation's WAITING.
     header.frozen_token.store(me, Ordering::Relaxed);
-    // SAFETY: gettid and pthread_self have no preconditions.
-    header.frozen_tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
-    // SAFETY: as above.
-    header.frozen_thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+    header.frozen_tid.store(crate::sys::gettid(), Ordering::Relaxed);
+    header.frozen_thread.store(crate::sys::pthread_self(), Ordering::Relaxed);
     let generation = (header.frozen.load(Ordering::Relaxed) & !STATE).wrapping_add(STATE + 1);
     let waiting = generation | WAITING;
     header.frozen.store(waiting, Ordering::Release);
@@ -135,10 +133,7 @@ pub(crate) fn freeze(header: &Header) -> bool {
             continue;
         }
         let left = if word == waiting { deadline - now } else { Duration::from_millis(10) };
-        let timeout = libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as _ };
-        // SAFETY: the word lives in the task header, alive while its coroutine runs; the
-        // timespec lives for the call.
-        unsafe { crate::sys::raw::futex_wait(header.frozen.as_ptr(), word, Some(&timeout)) };
+        crate::sys::raw::futex_wait(&header.frozen, word, Some(left));
     }
 }
 
@@ -158,8 +153,7 @@ pub(crate) fn thaw(worker: &Worker, task: &TaskRef, word: u32) -> bool {
         header.preemptible,
     );
     header.frozen.store(generation | CLAIMED, Ordering::Release);
-    // SAFETY: the word lives in the task header, which `task` keeps alive.
-    unsafe { crate::sys::raw::futex_wake(header.frozen.as_ptr(), 1) };
+    crate::sys::raw::futex_wake(&header.frozen, 1);
     true
 }
 
@@ -168,8 +162,7 @@ pub(crate) fn thaw(worker: &Worker, task: &TaskRef, word: u32) -> bool {
 pub(crate) fn release(task: &TaskRef, word: u32) {
     let header = task.header();
     if header.frozen.compare_exchange(word, (word & !STATE) | NONE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-        // SAFETY: as in `thaw`.
-        unsafe { crate::sys::raw::futex_wake(header.frozen.as_ptr(), 1) };
+        crate::sys::raw::futex_wake(&header.frozen, 1);
     }
 }
 
