@@ -7,14 +7,19 @@
 //!
 //! How a call waits, by context:
 //!
-//! | context | when the call would block |
-//! |---|---|
-//! | plain thread | `poll(2)` on the descriptor, then the call again |
-//! | coroutine, io_uring | the same operation submitted to the worker's ring, with a linked time-out; the coroutine waits for its completion |
-//! | coroutine, epoll | the descriptor armed in the worker's poller, the coroutine parked until it is ready (or the deadline passes), then the call again |
+//! | context | first | when the call would block |
+//! |---|---|---|
+//! | plain thread | the non-blocking call | `poll(2)` on the descriptor, then the call again |
+//! | coroutine, io_uring | reads: nothing (straight to the ring); writes and the rest: the non-blocking call | the same operation submitted to the worker's ring (readiness polled on the ring for calls without a ring form); the coroutine waits for its completion |
+//! | coroutine, epoll | the non-blocking call | the descriptor armed in the worker's poller, the coroutine parked until it is ready (or the deadline passes), then the call again |
 //!
-//! The non-blocking attempt comes first on every backend: when data is already there (a busy
-//! connection) it is one system call and no ring round trip.
+//! On a ring a read is submitted at once: in request/response traffic a non-blocking attempt
+//! first mostly finds nothing and costs a system call (measured in `run`). A write tries the
+//! system call first, which usually succeeds at once.
+//!
+//! A deadline is a timer of the runtime, not a time-out linked to the operation in the
+//! kernel: when it passes, the coroutine cancels its operation (`ASYNC_CANCEL`), waits for
+//! the completion and reports `TimedOut`, unless the operation completed meanwhile.
 //!
 //! # Cancellation
 //!
@@ -332,7 +337,7 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
 ///
 /// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result (a
 /// `WouldBlock` one when the coroutine no longer has a worker: wait some other way), and
-/// `Err(TimedOut)` when the linked time-out cancelled the operation.
+/// `Err(TimedOut)` when the deadline passed and the operation was cancelled.
 ///
 /// # Safety
 ///
