@@ -81,6 +81,7 @@ pub mod sync;
 mod sys;
 pub mod task;
 mod time;
+mod tls;
 
 pub use blocking::{BlockingHandle, spawn_blocking};
 pub use bridge::{wait_future, wait_future_timeout};

@@ -64,11 +64,12 @@ thread_local! {
 /// starts: while set, `set_active` never turns the hooks on.
 static FORKED: AtomicBool = AtomicBool::new(false);
 
-/// Whether hooks apply to the calling code: a coroutine on a worker with hooks enabled.
-#[inline(never)]
-pub(crate) fn active() -> bool {
-    count_entry();
-    ACTIVE.get()
+crate::tls_accessor! {
+    /// Whether hooks apply to the calling code: a coroutine on a worker with hooks enabled.
+    pub(crate) fn active() -> bool {
+        count_entry();
+        ACTIVE.get()
+    }
 }
 
 /// `active`, for the hooks that park the coroutine themselves (sleeps, `poll`, `select`): also
@@ -107,11 +108,12 @@ pub(crate) fn entries() -> u64 {
     ENTRIES.get()
 }
 
-/// Set by a worker around each resume of a coroutine. Never on in a forked child that has not
-/// started a runtime of its own.
-#[inline(never)]
-pub(crate) fn set_active(on: bool) {
-    ACTIVE.set(on && !FORKED.load(Ordering::Relaxed));
+crate::tls_accessor! {
+    /// Set by a worker around each resume of a coroutine. Never on in a forked child that has not
+    /// started a runtime of its own.
+    pub(crate) fn set_active(on: bool) {
+        ACTIVE.set(on && !FORKED.load(Ordering::Relaxed));
+    }
 }
 
 /// Called when a runtime starts: keeps every hook linked, and makes the hooks inert in the

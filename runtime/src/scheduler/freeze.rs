@@ -171,20 +171,22 @@ std::thread_local! {
     static BASE_MASK: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
-/// Records the calling carrier thread's signal mask, for [`in_signal_handler`].
-#[inline(never)]
-pub(crate) fn record_signal_mask() {
-    BASE_MASK.set(crate::sys::raw::signal_mask());
+crate::tls_accessor! {
+    /// Records the calling carrier thread's signal mask, for [`in_signal_handler`].
+    pub(crate) fn record_signal_mask() {
+        BASE_MASK.set(crate::sys::raw::signal_mask());
+    }
 }
 
-/// Whether the calling thread looks to be inside a signal handler: its signal mask differs
-/// from the one it started with (a handler runs with its signal blocked, unless installed
-/// with `SA_NODEFER`). A mask changed on purpose by the program reads the same way; the
-/// caller then only skips an optional switch. Costs a system call: for rare paths.
-#[inline(never)]
-pub(crate) fn in_signal_handler() -> bool {
-    match (BASE_MASK.get(), crate::sys::raw::signal_mask()) {
-        (Some(base), Some(now)) => base != now,
-        _ => false,
+crate::tls_accessor! {
+    /// Whether the calling thread looks to be inside a signal handler: its signal mask differs
+    /// from the one it started with (a handler runs with its signal blocked, unless installed
+    /// with `SA_NODEFER`). A mask changed on purpose by the program reads the same way; the
+    /// caller then only skips an optional switch. Costs a system call: for rare paths.
+    pub(crate) fn in_signal_handler() -> bool {
+        match (BASE_MASK.get(), crate::sys::raw::signal_mask()) {
+            (Some(base), Some(now)) => base != now,
+            _ => false,
+        }
     }
 }
