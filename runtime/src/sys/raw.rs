@@ -5,9 +5,11 @@
 //! the real calls. Each function has the C signature and return convention of its libc
 //! namesake (`-1` and `errno` on failure), and costs one `syscall` instruction.
 //!
-//! Most go through rustix (below). The ones rustix has no C-shaped form of keep a wrapper of
-//! our own around the system call instruction (`arch::syscall6`), because rustix takes typed
-//! arguments where the hooks must pass the caller's through unchanged: `recvfrom`/`sendto`
+//! Most go through rustix (below). `read`, `write`, `recv` and `send` keep a wrapper of our
+//! own around the system call instruction (`arch::syscall6`): they are the hooks' hot path,
+//! where rustix measured 13 instructions slower per call (see there). So do the ones rustix
+//! has no C-shaped form of, because it takes typed arguments where the hooks must pass the
+//! caller's through unchanged: `recvfrom`/`sendto`
 //! with an address, `accept4`, `getpeername` (rustix returns or takes a typed address, copied
 //! in between), `recvmsg`/`sendmsg` (typed ancillary buffers), `getsockopt`/`setsockopt`,
 //! `fcntl`, `ioctl` (typed options and commands only), `socket` (typed family and type),
@@ -32,7 +34,7 @@ use std::time::Duration;
 use libc::{c_int, c_long, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use rustix::io::Errno;
 use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
-use rustix::net::{RecvFlags, SendFlags, Shutdown};
+use rustix::net::Shutdown;
 use rustix::thread::futex::{self, Timespec};
 
 /// One system call: the kernel's `-errno` convention turned into libc's `-1` and `errno`.
@@ -108,9 +110,6 @@ compile_error!("oc-runtime's raw system calls support x86_64 and aarch64 only");
 // `BorrowedFd`, flag sets); the helpers turn the C arguments into them and the result back
 // into `-1`/`errno`.
 //
-// Measured with callgrind (benches/gate/run.sh, 2-core Intel Xeon VM, Linux 6.18): the
-// hooked `read(2)` of a plain thread and of a coroutine costs the same instructions through
-// rustix as through the inline-assembly wrapper it replaced (see the gate's figures).
 
 /// The descriptor as rustix takes it; `EBADF` for a negative one, as the kernel answers
 /// (`BorrowedFd` cannot hold -1).
@@ -197,16 +196,21 @@ fn c_ret0(res: Result<(), Errno>) -> c_int {
     c_ret(res.map(|()| 0)) as c_int
 }
 
+// The hot path (`read`, `write`, `recv`, `send`: the hooked calls of every socket and pipe)
+// keeps the own wrapper: through rustix, the checks and conversions around the system call
+// (the descriptor's `BorrowedFd`, the buffer as a slice, the `Errno` turned back into
+// `errno`) cost 13 more instructions per hooked `read(2)`: 32 instead of 19 beyond the raw
+// system call on a plain thread, 59 instead of 45 in a coroutine (callgrind, the hook
+// figures of benches/gate/run.sh; 2-core Intel Xeon VM, Linux 6.18).
+
 pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
     // SAFETY: forwarded.
-    let buf = unsafe { out_buf(buf, len) };
-    c_ret(buf.and_then(|buf| Ok(rustix::io::read(fd_of(fd)?, buf)?.0.len())))
+    unsafe { sys(libc::SYS_read, fd as usize, buf as usize, len, 0, 0, 0) as ssize_t }
 }
 
 pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     // SAFETY: forwarded.
-    let buf = unsafe { in_buf(buf, len) };
-    c_ret(buf.and_then(|buf| rustix::io::write(fd_of(fd)?, buf)))
+    unsafe { sys(libc::SYS_write, fd as usize, buf as usize, len, 0, 0, 0) as ssize_t }
 }
 
 pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
@@ -234,19 +238,14 @@ pub(crate) unsafe fn pwrite(fd: c_int, buf: *const c_void, len: size_t, off: lib
     c_ret(buf.and_then(|buf| rustix::io::pwrite(fd_of(fd)?, buf, off as u64)))
 }
 
-/// `recv(2)`. With `MSG_TRUNC` the result is the datagram's whole length, as libc's.
 pub(crate) unsafe fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    let buf = unsafe { out_buf(buf, len) };
-    let flags = RecvFlags::from_bits_retain(flags as u32);
-    c_ret(buf.and_then(|buf| Ok(rustix::net::recv(fd_of(fd)?, buf, flags)?.1)))
+    unsafe { recvfrom(fd, buf, len, flags, std::ptr::null_mut(), std::ptr::null_mut()) }
 }
 
 pub(crate) unsafe fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
     // SAFETY: forwarded.
-    let buf = unsafe { in_buf(buf, len) };
-    let flags = SendFlags::from_bits_retain(flags as u32);
-    c_ret(buf.and_then(|buf| rustix::net::send(fd_of(fd)?, buf, flags)))
+    unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
 }
 
 pub(crate) unsafe fn recvfrom(
