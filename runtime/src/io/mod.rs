@@ -56,7 +56,7 @@ pub use ready::{Interest, forget, wait};
 pub use standing::Readiness;
 pub use write::{send, send_timeout, write, writev};
 
-use crate::reactor::{self, Reactor, Unparker};
+use crate::reactor::{self, Unparker};
 use crate::scheduler::context;
 use crate::task;
 
@@ -83,10 +83,8 @@ fn driver() -> Driver {
     }
     match context::current_worker() {
         None => Driver::Migrate,
-        Some(worker) => match worker.reactor() {
-            Reactor::Uring(_) => Driver::Uring,
-            Reactor::Epoll(_) => Driver::Epoll,
-        },
+        Some(worker) if worker.reactor().ring().is_some() => Driver::Uring,
+        Some(_) => Driver::Epoll,
     }
 }
 
@@ -140,7 +138,7 @@ fn on_uring() -> bool {
         // SAFETY: the running task is alive while it runs.
         let header = unsafe { t.as_ref() };
         // A coroutine without a yielder is being unwound and cannot wait on a ring.
-        matches!(header.shared.unparkers.first(), Some(Unparker::Uring(_))) && !header.yielder.get().is_null()
+        header.shared.unparkers.first().is_some_and(Unparker::is_ring) && !header.yielder.get().is_null()
     })
 }
 
@@ -243,15 +241,11 @@ fn cancel_op(op: &reactor::Op, owner: usize) {
     let shared = &unsafe { task.as_ref() }.shared;
     match context::current_worker() {
         Some(w) if w.index() == owner && std::sync::Arc::ptr_eq(w.shared(), shared) => {
-            if let Reactor::Uring(r) = w.reactor() {
-                r.cancel(op.user_data());
+            if let Some(ring) = w.reactor().ring() {
+                ring.cancel(op.user_data());
             }
         }
-        _ => {
-            if let Unparker::Uring(remote) = &shared.unparkers[owner] {
-                remote.request_cancel(op.user_data());
-            }
-        }
+        _ => shared.unparkers[owner].request_cancel(op.user_data()),
     }
 }
 
@@ -284,7 +278,7 @@ fn epoll_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
     let waker = task::waker().expect("in a coroutine");
     {
         let worker = context::current_worker();
-        let Some(Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
+        let Some(reactor) = worker.as_ref().and_then(|w| w.reactor().poller()) else {
             drop(worker);
             // The worker is gone: move to one; the caller tries again.
             task::yield_now();
@@ -359,7 +353,7 @@ unsafe fn uring_op(
         let Some(w) = worker.as_ref() else {
             return Ok(Err(no_worker()));
         };
-        let Reactor::Uring(reactor) = w.reactor() else {
+        let Some(reactor) = w.reactor().ring() else {
             return Ok(Err(no_worker()));
         };
         // SAFETY: forwarded from the caller: we do not return before the completion.
