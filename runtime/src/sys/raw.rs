@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use libc::{c_int, c_long, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use rustix::io::Errno;
-use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
 use rustix::net::Shutdown;
+use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
 use rustix::thread::futex::{self, Timespec};
 
 /// One system call: the kernel's `-errno` convention turned into libc's `-1` and `errno`.
