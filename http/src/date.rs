@@ -55,17 +55,19 @@ pub(crate) fn since_end_of(second: u64) -> Duration {
     wall_clock().saturating_sub(Duration::from_secs(second.saturating_add(1)))
 }
 
-/// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes.
-pub(crate) fn now() -> [u8; 29] {
-    TICKER.call_once(start_ticker);
-    let secs = if NO_TICKER.load(Ordering::Relaxed) { wall_clock().as_secs() } else { SECOND.load(Ordering::Relaxed) };
-    let (cached_secs, cached) = CACHE.get();
-    if cached_secs == secs {
-        return cached;
+oc_runtime::tls_accessor! {
+    /// The current time as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), 29 bytes.
+    pub(crate) fn now() -> [u8; 29] {
+        TICKER.call_once(start_ticker);
+        let secs = if NO_TICKER.load(Ordering::Relaxed) { wall_clock().as_secs() } else { SECOND.load(Ordering::Relaxed) };
+        let (cached_secs, cached) = CACHE.get();
+        if cached_secs == secs {
+            return cached;
+        }
+        let fresh = format(secs);
+        CACHE.set((secs, fresh));
+        fresh
     }
-    let fresh = format(secs);
-    CACHE.set((secs, fresh));
-    fresh
 }
 
 /// The last second an HTTP-date can name (Fri, 31 Dec 9999 23:59:59 GMT): httpdate refuses

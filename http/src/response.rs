@@ -57,19 +57,21 @@ thread_local! {
     static SPARE: Spares = const { Spares::new(8, 4096) };
 }
 
-/// An empty buffer for a body, reused if this thread has one.
-///
-/// Never inlined: a coroutine may move to another thread between two calls in one function,
-/// and the compiler must not reuse the thread-local's address across them.
-#[inline(never)]
-fn spare_body() -> Vec<u8> {
-    SPARE.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
+oc_runtime::tls_accessor! {
+    /// An empty buffer for a body, reused if this thread has one.
+    ///
+    /// Never inlined: a coroutine may move to another thread between two calls in one function,
+    /// and the compiler must not reuse the thread-local's address across them.
+    fn spare_body() -> Vec<u8> {
+        SPARE.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
+    }
 }
 
-/// Keeps the buffer of a body that has been sent, for reuse (see `spare_body`).
-#[inline(never)]
-pub(crate) fn recycle_body(body: Vec<u8>) {
-    let _ = SPARE.try_with(|s| s.give(body));
+oc_runtime::tls_accessor! {
+    /// Keeps the buffer of a body that has been sent, for reuse (see `spare_body`).
+    pub(crate) fn recycle_body(body: Vec<u8>) {
+        let _ = SPARE.try_with(|s| s.give(body));
+    }
 }
 
 /// A response a handler returns.

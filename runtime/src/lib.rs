@@ -34,8 +34,17 @@
 //!   makes a lost wake-up impossible).
 //! - **Stack pool**: guard-paged stacks, cached per worker and in a shared overflow pool, so
 //!   that a spawn rarely maps memory. A queued coroutine that has not started owns no stack.
-//! - **Safe point**: a place where the running coroutine may be switched out. Today these are
-//!   the suspension points above; there is no involuntary switch.
+//! - **Safe point**: a place where the running coroutine may be switched out. The suspension
+//!   points above are voluntary ones; the end of a hooked call is one too (a coroutine whose
+//!   worker was handed away, or with a deferred preemption, is switched out there).
+//! - **Monitor**: a thread per runtime that notices a coroutine holding its worker past its
+//!   time slice. By default it hands the worker to a spare carrier thread (the coroutine keeps
+//!   its own thread; nothing is switched). For coroutines spawned preemptible it sends a signal
+//!   whose handler, when the interrupted code is the coroutine's own and outside libc, the
+//!   loader, hooks, locks and runtime critical sections, switches the coroutine out at that
+//!   instruction: an *involuntary switch*. The coroutine stays frozen on its thread while a
+//!   spare carrier drives the worker, and resumes when the worker gives it its turn back.
+//!   Otherwise the preemption waits for the next safe point. See `docs/preemption.md`.
 //!
 //! # Parking, and what we rejected
 //!
@@ -72,6 +81,7 @@ pub mod sync;
 mod sys;
 pub mod task;
 mod time;
+mod tls;
 
 pub use blocking::{BlockingHandle, spawn_blocking};
 pub use bridge::{wait_future, wait_future_timeout};

@@ -12,33 +12,37 @@ thread_local! {
     static SPARE_OUT: Spares = const { Spares::new(64, 64 * 1024) };
 }
 
-/// An empty send buffer, the one this thread used last if it has one.
-///
-/// Never inlined: a coroutine may move to another thread between two calls in one function,
-/// and the compiler must not reuse the thread-local's address across them.
-#[inline(never)]
-pub(super) fn spare_out() -> Vec<u8> {
-    SPARE_OUT.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
-}
-
-/// A receive buffer of `READ_CHUNK` initialised bytes, the one this thread used last if it
-/// has one (see `spare_out` on why it is never inlined).
-#[inline(never)]
-pub(super) fn spare_in() -> Vec<u8> {
-    super::recv_pool::take(READ_CHUNK)
-}
-
-/// Gives back a connection's receive buffer when nothing in it is still needed (one grown
-/// for a large request is let go).
-#[inline(never)]
-pub(super) fn recycle_in(buf: Vec<u8>) {
-    if buf.len() == READ_CHUNK {
-        super::recv_pool::give(buf);
+oc_runtime::tls_accessor! {
+    /// An empty send buffer, the one this thread used last if it has one.
+    ///
+    /// Never inlined: a coroutine may move to another thread between two calls in one function,
+    /// and the compiler must not reuse the thread-local's address across them.
+    pub(super) fn spare_out() -> Vec<u8> {
+        SPARE_OUT.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
     }
 }
 
-/// Gives back a send buffer whose bytes have been sent (see `spare_out`).
-#[inline(never)]
-pub(super) fn recycle_out(out: Vec<u8>) {
-    let _ = SPARE_OUT.try_with(|s| s.give(out));
+oc_runtime::tls_accessor! {
+    /// A receive buffer of `READ_CHUNK` initialised bytes, the one this thread used last if it
+    /// has one (see `spare_out` on why it is never inlined).
+    pub(super) fn spare_in() -> Vec<u8> {
+        super::recv_pool::take(READ_CHUNK)
+    }
+}
+
+oc_runtime::tls_accessor! {
+    /// Gives back a connection's receive buffer when nothing in it is still needed (one grown
+    /// for a large request is let go).
+    pub(super) fn recycle_in(buf: Vec<u8>) {
+        if buf.len() == READ_CHUNK {
+            super::recv_pool::give(buf);
+        }
+    }
+}
+
+oc_runtime::tls_accessor! {
+    /// Gives back a send buffer whose bytes have been sent (see `spare_out`).
+    pub(super) fn recycle_out(out: Vec<u8>) {
+        let _ = SPARE_OUT.try_with(|s| s.give(out));
+    }
 }

@@ -76,23 +76,25 @@ thread_local! {
     static POOL: RefCell<Pool> = const { RefCell::new(Pool::new()) };
 }
 
-/// A receive buffer of `len` initialised bytes, the one this thread was given last if it has
-/// one.
-///
-/// Never inlined: a coroutine may move to another thread between two calls in one function,
-/// and the compiler must not reuse the thread-local's address across them.
-#[inline(never)]
-pub(crate) fn take(len: usize) -> Vec<u8> {
-    let now = crate::date::second();
-    POOL.try_with(|p| p.borrow_mut().take(now, len)).unwrap_or_else(|_| vec![0; len])
+oc_runtime::tls_accessor! {
+    /// A receive buffer of `len` initialised bytes, the one this thread was given last if it has
+    /// one.
+    ///
+    /// Never inlined: a coroutine may move to another thread between two calls in one function,
+    /// and the compiler must not reuse the thread-local's address across them.
+    pub(crate) fn take(len: usize) -> Vec<u8> {
+        let now = crate::date::second();
+        POOL.try_with(|p| p.borrow_mut().take(now, len)).unwrap_or_else(|_| vec![0; len])
+    }
 }
 
-/// Keeps `buf` (of the length every `take` asks for, all initialised) for this thread's next
-/// `take` (see `take` on inlining).
-#[inline(never)]
-pub(crate) fn give(buf: Vec<u8>) {
-    let now = crate::date::second();
-    let _ = POOL.try_with(|p| p.borrow_mut().give(now, buf));
+oc_runtime::tls_accessor! {
+    /// Keeps `buf` (of the length every `take` asks for, all initialised) for this thread's next
+    /// `take` (see `take` on inlining).
+    pub(crate) fn give(buf: Vec<u8>) {
+        let now = crate::date::second();
+        let _ = POOL.try_with(|p| p.borrow_mut().give(now, buf));
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,7 @@ pub(super) unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
 /// `shutdown(2)`.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C-unwind" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    super::count_entry();
     // SAFETY: forwarded.
     unsafe { raw::shutdown(fd, how) }
 }

@@ -64,10 +64,12 @@ thread_local! {
 /// starts: while set, `set_active` never turns the hooks on.
 static FORKED: AtomicBool = AtomicBool::new(false);
 
-/// Whether hooks apply to the calling code: a coroutine on a worker with hooks enabled.
-#[inline(never)]
-pub(crate) fn active() -> bool {
-    ACTIVE.get()
+crate::tls_accessor! {
+    /// Whether hooks apply to the calling code: a coroutine on a worker with hooks enabled.
+    pub(crate) fn active() -> bool {
+        count_entry();
+        ACTIVE.get()
+    }
 }
 
 /// `active`, for the hooks that park the coroutine themselves (sleeps, `poll`, `select`): also
@@ -82,14 +84,36 @@ fn active_in_coroutine() -> bool {
 /// thread-local address computed before a suspension must not be used after it).
 #[inline(always)]
 fn active_at_entry() -> bool {
+    count_entry();
     ACTIVE.get()
 }
 
-/// Set by a worker around each resume of a coroutine. Never on in a forked child that has not
-/// started a runtime of its own.
-#[inline(never)]
-pub(crate) fn set_active(on: bool) {
-    ACTIVE.set(on && !FORKED.load(Ordering::Relaxed));
+#[cfg(test)]
+thread_local! {
+    static ENTRIES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Unit tests only: counts the calling thread's entries into hooks (every hook asks
+/// `active`/`active_at_entry` or the fd table on its way), so that a test can tell whether a
+/// call reached a hook (`sys::raw`'s tests: its wrappers must not).
+#[inline(always)]
+fn count_entry() {
+    #[cfg(test)]
+    ENTRIES.set(ENTRIES.get() + 1);
+}
+
+/// Unit tests only: the calling thread's count of hook entries so far.
+#[cfg(test)]
+pub(crate) fn entries() -> u64 {
+    ENTRIES.get()
+}
+
+crate::tls_accessor! {
+    /// Set by a worker around each resume of a coroutine. Never on in a forked child that has not
+    /// started a runtime of its own.
+    pub(crate) fn set_active(on: bool) {
+        ACTIVE.set(on && !FORKED.load(Ordering::Relaxed));
+    }
 }
 
 /// Called when a runtime starts: keeps every hook linked, and makes the hooks inert in the
@@ -99,11 +123,10 @@ pub(crate) fn install() {
     link();
     static ATFORK: std::sync::Once = std::sync::Once::new();
     ATFORK.call_once(|| {
-        // SAFETY: registers a child handler that lives as long as the process (a plain fn);
-        // it only stores to an atomic and a const-initialised thread-local.
-        let res = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-        // ENOMEM is the only documented failure; the hooks then stay active in children.
-        debug_assert_eq!(res, 0, "pthread_atfork failed");
+        // The handler only stores to an atomic and a const-initialised thread-local. ENOMEM is
+        // the only documented failure; the hooks then stay active in children.
+        let res = crate::sys::at_fork_child(after_fork_in_child);
+        debug_assert!(res.is_ok(), "pthread_atfork failed");
     });
     FORKED.store(false, Ordering::Relaxed);
 }

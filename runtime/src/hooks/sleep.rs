@@ -110,9 +110,7 @@ unsafe fn clock_nanosleep_impl(
     if active_in_coroutine() {
         let absolute = flags & libc::TIMER_ABSTIME != 0;
         let wanted = if absolute {
-            let mut now = timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: valid out-pointer.
-            unsafe { libc::clock_gettime(clock, &mut now) };
+            let now = crate::sys::clock_now(clock).unwrap_or(timespec { tv_sec: 0, tv_nsec: 0 });
             match (duration(req_ts), duration(&now)) {
                 (Some(at), Some(now)) => Some(at.saturating_sub(now)),
                 _ => None,

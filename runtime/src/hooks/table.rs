@@ -45,6 +45,7 @@ static TABLE: [AtomicPtr<Chunk>; CHUNKS] = [const { AtomicPtr::new(std::ptr::nul
 /// The entry of `fd`, allocating its chunk on first use; `None` for a negative or huge fd.
 #[inline]
 pub(crate) fn entry(fd: libc::c_int) -> Option<&'static Entry> {
+    super::count_entry();
     let fd = usize::try_from(fd).ok()?;
     let (hi, lo) = (fd / CHUNK, fd % CHUNK);
     let slot = TABLE.get(hi)?;
@@ -131,15 +132,12 @@ impl Entry {
     #[cold]
     #[inline(never)]
     fn learn(&self, fd: libc::c_int) -> u32 {
-        // SAFETY: `stat` is plain data and a valid out-pointer.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid out-pointer.
-        if unsafe { raw::fstat(fd, &mut st) } != 0 {
+        let Ok(mode) = raw::file_mode(fd) else {
             // Not a descriptor (EBADF): leave it unknown; the real call reports the error.
             return 0;
-        }
+        };
         let mut flags = KNOWN;
-        match st.st_mode & libc::S_IFMT {
+        match mode & libc::S_IFMT {
             libc::S_IFSOCK => {
                 flags |= SOCKET;
                 let mut ty: libc::c_int = 0;

@@ -24,7 +24,7 @@ use io_uring::{opcode, types};
 
 use super::standing::Readiness;
 use super::{cancel_op, on_uring, recv_timeout, send_timeout, timed_out};
-use crate::reactor::{self, Op, Reactor, UringReactor};
+use crate::reactor::{self, Op, UringReactor};
 use crate::scheduler::context;
 use crate::task;
 
@@ -140,9 +140,7 @@ unsafe fn submit_send(fd: RawFd, out: &[u8]) -> Option<(Arc<Op>, usize)> {
 pub(super) fn on_this_ring<T>(submit: impl FnOnce(&UringReactor) -> T) -> Option<(T, usize)> {
     let worker = context::current_worker();
     let w = worker.as_ref()?;
-    let Reactor::Uring(ring) = w.reactor() else {
-        return None;
-    };
+    let ring = w.reactor().ring()?;
     Some((submit(ring), w.index()))
 }
 

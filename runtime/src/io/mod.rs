@@ -7,16 +7,19 @@
 //!
 //! How a call waits, by context:
 //!
-//! | context | when the call would block |
-//! |---|---|
-//! | plain thread | `poll(2)` on the descriptor, then the call again |
-//! | coroutine, io_uring | the same operation submitted to the worker's ring; the coroutine waits for its completion, and at the deadline cancels it (`ASYNC_CANCEL`) and waits for that |
-//! | coroutine, epoll | the descriptor armed in the worker's poller, the coroutine parked until it is ready (or the deadline passes), then the call again |
+//! | context | first | when the call would block |
+//! |---|---|---|
+//! | plain thread | the non-blocking call | `poll(2)` on the descriptor, then the call again |
+//! | coroutine, io_uring | reads: nothing (straight to the ring); writes and the rest: the non-blocking call | the same operation submitted to the worker's ring (readiness polled on the ring for calls without a ring form); the coroutine waits for its completion |
+//! | coroutine, epoll | the non-blocking call | the descriptor armed in the worker's poller, the coroutine parked until it is ready (or the deadline passes), then the call again |
 //!
-//! Writes try the non-blocking call first on every backend: when there is room (the usual
-//! case) it is one system call and no ring round trip. On io_uring a read, a receive or an
-//! accept goes to the ring at once: in request/response traffic a first attempt mostly finds
-//! nothing.
+//! On a ring a read is submitted at once: in request/response traffic a non-blocking attempt
+//! first mostly finds nothing and costs a system call (measured in `run`). A write tries the
+//! system call first, which usually succeeds at once.
+//!
+//! A deadline is a timer of the runtime, not a time-out linked to the operation in the
+//! kernel: when it passes, the coroutine cancels its operation (`ASYNC_CANCEL`), waits for
+//! the completion and reports `TimedOut`, unless the operation completed meanwhile.
 //!
 //! # Cancellation
 //!
@@ -59,7 +62,7 @@ pub use ready::{Interest, forget, wait};
 pub use standing::Readiness;
 pub use write::{send, send_timeout, write, writev};
 
-use crate::reactor::{self, Reactor, Unparker};
+use crate::reactor::{self, Unparker};
 use crate::scheduler::context;
 use crate::task;
 
@@ -86,10 +89,8 @@ fn driver() -> Driver {
     }
     match context::current_worker() {
         None => Driver::Migrate,
-        Some(worker) => match worker.reactor() {
-            Reactor::Uring(_) => Driver::Uring,
-            Reactor::Epoll(_) => Driver::Epoll,
-        },
+        Some(worker) if worker.reactor().ring().is_some() => Driver::Uring,
+        Some(_) => Driver::Epoll,
     }
 }
 
@@ -143,7 +144,7 @@ fn on_uring() -> bool {
         // SAFETY: the running task is alive while it runs.
         let header = unsafe { t.as_ref() };
         // A coroutine without a yielder is being unwound and cannot wait on a ring.
-        matches!(header.shared.unparkers.first(), Some(Unparker::Uring(_))) && !header.yielder.get().is_null()
+        header.shared.unparkers.first().is_some_and(Unparker::is_ring) && !header.yielder.get().is_null()
     })
 }
 
@@ -246,15 +247,11 @@ fn cancel_op(op: &reactor::Op, owner: usize) {
     let shared = &unsafe { task.as_ref() }.shared;
     match context::current_worker() {
         Some(w) if w.index() == owner && std::sync::Arc::ptr_eq(w.shared(), shared) => {
-            if let Reactor::Uring(r) = w.reactor() {
-                r.cancel(op.user_data());
+            if let Some(ring) = w.reactor().ring() {
+                ring.cancel(op.user_data());
             }
         }
-        _ => {
-            if let Unparker::Uring(remote) = &shared.unparkers[owner] {
-                remote.request_cancel(op.user_data());
-            }
-        }
+        _ => shared.unparkers[owner].request_cancel(op.user_data()),
     }
 }
 
@@ -287,7 +284,7 @@ fn epoll_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
     let waker = task::waker().expect("in a coroutine");
     {
         let worker = context::current_worker();
-        let Some(Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
+        let Some(reactor) = worker.as_ref().and_then(|w| w.reactor().poller()) else {
             drop(worker);
             // The worker is gone: move to one; the caller tries again.
             task::yield_now();
@@ -340,7 +337,7 @@ fn uring_poll(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::R
 ///
 /// Returns `Ok(Ok(res))` for a non-negative result, `Ok(Err(e))` for an error result (a
 /// `WouldBlock` one when the coroutine no longer has a worker: wait some other way), and
-/// `Err(TimedOut)` when the linked time-out cancelled the operation.
+/// `Err(TimedOut)` when the deadline passed and the operation was cancelled.
 ///
 /// # Safety
 ///
@@ -362,7 +359,7 @@ unsafe fn uring_op(
         let Some(w) = worker.as_ref() else {
             return Ok(Err(no_worker()));
         };
-        let Reactor::Uring(reactor) = w.reactor() else {
+        let Some(reactor) = w.reactor().ring() else {
             return Ok(Err(no_worker()));
         };
         // SAFETY: forwarded from the caller: we do not return before the completion.

@@ -49,18 +49,13 @@ pub fn wait(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -
 /// `fd` are cancelled. In this worker's reactor that happens here; other workers whose coroutines waited on `fd` (`closing.rs`) are told through
 /// their remote handles and act at their next turn.
 pub fn forget(fd: RawFd) {
-    use crate::reactor::{Reactor, Unparker};
     let worker = crate::scheduler::context::current_worker();
     let mut mask = 0;
     let mut me = None;
     if let Some(w) = worker.as_ref() {
         mask = w.shared().waiting.take(fd);
         me = Some(w.index());
-        match w.reactor() {
-            Reactor::Epoll(reactor) => reactor.forget(fd),
-            Reactor::Uring(reactor) if mask & (1u64 << (w.index() % 64)) != 0 => reactor.cancel_waits_on(fd, u64::MAX),
-            Reactor::Uring(_) => {}
-        }
+        w.reactor().forget(fd, mask & (1u64 << (w.index() % 64)) != 0);
     } else if let Some(task) = crate::scheduler::context::current_task() {
         // A coroutine whose worker was handed to another thread: every marked worker is
         // another's.
@@ -85,10 +80,7 @@ pub fn forget(fd: RawFd) {
         if Some(index) == me || mask & (1u64 << (index % 64)) == 0 {
             continue;
         }
-        match unparker {
-            Unparker::Epoll(remote) => remote.forget(fd),
-            Unparker::Uring(remote) => remote.close_fd_remote(fd),
-        }
+        unparker.forget(fd);
     }
 }
 
@@ -116,7 +108,7 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
             let waker = crate::task::waker().expect("in a coroutine");
             {
                 let worker = crate::scheduler::context::current_worker();
-                let Some(crate::reactor::Reactor::Epoll(reactor)) = worker.as_ref().map(|w| w.reactor()) else {
+                let Some(reactor) = worker.as_ref().and_then(|w| w.reactor().poller()) else {
                     return Ok(());
                 };
                 let w = worker.as_ref().expect("matched above");
@@ -143,7 +135,7 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 let Some(w) = worker.as_ref() else {
                     return Ok(());
                 };
-                let crate::reactor::Reactor::Uring(reactor) = w.reactor() else {
+                let Some(reactor) = w.reactor().ring() else {
                     return Ok(());
                 };
                 let ops: Vec<_> = fds

@@ -31,7 +31,7 @@ use io_uring::{opcode, types};
 
 use super::exchange::{Sending, cancelled, earliest, on_this_ring, readable, send_on};
 use super::timed_out;
-use crate::reactor::{Op, Reactor, Standing, UringReactor, UringRemote};
+use crate::reactor::{Op, Standing, UringReactor, UringRemote};
 use crate::scheduler::context;
 use crate::sync::SpinLock;
 use crate::task;
@@ -136,7 +136,7 @@ impl Registration {
         }
         let worker = context::current_worker();
         if let Some(w) = worker.as_ref()
-            && let Reactor::Uring(ring) = w.reactor()
+            && let Some(ring) = w.reactor().ring()
             && Arc::ptr_eq(ring.remote(), &self.remote)
         {
             ring.cancel(self.op.user_data());

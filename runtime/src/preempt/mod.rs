@@ -63,8 +63,7 @@ pub(crate) fn enable_samples() -> bool {
 pub(crate) fn sample_thread(tid: i32) {
     #[cfg(target_arch = "x86_64")]
     if x86_64::handler_installed() {
-        // SAFETY: as in `signal_thread`.
-        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+        crate::sys::tgkill(tid, libc::SIGURG);
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = tid;
@@ -85,7 +84,7 @@ pub(crate) fn signal_worker(worker: &Worker) -> bool {
         worker.request_preemption();
         // SAFETY: the worker's thread is alive while it drives the worker; SIGURG is handled
         // by our handler (installed above), which ignores signals it did not ask for.
-        unsafe { libc::pthread_kill(worker.thread(), libc::SIGURG) == 0 }
+        unsafe { crate::sys::pthread_kill(worker.thread(), libc::SIGURG) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -112,9 +111,8 @@ pub(crate) fn signal_preemption_supported() -> bool {
 /// whose handler ignores it.
 pub(crate) fn signal_thread(tid: i32) {
     if signal_preemption_supported() {
-        // SAFETY: tgkill takes plain integers; the signal goes only to a thread of this
-        // process, and SIGURG is handled by our handler.
-        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+        // SIGURG is handled by our handler.
+        crate::sys::tgkill(tid, libc::SIGURG);
     }
 }
 

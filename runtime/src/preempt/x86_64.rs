@@ -69,16 +69,9 @@ pub(super) fn install_handler() -> std::io::Result<()> {
     let mut result = Ok(());
     ONCE.call_once(|| {
         super::sample::prepare();
-        // SAFETY: sigaction is plain data; we fill in what we rely on.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = on_signal as *const () as usize;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
-        // SAFETY: valid pointers; SIGURG's default action is to ignore it, and the handler
-        // ignores signals it did not ask for.
-        let ok = unsafe {
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()) == 0
-        };
+        // SAFETY: SIGURG's default action is to ignore it, and the handler is
+        // async-signal-safe and ignores signals it did not ask for.
+        let ok = unsafe { crate::sys::install_signal_handler(libc::SIGURG, on_signal) }.is_ok();
         if ok {
             HANDLER.store(true, Ordering::Release);
         } else {
@@ -117,11 +110,7 @@ fn check_cpu() -> std::io::Result<()> {
 /// Whether this process may use AMX tile data (Linux 5.16's `ARCH_GET_XCOMP_PERM`; an older
 /// kernel that does not know it has no AMX support either).
 fn amx_permitted() -> bool {
-    const ARCH_GET_XCOMP_PERM: libc::c_long = 0x1022;
-    let mut permitted: u64 = 0;
-    // SAFETY: the call writes one u64 to the pointer we pass.
-    let ok = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &raw mut permitted) } == 0;
-    ok && permitted & AMX_TILE_DATA != 0
+    crate::sys::xcomp_permitted().is_some_and(|permitted| permitted & AMX_TILE_DATA != 0)
 }
 
 /// The size of a standard-format XSAVE area holding the components in `mask`: the legacy

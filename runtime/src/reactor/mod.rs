@@ -135,6 +135,36 @@ impl Reactor {
         }
     }
 
+    /// The ring, when this reactor completes operations (io_uring); `None` when it reports
+    /// readiness (epoll). IO code asks this instead of naming the backend.
+    #[inline]
+    pub(crate) fn ring(&self) -> Option<&UringReactor> {
+        match self {
+            Reactor::Uring(r) => Some(r),
+            Reactor::Epoll(_) => None,
+        }
+    }
+
+    /// The poller, when this reactor reports readiness (epoll); `None` for a ring.
+    #[inline]
+    pub(crate) fn poller(&self) -> Option<&EpollReactor> {
+        match self {
+            Reactor::Epoll(r) => Some(r),
+            Reactor::Uring(_) => None,
+        }
+    }
+
+    /// Drops what this reactor holds for `fd`, which is about to be closed: a poller forgets
+    /// its registration; a ring cancels the operations waiting on `fd` if coroutines of this
+    /// worker wait on it (`waited_here`).
+    pub(crate) fn forget(&self, fd: i32, waited_here: bool) {
+        match self {
+            Reactor::Epoll(r) => r.forget(fd),
+            Reactor::Uring(r) if waited_here => r.cancel_waits_on(fd, u64::MAX),
+            Reactor::Uring(_) => {}
+        }
+    }
+
     /// Operations or registrations in flight.
     pub(crate) fn in_flight(&self) -> usize {
         match self {
@@ -145,6 +175,28 @@ impl Reactor {
 }
 
 impl Unparker {
+    /// Whether the worker's reactor completes operations on a ring.
+    #[inline]
+    pub(crate) fn is_ring(&self) -> bool {
+        matches!(self, Unparker::Uring(_))
+    }
+
+    /// Asks the worker to drop what its reactor holds for `fd` (about to be closed), at its
+    /// next turn.
+    pub(crate) fn forget(&self, fd: i32) {
+        match self {
+            Unparker::Epoll(remote) => remote.forget(fd),
+            Unparker::Uring(remote) => remote.close_fd_remote(fd),
+        }
+    }
+
+    /// Asks the worker to cancel the ring operation `user_data` it owns (a poller has none).
+    pub(crate) fn request_cancel(&self, user_data: u64) {
+        if let Unparker::Uring(remote) = self {
+            remote.request_cancel(user_data);
+        }
+    }
+
     /// Wakes the worker, or makes its next park return at once.
     pub(crate) fn unpark(&self) {
         match self {

@@ -21,7 +21,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -114,28 +114,30 @@ thread_local! {
     static SPARE: RefCell<Vec<Arc<Op>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Gives back an operation its waiter is done with (it has the result, or no longer wants
-/// it), to be reused by this thread's next submission if nobody else holds it.
-///
-/// Never inlined: a coroutine may move to another thread between two calls in one function,
-/// and the compiler must not reuse the thread-local's address across them.
-#[inline(never)]
-pub(crate) fn recycle(mut op: Arc<Op>) {
-    // Unique: the ring has let go too (the check synchronises with its drop).
-    if Arc::get_mut(&mut op).is_some() {
-        let _ = SPARE.try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            if spare.len() < SPARE_OPS {
-                spare.push(op);
-            }
-        });
+crate::tls_accessor! {
+    /// Gives back an operation its waiter is done with (it has the result, or no longer wants
+    /// it), to be reused by this thread's next submission if nobody else holds it.
+    ///
+    /// Never inlined: a coroutine may move to another thread between two calls in one function,
+    /// and the compiler must not reuse the thread-local's address across them.
+    pub(crate) fn recycle(mut op: Arc<Op>) {
+        // Unique: the ring has let go too (the check synchronises with its drop).
+        if Arc::get_mut(&mut op).is_some() {
+            let _ = SPARE.try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_OPS {
+                    spare.push(op);
+                }
+            });
+        }
     }
 }
 
-/// A finished operation given back on this thread, if there is one.
-#[inline(never)]
-fn reused_op() -> Option<Arc<Op>> {
-    SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten()
+crate::tls_accessor! {
+    /// A finished operation given back on this thread, if there is one.
+    fn reused_op() -> Option<Arc<Op>> {
+        SPARE.try_with(|spare| spare.borrow_mut().pop()).ok().flatten()
+    }
 }
 
 /// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` on receives (Linux 5.19, as the
@@ -193,13 +195,7 @@ impl UringReactor {
         if !ring.params().is_feature_nodrop() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring may drop completions (Linux 5.5)"));
         }
-        // SAFETY: eventfd has no memory-safety preconditions; the result is checked.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor we own.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let eventfd = crate::sys::eventfd()?;
         let remote = Arc::new(UringRemote {
             eventfd,
             notified: AtomicBool::new(false),

@@ -31,17 +31,18 @@ thread_local! {
     static TOKEN: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A number that identifies the calling thread (never 0, never reused).
-#[inline(never)]
-pub(crate) fn thread_token() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let token = TOKEN.get();
-    if token != 0 {
-        return token;
+crate::tls_accessor! {
+    /// A number that identifies the calling thread (never 0, never reused).
+    pub(crate) fn thread_token() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let token = TOKEN.get();
+        if token != 0 {
+            return token;
+        }
+        let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        TOKEN.set(token);
+        token
     }
-    let token = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    TOKEN.set(token);
-    token
 }
 
 /// Access to the worker this thread drives; see the module docs.
@@ -65,57 +66,61 @@ impl Drop for WorkerRef<'_> {
     }
 }
 
-/// The worker this thread drives, if any. Do not keep the guard across a suspension point.
-#[inline(never)]
-pub(crate) fn current_worker<'a>() -> Option<WorkerRef<'a>> {
-    let ptr = WORKER.get();
-    // SAFETY: the pointer is set by a thread while it drives the worker, and the worker is
-    // kept alive by the runtime for as long as any thread may drive it.
-    let worker = unsafe { ptr.as_ref() }?;
-    let (driver, mode) = worker.driver_and_mode();
-    if driver != thread_token() {
-        return None;
-    }
-    match mode {
-        Mode::Sched | Mode::Runtime => Some(WorkerRef { worker, restore_user: false }),
-        // Built only on success: a guard's drop writes the mode back, and a failed attempt
-        // must not write over the state of the thread the worker was handed to.
-        Mode::User => {
-            if worker.enter_runtime() {
-                Some(WorkerRef { worker, restore_user: true })
-            } else {
-                None
-            }
+crate::tls_accessor! {
+    /// The worker this thread drives, if any. Do not keep the guard across a suspension point.
+    pub(crate) fn current_worker<'a>() -> Option<WorkerRef<'a>> {
+        let ptr = WORKER.get();
+        // SAFETY: the pointer is set by a thread while it drives the worker, and the worker is
+        // kept alive by the runtime for as long as any thread may drive it.
+        let worker = unsafe { ptr.as_ref() }?;
+        let (driver, mode) = worker.driver_and_mode();
+        if driver != thread_token() {
+            return None;
         }
-        Mode::Handed => None,
+        match mode {
+            Mode::Sched | Mode::Runtime => Some(WorkerRef { worker, restore_user: false }),
+            // Built only on success: a guard's drop writes the mode back, and a failed attempt
+            // must not write over the state of the thread the worker was handed to.
+            Mode::User => {
+                if worker.enter_runtime() {
+                    Some(WorkerRef { worker, restore_user: true })
+                } else {
+                    None
+                }
+            }
+            Mode::Handed => None,
+        }
     }
 }
 
-/// Whether this thread runs a coroutine whose worker was handed to another thread (the
-/// coroutine held it past the time slice and has not suspended since).
-#[inline(never)]
-pub(crate) fn detached() -> bool {
-    let ptr = WORKER.get();
-    // SAFETY: as in `current_worker`.
-    let Some(worker) = (unsafe { ptr.as_ref() }) else {
-        return false;
-    };
-    let (driver, mode) = worker.driver_and_mode();
-    driver != thread_token() || mode == Mode::Handed
+crate::tls_accessor! {
+    /// Whether this thread runs a coroutine whose worker was handed to another thread (the
+    /// coroutine held it past the time slice and has not suspended since).
+    pub(crate) fn detached() -> bool {
+        let ptr = WORKER.get();
+        // SAFETY: as in `current_worker`.
+        let Some(worker) = (unsafe { ptr.as_ref() }) else {
+            return false;
+        };
+        let (driver, mode) = worker.driver_and_mode();
+        driver != thread_token() || mode == Mode::Handed
+    }
 }
 
-/// The worker whose loop this thread runs, whether or not it drives it right now (its
-/// coroutine may have been handed off with the thread).
-#[inline(never)]
-pub(crate) fn thread_worker<'a>() -> Option<&'a Worker> {
-    let ptr = WORKER.get();
-    // SAFETY: as in `current_worker`.
-    unsafe { ptr.as_ref() }
+crate::tls_accessor! {
+    /// The worker whose loop this thread runs, whether or not it drives it right now (its
+    /// coroutine may have been handed off with the thread).
+    pub(crate) fn thread_worker<'a>() -> Option<&'a Worker> {
+        let ptr = WORKER.get();
+        // SAFETY: as in `current_worker`.
+        unsafe { ptr.as_ref() }
+    }
 }
 
-#[inline(never)]
-pub(crate) fn set_current_worker(worker: *const Worker) {
-    WORKER.set(worker);
+crate::tls_accessor! {
+    pub(crate) fn set_current_worker(worker: *const Worker) {
+        WORKER.set(worker);
+    }
 }
 
 /// The worker this thread drives, for the preemption signal handler.
@@ -177,16 +182,18 @@ pub(crate) fn signal_task() -> Option<NonNull<Header>> {
     TASK.get()
 }
 
-/// The task this thread is running, if any.
-#[inline(never)]
-pub(crate) fn current_task() -> Option<NonNull<Header>> {
-    TASK.get()
+crate::tls_accessor! {
+    /// The task this thread is running, if any.
+    pub(crate) fn current_task() -> Option<NonNull<Header>> {
+        TASK.get()
+    }
 }
 
-/// Sets the running task; returns the previous one.
-#[inline(never)]
-pub(crate) fn set_current_task(task: Option<NonNull<Header>>) -> Option<NonNull<Header>> {
-    TASK.replace(task)
+crate::tls_accessor! {
+    /// Sets the running task; returns the previous one.
+    pub(crate) fn set_current_task(task: Option<NonNull<Header>>) -> Option<NonNull<Header>> {
+        TASK.replace(task)
+    }
 }
 
 /// The runtime the caller belongs to: the running coroutine's (even if its worker was just

@@ -80,10 +80,8 @@ pub(crate) fn freeze(header: &Header) -> bool {
 
     // 1. Who we are, then the new generation's WAITING.
     header.frozen_token.store(me, Ordering::Relaxed);
-    // SAFETY: gettid and pthread_self have no preconditions.
-    header.frozen_tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
-    // SAFETY: as above.
-    header.frozen_thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+    header.frozen_tid.store(crate::sys::gettid(), Ordering::Relaxed);
+    header.frozen_thread.store(crate::sys::pthread_self(), Ordering::Relaxed);
     let generation = (header.frozen.load(Ordering::Relaxed) & !STATE).wrapping_add(STATE + 1);
     let waiting = generation | WAITING;
     header.frozen.store(waiting, Ordering::Release);
@@ -135,10 +133,7 @@ pub(crate) fn freeze(header: &Header) -> bool {
             continue;
         }
         let left = if word == waiting { deadline - now } else { Duration::from_millis(10) };
-        let timeout = libc::timespec { tv_sec: left.as_secs() as libc::time_t, tv_nsec: left.subsec_nanos() as _ };
-        // SAFETY: the word lives in the task header, alive while its coroutine runs; the
-        // timespec lives for the call.
-        unsafe { crate::sys::raw::futex_wait(header.frozen.as_ptr(), word, Some(&timeout)) };
+        crate::sys::raw::futex_wait(&header.frozen, word, Some(left));
     }
 }
 
@@ -158,8 +153,7 @@ pub(crate) fn thaw(worker: &Worker, task: &TaskRef, word: u32) -> bool {
         header.preemptible,
     );
     header.frozen.store(generation | CLAIMED, Ordering::Release);
-    // SAFETY: the word lives in the task header, which `task` keeps alive.
-    unsafe { crate::sys::raw::futex_wake(header.frozen.as_ptr(), 1) };
+    crate::sys::raw::futex_wake(&header.frozen, 1);
     true
 }
 
@@ -168,8 +162,7 @@ pub(crate) fn thaw(worker: &Worker, task: &TaskRef, word: u32) -> bool {
 pub(crate) fn release(task: &TaskRef, word: u32) {
     let header = task.header();
     if header.frozen.compare_exchange(word, (word & !STATE) | NONE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-        // SAFETY: as in `thaw`.
-        unsafe { crate::sys::raw::futex_wake(header.frozen.as_ptr(), 1) };
+        crate::sys::raw::futex_wake(&header.frozen, 1);
     }
 }
 
@@ -178,20 +171,22 @@ std::thread_local! {
     static BASE_MASK: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
-/// Records the calling carrier thread's signal mask, for [`in_signal_handler`].
-#[inline(never)]
-pub(crate) fn record_signal_mask() {
-    BASE_MASK.set(crate::sys::raw::signal_mask());
+crate::tls_accessor! {
+    /// Records the calling carrier thread's signal mask, for [`in_signal_handler`].
+    pub(crate) fn record_signal_mask() {
+        BASE_MASK.set(crate::sys::raw::signal_mask());
+    }
 }
 
-/// Whether the calling thread looks to be inside a signal handler: its signal mask differs
-/// from the one it started with (a handler runs with its signal blocked, unless installed
-/// with `SA_NODEFER`). A mask changed on purpose by the program reads the same way; the
-/// caller then only skips an optional switch. Costs a system call: for rare paths.
-#[inline(never)]
-pub(crate) fn in_signal_handler() -> bool {
-    match (BASE_MASK.get(), crate::sys::raw::signal_mask()) {
-        (Some(base), Some(now)) => base != now,
-        _ => false,
+crate::tls_accessor! {
+    /// Whether the calling thread looks to be inside a signal handler: its signal mask differs
+    /// from the one it started with (a handler runs with its signal blocked, unless installed
+    /// with `SA_NODEFER`). A mask changed on purpose by the program reads the same way; the
+    /// caller then only skips an optional switch. Costs a system call: for rare paths.
+    pub(crate) fn in_signal_handler() -> bool {
+        match (BASE_MASK.get(), crate::sys::raw::signal_mask()) {
+            (Some(base), Some(now)) => base != now,
+            _ => false,
+        }
     }
 }

@@ -388,10 +388,8 @@ impl Worker {
 
     /// A new thread starts driving this worker.
     pub(crate) fn adopt(&self) {
-        // SAFETY: pthread_self has no preconditions.
-        self.thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
-        // SAFETY: gettid has no preconditions.
-        self.tid.store(unsafe { libc::gettid() }, Ordering::Release);
+        self.thread.store(crate::sys::pthread_self(), Ordering::Release);
+        self.tid.store(crate::sys::gettid(), Ordering::Release);
         self.set_mode(Mode::Sched);
     }
 

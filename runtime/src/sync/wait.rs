@@ -57,25 +57,27 @@ thread_local! {
     static SEED: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A cheap random number below `n` (a per-thread xorshift), for `select!`'s fair start.
-fn random_below(n: usize) -> usize {
-    // During thread exit the seed is gone: start at the first arm then.
-    SEED.try_with(|seed| {
-        let mut x = seed.get();
-        if x == 0 {
-            // Different per thread and per run: the thread-local's address and the clock.
-            let clock =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-            x = (seed as *const Cell<u64> as u64) ^ clock ^ 0x9e37_79b9_7f4a_7c15;
-            x |= 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        seed.set(x);
-        (x % n as u64) as usize
-    })
-    .unwrap_or(0)
+crate::tls_accessor! {
+    /// A cheap random number below `n` (a per-thread xorshift), for `select!`'s fair start.
+    fn random_below(n: usize) -> usize {
+        // During thread exit the seed is gone: start at the first arm then.
+        SEED.try_with(|seed| {
+            let mut x = seed.get();
+            if x == 0 {
+                // Different per thread and per run: the thread-local's address and the clock.
+                let clock =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                x = (seed as *const Cell<u64> as u64) ^ clock ^ 0x9e37_79b9_7f4a_7c15;
+                x |= 1;
+            }
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            seed.set(x);
+            (x % n as u64) as usize
+        })
+        .unwrap_or(0)
+    }
 }
 
 /// Runs whichever of `arms` can complete first and returns its index, or `None` once the

@@ -50,18 +50,20 @@ thread_local! {
     static SPARE: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
 }
 
-/// Takes this thread's spare waiter. Not inlined: a coroutine may resume on another thread
-/// between two uses, and the thread-local's address must be looked up afresh each time.
-#[inline(never)]
-fn take_spare() -> Option<Arc<Waiter>> {
-    // During thread exit (a wait in another thread-local's destructor) there is none.
-    SPARE.try_with(std::cell::Cell::take).ok().flatten()
+crate::tls_accessor! {
+    /// Takes this thread's spare waiter. Not inlined: a coroutine may resume on another thread
+    /// between two uses, and the thread-local's address must be looked up afresh each time.
+    fn take_spare() -> Option<Arc<Waiter>> {
+        // During thread exit (a wait in another thread-local's destructor) there is none.
+        SPARE.try_with(std::cell::Cell::take).ok().flatten()
+    }
 }
 
-#[inline(never)]
-fn put_spare(waiter: Arc<Waiter>) {
-    // A destroyed thread-local (thread exit) just lets the waiter go.
-    let _ = SPARE.try_with(|spare| spare.set(Some(waiter)));
+crate::tls_accessor! {
+    fn put_spare(waiter: Arc<Waiter>) {
+        // A destroyed thread-local (thread exit) just lets the waiter go.
+        let _ = SPARE.try_with(|spare| spare.set(Some(waiter)));
+    }
 }
 
 /// One waiting party (named by [`Arm`](super::wait::Arm); opaque outside the runtime).

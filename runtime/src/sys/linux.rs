@@ -246,3 +246,129 @@ pub(crate) fn thread_stack_limit() -> Option<usize> {
         ok.then(|| addr as usize + guard.max(page_size()))
     }
 }
+
+/// A new eventfd, non-blocking and close-on-exec, counting from 0.
+pub(crate) fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // eventfd has no memory-safety preconditions.
+    let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// The current time of `clock` (`None` if the kernel does not know the clock).
+pub(crate) fn clock_now(clock: libc::clockid_t) -> Option<libc::timespec> {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid out-pointer. clock_gettime is not hooked (it goes to the vDSO).
+    (unsafe { libc::clock_gettime(clock, &mut now) } == 0).then_some(now)
+}
+
+/// Registers `child` to run in the child of every later `fork` (`pthread_atfork`).
+/// Fails only for want of memory.
+pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: a plain function that lives as long as the process; no prepare or parent
+    // handler.
+    match unsafe { libc::pthread_atfork(None, None, Some(child)) } {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// The calling thread's `pthread_t`, as a number.
+pub(crate) fn pthread_self() -> u64 {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+/// The calling thread's kernel thread id.
+pub(crate) fn gettid() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
+}
+
+/// Sends `sig` to the thread `thread` (a `pthread_t` from [`pthread_self`]). Returns whether
+/// it was sent.
+///
+/// # Safety
+///
+/// `thread` must be a live thread of this process (a `pthread_t` of a thread that exited may
+/// have been reused or freed), and `sig`'s disposition must be one the caller expects.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
+pub(crate) unsafe fn pthread_kill(thread: u64, sig: libc::c_int) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::pthread_kill(thread as libc::pthread_t, sig) == 0 }
+}
+
+/// Sends `sig` to the thread of this process with kernel id `tid`, if it still exists (a
+/// reused id reaches another of our threads, never another process's).
+///
+/// # Signal safety
+///
+/// Two system calls.
+pub(crate) fn tgkill(tid: i32, sig: libc::c_int) {
+    // SAFETY: plain integers; the signal goes to a thread of this process only.
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, sig) };
+}
+
+/// The signature of a `SA_SIGINFO` signal handler.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
+pub(crate) type SignalHandler = unsafe extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+
+/// Installs `handler` for `sig` with `SA_SIGINFO | SA_ONSTACK | SA_RESTART` and an empty mask.
+///
+/// # Safety
+///
+/// `handler` must be async-signal-safe and cope with every delivery of `sig` in this process
+/// (replacing the signal's disposition affects every thread).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // signal preemption is x86_64 only
+pub(crate) unsafe fn install_signal_handler(sig: libc::c_int, handler: SignalHandler) -> io::Result<()> {
+    // SAFETY: sigaction is plain data; all-zero is a valid value, and we fill in what we rely on.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    // SAFETY: `sa_mask` is a valid sigset_t owned by `action`.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // `action` is valid; the caller vouches for the handler.
+    syscall!(sigaction(sig, &action, ptr::null_mut())).map(drop)
+}
+
+/// The x86_64 extended state components this process may use (`ARCH_GET_XCOMP_PERM`, Linux
+/// 5.16), or `None` if the kernel does not know the request.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn xcomp_permitted() -> Option<u64> {
+    const ARCH_GET_XCOMP_PERM: libc::c_long = 0x1022;
+    let mut permitted: u64 = 0;
+    // SAFETY: the call writes one u64 to the pointer we pass.
+    let ok = unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &raw mut permitted) } == 0;
+    ok.then_some(permitted)
+}
+
+/// Calls `each(name, lo, hi)` for every executable loaded segment of every object the loader
+/// has mapped, `name` being the object's file name without its folder ("" for the program).
+///
+/// Ordinary context only: `dl_iterate_phdr` takes the loader's lock.
+pub(crate) fn each_executable_segment(each: &mut dyn FnMut(&str, usize, usize)) {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: the loader passes a valid info for each object, and `data` is the closure
+        // passed below.
+        let (info, each) = unsafe { (&*info, &mut *data.cast::<&mut dyn FnMut(&str, usize, usize)>()) };
+        let name = if info.dlpi_name.is_null() {
+            ""
+        } else {
+            // SAFETY: a NUL-terminated name owned by the loader.
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_str().unwrap_or("")
+        };
+        let base = name.rsplit('/').next().unwrap_or("");
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: `dlpi_phnum` headers follow `dlpi_phdr`.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+                let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                each(base, lo, lo + ph.p_memsz as usize);
+            }
+        }
+        0
+    }
+    let mut each = each;
+    // SAFETY: `visit` matches the expected signature, and `each` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut each).cast()) };
+}
