@@ -602,6 +602,15 @@ fn answer<S: Transport>(
             // Short of what the head announced: the connection cannot carry another message.
             Ok(keep_alive && writer.left == 0)
         }
+        Body::File(ref file) if !no_body => {
+            head(out, cache, (&resp, known), date, version, keep_alive, Some(file.len as usize), false);
+            if is_head {
+                return Ok(keep_alive);
+            }
+            let Body::File(file) = resp.body else { unreachable!() };
+            clock.sent += crate::sendfile::send_file(stream, out, file, limits, |s, d| send(s, clock, limits, d))?;
+            Ok(keep_alive)
+        }
         ref body => {
             let bytes: &[u8] = match body {
                 Body::Bytes(b) => b,

@@ -18,6 +18,8 @@ pub(crate) enum Body {
     Stream(StreamFn),
     /// Exactly this many bytes, written by the function as it goes.
     Sized(u64, StreamFn),
+    /// Part of a file (`StaticFiles`), copied to the socket by the kernel where it can be.
+    File(crate::sendfile::FileBody),
 }
 
 /// A per-thread stack of emptied byte buffers kept for reuse, the last given back on top.
