@@ -45,23 +45,30 @@ pub(crate) fn send_file<S: Transport>(
         encrypted(stream, out, body, &mut send)?;
         return Ok(0);
     }
-    // The whole body within the write time-out plus the time its bytes take at the minimum
-    // send rate (the limit `send` applies to its writes); each wait within the write time-out.
-    let rate = Duration::from_secs(body.len.checked_div(limits.min_send_rate).unwrap_or(0));
+    // Each wait within the write time-out, and all of them no later than the minimum send
+    // rate allows for the bytes sent so far (the limits `send` applies to its writes).
     let began = Instant::now();
-    let overall = began.checked_add(limits.write_timeout.saturating_add(rate));
-    let deadline = || {
-        let each = Instant::now().checked_add(limits.write_timeout);
-        match (each, overall) {
+    let deadline = |sent: u64| -> io::Result<Option<Instant>> {
+        let now = Instant::now();
+        let each = now.checked_add(limits.write_timeout);
+        if limits.min_send_rate == 0 {
+            return Ok(each);
+        }
+        let allowed = limits.write_timeout.saturating_add(Duration::from_secs(sent / limits.min_send_rate));
+        let overall = began.checked_add(allowed);
+        if overall.is_some_and(|o| o <= now) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the client takes its answers too slowly"));
+        }
+        Ok(match (each, overall) {
             (Some(e), Some(o)) => Some(e.min(o)),
             (e, o) => e.or(o),
-        }
+        })
     };
     let socket = stream.tcp().as_fd();
     let more = if body.len > 0 { crate::sys::MSG_MORE } else { 0 };
     let mut head: &[u8] = out;
     while !head.is_empty() {
-        match oc_runtime::io::send(socket, head, more, deadline()) {
+        match oc_runtime::io::send(socket, head, more, deadline(0)?) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => head = &head[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -85,7 +92,7 @@ pub(crate) fn send_file<S: Transport>(
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                oc_runtime::io::wait(socket, oc_runtime::io::Interest::Writable, deadline())?;
+                oc_runtime::io::wait(socket, oc_runtime::io::Interest::Writable, deadline(offset - body.start)?)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
