@@ -64,7 +64,7 @@ thread_local! {
 /// Never inlined: a coroutine may move to another thread between two calls in one function,
 /// and the compiler must not reuse the thread-local's address across them.
 #[inline(never)]
-fn spare_body() -> Vec<u8> {
+pub(crate) fn spare_body() -> Vec<u8> {
     SPARE.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
 }
 
