@@ -407,9 +407,8 @@ fn exchange(
     // them), so UTF-8.
     let name_of = |f: &Field| std::str::from_utf8(&buf[f.name.0..f.name.0 + f.name.1]).unwrap_or("");
     let value_of = |f: &Field| &buf[f.value.0..f.value.0 + f.value.1];
-    let named = connection_options(
-        fields.iter().filter(|f| name_of(f).eq_ignore_ascii_case("connection")).map(|f| value_of(f)),
-    );
+    let named =
+        connection_options(fields.iter().filter(|f| name_of(f).eq_ignore_ascii_case("connection")).map(&value_of));
     let mut keep = version_1_1 && !named.iter().any(|o| o == "close");
     let mut length: Option<u64> = None;
     let mut chunked = None;
