@@ -244,7 +244,8 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
         }
         if end == 0 {
             // Between requests (once the answers are sent): the server may close us now.
-            if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() || server.stopping() {
+            if state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err() || server.closes_idle()
+            {
                 let _ = send(&mut stream, &mut clock, limits, &out);
                 return;
             }
@@ -341,7 +342,7 @@ fn serve_with<S: Transport, const STREAMS: bool>(mut stream: S, server: &Shared,
                     woken_early = true;
                     if claimed
                         && (state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err()
-                            || server.stopping())
+                            || server.closes_idle())
                     {
                         return;
                     }

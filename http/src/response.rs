@@ -196,6 +196,20 @@ impl Response {
         self.status
     }
 
+    /// The length of the body as set, where it is known before it is sent: bytes, a static
+    /// body, a sized stream or a file (`None` for a stream of unknown length). What goes on
+    /// the wire may be less: none for `HEAD`, a `204` or a `304`.
+    pub fn body_len(&self) -> Option<u64> {
+        match &self.body {
+            Body::Empty => Some(0),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::Static(b) => Some(b.len() as u64),
+            Body::Stream(_) => None,
+            Body::Sized(len, _) => Some(*len),
+            Body::File(file) => Some(file.len),
+        }
+    }
+
     /// The first value of header `name` (case-insensitive).
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_ref())
