@@ -8,7 +8,7 @@
 //!    cancelled in an accept: on io_uring a cancellation that races with the accept's
 //!    completion would unwind past the accepted socket, which nobody would then serve or close
 //!    (a client's request on it would go unanswered until its own time-out).
-//! 2. Idle connections (waiting for their next request) are given `LINGER` (at most half the
+//! 2. Idle connections (waiting for their next request) are given `LINGER` (at most a quarter of the
 //!    grace period) for it: a client may have written it before it could know of the shutdown,
 //!    and a request written and then dropped is a failure the client cannot tell from a lost
 //!    one. A request that arrives is answered with `Connection: close`, and the connection
@@ -407,7 +407,7 @@ impl ServerHandle {
         // ones see `stopping` after their requests.
         // Busy ones that answered with keep-alive before the shutdown began go idle, and wait
         // too.
-        let linger_end = Instant::now() + LINGER.min(grace / 2);
+        let linger_end = Instant::now() + LINGER.min(grace / 4);
         while Instant::now() < linger_end && self.connections() > 0 {
             oc_runtime::sleep(Duration::from_millis(5));
         }
