@@ -6,24 +6,23 @@
 //! too) lies under the root. Dotfiles (a segment starting with `.`, in the request or in the
 //! resolved path) are not served unless asked for.
 //!
-//! File contents are read with `oc_runtime::fs::File` (through the worker's io_uring ring
-//! where there is one, so a read that misses the page cache suspends only the coroutine). The
-//! path's lookup (a `stat`, the `open`, an `fstat` and reading the opened file's name back)
-//! are plain system calls: the runtime has no ring operations for them. They are answered
-//! from the kernel's caches for a file served before, and block the worker only on a slow
-//! file system (see `docs/caveats.md`).
+//! A path is first opened beneath the root's descriptor with `openat2`, no symbolic link
+//! followed and no step out of the root allowed (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`):
+//! what opens is then the path asked for, checked already, and one `fstat` follows. A path
+//! with a symbolic link on it (or a kernel without `openat2`) takes the slower way: `stat`,
+//! `open` following links, `fstat`, and the opened file's real path read back from `/proc`
+//! and checked. These are plain system calls (the runtime has no ring operations for them),
+//! answered from the kernel's caches for a file served before; they block the worker only on
+//! a slow file system (see `docs/caveats.md`). The body is sent by `sendfile.rs`.
 
-use std::os::fd::AsRawFd;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
+use crate::sendfile::FileBody;
 use crate::{Request, Response};
-
-/// Files larger than this are streamed (64 KiB at a time, written as read) instead of read
-/// whole: a response held whole would count against no limit of the connection's, and a
-/// client that pipelines requests for a large file without reading would hold a copy per
-/// request until it reads.
-const READ_WHOLE: u64 = 64 * 1024;
 
 /// Serves the files under a directory. Mount it on a wildcard route:
 ///
@@ -34,15 +33,35 @@ const READ_WHOLE: u64 = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct StaticFiles {
     root: PathBuf,
+    /// The root, open (`None` if it could not be opened when made): paths are looked up
+    /// beneath it.
+    dir: Option<Arc<OwnedFd>>,
     index: String,
     dotfiles: bool,
+}
+
+/// A file opened to be served: the file, its metadata, and its path (for its media type).
+struct Opened {
+    file: std::fs::File,
+    meta: std::fs::Metadata,
+    path: PathBuf,
+}
+
+/// How a lookup beneath the root ended short of a file.
+enum Missed {
+    /// Not served: this status.
+    Status(u16),
+    /// Something on the way is a symbolic link (or the kernel cannot look up beneath a
+    /// directory): the lookup that resolves links and checks where they lead decides.
+    Links,
 }
 
 impl StaticFiles {
     /// Serves `root` (resolved once, now; a missing root serves nothing).
     pub fn new(root: impl AsRef<Path>) -> StaticFiles {
         let root = std::fs::canonicalize(root.as_ref()).unwrap_or_else(|_| root.as_ref().to_path_buf());
-        StaticFiles { root, index: "index.html".to_owned(), dotfiles: false }
+        let dir = crate::sys::open_dir(&root).ok().map(Arc::new);
+        StaticFiles { root, dir, index: "index.html".to_owned(), dotfiles: false }
     }
 
     /// The file served for a directory (default `index.html`).
@@ -64,22 +83,76 @@ impl StaticFiles {
     }
 
     /// Opens the file `req` asks for, if it is a regular file under the root (the index file
-    /// of a directory): the file, its metadata and its real path.
-    fn open(&self, req: &Request) -> Result<(oc_runtime::fs::File, std::fs::Metadata, PathBuf), u16> {
+    /// of a directory).
+    fn open(&self, req: &Request) -> Result<Opened, u16> {
+        let decoded;
         let wanted = match req.param("path") {
-            Some(p) => p.to_owned(),
-            None => crate::request::percent_decode(req.path(), false),
+            Some(p) => p,
+            None => {
+                decoded = crate::request::percent_decode(req.path(), false);
+                decoded.as_str()
+            }
         };
         if wanted.contains('\0') {
             return Err(400);
         }
-        let mut path = self.root.clone();
-        for c in Path::new(&wanted).components() {
+        // The path below the root, every segment a name (no `..`), none hidden.
+        let mut relative = PathBuf::new();
+        for c in Path::new(wanted).components() {
             match c {
                 Component::Normal(part) if self.hidden(part) => return Err(404),
-                Component::Normal(part) => path.push(part),
+                Component::Normal(part) => relative.push(part),
                 Component::RootDir | Component::CurDir => {}
                 Component::ParentDir | Component::Prefix(_) => return Err(404),
+            }
+        }
+        match self.open_beneath(relative) {
+            Ok(opened) => Ok(opened),
+            Err(Missed::Status(status)) => Err(status),
+            Err(Missed::Links) => self.open_resolved(Path::new(wanted)),
+        }
+    }
+
+    /// Opens `relative` beneath the root with no symbolic link followed (`openat2`): what
+    /// opens is the path asked for, which has been checked already, so no path is read back.
+    /// One lookup and one `fstat` (two of each for an index file).
+    fn open_beneath(&self, mut relative: PathBuf) -> Result<Opened, Missed> {
+        let dir = self.dir.as_ref().ok_or(Missed::Links)?;
+        let open = |path: &Path| -> Result<(std::fs::File, std::fs::Metadata), Missed> {
+            let name = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+            let name = CString::new(name.as_os_str().as_encoded_bytes()).map_err(|_| Missed::Status(400))?;
+            let file = match crate::sys::open_beneath(dir.as_fd(), &name) {
+                Ok(fd) => std::fs::File::from(fd),
+                Err(e) if crate::sys::link_refused(&e) => return Err(Missed::Links),
+                Err(_) => return Err(Missed::Status(404)),
+            };
+            let meta = file.metadata().map_err(|_| Missed::Status(404))?;
+            Ok((file, meta))
+        };
+        let (mut file, mut meta) = open(&relative)?;
+        if meta.is_dir() {
+            // A directory is served by its index file (not hidden, not a link either).
+            if self.hidden(std::ffi::OsStr::new(&self.index)) {
+                return Err(Missed::Status(404));
+            }
+            relative.push(&self.index);
+            (file, meta) = open(&relative)?;
+        }
+        // Anything other than a regular file (a FIFO, a device) is not found.
+        if !meta.is_file() {
+            return Err(Missed::Status(404));
+        }
+        Ok(Opened { file, meta, path: relative })
+    }
+
+    /// Opens `wanted` under the root, symbolic links followed, and serves it only if the file
+    /// actually opened (read back from `/proc`) lies under the root and is no dotfile there.
+    #[cold]
+    fn open_resolved(&self, wanted: &Path) -> Result<Opened, u16> {
+        let mut path = self.root.clone();
+        for c in wanted.components() {
+            if let Component::Normal(part) = c {
+                path.push(part);
             }
         }
         // A directory is served by its index file. Anything other than a regular file or a
@@ -90,7 +163,7 @@ impl StaticFiles {
         } else if !meta.is_file() {
             return Err(404);
         }
-        let file = oc_runtime::fs::File::open(&path).map_err(|_| 404u16)?;
+        let file = std::fs::File::open(&path).map_err(|_| 404u16)?;
         let meta = file.metadata().map_err(|_| 404u16)?;
         if !meta.is_file() {
             return Err(404);
@@ -102,13 +175,13 @@ impl StaticFiles {
         if inside.components().any(|c| matches!(c, Component::Normal(part) if self.hidden(part))) {
             return Err(404);
         }
-        Ok((file, meta, real))
+        Ok(Opened { file, meta, path: real })
     }
 }
 
 /// The real path of the open `file`, opened as `path`: read back from `/proc` (the file itself,
 /// whatever happened to the path since), or else resolved anew.
-fn opened_path(file: &oc_runtime::fs::File, path: &Path) -> Option<PathBuf> {
+fn opened_path(file: &std::fs::File, path: &Path) -> Option<PathBuf> {
     match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
         Ok(real) if real.is_absolute() => Some(real),
         _ => std::fs::canonicalize(path).ok(),
@@ -117,7 +190,7 @@ fn opened_path(file: &oc_runtime::fs::File, path: &Path) -> Option<PathBuf> {
 
 impl crate::Handler for StaticFiles {
     fn call(&self, req: &Request) -> Response {
-        let (file, meta, path) = match self.open(req) {
+        let Opened { file, meta, path } = match self.open(req) {
             Ok(opened) => opened,
             Err(status) => return Response::error(status),
         };
@@ -167,35 +240,10 @@ impl crate::Handler for StaticFiles {
         if status == 206 {
             resp = resp.header("Content-Range", format!("bytes {start}-{}/{len}", end.saturating_sub(1)));
         }
-        if end - start <= READ_WHOLE {
-            let mut body = vec![0u8; (end - start) as usize];
-            let mut filled = 0;
-            while filled < body.len() {
-                match file.read_at(&mut body[filled..], start + filled as u64) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(_) => return Response::error(500),
-                }
-            }
-            body.truncate(filled);
-            resp.body(body)
-        } else {
-            let stream = Response::stream_sized(end - start, move |w| {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut pos = start;
-                while pos < end {
-                    let want = ((end - pos) as usize).min(buf.len());
-                    let n = file.read_at(&mut buf[..want], pos)?;
-                    if n == 0 {
-                        break;
-                    }
-                    w.write_all(&buf[..n])?;
-                    pos += n as u64;
-                }
-                Ok(())
-            });
-            Response { status: resp.status, headers: resp.headers, body: stream.body }
-        }
+        // Sent by the connection: copied by the kernel over plain TCP, read and written over
+        // TLS (`sendfile.rs`).
+        resp.body = crate::response::Body::File(FileBody { file: file.into(), start, len: end - start });
+        resp
     }
 }
 

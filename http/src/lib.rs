@@ -47,6 +47,7 @@ pub mod proxy;
 mod request;
 mod response;
 mod router;
+mod sendfile;
 mod server;
 mod sys;
 mod tls;

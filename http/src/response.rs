@@ -18,6 +18,8 @@ pub(crate) enum Body {
     Stream(StreamFn),
     /// Exactly this many bytes, written by the function as it goes.
     Sized(u64, StreamFn),
+    /// Part of a file (`StaticFiles`), copied to the socket by the kernel where it can be.
+    File(crate::sendfile::FileBody),
 }
 
 /// A per-thread stack of emptied byte buffers kept for reuse, the last given back on top.
@@ -62,7 +64,7 @@ oc_runtime::tls_accessor! {
     ///
     /// Never inlined: a coroutine may move to another thread between two calls in one function,
     /// and the compiler must not reuse the thread-local's address across them.
-    fn spare_body() -> Vec<u8> {
+    pub(crate) fn spare_body() -> Vec<u8> {
         SPARE.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(128))
     }
 }
@@ -194,6 +196,20 @@ impl Response {
     /// The status code.
     pub fn status_code(&self) -> u16 {
         self.status
+    }
+
+    /// The length of the body as set, where it is known before it is sent: bytes, a static
+    /// body, a sized stream or a file (`None` for a stream of unknown length). What goes on
+    /// the wire may be less: none for `HEAD`, a `204` or a `304`.
+    pub fn body_len(&self) -> Option<u64> {
+        match &self.body {
+            Body::Empty => Some(0),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::Static(b) => Some(b.len() as u64),
+            Body::Stream(_) => None,
+            Body::Sized(len, _) => Some(*len),
+            Body::File(file) => Some(file.len),
+        }
     }
 
     /// The first value of header `name` (case-insensitive).

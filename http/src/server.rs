@@ -8,10 +8,16 @@
 //!    cancelled in an accept: on io_uring a cancellation that races with the accept's
 //!    completion would unwind past the accepted socket, which nobody would then serve or close
 //!    (a client's request on it would go unanswered until its own time-out).
-//! 2. Idle connections (waiting for their next request, none of it received) are closed at
-//!    once; one whose next request the kernel already holds is served as busy. Busy ones finish
-//!    the requests they have received, answer with `Connection: close`, and close.
-//! 3. Past the grace period, whatever is still open is cancelled.
+//! 2. Idle connections (waiting for their next request) are given `LINGER` (at most a quarter of the
+//!    grace period) for it: a client may have written it before it could know of the shutdown,
+//!    and a request written and then dropped is a failure the client cannot tell from a lost
+//!    one. A request that arrives is answered with `Connection: close`, and the connection
+//!    ends. Busy ones finish the requests they have received, answer the same way, and close;
+//!    one that answered with keep-alive before the shutdown began waits like an idle one.
+//! 3. Then the connections still idle are closed (one whose next request the kernel already
+//!    holds is served as busy): a client that sends later sees the close first, as it would
+//!    at an idle time-out.
+//! 4. Past the grace period, whatever is still open is cancelled.
 
 use std::collections::HashMap;
 use std::io;
@@ -38,6 +44,8 @@ pub(crate) struct Shared {
     /// Bytes of connections' receive buffers beyond the usual size (`Limits::max_body_memory`).
     pub(crate) body_memory: AtomicUsize,
     stopping: AtomicBool,
+    /// A shutdown leaves idle connections open for a request on its way (its step 2).
+    lingering: AtomicBool,
     slots: Slots,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Connection>>,
@@ -46,6 +54,14 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Whether the connection, between two requests, closes now: the server is stopping and
+    /// no longer waits for requests on their way. (A connection that answered its last
+    /// request with keep-alive before the shutdown began waits for the next one while the
+    /// shutdown lingers, and answers it with `Connection: close`.)
+    pub(crate) fn closes_idle(&self) -> bool {
+        self.stopping() && !self.lingering.load(Ordering::Acquire)
     }
 }
 
@@ -203,6 +219,13 @@ impl Server {
         self
     }
 
+    /// Listens on an existing listener too, speaking TLS with `tls` (a listener made with
+    /// options of its own, such as `reuse_port`).
+    pub fn listener_tls(mut self, listener: TcpListener, tls: crate::TlsConfig) -> Server {
+        self.listeners.push((listener, Some(tls)));
+        self
+    }
+
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
@@ -218,6 +241,7 @@ impl Server {
             limits: self.limits,
             body_memory: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            lingering: AtomicBool::new(false),
             slots: Slots::new(max),
             next_id: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
@@ -321,6 +345,10 @@ fn serve_tls(mut stream: TcpStream, tls: crate::TlsConfig, accepted: Instant, sh
     conn::serve(crate::tls::TlsStream::new(session, stream, shared.limits.header_timeout), shared, state);
 }
 
+/// How long a shutdown leaves idle connections open for a request already on its way (step 2
+/// of the shutdown): long enough for a client that was sending as the shutdown began.
+const LINGER: Duration = Duration::from_secs(1);
+
 /// A running server.
 pub struct ServerHandle {
     shared: Arc<Shared>,
@@ -360,6 +388,7 @@ impl ServerHandle {
     /// connection ended within `grace`.
     pub fn shutdown(&self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
+        self.shared.lingering.store(true, Ordering::Release);
         self.shared.stopping.store(true, Ordering::Release);
         let acceptors = std::mem::take(&mut *self.acceptors.lock().unwrap_or_else(|e| e.into_inner()));
         // An acceptor waiting for a slot sees `stopping` now; one in an accept sees it fail.
@@ -374,9 +403,18 @@ impl ServerHandle {
         for (a, _) in acceptors {
             let _ = a.join();
         }
-        // Idle connections close now; busy ones see `stopping` after their requests. A
-        // connection whose next request the kernel has received is not idle, though its
-        // coroutine has not read it yet: it answers it (with `Connection: close`) and ends.
+        // Idle connections are given a moment for a request already on its way (step 2); busy
+        // ones see `stopping` after their requests.
+        // Busy ones that answered with keep-alive before the shutdown began go idle, and wait
+        // too.
+        let linger_end = Instant::now() + LINGER.min(grace / 4);
+        while Instant::now() < linger_end && self.connections() > 0 {
+            oc_runtime::sleep(Duration::from_millis(5));
+        }
+        self.shared.lingering.store(false, Ordering::Release);
+        // Then the idle ones close. A connection whose next request the kernel has received
+        // is not idle, though its coroutine has not read it yet: it answers it (with
+        // `Connection: close`) and ends.
         for (state, handle, fd) in self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()).values() {
             if state.load(Ordering::Acquire) == IDLE && crate::sys::has_pending_bytes(*fd) {
                 continue;

@@ -283,8 +283,18 @@ fn symlinked_index_files_and_dotfiles_are_not_served() {
         std::fs::write(root.join(".git/config"), "top secret config").unwrap();
         std::fs::write(root.join("docs/.hidden.txt"), "top secret hidden").unwrap();
         std::os::unix::fs::symlink(root.join(".env"), root.join("env.txt")).unwrap();
-        // A link inside the root to a file inside it is fine.
+        // A link inside the root to a file inside it is fine, absolute or relative, and so
+        // is a file under a linked directory inside the root.
         std::os::unix::fs::symlink(root.join("docs/guide.txt"), root.join("guide-link.txt")).unwrap();
+        std::os::unix::fs::symlink("docs/guide.txt", root.join("guide-relative.txt")).unwrap();
+        std::os::unix::fs::symlink("docs", root.join("docs-link")).unwrap();
+        // Relative links that climb out of the root, to a file and to a directory.
+        std::os::unix::fs::symlink("../secret.txt", root.join("up.txt")).unwrap();
+        std::os::unix::fs::symlink("../outside", root.join("up-dir")).unwrap();
+        // A FIFO: not a regular file (and its open must not block the worker).
+        let fifo = std::ffi::CString::new(root.join("pipe.txt").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: `fifo` is a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
         let router = Router::new()
             .get("/static/*path", StaticFiles::new(&root))
             .get("/dot/*path", StaticFiles::new(&root).dotfiles(true));
@@ -303,12 +313,19 @@ fn symlinked_index_files_and_dotfiles_are_not_served() {
             "/static/env.txt",
             "/dot/sub/",
             "/dot/elsewhere/",
+            "/static/up.txt",
+            "/static/up-dir/",
+            "/static/up-dir/index.html",
+            "/static/pipe.txt",
+            "/static/docs-link/.hidden.txt",
         ] {
             let r = get(target);
             assert_eq!(r.status, 404, "{target}: {}", r.text());
             assert!(!r.text().contains("top secret"), "{target} leaked");
         }
         assert_eq!(get("/static/guide-link.txt").text(), "0123456789abcdefghij");
+        assert_eq!(get("/static/guide-relative.txt").text(), "0123456789abcdefghij");
+        assert_eq!(get("/static/docs-link/guide.txt").text(), "0123456789abcdefghij");
         assert_eq!(get("/static/").text(), "<h1>home</h1>");
         // Dotfiles when asked for; links out of the root never.
         assert_eq!(get("/dot/.env").text(), "top secret env");

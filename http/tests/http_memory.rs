@@ -177,6 +177,46 @@ fn a_client_that_takes_a_long_answer_too_slowly_is_let_go() {
 }
 
 #[test]
+fn a_client_that_takes_a_large_file_too_slowly_is_let_go() {
+    // A 256 MiB static file (sparse: it takes no disk), copied by the kernel (`sendfile`),
+    // taken 256 KiB every 250 ms: the limits of a streamed answer hold for it too.
+    let dir = std::env::temp_dir().join(format!("oc-http-memory-slow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::File::create(dir.join("sparse.bin")).unwrap().set_len(256 * MIB as u64).unwrap();
+    support::each_backend(|backend| {
+        let router = Router::new().get("/*path", StaticFiles::new(&dir));
+        let mut limits = Limits::default();
+        limits.write_timeout = Duration::from_secs(3);
+        limits.min_send_rate = 4 << 20;
+        let (rt, server, addr) = support::server_with(router, limits);
+        let mut s = connect(addr);
+        s.write_all(b"GET /sparse.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let start = Instant::now();
+        let mut got = 0usize;
+        let mut piece = vec![0u8; 64 << 10];
+        while got == 0 {
+            got += s.read(&mut piece).unwrap();
+        }
+        while server.connections() > 0 && start.elapsed() < Duration::from_secs(40) {
+            let mut burst = 0;
+            while burst < 256 << 10 {
+                match s.read(&mut piece) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => burst += n,
+                }
+            }
+            got += burst;
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let open = server.connections();
+        assert_eq!(open, 0, "{backend:?}: still sending after {:?} ({got} bytes taken)", start.elapsed());
+        assert!(got < 128 * MIB, "{backend:?}: {got} bytes");
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(5))));
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn request_debug_shows_the_request_and_nothing_of_other_connections() {
     // A handler that logs `{req:?}`. One client sends a secret in a long head; others then
     // send short requests on new connections, whose buffers may be the first's, recycled.

@@ -89,6 +89,48 @@ fn a_slow_upstream_is_504_after_the_read_time_out() {
     });
 }
 
+/// A listener whose accept queue is full and never accepted from: a connection attempt to it
+/// gets no answer to its SYN, and waits until it times out. The listener and the connections
+/// that fill its queue are returned, to be kept while it is used.
+fn unanswering_listener() -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filling = Vec::new();
+    // Connections complete while the queue has room; the first that does not shows it full.
+    for _ in 0..16 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let full = s.connect_timeout(&addr, Duration::from_millis(200)).is_err();
+        filling.push(s);
+        if full {
+            return (listener, filling);
+        }
+    }
+    panic!("the accept queue of a listener with backlog 0 took 16 connections");
+}
+
+#[test]
+fn an_upstream_that_does_not_answer_the_connect_is_504_after_the_connect_time_out() {
+    each_backend(|_| {
+        let rt = runtime();
+        let (listener, _filling) = unanswering_listener();
+        let upstream = listener.local_addr().unwrap().as_socket().unwrap().to_string();
+        let (server, proxy) = front(&rt, vec![upstream], |c| c.connect_timeout = Duration::from_millis(300));
+        let mut s = connect(server.local_addrs()[0]);
+        let mut buf = Vec::new();
+        let began = Instant::now();
+        let resp = get(&mut s, &mut buf, "/x").unwrap();
+        let took = began.elapsed();
+        assert_eq!(resp.status, 504);
+        assert!(took >= Duration::from_millis(250) && took < Duration::from_millis(1900), "504 after {took:?}");
+        let stats = proxy.stats();
+        assert_eq!((stats.errors.timeout, stats.errors.connect, stats.gateway_timeout), (1, 0, 1));
+        server.shutdown(Duration::from_secs(2));
+    });
+}
+
 #[test]
 fn an_upstream_killed_mid_test_fails_no_request_after_the_first() {
     each_backend(|_| {

@@ -124,17 +124,17 @@ fn start_servers(loaded: &Loaded, state: &Arc<State>) -> Result<Vec<(SocketAddr,
     for (i, l) in loaded.config.listeners.iter().enumerate() {
         let at = format!("listeners[{i}].address");
         let cannot = |e: std::io::Error| loaded.error_at(&at, format!("cannot listen on {}: {e}", l.address));
-        if let Some(tls) = &l.tls {
-            let config = TlsConfig::from_pem_files(&tls.cert, &tls.key)
-                .map_err(|e| loaded.error_at(&format!("listeners[{i}].tls"), e.to_string()))?;
-            main = main.bind_tls(l.address.as_str(), config).map_err(cannot)?;
-            bound.push((*main.local_addrs().last().expect("just bound"), "https"));
-            main_listeners += 1;
-            continue;
-        }
         let listener =
             oc_net::TcpListener::builder(l.address.as_str()).reuse_port(l.reuse_port).bind().map_err(cannot)?;
         let addr = listener.local_addr().map_err(cannot)?;
+        if let Some(tls) = &l.tls {
+            let config = TlsConfig::from_pem_files(&tls.cert, &tls.key)
+                .map_err(|e| loaded.error_at(&format!("listeners[{i}].tls"), e.to_string()))?;
+            main = main.listener_tls(listener, config);
+            bound.push((addr, "https"));
+            main_listeners += 1;
+            continue;
+        }
         match l.redirect_to_https_port {
             Some(port) => {
                 let server = Server::new(Router::new().any("/*path", HttpsRedirect { port })).limits(limits.clone());

@@ -95,3 +95,24 @@ fn counters_match_the_requests_sent() {
         server.stop();
     }
 }
+
+#[test]
+fn proxied_body_bytes_are_counted() {
+    let upstream = support::counting_upstream();
+    for backend in BACKENDS {
+        let dir = TempDir::new("metrics-proxy");
+        let routes = json!([
+            { "kind": "proxy", "path": "/p", "name": "proxied", "upstreams": [upstream.to_string()] },
+            { "kind": "metrics", "path": "/metrics" },
+        ]);
+        let server = start(&dir, &config(backend, routes));
+        let mut c = Client::connect(server.addr()).unwrap();
+        for _ in 0..3 {
+            let r = c.get("/p").unwrap();
+            assert_eq!((r.status, r.text().as_str()), (200, "got 0 bytes"), "{backend}");
+        }
+        let s = scrape(&mut c);
+        assert_eq!(number(&s, "oc_http_response_body_bytes_total", &[("route", "proxied")]), 33.0, "{backend}");
+        server.stop();
+    }
+}

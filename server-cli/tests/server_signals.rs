@@ -26,7 +26,8 @@ struct Outcome {
     finished_at_close: u64,
     /// Requests sent whose connection closed before any byte of an answer: the server closed
     /// it as idle, not having read them (the keep-alive race every HTTP/1.1 server has at
-    /// shutdown; a client sends such a request again, RFC 9112 §9.3.1).
+    /// shutdown; a client sends such a request again, RFC 9112 §9.3.1). The server leaves idle
+    /// connections a moment for a request on its way, which makes these rare.
     unread: u64,
     /// Responses whose head arrived and whose body did not, or came wrong.
     truncated: u64,

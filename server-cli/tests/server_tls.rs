@@ -59,3 +59,44 @@ fn https_with_a_test_certificate_and_a_redirect_from_http() {
         server.stop();
     }
 }
+
+#[test]
+fn two_processes_share_a_tls_port_with_reuse_port() {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    for backend in BACKENDS {
+        let dir = TempDir::new("tls-reuse");
+        let cert = dir.write("cert.pem", key.cert.pem());
+        let pkey = dir.write("key.pem", key.key_pair.serialize_pem());
+        let config = |address: String, body: &str| {
+            json!({
+                "runtime": { "workers": 1, "io_backend": backend },
+                "listeners": [{ "address": address, "reuse_port": true, "tls": { "cert": cert, "key": pkey } }],
+                "routes": [{ "kind": "fixed", "path": "/", "body": body }],
+            })
+        };
+        let dir_b = TempDir::new("tls-reuse-b");
+        let a = start(&dir, &config("127.0.0.1:0".into(), "A"));
+        let b = start(&dir_b, &config(a.addrs[0].to_string(), "B"));
+        assert_eq!(a.addrs[0], b.addrs[0]);
+        let (mut from_a, mut from_b) = (0, 0);
+        for _ in 0..64 {
+            let tcp = std::net::TcpStream::connect(a.addrs[0]).unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let conn =
+                rustls::ClientConnection::new(client_config(key.cert.der().to_vec()), "localhost".try_into().unwrap())
+                    .unwrap();
+            let mut c = Client::new(rustls::StreamOwned::new(conn, tcp));
+            let r = c.request("GET", "localhost", "/", "").unwrap();
+            match r.text().as_str() {
+                "A" => from_a += 1,
+                "B" => from_b += 1,
+                other => panic!("{backend}: {other}"),
+            }
+        }
+        // The kernel spreads connections by a hash of their addresses: both get some (all 64
+        // to one has a chance of about 2^-63).
+        assert!(from_a > 0 && from_b > 0, "{backend}: A {from_a}, B {from_b}");
+        a.stop();
+        b.stop();
+    }
+}

@@ -288,7 +288,8 @@ impl<'a, S: Transport, const STREAMS: bool> Connection<'a, S, STREAMS> {
     /// stopping), and the connection must close.
     #[inline]
     fn may_wait_idle(&self) -> bool {
-        self.state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok() && !self.server.stopping()
+        self.state.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+            && !self.server.closes_idle()
     }
 
     /// Whether the connection is idle (it waits for a next request).

@@ -167,6 +167,16 @@ impl<S: Transport, const STREAMS: bool> Connection<'_, S, STREAMS> {
                 // Short of what the head announced: the connection cannot carry another message.
                 Ok(keep_alive && writer.left == 0)
             }
+            Body::File(ref file) if !no_body => {
+                let framing = Framing { length: BodyLength::Known(file.len as usize), version, keep_alive };
+                self.cache.encode(out, &resp, known, date, framing);
+                if is_head {
+                    return Ok(keep_alive);
+                }
+                let Body::File(file) = resp.body else { unreachable!() };
+                clock.sent += crate::sendfile::send_file(stream, out, file, limits, |s, d| send(s, clock, limits, d))?;
+                Ok(keep_alive)
+            }
             ref body => {
                 let bytes: &[u8] = match body {
                     Body::Bytes(b) => b,

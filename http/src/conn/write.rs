@@ -18,7 +18,7 @@ pub(super) struct SendClock {
     /// Time spent in `send`, in whole seconds of the ticker.
     spent: u64,
     /// Bytes given to `send`.
-    sent: u64,
+    pub(super) sent: u64,
     /// Bytes given to `send` since it last let other coroutines run.
     unyielded: u64,
 }

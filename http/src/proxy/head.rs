@@ -2,6 +2,9 @@
 //! hop-by-hop fields removed, `X-Forwarded-*` set, the body's framing), and the fields of an
 //! upstream's response head it passes on.
 
+use std::borrow::Cow;
+use std::io::Write;
+
 use crate::Request;
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded either way, besides those a
@@ -28,7 +31,7 @@ pub(crate) fn connection_options<'a>(values: impl Iterator<Item = &'a [u8]>) -> 
 
 /// The path and query sent upstream: `strip` taken off the front at a segment boundary,
 /// then `add` put before it.
-pub(crate) fn rewrite_target(target: &str, strip: Option<&str>, add: Option<&str>) -> String {
+pub(crate) fn rewrite_target<'t>(target: &'t str, strip: Option<&str>, add: Option<&str>) -> Cow<'t, str> {
     let mut rest = target;
     if let Some(prefix) = strip.map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty())
         && let Some(after) = target.strip_prefix(prefix)
@@ -37,13 +40,17 @@ pub(crate) fn rewrite_target(target: &str, strip: Option<&str>, add: Option<&str
         rest = after;
     }
     let add = add.map(|p| p.trim_end_matches('/')).unwrap_or("");
+    if add.is_empty() && rest.starts_with('/') {
+        // The usual case (no prefix to add): a part of the target, no copy.
+        return Cow::Borrowed(rest);
+    }
     let mut out = String::with_capacity(add.len() + rest.len() + 1);
     out.push_str(add);
     if !rest.starts_with('/') {
         out.push('/');
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// How the body goes upstream.
@@ -97,7 +104,10 @@ pub(crate) fn request_head(out: &mut Vec<u8>, req: &Request, fwd: &Forwarding<'_
         out.extend_from_slice(b", ");
     }
     match req.peer_addr() {
-        Some(peer) => out.extend_from_slice(peer.ip().to_string().as_bytes()),
+        // Written in place (`Vec`'s `Write` cannot fail).
+        Some(peer) => {
+            let _ = write!(out, "{}", peer.ip());
+        }
         None => out.extend_from_slice(b"unknown"),
     }
     out.extend_from_slice(b"\r\nX-Forwarded-Proto: ");
@@ -111,7 +121,7 @@ pub(crate) fn request_head(out: &mut Vec<u8>, req: &Request, fwd: &Forwarding<'_
         BodyFraming::None => {}
         BodyFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(n.to_string().as_bytes());
+            let _ = write!(out, "{n}");
             out.extend_from_slice(b"\r\n");
         }
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),

@@ -25,6 +25,7 @@ use super::stats::{Counters, ErrorKind, ProxyStats, UpstreamErrors, UpstreamStat
 use super::upstream::Upstream;
 use crate::body::Outcome;
 use crate::parse::Framing;
+use crate::response::Spares;
 use crate::{Request, RequestBody, Response, StreamHandler};
 
 /// Bytes copied at a time, each way.
@@ -33,6 +34,55 @@ const COPY: usize = 64 * 1024;
 const HEAD_BUF: usize = 4 * 1024;
 /// Most fields in an upstream's response head.
 const MAX_FIELDS: usize = 100;
+/// A response body up to this size that came whole with its head goes to the client as
+/// bytes, with the head, in one write (no copying closure, no second write).
+const INLINE_BODY: u64 = 16 * 1024;
+
+thread_local! {
+    /// Request heads sent upstream, and buffers upstream response heads were read into,
+    /// emptied for reuse: a proxied request allocates neither.
+    static SPARE_HEADS: Spares = const { Spares::new(16, 16 * 1024) };
+}
+
+/// An empty buffer, this thread's last given back if it has one.
+///
+/// Never inlined: a coroutine may move to another thread between two calls in one function,
+/// and the compiler must not reuse the thread-local's address across them.
+#[inline(never)]
+fn spare(capacity: usize) -> Vec<u8> {
+    SPARE_HEADS.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(capacity))
+}
+
+/// Gives back a buffer of `spare` (see there on why it is never inlined).
+#[inline(never)]
+fn recycle(buf: Vec<u8>) {
+    let _ = SPARE_HEADS.try_with(|s| s.give(buf));
+}
+
+/// Common response field names, as the static text a response keeps without a copy.
+const KNOWN_NAMES: [&str; 12] = [
+    "Content-Type",
+    "Server",
+    "Cache-Control",
+    "ETag",
+    "Last-Modified",
+    "Vary",
+    "Expires",
+    "Content-Encoding",
+    "Set-Cookie",
+    "Location",
+    "Accept-Ranges",
+    "Access-Control-Allow-Origin",
+];
+
+/// `name` as a response field name: the static spelling of a common one (any case), else a
+/// copy.
+fn field_name(name: &str) -> std::borrow::Cow<'static, str> {
+    match KNOWN_NAMES.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+        Some(known) => std::borrow::Cow::Borrowed(known),
+        None => std::borrow::Cow::Owned(name.to_owned()),
+    }
+}
 
 /// A reverse proxy to one or more HTTP/1.1 upstreams: a `StreamHandler`, mounted with
 /// `Router::streaming` so that request bodies stream through as they arrive. Cheap to
@@ -169,23 +219,41 @@ fn forward(inner: &Arc<Inner>, req: &Request, body: &mut RequestBody<'_>) -> Res
         }
     };
     let proto = if req.is_secure() { "https" } else { "http" };
-    let may_resend = idempotent(req.method());
     let n = inner.upstreams.len();
     let first = inner.next.fetch_add(1, Ordering::Relaxed);
     let now = Instant::now();
     // Decided before any is tried (a failure below marks its upstream as skipped).
     let mut order: smallvec::SmallVec<[usize; 8]> = (0..n).map(|i| (first + i) % n).collect();
     order.sort_by_key(|&i| inner.upstreams[i].failed(now));
+    let mut head = spare(512);
+    let resp = forward_to(inner, req, body, &order, &target, proto, framing, &mut head);
+    recycle(head);
+    resp
+}
+
+/// `forward` to the upstreams in `order`, each request head written into `head`.
+#[allow(clippy::too_many_arguments)]
+fn forward_to(
+    inner: &Arc<Inner>,
+    req: &Request,
+    body: &mut RequestBody<'_>,
+    order: &[usize],
+    target: &str,
+    proto: &str,
+    framing: BodyFraming,
+    head: &mut Vec<u8>,
+) -> Response {
+    let config = &inner.config;
+    let may_resend = idempotent(req.method());
     let mut timed_out = false;
-    let mut head = Vec::with_capacity(512);
-    for index in order {
+    for &index in order {
         let upstream = &inner.upstreams[index];
         let host = match req.authority() {
             Some(host) if config.preserve_host => host,
             _ => upstream.name.as_str(),
         };
         head.clear();
-        request_head(&mut head, req, &Forwarding { target: &target, host, proto, body: framing });
+        request_head(head, req, &Forwarding { target, host, proto, body: framing });
         let mut fresh_only = false;
         let outcome = loop {
             let pooled = if fresh_only { None } else { upstream.take_idle() };
@@ -205,7 +273,7 @@ fn forward(inner: &Arc<Inner>, req: &Request, body: &mut RequestBody<'_>) -> Res
             if reused {
                 upstream.counters.reused.fetch_add(1, Ordering::Relaxed);
             }
-            match exchange(inner, index, conn, reused, &head, req.is_head(), body, framing) {
+            match exchange(inner, index, conn, reused, head, req.is_head(), body, framing) {
                 Err(Failed::Stale) if may_resend && body.bytes_read() == 0 && !fresh_only => {
                     inner.counters.retries.fetch_add(1, Ordering::Relaxed);
                     fresh_only = true;
@@ -286,7 +354,8 @@ fn exchange(
         })?;
     }
     let config = &inner.config;
-    let mut buf = vec![0u8; HEAD_BUF];
+    let mut buf = spare(HEAD_BUF);
+    buf.resize(HEAD_BUF, 0);
     let mut end = 0;
     // Interim (1xx) responses are read past.
     let (status, fields, head_len, version_1_1) = loop {
@@ -304,8 +373,13 @@ fn exchange(
                     end -= len;
                     continue;
                 }
-                let fields: Vec<(String, Vec<u8>)> =
-                    parsed.headers.iter().map(|h| (h.name.to_owned(), h.value.to_vec())).collect();
+                // Where each field's name and value lie in `buf` (no copies).
+                let at = |part: &[u8]| part.as_ptr() as usize - buf.as_ptr() as usize;
+                let fields: smallvec::SmallVec<[Field; 16]> = parsed
+                    .headers
+                    .iter()
+                    .map(|h| Field { name: (at(h.name.as_bytes()), h.name.len()), value: (at(h.value), h.value.len()) })
+                    .collect();
                 break (status, fields, len, parsed.version == Some(1));
             }
             Ok(httparse::Status::Partial) => {}
@@ -329,13 +403,17 @@ fn exchange(
     if !(200..=999).contains(&status) {
         return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false });
     }
-    // The framing of the response's body (RFC 9112 §6.3).
+    // The framing of the response's body (RFC 9112 §6.3). Names are tokens (httparse checks
+    // them), so UTF-8.
+    let name_of = |f: &Field| std::str::from_utf8(&buf[f.name.0..f.name.0 + f.name.1]).unwrap_or("");
+    let value_of = |f: &Field| &buf[f.value.0..f.value.0 + f.value.1];
     let named =
-        connection_options(fields.iter().filter(|(n, _)| n.eq_ignore_ascii_case("connection")).map(|(_, v)| &v[..]));
+        connection_options(fields.iter().filter(|f| name_of(f).eq_ignore_ascii_case("connection")).map(&value_of));
     let mut keep = version_1_1 && !named.iter().any(|o| o == "close");
     let mut length: Option<u64> = None;
     let mut chunked = None;
-    for (name, value) in &fields {
+    for field in &fields {
+        let (name, value) = (name_of(field), value_of(field));
         if name.eq_ignore_ascii_case("transfer-encoding") {
             let last = value.rsplit(|&b| b == b',').next().unwrap_or(b"").trim_ascii();
             chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
@@ -351,9 +429,10 @@ fn exchange(
         }
     }
     let mut resp = Response::new(status);
-    for (name, value) in fields {
-        if forwarded_response_field(&name, &named) {
-            resp = resp.header(name, String::from_utf8_lossy(&value).into_owned());
+    for field in &fields {
+        let name = name_of(field);
+        if forwarded_response_field(name, &named) {
+            resp = resp.header(field_name(name), String::from_utf8_lossy(value_of(field)).into_owned());
         }
     }
     let upstream = Upstream::handle(inner, index);
@@ -363,11 +442,25 @@ fn exchange(
         if keep && rest == 0 {
             upstream.get().put_idle(conn);
         }
+        recycle(buf);
         return Ok(match (is_head, chunked, length) {
             (true, None, Some(n)) => Response::stream_sized(n, |_| Ok(())).with_fields(resp),
             (true, _, _) => Response::stream(|_| Ok(())).with_fields(resp),
             _ => resp,
         });
+    }
+    // A small body that came whole with the head (and nothing after it): bytes, the
+    // connection back in the pool at once.
+    if chunked.is_none()
+        && let Some(n) = length.filter(|&n| n <= INLINE_BODY && n == rest as u64)
+    {
+        let mut bytes = crate::response::spare_body();
+        bytes.extend_from_slice(&buf[head_len..head_len + n as usize]);
+        if keep {
+            upstream.get().put_idle(conn);
+        }
+        recycle(buf);
+        return Ok(resp.body(bytes));
     }
     buf.copy_within(head_len..end, 0);
     let read_timeout = config.read_timeout;
@@ -421,6 +514,13 @@ fn exchange(
         _ => Response::stream(copy),
     }
     .with_fields(resp))
+}
+
+/// Where a field of an upstream's response head lies in the buffer it was read into: the
+/// name's and the value's offset and length.
+struct Field {
+    name: (usize, usize),
+    value: (usize, usize),
 }
 
 /// How sending a request body failed.

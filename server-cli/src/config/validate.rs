@@ -29,12 +29,6 @@ pub(crate) fn check(loaded: &Loaded) -> Result<(), ConfigError> {
                     "a listener that redirects to HTTPS speaks plain HTTP: remove `tls` or this key".into(),
                 ));
             }
-            if l.reuse_port {
-                return Err(err(
-                    &format!("{at}.reuse_port"),
-                    "reuse_port is not supported on TLS listeners yet (oc-http binds them itself)".into(),
-                ));
-            }
             for (key, file) in [("cert", &tls.cert), ("key", &tls.key)] {
                 if let Err(e) = std::fs::File::open(file) {
                     return Err(err(&format!("{at}.tls.{key}"), format!("cannot read {}: {e}", file.display())));

@@ -53,8 +53,11 @@ impl Proxy {
 
 impl Serve for Proxy {
     fn serve(&self, req: &Request, _rest: &str, body: &mut RequestBody<'_>) -> Reply {
-        // The body is streamed from the upstream: its size is not known here.
-        Reply { response: self.proxy.call(req, body), body_bytes: 0 }
+        // The body's length as the upstream announced it (a chunked body's is not known
+        // here, and counts 0).
+        let response = self.proxy.call(req, body);
+        let body_bytes = response.body_len().unwrap_or(0);
+        Reply { response, body_bytes }
     }
 
     fn proxy_stats(&self) -> Option<ProxyStats> {
