@@ -44,19 +44,21 @@ thread_local! {
     static SPARE_HEADS: Spares = const { Spares::new(16, 16 * 1024) };
 }
 
-/// An empty buffer, this thread's last given back if it has one.
-///
-/// Never inlined: a coroutine may move to another thread between two calls in one function,
-/// and the compiler must not reuse the thread-local's address across them.
-#[inline(never)]
-fn spare(capacity: usize) -> Vec<u8> {
-    SPARE_HEADS.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(capacity))
+oc_runtime::tls_accessor! {
+    /// An empty buffer, this thread's last given back if it has one.
+    ///
+    /// Never inlined: a coroutine may move to another thread between two calls in one function,
+    /// and the compiler must not reuse the thread-local's address across them.
+    fn spare(capacity: usize) -> Vec<u8> {
+        SPARE_HEADS.try_with(Spares::take).ok().flatten().unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
 }
 
-/// Gives back a buffer of `spare` (see there on why it is never inlined).
-#[inline(never)]
-fn recycle(buf: Vec<u8>) {
-    let _ = SPARE_HEADS.try_with(|s| s.give(buf));
+oc_runtime::tls_accessor! {
+    /// Gives back a buffer of `spare` (see there on why it is never inlined).
+    fn recycle(buf: Vec<u8>) {
+        let _ = SPARE_HEADS.try_with(|s| s.give(buf));
+    }
 }
 
 /// Common response field names, as the static text a response keeps without a copy.
