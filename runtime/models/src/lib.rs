@@ -8,7 +8,7 @@
 //!
 //! | file | model | what must hold in every interleaving |
 //! |---|---|---|
-//! | `task/state.rs` | `state_word.rs` | a task woken while it suspends is queued exactly once; cancel and complete agree |
+//! | `task/state.rs` | `state_word.rs` | a task woken while it suspends is queued exactly once; the count in the word reaches zero once; cancel and complete agree |
 //! | `scheduler/idle.rs` | `idle_parker.rs` | no lost wake-up: queued work is seen by a worker going to sleep, or a sleeper is woken |
 //! | `scheduler/driver.rs` | `hand_off_word.rs` | one thread at a time drives a worker, through hand-offs and guards |
 //! | `reactor/op.rs` | `uring_op.rs` | an io_uring operation's waiter is never left unwoken by its completion |
@@ -21,7 +21,8 @@
 //! loom::model(|| {
 //!     let state = Arc::new(State::new_scheduled());
 //!     state.start_run();
-//!     let waker = { let s = state.clone(); thread::spawn(move || s.wake()) };
+//!     state.clone_ref(); // the waker's reference
+//!     let waker = { let s = state.clone(); thread::spawn(move || s.wake(false)) };
 //!     let after = state.end_run();
 //!     // exactly one of the two queues the task
 //!     assert!((waker.join().unwrap() == Wake::Schedule) != (after == AfterRun::Reschedule));

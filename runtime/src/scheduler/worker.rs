@@ -63,6 +63,8 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 enum Next {
     /// Run a task taken off a queue.
     Run(TaskRef),
+    /// Run the task taken from the run-next slot (its state already says `RUNNING`).
+    Woken(TaskRef),
     /// Run again the task that yielded into the `yielded` slot (its state still says
     /// `RUNNING`).
     Resume(TaskRef),
@@ -434,6 +436,15 @@ impl Worker {
                     }
                     continue;
                 }
+                Some(Next::Woken(task)) => {
+                    self.found_work();
+                    if !self.run_task(task, false) {
+                        self.forget_detached();
+                        context::set_current_worker(std::ptr::null());
+                        return Outcome::Lost;
+                    }
+                    continue;
+                }
                 Some(Next::Resume(task)) => {
                     if !self.run_task(task, false) {
                         self.forget_detached();
@@ -476,8 +487,11 @@ impl Worker {
         }
         // Tasks left here are dropped by the last reference holder; with the runtime gone
         // they will not run again.
-        drop(self.run_next.take());
-        drop(self.yielded.take());
+        // Both slots hold tasks marked running: as queued ones they may be unwound in place.
+        for task in [self.run_next.take(), self.yielded.take()].into_iter().flatten() {
+            task.header().state.yield_run();
+            drop(task);
+        }
         self.drain_frozen();
         // Frozen threads run on without this worker (it does not run again).
         for (task, word) in self.pinned.borrow_mut().drain(..) {
@@ -543,7 +557,7 @@ impl Worker {
             && let Some(task) = self.run_next.take()
         {
             self.run_next_streak.set(self.run_next_streak.get() + 1);
-            return Some(Next::Run(task));
+            return Some(Next::Woken(task));
         }
         self.run_next_streak.set(0);
         if let Some(task) = self.yielded.take() {
@@ -553,14 +567,17 @@ impl Worker {
             return Some(Next::Run(task));
         }
         if let Some(task) = self.run_next.take() {
-            return Some(Next::Run(task));
+            return Some(Next::Woken(task));
         }
         // Nothing local: hand queued IO to the kernel and collect what is ready.
         self.reactor.flush();
-        if self.reactor.poll()
-            && let Some(task) = self.run_next.take().or_else(|| self.local.pop())
-        {
-            return Some(Next::Run(task));
+        if self.reactor.poll() {
+            if let Some(task) = self.run_next.take() {
+                return Some(Next::Woken(task));
+            }
+            if let Some(task) = self.local.pop() {
+                return Some(Next::Run(task));
+            }
         }
         if let Some(task) = self.steal_injector() {
             return Some(Next::Run(task));
@@ -781,7 +798,8 @@ impl Worker {
             Run::Suspended(Suspend::Park) => match header.state.end_run() {
                 AfterRun::Reschedule if owned => self.enqueue(task),
                 AfterRun::Reschedule => self.shared.push_remote(task),
-                AfterRun::Idle => drop(task),
+                // `end_run` gave back the queue's reference.
+                AfterRun::Idle { last } => task.uncounted(last),
             },
             Run::Finished(stack) => {
                 if let Some(stack) = stack {
@@ -810,20 +828,24 @@ impl Worker {
         self.push_back(task);
     }
 
-    /// Queues a task woken on this thread: a coroutine woken by another coroutine goes to the
-    /// run-next slot, for locality; anything else joins the back of the queue.
-    ///
-    /// Another worker is woken only when the queue grew: a task in the run-next slot runs
-    /// here as soon as the current coroutine suspends.
+    /// Queues a task woken on this thread outside the fast path of `task::raw::wake_raw`
+    /// (by the scheduler itself: a timer, ready IO; or a task of another priority), at the
+    /// back of the queue.
     pub(crate) fn push_woken(&self, task: TaskRef) {
         self.check_driver();
-        if task.header().priority == DEFAULT_PRIORITY && context::current_task().is_some() {
-            if let Some(previous) = self.run_next.replace(Some(task)) {
-                self.local.push(previous);
-                self.shared.notify();
-            }
-        } else {
-            self.push_back(task);
+        self.push_back(task);
+    }
+
+    /// Puts a task woken by the running coroutine in the run-next slot (its state already
+    /// says `RUNNING`, `State::wake_to_run`): it runs here as soon as the current coroutine
+    /// suspends, so no other worker is woken for it. A task it displaces joins the queue
+    /// (turned `SCHEDULED` again), and then another worker may be woken to take it.
+    pub(crate) fn push_run_next(&self, task: TaskRef) {
+        self.check_driver();
+        if let Some(previous) = self.run_next.replace(Some(task)) {
+            previous.header().state.yield_run();
+            self.local.push(previous);
+            self.shared.notify();
         }
     }
 

@@ -13,15 +13,15 @@
 //! The closure waits in the task until the first run: a queued task owns no stack.
 //!
 //! A coroutine still suspended when its last reference goes (nothing can wake it) is
-//! unwound by whoever drops that reference, before the allocation is freed: see `drop_ref`
-//! and `destroy_suspended`. The count is the header's own (not an `Arc`'s) so that exactly
-//! one thread sees it reach zero and may take a reference again for the unwind.
+//! unwound by whoever drops that reference, before the allocation is freed: see `release`
+//! and `destroy_suspended`. The count is the header's own (not an `Arc`'s: it lives in the
+//! state word, `state.rs`) so that exactly one thread sees it reach zero and may take a
+//! reference again for the unwind.
 
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, CoroutineResult};
 
@@ -56,8 +56,13 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    const VTABLE: Vtable =
-        Vtable { run: Self::run, take_output: Self::take_output, clone_ref: Self::clone_ref, drop_ref: Self::drop_ref };
+    const VTABLE: Vtable = Vtable {
+        run: Self::run,
+        take_output: Self::take_output,
+        clone_ref: Self::clone_ref,
+        drop_ref: Self::drop_ref,
+        release: Self::release,
+    };
 
     /// Allocates a task; returns its header pointer carrying one reference.
     pub(crate) fn allocate(
@@ -71,7 +76,6 @@ where
     ) -> NonNull<Header> {
         let cell: Box<Cell<F, T>> = Box::new(Cell {
             header: Header {
-                refs: AtomicUsize::new(1),
                 state: super::state::State::new_scheduled(),
                 vtable: &Self::VTABLE,
                 id,
@@ -113,24 +117,26 @@ where
 
     unsafe fn clone_ref(ptr: NonNull<Header>) {
         // SAFETY: the caller holds a reference, so the task is alive.
-        let refs = unsafe { &ptr.as_ref().refs };
-        // Relaxed, as `Arc` does: a new reference is made from an existing one.
-        if refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
-            std::process::abort();
-        }
+        unsafe { ptr.as_ref() }.state.clone_ref();
     }
 
     unsafe fn drop_ref(ptr: NonNull<Header>) {
-        let raw = ptr.cast::<Cell<F, T>>().as_ptr();
         // SAFETY: the caller holds a reference, so the task is alive.
-        let refs = unsafe { &(*raw).header.refs };
-        if refs.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+        if unsafe { ptr.as_ref() }.state.drop_ref() {
+            // SAFETY: the count just reached zero on this thread.
+            unsafe { Self::release(ptr) };
         }
-        // The last reference: nobody else can reach the task any more (every queue, waker,
-        // handle and running worker holds a reference of its own). Pairs with the release of
-        // the references dropped before this one, as in `Arc`.
-        std::sync::atomic::fence(Ordering::Acquire);
+    }
+
+    /// The last reference is gone (the count reached zero on this thread): unwinds a
+    /// suspended coroutine, then frees the task.
+    ///
+    /// # Safety
+    ///
+    /// The caller saw the count reach zero: nobody else can reach the task any more (every
+    /// queue, waker, handle and running worker holds a reference of its own).
+    unsafe fn release(ptr: NonNull<Header>) {
+        let raw = ptr.cast::<Cell<F, T>>().as_ptr();
         // SAFETY: `raw` came from `Box::leak` in `allocate`, and this thread, which took
         // the count to zero, is the only one that can reach it.
         let cell = unsafe { &*raw };
@@ -138,15 +144,14 @@ where
         if matches!(unsafe { &*cell.stage.get() }, Stage::Running(_)) {
             // A suspended coroutine: unwind it before the task is freed, holding a reference
             // again so that wakers its destructors make keep the task alive.
-            refs.store(1, Ordering::Relaxed);
+            cell.header.state.clone_ref();
             // SAFETY: exclusive access, as above.
             unsafe { cell.destroy_suspended(ptr) };
-            if refs.fetch_sub(1, Ordering::Release) != 1 {
+            if !cell.header.state.drop_ref() {
                 // A waker made during the unwind still holds the task; its last drop frees it
                 // (the coroutine is finished by then).
                 return;
             }
-            std::sync::atomic::fence(Ordering::Acquire);
         }
         // SAFETY: the last reference is gone; the allocation came from `Box::leak`.
         drop(unsafe { Box::from_raw(raw) });

@@ -300,7 +300,11 @@ pub fn current() -> Option<Coroutine> {
 pub fn park() {
     match current_header() {
         Some(header) => {
-            if !header.unpark_token.swap(false, Ordering::Acquire) {
+            // Only this coroutine takes the token: a load tells whether a swap would find it
+            // (a read-modify-write saved when it is not there, the usual case).
+            let available =
+                header.unpark_token.load(Ordering::Relaxed) && header.unpark_token.swap(false, Ordering::Acquire);
+            if !available {
                 suspend(header);
                 header.unpark_token.store(false, Ordering::Release);
             }

@@ -48,6 +48,9 @@ pub(crate) struct Vtable {
     pub(crate) clone_ref: unsafe fn(NonNull<Header>),
     /// Drops a reference, freeing the task with the last one.
     pub(crate) drop_ref: unsafe fn(NonNull<Header>),
+    /// Frees the task after its count reached zero outside `drop_ref` (a state transition
+    /// that gave back the last reference).
+    pub(crate) release: unsafe fn(NonNull<Header>),
 }
 
 /// The part of every task the scheduler understands.
@@ -59,9 +62,9 @@ pub(crate) struct Vtable {
 ///   thread that currently runs the task (between `State::start_run` and `State::end_run`).
 #[repr(C)]
 pub(crate) struct Header {
-    /// References to the task (`TaskRef`s, wakers): the task is freed when the last goes,
-    /// after a suspended coroutine is unwound (`task/cell.rs`).
-    pub(crate) refs: std::sync::atomic::AtomicUsize,
+    /// Where the task is in its life, and the references to it (`TaskRef`s, wakers): the
+    /// task is freed when the last goes, after a suspended coroutine is unwound
+    /// (`task/cell.rs`).
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: u64,
@@ -151,10 +154,49 @@ impl Header {
 
     /// Wakes the task: queues it if it was idle.
     pub(crate) fn wake(&self) {
-        if self.state.wake() == super::state::Wake::Schedule {
-            let task = TaskRef::from_header(self);
-            self.shared.schedule(task);
+        // SAFETY: `self` is alive for the call, and no reference is given up.
+        unsafe { wake_raw(NonNull::from(self), false) }
+    }
+}
+
+/// Wakes the task at `ptr`; with `give`, the caller's reference goes with the wake-up (to
+/// the run queue, or dropped).
+///
+/// A coroutine that wakes another default-priority coroutine of its runtime on the worker
+/// that runs it puts it in the worker's run-next slot, marked running at once (`state.rs`):
+/// it runs there as soon as the waker suspends, and the worker saves the state change of
+/// taking it off a queue. A wake-up that cannot change anything (the task is queued,
+/// notified or complete) is told by one load and never touches the worker.
+///
+/// # Safety
+///
+/// The task must be alive for the call: the caller holds a reference, which it gives up if
+/// `give` is set (the task may be freed before this returns).
+pub(crate) unsafe fn wake_raw(ptr: NonNull<Header>, give: bool) {
+    use super::state::Wake;
+    // SAFETY: alive, from the caller; not used after a `release` below.
+    let header = unsafe { ptr.as_ref() };
+    if header.priority == super::DEFAULT_PRIORITY
+        && crate::scheduler::context::current_task().is_some()
+        && header.state.wake_may_schedule()
+        && let Some(worker) = crate::scheduler::context::current_worker()
+        && std::ptr::eq(Arc::as_ptr(worker.shared()), Arc::as_ptr(&header.shared))
+    {
+        match header.state.wake_to_run(give) {
+            // SAFETY: the transition gave the caller a reference for the queue.
+            Wake::Schedule => worker.push_run_next(unsafe { TaskRef::from_raw(ptr) }),
+            // SAFETY: the count reached zero on this thread.
+            Wake::Last => unsafe { (header.vtable.release)(ptr) },
+            Wake::Nothing => {}
         }
+        return;
+    }
+    match header.state.wake(give) {
+        // SAFETY: the transition gave the caller a reference for the queue.
+        Wake::Schedule => header.shared.schedule(unsafe { TaskRef::from_raw(ptr) }),
+        // SAFETY: the count reached zero on this thread.
+        Wake::Last => unsafe { (header.vtable.release)(ptr) },
+        Wake::Nothing => {}
     }
 }
 
@@ -201,6 +243,20 @@ impl TaskRef {
         let ptr = self.ptr;
         std::mem::forget(self);
         ptr
+    }
+
+    /// Lets go of this reference, which a state transition already took off the count
+    /// (`State::end_run`); `last` says that it took the count to zero: the task is freed.
+    pub(crate) fn uncounted(self, last: bool) {
+        let release = self.header().vtable.release;
+        if last {
+            debug_assert_eq!(self.header().state.refs(), 0);
+        }
+        let ptr = self.into_raw();
+        if last {
+            // SAFETY: the count reached zero on this thread: nobody else can reach the task.
+            unsafe { release(ptr) };
+        }
     }
 
     pub(crate) fn header(&self) -> &Header {

@@ -26,8 +26,9 @@ fn clone(data: *const ()) -> RawWaker {
 }
 
 fn wake(data: *const ()) {
-    wake_by_ref(data);
-    drop_waker(data);
+    let ptr = NonNull::new(data.cast_mut().cast::<Header>()).expect("null waker data");
+    // SAFETY: the waker owned one reference, which goes with the wake-up.
+    unsafe { super::raw::wake_raw(ptr, true) };
 }
 
 fn wake_by_ref(data: *const ()) {
