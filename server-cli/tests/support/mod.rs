@@ -168,7 +168,9 @@ impl Server {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
+                // Killed by a signal: its number, negated (-11 for SIGSEGV, -6 for SIGABRT).
+                use std::os::unix::process::ExitStatusExt;
+                return status.code().unwrap_or_else(|| -status.signal().unwrap_or(0));
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
