@@ -149,29 +149,7 @@ fn a_client_that_takes_a_long_answer_too_slowly_is_let_go() {
         let (rt, server, addr) = support::server_with(router, limits);
         let mut s = connect(addr);
         s.write_all(b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let start = Instant::now();
-        let mut got = 0usize;
-        let mut piece = vec![0u8; 64 << 10];
-        // Until the answer has begun (the connection is counted from then on, surely).
-        while got == 0 {
-            got += s.read(&mut piece).unwrap();
-        }
-        // The server's writes may wait 3 s, plus what the bytes sent take at 4 MiB/s; the
-        // kernel's buffers (some MiB) count as sent. Well before the stream could end.
-        while server.connections() > 0 && start.elapsed() < Duration::from_secs(40) {
-            let mut burst = 0;
-            while burst < 256 << 10 {
-                match s.read(&mut piece) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => burst += n,
-                }
-            }
-            got += burst;
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        let open = server.connections();
-        assert_eq!(open, 0, "{backend:?}: still sending after {:?} ({got} bytes taken)", start.elapsed());
-        assert!(got < 128 * MIB, "{backend:?}: {got} bytes");
+        take_slowly_until_let_go(&mut s, &server, backend);
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(5))));
     });
 }
@@ -191,26 +169,7 @@ fn a_client_that_takes_a_large_file_too_slowly_is_let_go() {
         let (rt, server, addr) = support::server_with(router, limits);
         let mut s = connect(addr);
         s.write_all(b"GET /sparse.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let start = Instant::now();
-        let mut got = 0usize;
-        let mut piece = vec![0u8; 64 << 10];
-        while got == 0 {
-            got += s.read(&mut piece).unwrap();
-        }
-        while server.connections() > 0 && start.elapsed() < Duration::from_secs(40) {
-            let mut burst = 0;
-            while burst < 256 << 10 {
-                match s.read(&mut piece) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => burst += n,
-                }
-            }
-            got += burst;
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        let open = server.connections();
-        assert_eq!(open, 0, "{backend:?}: still sending after {:?} ({got} bytes taken)", start.elapsed());
-        assert!(got < 128 * MIB, "{backend:?}: {got} bytes");
+        take_slowly_until_let_go(&mut s, &server, backend);
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(5))));
     });
     let _ = std::fs::remove_dir_all(&dir);
@@ -295,4 +254,36 @@ fn large_bodies_share_the_servers_body_memory_and_give_it_back() {
         assert_eq!((r.status, r.text()), (200, body.to_string()), "{backend:?}");
         rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
     });
+}
+
+/// Takes an answer 256 KiB every 250 ms, as a slow client does, until the server lets the
+/// connection go, and checks that it did, well before a 128 MiB answer could end. The
+/// server's writes may wait 3 s, plus what the bytes sent take at 4 MiB/s (the limits these
+/// tests set); the kernel's buffers (some MiB) count as sent.
+fn take_slowly_until_let_go(
+    s: &mut std::net::TcpStream,
+    server: &oc_http::ServerHandle,
+    backend: oc_runtime::IoBackend,
+) {
+    let start = Instant::now();
+    let mut got = 0usize;
+    let mut piece = vec![0u8; 64 << 10];
+    // Until the answer has begun (the connection is counted from then on, surely).
+    while got == 0 {
+        got += s.read(&mut piece).unwrap();
+    }
+    while server.connections() > 0 && start.elapsed() < Duration::from_secs(40) {
+        let mut burst = 0;
+        while burst < 256 << 10 {
+            match s.read(&mut piece) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => burst += n,
+            }
+        }
+        got += burst;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let open = server.connections();
+    assert_eq!(open, 0, "{backend:?}: still sending after {:?} ({got} bytes taken)", start.elapsed());
+    assert!(got < 128 * MIB, "{backend:?}: {got} bytes");
 }
