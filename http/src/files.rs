@@ -409,6 +409,14 @@ fn parse_http_date(s: &str) -> Option<u64> {
 }
 
 /// The media type for a file name's extension.
+///
+/// A table of its own rather than `mime_guess`: the lookup runs once per file served, and
+/// side by side (a release harness calling both 6 million times on six names: `.html`,
+/// `.css`, `.js`, `.png`, `.md`, no known extension; the 2-core Intel Xeon VM, Linux 6.18,
+/// five alternated rounds) this table took 44-143 ns per call (median 85) and
+/// `mime_guess::from_path(..).first_raw()` 122-209 ns (median 200), and `mime_guess` names
+/// no charset, which text types served here carry. It knows many more types (`.md`
+/// here is `application/octet-stream`, there `text/markdown`).
 fn mime(path: &Path) -> &'static str {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
