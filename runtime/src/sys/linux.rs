@@ -173,10 +173,22 @@ pub(crate) unsafe fn fault_address(info: *mut libc::siginfo_t) -> usize {
     unsafe { (*info).si_addr() as usize }
 }
 
-/// Gives the calling thread an alternate signal stack if it has none, so that the fault
-/// handler can run after a stack overflow. The stack lives as long as the thread.
+/// Size of the alternate signal stack of every thread that drives workers.
+pub(crate) const SIGNAL_STACK_SIZE: usize = 64 * 1024;
+
+/// Gives the calling thread an alternate signal stack of `SIGNAL_STACK_SIZE` bytes if it has
+/// none or a smaller one, so that the fault handler can run after a stack overflow. The stack
+/// lives as long as the process.
+///
+/// A smaller one is replaced: std gives each thread it starts an alternate stack of about
+/// `MINSIGSTKSZ` (a few KiB), and the handlers that run there on a carrier are deeper than
+/// that: the preemption handler with a stuck-coroutine sample (an unwinder walk), and any
+/// handler that arrives nested in it (a `SIGTERM` of signal-hook's writes to its pipe through
+/// the `send` hook, which classifies the descriptor). They overflowed std's stack, a SIGSEGV.
+/// std's own clean-up at thread exit only unmaps its stack (no longer in use) and disables
+/// the alternate stack of an exiting thread; ours is never unmapped.
 pub(crate) fn ensure_signal_stack() {
-    const SIZE: usize = 64 * 1024;
+    const SIZE: usize = SIGNAL_STACK_SIZE;
     thread_local! {
         static ALT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
@@ -187,8 +199,12 @@ pub(crate) fn ensure_signal_stack() {
     let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
     // SAFETY: `current` is a valid out-pointer.
     unsafe { libc::sigaltstack(ptr::null(), &mut current) };
-    if current.ss_flags & libc::SS_DISABLE == 0 {
+    if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= SIZE {
         ALT.set(true);
+        return;
+    }
+    if current.ss_flags & libc::SS_ONSTACK != 0 {
+        // Running on the alternate stack (in a handler): it cannot be replaced now.
         return;
     }
     let Ok(mem) = map_stack(SIZE) else { return };
