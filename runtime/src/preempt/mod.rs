@@ -82,8 +82,9 @@ pub(crate) fn signal_worker(worker: &Worker) -> bool {
             return false;
         }
         worker.request_preemption();
-        // SAFETY: the worker's thread is alive while it drives the worker; SIGURG is handled
-        // by our handler (installed above), which ignores signals it did not ask for.
+        // SAFETY: `worker.thread()` is the pthread_t of the thread driving the worker, alive
+        // while it does (a carrier exits only after giving the worker up); SIGURG is handled by
+        // our handler (`installed` above), which ignores signals it did not ask for.
         unsafe { crate::sys::pthread_kill(worker.thread(), libc::SIGURG) }
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -214,26 +214,30 @@ pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_
 }
 
 pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
-    // SAFETY: forwarded.
+    // SAFETY: the caller passes `n` iovecs naming buffers writable for this call (readv's
+    // contract), which is what `iovecs` asks; rustix only reads the array itself.
     let bufs = unsafe { iovecs::<IoSliceMut<'_>>(iov, n) };
     c_ret(bufs.and_then(|bufs| rustix::io::readv(fd_of(fd)?, bufs)))
 }
 
 pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
-    // SAFETY: forwarded.
+    // SAFETY: the caller passes `n` iovecs naming buffers readable for this call (writev's
+    // contract), which is what `iovecs` asks; rustix only reads the array and the buffers.
     let bufs = unsafe { iovecs::<IoSlice<'_>>(iov, n) };
     c_ret(bufs.and_then(|bufs| rustix::io::writev(fd_of(fd)?, bufs)))
 }
 
 /// A negative offset reaches the kernel as one (`EINVAL`).
 pub(crate) unsafe fn pread(fd: c_int, buf: *mut c_void, len: size_t, off: libc::off_t) -> ssize_t {
-    // SAFETY: forwarded.
+    // SAFETY: the caller passes `len` bytes at `buf` writable for this call (pread's
+    // contract), which is what `out_buf` asks.
     let buf = unsafe { out_buf(buf, len) };
     c_ret(buf.and_then(|buf| Ok(rustix::io::pread(fd_of(fd)?, buf, off as u64)?.0.len())))
 }
 
 pub(crate) unsafe fn pwrite(fd: c_int, buf: *const c_void, len: size_t, off: libc::off_t) -> ssize_t {
-    // SAFETY: forwarded.
+    // SAFETY: the caller passes `len` initialised bytes at `buf` readable for this call
+    // (pwrite's contract), which is what `in_buf` asks.
     let buf = unsafe { in_buf(buf, len) };
     c_ret(buf.and_then(|buf| rustix::io::pwrite(fd_of(fd)?, buf, off as u64)))
 }

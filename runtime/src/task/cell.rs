@@ -116,12 +116,14 @@ where
     }
 
     unsafe fn clone_ref(ptr: NonNull<Header>) {
-        // SAFETY: the caller holds a reference, so the task is alive.
+        // SAFETY: the caller holds a counted reference (in the state word), so the header is
+        // alive while it is read.
         unsafe { ptr.as_ref() }.state.clone_ref();
     }
 
     unsafe fn drop_ref(ptr: NonNull<Header>) {
-        // SAFETY: the caller holds a reference, so the task is alive.
+        // SAFETY: the caller holds a counted reference, so the header is alive until the
+        // `drop_ref` below gives it up; it is not touched after that unless this was the last.
         if unsafe { ptr.as_ref() }.state.drop_ref() {
             // SAFETY: the count just reached zero on this thread.
             unsafe { Self::release(ptr) };
