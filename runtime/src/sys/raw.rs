@@ -159,21 +159,16 @@ unsafe fn in_buf<'a>(ptr: *const c_void, len: size_t) -> Result<&'a [u8], Errno>
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast(), len.min(isize::MAX as usize)) })
 }
 
-/// `n` iovecs at `iov` as a slice; `EINVAL` for a negative count and `EFAULT` for a null
-/// pointer with a count, as the kernel answers.
-///
-/// # Safety
-///
-/// A non-null `iov` must point to `n` iovecs, each valid as its `readv`/`writev` requires,
-/// for `'a`.
+/// `n` iovecs at `iov` as a raw slice (the caller makes it `&` for writev, `&mut` for readv:
+/// a shared array is never turned into an exclusive reference it does not need); `EINVAL` for a
+/// negative count and `EFAULT` for a null pointer with a count, as the kernel answers. `T` is
+/// `IoSlice`/`IoSliceMut`, which std guarantees to have the layout of `iovec` on Unix.
 #[inline(always)]
-unsafe fn iovecs<'a, T>(iov: *const iovec, n: c_int) -> Result<&'a mut [T], Errno> {
+fn iovecs<T>(iov: *const iovec, n: c_int) -> Result<*mut [T], Errno> {
     match n {
-        0 => Ok(&mut []),
+        0 => Ok(std::ptr::slice_from_raw_parts_mut(std::ptr::NonNull::<T>::dangling().as_ptr(), 0)),
         ..0 => Err(Errno::INVAL),
-        // SAFETY: forwarded from the caller; `T` is `IoSlice`/`IoSliceMut`, which std
-        // guarantees to have the layout of `iovec` on Unix.
-        _ if !iov.is_null() => Ok(unsafe { std::slice::from_raw_parts_mut(iov.cast_mut().cast(), n as usize) }),
+        _ if !iov.is_null() => Ok(std::ptr::slice_from_raw_parts_mut(iov.cast_mut().cast(), n as usize)),
         _ => Err(Errno::FAULT),
     }
 }
@@ -215,15 +210,15 @@ pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_
 
 pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     // SAFETY: the caller passes `n` iovecs naming buffers writable for this call (readv's
-    // contract), which is what `iovecs` asks; rustix only reads the array itself.
-    let bufs = unsafe { iovecs::<IoSliceMut<'_>>(iov, n) };
+    // contract), none of them aliased during it; rustix only reads the array itself.
+    let bufs = iovecs::<IoSliceMut<'_>>(iov, n).map(|p| unsafe { &mut *p });
     c_ret(bufs.and_then(|bufs| rustix::io::readv(fd_of(fd)?, bufs)))
 }
 
 pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     // SAFETY: the caller passes `n` iovecs naming buffers readable for this call (writev's
-    // contract), which is what `iovecs` asks; rustix only reads the array and the buffers.
-    let bufs = unsafe { iovecs::<IoSlice<'_>>(iov, n) };
+    // contract); rustix only reads the array and the buffers.
+    let bufs = iovecs::<IoSlice<'_>>(iov, n).map(|p| unsafe { &*p });
     c_ret(bufs.and_then(|bufs| rustix::io::writev(fd_of(fd)?, bufs)))
 }
 
@@ -503,6 +498,49 @@ mod tests {
 
     /// Discards a call's result: only which code ran matters.
     fn ignore<T>(_: T) {}
+
+    #[test]
+    fn vectored_and_positioned_calls_move_the_bytes_and_refuse_bad_arguments() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
+        let (mut one, mut two) = (*b"hello ", *b"world");
+        let out = [
+            libc::iovec { iov_base: one.as_mut_ptr().cast(), iov_len: one.len() },
+            libc::iovec { iov_base: two.as_mut_ptr().cast(), iov_len: two.len() },
+        ];
+        let (mut x, mut y) = ([0u8; 4], [0u8; 7]);
+        let into = [
+            libc::iovec { iov_base: x.as_mut_ptr().cast(), iov_len: x.len() },
+            libc::iovec { iov_base: y.as_mut_ptr().cast(), iov_len: y.len() },
+        ];
+        // SAFETY: the iovecs name live local buffers of the lengths given.
+        unsafe {
+            assert_eq!(writev(b, out.as_ptr(), 2), 11);
+            assert_eq!(readv(a, into.as_ptr(), 2), 11);
+            assert_eq!(writev(b, out.as_ptr(), 0), 0);
+            assert_eq!(writev(b, out.as_ptr(), -1), -1);
+            assert_eq!(errno(), libc::EINVAL);
+            assert_eq!(readv(a, std::ptr::null(), 1), -1);
+            assert_eq!(errno(), libc::EFAULT);
+        }
+        assert_eq!((&x, &y[..7]), (b"hell", &b"o world"[..]));
+
+        let path = std::env::temp_dir().join(format!("oc-raw-pread-{}", std::process::id()));
+        let file = std::fs::File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let fd = file.as_raw_fd();
+        let mut back = [0u8; 5];
+        // SAFETY: live local buffers of the lengths given.
+        unsafe {
+            assert_eq!(pwrite(fd, b"abcdefgh".as_ptr().cast(), 8, 0), 8);
+            assert_eq!(pread(fd, back.as_mut_ptr().cast(), 5, 3), 5);
+            assert_eq!(pread(fd, back.as_mut_ptr().cast(), 0, 3), 0);
+            assert_eq!(pread(fd, std::ptr::null_mut(), 5, 0), -1);
+            assert_eq!(errno(), libc::EFAULT);
+        }
+        assert_eq!(&back, b"defgh");
+        drop(file);
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn hooks_bypassed() {
