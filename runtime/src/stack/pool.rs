@@ -4,7 +4,8 @@
 //!
 //! - `StackCache`: owned by one worker; no synchronisation. `hot` stacks are ready to use;
 //!   `retired` ones wait to have their memory returned to the kernel in one batch.
-//! - `StackPool`: shared. `shared` holds hot stacks beyond the caches' room, `cold` holds
+//! - `StackPool`: shared. `shared` holds hot stacks beyond the caches' room, `retiring` hot
+//!   stacks beyond `shared`'s room until a batch is full, `cold` holds
 //!   stacks whose pages were returned to the kernel (reusing one costs page faults, no
 //!   system call). The mutexes are taken only when a cache runs empty or full, in batches.
 //!   `mapped` counts every stack that exists, whatever its state.
@@ -42,6 +43,9 @@ const SHARED_MAX: usize = 4096;
 /// them at once. Large batches sort into long runs of neighbouring stacks, each returned
 /// with one system call.
 const RETIRE_BATCH: usize = 65536;
+/// Stacks beyond the shared pool's room collected before their memory is returned in one
+/// batch (each batch costs a TLB shoot-down, so one per stack would cost one per coroutine).
+const SHARED_RETIRE_BATCH: usize = 256;
 /// Stacks of other sizes the shared pool keeps.
 const OTHER_MAX: usize = 64;
 /// Memory mappings left to the rest of the process when the budget follows `vm.max_map_count`
@@ -52,11 +56,16 @@ const MAPPINGS_RESERVED: usize = 2048;
 pub(crate) struct StackPool {
     default_size: usize,
     shared: Mutex<Vec<Stack>>,
+    /// Hot stacks beyond `shared`'s room, waiting to be discarded into `cold` in one batch.
+    retiring: Mutex<Vec<Stack>>,
     cold: Mutex<Vec<Stack>>,
     other: Mutex<Vec<Stack>>,
     mapped: AtomicUsize,
     pooled_shared: AtomicUsize,
+    pooled_retiring: AtomicUsize,
     pooled_cold: AtomicUsize,
+    /// Batches of stacks whose memory was returned to the kernel (each a TLB shoot-down).
+    discards: AtomicUsize,
     /// Most stacks mapped at once; `None`: no limit with marker guards, and what
     /// `vm.max_map_count` allows with protect guards.
     configured_limit: Option<usize>,
@@ -113,11 +122,14 @@ impl StackPool {
         let pool = StackPool {
             default_size: Self::round(default_size),
             shared: Mutex::new(Vec::new()),
+            retiring: Mutex::new(Vec::new()),
             cold: Mutex::new(Vec::new()),
             other: Mutex::new(Vec::new()),
             mapped: AtomicUsize::new(0),
             pooled_shared: AtomicUsize::new(0),
+            pooled_retiring: AtomicUsize::new(0),
             pooled_cold: AtomicUsize::new(0),
+            discards: AtomicUsize::new(0),
             configured_limit,
             limit: AtomicUsize::new(0),
             private_floor: workers.max(1) * (CACHE_MAX + BATCH) * 4,
@@ -156,7 +168,9 @@ impl StackPool {
 
     /// Stacks in the shared pools (worker caches are counted by their workers).
     pub(crate) fn pooled_shared(&self) -> usize {
-        self.pooled_shared.load(Ordering::Relaxed) + self.pooled_cold.load(Ordering::Relaxed)
+        self.pooled_shared.load(Ordering::Relaxed)
+            + self.pooled_retiring.load(Ordering::Relaxed)
+            + self.pooled_cold.load(Ordering::Relaxed)
     }
 
     /// A stack with `size` usable bytes (0: the default size), from `cache` when it can.
@@ -171,7 +185,7 @@ impl StackPool {
             return self.map(size);
         }
         let Some(cache) = cache else {
-            for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
+            for (pool, count) in self.pools() {
                 let mut pool = lock(pool);
                 if let Some(stack) = pool.pop() {
                     count.store(pool.len(), Ordering::Relaxed);
@@ -189,7 +203,7 @@ impl StackPool {
         if !self.private_allowed() {
             return self.get(None, size);
         }
-        for (pool, count) in [(&self.shared, &self.pooled_shared), (&self.cold, &self.pooled_cold)] {
+        for (pool, count) in self.pools() {
             if count.load(Ordering::Relaxed) > 0 {
                 let mut pool = lock(pool);
                 let take = pool.len().min(BATCH);
@@ -203,6 +217,12 @@ impl StackPool {
             }
         }
         self.map(size)
+    }
+
+    /// The shared pools with their counts, in the order stacks are taken from them: hot ones
+    /// first, cold (page faults to come) last.
+    fn pools(&self) -> [(&Mutex<Vec<Stack>>, &AtomicUsize); 3] {
+        [(&self.shared, &self.pooled_shared), (&self.retiring, &self.pooled_retiring), (&self.cold, &self.pooled_cold)]
     }
 
     /// Whether the limit leaves room for workers' private caches.
@@ -331,15 +351,24 @@ impl StackPool {
         }
     }
 
-    /// Adds hot stacks to the shared pool; what does not fit is discarded into the cold pool.
+    /// Adds hot stacks to the shared pool; what does not fit waits in `retiring` and is
+    /// discarded into the cold pool a batch at a time.
     fn put_shared(&self, mut stacks: Vec<Stack>) {
         let mut shared = lock(&self.shared);
         let room = SHARED_MAX.saturating_sub(shared.len()).min(stacks.len());
         shared.extend(stacks.drain(..room));
         self.pooled_shared.store(shared.len(), Ordering::Relaxed);
         drop(shared);
-        if !stacks.is_empty() {
-            self.make_cold(stacks);
+        if stacks.is_empty() {
+            return;
+        }
+        let mut retiring = lock(&self.retiring);
+        retiring.append(&mut stacks);
+        let batch = if retiring.len() >= SHARED_RETIRE_BATCH { std::mem::take(&mut *retiring) } else { Vec::new() };
+        self.pooled_retiring.store(retiring.len(), Ordering::Relaxed);
+        drop(retiring);
+        if !batch.is_empty() {
+            self.make_cold(batch);
         }
     }
 
@@ -352,6 +381,7 @@ impl StackPool {
 
     fn make_cold(&self, mut stacks: Vec<Stack>) {
         discard_all(&mut stacks);
+        self.discards.fetch_add(1, Ordering::Relaxed);
         let mut cold = lock(&self.cold);
         cold.append(&mut stacks);
         self.pooled_cold.store(cold.len(), Ordering::Relaxed);
@@ -375,10 +405,40 @@ impl StackPool {
 impl Drop for StackPool {
     fn drop(&mut self) {
         lock(&self.carver).chunk = None;
-        let pools = [&self.shared, &self.cold, &self.other];
+        let pools = [&self.shared, &self.retiring, &self.cold, &self.other];
         let stacks: Vec<Stack> = pools.into_iter().flat_map(|p| std::mem::take(&mut *lock(p))).collect();
         for stack in stacks {
             self.unmap(stack);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_beyond_the_shared_pool_are_discarded_in_batches() {
+        // With 2 workers, private caches are allowed under this limit, but from half of it on
+        // every stack goes to the shared pool; 904 do not fit there.
+        const STACKS: usize = SHARED_MAX + 904;
+        let pool = StackPool::new(16 * 1024, Some(6000), 2, false);
+        let mut cache = StackCache::new(0);
+        let stacks: Vec<Stack> = (0..STACKS).map(|_| pool.get(Some(&mut cache), 0).unwrap()).collect();
+        assert_eq!(pool.mapped(), STACKS);
+        for stack in stacks {
+            pool.put(Some(&mut cache), stack);
+        }
+        assert_eq!(cache.len(), 0, "near the limit, no stack stays private");
+        assert_eq!(pool.pooled_shared(), STACKS, "every stack is pooled");
+        // One shoot-down per finished coroutine made a burst of completions crawl (with
+        // mprotect guard pages, 100,000 sleepers woke a median 80-340 ms late).
+        let discards = pool.discards.load(Ordering::Relaxed);
+        assert!(discards <= 4, "{discards} discards for 904 stacks");
+        // Pooled stacks of every kind are handed out again before a new one is mapped.
+        let again: Vec<Stack> = (0..STACKS).map(|_| pool.get(None, 0).unwrap()).collect();
+        assert_eq!(pool.mapped(), STACKS);
+        assert_eq!(pool.pooled_shared(), 0);
+        drop(again);
     }
 }
