@@ -9,7 +9,7 @@
 # The server takes its port as its first argument (and $PORT), its workers from $WORKERS
 # (the convention of ../shared/peers). oc runs on its epoll backend: valgrind does not
 # support io_uring. Needs valgrind and python3. KEEP=1 keeps the callgrind files (for
-# callgrind_annotate).
+# callgrind_annotate). PORT_CALLGRIND picks the port (18180).
 set -eu
 bin=$1
 path=${2:-/plaintext}
@@ -17,7 +17,7 @@ depth=${DEPTH:-16}
 export DEPTH=$depth
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
-port=18180
+port=${PORT_CALLGRIND:-18180}
 count() {
   OC_IO_BACKEND=epoll PORT=$port WORKERS=1 valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" \
     "$bin" $port > "$out/server.$1.log" 2>&1 &

@@ -242,7 +242,7 @@ impl crate::Handler for StaticFiles {
         }
         // Sent by the connection: copied by the kernel over plain TCP, read and written over
         // TLS (`sendfile.rs`).
-        resp.body = crate::response::Body::File(FileBody { file: file.into(), start, len: end - start });
+        resp.set_body(crate::response::Body::File(Box::new(FileBody { file: file.into(), start, len: end - start })));
         resp
     }
 }

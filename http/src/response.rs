@@ -19,7 +19,9 @@ pub(crate) enum Body {
     /// Exactly this many bytes, written by the function as it goes.
     Sized(u64, StreamFn),
     /// Part of a file (`StaticFiles`), copied to the socket by the kernel where it can be.
-    File(crate::sendfile::FileBody),
+    /// Boxed: the body's drop stays small enough to be inlined where responses are built
+    /// and sent (with the file inline it was a call, +14 instructions per request).
+    File(Box<crate::sendfile::FileBody>),
 }
 
 /// A per-thread stack of emptied byte buffers kept for reuse, the last given back on top.
@@ -146,15 +148,27 @@ impl Response {
     /// A static body (no copy).
     #[inline]
     pub fn static_body(mut self, body: &'static [u8]) -> Response {
-        self.body = Body::Static(body);
+        self.set_body(Body::Static(body));
         self
     }
 
     /// Sets the body.
     #[inline]
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Response {
-        self.body = Body::Bytes(body.into());
+        self.set_body(Body::Bytes(body.into()));
         self
+    }
+
+    /// Replaces the body. The usual response was just made with an empty one: once inlined,
+    /// the test below is decided at compile time and no drop is called.
+    #[inline(always)]
+    pub(crate) fn set_body(&mut self, body: Body) {
+        let old = std::mem::replace(&mut self.body, body);
+        if matches!(old, Body::Empty) {
+            std::mem::forget(old);
+        } else {
+            drop(old);
+        }
     }
 
     /// Sets the status.

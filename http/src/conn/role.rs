@@ -174,7 +174,7 @@ impl<S: Transport, const STREAMS: bool> Connection<'_, S, STREAMS> {
                     return Ok(keep_alive);
                 }
                 let Body::File(file) = resp.body else { unreachable!() };
-                clock.sent += crate::sendfile::send_file(stream, out, file, limits, |s, d| send(s, clock, limits, d))?;
+                clock.sent += crate::sendfile::send_file(stream, out, *file, limits, |s, d| send(s, clock, limits, d))?;
                 Ok(keep_alive)
             }
             ref body => {
