@@ -9,6 +9,12 @@
 //! It also follows every run for the stuck-coroutine report (`stuck.rs`), and runs for that
 //! alone when the time slice is off but the report is on.
 //!
+//! A worker whose thread has hardly used the CPU in that slice is left alone while the thread
+//! is runnable: the kernel kept it off the CPU (a loaded machine), and its coroutines carry on
+//! when it runs again. Handing it off would cost a thread switch for nothing, and on io_uring
+//! the operations its old thread submitted would keep needing that thread woken. Asleep in a
+//! system call instead, it is handed off as before.
+//!
 //! It sleeps while nothing runs: when every worker is parked it waits until one wakes up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +73,8 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
     let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers.len()];
     // Deferred preemptions of each worker when its current run was first seen.
     let mut deferred_at: Vec<u64> = workers.iter().map(|w| w.deferrals()).collect();
+    // CPU time of each worker's thread (by kernel id) when its current run was first seen.
+    let mut cpu_at: Vec<Option<(i32, Duration)>> = vec![None; workers.len()];
     while !shared.is_shutting_down() {
         // Asleep while nothing runs, unless a preemptible coroutine handed off with its
         // thread still runs there, or a stuck one is followed there.
@@ -87,8 +95,8 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
         if let Some(stuck) = stuck.as_mut() {
             stuck.observe_detached(&shared.stuck, now, &workers);
         }
-        for (index, ((worker, seen), deferred_at)) in
-            workers.iter().zip(seen.iter_mut()).zip(deferred_at.iter_mut()).enumerate()
+        for (index, (((worker, seen), deferred_at), cpu_at)) in
+            workers.iter().zip(seen.iter_mut()).zip(deferred_at.iter_mut()).zip(cpu_at.iter_mut()).enumerate()
         {
             // A preemptible coroutine handed off with its thread (it was stuck) is signalled
             // there until it suspends: preempted, it goes back to the pool.
@@ -103,9 +111,16 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
             if resumes != seen.0 || mode != Mode::User {
                 *seen = (resumes, now);
                 *deferred_at = worker.deferrals();
+                // A system call (not the vDSO) per worker and tick: under a microsecond.
+                let tid = worker.tid();
+                *cpu_at = crate::sys::thread_cpu_time(tid).map(|cpu| (tid, cpu));
                 continue;
             }
+            let tid = worker.tid();
             if now.duration_since(seen.1) < slice {
+                continue;
+            }
+            if now.duration_since(seen.1) < slice * PATIENCE && waits_for_a_cpu(tid, *cpu_at, slice) {
                 continue;
             }
             // A preemptible coroutine gets signals. It is handed off instead when they keep
@@ -139,4 +154,20 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
             }
         }
     }
+}
+
+/// How many slices a worker whose thread waits for a CPU is left alone: past that it is
+/// handed off all the same (the other threads that take the CPUs may be the coroutines it
+/// should make room for).
+const PATIENCE: u32 = 10;
+
+/// Whether thread `tid`, whose CPU time was `cpu_at` when the current run was first seen,
+/// has used less than a quarter of `slice` since and is runnable: the kernel keeps it off the
+/// CPU, its coroutine does not hold it. A coroutine that computes gets its thread's share of
+/// the CPU, so on a loaded machine it is preempted once it has used that much, later in wall
+/// time than on an idle one.
+fn waits_for_a_cpu(tid: i32, cpu_at: Option<(i32, Duration)>, slice: Duration) -> bool {
+    let Some((at, before)) = cpu_at.filter(|(at, _)| *at == tid) else { return false };
+    let Some(now) = crate::sys::thread_cpu_time(at) else { return false };
+    now.saturating_sub(before) < slice / 4 && crate::sys::thread_runnable(at) == Some(true)
 }

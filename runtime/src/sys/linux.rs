@@ -279,6 +279,24 @@ pub(crate) fn clock_now(clock: libc::clockid_t) -> Option<libc::timespec> {
     (unsafe { libc::clock_gettime(clock, &mut now) } == 0).then_some(now)
 }
 
+/// CPU time used so far by thread `tid` of this process (its per-thread CPU clock; a system
+/// call, not the vDSO). `None` if the thread is gone.
+pub(crate) fn thread_cpu_time(tid: i32) -> Option<std::time::Duration> {
+    // The kernel's id of a thread's CPU clock (`MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)`),
+    // the value `pthread_getcpuclockid` gives.
+    let clock = ((!(tid as libc::clockid_t)) << 3) | 6;
+    clock_now(clock).map(|t| std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32))
+}
+
+/// Whether thread `tid` of this process is running or waiting for a CPU (state `R` in
+/// `/proc`), rather than asleep in a system call. `None` if it cannot be read.
+pub(crate) fn thread_runnable(tid: i32) -> Option<bool> {
+    let stat = std::fs::read(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may hold any byte.
+    let end = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(end + 2).map(|&state| state == b'R')
+}
+
 /// Registers `child` to run in the child of every later `fork` (`pthread_atfork`).
 /// Fails only for want of memory.
 pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {

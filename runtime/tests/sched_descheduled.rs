@@ -1,0 +1,71 @@
+//! A worker whose thread the kernel keeps off the CPU is not handed off.
+//!
+//! One test in its own binary: it pins its threads to one CPU, which the runtime's threads
+//! inherit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Pins the calling thread (and the threads it starts from now on) to CPU `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "sched_setaffinity");
+    }
+}
+
+#[test]
+fn a_worker_waiting_for_a_cpu_is_not_handed_off() {
+    // The runtime's threads share one CPU with four threads that never sleep: the kernel
+    // keeps the worker's thread off the CPU for several milliseconds at a time, longer than
+    // the 2 ms slice, while its coroutines only ever run for a few microseconds.
+    pin_to(0);
+    let slice = Duration::from_millis(2);
+    let rt = oc_runtime::Runtime::builder().workers(1).preempt_interval(Some(slice)).build().expect("runtime starts");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let (runs, waited) = rt.block_on(|| {
+        let start = Instant::now();
+        let mut runs = 0u64;
+        let mut waited = Duration::ZERO;
+        while start.elapsed() < Duration::from_secs(2) {
+            // Short runs: a few microseconds of work between two yields.
+            let before = Instant::now();
+            let work = Instant::now();
+            while work.elapsed() < Duration::from_micros(5) {
+                std::hint::spin_loop();
+            }
+            oc_runtime::yield_now();
+            waited = waited.max(before.elapsed());
+            runs += 1;
+        }
+        (runs, waited)
+    });
+    stop.store(true, Ordering::Relaxed);
+    for hog in hogs {
+        hog.join().unwrap();
+    }
+    let metrics = rt.metrics();
+    eprintln!("{runs} runs, longest {waited:?}, {} hand-offs", metrics.handoffs);
+    // The check is only meaningful if the kernel did keep the worker waiting past the slice.
+    if waited > slice * 2 {
+        // A hand-off may still come from a run that the kernel interrupted for longer than
+        // the monitor's patience (10 slices); each spurious one cost a thread switch and, on
+        // io_uring, a slower ring for good. Before the monitor looked at the thread's CPU
+        // time, this run saw hundreds.
+        assert!(metrics.handoffs <= 10, "{} hand-offs of a worker that was only kept waiting", metrics.handoffs);
+    }
+    assert!(rt.shutdown(Duration::from_secs(5)));
+}
