@@ -293,11 +293,43 @@ impl AccessLog {
 /// The target as it may appear in a log line: `"`, `\` and control bytes escaped (the parser
 /// admits only visible ASCII in a target, so this is a defence, not the usual path).
 fn escape_if_needed(target: &str) -> std::borrow::Cow<'_, str> {
-    if target.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
-        std::borrow::Cow::Borrowed(target)
-    } else {
+    if needs_escape(target.as_bytes()) {
         std::borrow::Cow::Owned(escape(target))
+    } else {
+        std::borrow::Cow::Borrowed(target)
     }
+}
+
+/// Whether any byte is not visible ASCII, or is `"` or `\`: eight bytes at a time (a byte
+/// at a time was a fifth of a line's cost for a ten-byte target).
+fn needs_escape(bytes: &[u8]) -> bool {
+    let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+    if bytes.len() < 8 {
+        // Padded with a byte that needs nothing.
+        let mut padded = [b'a'; 8];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        return word_needs_escape(u64::from_le_bytes(padded));
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    if chunks.any(|chunk| word_needs_escape(word(chunk))) {
+        return true;
+    }
+    // The last eight bytes, overlapping the chunks when the length is not a multiple of 8.
+    !chunks.remainder().is_empty() && word_needs_escape(word(&bytes[bytes.len() - 8..]))
+}
+
+/// Whether any of the eight bytes of `x` is below `!` (0x21), `DEL` (0x7f) or above, `"` or
+/// `\`. Each test is exact for whether any byte matches (the classic "has less" and "has
+/// zero byte" bit tricks; which byte matched may be wrong, which does not matter here).
+fn word_needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let equal = |c: u64| {
+        let y = x ^ (ONES * c);
+        y.wrapping_sub(ONES) & !y & HIGHS
+    };
+    (x & HIGHS | below(0x21) | equal(0x7f) | equal(u64::from(b'"')) | equal(u64::from(b'\\'))) != 0
 }
 
 fn escape(target: &str) -> String {
@@ -433,6 +465,24 @@ mod tests {
         assert!(lines[0].ends_with(&format!("\"OPTIONS {long}{tail}")), "{text}");
         assert!(lines[1].ends_with(&format!("\"OPTIONS {}{tail}", &long[..200])), "{text}");
         assert!(lines[2].ends_with(&format!("\"OPTIONS {}{tail}", "\\x01".repeat(100))), "{text}");
+    }
+
+    #[test]
+    fn the_word_test_agrees_with_the_byte_test() {
+        let byte_test = |bytes: &[u8]| bytes.iter().any(|&b| !b.is_ascii_graphic() || b == b'"' || b == b'\\');
+        // Every byte value at every position of targets of 1 to 20 bytes.
+        for len in 1..=20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut target = vec![b'x'; len];
+                    target[at] = b;
+                    assert_eq!(needs_escape(&target), byte_test(&target), "byte {b:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
+        assert!(!needs_escape(b"/plaintext?a=b&c=%20~"));
+        assert!(needs_escape("/caf\u{e9}".as_bytes()));
     }
 
     #[test]
