@@ -49,13 +49,57 @@ impl<T: ?Sized + RowIndex> RowIndex for &T {
     }
 }
 
-fn ranges(body: &DataRowBody, expected: usize) -> Result<Vec<Option<Range<usize>>>, Error> {
-    let ranges: Vec<Option<Range<usize>>> =
-        body.ranges().collect().map_err(|e| Error::with_source(ErrorKind::Protocol, "malformed data row", e))?;
-    if ranges.len() != expected {
-        return Err(Error::protocol(format!("a data row has {} values for {expected} columns", ranges.len())));
+/// Where each value of a data row lies in the row's body. Rows of up to `INLINE` columns (the
+/// usual ones) keep them inline, so that reading a row allocates nothing beyond the rows'
+/// vector (a vector per row was most of the allocator's share of a TechEmpower fortunes
+/// request); wider rows keep them on the heap.
+enum ValueRanges {
+    Inline { len: u8, at: [(u32, u32); INLINE] },
+    Heap(Box<[Option<Range<usize>>]>),
+}
+
+const INLINE: usize = 6;
+/// The start of a NULL value in `ValueRanges::Inline` (a body is shorter than 4 GiB: its
+/// length is an `i32` on the wire).
+const NULL: u32 = u32::MAX;
+
+impl ValueRanges {
+    fn of(body: &DataRowBody, expected: usize) -> Result<ValueRanges, Error> {
+        let malformed = |e| Error::with_source(ErrorKind::Protocol, "malformed data row", e);
+        let count_error = |got: usize| Error::protocol(format!("a data row has {got} values for {expected} columns"));
+        if expected > INLINE {
+            let ranges: Vec<Option<Range<usize>>> = body.ranges().collect().map_err(malformed)?;
+            if ranges.len() != expected {
+                return Err(count_error(ranges.len()));
+            }
+            return Ok(ValueRanges::Heap(ranges.into_boxed_slice()));
+        }
+        let mut at = [(NULL, 0); INLINE];
+        let mut got = 0;
+        let mut values = body.ranges();
+        while let Some(range) = values.next().map_err(malformed)? {
+            if let Some(slot) = at.get_mut(got) {
+                *slot = range.map_or((NULL, 0), |r| (r.start as u32, r.end as u32));
+            }
+            got += 1;
+        }
+        if got != expected {
+            return Err(count_error(got));
+        }
+        Ok(ValueRanges::Inline { len: got as u8, at })
     }
-    Ok(ranges)
+
+    /// The range of value `i` (`None`: NULL). `i` is below the row's column count.
+    fn get(&self, i: usize) -> Option<Range<usize>> {
+        match self {
+            ValueRanges::Inline { len, at } => {
+                assert!(i < usize::from(*len), "value {i} of a row of {len}");
+                let (start, end) = at[i];
+                (start != NULL).then_some(start as usize..end as usize)
+            }
+            ValueRanges::Heap(ranges) => ranges[i].clone(),
+        }
+    }
 }
 
 /// A row of a query's result, with typed access to its columns.
@@ -73,12 +117,12 @@ fn ranges(body: &DataRowBody, expected: usize) -> Result<Vec<Option<Range<usize>
 pub struct Row {
     columns: Arc<[Column]>,
     body: DataRowBody,
-    ranges: Vec<Option<Range<usize>>>,
+    ranges: ValueRanges,
 }
 
 impl Row {
     pub(crate) fn new(columns: Arc<[Column]>, body: DataRowBody) -> Result<Row, Error> {
-        let ranges = ranges(&body, columns.len())?;
+        let ranges = ValueRanges::of(&body, columns.len())?;
         Ok(Row { columns, body, ranges })
     }
 
@@ -137,7 +181,7 @@ impl Row {
                 ),
             ));
         }
-        let raw = self.ranges[i].clone().map(|r| &self.body.buffer()[r]);
+        let raw = self.ranges.get(i).map(|r| &self.body.buffer()[r]);
         T::from_sql_nullable(ty, raw).map_err(|e| {
             Error::with_source(ErrorKind::Conversion, format!("cannot read column `{}` ({ty})", column.name()), e)
         })
@@ -154,12 +198,12 @@ impl fmt::Debug for Row {
 pub struct SimpleRow {
     columns: Arc<[String]>,
     body: DataRowBody,
-    ranges: Vec<Option<Range<usize>>>,
+    ranges: ValueRanges,
 }
 
 impl SimpleRow {
     pub(crate) fn new(columns: Arc<[String]>, body: DataRowBody) -> Result<SimpleRow, Error> {
-        let ranges = ranges(&body, columns.len())?;
+        let ranges = ValueRanges::of(&body, columns.len())?;
         Ok(SimpleRow { columns, body, ranges })
     }
 
@@ -197,7 +241,7 @@ impl SimpleRow {
         let i = idx
             .index(&mut self.columns.iter().map(String::as_str))
             .ok_or_else(|| Error::new(ErrorKind::Column, format!("no column {idx} in this row")))?;
-        match self.ranges[i].clone() {
+        match self.ranges.get(i) {
             None => Ok(None),
             Some(r) => std::str::from_utf8(&self.body.buffer()[r])
                 .map(Some)
@@ -213,5 +257,76 @@ impl fmt::Debug for SimpleRow {
             d.entry(name, &self.try_get(i).ok().flatten());
         }
         d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{BufMut, BytesMut};
+    use postgres_protocol::message::backend::Message;
+
+    use super::*;
+
+    /// A `DataRow` message's body with these values (`None`: NULL).
+    fn data_row(values: &[Option<&[u8]>]) -> DataRowBody {
+        let mut body = BytesMut::new();
+        body.put_i16(values.len() as i16);
+        for v in values {
+            match v {
+                Some(v) => {
+                    body.put_i32(v.len() as i32);
+                    body.put_slice(v);
+                }
+                None => body.put_i32(-1),
+            }
+        }
+        let mut msg = BytesMut::new();
+        msg.put_u8(b'D');
+        msg.put_i32(body.len() as i32 + 4);
+        msg.put_slice(&body);
+        match Message::parse(&mut msg) {
+            Ok(Some(Message::DataRow(row))) => row,
+            _ => panic!("not a data row"),
+        }
+    }
+
+    fn values(body: &DataRowBody, ranges: &ValueRanges, n: usize) -> Vec<Option<Vec<u8>>> {
+        (0..n).map(|i| ranges.get(i).map(|r| body.buffer()[r].to_vec())).collect()
+    }
+
+    #[test]
+    fn value_ranges_inline_and_on_the_heap() {
+        for n in [0, 1, 2, INLINE, INLINE + 1, 40] {
+            let owned: Vec<Option<Vec<u8>>> =
+                (0..n).map(|i| (i % 3 != 1).then(|| format!("value {i}").into_bytes())).collect();
+            let borrowed: Vec<Option<&[u8]>> = owned.iter().map(|v| v.as_deref()).collect();
+            let body = data_row(&borrowed);
+            let ranges = ValueRanges::of(&body, n).unwrap();
+            assert_eq!(matches!(ranges, ValueRanges::Inline { .. }), n <= INLINE);
+            assert_eq!(values(&body, &ranges, n), owned, "{n} columns");
+        }
+        // An empty value is not NULL.
+        let body = data_row(&[Some(b""), None]);
+        let ranges = ValueRanges::of(&body, 2).unwrap();
+        assert_eq!(values(&body, &ranges, 2), vec![Some(Vec::new()), None]);
+    }
+
+    #[test]
+    fn a_row_with_the_wrong_number_of_values_is_a_protocol_error() {
+        let v: &[u8] = b"x";
+        for (values, expected) in [(3, 2), (1, 2), (INLINE + 1, INLINE), (INLINE, INLINE + 1), (0, 1)] {
+            let body = data_row(&vec![Some(v); values]);
+            let err = ValueRanges::of(&body, expected).err().expect("an error");
+            assert_eq!(err.kind(), ErrorKind::Protocol, "{values} for {expected}");
+            let text = err.to_string();
+            assert!(text.contains(&format!("{values} values for {expected} columns")), "{text}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "value 2 of a row of 2")]
+    fn a_value_past_the_row_is_a_panic() {
+        let body = data_row(&[Some(b"a"), Some(b"b")]);
+        let _ = ValueRanges::of(&body, 2).unwrap().get(2);
     }
 }
