@@ -22,6 +22,18 @@ const MAX_PENDING: usize = 16 * 1024 * 1024;
 /// Buffered bytes past which the writer is woken early.
 const WAKE_AT: usize = 64 * 1024;
 
+/// What a line says about one request.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) version: oc_http::Version,
+    pub(crate) status: u16,
+    /// Body bytes sent (`-` in the line when 0).
+    pub(crate) bytes: u64,
+}
+
 /// Lines waiting for the writer.
 struct Pending {
     buf: Vec<u8>,
@@ -92,17 +104,8 @@ impl Line<'_> {
     }
 
     /// The whole line, newline included.
-    #[allow(clippy::too_many_arguments)]
-    fn format(
-        &mut self,
-        date: [u8; 26],
-        peer: Option<SocketAddr>,
-        method: &str,
-        target: &str,
-        version: oc_http::Version,
-        status: u16,
-        bytes: u64,
-    ) {
+    fn format(&mut self, date: [u8; 26], entry: &Entry<'_>, target: &str) {
+        let Entry { peer, method, version, status, bytes, .. } = *entry;
         match peer.map(|p| p.ip()) {
             Some(std::net::IpAddr::V4(ip)) => {
                 let [a, b, c, d] = ip.octets();
@@ -214,20 +217,10 @@ impl AccessLog {
     /// took about 600.
     ///
     /// `at` is when the request arrived (its date in the line).
-    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
-    pub(crate) fn record(
-        &self,
-        at: Instant,
-        peer: Option<SocketAddr>,
-        method: &str,
-        target: &str,
-        version: oc_http::Version,
-        status: u16,
-        bytes: u64,
-    ) {
-        let target = escape_if_needed(target);
-        let need = LINE_FIXED_MAX + method.len() + target.len();
+    pub(crate) fn record(&self, at: Instant, entry: &Entry<'_>) {
+        let target = escape_if_needed(entry.target);
+        let need = LINE_FIXED_MAX + entry.method.len() + target.len();
         let mut stack = [0u8; 256];
         let mut heap = Vec::new();
         let room = if need <= stack.len() {
@@ -237,7 +230,7 @@ impl AccessLog {
             &mut heap[..]
         };
         let mut line = Line { buf: room, len: 0 };
-        line.format(clf_date(at), peer, method, &target, version, status, bytes);
+        line.format(clf_date(at), entry, &target);
         let line = &line.buf[..line.len];
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let before = pending.buf.len();
@@ -420,20 +413,39 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_in_the_common_log_format() {
-        let log = AccessLog {
+    /// A log without its writer thread: lines stay in its buffer.
+    fn test_log() -> AccessLog {
+        sync_wall_clock();
+        AccessLog {
             pending: Mutex::new(Pending { buf: Vec::new() }),
             wake: Condvar::new(),
             dropped: AtomicU64::new(0),
             output: Mutex::new(()),
-        };
-        sync_wall_clock();
+        }
+    }
+
+    fn buffered(log: &AccessLog) -> String {
+        String::from_utf8(log.pending.lock().unwrap().buf.clone()).unwrap()
+    }
+
+    #[test]
+    fn lines_in_the_common_log_format() {
+        let log = test_log();
         let peer = Some("10.1.2.3:5555".parse().unwrap());
         let now = Instant::now();
-        log.record(now, peer, "GET", "/a?b", oc_http::Version::Http11, 200, 1234);
-        log.record(now, Some("[::1]:80".parse().unwrap()), "HEAD", "/\"x", oc_http::Version::Http10, 304, 0);
-        let text = String::from_utf8(log.pending.lock().unwrap().buf.clone()).unwrap();
+        let get =
+            Entry { peer, method: "GET", target: "/a?b", version: oc_http::Version::Http11, status: 200, bytes: 1234 };
+        log.record(now, &get);
+        let head = Entry {
+            peer: Some("[::1]:80".parse().unwrap()),
+            method: "HEAD",
+            target: "/\"x",
+            version: oc_http::Version::Http10,
+            status: 304,
+            bytes: 0,
+        };
+        log.record(now, &head);
+        let text = buffered(&log);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("10.1.2.3 - - ["), "{text}");
         assert!(lines[0].ends_with(" +0000] \"GET /a?b HTTP/1.1\" 200 1234"), "{text}");
@@ -442,22 +454,24 @@ mod tests {
 
     #[test]
     fn the_longest_lines_fit() {
-        let log = AccessLog {
-            pending: Mutex::new(Pending { buf: Vec::new() }),
-            wake: Condvar::new(),
-            dropped: AtomicU64::new(0),
-            output: Mutex::new(()),
-        };
-        sync_wall_clock();
+        let log = test_log();
         // The longest address text, a status of five digits, the largest count, and targets
         // on either side of the stack line's room (one escaped to four times its length).
         let peer = Some("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:1".parse().unwrap());
         let long = format!("/{}", "a".repeat(300));
         let escaped = "\x01".repeat(100);
         for target in [long.as_str(), &long[..200], escaped.as_str()] {
-            log.record(Instant::now(), peer, "OPTIONS", target, oc_http::Version::Http11, 65535, u64::MAX);
+            let entry = Entry {
+                peer,
+                method: "OPTIONS",
+                target,
+                version: oc_http::Version::Http11,
+                status: 65535,
+                bytes: u64::MAX,
+            };
+            log.record(Instant::now(), &entry);
         }
-        let text = String::from_utf8(log.pending.lock().unwrap().buf.clone()).unwrap();
+        let text = buffered(&log);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         let tail = format!(" HTTP/1.1\" 65535 {}", u64::MAX);

@@ -225,15 +225,15 @@ impl StreamHandler for Dispatch {
         let body_in = body.bytes_read().max(req.body().len() as u64);
         stats.record(status, started.elapsed(), request_bytes(req, body_in), body_bytes);
         if table.access_log {
-            crate::access_log::AccessLog::get().record(
-                started,
-                req.peer_addr(),
-                req.method(),
-                req.target(),
-                req.version(),
+            let entry = crate::access_log::Entry {
+                peer: req.peer_addr(),
+                method: req.method(),
+                target: req.target(),
+                version: req.version(),
                 status,
-                body_bytes,
-            );
+                bytes: body_bytes,
+            };
+            crate::access_log::AccessLog::get().record(started, &entry);
         }
         reply.response
     }
