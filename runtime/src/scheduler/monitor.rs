@@ -111,16 +111,17 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
             if resumes != seen.0 || mode != Mode::User {
                 *seen = (resumes, now);
                 *deferred_at = worker.deferrals();
-                // A system call (not the vDSO) per worker and tick: under a microsecond.
-                let tid = worker.tid();
-                *cpu_at = crate::sys::thread_cpu_time(tid).map(|cpu| (tid, cpu));
+                // Only a coroutine's run can be stuck: a system call (not the vDSO), under a
+                // microsecond, per worker that runs one at this tick.
+                *cpu_at = (mode == Mode::User)
+                    .then(|| worker.tid())
+                    .and_then(|tid| crate::sys::thread_cpu_time(tid).map(|cpu| (tid, cpu)));
                 continue;
             }
-            let tid = worker.tid();
             if now.duration_since(seen.1) < slice {
                 continue;
             }
-            if now.duration_since(seen.1) < slice * PATIENCE && waits_for_a_cpu(tid, *cpu_at, slice) {
+            if now.duration_since(seen.1) < slice * PATIENCE && waits_for_a_cpu(worker.tid(), *cpu_at, slice) {
                 continue;
             }
             // A preemptible coroutine gets signals. It is handed off instead when they keep
