@@ -58,6 +58,8 @@ const FOLLOWED: usize = 64;
 const ENDED: u64 = 1 << 63;
 /// How long the monitor waits for a stuck thread to answer a sample request.
 const SAMPLE_PATIENCE: Duration = Duration::from_millis(250);
+/// How many thresholds long a coroutine whose thread waits for a CPU may go unreported.
+const PATIENCE: u32 = 10;
 /// Rate limit of logged reports: a burst of this many, then one per `REFILL`.
 const BURST: f64 = 4.0;
 const REFILL: Duration = Duration::from_secs(1);
@@ -135,6 +137,8 @@ struct Episode {
     token: u64,
     tid: i32,
     since: Instant,
+    /// The thread's CPU time when the run was first seen (`None` if it could not be read).
+    cpu_at: Option<Duration>,
     /// Past the threshold and counted.
     reported: bool,
     /// Its report was logged (it gets a follow-up).
@@ -223,12 +227,14 @@ impl StuckMonitor {
             }
             if running {
                 let (token, _) = worker.driver_and_mode();
+                let tid = worker.tid();
                 self.attached[index] = Some(Episode {
                     worker: index,
                     run: resumes,
                     token,
-                    tid: worker.tid(),
+                    tid,
                     since: now,
+                    cpu_at: crate::sys::thread_cpu_time(tid),
                     reported: false,
                     logged: false,
                     wants: None,
@@ -306,6 +312,19 @@ impl StuckMonitor {
     fn advance(&mut self, watch: &StuckWatch, episode: &mut Episode, now: Instant, worker: &Worker) {
         let held = now.duration_since(episode.since);
         if held < self.threshold {
+            return;
+        }
+        // A thread the kernel keeps off the CPU (a loaded machine, a paused virtual machine)
+        // is not held by its coroutine: it is reported once it has had a quarter of the
+        // threshold of CPU time, or has waited for a CPU ten thresholds long.
+        if !episode.reported
+            && held < self.threshold * PATIENCE
+            && super::monitor::waits_for_a_cpu(
+                episode.tid,
+                episode.cpu_at.map(|cpu| (episode.tid, cpu)),
+                self.threshold,
+            )
+        {
             return;
         }
         watch.note_hold(held);
@@ -473,6 +492,9 @@ fn report_main(runtime: &str, rx: mpsc::Receiver<Message>) {
                     "{who} has held its thread for {} ms without suspending{suppressed}; where it is:\n{trace}",
                     held.as_millis(),
                 );
+                if captured.is_some() {
+                    release_symbols();
+                }
             }
             Message::Ended { id, name, total } => {
                 let who = describe(id, name.as_deref());
@@ -494,6 +516,14 @@ fn describe(id: Option<u64>, name: Option<&str>) -> String {
         (None, Some(id)) => format!("coroutine {id}"),
         _ => String::from("a coroutine"),
     }
+}
+
+/// Gives back what symbolizing kept: the parsed debug info of every object it looked in,
+/// tens of megabytes for a large binary, which would otherwise stay resident for the life of
+/// the process after a single report. The next report parses it again, on this thread.
+fn release_symbols() {
+    backtrace::clear_symbol_cache();
+    crate::sys::trim_heap();
 }
 
 /// One line per frame (inlined functions each get theirs), with file and line when known.

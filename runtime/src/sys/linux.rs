@@ -297,6 +297,17 @@ pub(crate) fn thread_runnable(tid: i32) -> Option<bool> {
     stat.get(end + 2).map(|&state| state == b'R')
 }
 
+/// Returns the free memory at the top of the C heap and in whole free pages inside it to
+/// the kernel (glibc's `malloc_trim`; nothing elsewhere). For after a large, rare burst of
+/// allocations that is over, such as parsing debug info for a report.
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: no arguments besides the padding to keep; glibc takes its arena locks itself.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Registers `child` to run in the child of every later `fork` (`pthread_atfork`).
 /// Fails only for want of memory.
 pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
