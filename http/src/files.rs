@@ -15,7 +15,7 @@
 //! answered from the kernel's caches for a file served before; they block the worker only on
 //! a slow file system (see `docs/caveats.md`). The body is sent by `sendfile.rs`.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -40,12 +40,16 @@ pub struct StaticFiles {
     dotfiles: bool,
 }
 
-/// A file opened to be served: the file, its metadata, and its path (for its media type).
+/// A file opened to be served: the file, its metadata, and its media type.
 struct Opened {
     file: std::fs::File,
     meta: std::fs::Metadata,
-    path: PathBuf,
+    content_type: &'static str,
 }
+
+/// A path beneath the root as bytes, `/` between its names: built for each request without
+/// allocating (up to 240 bytes), with room for the NUL the system call wants.
+type RelativePath = smallvec::SmallVec<[u8; 240]>;
 
 /// How a lookup beneath the root ended short of a file.
 enum Missed {
@@ -78,8 +82,8 @@ impl StaticFiles {
     }
 
     /// Whether `part`, a segment of a path, names a dotfile that is not to be served.
-    fn hidden(&self, part: &std::ffi::OsStr) -> bool {
-        !self.dotfiles && part.as_encoded_bytes().first() == Some(&b'.')
+    fn hidden(&self, part: &[u8]) -> bool {
+        !self.dotfiles && part.first() == Some(&b'.')
     }
 
     /// Opens the file `req` asks for, if it is a regular file under the root (the index file
@@ -88,6 +92,7 @@ impl StaticFiles {
         let decoded;
         let wanted = match req.param("path") {
             Some(p) => p,
+            None if !req.path().contains('%') => req.path(),
             None => {
                 decoded = crate::request::percent_decode(req.path(), false);
                 decoded.as_str()
@@ -96,14 +101,20 @@ impl StaticFiles {
         if wanted.contains('\0') {
             return Err(400);
         }
-        // The path below the root, every segment a name (no `..`), none hidden.
-        let mut relative = PathBuf::new();
-        for c in Path::new(wanted).components() {
-            match c {
-                Component::Normal(part) if self.hidden(part) => return Err(404),
-                Component::Normal(part) => relative.push(part),
-                Component::RootDir | Component::CurDir => {}
-                Component::ParentDir | Component::Prefix(_) => return Err(404),
+        // The path below the root, every segment a name (no `..`), none hidden; empty and `.`
+        // segments dropped, as `Path::components` does.
+        let mut relative = RelativePath::new();
+        for part in wanted.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => return Err(404),
+                _ if self.hidden(part.as_bytes()) => return Err(404),
+                _ => {
+                    if !relative.is_empty() {
+                        relative.push(b'/');
+                    }
+                    relative.extend_from_slice(part.as_bytes());
+                }
             }
         }
         match self.open_beneath(relative) {
@@ -116,12 +127,21 @@ impl StaticFiles {
     /// Opens `relative` beneath the root with no symbolic link followed (`openat2`): what
     /// opens is the path asked for, which has been checked already, so no path is read back.
     /// One lookup and one `fstat` (two of each for an index file).
-    fn open_beneath(&self, mut relative: PathBuf) -> Result<Opened, Missed> {
+    fn open_beneath(&self, mut relative: RelativePath) -> Result<Opened, Missed> {
         let dir = self.dir.as_ref().ok_or(Missed::Links)?;
-        let open = |path: &Path| -> Result<(std::fs::File, std::fs::Metadata), Missed> {
-            let name = if path.as_os_str().is_empty() { Path::new(".") } else { path };
-            let name = CString::new(name.as_os_str().as_encoded_bytes()).map_err(|_| Missed::Status(400))?;
-            let file = match crate::sys::open_beneath(dir.as_fd(), &name) {
+        // The root itself is `.`.
+        if relative.is_empty() {
+            relative.push(b'.');
+        }
+        let open = |path: &mut RelativePath| -> Result<(std::fs::File, std::fs::Metadata), Missed> {
+            path.push(0);
+            let opened = match CStr::from_bytes_with_nul(path) {
+                Ok(name) => crate::sys::open_beneath(dir.as_fd(), name),
+                // Cannot happen (a NUL in the path is refused before), but is no file.
+                Err(_) => return Err(Missed::Status(400)),
+            };
+            path.pop();
+            let file = match opened {
                 Ok(fd) => std::fs::File::from(fd),
                 Err(e) if crate::sys::link_refused(&e) => return Err(Missed::Links),
                 Err(_) => return Err(Missed::Status(404)),
@@ -129,20 +149,21 @@ impl StaticFiles {
             let meta = file.metadata().map_err(|_| Missed::Status(404))?;
             Ok((file, meta))
         };
-        let (mut file, mut meta) = open(&relative)?;
+        let (mut file, mut meta) = open(&mut relative)?;
         if meta.is_dir() {
             // A directory is served by its index file (not hidden, not a link either).
-            if self.hidden(std::ffi::OsStr::new(&self.index)) {
+            if self.hidden(self.index.as_bytes()) {
                 return Err(Missed::Status(404));
             }
-            relative.push(&self.index);
-            (file, meta) = open(&relative)?;
+            relative.push(b'/');
+            relative.extend_from_slice(self.index.as_bytes());
+            (file, meta) = open(&mut relative)?;
         }
         // Anything other than a regular file (a FIFO, a device) is not found.
         if !meta.is_file() {
             return Err(Missed::Status(404));
         }
-        Ok(Opened { file, meta, path: relative })
+        Ok(Opened { file, meta, content_type: mime(&relative) })
     }
 
     /// Opens `wanted` under the root, symbolic links followed, and serves it only if the file
@@ -172,10 +193,10 @@ impl StaticFiles {
         // must lie under the root, and be no dotfile there.
         let real = opened_path(&file, &path).ok_or(404u16)?;
         let inside = real.strip_prefix(&self.root).map_err(|_| 404u16)?;
-        if inside.components().any(|c| matches!(c, Component::Normal(part) if self.hidden(part))) {
+        if inside.components().any(|c| matches!(c, Component::Normal(part) if self.hidden(part.as_encoded_bytes()))) {
             return Err(404);
         }
-        Ok(Opened { file, meta, path: real })
+        Ok(Opened { file, meta, content_type: mime(real.as_os_str().as_encoded_bytes()) })
     }
 }
 
@@ -190,23 +211,27 @@ fn opened_path(file: &std::fs::File, path: &Path) -> Option<PathBuf> {
 
 impl crate::Handler for StaticFiles {
     fn call(&self, req: &Request) -> Response {
-        let Opened { file, meta, path } = match self.open(req) {
+        let Opened { file, meta, content_type } = match self.open(req) {
             Ok(opened) => opened,
             Err(status) => return Response::error(status),
         };
         let len = meta.len();
         let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
-        let etag = format!("\"{len:x}-{:x}\"", mtime.as_nanos());
-        let last_modified = String::from_utf8_lossy(&crate::date::format(mtime.as_secs())).into_owned();
-        let validators = |r: Response| {
-            r.header("ETag", etag.clone())
-                .header("Last-Modified", last_modified.clone())
-                .header("Content-Type", mime(&path))
-                .header("Accept-Ranges", "bytes")
+        let etag = entity_tag(len, mtime.as_nanos());
+        let last_modified = crate::date::format(mtime.as_secs());
+        let last_modified = String::from_utf8_lossy(&last_modified).into_owned();
+        let validators = |status: u16, etag: String, last_modified: String| {
+            let mut r = Response::new(status);
+            r.headers.reserve_exact(4);
+            r.headers.push(("ETag".into(), etag.into()));
+            r.headers.push(("Last-Modified".into(), last_modified.into()));
+            r.headers.push(("Content-Type".into(), content_type.into()));
+            r.headers.push(("Accept-Ranges".into(), "bytes".into()));
+            r
         };
         // The preconditions, then the range (RFC 9110 §13.2.2).
         match preconditions(req, &etag, mtime.as_secs()) {
-            Some(304) => return validators(Response::new(304)),
+            Some(304) => return validators(304, etag, last_modified),
             Some(status) => return Response::error(status),
             None => {}
         }
@@ -224,8 +249,8 @@ impl crate::Handler for StaticFiles {
                 Ok(range) => range,
                 Err(()) => {
                     return Response::error(416)
-                        .header("ETag", etag.clone())
-                        .header("Last-Modified", last_modified.clone())
+                        .header("ETag", etag)
+                        .header("Last-Modified", last_modified)
                         .header("Accept-Ranges", "bytes")
                         .header("Content-Range", format!("bytes */{len}"));
                 }
@@ -236,7 +261,7 @@ impl crate::Handler for StaticFiles {
             Some((s, e)) => (s, e, 206),
             None => (0, len, 200),
         };
-        let mut resp = validators(Response::new(status));
+        let mut resp = validators(status, etag, last_modified);
         if status == 206 {
             resp = resp.header("Content-Range", format!("bytes {start}-{}/{len}", end.saturating_sub(1)));
         }
@@ -417,32 +442,93 @@ fn parse_http_date(s: &str) -> Option<u64> {
 /// `mime_guess::from_path(..).first_raw()` 122-209 ns (median 200), and `mime_guess` names
 /// no charset, which text types served here carry. It knows many more types (`.md`
 /// here is `application/octet-stream`, there `text/markdown`).
-fn mime(path: &Path) -> &'static str {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "xml" => "application/xml",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "ico" => "image/x-icon",
-        "wasm" => "application/wasm",
-        "pdf" => "application/pdf",
-        "woff2" => "font/woff2",
-        "woff" => "font/woff",
-        "mp4" => "video/mp4",
-        _ => "application/octet-stream",
+/// The media type of the file at `path` (bytes, `/` between names), by its extension, in any
+/// case: what follows the last `.` of its name, unless the name starts with its only `.`
+/// (as `Path::extension` reads it).
+fn mime(path: &[u8]) -> &'static str {
+    const TYPES: [(&str, &str); 20] = [
+        ("html", "text/html; charset=utf-8"),
+        ("htm", "text/html; charset=utf-8"),
+        ("css", "text/css; charset=utf-8"),
+        ("js", "text/javascript; charset=utf-8"),
+        ("mjs", "text/javascript; charset=utf-8"),
+        ("json", "application/json"),
+        ("txt", "text/plain; charset=utf-8"),
+        ("xml", "application/xml"),
+        ("svg", "image/svg+xml"),
+        ("png", "image/png"),
+        ("jpg", "image/jpeg"),
+        ("jpeg", "image/jpeg"),
+        ("gif", "image/gif"),
+        ("webp", "image/webp"),
+        ("ico", "image/x-icon"),
+        ("wasm", "application/wasm"),
+        ("pdf", "application/pdf"),
+        ("woff2", "font/woff2"),
+        ("woff", "font/woff"),
+        ("mp4", "video/mp4"),
+    ];
+    const OTHER: &str = "application/octet-stream";
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    let ext = match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => &name[dot + 1..],
+        _ => return OTHER,
+    };
+    TYPES.iter().find(|(e, _)| ext.eq_ignore_ascii_case(e.as_bytes())).map_or(OTHER, |(_, ty)| ty)
+}
+
+/// The strong entity tag of a file of `len` bytes last modified at `mtime_ns`, quotes
+/// included: both numbers in lower-case hexadecimal, `"len-mtime"`.
+fn entity_tag(len: u64, mtime_ns: u128) -> String {
+    fn push_hex(out: &mut String, value: u128) {
+        let digits = (128 - value.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            out.push(char::from(b"0123456789abcdef"[((value >> (i * 4)) & 0xf) as usize]));
+        }
     }
+    let mut tag = String::with_capacity(2 + 16 + 1 + 32);
+    tag.push('"');
+    push_hex(&mut tag, u128::from(len));
+    tag.push('-');
+    push_hex(&mut tag, mtime_ns);
+    tag.push('"');
+    tag
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{entity_tag, mime};
+
+    #[test]
+    fn media_types_follow_the_extension_as_path_reads_it() {
+        for (path, want) in [
+            ("index.html", "text/html; charset=utf-8"),
+            ("a/b/STYLE.CSS", "text/css; charset=utf-8"),
+            ("a.b/app.Js", "text/javascript; charset=utf-8"),
+            ("archive.tar.gz", "application/octet-stream"),
+            ("clip.mp4", "video/mp4"),
+            ("font.woff2", "font/woff2"),
+            // No extension: a name without a dot, one that only starts with it, or ends in it.
+            ("README", "application/octet-stream"),
+            ("dir.d/.html", "application/octet-stream"),
+            ("name.", "application/octet-stream"),
+            (".", "application/octet-stream"),
+        ] {
+            assert_eq!(mime(path.as_bytes()), want, "{path}");
+            let by_path = std::path::Path::new(path).extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+            let known =
+                by_path.as_deref().is_some_and(|e| mime(format!("x.{e}").as_bytes()) != "application/octet-stream");
+            assert_eq!(known, want != "application/octet-stream", "{path}: the extension Path sees decides");
+        }
+    }
+
+    #[test]
+    fn entity_tags_are_the_hexadecimal_length_and_time() {
+        for (len, ns) in [(0u64, 0u128), (1024, 1_733_459_123_456_789_012), (u64::MAX, u128::MAX), (15, 16)] {
+            assert_eq!(entity_tag(len, ns), format!("\"{len:x}-{ns:x}\""));
+        }
+    }
+
     #[test]
     fn ranges() {
         assert_eq!(super::parse_range("bytes=0-9", 100), Ok(Some((0, 10))));

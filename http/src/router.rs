@@ -127,14 +127,25 @@ fn parse_pattern(pattern: &str) -> Vec<Segment> {
 }
 
 /// Matches `path` against `segments`; returns the parameters on success.
+/// A path parameter percent-decoded (kept as it is when it has no escape).
+fn decoded(value: String) -> String {
+    if value.contains('%') { crate::request::percent_decode(&value, false) } else { value }
+}
+
 fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
     let mut parts = path.split('/').filter(|s| !s.is_empty());
     let mut params = Vec::new();
     for (i, seg) in segments.iter().enumerate() {
         match seg {
             Segment::Rest(name) => {
-                let rest: Vec<&str> = parts.by_ref().collect();
-                params.push((name.clone(), crate::request::percent_decode(&rest.join("/"), false)));
+                let mut rest = String::with_capacity(path.len());
+                for part in parts.by_ref() {
+                    if !rest.is_empty() {
+                        rest.push('/');
+                    }
+                    rest.push_str(part);
+                }
+                params.push((name.clone(), decoded(rest)));
                 return (i == segments.len() - 1).then_some(params);
             }
             Segment::Static(s) => {
@@ -144,7 +155,7 @@ fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
             }
             Segment::Param(name) => {
                 let part = parts.next()?;
-                params.push((name.clone(), crate::request::percent_decode(part, false)));
+                params.push((name.clone(), decoded(part.to_owned())));
             }
         }
     }
