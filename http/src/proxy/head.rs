@@ -103,10 +103,19 @@ pub(crate) fn request_head(out: &mut Vec<u8>, req: &Request, fwd: &Forwarding<'_
         out.extend_from_slice(earlier);
         out.extend_from_slice(b", ");
     }
-    match req.peer_addr() {
+    match req.peer_addr().map(|peer| peer.ip()) {
+        Some(std::net::IpAddr::V4(ip)) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+        }
         // Written in place (`Vec`'s `Write` cannot fail).
-        Some(peer) => {
-            let _ = write!(out, "{}", peer.ip());
+        Some(ip) => {
+            let _ = write!(out, "{ip}");
         }
         None => out.extend_from_slice(b"unknown"),
     }
@@ -121,7 +130,7 @@ pub(crate) fn request_head(out: &mut Vec<u8>, req: &Request, fwd: &Forwarding<'_
         BodyFraming::None => {}
         BodyFraming::Length(n) => {
             out.extend_from_slice(b"Content-Length: ");
-            let _ = write!(out, "{n}");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
@@ -187,5 +196,19 @@ mod tests {
             "POST /b HTTP/1.1\r\nHost: front.example\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n\
              X-Forwarded-Proto: http\r\nX-Forwarded-Host: front.example\r\nContent-Length: 3\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn the_client_address_is_written_as_std_writes_it() {
+        for peer in ["0.0.0.0:1", "255.255.255.255:80", "10.20.3.0:9", "[2001:db8::7]:443", "[::ffff:192.0.2.1]:5"] {
+            let peer: std::net::SocketAddr = peer.parse().unwrap();
+            let mut req = Request::new("GET", "/");
+            req.peer = Some(peer);
+            let mut out = Vec::new();
+            let fwd = Forwarding { target: "/", host: "h", proto: "http", body: BodyFraming::None };
+            request_head(&mut out, &req, &fwd);
+            let head = String::from_utf8(out).unwrap();
+            assert!(head.contains(&format!("\r\nX-Forwarded-For: {}\r\n", peer.ip())), "{head}");
+        }
     }
 }

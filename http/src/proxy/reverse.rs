@@ -34,6 +34,9 @@ const COPY: usize = 64 * 1024;
 const HEAD_BUF: usize = 4 * 1024;
 /// Most fields in an upstream's response head.
 const MAX_FIELDS: usize = 100;
+/// Response fields a head is first parsed with room for: the array is initialised for each
+/// parse, and most heads have far fewer (one with more is parsed again with `MAX_FIELDS`).
+const USUAL_FIELDS: usize = 24;
 /// A response body up to this size that came whole with its head goes to the client as
 /// bytes, with the head, in one write (no copying closure, no second write).
 const INLINE_BODY: u64 = 16 * 1024;
@@ -361,11 +364,8 @@ fn exchange(
     let mut end = 0;
     // Interim (1xx) responses are read past.
     let (status, fields, head_len, version_1_1) = loop {
-        let mut raw = [httparse::EMPTY_HEADER; MAX_FIELDS];
-        let mut parsed = httparse::Response::new(&mut raw);
-        match parsed.parse(&buf[..end]) {
-            Ok(httparse::Status::Complete(len)) => {
-                let status = parsed.code.unwrap_or(0);
+        match parse_response_head(&buf[..end]) {
+            Ok(Some((status, fields, len, version_1_1))) => {
                 if (100..200).contains(&status) {
                     if status == 101 {
                         // The proxy never forwards `Upgrade`: a switch it did not ask for.
@@ -375,16 +375,9 @@ fn exchange(
                     end -= len;
                     continue;
                 }
-                // Where each field's name and value lie in `buf` (no copies).
-                let at = |part: &[u8]| part.as_ptr() as usize - buf.as_ptr() as usize;
-                let fields: smallvec::SmallVec<[Field; 16]> = parsed
-                    .headers
-                    .iter()
-                    .map(|h| Field { name: (at(h.name.as_bytes()), h.name.len()), value: (at(h.value), h.value.len()) })
-                    .collect();
-                break (status, fields, len, parsed.version == Some(1));
+                break (status, fields, len, version_1_1);
             }
-            Ok(httparse::Status::Partial) => {}
+            Ok(None) => {}
             Err(_) => return Err(Failed::Upstream { kind: ErrorKind::BadResponse, retry: false }),
         }
         if end == buf.len() {
@@ -598,5 +591,72 @@ impl Response {
         self.status = fields.status;
         self.headers = fields.headers;
         self
+    }
+}
+
+/// A parsed response head: its status, where each field's name and value lie in the buffer
+/// (no copies), its length, and whether it is HTTP/1.1.
+type ResponseHead = (u16, smallvec::SmallVec<[Field; 16]>, usize, bool);
+
+/// Parses the response head at the start of `buf`; `Ok(None)` while it is incomplete.
+fn parse_response_head(buf: &[u8]) -> Result<Option<ResponseHead>, httparse::Error> {
+    let mut usual = [httparse::EMPTY_HEADER; USUAL_FIELDS];
+    match parse_response_head_into(buf, &mut usual) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut all = [httparse::EMPTY_HEADER; MAX_FIELDS];
+            parse_response_head_into(buf, &mut all)
+        }
+        parsed => parsed,
+    }
+}
+
+fn parse_response_head_into<'b>(
+    buf: &'b [u8],
+    raw: &mut [httparse::Header<'b>],
+) -> Result<Option<ResponseHead>, httparse::Error> {
+    let mut parsed = httparse::Response::new(raw);
+    let httparse::Status::Complete(len) = parsed.parse(buf)? else {
+        return Ok(None);
+    };
+    let at = |part: &[u8]| part.as_ptr() as usize - buf.as_ptr() as usize;
+    let fields = parsed
+        .headers
+        .iter()
+        .map(|h| Field { name: (at(h.name.as_bytes()), h.name.len()), value: (at(h.value), h.value.len()) })
+        .collect();
+    Ok(Some((parsed.code.unwrap_or(0), fields, len, parsed.version == Some(1))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_with(fields: usize) -> Vec<u8> {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..fields {
+            head.extend_from_slice(format!("X-Field-{i}: value {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\nbody");
+        head
+    }
+
+    #[test]
+    fn response_heads_parse_up_to_the_field_limit_whatever_the_first_try_holds() {
+        for fields in [0, 1, USUAL_FIELDS - 1, USUAL_FIELDS, USUAL_FIELDS + 1, MAX_FIELDS] {
+            let head = head_with(fields);
+            let (status, parsed, len, version_1_1) = parse_response_head(&head).unwrap().expect("complete");
+            assert_eq!((status, len, version_1_1), (200, head.len() - 4, true), "{fields} fields");
+            assert_eq!(parsed.len(), fields);
+            if let Some(last) = parsed.last() {
+                let name = &head[last.name.0..last.name.0 + last.name.1];
+                let value = &head[last.value.0..last.value.0 + last.value.1];
+                assert_eq!(name, format!("X-Field-{}", fields - 1).as_bytes());
+                assert_eq!(value, format!("value {}", fields - 1).as_bytes());
+            }
+        }
+        assert!(matches!(parse_response_head(&head_with(MAX_FIELDS + 1)), Err(httparse::Error::TooManyHeaders)));
+        // Incomplete, with more fields than the first try holds: not an error yet.
+        let head = head_with(USUAL_FIELDS + 5);
+        assert!(parse_response_head(&head[..head.len() - 8]).unwrap().is_none());
     }
 }
