@@ -15,18 +15,12 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 WORKERS=${WORKERS:-1}
-command -v wrk >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null; }
+. benches/server/common.sh
+need wrk wrk
 cargo build --release -p oc-server >&2
 OC=target/release/oc-server
 
-work=$(mktemp -d /tmp/oc-bench-log.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch log
 mkdir -p "$work/www"
 head -c 1024 /dev/urandom >"$work/www/1k.bin"
 

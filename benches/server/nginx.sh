@@ -20,11 +20,7 @@ OC_PORT=18080
 NGINX_PORT=18081
 UPSTREAM_PORT=18090
 
-need() {
-  command -v "$1" >/dev/null 2>&1 && return
-  echo "installing $2" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+. benches/server/common.sh
 need wrk wrk
 need nginx nginx
 NGINX=$(command -v nginx)
@@ -32,14 +28,7 @@ NGINX=$(command -v nginx)
 cargo build --release -p oc-server >&2
 OC=target/release/oc-server
 
-work=$(mktemp -d /tmp/oc-bench-nginx.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch nginx
 
 mkdir -p "$work/www" "$work/nginx"
 head -c 1024 /dev/urandom >"$work/www/1k.bin"
@@ -67,38 +56,9 @@ EOF
 }
 
 nginx_config() { # $1: access log on|off
-  local log="access_log off;"
-  [ "$1" = on ] && log="access_log $work/nginx/access.log;"
-  cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes $WORKERS;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  $log
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 60s;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  types { application/octet-stream bin; }
-  upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT reuseport;
-    root $work/www;
-    location = /plaintext {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+  local log=off
+  [ "$1" = on ] && log=$work/nginx/access.log
+  nginx_conf "$work/nginx" "$WORKERS" $NGINX_PORT $UPSTREAM_PORT "$work/www" "$log"
 }
 
 # CPU ticks (user + system) of a process and its children that are alive.
@@ -110,15 +70,6 @@ ticks() {
     total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
   done
   echo "$total"
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "port $1 did not open" >&2
-  return 1
 }
 
 HZ=$(getconf CLK_TCK)

@@ -26,34 +26,14 @@ if [ $# -eq 0 ]; then
   echo "usage: $0 NAME=OC_SERVER_BINARY..." >&2
   exit 2
 fi
-need() {
-  command -v "$1" >/dev/null 2>&1 && return
-  echo "installing $2" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-}
+. benches/server/common.sh
 need wrk wrk
 need nginx nginx
 
-work=$(mktemp -d /tmp/oc-bench-sbs.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+scratch sbs
 mkdir -p "$work/www" "$work/nginx"
 head -c 1024 /dev/urandom >"$work/www/1k.bin"
 chmod -R a+rX "$work"
-
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "port $1 did not open" >&2
-  return 1
-}
 
 # The upstream both kinds of proxy use: the first build, a fixed /plaintext.
 first_binary=${1#*=}
@@ -86,36 +66,7 @@ EOF
   port=$((port + 1))
 done
 
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 60s;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  types { application/octet-stream bin; }
-  upstream backend { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT reuseport;
-    root $work/www;
-    location = /plaintext {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
+nginx_conf "$work/nginx" 1 $NGINX_PORT $UPSTREAM_PORT "$work/www" off
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=($!)
 wait_port $NGINX_PORT

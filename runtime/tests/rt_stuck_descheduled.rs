@@ -4,19 +4,11 @@
 //! One test in its own binary: it pins its threads to one CPU, which the runtime's threads
 //! inherit.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod support;
+
 use std::time::{Duration, Instant};
 
-/// Pins the calling thread (and the threads it starts from now on) to CPU `cpu`.
-fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "sched_setaffinity");
-    }
-}
+use support::cpu::{Hogs, pin_to};
 
 #[test]
 fn a_coroutine_waiting_for_a_cpu_is_not_reported_stuck() {
@@ -31,17 +23,7 @@ fn a_coroutine_waiting_for_a_cpu_is_not_reported_stuck() {
         .stuck_threshold(Some(threshold))
         .build()
         .expect("runtime starts");
-    let stop = Arc::new(AtomicBool::new(false));
-    let hogs: Vec<_> = (0..4)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let hogs = Hogs::start(4);
     let waited = rt.block_on(|| {
         let start = Instant::now();
         let mut waited = Duration::ZERO;
@@ -56,10 +38,7 @@ fn a_coroutine_waiting_for_a_cpu_is_not_reported_stuck() {
         }
         waited
     });
-    stop.store(true, Ordering::Relaxed);
-    for hog in hogs {
-        hog.join().unwrap();
-    }
+    drop(hogs);
     let metrics = rt.metrics();
     eprintln!("longest wait {waited:?}, {} stuck reports", metrics.stuck_reports);
     // The set-up must have kept the worker waiting past the threshold, or the count below

@@ -49,6 +49,7 @@ pub(crate) fn require(var: &str, what: &str) {
 }
 
 pub(crate) mod churn;
+pub(crate) mod cpu;
 mod gate;
 #[allow(unused_imports)]
 pub(crate) use gate::Gate;
