@@ -6,9 +6,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::cpu::{Hogs, pin_to};
+use support::cpu::{Hogs, pin_to, short_runs};
 
 #[test]
 fn a_coroutine_waiting_for_a_cpu_is_not_reported_stuck() {
@@ -24,20 +24,7 @@ fn a_coroutine_waiting_for_a_cpu_is_not_reported_stuck() {
         .build()
         .expect("runtime starts");
     let hogs = Hogs::start(4);
-    let waited = rt.block_on(|| {
-        let start = Instant::now();
-        let mut waited = Duration::ZERO;
-        while start.elapsed() < Duration::from_secs(2) {
-            let before = Instant::now();
-            let work = Instant::now();
-            while work.elapsed() < Duration::from_micros(5) {
-                std::hint::spin_loop();
-            }
-            oc_runtime::yield_now();
-            waited = waited.max(before.elapsed());
-        }
-        waited
-    });
+    let (_, waited) = rt.block_on(|| short_runs(Duration::from_secs(2)));
     drop(hogs);
     let metrics = rt.metrics();
     eprintln!("longest wait {waited:?}, {} stuck reports", metrics.stuck_reports);

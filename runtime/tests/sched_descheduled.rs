@@ -5,9 +5,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::cpu::{Hogs, pin_to};
+use support::cpu::{Hogs, pin_to, short_runs};
 
 #[test]
 fn a_worker_waiting_for_a_cpu_is_not_handed_off() {
@@ -18,23 +18,8 @@ fn a_worker_waiting_for_a_cpu_is_not_handed_off() {
     let slice = Duration::from_millis(2);
     let rt = oc_runtime::Runtime::builder().workers(1).preempt_interval(Some(slice)).build().expect("runtime starts");
     let hogs = Hogs::start(4);
-    let (runs, waited) = rt.block_on(|| {
-        let start = Instant::now();
-        let mut runs = 0u64;
-        let mut waited = Duration::ZERO;
-        while start.elapsed() < Duration::from_secs(2) {
-            // Short runs: a few microseconds of work between two yields.
-            let before = Instant::now();
-            let work = Instant::now();
-            while work.elapsed() < Duration::from_micros(5) {
-                std::hint::spin_loop();
-            }
-            oc_runtime::yield_now();
-            waited = waited.max(before.elapsed());
-            runs += 1;
-        }
-        (runs, waited)
-    });
+    // Short runs: a few microseconds of work between two yields.
+    let (runs, waited) = rt.block_on(|| short_runs(Duration::from_secs(2)));
     drop(hogs);
     let metrics = rt.metrics();
     eprintln!("{runs} runs, longest {waited:?}, {} hand-offs", metrics.handoffs);

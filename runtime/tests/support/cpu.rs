@@ -45,3 +45,22 @@ impl Drop for Hogs {
         }
     }
 }
+
+/// In a coroutine: short runs (five microseconds of work between two yields) for `total`;
+/// returns how many, and the longest a run took from its start to its resumption after the
+/// yield (how long the kernel kept the worker's thread waiting, at most).
+pub(crate) fn short_runs(total: std::time::Duration) -> (u64, std::time::Duration) {
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let (mut runs, mut waited) = (0u64, Duration::ZERO);
+    while start.elapsed() < total {
+        let before = Instant::now();
+        while before.elapsed() < Duration::from_micros(5) {
+            std::hint::spin_loop();
+        }
+        oc_runtime::yield_now();
+        waited = waited.max(before.elapsed());
+        runs += 1;
+    }
+    (runs, waited)
+}
