@@ -7,6 +7,12 @@ use std::sync::Arc;
 use oc_techempower::cli::{self, Command};
 use oc_techempower::{app, db, setup, verify};
 
+/// mimalloc, as the FrameworkBenchmarks Rust entries use (may-minihttp among them): its
+/// per-thread caches are safe under the runtime's signal preemption, which freezes a
+/// coroutine interrupted inside the allocator on its thread (`runtime/tests/preempt_mimalloc.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args().skip(1), std::env::var("DATABASE_URL").ok()) {
         Ok(command) => command,
