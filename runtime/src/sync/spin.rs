@@ -4,7 +4,8 @@ use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A test-and-test-and-set lock that yields the thread after spinning a while.
+/// A test-and-test-and-set lock with exponential back-off that yields the thread after
+/// spinning a while.
 ///
 /// Use it only for critical sections that never block and never call user code.
 pub(crate) struct SpinLock<T> {
@@ -35,17 +36,23 @@ impl<T> SpinLock<T> {
 
     #[cold]
     fn lock_slow(&self) {
-        let mut spins = 0u32;
+        let mut rounds = 0u32;
         loop {
-            while self.locked.load(Ordering::Relaxed) {
-                if spins < 64 {
+            // Back off before looking again, longer after each failed round (1, 2, 4 .. 512
+            // pauses), then yield the thread: waiters that keep rereading the word keep its
+            // cache line moving between CPUs and slow down the holder's release. Measured in
+            // docs/sync.md ("Spin lock back-off").
+            if rounds < 10 {
+                for _ in 0..1u32 << rounds {
                     std::hint::spin_loop();
-                    spins += 1;
-                } else {
-                    std::thread::yield_now();
                 }
+                rounds += 1;
+            } else {
+                std::thread::yield_now();
             }
-            if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            if !self.locked.load(Ordering::Relaxed)
+                && self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            {
                 return;
             }
         }
