@@ -89,14 +89,9 @@ impl StaticFiles {
     /// Opens the file `req` asks for, if it is a regular file under the root (the index file
     /// of a directory).
     fn open(&self, req: &Request) -> Result<Opened, u16> {
-        let decoded;
         let wanted = match req.param("path") {
-            Some(p) => p,
-            None if !req.path().contains('%') => req.path(),
-            None => {
-                decoded = crate::request::percent_decode(req.path(), false);
-                decoded.as_str()
-            }
+            Some(p) => std::borrow::Cow::Borrowed(p),
+            None => crate::request::percent_decode(req.path(), false),
         };
         if wanted.contains('\0') {
             return Err(400);
@@ -120,7 +115,7 @@ impl StaticFiles {
         match self.open_beneath(relative) {
             Ok(opened) => Ok(opened),
             Err(Missed::Status(status)) => Err(status),
-            Err(Missed::Links) => self.open_resolved(Path::new(wanted)),
+            Err(Missed::Links) => self.open_resolved(Path::new(wanted.as_ref())),
         }
     }
 
@@ -480,18 +475,10 @@ fn mime(path: &[u8]) -> &'static str {
 /// The strong entity tag of a file of `len` bytes last modified at `mtime_ns`, quotes
 /// included: both numbers in lower-case hexadecimal, `"len-mtime"`.
 fn entity_tag(len: u64, mtime_ns: u128) -> String {
-    fn push_hex(out: &mut String, value: u128) {
-        let digits = (128 - value.leading_zeros()).div_ceil(4).max(1);
-        for i in (0..digits).rev() {
-            out.push(char::from(b"0123456789abcdef"[((value >> (i * 4)) & 0xf) as usize]));
-        }
-    }
+    use std::fmt::Write;
+    // Room for the longest: one allocation.
     let mut tag = String::with_capacity(2 + 16 + 1 + 32);
-    tag.push('"');
-    push_hex(&mut tag, u128::from(len));
-    tag.push('-');
-    push_hex(&mut tag, mtime_ns);
-    tag.push('"');
+    let _ = write!(tag, "\"{len:x}-{mtime_ns:x}\"");
     tag
 }
 

@@ -277,7 +277,7 @@ impl Request {
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query()?.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k, true) == name).then(|| percent_decode(v, true))
+            (percent_decode(k, true) == name).then(|| percent_decode(v, true).into_owned())
         })
     }
 
@@ -471,16 +471,14 @@ fn json_depth(body: &[u8]) -> usize {
 /// Decodes `%XX` escapes, and `+` as a space when `form` (query strings in the
 /// `application/x-www-form-urlencoded` convention; in a path `+` is itself). Invalid escapes
 /// are kept as they are, and bytes that are not UTF-8 become U+FFFD.
-pub(crate) fn percent_decode(s: &str, form: bool) -> String {
+pub(crate) fn percent_decode(s: &str, form: bool) -> std::borrow::Cow<'_, str> {
     // `+` first, so that an escaped `%2B` stays a plus.
-    let spaced;
-    let s = if form && s.contains('+') {
-        spaced = s.replace('+', " ");
-        &spaced
-    } else {
-        s
-    };
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    if form && s.contains('+') {
+        let spaced = s.replace('+', " ");
+        return percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned().into();
+    }
+    // Borrowed when there is nothing to decode.
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
 #[cfg(test)]
@@ -494,6 +492,9 @@ mod tests {
         // Invalid or cut escapes stay as they are; bytes that are not UTF-8 become U+FFFD.
         assert_eq!(percent_decode("50%-%4%zz%", false), "50%-%4%zz%");
         assert_eq!(percent_decode("caf%C3%A9%FF", false), "caf\u{e9}\u{fffd}");
+        // Nothing to decode: the string itself, not a copy.
+        assert!(matches!(percent_decode("/a/b.txt", false), std::borrow::Cow::Borrowed("/a/b.txt")));
+        assert!(matches!(percent_decode("a b", true), std::borrow::Cow::Borrowed("a b")));
     }
 
     #[test]

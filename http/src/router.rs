@@ -126,12 +126,15 @@ fn parse_pattern(pattern: &str) -> Vec<Segment> {
         .collect()
 }
 
-/// Matches `path` against `segments`; returns the parameters on success.
-/// A path parameter percent-decoded (kept as it is when it has no escape).
+/// A path parameter percent-decoded (the string itself when it has no escape).
 fn decoded(value: String) -> String {
-    if value.contains('%') { crate::request::percent_decode(&value, false) } else { value }
+    match crate::request::percent_decode(&value, false) {
+        std::borrow::Cow::Owned(decoded) => decoded,
+        std::borrow::Cow::Borrowed(_) => value,
+    }
 }
 
+/// Matches `path` against `segments`; returns the parameters on success.
 fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
     let mut parts = path.split('/').filter(|s| !s.is_empty());
     let mut params = Vec::new();
