@@ -104,18 +104,17 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
                 crate::preempt::signal_thread(tid);
             }
             let (resumes, mode, preemptible) = worker.activity();
+            // Read once for the stuck report and the hand-off check below, if either wants it.
+            let mut cpu = CpuReading::of(worker.tid());
             if let Some(stuck) = stuck.as_mut() {
-                stuck.observe(&shared.stuck, index, worker, resumes, mode, now);
+                stuck.observe(&shared.stuck, index, worker, (resumes, mode), now, &mut cpu);
             }
             let Some(slice) = slice else { continue };
             if resumes != seen.0 || mode != Mode::User {
                 *seen = (resumes, now);
                 *deferred_at = worker.deferrals();
-                // Only a coroutine's run can be stuck: a system call (not the vDSO), under a
-                // microsecond, per worker that runs one at this tick.
-                *cpu_at = (mode == Mode::User)
-                    .then(|| worker.tid())
-                    .and_then(|tid| crate::sys::thread_cpu_time(tid).map(|cpu| (tid, cpu)));
+                // Only a coroutine's run can be stuck.
+                *cpu_at = if mode == Mode::User { cpu.get() } else { None };
                 continue;
             }
             if now.duration_since(seen.1) < slice {
@@ -162,10 +161,28 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
 /// should make room for).
 const PATIENCE: u32 = 10;
 
+/// A thread's CPU time at this monitor tick, read (a system call, not the vDSO: under a
+/// microsecond) at most once, and only if asked for.
+pub(super) struct CpuReading {
+    tid: i32,
+    read: Option<Option<Duration>>,
+}
+
+impl CpuReading {
+    pub(super) fn of(tid: i32) -> CpuReading {
+        CpuReading { tid, read: None }
+    }
+
+    /// The thread and its CPU time (`None` if the thread is gone).
+    pub(super) fn get(&mut self) -> Option<(i32, Duration)> {
+        let tid = self.tid;
+        self.read.get_or_insert_with(|| crate::sys::thread_cpu_time(tid)).map(|cpu| (tid, cpu))
+    }
+}
+
 /// Whether thread `tid`, whose CPU time was `cpu_at` when the current run was first seen,
 /// has used less than a quarter of `slice` (a time slice, or the stuck threshold) since and
-/// is runnable: the kernel keeps it off the
-/// CPU, its coroutine does not hold it. A coroutine that computes gets its thread's share of
+/// is runnable: the kernel keeps it off the CPU, its coroutine does not hold it. A coroutine that computes gets its thread's share of
 /// the CPU, so on a loaded machine it is preempted once it has used that much, later in wall
 /// time than on an idle one.
 pub(super) fn waits_for_a_cpu(tid: i32, cpu_at: Option<(i32, Duration)>, slice: Duration) -> bool {

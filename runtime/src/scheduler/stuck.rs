@@ -137,8 +137,9 @@ struct Episode {
     token: u64,
     tid: i32,
     since: Instant,
-    /// The thread's CPU time when the run was first seen (`None` if it could not be read).
-    cpu_at: Option<Duration>,
+    /// The thread and its CPU time when the run was first seen (`None` if it could not be
+    /// read).
+    cpu_at: Option<(i32, Duration)>,
     /// Past the threshold and counted.
     reported: bool,
     /// Its report was logged (it gets a follow-up).
@@ -209,15 +210,16 @@ impl StuckMonitor {
         }
     }
 
-    /// One tick for worker `index`: what it runs now (`resumes`, `mode`).
+    /// One tick for worker `index`: what it runs now (`resumes`, `mode`), and its thread's CPU
+    /// time, read if a new run begins.
     pub(crate) fn observe(
         &mut self,
         watch: &StuckWatch,
         index: usize,
         worker: &Worker,
-        resumes: u64,
-        mode: Mode,
+        (resumes, mode): (u64, Mode),
         now: Instant,
+        cpu: &mut super::monitor::CpuReading,
     ) {
         let running = matches!(mode, Mode::User | Mode::Runtime);
         let same = self.attached[index].as_ref().is_some_and(|e| e.run == resumes && running);
@@ -227,14 +229,13 @@ impl StuckMonitor {
             }
             if running {
                 let (token, _) = worker.driver_and_mode();
-                let tid = worker.tid();
                 self.attached[index] = Some(Episode {
                     worker: index,
                     run: resumes,
                     token,
-                    tid,
+                    tid: worker.tid(),
                     since: now,
-                    cpu_at: crate::sys::thread_cpu_time(tid),
+                    cpu_at: cpu.get(),
                     reported: false,
                     logged: false,
                     wants: None,
@@ -319,11 +320,7 @@ impl StuckMonitor {
         // threshold of CPU time, or has waited for a CPU ten thresholds long.
         if !episode.reported
             && held < self.threshold * PATIENCE
-            && super::monitor::waits_for_a_cpu(
-                episode.tid,
-                episode.cpu_at.map(|cpu| (episode.tid, cpu)),
-                self.threshold,
-            )
+            && super::monitor::waits_for_a_cpu(episode.tid, episode.cpu_at, self.threshold)
         {
             return;
         }

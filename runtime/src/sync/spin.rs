@@ -41,7 +41,7 @@ impl<T> SpinLock<T> {
             // Back off before looking again, longer after each failed round (1, 2, 4 .. 512
             // pauses), then yield the thread: waiters that keep rereading the word keep its
             // cache line moving between CPUs and slow down the holder's release. Measured in
-            // docs/sync.md ("Spin lock back-off").
+            // docs/sync.md ("On an idle machine, and the spin lock's back-off").
             if rounds < 10 {
                 for _ in 0..1u32 << rounds {
                     std::hint::spin_loop();
