@@ -62,3 +62,15 @@ http {
 }
 CONF
 }
+
+# start_upstream OC_SERVER PORT: starts the upstream the proxies use, an oc-server with a fixed
+# /plaintext on one worker, on 127.0.0.1:PORT (its pid goes into $pids).
+start_upstream() {
+  cat >"$work/upstream.json" <<CONF
+{ "runtime": { "workers": 1 }, "listeners": [{ "address": "127.0.0.1:$2" }],
+  "logging": { "level": "warn" },
+  "routes": [{ "kind": "fixed", "path": "/plaintext", "body": "Hello, World!" }] }
+CONF
+  "$1" --config "$work/upstream.json" 2>"$work/upstream.err" &
+  pids+=($!)
+}

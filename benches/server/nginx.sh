@@ -36,14 +36,8 @@ head -c $((1024 * 1024)) /dev/urandom >"$work/www/1m.bin"
 # nginx's workers run as an unprivileged user: they must be able to read the files.
 chmod -R a+rX "$work"
 
-# The upstream both proxies use: an oc-server with a fixed /plaintext, on its own worker.
-cat >"$work/upstream.json" <<EOF
-{ "runtime": { "workers": 1 }, "listeners": [{ "address": "127.0.0.1:$UPSTREAM_PORT" }],
-  "logging": { "level": "warn" },
-  "routes": [{ "kind": "fixed", "path": "/plaintext", "body": "Hello, World!" }] }
-EOF
-"$OC" --config "$work/upstream.json" 2>"$work/upstream.err" &
-pids+=($!)
+# The upstream both proxies use.
+start_upstream "$OC" $UPSTREAM_PORT
 
 oc_config() { # $1: access log true|false
   cat >"$work/oc.json" <<EOF

@@ -35,15 +35,8 @@ mkdir -p "$work/www" "$work/nginx"
 head -c 1024 /dev/urandom >"$work/www/1k.bin"
 chmod -R a+rX "$work"
 
-# The upstream both kinds of proxy use: the first build, a fixed /plaintext.
-first_binary=${1#*=}
-cat >"$work/upstream.json" <<EOF
-{ "runtime": { "workers": 1 }, "listeners": [{ "address": "127.0.0.1:$UPSTREAM_PORT" }],
-  "logging": { "level": "warn" },
-  "routes": [{ "kind": "fixed", "path": "/plaintext", "body": "Hello, World!" }] }
-EOF
-"$first_binary" --config "$work/upstream.json" 2>"$work/upstream.err" &
-pids+=($!)
+# The upstream both kinds of proxy use: the first build.
+start_upstream "${1#*=}" $UPSTREAM_PORT
 
 # Servers: "name pid port", in load order.
 servers=()
