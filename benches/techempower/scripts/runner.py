@@ -192,7 +192,9 @@ def run_test(server, mode, test, args, results):
 
 def summary(results, meta):
     """One row per test and worker mode: each server's best level (as the benchmark ranks),
-    and its median CPU per request over all levels."""
+    and its median CPU per request over all levels. With several rounds, each figure is the
+    median of the rounds' figures, and the ratios' range over the rounds follows in brackets
+    (each round ran both servers one after the other)."""
     import statistics
     lines = ["| test | workers | oc best req/s | may-minihttp best req/s | oc/may | oc CPU µs/req (median) | may CPU µs/req (median) | CPU oc/may |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -200,40 +202,60 @@ def summary(results, meta):
     for r in results:
         if (r["test"], r["mode"]) not in keys:
             keys.append((r["test"], r["mode"]))
+    rounds = sorted({r.get("round", 0) for r in results})
     for test, mode in keys:
-        def stats(server):
-            rs = [r for r in results if (r["test"], r["mode"], r["server"]) == (test, mode, server) and r.get("requests")]
+        def stats(server, rnd):
+            rs = [r for r in results if (r["test"], r["mode"], r["server"], r.get("round", 0)) == (test, mode, server, rnd)
+                  and r.get("requests")]
             if not rs:
                 return None, None, None
             best = max(rs, key=lambda r: r["rps"])
             cpus = [r["server_cpu_us_per_req"] for r in rs if r.get("server_cpu_us_per_req") is not None]
             return best["rps"], (statistics.median(cpus) if cpus else None), best["level"]
-        o_rps, o_cpu, o_lvl = stats("oc")
-        m_rps, m_cpu, m_lvl = stats("may-minihttp")
+
+        def over_rounds(server):
+            per = [stats(server, rnd) for rnd in rounds]
+            rps = [p[0] for p in per if p[0] is not None]
+            cpu = [p[1] for p in per if p[1] is not None]
+            levels = [p[2] for p in per if p[2] is not None]
+            med = lambda v: statistics.median(v) if v else None
+            return med(rps), med(cpu), (statistics.mode(levels) if levels else None), per
+        o_rps, o_cpu, o_lvl, o_per = over_rounds("oc")
+        m_rps, m_cpu, m_lvl, m_per = over_rounds("may-minihttp")
         workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
         fmt = lambda v, f="{:,.0f}": f.format(v) if v is not None else "—"
         lvl = lambda l: f" ({'c' if TESTS[test][4] == 'concurrency' else 'n'}={l})" if l is not None else ""
-        ratio = f"{o_rps / m_rps:.2f}" if o_rps and m_rps else "—"
-        cratio = f"{o_cpu / m_cpu:.2f}" if o_cpu and m_cpu else "—"
-        lines.append(f"| {test} | {workers} | {fmt(o_rps)}{lvl(o_lvl)} | {fmt(m_rps)}{lvl(m_lvl)} | {ratio} | "
-                     f"{fmt(o_cpu, '{:.1f}')} | {fmt(m_cpu, '{:.1f}')} | {cratio} |")
+
+        def ratio(o, m, i):
+            if not (o and m):
+                return "—"
+            text = f"{o / m:.2f}"
+            each = [a[i] / b[i] for a, b in zip(o_per, m_per) if a[i] and b[i]]
+            if len(each) > 1:
+                text += f" ({min(each):.2f}–{max(each):.2f})"
+            return text
+        lines.append(f"| {test} | {workers} | {fmt(o_rps)}{lvl(o_lvl)} | {fmt(m_rps)}{lvl(m_lvl)} | {ratio(o_rps, m_rps, 0)} | "
+                     f"{fmt(o_cpu, '{:.1f}')} | {fmt(m_cpu, '{:.1f}')} | {ratio(o_cpu, m_cpu, 1)} |")
     return "\n".join(lines) + "\n"
 
 
 def markdown(results, meta):
     lines = [f"Processor: {meta['cpu']} ({meta['cpus']} CPUs); kernel {meta['kernel']}; "
-             f"{meta['duration']} s per level; {meta['date']}.", "",
+             f"{meta['duration']} s per level; {meta.get('rounds', 1)} round(s); {meta['date']}.", "",
              "| test | level | workers | oc req/s | may-minihttp req/s | oc/may | oc CPU µs/req | may CPU µs/req | oc errors | may errors |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     keys = []
     for r in results:
-        k = (r["test"], r["level"], r["mode"])
+        k = (r["test"], r["level"], r["mode"], r.get("round", 0))
         if k not in keys:
             keys.append(k)
-    for test, level, mode in keys:
-        row = {r["server"]: r for r in results if (r["test"], r["level"], r["mode"]) == (test, level, mode)}
+    several = len({k[3] for k in keys}) > 1
+    for test, level, mode, rnd in keys:
+        row = {r["server"]: r for r in results if (r["test"], r["level"], r["mode"], r.get("round", 0)) == (test, level, mode, rnd)}
         oc, may = row.get("oc"), row.get("may-minihttp")
         lvl = f"c={level}" if TESTS[test][4] == "concurrency" else f"n={level}"
+        if several:
+            lvl += f", round {rnd + 1}"
         workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
 
         def f(r, key, fmt="{:,.0f}"):
@@ -251,6 +273,9 @@ def main():
     p.add_argument("--tests", default=",".join(TESTS))
     p.add_argument("--servers", default="oc,may-minihttp")
     p.add_argument("--modes", default="pinned,all")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run everything this many times (servers still alternating test by test); "
+                        "the summary gives the medians over the rounds")
     p.add_argument("--out", default=None)
     p.add_argument("--lua", required=False)
     p.add_argument("--from-json", help="only render results.json (of an earlier run) as markdown again")
@@ -289,16 +314,33 @@ def main():
             "warmup": args.warmup, "primer": args.primer, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "command": " ".join(sys.argv)}
     results = []
+    if args.rounds < 1:
+        sys.exit("--rounds must be at least 1")
+    meta["rounds"] = args.rounds
     # Servers alternate test by test, so that a change in the machine's load hits both alike.
-    for mode in modes:
-        for test in tests:
-            for server in servers:
-                try:
-                    run_test(server, mode, test, args, results)
-                except Exception as e:  # noqa: BLE001 - a failed run is recorded, the others go on
-                    print(f"{server} {mode} {test}: {e}", file=sys.stderr)
-                    results.append({"server": server, "mode": mode, "test": test, "level": 0, "rps": 0.0,
-                                    "non_2xx": 0, "socket_errors": 0, "error": str(e)})
+    for rnd in range(args.rounds):
+        for mode in modes:
+            for test in tests:
+                for server in servers:
+                    run_round(server, mode, test, args, results, rnd)
+    finish(results, meta, out)
+
+
+def run_round(server, mode, test, args, results, rnd):
+    """One test of one server in one mode, its results tagged with the round."""
+    first = len(results)
+    try:
+        run_test(server, mode, test, args, results)
+    except Exception as e:  # noqa: BLE001 - a failed run is recorded, the others go on
+        print(f"{server} {mode} {test}: {e}", file=sys.stderr)
+        results.append({"server": server, "mode": mode, "test": test, "level": 0, "rps": 0.0,
+                        "non_2xx": 0, "socket_errors": 0, "error": str(e)})
+    for r in results[first:]:
+        r["round"] = rnd
+
+
+def finish(results, meta, out):
+    """Writes results.json and results.md, and prints the table."""
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
     table = markdown([r for r in results if r.get("level")], meta)

@@ -48,7 +48,9 @@ crate::tls_accessor! {
 /// Access to the worker this thread drives; see the module docs.
 pub(crate) struct WorkerRef<'a> {
     worker: &'a Worker,
-    restore_user: bool,
+    /// The calling thread's token, when the guard moved the worker from `User` to `Runtime`
+    /// and its drop must move it back.
+    restore_user: Option<u64>,
 }
 
 impl Deref for WorkerRef<'_> {
@@ -60,8 +62,8 @@ impl Deref for WorkerRef<'_> {
 
 impl Drop for WorkerRef<'_> {
     fn drop(&mut self) {
-        if self.restore_user {
-            self.worker.set_mode(Mode::User);
+        if let Some(token) = self.restore_user {
+            self.worker.set_mode_as(token, Mode::User);
         }
     }
 }
@@ -74,16 +76,19 @@ crate::tls_accessor! {
         // kept alive by the runtime for as long as any thread may drive it.
         let worker = unsafe { ptr.as_ref() }?;
         let (driver, mode) = worker.driver_and_mode();
-        if driver != thread_token() {
+        // Read once for the check, the mode change and the guard's drop. A thread that never
+        // asked for its token (0) drives no worker: drivers' tokens are never 0.
+        let token = TOKEN.get();
+        if driver != token {
             return None;
         }
         match mode {
-            Mode::Sched | Mode::Runtime => Some(WorkerRef { worker, restore_user: false }),
+            Mode::Sched | Mode::Runtime => Some(WorkerRef { worker, restore_user: None }),
             // Built only on success: a guard's drop writes the mode back, and a failed attempt
             // must not write over the state of the thread the worker was handed to.
             Mode::User => {
-                if worker.enter_runtime() {
-                    Some(WorkerRef { worker, restore_user: true })
+                if worker.enter_runtime_as(token) {
+                    Some(WorkerRef { worker, restore_user: Some(token) })
                 } else {
                     None
                 }

@@ -224,7 +224,12 @@ impl Worker {
 
     /// Driver only: sets the mode (never from `Handed`, which only the monitor leaves).
     pub(crate) fn set_mode(&self, mode: Mode) {
-        self.state.store(context::thread_token(), mode);
+        self.set_mode_as(context::thread_token(), mode);
+    }
+
+    /// As [`set_mode`](Worker::set_mode), for a caller that has the driver's token at hand.
+    pub(crate) fn set_mode_as(&self, token: u64, mode: Mode) {
+        self.state.store(token, mode);
     }
 
     /// Moves the worker from `from` to `to` if thread `driver` drives it in mode `from`.
@@ -233,8 +238,9 @@ impl Worker {
     }
 
     /// A coroutine enters runtime code: `User` → `Runtime`. Fails once the worker is handed.
-    pub(crate) fn enter_runtime(&self) -> bool {
-        self.swap_mode(context::thread_token(), Mode::User, Mode::Runtime)
+    /// The caller passes its own [`thread_token`](context::thread_token).
+    pub(crate) fn enter_runtime_as(&self, token: u64) -> bool {
+        self.swap_mode(token, Mode::User, Mode::Runtime)
     }
 
     /// Monitor only: takes the worker from a thread stuck in a coroutine's own code, if that

@@ -72,7 +72,14 @@ impl<T> Sender<T> {
     /// Sends `value`, waiting while the channel is full. Fails (giving the value back) once
     /// every receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        // The first attempt registers a waiter (made only then) if it cannot send.
+        // Most sends need no wait (a receiver waits, or there is room): tried without the
+        // wait's set-up, which the send then needs only when the channel is full.
+        let value = match self.chan.try_send(value, None) {
+            Send::Sent => return Ok(()),
+            Send::Disconnected(value) => return Err(SendError(value)),
+            Send::Full(value) => value.expect("not registered"),
+        };
+        // The next attempt registers a waiter (made only then) if it still cannot send.
         let mut arm = SendArm::new(self, value);
         wait::wait_arm(&mut arm, Deadline::Never);
         arm.take().map_err(|e| SendError(e.into_inner()))
