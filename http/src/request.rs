@@ -477,7 +477,11 @@ pub(crate) fn percent_decode(s: &str, form: bool) -> std::borrow::Cow<'_, str> {
         let spaced = s.replace('+', " ");
         return percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned().into();
     }
-    // Borrowed when there is nothing to decode.
+    // Borrowed when there is nothing to decode: `s` is UTF-8 already, so without an escape
+    // there is nothing for the lossy decoding to check either.
+    if !s.as_bytes().contains(&b'%') {
+        return std::borrow::Cow::Borrowed(s);
+    }
     percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 

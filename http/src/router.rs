@@ -1,5 +1,6 @@
-//! Routing: methods, path parameters (`/users/:id`), wildcards (`/static/*path`), and the
-//! `404`/`405` answers (with `Allow`) when nothing matches, and `501` for unknown methods.
+//! Routing: methods, path parameters (`/users/:id`), wildcards (`/static/*path`, or `/*`
+//! to match any rest of the path without capturing it), and the `404`/`405` answers (with
+//! `Allow`) when nothing matches, and `501` for unknown methods.
 
 use std::sync::Arc;
 
@@ -88,6 +89,11 @@ fn canonical(path: &str) -> bool {
 
 /// Maps method and path to handlers.
 ///
+/// A pattern is made of segments: a literal (`users`), a parameter (`:id`, one segment), or
+/// a wildcard as the last segment (`*path`, the rest of the path, joined by `/` and
+/// percent-decoded, read with `req.param("path")`; a bare `*` matches any rest without
+/// capturing it, at no cost per request). Routes are tried in the order they were added.
+///
 /// ```
 /// use oc_http::{Request, Response, Router};
 /// let router = Router::new()
@@ -140,6 +146,11 @@ fn matches(segments: &[Segment], path: &str) -> Option<Vec<(String, String)>> {
     let mut params = Vec::new();
     for (i, seg) in segments.iter().enumerate() {
         match seg {
+            // An unnamed wildcard (`/*`) takes the rest of the path as it is: nothing to
+            // copy or decode (a handler that wants it reads `req.path()`).
+            Segment::Rest(name) if name.is_empty() => {
+                return (i == segments.len() - 1).then_some(params);
+            }
             Segment::Rest(name) => {
                 let mut rest = String::with_capacity(path.len());
                 for part in parts.by_ref() {
@@ -449,6 +460,28 @@ mod tests {
         assert_eq!(route_of(&router, "PURGE", "/a").0, 405);
         // A route for every method takes any method.
         assert_eq!(route_of(&router, "BREW", "/any"), (200, "BREW".into()));
+    }
+
+    #[test]
+    fn a_bare_wildcard_matches_any_rest_and_captures_nothing() {
+        let router = Router::new()
+            .get("/files/*path", |req: &Request| Response::text(format!("file {}", req.param("path").unwrap())))
+            .get("/*", |req: &Request| Response::text(format!("any {} {:?}", req.path(), req.param(""))));
+        for (path, want) in [
+            ("/", "any / None"),
+            ("/a", "any /a None"),
+            ("/a//b/", "any /a//b/ None"),
+            ("/a%20b", "any /a%20b None"),
+            ("/files/x%20y//z", "file x y/z"),
+        ] {
+            assert_eq!(route_of(&router, "GET", path), (200, want.to_owned()), "{path}");
+        }
+        // Only as the last segment, as a named wildcard.
+        let router = Router::new().get("/*/x", |_: &Request| Response::text("x"));
+        assert_eq!(route_of(&router, "GET", "/a/x").0, 404);
+        // A HEAD answered by the GET route.
+        let router = Router::new().get("/*", |_: &Request| Response::text("get"));
+        assert_eq!(route_of(&router, "HEAD", "/q").0, 200);
     }
 
     #[test]

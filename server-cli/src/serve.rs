@@ -117,7 +117,7 @@ fn limits(loaded: &Loaded) -> Limits {
 fn start_servers(loaded: &Loaded, state: &Arc<State>) -> Result<Vec<(SocketAddr, &'static str)>, ConfigError> {
     let limits = limits(loaded);
     let mut main =
-        Server::new(Router::new().streaming(None, "/*path", Dispatch { state: state.clone() })).limits(limits.clone());
+        Server::new(Router::new().streaming(None, "/*", Dispatch { state: state.clone() })).limits(limits.clone());
     let mut redirects: Vec<(usize, Server)> = Vec::new();
     let mut bound = Vec::new();
     let mut main_listeners = 0;
@@ -137,7 +137,7 @@ fn start_servers(loaded: &Loaded, state: &Arc<State>) -> Result<Vec<(SocketAddr,
         }
         match l.redirect_to_https_port {
             Some(port) => {
-                let server = Server::new(Router::new().any("/*path", HttpsRedirect { port })).limits(limits.clone());
+                let server = Server::new(Router::new().any("/*", HttpsRedirect { port })).limits(limits.clone());
                 redirects.push((i, server.listener(listener)));
                 bound.push((addr, "http (redirect to https)"));
             }
