@@ -7,6 +7,11 @@
 #
 #   bash benches/server/nginx.sh                 # 1 worker each, 10 s per run
 #   WORKERS=2 DURATION=15 CONNECTIONS=128 bash benches/server/nginx.sh
+#   ROUNDS=3 DURATION=5 bash benches/server/nginx.sh
+#
+# With ROUNDS=N (default 1) every case is measured N times, the two servers taking turns
+# to go first from one round to the next, and the table gives the medians with each
+# figure's range: one run moves by 5-10% on a shared 2-CPU machine.
 #
 # Needs wrk and nginx (installed with apt-get if missing; root).
 set -euo pipefail
@@ -67,7 +72,9 @@ ticks() {
 }
 
 HZ=$(getconf CLK_TCK)
-rows=()
+
+ROUNDS=${ROUNDS:-1}
+results=$work/results
 
 measure() { # $1 server name, $2 pid, $3 url, $4 label, $5 log
   local url=$3 out before after reqs rps cpu_us
@@ -79,7 +86,8 @@ measure() { # $1 server name, $2 pid, $3 url, $4 label, $5 log
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
   cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-  rows+=("| $4 | $5 | $1 | $rps | $cpu_us | ${errors:-} |")
+  # One line per measurement: label, log, server, req/s, CPU, errors (tab-separated).
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$4" "$5" "$1" "$rps" "$cpu_us" "${errors:-}" >>"$results"
   echo "$4 / log $5 / $1: $rps req/s, $cpu_us us CPU per request $errors" >&2
 }
 
@@ -99,11 +107,18 @@ for log in off on; do
   wait_port $NGINX_PORT
   # The ports answer: make sure it is these processes (not some left from another run).
   kill -0 $oc_pid && kill -0 $nginx_pid || { cat "$work/oc.err" "$work/nginx/error.log" >&2; exit 1; }
-  for case in "1k.bin:1 KiB static" "1m.bin:1 MiB static" "plaintext:proxy /plaintext"; do
-    path=${case%%:*}
-    label=${case#*:}
-    measure oc-server $oc_pid "http://127.0.0.1:$OC_PORT/$path" "$label" $log
-    measure nginx $nginx_pid "http://127.0.0.1:$NGINX_PORT/$path" "$label" $log
+  for round in $(seq "$ROUNDS"); do
+    for case in "1k.bin:1 KiB static" "1m.bin:1 MiB static" "plaintext:proxy /plaintext"; do
+      path=${case%%:*}
+      label=${case#*:}
+      if [ $((round % 2)) = 1 ]; then
+        measure oc-server $oc_pid "http://127.0.0.1:$OC_PORT/$path" "$label" $log
+        measure nginx $nginx_pid "http://127.0.0.1:$NGINX_PORT/$path" "$label" $log
+      else
+        measure nginx $nginx_pid "http://127.0.0.1:$NGINX_PORT/$path" "$label" $log
+        measure oc-server $oc_pid "http://127.0.0.1:$OC_PORT/$path" "$label" $log
+      fi
+    done
   done
   kill $oc_pid $nginx_pid
   wait $oc_pid $nginx_pid 2>/dev/null || true
@@ -111,8 +126,24 @@ done
 
 echo
 echo "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), $(nproc) CPUs; $WORKERS worker(s) each;" \
-  "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; nginx $($NGINX -v 2>&1 | sed 's/.*\///')"
+  "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s; $ROUNDS round(s); nginx $($NGINX -v 2>&1 | sed 's/.*\///')"
 echo
-echo "| case | access log | server | requests/s | CPU µs/request | errors |"
-echo "|---|---|---|---|---|---|"
-printf '%s\n' "${rows[@]}"
+python3 - "$results" "$ROUNDS" <<'PYEOF2'
+import statistics, sys
+rows, rounds = {}, int(sys.argv[2])
+for line in open(sys.argv[1]):
+    label, log, server, rps, cpu, errors = line.rstrip("\n").split("\t")
+    r = rows.setdefault((label, log, server), {"rps": [], "cpu": [], "errors": []})
+    r["rps"].append(float(rps))
+    r["cpu"].append(float(cpu))
+    if errors.strip():
+        r["errors"].append(errors.strip())
+def fig(values, fmt):
+    text = fmt.format(statistics.median(values))
+    return text + (f" ({fmt.format(min(values))}-{fmt.format(max(values))})" if rounds > 1 else "")
+head = "median (range)" if rounds > 1 else "one run"
+print(f"| case | access log | server | requests/s, {head} | CPU µs/request, {head} | errors |")
+print("|---|---|---|---|---|---|")
+for (label, log, server), r in rows.items():
+    print(f"| {label} | {log} | {server} | {fig(r['rps'], '{:,.0f}')} | {fig(r['cpu'], '{:.2f}')} | {'; '.join(r['errors'])} |")
+PYEOF2

@@ -24,17 +24,27 @@ pub(crate) enum Body {
     File(Box<crate::sendfile::FileBody>),
 }
 
-/// A per-thread stack of emptied byte buffers kept for reuse, the last given back on top.
+/// A per-thread stack of byte buffers kept for reuse, the last given back on top: emptied,
+/// or (`for_reading`) with their bytes kept, so that a buffer read into need not be
+/// zeroed again.
 pub(crate) struct Spares {
     bufs: std::cell::RefCell<Vec<Vec<u8>>>,
     /// How many are kept, and the largest capacity kept.
     keep: usize,
     max_capacity: usize,
+    /// Buffers keep their length (stale bytes, initialised) instead of being emptied.
+    keep_bytes: bool,
 }
 
 impl Spares {
     pub(crate) const fn new(keep: usize, max_capacity: usize) -> Spares {
-        Spares { bufs: std::cell::RefCell::new(Vec::new()), keep, max_capacity }
+        Spares { bufs: std::cell::RefCell::new(Vec::new()), keep, max_capacity, keep_bytes: false }
+    }
+
+    /// As [`new`](Spares::new), for buffers read into: a buffer comes back with the length
+    /// (and the stale bytes) it was given back with.
+    pub(crate) const fn for_reading(keep: usize, max_capacity: usize) -> Spares {
+        Spares { bufs: std::cell::RefCell::new(Vec::new()), keep, max_capacity, keep_bytes: true }
     }
 
     /// The buffer given back last, if any.
@@ -42,12 +52,15 @@ impl Spares {
         self.bufs.borrow_mut().pop()
     }
 
-    /// Keeps `buf`, emptied, unless it is too large or there are enough.
+    /// Keeps `buf` (emptied, unless the buffers keep their bytes), unless it is too large or
+    /// there are enough.
     pub(crate) fn give(&self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > self.max_capacity {
             return;
         }
-        buf.clear();
+        if !self.keep_bytes {
+            buf.clear();
+        }
         let mut bufs = self.bufs.borrow_mut();
         if bufs.len() < self.keep {
             bufs.push(buf);

@@ -278,6 +278,44 @@ fn a_pooled_connection_closed_under_the_proxy_is_replaced_for_idempotent_request
 }
 
 #[test]
+fn a_pooled_connection_is_looked_at_before_reuse_unless_recent_and_the_request_resendable() {
+    each_backend(|_| {
+        // Each connection answers one request and then closes, without saying so (as an
+        // upstream whose idle time-out is very short): every pooled connection is dead.
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let (addr, upstream) = raw_upstream(4, |_, _| Some((OK.to_vec(), true)));
+        let rt = runtime();
+        let (server, proxy) = front(&rt, vec![addr.to_string()], |_| {});
+        let mut s = connect(server.local_addrs()[0]);
+        let mut buf = Vec::new();
+        let counts = |proxy: &ReverseProxy| {
+            let stats = proxy.stats();
+            assert_eq!(stats.errors, Default::default());
+            (stats.retries, stats.upstreams[0].connections, stats.upstreams[0].reused)
+        };
+        assert_eq!(get(&mut s, &mut buf, "/one").unwrap().text(), "ok");
+        std::thread::sleep(Duration::from_millis(50));
+        // A request with a body cannot be sent twice: the pooled connection is looked at
+        // first, found closed, and a fresh one is made.
+        s.write_all(b"POST /two HTTP/1.1\r\nHost: front\r\nContent-Length: 1\r\n\r\nx").unwrap();
+        assert_eq!(read_response(&mut s, &mut buf, false).unwrap().text(), "ok");
+        assert_eq!(counts(&proxy), (0, 2, 0));
+        std::thread::sleep(Duration::from_millis(50));
+        // A GET on a connection idle for less than a second is sent without looking: the
+        // closed connection fails before any response byte, and the GET goes again on a
+        // fresh connection.
+        assert_eq!(get(&mut s, &mut buf, "/three").unwrap().text(), "ok");
+        assert_eq!(counts(&proxy), (1, 3, 1));
+        // Idle for longer: looked at first again.
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(get(&mut s, &mut buf, "/four").unwrap().text(), "ok");
+        assert_eq!(counts(&proxy), (1, 4, 1));
+        server.shutdown(Duration::from_secs(2));
+        upstream.join().unwrap();
+    });
+}
+
+#[test]
 fn invalid_and_cut_off_responses() {
     each_backend(|_| {
         let (addr, upstream) = raw_upstream(2, |_, head| {

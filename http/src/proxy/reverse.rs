@@ -42,9 +42,32 @@ const USUAL_FIELDS: usize = 24;
 const INLINE_BODY: u64 = 16 * 1024;
 
 thread_local! {
-    /// Request heads sent upstream, and buffers upstream response heads were read into,
-    /// emptied for reuse: a proxied request allocates neither.
+    /// Request heads sent upstream, emptied for reuse: a proxied request allocates none.
     static SPARE_HEADS: Spares = const { Spares::new(16, 16 * 1024) };
+    /// Buffers upstream response heads were read into, kept with their (stale) bytes: a
+    /// proxied request neither allocates nor zeroes one.
+    static SPARE_READS: Spares = const { Spares::for_reading(16, 16 * 1024) };
+}
+
+oc_runtime::tls_accessor! {
+    /// A buffer of at least `len` initialised bytes to read into (their values are stale),
+    /// this thread's last given back if it has one.
+    ///
+    /// Never inlined, as `spare`.
+    fn read_buffer(len: usize) -> Vec<u8> {
+        let mut buf = SPARE_READS.try_with(Spares::take).ok().flatten().unwrap_or_default();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf
+    }
+}
+
+oc_runtime::tls_accessor! {
+    /// Gives back a buffer of `read_buffer`.
+    fn recycle_read(buf: Vec<u8>) {
+        let _ = SPARE_READS.try_with(|s| s.give(buf));
+    }
 }
 
 oc_runtime::tls_accessor! {
@@ -231,23 +254,34 @@ fn forward(inner: &Arc<Inner>, req: &Request, body: &mut RequestBody<'_>) -> Res
     let mut order: smallvec::SmallVec<[usize; 8]> = (0..n).map(|i| (first + i) % n).collect();
     order.sort_by_key(|&i| inner.upstreams[i].failed(now));
     let mut head = spare(512);
-    let resp = forward_to(inner, req, body, &order, &target, proto, framing, &mut head);
+    let plan = Plan { order: &order, target: &target, proto, framing, now };
+    let resp = forward_to(inner, req, body, &plan, &mut head);
     recycle(head);
     resp
 }
 
-/// `forward` to the upstreams in `order`, each request head written into `head`.
-#[allow(clippy::too_many_arguments)]
+/// How `forward` sends a request on: what `forward_to` needs beyond the request.
+struct Plan<'a> {
+    /// The upstreams to try, in turn.
+    order: &'a [usize],
+    /// The path and query to send (rewritten).
+    target: &'a str,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    proto: &'a str,
+    framing: BodyFraming,
+    /// When the request was taken up.
+    now: Instant,
+}
+
+/// `forward` to the upstreams in the plan's order, each request head written into `head`.
 fn forward_to(
     inner: &Arc<Inner>,
     req: &Request,
     body: &mut RequestBody<'_>,
-    order: &[usize],
-    target: &str,
-    proto: &str,
-    framing: BodyFraming,
+    plan: &Plan<'_>,
     head: &mut Vec<u8>,
 ) -> Response {
+    let Plan { order, target, proto, framing, now } = *plan;
     let config = &inner.config;
     let may_resend = idempotent(req.method());
     let mut timed_out = false;
@@ -261,7 +295,8 @@ fn forward_to(
         request_head(head, req, &Forwarding { target, host, proto, body: framing });
         let mut fresh_only = false;
         let outcome = loop {
-            let pooled = if fresh_only { None } else { upstream.take_idle() };
+            let pooled =
+                if fresh_only { None } else { upstream.take_idle(now, may_resend && framing == BodyFraming::None) };
             let reused = pooled.is_some();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -359,8 +394,10 @@ fn exchange(
         })?;
     }
     let config = &inner.config;
-    let mut buf = spare(HEAD_BUF);
-    buf.resize(HEAD_BUF, 0);
+    let mut buf = read_buffer(HEAD_BUF);
+    // A kept buffer may have grown for a larger head: start at the usual size again, so that
+    // the limit below counts from there (no bytes are zeroed for that).
+    buf.truncate(HEAD_BUF);
     let mut end = 0;
     // Interim (1xx) responses are read past.
     let (status, fields, head_len, version_1_1) = loop {
@@ -427,7 +464,11 @@ fn exchange(
     for field in &fields {
         let name = name_of(field);
         if forwarded_response_field(name, &named) {
-            resp = resp.header(field_name(name), String::from_utf8_lossy(value_of(field)).into_owned());
+            let value = value_of(field);
+            // Almost always UTF-8 (checked at once); any other byte becomes U+FFFD.
+            let value =
+                std::str::from_utf8(value).map_or_else(|_| String::from_utf8_lossy(value).into_owned(), str::to_owned);
+            resp = resp.header(field_name(name), value);
         }
     }
     let upstream = Upstream::handle(inner, index);
@@ -437,7 +478,7 @@ fn exchange(
         if keep && rest == 0 {
             upstream.get().put_idle(conn);
         }
-        recycle(buf);
+        recycle_read(buf);
         return Ok(match (is_head, chunked, length) {
             (true, None, Some(n)) => Response::stream_sized(n, |_| Ok(())).with_fields(resp),
             (true, _, _) => Response::stream(|_| Ok(())).with_fields(resp),
@@ -454,7 +495,7 @@ fn exchange(
         if keep {
             upstream.get().put_idle(conn);
         }
-        recycle(buf);
+        recycle_read(buf);
         return Ok(resp.body(bytes));
     }
     buf.copy_within(head_len..end, 0);

@@ -17,6 +17,11 @@ use oc_net::TcpStream;
 
 use super::stats::UpstreamCounters;
 
+/// How long a pooled connection may have been idle and still be reused for a request that
+/// may be sent again without first looking whether the upstream closed it (see
+/// [`Upstream::take_idle`]).
+pub(crate) const UNPROBED_IDLE: Duration = Duration::from_secs(1);
+
 pub(crate) struct Upstream {
     /// As configured (`host:port`).
     pub(crate) name: String,
@@ -72,16 +77,24 @@ impl Upstream {
         }
     }
 
-    /// An idle connection from the pool that has not been idle too long and that the
-    /// upstream has not closed (as far as can be seen without waiting), most recent first.
-    pub(crate) fn take_idle(&self) -> Option<TcpStream> {
+    /// An idle connection from the pool that has not been idle too long at `now` and that
+    /// the upstream has not closed (as far as can be seen without waiting), most recent
+    /// first.
+    ///
+    /// Looking costs a system call (a non-blocking read that must find nothing), so it is
+    /// skipped for a `resendable` request on a connection idle for less than
+    /// [`UNPROBED_IDLE`]: an upstream closes an idle connection after seconds, and should it
+    /// have closed this one, the exchange fails before any byte of a response and the
+    /// request is sent again on a fresh connection (`Failed::Stale`).
+    pub(crate) fn take_idle(&self, now: Instant, resendable: bool) -> Option<TcpStream> {
         let mut stale = Vec::new();
         let found = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let mut found = None;
             while let Some((conn, since)) = idle.pop() {
-                if since.elapsed() < self.idle_timeout {
-                    found = Some(conn);
+                let age = now.saturating_duration_since(since);
+                if age < self.idle_timeout {
+                    found = Some((conn, age));
                     break;
                 }
                 stale.push(conn);
@@ -90,13 +103,16 @@ impl Upstream {
         };
         // Closed outside the lock.
         drop(stale);
-        let conn = found?;
+        let (conn, age) = found?;
+        if resendable && age < UNPROBED_IDLE {
+            return Some(conn);
+        }
         // An idle connection has nothing to read: end of stream (the upstream closed it) or
         // stray bytes make it useless.
         let mut probe = [0u8; 1];
         match conn.try_read(&mut probe) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(conn),
-            _ => self.take_idle(),
+            _ => self.take_idle(now, resendable),
         }
     }
 
