@@ -50,15 +50,14 @@ thread_local! {
 }
 
 oc_runtime::tls_accessor! {
-    /// A buffer of at least `len` initialised bytes to read into (their values are stale),
-    /// this thread's last given back if it has one.
+    /// A buffer of `len` initialised bytes to read into (their values are stale), this
+    /// thread's last given back if it has one. One that grew for a larger head is cut back
+    /// to `len` (no byte is zeroed for that), so that a reader's limit counts from there.
     ///
     /// Never inlined, as `spare`.
     fn read_buffer(len: usize) -> Vec<u8> {
         let mut buf = SPARE_READS.try_with(Spares::take).ok().flatten().unwrap_or_default();
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
+        buf.resize(len, 0);
         buf
     }
 }
@@ -395,9 +394,6 @@ fn exchange(
     }
     let config = &inner.config;
     let mut buf = read_buffer(HEAD_BUF);
-    // A kept buffer may have grown for a larger head: start at the usual size again, so that
-    // the limit below counts from there (no bytes are zeroed for that).
-    buf.truncate(HEAD_BUF);
     let mut end = 0;
     // Interim (1xx) responses are read past.
     let (status, fields, head_len, version_1_1) = loop {

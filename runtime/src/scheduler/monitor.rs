@@ -182,9 +182,9 @@ impl CpuReading {
 
 /// Whether thread `tid`, whose CPU time was `cpu_at` when the current run was first seen,
 /// has used less than a quarter of `slice` (a time slice, or the stuck threshold) since and
-/// is runnable: the kernel keeps it off the CPU, its coroutine does not hold it. A coroutine that computes gets its thread's share of
-/// the CPU, so on a loaded machine it is preempted once it has used that much, later in wall
-/// time than on an idle one.
+/// is runnable: the kernel keeps it off the CPU, its coroutine does not hold it. A coroutine
+/// that computes gets its thread's share of the CPU, so on a loaded machine it is preempted
+/// once it has used that much, later in wall time than on an idle one.
 pub(super) fn waits_for_a_cpu(tid: i32, cpu_at: Option<(i32, Duration)>, slice: Duration) -> bool {
     let Some((at, before)) = cpu_at.filter(|(at, _)| *at == tid) else { return false };
     let Some(now) = crate::sys::thread_cpu_time(at) else { return false };
