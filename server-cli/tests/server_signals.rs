@@ -180,9 +180,14 @@ fn sighup_under_load_swaps_a_route_without_failing_a_request() {
         let addr = server.addr();
         let stop = Arc::new(AtomicBool::new(false));
         let failures = Arc::new(AtomicU64::new(0));
-        let clients: Vec<_> = (0..32)
+        // How many clients have seen v1, and v2: the reloads wait for every client rather
+        // than for a fixed time, which a loaded machine may not give them.
+        let (saw_v1, saw_v2) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        const CLIENTS: u64 = 32;
+        let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
                 let (stop, failures) = (stop.clone(), failures.clone());
+                let (saw_v1, saw_v2) = (saw_v1.clone(), saw_v2.clone());
                 std::thread::spawn(move || {
                     let mut c = Client::connect(addr).unwrap();
                     let (mut v1, mut v2, mut went_back) = (0u64, 0u64, false);
@@ -190,9 +195,17 @@ fn sighup_under_load_swaps_a_route_without_failing_a_request() {
                         match c.get("/") {
                             Ok(r) if r.status == 200 && r.body == b"v1" => {
                                 went_back |= v2 > 0;
+                                if v1 == 0 {
+                                    saw_v1.fetch_add(1, Ordering::Relaxed);
+                                }
                                 v1 += 1;
                             }
-                            Ok(r) if r.status == 200 && r.body == b"v2" => v2 += 1,
+                            Ok(r) if r.status == 200 && r.body == b"v2" => {
+                                if v2 == 0 {
+                                    saw_v2.fetch_add(1, Ordering::Relaxed);
+                                }
+                                v2 += 1;
+                            }
                             _ => {
                                 failures.fetch_add(1, Ordering::Relaxed);
                                 c = Client::connect(addr).unwrap();
@@ -204,11 +217,17 @@ fn sighup_under_load_swaps_a_route_without_failing_a_request() {
             })
             .collect();
 
-        std::thread::sleep(Duration::from_millis(300));
+        let all_saw = |count: &AtomicU64| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while count.load(Ordering::Relaxed) < CLIENTS && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        all_saw(&saw_v1);
         std::fs::write(&server.config, serde_json::to_vec(&config("v2", "warn")).unwrap()).unwrap();
         server.signal(libc::SIGHUP);
         assert!(server.stderr.wait_for("configuration reloaded", Duration::from_secs(10)).is_some(), "{backend}");
-        std::thread::sleep(Duration::from_millis(300));
+        all_saw(&saw_v2);
 
         // A broken file: reported (file, line, column), the running routes kept.
         std::fs::write(&server.config, "{\n  \"listeners\": [\n").unwrap();

@@ -46,21 +46,31 @@ impl Drop for Hogs {
     }
 }
 
-/// In a coroutine: short runs (five microseconds of work between two yields) for `total`;
-/// returns how many, and the longest a run took from its start to its resumption after the
-/// yield (how long the kernel kept the worker's thread waiting, at most).
-pub(crate) fn short_runs(total: std::time::Duration) -> (u64, std::time::Duration) {
+/// In a coroutine: short runs (five microseconds of work between two yields) for `total`.
+pub(crate) struct ShortRuns {
+    /// How many.
+    pub(crate) runs: u64,
+    /// The longest a run took from its start to its resumption after the yield (how long
+    /// the kernel kept the worker's thread waiting, at most).
+    pub(crate) longest: std::time::Duration,
+    /// How many took longer than the `beyond` given.
+    pub(crate) beyond: u64,
+}
+
+pub(crate) fn short_runs(total: std::time::Duration, beyond: std::time::Duration) -> ShortRuns {
     use std::time::{Duration, Instant};
     let start = Instant::now();
-    let (mut runs, mut waited) = (0u64, Duration::ZERO);
+    let mut out = ShortRuns { runs: 0, longest: Duration::ZERO, beyond: 0 };
     while start.elapsed() < total {
         let before = Instant::now();
         while before.elapsed() < Duration::from_micros(5) {
             std::hint::spin_loop();
         }
         oc_runtime::yield_now();
-        waited = waited.max(before.elapsed());
-        runs += 1;
+        let took = before.elapsed();
+        out.longest = out.longest.max(took);
+        out.beyond += u64::from(took > beyond);
+        out.runs += 1;
     }
-    (runs, waited)
+    out
 }
