@@ -46,10 +46,13 @@ pub(crate) fn send_file<S: Transport>(
         return Ok(0);
     }
     // Each wait within the write time-out, and all of them no later than the minimum send
-    // rate allows for the bytes sent so far (the limits `send` applies to its writes).
-    let began = Instant::now();
-    let deadline = |sent: u64| -> io::Result<Option<Instant>> {
+    // rate allows for the bytes sent so far (the limits `send` applies to its writes),
+    // counted from the first reading of the clock, for the head (one reading per file sent
+    // without waiting).
+    let mut began = None;
+    let mut deadline = |sent: u64| -> io::Result<Option<Instant>> {
         let now = Instant::now();
+        let began = *began.get_or_insert(now);
         let each = now.checked_add(limits.write_timeout);
         if limits.min_send_rate == 0 {
             return Ok(each);
