@@ -43,10 +43,10 @@ fn one_hundred_thousand_sleepers_finish_in_about_one_period() {
     // average at 17, median 86 ms, p99 561 ms, max 3.0 s. So the median and the 99th
     // percentile are held (a timer that waits for a later tick or period moves both), the
     // maximum only reported. With mprotect guard pages each of the 100,000 stacks is made by
-    // mmap + mprotect, which take the process's memory-map lock for writing while the other
-    // worker's sleepers fault in their fresh stacks under it: in a CI run with other tests
-    // beside it that gave median 2 ms but p99 1.09 s. There the 99th percentile may reach
-    // two periods; a timer that waits a period too long still moves the median.
+    // mmap + mprotect, which take the process's memory-map lock for writing, likely while the
+    // other worker's sleepers fault in their fresh stacks: a CI run with other tests beside it
+    // gave median 2 ms but p99 1.09 s. There the 99th percentile may reach two periods; timers
+    // that wait a period too long as a rule still move the median.
     let p99_bound = match rt.metrics().stack_guard {
         oc_runtime::StackGuard::Protect => PERIOD * 2,
         _ => PERIOD,
