@@ -55,7 +55,10 @@ impl From<ConfigError> for StartError {
 /// The runtime the configuration asks for.
 pub(crate) fn runtime(loaded: &Loaded, workers: Option<usize>) -> Result<oc_runtime::Runtime, ConfigError> {
     let r = &loaded.config.runtime;
-    let mut b = oc_runtime::Runtime::builder().name("oc-server").io_backend(r.io_backend.backend());
+    let mut b = oc_runtime::Runtime::builder().name("oc-server");
+    if let Some(backend) = r.io_backend.backend() {
+        b = b.io_backend(backend);
+    }
     if let Some(n) = workers.or(r.workers) {
         b = b.workers(n);
     }

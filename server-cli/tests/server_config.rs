@@ -97,6 +97,25 @@ fn unknown_keys_wrong_types_bad_values_and_broken_json() {
     assert_fails_at("{\"listeners\": [], \"routes\": [] ", "1:31", "EOF while parsing an object");
 }
 
+/// An `OC_IO_BACKEND` the runtime does not know, with the configuration's `auto` deferring to
+/// it: exit 2 with one line that names the variable, before anything is served.
+#[test]
+fn a_bad_oc_io_backend_is_refused_with_its_name() {
+    let dir = TempDir::new("backend-env");
+    let path = dir.write("oc-server.json", "{\"listeners\": [{\"address\": \"127.0.0.1:0\"}], \"routes\": []}");
+    let out = Command::new(binary())
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env("OC_IO_BACKEND", "kqueue")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("OC_IO_BACKEND=\"kqueue\": expected auto, uring or epoll"), "{stderr}");
+}
+
 #[test]
 fn missing_files_and_taken_ports_name_their_key_and_value() {
     let dir = TempDir::new("files");

@@ -5,7 +5,7 @@ mod support;
 
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
-use support::{BACKENDS, Client, TempDir, config, start};
+use support::{BACKENDS, Client, TempDir, config, start, start_with_env};
 
 fn scrape(c: &mut Client<std::net::TcpStream>) -> Scrape {
     let page = c.get("/metrics").unwrap();
@@ -92,6 +92,30 @@ fn counters_match_the_requests_sent() {
         // A second scrape counts the first.
         let s = scrape(&mut c);
         assert_eq!(number(&s, "oc_http_requests_total", &[("route", "metrics /metrics"), ("status", "200")]), 1.0);
+        server.stop();
+    }
+}
+
+/// `OC_IO_BACKEND` chooses the backend when the configuration leaves it to `auto` (as
+/// `config/README.md` says), and a backend the configuration names wins over it.
+#[test]
+fn oc_io_backend_applies_when_the_configuration_says_auto() {
+    let routes = json!([{ "kind": "metrics", "path": "/metrics" }]);
+    for (configured, env, used) in [
+        ("auto", "epoll", "epoll"),
+        ("auto", "uring", "io_uring"),
+        ("epoll", "uring", "epoll"),
+        ("uring", "epoll", "io_uring"),
+    ] {
+        let dir = TempDir::new("backend-env");
+        let path = dir.write("oc-server.json", serde_json::to_vec_pretty(&config(configured, routes.clone())).unwrap());
+        let server = start_with_env(&path, &[], 1, &[("OC_IO_BACKEND", env)]);
+        let mut c = Client::connect(server.addr()).unwrap();
+        let s = scrape(&mut c);
+        let what = format!("io_backend {configured}, OC_IO_BACKEND={env}");
+        assert_eq!(number(&s, "oc_runtime_io_backend", &[("backend", used)]), 1.0, "{what}");
+        assert_eq!(find(&s, "oc_runtime_io_backend", &[]).len(), 1, "{what}");
+        drop(c);
         server.stop();
     }
 }

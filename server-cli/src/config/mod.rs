@@ -69,11 +69,13 @@ pub(crate) enum IoBackendName {
 }
 
 impl IoBackendName {
-    pub(crate) fn backend(self) -> oc_runtime::IoBackend {
+    /// The backend named, if one is: `auto` leaves the choice to the runtime, where
+    /// `OC_IO_BACKEND` may make it.
+    pub(crate) fn backend(self) -> Option<oc_runtime::IoBackend> {
         match self {
-            IoBackendName::Auto => oc_runtime::IoBackend::Auto,
-            IoBackendName::Uring => oc_runtime::IoBackend::Uring,
-            IoBackendName::Epoll => oc_runtime::IoBackend::Epoll,
+            IoBackendName::Auto => None,
+            IoBackendName::Uring => Some(oc_runtime::IoBackend::Uring),
+            IoBackendName::Epoll => Some(oc_runtime::IoBackend::Epoll),
         }
     }
 }

@@ -108,11 +108,17 @@ pub(crate) struct Server {
 
 /// Starts the binary with `args` and waits for `listeners` "listening on" lines.
 pub(crate) fn start_with(config: &Path, args: &[&str], listeners: usize) -> Server {
+    start_with_env(config, args, listeners, &[])
+}
+
+/// As [`start_with`], with environment variables `env` set for the binary.
+pub(crate) fn start_with_env(config: &Path, args: &[&str], listeners: usize, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(binary())
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
