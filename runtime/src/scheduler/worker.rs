@@ -43,7 +43,7 @@ fn bump_shared(counter: &std::sync::atomic::AtomicU64) {
 }
 use crate::reactor::Reactor;
 use crate::stack::{Stack, StackCache};
-use crate::task::{AfterRun, DEFAULT_PRIORITY, Header, Run, Suspend, TaskRef};
+use crate::task::{DEFAULT_PRIORITY, Header, Run, Suspend, TaskRef};
 use crate::time::TimerHeap;
 
 /// How many ids a worker reserves at once.
@@ -801,12 +801,11 @@ impl Worker {
                     if owned { self.enqueue(task) } else { self.shared.push_remote(task) }
                 }
             }
-            Run::Suspended(Suspend::Park) => match header.state.end_run() {
-                AfterRun::Reschedule if owned => self.enqueue(task),
-                AfterRun::Reschedule => self.shared.push_remote(task),
-                // `end_run` gave back the queue's reference.
-                AfterRun::Idle { last } => task.uncounted(last),
-            },
+            Run::Suspended(Suspend::Park) => {
+                if let Some(task) = task.end_run() {
+                    if owned { self.enqueue(task) } else { self.shared.push_remote(task) }
+                }
+            }
             Run::Finished(stack) => {
                 if let Some(stack) = stack {
                     if owned { self.recycle_stack(stack) } else { self.shared.stacks.put(None, stack) }

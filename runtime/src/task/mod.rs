@@ -20,4 +20,3 @@ pub(crate) use current::{
 };
 pub use join::{JoinError, JoinHandle};
 pub(crate) use raw::{Header, Run, Suspend, TaskRef, can_suspend};
-pub(crate) use state::AfterRun;

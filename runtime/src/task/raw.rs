@@ -13,7 +13,7 @@ use std::task::Waker;
 
 use corosensei::Yielder;
 
-use super::state::State;
+use super::state::{AfterRun, State};
 use crate::scheduler::Shared;
 use crate::scheduler::Worker;
 use crate::stack::GuardRange;
@@ -245,17 +245,28 @@ impl TaskRef {
         ptr
     }
 
-    /// Lets go of this reference, which a state transition already took off the count
-    /// (`State::end_run`); `last` says that it took the count to zero: the task is freed.
-    pub(crate) fn uncounted(self, last: bool) {
-        let release = self.header().vtable.release;
-        if last {
-            debug_assert_eq!(self.header().state.refs(), 0);
-        }
-        let ptr = self.into_raw();
-        if last {
-            // SAFETY: the count reached zero on this thread: nobody else can reach the task.
-            unsafe { release(ptr) };
+    /// The coroutine parked: ends the run (`State::end_run`), which gives this reference back
+    /// in the same step unless the task was woken meanwhile; then it is returned, to be
+    /// queued again. From the moment the transition gives the reference back, another thread
+    /// may wake, finish and free the task, so nothing of it is read after that step unless
+    /// the count reached zero here.
+    pub(crate) fn end_run(self) -> Option<TaskRef> {
+        let header = self.header();
+        let release = header.vtable.release;
+        match header.state.end_run() {
+            AfterRun::Reschedule => Some(self),
+            AfterRun::Idle { last } => {
+                if last {
+                    debug_assert_eq!(self.header().state.refs(), 0);
+                }
+                let ptr = self.into_raw();
+                if last {
+                    // SAFETY: the count reached zero on this thread: nobody else can reach
+                    // the task.
+                    unsafe { release(ptr) };
+                }
+                None
+            }
         }
     }
 
