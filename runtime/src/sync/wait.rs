@@ -221,8 +221,73 @@ impl Drop for Registered<'_, '_> {
 }
 
 /// Waits until `arm` completes or `deadline` passes; returns whether it completed.
-pub(crate) fn wait_arm(arm: &mut dyn Arm, deadline: Deadline) -> bool {
-    select_arms(&mut [arm], deadline).is_some()
+///
+/// The one-operation case of [`select_arms`] (the same steps, without the start index, the
+/// other arms and dynamic dispatch): what every blocking `recv`, `send` and `lock` runs.
+pub(crate) fn wait_arm<A: Arm>(arm: &mut A, deadline: Deadline) -> bool {
+    let deadline = match deadline {
+        Deadline::Now => return arm.attempt(None),
+        Deadline::At(at) => Some(at),
+        Deadline::Never => None,
+    };
+    loop {
+        let cell = WaiterCell::new();
+        // The attempt registers the waiter (made only then) if it cannot proceed.
+        if arm.attempt(Some((&cell, 0))) {
+            // An operation registers only when it cannot proceed; a waiter made anyway is
+            // made unclaimable (as `wait_once` does).
+            if let Some(waiter) = cell.into_inner() {
+                waiter.abort();
+            }
+            return true;
+        }
+        let waiter = cell.get();
+        let guard = RegisteredOne { arm, waiter };
+        waiter.wait(deadline);
+        let arm = guard.defuse();
+        let claimed = waiter.abort().is_some();
+        if claimed {
+            arm.withdraw_claimed(waiter)
+        } else {
+            arm.withdraw(waiter)
+        }
+        // `wait` returns unclaimed only at the deadline.
+        let done = claimed && arm.attempt(None);
+        if let Some(waiter) = cell.into_inner() {
+            Waiter::recycle(waiter);
+        }
+        if done {
+            return true;
+        }
+        if !claimed || deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+    }
+}
+
+/// [`Registered`] for the single operation of [`wait_arm`].
+struct RegisteredOne<'a, A: Arm> {
+    arm: &'a mut A,
+    waiter: &'a Arc<Waiter>,
+}
+
+impl<'a, A: Arm> RegisteredOne<'a, A> {
+    /// The wait returned normally: the caller takes over.
+    fn defuse(self) -> &'a mut A {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the reference is moved out exactly once.
+        unsafe { std::ptr::read(&this.arm) }
+    }
+}
+
+impl<A: Arm> Drop for RegisteredOne<'_, A> {
+    fn drop(&mut self) {
+        let claimed = self.waiter.abort();
+        self.arm.withdraw(self.waiter);
+        if claimed.is_some() {
+            self.arm.pass_on();
+        }
+    }
 }
 
 /// Polls `arm` as a future whose registration lives in `slot`.
