@@ -70,12 +70,18 @@ crate::tls_accessor! {
 #[doc(hidden)]
 pub struct Waiter {
     state: AtomicUsize,
-    /// Written only while the writer holds the only reference (see [`Waiter::unique`]).
+    /// Written only while the writer holds the only reference (see [`Waiter::unique`]), and
+    /// by the claimer, which moves a coroutine's waker out to wake it by value.
     wake: std::cell::UnsafeCell<Wake>,
+    /// Whether the owner is a coroutine: what the owner reads while it waits (never `wake`,
+    /// which its claimer may be emptying meanwhile). Written with `wake` when unique.
+    coroutine: std::cell::Cell<bool>,
 }
 
-// SAFETY: `wake` is written only through the only reference to the waiter (`unique`), and
-// otherwise only read; `Wake`'s contents (wakers, a `Thread`, a spin lock) are thread-safe.
+// SAFETY: `wake` and `coroutine` are written only through the only reference to the waiter
+// (`unique`), and `wake` otherwise only by the one claimer (see `wake`), which the owner
+// does not race: it reads `coroutine` instead; `Wake`'s contents (wakers, a `Thread`, a spin
+// lock) are thread-safe.
 unsafe impl Sync for Waiter {}
 // SAFETY: as above.
 unsafe impl Send for Waiter {}
@@ -87,16 +93,22 @@ impl Waiter {
             Some(waker) => Wake::Coroutine(waker),
             None => Wake::Thread(std::thread::current()),
         };
+        let coroutine = matches!(wake, Wake::Coroutine(_));
         if let Some(spare) = take_spare() {
             // Only when nothing else refers to it (no queue holds a stale entry of it).
             if Waiter::unique(&spare) {
                 spare.state.store(WAITING, Ordering::Relaxed);
+                spare.coroutine.set(coroutine);
                 // SAFETY: `spare` is the only reference (checked just above).
                 unsafe { *spare.wake.get() = wake };
                 return spare;
             }
         }
-        Arc::new(Waiter { state: AtomicUsize::new(WAITING), wake: std::cell::UnsafeCell::new(wake) })
+        Arc::new(Waiter {
+            state: AtomicUsize::new(WAITING),
+            wake: std::cell::UnsafeCell::new(wake),
+            coroutine: std::cell::Cell::new(coroutine),
+        })
     }
 
     /// Whether `waiter` is the only reference. No `Weak` is ever made of a waiter, so the
@@ -131,6 +143,7 @@ impl Waiter {
         Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
             wake: std::cell::UnsafeCell::new(Wake::Async(SpinLock::new(waker.clone()))),
+            coroutine: std::cell::Cell::new(false),
         })
     }
 
@@ -163,7 +176,18 @@ impl Waiter {
     /// Wakes the owner (after a successful [`claim`](Waiter::claim)).
     pub(crate) fn wake(&self) {
         match self.wake_ref() {
-            Wake::Coroutine(waker) => waker.wake_by_ref(),
+            Wake::Coroutine(_) => {
+                // By value: the waker's task reference goes to the run queue instead of being
+                // dropped later.
+                // SAFETY: after a successful claim, the claimer (the caller) alone touches
+                // `wake` until it drops its reference to the waiter: the owner reads
+                // `coroutine` while it waits, and rewrites `wake` only once it holds the only
+                // reference. A claim happens once, so nothing else moves the waker out.
+                let wake = unsafe { std::mem::replace(&mut *self.wake.get(), Wake::Idle) };
+                if let Wake::Coroutine(waker) = wake {
+                    waker.wake();
+                }
+            }
             Wake::Thread(thread) => thread.unpark(),
             Wake::Async(waker) => {
                 let waker = waker.lock().clone();
@@ -191,16 +215,16 @@ impl Waiter {
             if !self.is_waiting() {
                 return true;
             }
-            match (self.wake_ref(), deadline) {
-                (Wake::Coroutine(_), None) => crate::task::park_forever(),
-                (Wake::Coroutine(_), Some(deadline)) => {
+            match (self.coroutine.get(), deadline) {
+                (true, None) => crate::task::park_forever(),
+                (true, Some(deadline)) => {
                     if Instant::now() >= deadline {
                         return !self.is_waiting();
                     }
                     crate::task::park_until(deadline);
                 }
-                (_, None) => std::thread::park(),
-                (_, Some(deadline)) => {
+                (false, None) => std::thread::park(),
+                (false, Some(deadline)) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return !self.is_waiting();
@@ -216,10 +240,7 @@ impl Waiter {
     /// re-taking a mutex in `Condvar::wait`.
     pub(crate) fn wait_uncancellable(&self) {
         while self.is_waiting() {
-            match self.wake_ref() {
-                Wake::Coroutine(_) => crate::task::park_uncancellable(),
-                _ => std::thread::park(),
-            }
+            if self.coroutine.get() { crate::task::park_uncancellable() } else { std::thread::park() }
         }
     }
 }
