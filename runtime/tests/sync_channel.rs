@@ -311,3 +311,99 @@ fn message_handed_to_a_cancelled_receiver_is_not_lost() {
         support::shutdown(rt);
     }
 }
+
+/// Receivers that give up almost at once (time-outs of a microsecond or two), as coroutines,
+/// as plain threads and as async futures dropped by a time-out, while senders keep them
+/// claimed: a wait that gives up while its claim is under way must neither lose the message
+/// handed to it nor leave the claimer with a waiter that is gone (the queues do not keep a
+/// waiter alive: it waits, as it goes, for its claimer to be done with it).
+#[test]
+fn waits_that_give_up_while_claimed_lose_nothing() {
+    const SENDERS: u64 = 4;
+    const PER_SENDER: u64 = 20_000;
+    for backend in BACKENDS {
+        let rt = runtime(2, backend);
+        for (what, (tx, rx)) in [("rendezvous", channel::bounded::<u64>(0)), ("unbounded", channel::unbounded::<u64>())]
+        {
+            let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let keep = |got: Vec<u64>| received.lock().unwrap().extend(got);
+            let coroutines: Vec<_> = (0..4u64)
+                .map(|i| {
+                    let (rx, done) = (rx.clone(), done.clone());
+                    rt.spawn(move || {
+                        let mut got = Vec::new();
+                        while !done.load(std::sync::atomic::Ordering::Acquire) {
+                            if let Ok(m) = rx.recv_timeout(Duration::from_micros(1 + i % 2)) {
+                                got.push(m);
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (rx, done) = (rx.clone(), done.clone());
+                    std::thread::spawn(move || {
+                        let mut got = Vec::new();
+                        while !done.load(std::sync::atomic::Ordering::Acquire) {
+                            if let Ok(m) = rx.recv_timeout(Duration::from_micros(2)) {
+                                got.push(m);
+                            }
+                        }
+                        got
+                    })
+                })
+                .collect();
+            let futures = {
+                let (rx, done) = (rx.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    tokio.block_on(async {
+                        let mut got = Vec::new();
+                        while !done.load(std::sync::atomic::Ordering::Acquire) {
+                            // A time-out drops the future, registered or claimed.
+                            if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_micros(5), rx.recv_async()).await {
+                                got.push(m);
+                            }
+                        }
+                        got
+                    })
+                })
+            };
+            // Kept aside, never waiting: takes what an unbounded channel still holds at the end.
+            let drain = rx;
+            let senders: Vec<_> = (0..SENDERS)
+                .map(|s| {
+                    let tx = tx.clone();
+                    rt.spawn(move || {
+                        for i in 0..PER_SENDER {
+                            tx.send(s * PER_SENDER + i).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.join().unwrap();
+            }
+            // Every message is sent: with a rendezvous each was taken by a receiver; what an
+            // unbounded channel still holds is drained below.
+            drop(tx);
+            done.store(true, std::sync::atomic::Ordering::Release);
+            for c in coroutines {
+                keep(c.join().unwrap());
+            }
+            for t in threads {
+                keep(t.join().unwrap());
+            }
+            keep(futures.join().unwrap());
+            keep(drain.iter().collect());
+            let received = received.lock().unwrap();
+            let distinct: HashSet<u64> = received.iter().copied().collect();
+            assert_eq!(distinct.len(), received.len(), "{what}, {backend:?}: a message arrived twice");
+            assert_eq!(received.len() as u64, SENDERS * PER_SENDER, "{what}, {backend:?}: messages lost");
+        }
+        support::shutdown(rt);
+    }
+}

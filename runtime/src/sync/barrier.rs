@@ -1,7 +1,6 @@
 //! `Barrier`: `n` parties wait until all have arrived, then all go on.
 
 use std::fmt;
-use std::sync::Arc;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
@@ -101,18 +100,18 @@ impl Arm for BarrierArm<'_> {
             }
         }
         if let Some((waiter, token)) = register {
-            inner.waiters.push(waiter.get(), token);
+            inner.waiters.push(waiter.register(), token);
         }
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         self.barrier.inner.lock().waiters.remove(waiter);
     }
 
     fn pass_on(&mut self) {}
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }

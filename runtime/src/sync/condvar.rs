@@ -1,7 +1,6 @@
 //! `Condvar`: wait for a condition guarded by a [`Mutex`], suspending the coroutine.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::SpinLock;
@@ -98,7 +97,7 @@ impl Condvar {
     fn wait_until_inner<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Option<Instant>) -> bool {
         let mutex = guard.mutex();
         let waiter = Waiter::current();
-        self.waiters.lock().push(&waiter, 0);
+        self.waiters.lock().push(waiter.entry(), 0);
         // SAFETY: the guard holds the lock; `Relock` takes it again before the guard can be
         // used or dropped, on every path out of here (including an unwinding cancellation).
         unsafe { mutex.unlock() };
@@ -113,7 +112,7 @@ impl Condvar {
 /// unwinds after being notified passes the notification on.
 struct Relock<'a, T: ?Sized> {
     condvar: &'a Condvar,
-    waiter: &'a Arc<Waiter>,
+    waiter: &'a Waiter,
     mutex: &'a Mutex<T>,
 }
 

@@ -236,11 +236,11 @@ impl<T: ?Sized> Arm for LockArm<'_, T> {
                 Err(now) => state = now,
             }
         }
-        waiters.push(waiter.get(), token);
+        waiters.push(waiter.register(), token);
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         let mut waiters = self.mutex.waiters.lock();
         if waiters.remove(waiter) && waiters.is_empty() {
             self.mutex.state.fetch_and(!PARKED, Ordering::Relaxed);
@@ -262,7 +262,7 @@ impl<T: ?Sized> Arm for LockArm<'_, T> {
         }
     }
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }

@@ -11,7 +11,6 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::SpinLock;
@@ -155,17 +154,17 @@ impl<T> Arm for NotRunningArm<'_, T> {
         if self.cell.state.load(Ordering::Acquire) != RUNNING {
             return true;
         }
-        waiters.push(waiter.get(), token);
+        waiters.push(waiter.register(), token);
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         self.cell.waiters.lock().remove(waiter);
     }
 
     fn pass_on(&mut self) {}
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use super::SpinLock;
 use super::wait::{self, Arm, Deadline};
-use super::waiter::{WaitList, Waiter, WaiterCell, Woken};
+use super::waiter::{Claimed, WaitList, Waiter, WaiterCell, Woken};
 
 /// A reader-writer lock for coroutines and threads; `read` and `write` return their guards
 /// directly (no poisoning).
@@ -60,7 +60,7 @@ impl Inner {
     }
 
     /// Whom to let in now that the lock changed hands.
-    fn wake_next(&mut self) -> (Option<Arc<Waiter>>, Option<Woken>) {
+    fn wake_next(&mut self) -> (Option<Claimed>, Option<Woken>) {
         if self.writer {
             return (None, None);
         }
@@ -76,7 +76,7 @@ impl Inner {
     }
 }
 
-fn wake((one, all): (Option<Arc<Waiter>>, Option<Woken>)) {
+fn wake((one, all): (Option<Claimed>, Option<Woken>)) {
     if let Some(w) = one {
         w.wake();
     }
@@ -226,12 +226,12 @@ impl<T: ?Sized> Arm for ReadArm<'_, T> {
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.readers_q.push(waiter.get(), token);
+            inner.readers_q.push(waiter.register(), token);
         }
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         self.lock.inner.lock().readers_q.remove(waiter);
     }
 
@@ -240,7 +240,7 @@ impl<T: ?Sized> Arm for ReadArm<'_, T> {
         wake(next);
     }
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }
@@ -258,12 +258,12 @@ impl<T: ?Sized> Arm for WriteArm<'_, T> {
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.writers_q.push(waiter.get(), token);
+            inner.writers_q.push(waiter.register(), token);
         }
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         let mut inner = self.lock.inner.lock();
         inner.writers_q.remove(waiter);
         // Readers held back only because this writer waited may go in now.
@@ -281,7 +281,7 @@ impl<T: ?Sized> Arm for WriteArm<'_, T> {
         wake(next);
     }
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }

@@ -113,12 +113,12 @@ impl Arm for AcquireArm<'_> {
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.waiters.push(waiter.get(), token);
+            inner.waiters.push(waiter.register(), token);
         }
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         self.sem.inner.lock().waiters.remove(waiter);
     }
 
@@ -131,7 +131,7 @@ impl Arm for AcquireArm<'_> {
         }
     }
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }

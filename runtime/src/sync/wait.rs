@@ -23,13 +23,13 @@ pub trait Arm {
     fn attempt(&mut self, register: Option<(&WaiterCell, usize)>) -> bool;
     /// Removes `waiter`'s registration if it is still there. A send gets its value back, or
     /// learns that a receiver took it (then the next `attempt` reports the send done).
-    fn withdraw(&mut self, waiter: &Arc<Waiter>);
+    fn withdraw(&mut self, waiter: &Waiter);
     /// The owner was claimed for this operation but leaves without retrying it (it unwinds,
     /// or another operation completed first): wake another waiter if this one could proceed.
     fn pass_on(&mut self);
     /// As [`withdraw`](Arm::withdraw), after `waiter` was claimed for this very operation.
     /// Operations whose claimers always remove the entry they claim skip the look-up.
-    fn withdraw_claimed(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, waiter: &Waiter) {
         self.withdraw(waiter);
     }
 }
@@ -104,12 +104,9 @@ pub fn select_arms(arms: &mut [&mut dyn Arm], deadline: Deadline) -> Option<usiz
         Deadline::Never => None,
     };
     loop {
+        // The waiter lives in `cell`, here, until every registration is withdrawn.
         let cell = WaiterCell::new();
-        let outcome = wait_once(arms, start, &cell, deadline);
-        if let Some(waiter) = cell.into_inner() {
-            Waiter::recycle(waiter);
-        }
-        match outcome {
+        match wait_once(arms, start, &cell, deadline) {
             Once::Done(k) => return Some(k),
             Once::TimedOut => return None,
             Once::Again => {}
@@ -196,7 +193,7 @@ fn wait_for_nothing(deadline: Deadline) -> Option<usize> {
 /// a claim on.
 struct Registered<'a, 'b> {
     arms: &'a mut [&'b mut dyn Arm],
-    waiter: &'a Arc<Waiter>,
+    waiter: &'a Waiter,
 }
 
 impl<'a, 'b> Registered<'a, 'b> {
@@ -231,13 +228,15 @@ pub(crate) fn wait_arm<A: Arm>(arm: &mut A, deadline: Deadline) -> bool {
         Deadline::Never => None,
     };
     loop {
+        // The waiter lives in `cell`, here, until its registration is withdrawn.
         let cell = WaiterCell::new();
         // The attempt registers the waiter (made only then) if it cannot proceed.
         if arm.attempt(Some((&cell, 0))) {
             // An operation registers only when it cannot proceed; a waiter made anyway is
-            // made unclaimable (as `wait_once` does).
-            if let Some(waiter) = cell.into_inner() {
+            // withdrawn before it goes (the queues do not keep it alive).
+            if let Some(waiter) = cell.made() {
                 waiter.abort();
+                arm.withdraw(waiter);
             }
             return true;
         }
@@ -253,9 +252,6 @@ pub(crate) fn wait_arm<A: Arm>(arm: &mut A, deadline: Deadline) -> bool {
         }
         // `wait` returns unclaimed only at the deadline.
         let done = claimed && arm.attempt(None);
-        if let Some(waiter) = cell.into_inner() {
-            Waiter::recycle(waiter);
-        }
         if done {
             return true;
         }
@@ -268,7 +264,7 @@ pub(crate) fn wait_arm<A: Arm>(arm: &mut A, deadline: Deadline) -> bool {
 /// [`Registered`] for the single operation of [`wait_arm`].
 struct RegisteredOne<'a, A: Arm> {
     arm: &'a mut A,
-    waiter: &'a Arc<Waiter>,
+    waiter: &'a Waiter,
 }
 
 impl<'a, A: Arm> RegisteredOne<'a, A> {
@@ -308,7 +304,7 @@ pub(crate) fn poll_arm(arm: &mut dyn Arm, slot: &mut Option<Arc<Waiter>>, cx: &m
     if arm.attempt(Some((&cell, 0))) {
         return Poll::Ready(());
     }
-    *slot = cell.into_inner();
+    *slot = cell.into_shared();
     Poll::Pending
 }
 

@@ -114,18 +114,18 @@ impl Arm for ZeroArm<'_> {
             return true;
         }
         if let Some((waiter, token)) = register {
-            inner.waiters.push(waiter.get(), token);
+            inner.waiters.push(waiter.register(), token);
         }
         false
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         self.group.inner.lock().waiters.remove(waiter);
     }
 
     fn pass_on(&mut self) {}
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }

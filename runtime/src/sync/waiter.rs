@@ -7,9 +7,22 @@
 //!
 //! - a *claimer* (whoever made progress possible: an unlock, a send, a close) moves it to
 //!   `CLAIMED + token`, where the token names the operation that became possible (the arm of
-//!   a `select!`), then wakes the owner;
+//!   a `select!`), then wakes the owner, and marks the word `WOKEN` as its last touch;
 //! - the owner itself moves it to `ABORTED` when it stops waiting (time-out, cancellation,
 //!   a dropped future, another arm of its `select!` completed).
+//!
+//! # Lifetime
+//!
+//! A blocking wait keeps its waiter on the waiting stack (an async one in an `Arc` its
+//! future holds), and the queues name it by an uncounted [`WaiterRef`]. That is sound
+//! because:
+//!
+//! - a claimer touches the waiter through a queue entry only under the lock of that queue,
+//!   while the entry is queued; its owner withdraws every entry (under each queue's lock)
+//!   before the waiter goes;
+//! - a claimer that succeeded holds a [`Claimed`], which it may use after dropping the lock:
+//!   it moves the means of waking out and marks the word `WOKEN`, after which it touches
+//!   the waiter no more; the waiter's `Drop` waits for that mark.
 //!
 //! # Invariants
 //!
@@ -21,6 +34,7 @@
 //!   so that no wake-up is lost.
 
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
@@ -32,6 +46,8 @@ use super::SpinLock;
 const WAITING: usize = 0;
 const ABORTED: usize = usize::MAX;
 const CLAIMED: usize = 1;
+/// Set beside `CLAIMED + token` by the claimer once it is done with the waiter.
+const WOKEN: usize = 1 << (usize::BITS - 2);
 
 /// How a waiter's owner is woken.
 enum Wake {
@@ -41,101 +57,40 @@ enum Wake {
     Thread(Thread),
     /// An async task: its latest waker (the executor may hand a new one to each poll).
     Async(SpinLock<Waker>),
-    /// Kept for reuse by the next wait on this thread (holds no task reference).
-    Idle,
-}
-
-thread_local! {
-    /// One spent waiter per thread, reused by the next wait: a wait then allocates nothing.
-    static SPARE: std::cell::Cell<Option<Arc<Waiter>>> = const { std::cell::Cell::new(None) };
-}
-
-crate::tls_accessor! {
-    /// Takes this thread's spare waiter. Not inlined: a coroutine may resume on another thread
-    /// between two uses, and the thread-local's address must be looked up afresh each time.
-    fn take_spare() -> Option<Arc<Waiter>> {
-        // During thread exit (a wait in another thread-local's destructor) there is none.
-        SPARE.try_with(std::cell::Cell::take).ok().flatten()
-    }
-}
-
-crate::tls_accessor! {
-    fn put_spare(waiter: Arc<Waiter>) {
-        // A destroyed thread-local (thread exit) just lets the waiter go.
-        let _ = SPARE.try_with(|spare| spare.set(Some(waiter)));
-    }
+    /// Moved out by the claimer.
+    Taken,
 }
 
 /// One waiting party (named by [`Arm`](super::wait::Arm); opaque outside the runtime).
+///
+/// Queues refer to it without counting (see the module's "Lifetime"): it must stay in place
+/// from its first registration until it is dropped.
 #[doc(hidden)]
 pub struct Waiter {
     state: AtomicUsize,
-    /// Written only while the writer holds the only reference (see [`Waiter::unique`]), and
-    /// by the claimer, which moves a coroutine's waker out to wake it by value.
+    /// Read by the owner only for an async wait's waker (behind its spin lock), emptied by
+    /// the claimer after its claim (see [`Claimed`]), dropped with the waiter.
     wake: std::cell::UnsafeCell<Wake>,
-    /// Whether the owner is a coroutine: what the owner reads while it waits (never `wake`,
-    /// which its claimer may be emptying meanwhile). Written with `wake` when unique.
-    coroutine: std::cell::Cell<bool>,
+    /// Whether the owner is a coroutine: what the owner reads while it waits.
+    coroutine: bool,
 }
 
-// SAFETY: `wake` and `coroutine` are written only through the only reference to the waiter
-// (`unique`), and `wake` otherwise only by the one claimer (see `wake`), which the owner
-// does not race: it reads `coroutine` instead; `Wake`'s contents (wakers, a `Thread`, a spin
-// lock) are thread-safe.
+// SAFETY: `wake` is touched by the one claimer between its claim and its `WOKEN` mark (the
+// owner reads only `coroutine` meanwhile, and an async waker behind its spin lock), and by
+// the owner's drop after the mark; `Wake`'s contents are thread-safe.
 unsafe impl Sync for Waiter {}
 // SAFETY: as above.
 unsafe impl Send for Waiter {}
 
 impl Waiter {
     /// A waiter for the caller: the running coroutine, or else the calling thread.
-    pub(crate) fn current() -> Arc<Waiter> {
+    pub(crate) fn current() -> Waiter {
         let wake = match crate::task::can_suspend().then(crate::task::waker).flatten() {
             Some(waker) => Wake::Coroutine(waker),
             None => Wake::Thread(std::thread::current()),
         };
         let coroutine = matches!(wake, Wake::Coroutine(_));
-        if let Some(spare) = take_spare() {
-            // Only when nothing else refers to it (no queue holds a stale entry of it).
-            if Waiter::unique(&spare) {
-                spare.state.store(WAITING, Ordering::Relaxed);
-                spare.coroutine.set(coroutine);
-                // SAFETY: `spare` is the only reference (checked just above).
-                unsafe { *spare.wake.get() = wake };
-                return spare;
-            }
-        }
-        Arc::new(Waiter {
-            state: AtomicUsize::new(WAITING),
-            wake: std::cell::UnsafeCell::new(wake),
-            coroutine: std::cell::Cell::new(coroutine),
-        })
-    }
-
-    /// Whether `waiter` is the only reference. No `Weak` is ever made of a waiter, so the
-    /// strong count says it all; the fence orders our later writes after the last use by
-    /// whoever dropped the other references (their decrements release).
-    fn unique(waiter: &Arc<Waiter>) -> bool {
-        let unique = Arc::strong_count(waiter) == 1;
-        if unique {
-            std::sync::atomic::fence(Ordering::Acquire);
-        }
-        unique
-    }
-
-    /// The owner is done with `waiter` (withdrawn everywhere): keep it for the next wait on
-    /// this thread if nothing else refers to it. Drops its task reference either way.
-    pub(crate) fn recycle(waiter: Arc<Waiter>) {
-        if Waiter::unique(&waiter) {
-            // SAFETY: the only reference (checked just above).
-            unsafe { *waiter.wake.get() = Wake::Idle };
-            put_spare(waiter);
-        }
-    }
-
-    fn wake_ref(&self) -> &Wake {
-        // SAFETY: `wake` is only written through the only reference, which is not `self`
-        // while anyone else can call this.
-        unsafe { &*self.wake.get() }
+        Waiter { state: AtomicUsize::new(WAITING), wake: std::cell::UnsafeCell::new(wake), coroutine }
     }
 
     /// A waiter for an async task polled with `waker`.
@@ -143,8 +98,16 @@ impl Waiter {
         Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
             wake: std::cell::UnsafeCell::new(Wake::Async(SpinLock::new(waker.clone()))),
-            coroutine: std::cell::Cell::new(false),
+            coroutine: false,
         })
+    }
+
+    /// An entry for a queue.
+    ///
+    /// The caller keeps `self` in place until it is dropped, and withdraws the entry (under
+    /// the queue's lock) before that unless a claimer popped it.
+    pub(crate) fn entry(&self) -> WaiterRef {
+        WaiterRef(NonNull::from(self))
     }
 
     /// Whether nobody has claimed or aborted the waiter yet.
@@ -152,54 +115,27 @@ impl Waiter {
         self.state.load(Ordering::Acquire) == WAITING
     }
 
-    /// Claims the waiter for operation `token`; `false` if it was claimed or aborted already.
-    /// The claimer must then [`wake`](Waiter::wake) it (best after dropping its own locks).
-    pub(crate) fn claim(&self, token: usize) -> bool {
-        self.state.compare_exchange(WAITING, CLAIMED + token, Ordering::AcqRel, Ordering::Acquire).is_ok()
-    }
-
     /// The owner stops waiting. Returns `None` if nobody had claimed the waiter (it is now
     /// aborted), or the token it was claimed for.
     pub(crate) fn abort(&self) -> Option<usize> {
-        // Once claimed, the word never changes again: a load spares the read-modify-write.
+        // Once claimed, only the claimer's mark changes the word: a load spares the
+        // read-modify-write.
         let state = self.state.load(Ordering::Acquire);
         if state != WAITING {
-            return if state == ABORTED { None } else { Some(state - CLAIMED) };
+            return if state == ABORTED { None } else { Some((state & !WOKEN) - CLAIMED) };
         }
         match self.state.compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => None,
             Err(ABORTED) => None,
-            Err(claimed) => Some(claimed - CLAIMED),
-        }
-    }
-
-    /// Wakes the owner (after a successful [`claim`](Waiter::claim)).
-    pub(crate) fn wake(&self) {
-        match self.wake_ref() {
-            Wake::Coroutine(_) => {
-                // By value: the waker's task reference goes to the run queue instead of being
-                // dropped later.
-                // SAFETY: after a successful claim, the claimer (the caller) alone touches
-                // `wake` until it drops its reference to the waiter: the owner reads
-                // `coroutine` while it waits, and rewrites `wake` only once it holds the only
-                // reference. A claim happens once, so nothing else moves the waker out.
-                let wake = unsafe { std::mem::replace(&mut *self.wake.get(), Wake::Idle) };
-                if let Wake::Coroutine(waker) = wake {
-                    waker.wake();
-                }
-            }
-            Wake::Thread(thread) => thread.unpark(),
-            Wake::Async(waker) => {
-                let waker = waker.lock().clone();
-                waker.wake();
-            }
-            Wake::Idle => {}
+            Err(claimed) => Some((claimed & !WOKEN) - CLAIMED),
         }
     }
 
     /// An async owner was polled again, maybe with a new waker; keeps the latest.
     pub(crate) fn set_waker(&self, new: &Waker) {
-        if let Wake::Async(waker) = self.wake_ref() {
+        // SAFETY: an async waiter's `Wake` stays `Async` (claimers clone its waker under the
+        // spin lock instead of moving it out), so this shared read races no write.
+        if let Wake::Async(waker) = unsafe { &*self.wake.get() } {
             let mut waker = waker.lock();
             if !waker.will_wake(new) {
                 *waker = new.clone();
@@ -215,7 +151,7 @@ impl Waiter {
             if !self.is_waiting() {
                 return true;
             }
-            match (self.coroutine.get(), deadline) {
+            match (self.coroutine, deadline) {
                 (true, None) => crate::task::park_forever(),
                 (true, Some(deadline)) => {
                     if Instant::now() >= deadline {
@@ -240,57 +176,158 @@ impl Waiter {
     /// re-taking a mutex in `Condvar::wait`.
     pub(crate) fn wait_uncancellable(&self) {
         while self.is_waiting() {
-            if self.coroutine.get() { crate::task::park_uncancellable() } else { std::thread::park() }
+            if self.coroutine { crate::task::park_uncancellable() } else { std::thread::park() }
+        }
+    }
+}
+
+impl Drop for Waiter {
+    /// Waits, if the waiter was claimed, for its claimer to be done with it (the `WOKEN`
+    /// mark): a few instructions after the claim, unless the claimer's thread lost its CPU
+    /// there.
+    fn drop(&mut self) {
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            if state == WAITING || state == ABORTED || state & WOKEN != 0 {
+                return;
+            }
+            if crate::task::can_suspend() {
+                // Not a cancellation point: this may run while the coroutine unwinds.
+                crate::task::yield_uncancellable();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// A queue's reference to a [`Waiter`]: not counted (see the module's "Lifetime"); valid
+/// while it is queued, for whoever holds that queue's lock.
+pub(crate) struct WaiterRef(NonNull<Waiter>);
+
+// SAFETY: the waiter is `Sync`; the reference is used only under the rules above.
+unsafe impl Send for WaiterRef {}
+// SAFETY: as above.
+unsafe impl Sync for WaiterRef {}
+
+impl WaiterRef {
+    /// Whether this entry names `waiter`.
+    pub(crate) fn is(&self, waiter: &Waiter) -> bool {
+        std::ptr::eq(self.0.as_ptr(), waiter)
+    }
+
+    /// Claims the waiter for operation `token`; `None` if it was claimed or aborted already.
+    /// Called under the lock of the queue that holds this entry. The claim wakes the owner
+    /// when it is dropped (best after dropping that lock).
+    pub(crate) fn claim(&self, token: usize) -> Option<Claimed> {
+        // SAFETY: the entry is queued and the caller holds its queue's lock: the owner has not
+        // withdrawn it, so the waiter is alive.
+        let waiter = unsafe { self.0.as_ref() };
+        let claimed = CLAIMED + token;
+        debug_assert!(claimed & WOKEN == 0, "token out of range");
+        waiter.state.compare_exchange(WAITING, claimed, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        Some(Claimed { waiter: self.0, state: claimed })
+    }
+}
+
+/// A successful claim: wakes the owner when dropped (or by [`wake`](Claimed::wake)).
+#[must_use = "dropping a claim wakes its owner at once"]
+pub(crate) struct Claimed {
+    waiter: NonNull<Waiter>,
+    state: usize,
+}
+
+// SAFETY: the waiter is `Sync`, and stays alive until the claim's `WOKEN` mark.
+unsafe impl Send for Claimed {}
+
+impl Claimed {
+    /// Wakes the owner.
+    pub(crate) fn wake(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        // SAFETY: the owner's waiter waits for the `WOKEN` mark below before it goes.
+        let waiter = unsafe { self.waiter.as_ref() };
+        // SAFETY: after the claim only this claimer writes `wake`, until its mark; an async
+        // owner's `set_waker` only reads it (and locks the waker).
+        let wake = match unsafe { &*waiter.wake.get() } {
+            Wake::Async(waker) => Wake::Coroutine(waker.lock().clone()),
+            // SAFETY: as above.
+            _ => unsafe { std::mem::replace(&mut *waiter.wake.get(), Wake::Taken) },
+        };
+        // The last touch: from here the owner may drop the waiter.
+        waiter.state.store(self.state | WOKEN, Ordering::Release);
+        match wake {
+            // By value: the waker's task reference goes to the run queue.
+            Wake::Coroutine(waker) => waker.wake(),
+            Wake::Thread(thread) => thread.unpark(),
+            Wake::Async(_) | Wake::Taken => {}
         }
     }
 }
 
 /// The waiter of one wait, made only when an operation must register it (a wait whose
-/// first attempt succeeds makes none).
+/// first attempt succeeds makes none). A blocking wait's cell holds the waiter itself, so
+/// the cell must stay in place while anything is registered with it.
 #[doc(hidden)]
 pub struct WaiterCell {
-    cell: std::cell::OnceCell<Arc<Waiter>>,
-    /// The operations stay in place until their registrations are withdrawn (a blocking
-    /// wait's, on the waiting stack), so a claimer may write a result into them.
-    pinned: bool,
+    cell: std::cell::OnceCell<Waiter>,
+    /// An async wait's waiter (the future keeps it between polls).
+    shared: Option<Arc<Waiter>>,
 }
 
 impl WaiterCell {
     /// A cell for a blocking wait: makes the caller's waiter ([`Waiter::current`]) on first
-    /// use; the waiting operations stay in place while registered.
+    /// use, in place.
     pub(crate) fn new() -> WaiterCell {
-        WaiterCell { cell: std::cell::OnceCell::new(), pinned: true }
+        WaiterCell { cell: std::cell::OnceCell::new(), shared: None }
     }
 
     /// A cell holding an async wait's `waiter`: the future may move between polls.
     pub(crate) fn for_async(waiter: Arc<Waiter>) -> WaiterCell {
-        WaiterCell { cell: std::cell::OnceCell::from(waiter), pinned: false }
+        WaiterCell { cell: std::cell::OnceCell::new(), shared: Some(waiter) }
     }
 
-    /// Whether the operations registered with this cell stay in place while registered.
+    /// Whether the operations registered with this cell stay in place while registered (a
+    /// blocking wait's, on the waiting stack).
     pub(crate) fn pinned(&self) -> bool {
-        self.pinned
+        self.shared.is_none()
     }
 
     /// The waiter, made now if need be.
-    pub(crate) fn get(&self) -> &Arc<Waiter> {
-        self.cell.get_or_init(Waiter::current)
+    pub(crate) fn get(&self) -> &Waiter {
+        match &self.shared {
+            Some(waiter) => waiter,
+            None => self.cell.get_or_init(Waiter::current),
+        }
+    }
+
+    /// An entry for a queue, naming the waiter (made now if need be).
+    pub(crate) fn register(&self) -> WaiterRef {
+        self.get().entry()
     }
 
     /// The waiter, if it was made.
-    pub(crate) fn made(&self) -> Option<&Arc<Waiter>> {
-        self.cell.get()
+    pub(crate) fn made(&self) -> Option<&Waiter> {
+        match &self.shared {
+            Some(waiter) => Some(waiter),
+            None => self.cell.get(),
+        }
     }
 
-    pub(crate) fn into_inner(self) -> Option<Arc<Waiter>> {
-        self.cell.into_inner()
+    /// An async wait's waiter, for its future to keep.
+    pub(crate) fn into_shared(self) -> Option<Arc<Waiter>> {
+        self.shared
     }
 }
 
 /// A FIFO queue of waiters, each with the token a claim gives it. Kept under the lock of the
 /// primitive that owns it.
 pub(crate) struct WaitList {
-    queue: VecDeque<(Arc<Waiter>, usize)>,
+    queue: VecDeque<(WaiterRef, usize)>,
 }
 
 impl WaitList {
@@ -302,23 +339,23 @@ impl WaitList {
         self.queue.is_empty()
     }
 
-    pub(crate) fn push(&mut self, waiter: &Arc<Waiter>, token: usize) {
-        self.queue.push_back((waiter.clone(), token));
+    pub(crate) fn push(&mut self, waiter: WaiterRef, token: usize) {
+        self.queue.push_back((waiter, token));
     }
 
     /// Removes every entry of `waiter`; returns whether there was one.
-    pub(crate) fn remove(&mut self, waiter: &Arc<Waiter>) -> bool {
+    pub(crate) fn remove(&mut self, waiter: &Waiter) -> bool {
         let before = self.queue.len();
-        self.queue.retain(|(w, _)| !Arc::ptr_eq(w, waiter));
+        self.queue.retain(|(w, _)| !w.is(waiter));
         self.queue.len() != before
     }
 
-    /// Pops waiters until one can be claimed, and returns it for the caller to wake. Entries
-    /// that can no longer be claimed are dropped on the way.
-    pub(crate) fn claim_one(&mut self) -> Option<Arc<Waiter>> {
+    /// Pops waiters until one can be claimed, and returns the claim for the caller to wake.
+    /// Entries that can no longer be claimed are dropped on the way.
+    pub(crate) fn claim_one(&mut self) -> Option<Claimed> {
         while let Some((waiter, token)) = self.queue.pop_front() {
-            if waiter.claim(token) {
-                return Some(waiter);
+            if let Some(claimed) = waiter.claim(token) {
+                return Some(claimed);
             }
         }
         None
@@ -329,8 +366,8 @@ impl WaitList {
     pub(crate) fn claim_all(&mut self) -> Woken {
         let mut woken = Woken(Vec::with_capacity(self.queue.len()));
         for (waiter, token) in self.queue.drain(..) {
-            if waiter.claim(token) {
-                woken.0.push(waiter);
+            if let Some(claimed) = waiter.claim(token) {
+                woken.0.push(claimed);
             }
         }
         woken
@@ -339,12 +376,12 @@ impl WaitList {
 
 /// Claimed waiters to wake once the claimer's lock is released.
 #[must_use]
-pub(crate) struct Woken(Vec<Arc<Waiter>>);
+pub(crate) struct Woken(Vec<Claimed>);
 
 impl Woken {
     pub(crate) fn wake_all(self) {
-        for waiter in self.0 {
-            waiter.wake();
+        for claimed in self.0 {
+            claimed.wake();
         }
     }
 }

@@ -29,11 +29,10 @@
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::super::SpinLock;
-use super::super::waiter::{Waiter, WaiterCell};
+use super::super::waiter::{Claimed, Waiter, WaiterCell, WaiterRef};
 
 pub(super) struct Chan<T> {
     inner: SpinLock<Inner<T>>,
@@ -54,7 +53,7 @@ struct Inner<T> {
 }
 
 struct RecvEntry<T> {
-    waiter: Arc<Waiter>,
+    waiter: WaiterRef,
     token: usize,
     /// Where a sender may put the message, for a receiver in a blocking wait.
     slot: Option<NonNull<Option<T>>>,
@@ -65,7 +64,7 @@ struct RecvEntry<T> {
 unsafe impl<T: std::marker::Send> std::marker::Send for RecvEntry<T> {}
 
 struct SendEntry<T> {
-    waiter: Arc<Waiter>,
+    waiter: WaiterRef,
     token: usize,
     value: Option<T>,
 }
@@ -90,24 +89,24 @@ impl<T> Inner<T> {
     /// Gives `value` to the first waiting receiver that can be claimed: into its slot, or
     /// into the queue for a receiver without one. Returns the claimed receiver, or the value
     /// if none waits.
-    fn hand_to_receiver(&mut self, mut value: T) -> Result<Arc<Waiter>, T> {
+    fn hand_to_receiver(&mut self, mut value: T) -> Result<Claimed, T> {
         while let Some(entry) = self.receivers_q.pop_front() {
             match entry.slot {
                 Some(slot) => {
                     // SAFETY: the entry is queued and we hold the lock: its owner has not
                     // withdrawn it, so the slot is alive and nobody else touches it.
                     unsafe { *slot.as_ptr() = Some(value) };
-                    if entry.waiter.claim(entry.token) {
-                        return Ok(entry.waiter);
+                    if let Some(claimed) = entry.waiter.claim(entry.token) {
+                        return Ok(claimed);
                     }
                     // Not claimable: its owner reads the slot only after a claim for it.
                     // SAFETY: as above.
                     value = unsafe { (*slot.as_ptr()).take() }.expect("just written");
                 }
                 None => {
-                    if entry.waiter.claim(entry.token) {
+                    if let Some(claimed) = entry.waiter.claim(entry.token) {
                         self.queue.push_back(value);
-                        return Ok(entry.waiter);
+                        return Ok(claimed);
                     }
                 }
             }
@@ -116,15 +115,16 @@ impl<T> Inner<T> {
     }
 
     /// Claims every waiting receiver (they retry and find the channel disconnected).
-    fn claim_all_receivers(&mut self) -> Vec<Arc<Waiter>> {
-        self.receivers_q.drain(..).filter(|e| e.waiter.claim(e.token)).map(|e| e.waiter).collect()
+    fn claim_all_receivers(&mut self) -> Vec<Claimed> {
+        self.receivers_q.drain(..).filter_map(|e| e.waiter.claim(e.token)).collect()
     }
 
     /// Takes the message of the first sender that can still be claimed, claiming it.
-    fn take_from_sender(&mut self) -> Option<(T, Arc<Waiter>)> {
-        let index = self.senders_q.iter().position(|e| e.waiter.claim(e.token))?;
+    fn take_from_sender(&mut self) -> Option<(T, Claimed)> {
+        let (index, claimed) =
+            self.senders_q.iter().enumerate().find_map(|(i, e)| e.waiter.claim(e.token).map(|c| (i, c)))?;
         let entry = self.senders_q.remove(index).expect("found above");
-        Some((entry.value.expect("a waiting sender holds its message"), entry.waiter))
+        Some((entry.value.expect("a waiting sender holds its message"), claimed))
     }
 }
 
@@ -170,7 +170,7 @@ impl<T> Chan<T> {
         }
         if let Some((cell, token)) = register {
             let slot = slot.filter(|_| cell.pinned());
-            inner.receivers_q.push_back(RecvEntry { waiter: cell.get().clone(), token, slot });
+            inner.receivers_q.push_back(RecvEntry { waiter: cell.register(), token, slot });
         }
         Recv::Empty
     }
@@ -199,22 +199,22 @@ impl<T> Chan<T> {
         }
         match register {
             Some((waiter, token)) => {
-                inner.senders_q.push_back(SendEntry { waiter: waiter.get().clone(), token, value: Some(value) });
+                inner.senders_q.push_back(SendEntry { waiter: waiter.register(), token, value: Some(value) });
                 Send::Full(None)
             }
             None => Send::Full(Some(value)),
         }
     }
 
-    pub(super) fn withdraw_receiver(&self, waiter: &Arc<Waiter>) {
-        self.inner.lock().receivers_q.retain(|e| !Arc::ptr_eq(&e.waiter, waiter));
+    pub(super) fn withdraw_receiver(&self, waiter: &Waiter) {
+        self.inner.lock().receivers_q.retain(|e| !e.waiter.is(waiter));
     }
 
     /// Removes a waiting sender's entry: `Some(message)` if it was still there, `None` if a
     /// receiver took the message.
-    pub(super) fn withdraw_sender(&self, waiter: &Arc<Waiter>) -> Option<T> {
+    pub(super) fn withdraw_sender(&self, waiter: &Waiter) -> Option<T> {
         let mut inner = self.inner.lock();
-        let index = inner.senders_q.iter().position(|e| Arc::ptr_eq(&e.waiter, waiter))?;
+        let index = inner.senders_q.iter().position(|e| e.waiter.is(waiter))?;
         inner.senders_q.remove(index).and_then(|e| e.value)
     }
 
@@ -245,8 +245,11 @@ impl<T> Chan<T> {
                     // A waiting sender's message, or the disconnection: one receiver retries.
                     loop {
                         match inner.receivers_q.pop_front() {
-                            Some(e) if e.waiter.claim(e.token) => break Some(e.waiter),
-                            Some(_) => {}
+                            Some(e) => {
+                                if let Some(claimed) = e.waiter.claim(e.token) {
+                                    break Some(claimed);
+                                }
+                            }
                             None => break None,
                         }
                     }
@@ -278,8 +281,7 @@ impl<T> Chan<T> {
         let mut inner = self.inner.lock();
         inner.no_receivers = true;
         let queued = std::mem::take(&mut inner.queue);
-        let woken: Vec<Arc<Waiter>> =
-            inner.senders_q.iter().filter(|e| e.waiter.claim(e.token)).map(|e| e.waiter.clone()).collect();
+        let woken: Vec<Claimed> = inner.senders_q.iter().filter_map(|e| e.waiter.claim(e.token)).collect();
         drop(inner);
         for waiter in woken {
             waiter.wake();

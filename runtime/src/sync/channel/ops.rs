@@ -52,7 +52,7 @@ impl<T> Arm for RecvArm<'_, T> {
         true
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         self.rx.chan.withdraw_receiver(waiter);
     }
 
@@ -60,7 +60,7 @@ impl<T> Arm for RecvArm<'_, T> {
         self.rx.chan.pass_on_receiver(self.slot.take());
     }
 
-    fn withdraw_claimed(&mut self, _waiter: &Arc<Waiter>) {
+    fn withdraw_claimed(&mut self, _waiter: &Waiter) {
         // Its claimer popped the entry it claimed.
     }
 }
@@ -119,7 +119,7 @@ impl<T> Arm for SendArm<'_, T> {
         true
     }
 
-    fn withdraw(&mut self, waiter: &Arc<Waiter>) {
+    fn withdraw(&mut self, waiter: &Waiter) {
         if self.value.is_none() && self.out.is_none() {
             // `None` back means a receiver took it: the next attempt reports the send done.
             self.value = self.tx.chan.withdraw_sender(waiter);
