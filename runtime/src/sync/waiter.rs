@@ -261,7 +261,8 @@ impl Drop for Claimed {
         // The last touch: from here the owner may drop the waiter.
         waiter.state.store(self.state | WOKEN, Ordering::Release);
         match wake {
-            // By value: the waker's task reference goes to the run queue.
+            // By value: a coroutine's task reference goes to the run queue (an async task's
+            // waker is a clone of the latest one).
             Wake::Coroutine(waker) => waker.wake(),
             Wake::Thread(thread) => thread.unpark(),
             Wake::Async(_) | Wake::Taken => {}
