@@ -97,7 +97,9 @@ impl Condvar {
     fn wait_until_inner<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Option<Instant>) -> bool {
         let mutex = guard.mutex();
         let waiter = Waiter::current();
-        self.waiters.lock().push(waiter.entry(), 0);
+        // SAFETY: `waiter` stays in this frame until it is dropped, and `Relock` withdraws
+        // the entry (or a claimer popped it) before that, on every way out.
+        self.waiters.lock().push(unsafe { waiter.entry() }, 0);
         // SAFETY: the guard holds the lock; `Relock` takes it again before the guard can be
         // used or dropped, on every path out of here (including an unwinding cancellation).
         unsafe { mutex.unlock() };

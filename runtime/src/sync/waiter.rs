@@ -104,9 +104,11 @@ impl Waiter {
 
     /// An entry for a queue.
     ///
+    /// # Safety
+    ///
     /// The caller keeps `self` in place until it is dropped, and withdraws the entry (under
     /// the queue's lock) before that unless a claimer popped it.
-    pub(crate) fn entry(&self) -> WaiterRef {
+    pub(crate) unsafe fn entry(&self) -> WaiterRef {
         WaiterRef(NonNull::from(self))
     }
 
@@ -308,7 +310,10 @@ impl WaiterCell {
 
     /// An entry for a queue, naming the waiter (made now if need be).
     pub(crate) fn register(&self) -> WaiterRef {
-        self.get().entry()
+        // SAFETY: the wait drivers (`wait.rs`, `Mutex::lock_uncancellable`) keep a blocking
+        // cell in place until it is dropped, an async waiter sits in its `Arc`, and every
+        // driver withdraws its registrations before the waiter goes.
+        unsafe { self.get().entry() }
     }
 
     /// The waiter, if it was made.
