@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use oc_runtime::IoBackend;
@@ -325,15 +325,15 @@ fn waits_that_give_up_while_claimed_lose_nothing() {
         let rt = runtime(2, backend);
         for (what, (tx, rx)) in [("rendezvous", channel::bounded::<u64>(0)), ("unbounded", channel::unbounded::<u64>())]
         {
-            let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let done = Arc::new(AtomicBool::new(false));
             let keep = |got: Vec<u64>| received.lock().unwrap().extend(got);
             let coroutines: Vec<_> = (0..4u64)
                 .map(|i| {
                     let (rx, done) = (rx.clone(), done.clone());
                     rt.spawn(move || {
                         let mut got = Vec::new();
-                        while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        while !done.load(Ordering::Acquire) {
                             if let Ok(m) = rx.recv_timeout(Duration::from_micros(1 + i % 2)) {
                                 got.push(m);
                             }
@@ -347,7 +347,7 @@ fn waits_that_give_up_while_claimed_lose_nothing() {
                     let (rx, done) = (rx.clone(), done.clone());
                     std::thread::spawn(move || {
                         let mut got = Vec::new();
-                        while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        while !done.load(Ordering::Acquire) {
                             if let Ok(m) = rx.recv_timeout(Duration::from_micros(2)) {
                                 got.push(m);
                             }
@@ -362,7 +362,7 @@ fn waits_that_give_up_while_claimed_lose_nothing() {
                     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     tokio.block_on(async {
                         let mut got = Vec::new();
-                        while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        while !done.load(Ordering::Acquire) {
                             // A time-out drops the future, registered or claimed.
                             if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_micros(5), rx.recv_async()).await {
                                 got.push(m);
@@ -390,7 +390,7 @@ fn waits_that_give_up_while_claimed_lose_nothing() {
             // Every message is sent: with a rendezvous each was taken by a receiver; what an
             // unbounded channel still holds is drained below.
             drop(tx);
-            done.store(true, std::sync::atomic::Ordering::Release);
+            done.store(true, Ordering::Release);
             for c in coroutines {
                 keep(c.join().unwrap());
             }

@@ -253,18 +253,23 @@ impl Drop for Claimed {
     fn drop(&mut self) {
         // SAFETY: the owner's waiter waits for the `WOKEN` mark below before it goes.
         let waiter = unsafe { self.waiter.as_ref() };
+        let woken = self.state | WOKEN;
         // SAFETY: after the claim only this claimer writes `wake`, until its mark; an async
-        // owner's `set_waker` only reads it (and locks the waker).
-        let wake = match unsafe { &*waiter.wake.get() } {
-            Wake::Async(waker) => Wake::Coroutine(waker.lock().clone()),
-            // SAFETY: as above.
-            _ => unsafe { std::mem::replace(&mut *waiter.wake.get(), Wake::Taken) },
-        };
+        // owner's `set_waker` only reads it (and locks the waker), so an async waker is
+        // cloned rather than moved out.
+        if let Wake::Async(waker) = unsafe { &*waiter.wake.get() } {
+            let waker = waker.lock().clone();
+            // The last touch: from here the owner may drop the waiter.
+            waiter.state.store(woken, Ordering::Release);
+            waker.wake();
+            return;
+        }
+        // SAFETY: as above.
+        let wake = unsafe { std::mem::replace(&mut *waiter.wake.get(), Wake::Taken) };
         // The last touch: from here the owner may drop the waiter.
-        waiter.state.store(self.state | WOKEN, Ordering::Release);
+        waiter.state.store(woken, Ordering::Release);
         match wake {
-            // By value: a coroutine's task reference goes to the run queue (an async task's
-            // waker is a clone of the latest one).
+            // By value: the coroutine's task reference goes to the run queue.
             Wake::Coroutine(waker) => waker.wake(),
             Wake::Thread(thread) => thread.unpark(),
             Wake::Async(_) | Wake::Taken => {}

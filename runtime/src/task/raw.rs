@@ -251,19 +251,17 @@ impl TaskRef {
     /// may wake, finish and free the task, so nothing of it is read after that step unless
     /// the count reached zero here.
     pub(crate) fn end_run(self) -> Option<TaskRef> {
-        let header = self.header();
-        let release = header.vtable.release;
-        match header.state.end_run() {
+        match self.header().state.end_run() {
             AfterRun::Reschedule => Some(self),
             AfterRun::Idle { last } => {
-                if last {
-                    debug_assert_eq!(self.header().state.refs(), 0);
-                }
                 let ptr = self.into_raw();
                 if last {
                     // SAFETY: the count reached zero on this thread: nobody else can reach
-                    // the task.
-                    unsafe { release(ptr) };
+                    // the task, so it is still alive here, and ours to free.
+                    let header = unsafe { ptr.as_ref() };
+                    debug_assert_eq!(header.state.refs(), 0);
+                    // SAFETY: as above.
+                    unsafe { (header.vtable.release)(ptr) };
                 }
                 None
             }
