@@ -38,7 +38,7 @@
 mod loom {
     /// Atomic types and orderings.
     pub(crate) mod atomic {
-        pub(crate) use ::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+        pub(crate) use ::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering, fence};
     }
 
     pub(crate) use ::loom::sync::Mutex;

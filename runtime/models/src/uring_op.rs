@@ -7,8 +7,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::op::{Op, OpState, Standing};
-use crate::sync::SpinLock;
+use crate::op::{Op, Standing};
 
 /// A waker that counts its wake-ups (a std `Arc`: `Waker` needs one; the count is loom's).
 struct Count(AtomicUsize);
@@ -25,11 +24,13 @@ fn waker() -> (Waker, std::sync::Arc<Count>) {
 }
 
 fn new_op() -> Arc<Op> {
-    Arc::new(Op {
-        state: SpinLock::new(OpState { result: None, waker: None, quiet: None, ended: false }),
-        user_data: std::cell::Cell::new(1),
-        fd: std::cell::Cell::new(-1),
-    })
+    quiet_op(None)
+}
+
+fn quiet_op(quiet: Option<i32>) -> Arc<Op> {
+    let op = Op::new(quiet);
+    op.user_data.set(1);
+    Arc::new(op)
 }
 
 /// The ring completes the operation while its waiter looks: the waiter finds the result, or
@@ -57,14 +58,13 @@ fn a_completion_racing_the_waiter_is_never_lost() {
     });
 }
 
-/// A waiter that expects a result (`quiet_on`, as a cancellation's waiter expects
-/// `-ECANCELED`) and then waits loudly again: whatever the order, the loud wait is not lost.
+/// A waiter that expects a result (`Op::new(Some(res))`, as a whole send's waiter expects the
+/// send's length) and then waits loudly again: whatever the order, the loud wait is not lost.
 #[test]
 fn an_expected_result_is_quiet_but_a_loud_wait_is_never_lost() {
     loom::model(|| {
-        let op = new_op();
+        let op = quiet_op(Some(-125));
         let (waker, count) = waker();
-        op.quiet_on(-125);
         assert_eq!(op.result_or_wait(&waker), None);
         let ring = {
             let op = op.clone();
@@ -123,5 +123,62 @@ fn a_standing_operations_waiter_sees_its_end() {
         }
         ring.join().unwrap();
         assert_eq!(last, Some(3), "the last result is the final one");
+    });
+}
+
+/// The looks that take no lock (`is_done`, `has_event`, `has_ended`) agree with the state: a
+/// waiter woken by the completion sees it through them, and one that sees it there finds the
+/// result under the lock.
+#[test]
+fn looks_without_the_lock_agree_with_the_state() {
+    loom::model(|| {
+        let op = new_op();
+        let (waker, count) = waker();
+        assert_eq!(op.result_or_wait(&waker), None);
+        let ring = {
+            let op = op.clone();
+            thread::spawn(move || {
+                if let Some(w) = op.complete(7) {
+                    w.wake();
+                }
+            })
+        };
+        let done = op.is_done();
+        let ended = op.has_ended();
+        let woken = count.0.load(Ordering::SeqCst) == 1;
+        if woken {
+            assert!(op.is_done() && op.has_ended(), "woken before the flags were published");
+        }
+        if done || ended {
+            assert_eq!(op.result_or_wait(&waker), Some(7));
+        }
+        ring.join().unwrap();
+        assert!(op.is_done() && op.has_ended());
+    });
+}
+
+/// A standing operation's event is seen by `has_event` once its waiter is woken, and no
+/// longer once the waiter took it.
+#[test]
+fn a_standing_event_is_seen_until_taken() {
+    loom::model(|| {
+        let op = new_op();
+        let (waker, count) = waker();
+        assert!(matches!(op.take_event_or_wait(&waker), Standing::Pending));
+        let ring = {
+            let op = op.clone();
+            thread::spawn(move || {
+                if let Some(w) = op.event(5) {
+                    w.wake();
+                }
+            })
+        };
+        if count.0.load(Ordering::SeqCst) == 1 {
+            assert!(op.has_event(), "woken before the event was published");
+        }
+        ring.join().unwrap();
+        assert!(op.has_event() && !op.has_ended());
+        assert!(matches!(op.take_event_or_wait(&waker), Standing::Event { res: 5 }));
+        assert!(!op.has_event());
     });
 }

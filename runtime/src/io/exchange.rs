@@ -152,9 +152,7 @@ pub(super) fn on_this_ring<T>(submit: impl FnOnce(&UringReactor) -> T) -> Option
 pub(super) unsafe fn send_on(ring: &UringReactor, fd: RawFd, out: &[u8]) -> Arc<Op> {
     let (entry, len) = send_entry(fd, out);
     // SAFETY: forwarded from our caller.
-    let op = unsafe { ring.submit(entry) };
-    op.quiet_on(len);
-    op
+    unsafe { ring.submit_quiet(entry, len) }
 }
 
 /// A send of `out` (at most 2 GiB of it: a completion reports an `i32`), and the result that
@@ -219,11 +217,11 @@ unsafe fn on_ring(
     let ((send, recv), owner) = on_this_ring(|ring| {
         let (send, len) = send_entry(fd, out);
         // SAFETY: forwarded from our caller (a poll names no memory).
-        let (send, recv) = unsafe { ring.submit_pair(send, readable_entry(fd)) };
-        send.quiet_on(len);
-        (send, recv)
+        unsafe { ring.submit_pair(send, len, readable_entry(fd)) }
     })?;
-    let waker = task::waker().expect("in a coroutine");
+    // SAFETY: the waker stays in this frame, which ends before the coroutine does; what
+    // waits on our behalf keeps clones (each with its own reference).
+    let waker = unsafe { task::borrowed_waker() }.expect("in a coroutine");
     let mut send = Sending::new(out, Some((send, owner)));
     let recv = (recv, owner);
     // The readiness poll in flight, and how the receive ended; `recv_elsewhere` when a poll

@@ -281,7 +281,9 @@ fn thread_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
 /// Parks the coroutine until `fd` is ready in this worker's poller or the deadline passes.
 fn epoll_wait(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     remaining(deadline)?;
-    let waker = task::waker().expect("in a coroutine");
+    // SAFETY: the waker stays in this frame, which ends before the coroutine does; what
+    // waits on our behalf keeps clones (each with its own reference).
+    let waker = unsafe { task::borrowed_waker() }.expect("in a coroutine");
     {
         let worker = context::current_worker();
         let Some(reactor) = worker.as_ref().and_then(|w| w.reactor().poller()) else {
@@ -370,7 +372,9 @@ unsafe fn uring_op(
         }
         (op, w.index())
     };
-    let waker = task::waker().expect("in a coroutine");
+    // SAFETY: the waker stays in this frame, which ends before the coroutine does; what
+    // waits on our behalf keeps clones (each with its own reference).
+    let waker = unsafe { task::borrowed_waker() }.expect("in a coroutine");
     // The deadline is a timer of the runtime, not a time-out linked to the operation in the
     // kernel (which costs a kernel timer and a second completion per operation): at the
     // deadline the operation is cancelled, and its completion still awaited.

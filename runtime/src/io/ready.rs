@@ -105,7 +105,9 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
         }
         Driver::Epoll => {
             super::remaining(deadline)?;
-            let waker = crate::task::waker().expect("in a coroutine");
+            // SAFETY: the waker stays in this frame, which ends before the coroutine does; what
+            // waits on our behalf keeps clones (each with its own reference).
+            let waker = unsafe { crate::task::borrowed_waker() }.expect("in a coroutine");
             {
                 let worker = crate::scheduler::context::current_worker();
                 let Some(reactor) = worker.as_ref().and_then(|w| w.reactor().poller()) else {
@@ -166,7 +168,9 @@ pub(crate) fn wait_any(fds: &[(RawFd, i16)], deadline: Option<Instant>) -> io::R
                 }
             }
             let _cancel = CancelRest { ops: &ops, owner };
-            let waker = crate::task::waker().expect("in a coroutine");
+            // SAFETY: the waker stays in this frame, which ends before the coroutine does; what
+            // waits on our behalf keeps clones (each with its own reference).
+            let waker = unsafe { crate::task::borrowed_waker() }.expect("in a coroutine");
             loop {
                 if ops.iter().any(|op| op.result_or_wait(&waker).is_some()) {
                     return Ok(());

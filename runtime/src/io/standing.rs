@@ -191,17 +191,23 @@ pub(super) unsafe fn on_ring(
         let send = (!out.is_empty()).then(|| unsafe { send_on(ring, fd, out) });
         (standing, send)
     })?;
-    let waker = task::waker().expect("in a coroutine");
+    // SAFETY: the waker stays in this frame, which ends before the coroutine does; what
+    // waits on our behalf keeps clones (each with its own reference).
+    let waker = unsafe { task::borrowed_waker() }.expect("in a coroutine");
     let mut send = Sending::new(out, send.map(|op| (op, owner)));
     // Bytes already waiting (a read left some): no wait.
     let mut waited: Option<io::Result<()>> = readiness.holds_bytes(fd).then_some(Ok(()));
     // How the wait ended; `elsewhere` when it must be made the usual way once the send is
     // done (another coroutine waits on the registration, or none could be armed).
     let mut elsewhere = false;
+    // Whether our waker may be left with the poll (a completion takes it, with its event).
+    let mut registered = false;
     let mut now = Some(now);
     loop {
         if waited.is_none() && !elsewhere {
-            match standing.take_event_or_wait(&waker) {
+            let look = standing.take_event_or_wait(&waker);
+            registered = matches!(look, Standing::Pending);
+            match look {
                 Standing::Pending => {}
                 Standing::Event { res } if res >= 0 => {
                     readiness.reported(res);
@@ -260,7 +266,9 @@ pub(super) unsafe fn on_ring(
         }
     }
     // Between waits the registration holds no task.
-    standing.forget_waker(&waker);
+    if registered {
+        standing.forget_waker(&waker);
+    }
     task::unwind_if_cancelled();
     let sent = send.into_result();
     if elsewhere {

@@ -29,9 +29,7 @@ use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
-use super::op::OpState;
 pub(crate) use super::op::{Op, Standing};
-use crate::sync::SpinLock;
 
 /// `user_data` of the multishot poll on the wake-up eventfd.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -154,6 +152,20 @@ crate::tls_accessor! {
     }
 }
 
+/// An operation without result (completing quietly with `quiet`): one given back on this
+/// thread (no allocation), else a new one.
+fn fresh_op(quiet: Option<i32>) -> Arc<Op> {
+    if let Some(mut op) = reused_op() {
+        // Only unique operations are given back, and nobody can have cloned one since: the
+        // check proves it, and lets the operation be rewritten without its lock.
+        if let Some(unique) = Arc::get_mut(&mut op) {
+            *unique = Op::new(quiet);
+            return op;
+        }
+    }
+    Arc::new(Op::new(quiet))
+}
+
 /// Whether the kernel takes `IORING_RECVSEND_POLL_FIRST` on receives (Linux 5.19, as the
 /// cooperative task running rings are built with).
 static RECV_POLL_FIRST: AtomicBool = AtomicBool::new(false);
@@ -248,7 +260,18 @@ impl UringReactor {
     ///
     /// Every pointer in `entry` must stay valid until the returned operation has a result.
     pub(crate) unsafe fn submit(&self, entry: squeue::Entry) -> Arc<Op> {
-        let (op, entry) = self.track(entry);
+        let (op, entry) = self.track(entry, None);
+        self.push(&[entry]);
+        op
+    }
+
+    /// `submit`, with a completion whose result is `quiet` waking nobody (see [`Op::new`]).
+    ///
+    /// # Safety
+    ///
+    /// As for `submit`.
+    pub(crate) unsafe fn submit_quiet(&self, entry: squeue::Entry, quiet: i32) -> Arc<Op> {
+        let (op, entry) = self.track(entry, Some(quiet));
         self.push(&[entry]);
         op
     }
@@ -271,38 +294,30 @@ impl UringReactor {
         }
     }
 
-    /// Queues two entries at once (`submit` twice, with one look at the submission queue).
+    /// Queues two entries at once (`submit_quiet` and `submit`, with one look at the
+    /// submission queue).
     ///
     /// # Safety
     ///
     /// As for `submit`, for both entries.
-    pub(crate) unsafe fn submit_pair(&self, first: squeue::Entry, second: squeue::Entry) -> (Arc<Op>, Arc<Op>) {
-        let ((a, first), (b, second)) = (self.track(first), self.track(second));
+    pub(crate) unsafe fn submit_pair(
+        &self,
+        first: squeue::Entry,
+        first_quiet: i32,
+        second: squeue::Entry,
+    ) -> (Arc<Op>, Arc<Op>) {
+        let ((a, first), (b, second)) = (self.track(first, Some(first_quiet)), self.track(second, None));
         self.push(&[first, second]);
         (a, b)
     }
 
-    /// An operation in a slot for `entry`, and the entry marked with the slot's `user_data`.
-    fn track(&self, entry: squeue::Entry) -> (Arc<Op>, squeue::Entry) {
-        let op = self.fresh_op();
+    /// An operation in a slot for `entry` (completing quietly with `quiet`), and the entry
+    /// marked with the slot's `user_data`.
+    fn track(&self, entry: squeue::Entry, quiet: Option<i32>) -> (Arc<Op>, squeue::Entry) {
+        let op = fresh_op(quiet);
         let user_data = self.insert(op.clone());
         op.user_data.set(user_data);
         (op, entry.user_data(user_data))
-    }
-
-    /// An operation without result: one given back on this thread (no allocation), else a
-    /// new one.
-    fn fresh_op(&self) -> Arc<Op> {
-        let blank = || OpState { result: None, waker: None, quiet: None, ended: false };
-        if let Some(mut op) = reused_op() {
-            // Only unique operations are given back, and nobody can have cloned one since.
-            if let Some(unique) = Arc::get_mut(&mut op) {
-                *unique.state.lock() = blank();
-                unique.fd.set(-1);
-                return op;
-            }
-        }
-        Arc::new(Op { state: SpinLock::new(blank()), user_data: Cell::new(0), fd: Cell::new(-1) })
     }
 
     /// Queues a cancellation of the operation `user_data` (on this worker's ring).

@@ -38,6 +38,18 @@ pub(crate) fn waker() -> Option<Waker> {
     current_header().map(super::waker::waker)
 }
 
+/// A waker for the running coroutine that holds no reference of its own (making and dropping
+/// it changes no count); clones of it are ordinary wakers. `None` on a plain thread.
+///
+/// # Safety
+///
+/// The waker must not outlive the running coroutine: keep it on the coroutine's own stack
+/// (its frame ends before the coroutine does), and hand out only clones.
+pub(crate) unsafe fn borrowed_waker() -> Option<std::mem::ManuallyDrop<Waker>> {
+    // SAFETY: forwarded from our caller.
+    current_header().map(|header| unsafe { super::waker::borrowed(header) })
+}
+
 /// Suspends the running coroutine until something wakes it. Wake-ups may be spurious:
 /// callers re-check their condition. Does nothing outside a coroutine.
 pub(crate) fn park_forever() {

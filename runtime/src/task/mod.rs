@@ -14,7 +14,7 @@ pub use current::{
     Coroutine, current, current_id, current_name, in_coroutine, is_cancellation, park, sleep, sleep_until, yield_now,
 };
 pub(crate) use current::{
-    cancel_pending, cancel_told, is_cancel_payload, no_preempt_enter, no_preempt_exit, park_forever,
+    borrowed_waker, cancel_pending, cancel_told, is_cancel_payload, no_preempt_enter, no_preempt_exit, park_forever,
     park_uncancellable, park_until, park_until_uncancellable, preempt_if_pending, preempted, rearm_cancel,
     unwind_if_cancelled, waker, yield_uncancellable,
 };

@@ -1,5 +1,6 @@
 //! `std::task::Waker` for coroutines: waking one queues it on the runtime.
 
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
@@ -13,6 +14,21 @@ pub(crate) fn waker(header: &Header) -> Waker {
     // SAFETY: the data pointer carries one task reference, and every VTABLE function treats
     // it as exactly that.
     unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast_const().cast(), &VTABLE)) }
+}
+
+/// A waker for the task of `header` that owns no reference: never dropped (a drop would give
+/// back a reference it does not hold); its clones each own one.
+///
+/// # Safety
+///
+/// The task must stay alive while the waker is in use (the caller holds a reference, or is
+/// the task itself, running).
+pub(crate) unsafe fn borrowed(header: &Header) -> ManuallyDrop<Waker> {
+    let ptr: *const Header = header;
+    // SAFETY: the data pointer names a live task (our caller's promise); the waker is never
+    // dropped, so the reference its VTABLE functions would count is never given back, and
+    // `clone` takes one of its own.
+    ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(ptr.cast(), &VTABLE)) })
 }
 
 fn header<'a>(data: *const ()) -> &'a Header {
