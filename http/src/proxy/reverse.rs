@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use oc_net::TcpStream;
+use oc_net::{Exchange, TcpStream};
 
 use super::ProxyConfig;
 use super::head::{
@@ -384,17 +384,35 @@ fn exchange(
         ErrorKind::Io if reused => Failed::Stale,
         kind => Failed::Upstream { kind, retry: true },
     };
-    conn.write_all(head).map_err(|e| early(&e))?;
-    if framing != BodyFraming::None {
-        send_body(&mut conn, body, framing == BodyFraming::Chunked).map_err(|failed| match failed {
-            SendFailed::Client => Failed::Client,
-            SendFailed::Upstream(e) if body.bytes_read() == 0 => early(&e),
-            SendFailed::Upstream(e) => Failed::Upstream { kind: kind_of(&e), retry: false },
-        })?;
-    }
     let config = &inner.config;
     let mut buf = read_buffer(HEAD_BUF);
     let mut end = 0;
+    // A request without a body goes out and its response's first bytes come back in one step
+    // (on io_uring, the send is queued with the worker's other sends: no system call of its
+    // own); with a body, the head and the body are written, then the response read.
+    let mut first_read = None;
+    if framing == BodyFraming::None {
+        match conn.write_all_then_read(head, &mut buf) {
+            Exchange::Done(n) => first_read = Some(Ok(n)),
+            Exchange::ReadFailed(e) => first_read = Some(Err(e)),
+            Exchange::WriteFailed(e) => {
+                recycle_read(buf);
+                return Err(early(&e));
+            }
+        }
+    } else {
+        let sent = conn.write_all(head).map_err(|e| early(&e)).and_then(|()| {
+            send_body(&mut conn, body, framing == BodyFraming::Chunked).map_err(|failed| match failed {
+                SendFailed::Client => Failed::Client,
+                SendFailed::Upstream(e) if body.bytes_read() == 0 => early(&e),
+                SendFailed::Upstream(e) => Failed::Upstream { kind: kind_of(&e), retry: false },
+            })
+        });
+        if let Err(failed) = sent {
+            recycle_read(buf);
+            return Err(failed);
+        }
+    }
     // Interim (1xx) responses are read past.
     let (status, fields, head_len, version_1_1) = loop {
         match parse_response_head(&buf[..end]) {
@@ -419,7 +437,11 @@ fn exchange(
             }
             buf.resize((buf.len() * 2).min(config.max_response_head), 0);
         }
-        match conn.read(&mut buf[end..]) {
+        let read = match first_read.take() {
+            Some(read) => read,
+            None => conn.read(&mut buf[end..]),
+        };
+        match read {
             Ok(0) if end == 0 && reused => return Err(Failed::Stale),
             Ok(0) => return Err(Failed::Upstream { kind: ErrorKind::Io, retry: end == 0 }),
             Ok(n) => end += n,
