@@ -25,6 +25,28 @@ pub(crate) struct FileBody {
 /// encrypted write); larger ones are read and sent this much at a time.
 const READ_WHOLE: u64 = 64 * 1024;
 
+/// Over plain TCP, files up to this size are read into the send buffer after their head and
+/// leave with the connection's other answers, in its usual send (on io_uring, queued with
+/// the worker's other sends): one `pread` in place of a `send` of the head and a `sendfile`.
+/// Larger ones go through `sendfile`, which copies no byte through user space.
+const INLINE_FILE: u64 = 16 * 1024;
+
+/// Reads `body` into `out` after what is there (its head) when it is small enough to leave
+/// with it (see `INLINE_FILE`; and within `max_output`): whether it did. A read that fails
+/// leaves `out` as it was, for `send_file` to try (and report).
+pub(crate) fn inline_small_file(out: &mut Vec<u8>, body: &FileBody, max_output: usize) -> bool {
+    if body.len > INLINE_FILE || out.len() + body.len as usize > max_output {
+        return false;
+    }
+    let head = out.len();
+    out.resize(head + body.len as usize, 0);
+    if read_exact_at(&body.file, &mut out[head..], body.start).is_err() {
+        out.truncate(head);
+        return false;
+    }
+    true
+}
+
 /// The most `sendfile` is asked to copy at once, and how much is sent between two yields to
 /// the worker's other coroutines (a fast client would otherwise take the worker for the
 /// whole file).

@@ -174,6 +174,10 @@ impl<S: Transport, const STREAMS: bool> Connection<'_, S, STREAMS> {
                     return Ok(keep_alive);
                 }
                 let Body::File(file) = resp.body else { unreachable!() };
+                if !stream.secure() && crate::sendfile::inline_small_file(out, &file, limits.max_output) {
+                    // Sent with the connection's other answers.
+                    return Ok(keep_alive);
+                }
                 clock.sent += crate::sendfile::send_file(stream, out, *file, limits, |s, d| send(s, clock, limits, d))?;
                 Ok(keep_alive)
             }

@@ -14,6 +14,16 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
     let raw = fd.as_raw_fd();
     let len = buf.len().min(u32::MAX as usize);
     if driver() == Driver::Uring {
+        // Bytes the page cache holds are copied at once (no operation on the ring, no wait
+        // for the worker to reap it); only a read that would wait for the disk goes to the
+        // ring.
+        // SAFETY: `buf` is valid for `len` bytes.
+        match cvt(unsafe { raw::pread_cached(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) }) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EOPNOTSUPP)) => {}
+            Err(e) => return Err(e),
+        }
         let entry = opcode::Read::new(types::Fd(raw), buf.as_mut_ptr(), len as u32).offset(offset).build();
         // SAFETY: `buf` outlives the call, which waits for the completion.
         match unsafe { uring_op(entry, None, None, None) }? {
