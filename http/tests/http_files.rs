@@ -335,3 +335,38 @@ fn symlinked_index_files_and_dotfiles_are_not_served() {
         let _ = std::fs::remove_dir_all(&base);
     });
 }
+
+/// Pipelined requests for small files (sent with the connection's other answers), a large
+/// one (sent by the kernel's copy), a range of a small one, an empty one and the small ones
+/// again, in one write: every answer comes whole and in order, on both backends.
+#[test]
+fn pipelined_small_and_large_files_come_whole_and_in_order() {
+    support::each_backend(|_backend| {
+        let (root, rt, server, addr) = files_server("pipelined");
+        let big = std::fs::read(root.join("big.bin")).unwrap();
+        let asks: [(&str, &str, &[u8]); 6] = [
+            ("/static/docs/guide.txt", "", b"0123456789abcdefghij"),
+            ("/static/big.bin", "", &big),
+            ("/static/style.css", "", b"body{}"),
+            ("/static/docs/guide.txt", "Range: bytes=5-9\r\n", b"56789"),
+            ("/static/empty.txt", "", b""),
+            ("/static/index.html", "", b"<h1>home</h1>"),
+        ];
+        let mut raw = Vec::new();
+        for (target, extra, _) in &asks {
+            raw.extend_from_slice(format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes());
+        }
+        let mut s = connect(addr);
+        s.write_all(&raw).unwrap();
+        let mut buf = Vec::new();
+        for (target, extra, want) in &asks {
+            let r = read_response(&mut s, &mut buf, false).unwrap_or_else(|| panic!("no answer for {target}"));
+            let status = if extra.is_empty() { 200 } else { 206 };
+            assert_eq!(r.status, status, "{target} {extra}");
+            assert_eq!(r.header("content-length"), Some(want.len().to_string().as_str()), "{target}");
+            assert!(r.body == *want, "{target}: {} bytes, want {}", r.body.len(), want.len());
+        }
+        drop(s);
+        rt.block_on(move || assert!(server.shutdown(Duration::from_secs(2))));
+    });
+}
