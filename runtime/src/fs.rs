@@ -1,6 +1,8 @@
 //! Files whose reads and writes go through the worker's io_uring ring when it has one, so a
-//! read that misses the page cache suspends the coroutine instead of blocking the worker.
-//! With the epoll reactor (or on a plain thread) they are ordinary blocking calls.
+//! read that misses the page cache suspends the coroutine instead of blocking the worker (a
+//! read first copies what the page cache holds, with `preadv2(RWF_NOWAIT)`, and goes to the
+//! ring only for the rest). With the epoll reactor (or on a plain thread) they are ordinary
+//! blocking calls.
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
