@@ -395,23 +395,15 @@ fn exchange(
         match conn.write_all_then_read(head, &mut buf) {
             Exchange::Done(n) => first_read = Some(Ok(n)),
             Exchange::ReadFailed(e) => first_read = Some(Err(e)),
-            Exchange::WriteFailed(e) => {
-                recycle_read(buf);
-                return Err(early(&e));
-            }
+            Exchange::WriteFailed(e) => return Err(early(&e)),
         }
     } else {
-        let sent = conn.write_all(head).map_err(|e| early(&e)).and_then(|()| {
-            send_body(&mut conn, body, framing == BodyFraming::Chunked).map_err(|failed| match failed {
-                SendFailed::Client => Failed::Client,
-                SendFailed::Upstream(e) if body.bytes_read() == 0 => early(&e),
-                SendFailed::Upstream(e) => Failed::Upstream { kind: kind_of(&e), retry: false },
-            })
-        });
-        if let Err(failed) = sent {
-            recycle_read(buf);
-            return Err(failed);
-        }
+        conn.write_all(head).map_err(|e| early(&e))?;
+        send_body(&mut conn, body, framing == BodyFraming::Chunked).map_err(|failed| match failed {
+            SendFailed::Client => Failed::Client,
+            SendFailed::Upstream(e) if body.bytes_read() == 0 => early(&e),
+            SendFailed::Upstream(e) => Failed::Upstream { kind: kind_of(&e), retry: false },
+        })?;
     }
     // Interim (1xx) responses are read past.
     let (status, fields, head_len, version_1_1) = loop {

@@ -17,8 +17,7 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
         // Bytes the page cache holds are copied at once (no operation on the ring, no wait
         // for the worker to reap it); only a read that would wait for the disk goes to the
         // ring.
-        // SAFETY: `buf` is valid for `len` bytes.
-        match cvt(unsafe { raw::pread_cached(raw, buf.as_mut_ptr().cast(), len, offset as libc::off_t) }) {
+        match cvt(raw::pread_cached(raw, buf, offset)) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EOPNOTSUPP)) => {}

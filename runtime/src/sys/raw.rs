@@ -232,20 +232,10 @@ pub(crate) unsafe fn pread(fd: c_int, buf: *mut c_void, len: size_t, off: libc::
 
 /// `pread` that only reads what the page cache holds (`preadv2` with `RWF_NOWAIT`): a read
 /// that would wait for the disk fails with `EAGAIN` instead (as does one on a file system
-/// that does not take the flag, with `EOPNOTSUPP`). Unlike `pread`, the `len` bytes at `buf`
-/// must be initialised.
-pub(crate) unsafe fn pread_cached(fd: c_int, buf: *mut c_void, len: size_t, off: libc::off_t) -> ssize_t {
-    if buf.is_null() && len > 0 {
-        set_errno(libc::EFAULT);
-        return -1;
-    }
-    // SAFETY: the caller passes `len` initialised bytes at `buf`, writable for this call and
-    // aliased by nothing during it (a `&mut [u8]`'s worth).
-    let buf: &mut [u8] = if len == 0 { &mut [] } else { unsafe { std::slice::from_raw_parts_mut(buf.cast(), len) } };
-    c_ret((|| {
-        let mut bufs = [IoSliceMut::new(buf)];
-        rustix::io::preadv2(fd_of(fd)?, &mut bufs, off as u64, rustix::io::ReadWriteFlags::NOWAIT)
-    })())
+/// that does not take the flag, with `EOPNOTSUPP`).
+pub(crate) fn pread_cached(fd: c_int, buf: &mut [u8], off: u64) -> ssize_t {
+    let read = |fd| rustix::io::preadv2(fd, &mut [IoSliceMut::new(buf)], off, rustix::io::ReadWriteFlags::NOWAIT);
+    c_ret(fd_of(fd).and_then(read))
 }
 
 pub(crate) unsafe fn pwrite(fd: c_int, buf: *const c_void, len: size_t, off: libc::off_t) -> ssize_t {
