@@ -15,8 +15,12 @@
 # PATH /plaintext is sent 16 requests deep over 256 connections per server
 # (../shared/peers/pipeline.lua), anything else one at a time over 128 (the TechEmpower
 # shapes of ../shared/peers/run.sh). Each server takes its port as its first argument and
-# $PORT, its workers from $WORKERS (set to 1). Prints, per server, the median CPU per request
-# and its ratio to the first server's, round by round. Needs wrk and python3.
+# $PORT, its workers from $WORKERS. Prints, per server, the median CPU per request and its
+# ratio to the first server's, round by round. Needs wrk and python3.
+#
+# Knobs (environment): SERVER_WORKERS (1), SERVER_CPUS (0), WRK_CPUS (1), WRK_THREADS (1).
+# All CPUs, the way TechEmpower's "all cores" figures run, servers and loads sharing both:
+#   SERVER_WORKERS=2 SERVER_CPUS=0,1 WRK_CPUS=0,1 WRK_THREADS=2 benches/http/side_by_side.sh ...
 set -eu
 path=$1 rounds=$2 secs=$3
 shift 3
@@ -28,7 +32,7 @@ port=${BASE_PORT:-18960}
 trap 'kill "${pids[@]}" 2> /dev/null; wait 2> /dev/null; rm -f "$out" "$out".wrk.*' EXIT
 for server in "$@"; do
   port=$((port + 1))
-  PORT=$port WORKERS=1 taskset -c 0 "${server#*=}" $port > /dev/null 2>&1 &
+  PORT=$port WORKERS=${SERVER_WORKERS:-1} taskset -c "${SERVER_CPUS:-0}" "${server#*=}" $port > /dev/null 2>&1 &
   pids+=($!) names+=("${server%%=*}") ports+=($port)
 done
 for i in "${!ports[@]}"; do
@@ -40,9 +44,9 @@ done
 headers=(-H "Host: 127.0.0.1" -H "Accept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7" -H "Connection: keep-alive")
 load() { # port seconds
   if [ "$path" = /plaintext ]; then
-    taskset -c 1 wrk -t1 -c256 -d"$2"s "${headers[@]}" -s "$script" "http://127.0.0.1:$1$path" -- 16
+    taskset -c "${WRK_CPUS:-1}" wrk -t"${WRK_THREADS:-1}" -c256 -d"$2"s "${headers[@]}" -s "$script" "http://127.0.0.1:$1$path" -- 16
   else
-    taskset -c 1 wrk -t1 -c128 -d"$2"s "${headers[@]}" "http://127.0.0.1:$1$path"
+    taskset -c "${WRK_CPUS:-1}" wrk -t"${WRK_THREADS:-1}" -c128 -d"$2"s "${headers[@]}" "http://127.0.0.1:$1$path"
   fi
 }
 # CPU time in microseconds. /proc/PID/stat counts whole clock ticks (10 ms): on a loaded
