@@ -47,6 +47,8 @@ pub struct RuntimeMetrics {
     pub steals: u64,
     /// Times a worker went to sleep for lack of work.
     pub parks: u64,
+    /// Times a sleeping worker was woken to take work queued elsewhere (a system call each).
+    pub wakeups: u64,
     /// Tasks waiting in the global queue.
     pub injector_depth: usize,
     /// Tasks with a non-default priority waiting to run.

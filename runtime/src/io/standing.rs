@@ -60,6 +60,9 @@ struct Registration {
     op: Arc<Op>,
     /// The ring the poll is on.
     remote: Arc<UringRemote>,
+    /// The thread that drove the ring's worker when the poll was armed: the kernel runs each
+    /// of its completions' work there (`UringReactor::driven_by`).
+    driver: u64,
 }
 
 impl Readiness {
@@ -103,12 +106,15 @@ impl Readiness {
         self.state.store(self.state.load(Ordering::Relaxed) | state, Ordering::Relaxed);
     }
 
-    /// The poll on `ring`: the one there if it is still armed, else a new one (a poll left
-    /// on another worker's ring, where the coroutine ran before, is cancelled).
+    /// The poll on `ring`: the one there if it is still armed, else a new one. A poll left on
+    /// another worker's ring (where the coroutine ran before), or armed on this one by a
+    /// thread that no longer drives it (a hand-off since), is cancelled: each completion of
+    /// the latter would wake that thread first, for as long as the socket lives.
     fn standing_on(&self, ring: &UringReactor, fd: RawFd) -> Arc<Op> {
         let mut reg = self.reg.lock();
         if let Some(r) = &*reg
             && Arc::ptr_eq(&r.remote, ring.remote())
+            && r.driver == ring.driver()
             && !r.op.has_ended()
         {
             return r.op.clone();
@@ -122,7 +128,7 @@ impl Readiness {
         // Arming looks at the socket: bytes (or an end) already there bring a completion at
         // once.
         self.state.store(0, Ordering::Relaxed);
-        *reg = Some(Registration { op: op.clone(), remote: ring.remote().clone() });
+        *reg = Some(Registration { op: op.clone(), remote: ring.remote().clone(), driver: ring.driver() });
         op
     }
 }

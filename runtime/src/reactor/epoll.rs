@@ -165,6 +165,8 @@ impl EpollReactor {
         unsafe { self.poller.add(fd, event) }
     }
 
+    /// Waits for events (at most `timeout`) and moves the wakers of the waiters they concern to
+    /// `ready`, without waking them. Returns whether `ready` holds any.
     fn wait(&self, timeout: Option<Duration>) -> bool {
         let mut events = self.events.borrow_mut();
         events.clear();
@@ -203,8 +205,12 @@ impl EpollReactor {
         }
         drop(fds);
         drop(events);
-        let wakers = std::mem::take(&mut *ready);
-        drop(ready);
+        !ready.is_empty()
+    }
+
+    /// Wakes the waiters `wait` found ready. Returns whether there were any.
+    fn wake_ready(&self) -> bool {
+        let wakers = std::mem::take(&mut *self.ready.borrow_mut());
         let any = !wakers.is_empty();
         wake_all(&self.ready, wakers);
         any
@@ -220,11 +226,19 @@ impl EpollReactor {
     }
 
     pub(crate) fn poll(&self) -> bool {
-        self.wait(Some(Duration::ZERO))
+        self.wait(Some(Duration::ZERO));
+        self.wake_ready()
     }
 
+    /// Sleeps until an event, a wake-up or `timeout`; the waiters found ready are woken by
+    /// `after_park`.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         self.wait(timeout);
+    }
+
+    /// Wakes the waiters the last `park` found ready.
+    pub(crate) fn after_park(&self) {
+        self.wake_ready();
     }
 
     /// Forgets `fd` (it is being closed) and wakes its waiters: closing the descriptor drops

@@ -97,12 +97,24 @@ impl Reactor {
         }
     }
 
-    /// Sleeps until an event, a wake-up, or `timeout`; then wakes the coroutines whose IO is
-    /// ready.
+    /// Sleeps until an event, a wake-up, or `timeout`. The coroutines whose IO is ready are
+    /// woken by [`after_park`](Reactor::after_park), once the worker no longer counts as
+    /// asleep: woken here, they would have the worker notify itself (an eventfd write and read
+    /// to wake a worker that is awake), and count it as searching for work.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         match self {
             Reactor::Uring(r) => r.park(timeout),
             Reactor::Epoll(r) => r.park(timeout),
+        }
+    }
+
+    /// Wakes the coroutines whose IO the last [`park`](Reactor::park) found ready.
+    pub(crate) fn after_park(&self) {
+        match self {
+            Reactor::Uring(r) => {
+                r.poll();
+            }
+            Reactor::Epoll(r) => r.after_park(),
         }
     }
 
@@ -162,6 +174,14 @@ impl Reactor {
             Reactor::Epoll(r) => r.forget(fd),
             Reactor::Uring(r) if waited_here => r.cancel_waits_on(fd, u64::MAX),
             Reactor::Uring(_) => {}
+        }
+    }
+
+    /// The thread `token` (`context::thread_token`) drives the worker from now on: on a ring,
+    /// the operations submitted from now on have their completion work run in that thread.
+    pub(crate) fn driven_by(&self, token: u64) {
+        if let Reactor::Uring(r) = self {
+            r.driven_by(token);
         }
     }
 

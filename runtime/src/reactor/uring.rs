@@ -31,8 +31,10 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
 pub(crate) use super::op::{Op, Standing};
 
-/// `user_data` of the multishot poll on the wake-up eventfd.
-const WAKE_TOKEN: u64 = u64::MAX;
+/// `user_data` of the multishot poll on the wake-up eventfd. The poll is armed again when
+/// another thread comes to drive the worker, under the other token, so that the last
+/// completion of the one it replaces is told apart.
+const WAKE_TOKENS: [u64; 2] = [u64::MAX, u64::MAX - 2];
 /// `user_data` of completions nobody waits for (cancellations).
 const IGNORE_TOKEN: u64 = u64::MAX - 1;
 const SQ_ENTRIES: u32 = 256;
@@ -113,8 +115,12 @@ pub(crate) struct UringReactor {
     seq: Cell<u64>,
     unsubmitted: Cell<u32>,
     wake_armed: Cell<bool>,
+    /// Which of `WAKE_TOKENS` the wake-up poll is armed (or to be armed) under.
+    wake_token: Cell<u64>,
     remote: Arc<UringRemote>,
     ready: RefCell<Vec<Waker>>,
+    /// The thread that drives the worker (`context::thread_token`), 0 before the first.
+    driver: Cell<u64>,
 }
 
 /// At most this many finished operations are kept for reuse, per thread.
@@ -239,14 +245,41 @@ impl UringReactor {
             seq: Cell::new(0),
             unsubmitted: Cell::new(0),
             wake_armed: Cell::new(false),
+            wake_token: Cell::new(WAKE_TOKENS[0]),
             remote: remote.clone(),
             ready: RefCell::new(Vec::new()),
+            driver: Cell::new(0),
         };
         Ok((reactor, remote))
     }
 
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.get()
+    }
+
+    /// The thread `token` drives the worker from now on (its first thread, a carrier after a
+    /// hand-off, a frozen thread taking it back). The kernel runs the completion work of an
+    /// operation in the thread that submitted it (cooperatively, at that thread's next
+    /// system call, or by interrupting its sleep): an operation that lives long, such as a
+    /// socket's standing poll, must be submitted again by the new driver, or every completion
+    /// of it wakes a thread that no longer drives the worker (`io/standing.rs`).
+    ///
+    /// The ring's own wake-up poll is moved at once: it lives as long as the ring.
+    pub(crate) fn driven_by(&self, token: u64) {
+        let before = self.driver.replace(token);
+        if before != 0 && before != token && self.wake_armed.get() {
+            let old = self.wake_token.get();
+            self.cancel(old);
+            self.wake_token.set(if old == WAKE_TOKENS[0] { WAKE_TOKENS[1] } else { WAKE_TOKENS[0] });
+            self.wake_armed.set(false);
+            self.arm_wake();
+        }
+    }
+
+    /// The thread that drives the worker now (`driven_by`).
+    #[inline]
+    pub(crate) fn driver(&self) -> u64 {
+        self.driver.get()
     }
 
     /// What other threads use to reach this ring.
@@ -445,7 +478,7 @@ impl UringReactor {
             let entry = opcode::PollAdd::new(types::Fd(self.remote.eventfd.as_raw_fd()), libc::POLLIN as u32)
                 .multi(true)
                 .build()
-                .user_data(WAKE_TOKEN);
+                .user_data(self.wake_token.get());
             self.push(&[entry]);
             self.wake_armed.set(true);
         }
@@ -484,9 +517,9 @@ impl UringReactor {
             let mut drained_wake = false;
             for cqe in ring.completion() {
                 match cqe.user_data() {
-                    WAKE_TOKEN => {
+                    token if WAKE_TOKENS.contains(&token) => {
                         drained_wake = true;
-                        if !cqueue::more(cqe.flags()) {
+                        if !cqueue::more(cqe.flags()) && token == self.wake_token.get() {
                             self.wake_armed.set(false);
                         }
                     }
@@ -518,13 +551,13 @@ impl UringReactor {
         any
     }
 
-    /// Sleeps in `io_uring_enter` until a completion, a wake-up or the time-out.
+    /// Sleeps in `io_uring_enter` until a completion, a wake-up or the time-out. The
+    /// completions are reaped by the next `poll`.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
         self.take_cancel_requests();
         self.arm_wake();
         if self.remote.notified.swap(false, Ordering::SeqCst) || timeout == Some(Duration::ZERO) {
             self.flush();
-            self.poll();
             return;
         }
         let pending = self.ring.borrow_mut().completion().len();
@@ -533,7 +566,6 @@ impl UringReactor {
             // A request came in after the look above: take it instead of sleeping.
             self.remote.parked.store(false, Ordering::SeqCst);
             self.flush();
-            self.poll();
             return;
         }
         if pending == 0 {
@@ -563,7 +595,6 @@ impl UringReactor {
         }
         self.remote.parked.store(false, Ordering::SeqCst);
         self.remote.notified.store(false, Ordering::SeqCst);
-        self.poll();
     }
 }
 
@@ -591,6 +622,7 @@ mod tests {
         assert!(!remote.has_cancels.load(Ordering::SeqCst), "the poll took the request");
         // Its cancellation (of nothing) completes: reaped here, so that the ring is quiet.
         ring.park(Some(Duration::from_millis(200)));
+        ring.poll();
         // The owner sleeps: a request from another thread wakes it at once.
         let requester = {
             let remote = remote.clone();
@@ -607,6 +639,8 @@ mod tests {
         ring.park(Some(Duration::from_secs(20)));
         let slept = start.elapsed();
         requester.join().unwrap();
+        // The request is taken with the completions, after the sleep.
+        ring.poll();
         assert!(slept < Duration::from_secs(10), "the request did not wake the worker ({slept:?})");
         assert!(!remote.has_cancels.load(Ordering::SeqCst), "the wake-up took the request");
         assert!(!remote.parked.load(Ordering::SeqCst));

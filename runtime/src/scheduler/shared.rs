@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     remote_spawned: AtomicU64,
     /// Coroutines that finished on a thread that had just lost its worker in a hand-off.
     pub(crate) finished_elsewhere: AtomicU64,
+    /// Sleeping workers woken by `notify`.
+    wakeups: AtomicU64,
     /// Suspended coroutines unwound because their last reference was dropped (nothing could
     /// wake them); counted as finished.
     destroyed: AtomicU64,
@@ -103,6 +105,7 @@ impl Shared {
             counters: (0..workers).map(|_| CachePadded::new(WorkerCounters::default())).collect(),
             remote_spawned: AtomicU64::new(0),
             finished_elsewhere: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
             destroyed: AtomicU64::new(0),
             waiting: crate::io::Waiting::new(),
             segments: std::sync::atomic::AtomicUsize::new(0),
@@ -191,6 +194,7 @@ impl Shared {
     /// Wakes a sleeping worker if work is waiting and nobody is searching for it.
     pub(crate) fn notify(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
             self.unparkers[index].unpark();
         }
     }
@@ -264,6 +268,7 @@ impl Shared {
             switches: per_worker.iter().map(|w| w.switches).sum(),
             steals: per_worker.iter().map(|w| w.steals).sum(),
             parks: per_worker.iter().map(|w| w.parks).sum(),
+            wakeups: self.wakeups.load(Ordering::Relaxed),
             injector_depth: self.injector.len(),
             priority_depth: self.priority.len(),
             stacks_mapped: self.stacks.mapped(),

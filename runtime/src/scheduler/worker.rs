@@ -398,6 +398,7 @@ impl Worker {
     pub(crate) fn adopt(&self) {
         self.thread.store(crate::sys::pthread_self(), Ordering::Release);
         self.tid.store(crate::sys::gettid(), Ordering::Release);
+        self.reactor.driven_by(context::thread_token());
         self.set_mode(Mode::Sched);
     }
 
@@ -652,6 +653,8 @@ impl Worker {
         self.thread.store(thread, Ordering::Release);
         self.tid.store(tid, Ordering::Release);
         self.preemptible.store(preemptible, Ordering::Relaxed);
+        // Still this thread's to touch: the frozen thread drives only after the store below.
+        self.reactor.driven_by(token);
         self.resumes.store(self.resumes.load(Ordering::Relaxed) + 1, Ordering::Release);
         bump(&self.counters().switches);
         // The thread may have been following it as a handed-off coroutine: it drives now.
@@ -751,6 +754,7 @@ impl Worker {
             || !self.pinned.borrow().is_empty()
             || !self.frozen_slot.load(Ordering::Acquire).is_null()
             || self.shared.has_shared_work();
+        let mut parked = false;
         if !pending {
             let now = Instant::now();
             let mut timeout = self.timers.borrow().next_deadline().map(|d| d.saturating_duration_since(now));
@@ -760,13 +764,19 @@ impl Worker {
             if timeout != Some(Duration::ZERO) {
                 bump(&self.counters().parks);
                 self.reactor.park(timeout);
-                self.counters().io_in_flight.store(self.reactor.in_flight(), std::sync::atomic::Ordering::Relaxed);
+                parked = true;
             } else {
                 self.reactor.flush();
             }
         }
         if self.shared.idle.wake_up(self.index) {
             self.searching.set(true);
+        }
+        // Awake as far as the others know: the coroutines woken now may wake another worker,
+        // never this one.
+        if parked {
+            self.reactor.after_park();
+            self.counters().io_in_flight.store(self.reactor.in_flight(), std::sync::atomic::Ordering::Relaxed);
         }
         self.shared.monitor.wake();
     }
