@@ -12,8 +12,9 @@
 //! A worker whose thread has hardly used the CPU in that slice is left alone while the thread
 //! is runnable: the kernel kept it off the CPU (a loaded machine), and its coroutines carry on
 //! when it runs again. Handing it off would cost a thread switch for nothing, and on io_uring
-//! the operations its old thread submitted would keep needing that thread woken. Asleep in a
-//! system call instead, it is handed off as before.
+//! every operation in flight that its old thread submitted needs that thread woken once more
+//! (the long-lived ones are then submitted again by the new driver: `UringReactor::driven_by`).
+//! Asleep in a system call instead, it is handed off as before.
 //!
 //! It sleeps while nothing runs: when every worker is parked it waits until one wakes up.
 
