@@ -121,6 +121,9 @@ pub(crate) struct UringReactor {
     ready: RefCell<Vec<Waker>>,
     /// The thread that drives the worker (`context::thread_token`), 0 before the first.
     driver: Cell<u64>,
+    /// The remote's cancellation requests and closed descriptors, taken (`take_cancel_requests`).
+    taken_cancels: RefCell<Vec<u64>>,
+    taken_closed: RefCell<Vec<(i32, u64)>>,
 }
 
 /// At most this many finished operations are kept for reuse, per thread.
@@ -249,6 +252,8 @@ impl UringReactor {
             remote: remote.clone(),
             ready: RefCell::new(Vec::new()),
             driver: Cell::new(0),
+            taken_cancels: RefCell::new(Vec::new()),
+            taken_closed: RefCell::new(Vec::new()),
         };
         Ok((reactor, remote))
     }
@@ -487,14 +492,25 @@ impl UringReactor {
     fn take_cancel_requests(&self) {
         // A load first: requests are rare, and a swap on every poll is not free.
         if self.remote.has_cancels.load(Ordering::Relaxed) && self.remote.has_cancels.swap(false, Ordering::AcqRel) {
-            let requests = std::mem::take(&mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
-            for user_data in requests {
+            // The lists are swapped with this ring's emptied ones, so that both keep their
+            // capacity: a request made under the lock allocates only while the lists grow
+            // (an allocation there once held a worker 10 ms behind malloc's own lock). They
+            // are out of their cells meanwhile: a full submission queue polls, which may come
+            // back here.
+            let mut requests = std::mem::take(&mut *self.taken_cancels.borrow_mut());
+            std::mem::swap(&mut requests, &mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
+            for &user_data in &requests {
                 self.cancel(user_data);
             }
-            let closed = std::mem::take(&mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
-            for (fd, upto) in closed {
+            requests.clear();
+            *self.taken_cancels.borrow_mut() = requests;
+            let mut closed = std::mem::take(&mut *self.taken_closed.borrow_mut());
+            std::mem::swap(&mut closed, &mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
+            for &(fd, upto) in &closed {
                 self.cancel_waits_on(fd, upto);
             }
+            closed.clear();
+            *self.taken_closed.borrow_mut() = closed;
         }
     }
 
@@ -603,6 +619,34 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+
+    #[test]
+    fn taken_requests_leave_their_lists_room_for_the_next() {
+        let (ring, remote) = match UringReactor::new() {
+            Ok(pair) => pair,
+            Err(e) if std::env::var_os("OC_REQUIRE_IO_URING").is_none() => {
+                eprintln!("skipped: no io_uring here ({e})");
+                return;
+            }
+            Err(e) => panic!("io_uring is required here: {e}"),
+        };
+        // Two rounds: the lists swap with the ring's, and after both each has held requests.
+        for round in 0..2 {
+            for user_data in 0..100 {
+                remote.request_cancel(user_data);
+                remote.close_fd_remote(1_000 + user_data as i32);
+            }
+            ring.poll();
+            assert!(remote.cancels.lock().unwrap().is_empty(), "round {round}: requests left");
+            assert!(remote.closed.lock().unwrap().is_empty(), "round {round}: descriptors left");
+        }
+        // Requests made under the lock from now on find room: no allocation there.
+        assert!(remote.cancels.lock().unwrap().capacity() >= 100);
+        assert!(remote.closed.lock().unwrap().capacity() >= 100);
+        ring.flush();
+        ring.park(Some(Duration::from_millis(100)));
+        ring.poll();
+    }
 
     #[test]
     fn requests_wake_the_owning_worker_only_while_it_sleeps() {
