@@ -519,3 +519,67 @@ fn a_cancelled_wait_still_delivers_its_response_then_ends() {
         assert!(joined.unwrap_err().is_cancelled(), "{backend:?}: the coroutine did not end after its response went");
     });
 }
+
+#[test]
+fn readiness_waits_stay_right_while_coroutines_move_between_workers() {
+    // Two workers, many connections, and coroutines that hold a worker now and then: the
+    // other steals, and a stolen coroutine waits on the standing poll its first worker armed
+    // (kept there while that worker's thread drives it). Every answer must come, whole and in
+    // order, wherever the coroutine runs when its request arrives.
+    support::on_each_backend(2, |backend| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = 32;
+        let rounds = 100u32;
+        let server = oc_runtime::spawn(move || {
+            let mut served = Vec::new();
+            for _ in 0..connections {
+                let (stream, _) = listener.accept().unwrap();
+                served.push(oc_runtime::spawn(move || {
+                    let mut buf = [0u8; 4];
+                    stream.readable().unwrap();
+                    let mut answered = 0u32;
+                    loop {
+                        match (&mut &stream).read(&mut buf) {
+                            Ok(0) => return answered,
+                            Ok(n) => {
+                                assert_eq!(n, 4);
+                                // Now and then hold the worker a little: its queue is stolen.
+                                if u32::from_le_bytes(buf) % 7 == 0 {
+                                    let start = Instant::now();
+                                    while start.elapsed() < Duration::from_micros(200) {
+                                        std::hint::spin_loop();
+                                    }
+                                }
+                                stream.write_all_then_readable(&buf).into_result().unwrap();
+                                answered += 1;
+                            }
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => stream.readable().unwrap(),
+                            Err(e) => panic!("read: {e}"),
+                        }
+                    }
+                }));
+            }
+            served.into_iter().map(|h| h.join().unwrap()).sum::<u32>()
+        });
+        let clients: Vec<_> = (0..connections)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut client = std::net::TcpStream::connect(addr).unwrap();
+                    client.set_nodelay(true).unwrap();
+                    for round in 0..rounds {
+                        let request = (round * connections + c).to_le_bytes();
+                        client.write_all(&request).unwrap();
+                        let mut answer = [0u8; 4];
+                        client.read_exact(&mut answer).unwrap();
+                        assert_eq!(answer, request);
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        assert_eq!(server.join().unwrap(), rounds * connections, "{backend:?}");
+    });
+}

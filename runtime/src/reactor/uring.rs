@@ -51,6 +51,8 @@ pub(crate) struct UringRemote {
     /// Submissions so far (written by the owning worker only).
     submitted: std::sync::atomic::AtomicU64,
     has_cancels: AtomicBool,
+    /// The ring's `UringReactor::driver`, for other threads.
+    driver: std::sync::atomic::AtomicU64,
     /// The owning worker sleeps (or is about to) in `io_uring_enter`. A request for it
     /// (a cancellation, a closed descriptor) wakes it only then: a worker that runs takes the
     /// requests at its next poll, within one turn of its scheduler. Waking a running worker
@@ -61,6 +63,11 @@ pub(crate) struct UringRemote {
 }
 
 impl UringRemote {
+    /// The thread that drives the ring's worker (`UringReactor::driver`), read from any thread.
+    pub(crate) fn driver(&self) -> u64 {
+        self.driver.load(Ordering::Acquire)
+    }
+
     pub(crate) fn unpark(&self) {
         if !self.notified.swap(true, Ordering::SeqCst) {
             let one: u64 = 1;
@@ -238,6 +245,7 @@ impl UringReactor {
             closed: Mutex::new(Vec::new()),
             submitted: std::sync::atomic::AtomicU64::new(0),
             has_cancels: AtomicBool::new(false),
+            driver: std::sync::atomic::AtomicU64::new(0),
             parked: AtomicBool::new(false),
         });
         let reactor = UringReactor {
@@ -272,6 +280,7 @@ impl UringReactor {
     /// The ring's own wake-up poll is moved at once: it lives as long as the ring.
     pub(crate) fn driven_by(&self, token: u64) {
         let before = self.driver.replace(token);
+        self.remote.driver.store(token, Ordering::Release);
         if before != 0 && before != token && self.wake_armed.get() {
             let old = self.wake_token.get();
             self.cancel(old);
