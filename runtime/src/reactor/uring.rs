@@ -51,7 +51,8 @@ pub(crate) struct UringRemote {
     /// Submissions so far (written by the owning worker only).
     submitted: std::sync::atomic::AtomicU64,
     has_cancels: AtomicBool,
-    /// The ring's `UringReactor::driver`, for other threads.
+    /// The thread that drives the ring's worker (`context::thread_token`), 0 before the
+    /// first: written by that thread only (`UringReactor::driven_by`), read by any.
     driver: std::sync::atomic::AtomicU64,
     /// The owning worker sleeps (or is about to) in `io_uring_enter`. A request for it
     /// (a cancellation, a closed descriptor) wakes it only then: a worker that runs takes the
@@ -126,8 +127,6 @@ pub(crate) struct UringReactor {
     wake_token: Cell<u64>,
     remote: Arc<UringRemote>,
     ready: RefCell<Vec<Waker>>,
-    /// The thread that drives the worker (`context::thread_token`), 0 before the first.
-    driver: Cell<u64>,
     /// The remote's cancellation requests and closed descriptors, taken (`take_cancel_requests`).
     taken_cancels: RefCell<Vec<u64>>,
     taken_closed: RefCell<Vec<(i32, u64)>>,
@@ -259,7 +258,6 @@ impl UringReactor {
             wake_token: Cell::new(WAKE_TOKENS[0]),
             remote: remote.clone(),
             ready: RefCell::new(Vec::new()),
-            driver: Cell::new(0),
             taken_cancels: RefCell::new(Vec::new()),
             taken_closed: RefCell::new(Vec::new()),
         };
@@ -279,7 +277,8 @@ impl UringReactor {
     ///
     /// The ring's own wake-up poll is moved at once: it lives as long as the ring.
     pub(crate) fn driven_by(&self, token: u64) {
-        let before = self.driver.replace(token);
+        // Only the driving thread writes it (a load and a store, no locked swap).
+        let before = self.remote.driver.load(Ordering::Relaxed);
         self.remote.driver.store(token, Ordering::Release);
         if before != 0 && before != token && self.wake_armed.get() {
             let old = self.wake_token.get();
@@ -293,7 +292,7 @@ impl UringReactor {
     /// The thread that drives the worker now (`driven_by`).
     #[inline]
     pub(crate) fn driver(&self) -> u64 {
-        self.driver.get()
+        self.remote.driver.load(Ordering::Relaxed)
     }
 
     /// What other threads use to reach this ring.
@@ -501,25 +500,8 @@ impl UringReactor {
     fn take_cancel_requests(&self) {
         // A load first: requests are rare, and a swap on every poll is not free.
         if self.remote.has_cancels.load(Ordering::Relaxed) && self.remote.has_cancels.swap(false, Ordering::AcqRel) {
-            // The lists are swapped with this ring's emptied ones, so that both keep their
-            // capacity: a request made under the lock allocates only while the lists grow
-            // (an allocation there once held a worker 10 ms behind malloc's own lock). They
-            // are out of their cells meanwhile: a full submission queue polls, which may come
-            // back here.
-            let mut requests = std::mem::take(&mut *self.taken_cancels.borrow_mut());
-            std::mem::swap(&mut requests, &mut *self.remote.cancels.lock().unwrap_or_else(|e| e.into_inner()));
-            for &user_data in &requests {
-                self.cancel(user_data);
-            }
-            requests.clear();
-            *self.taken_cancels.borrow_mut() = requests;
-            let mut closed = std::mem::take(&mut *self.taken_closed.borrow_mut());
-            std::mem::swap(&mut closed, &mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
-            for &(fd, upto) in &closed {
-                self.cancel_waits_on(fd, upto);
-            }
-            closed.clear();
-            *self.taken_closed.borrow_mut() = closed;
+            take_swapped(&self.taken_cancels, &self.remote.cancels, |user_data| self.cancel(user_data));
+            take_swapped(&self.taken_closed, &self.remote.closed, |(fd, upto)| self.cancel_waits_on(fd, upto));
         }
     }
 
@@ -621,6 +603,20 @@ impl UringReactor {
         self.remote.parked.store(false, Ordering::SeqCst);
         self.remote.notified.store(false, Ordering::SeqCst);
     }
+}
+
+/// Runs `each` on what other threads queued in `shared`, which is swapped with `mine` (emptied
+/// after) so that both lists keep their capacity: a request made under the lock allocates only
+/// while the lists grow (an allocation there once held a worker 10 ms behind malloc's own lock).
+/// `mine` is out of its cell meanwhile: a full submission queue polls, which may come back here.
+fn take_swapped<T: Copy>(mine: &RefCell<Vec<T>>, shared: &Mutex<Vec<T>>, mut each: impl FnMut(T)) {
+    let mut taken = std::mem::take(&mut *mine.borrow_mut());
+    std::mem::swap(&mut taken, &mut *shared.lock().unwrap_or_else(|e| e.into_inner()));
+    for &item in &taken {
+        each(item);
+    }
+    taken.clear();
+    *mine.borrow_mut() = taken;
 }
 
 #[cfg(test)]
