@@ -50,25 +50,15 @@ pub fn render(fortunes: &[Fortune<'_>], out: &mut Vec<u8>) {
     out.extend_from_slice(b"</table></body></html>");
 }
 
-/// Writes `text` HTML-escaped (`&`, `<`, `>`, `"`, `'`) into `out`, copying runs of plain
-/// bytes whole.
+/// Writes `text` HTML-escaped into `out`: `&`, `<`, `>`, `"`, `'` and `/` become character
+/// references, runs of plain bytes are copied whole.
+///
+/// Done by `v_htmlescape` (SIMD where the processor has it). Side by side on a fortunes page's
+/// 13 messages (731 bytes; a 2-CPU AMD EPYC, best of 20 x 20,000 pages): a byte-by-byte
+/// `match` took 296 ns a page, a lookup table 257, an 8-bytes-at-a-time scan 156,
+/// `v_htmlescape` 0.15.8 88 (and 0.17.0's `escape_bytes` 1,516).
 pub fn escape_into(text: &str, out: &mut Vec<u8>) {
-    let bytes = text.as_bytes();
-    let mut plain = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let entity: &[u8] = match b {
-            b'&' => b"&amp;",
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'"' => b"&quot;",
-            b'\'' => b"&#39;",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[plain..i]);
-        out.extend_from_slice(entity);
-        plain = i + 1;
-    }
-    out.extend_from_slice(&bytes[plain..]);
+    v_htmlescape::b_escape(text.as_bytes(), out);
 }
 
 #[cfg(test)]
@@ -81,7 +71,7 @@ mod tests {
         escape_into(r#"<script>alert("x & 'y'");</script>"#, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "&lt;script&gt;alert(&quot;x &amp; &#39;y&#39;&quot;);&lt;/script&gt;"
+            "&lt;script&gt;alert(&quot;x &amp; &#x27;y&#x27;&quot;);&lt;&#x2f;script&gt;"
         );
         let mut out = Vec::new();
         escape_into("フレームワーク — plain", &mut out);
