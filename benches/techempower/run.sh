@@ -8,9 +8,10 @@
 #
 # Durations (seconds): TE_PRIMER (5), TE_WARMUP (15), TE_DURATION (15): the benchmark's
 # own. --quick runs one level per test with 1/2/5 s, a few minutes in all. --rounds N runs
-# everything N times (the servers still alternate test by test) and the summary gives the
-# medians over the rounds with the range of the ratios: one 5 s run moves by about 10% on a
-# shared 2-CPU machine, more than most differences worth knowing. Results go to
+# everything N times (the servers alternate test by test, and which goes first round by
+# round) and the summary gives the medians over the rounds with the range of the ratios:
+# one 5 s run moves by about 10% on a shared 2-CPU machine, more than most differences
+# worth knowing. Results go to
 # DIR (default target/techempower/RUN-TIME) as results.json and results.md.
 # Needs: wrk (apt-get install wrk), PostgreSQL set up by `oc-techempower setup-db`, and the
 # anchor built by scripts/build-anchor.sh (else only oc runs, and the table says so).

@@ -274,7 +274,8 @@ def main():
     p.add_argument("--servers", default="oc,may-minihttp")
     p.add_argument("--modes", default="pinned,all")
     p.add_argument("--rounds", type=int, default=1,
-                   help="run everything this many times (servers still alternating test by test); "
+                   help="run everything this many times (servers alternating test by test, the first one "
+                        "round by round); "
                         "the summary gives the medians over the rounds")
     p.add_argument("--out", default=None)
     p.add_argument("--lua", required=False)
@@ -317,11 +318,13 @@ def main():
     if args.rounds < 1:
         sys.exit("--rounds must be at least 1")
     meta["rounds"] = args.rounds
-    # Servers alternate test by test, so that a change in the machine's load hits both alike.
+    # Servers alternate test by test, so that a change in the machine's load hits both alike,
+    # and every other round starts with the other server, so that going first (say, right
+    # after the other server's connections were torn down) favours neither.
     for rnd in range(args.rounds):
         for mode in modes:
             for test in tests:
-                for server in servers:
+                for server in (servers if rnd % 2 == 0 else servers[::-1]):
                     run_round(server, mode, test, args, results, rnd)
     finish(results, meta, out)
 
