@@ -18,7 +18,8 @@
 # $PORT, its workers from $WORKERS. Prints, per server, the median CPU per request and its
 # ratio to the first server's, round by round. Needs wrk and python3.
 #
-# Knobs (environment): SERVER_WORKERS (1), SERVER_CPUS (0), WRK_CPUS (1), WRK_THREADS (1).
+# Knobs (environment): SERVER_WORKERS (1), SERVER_CPUS (0), WRK_CPUS (1), WRK_THREADS (1),
+# CONNS (connections per server: 256 for /plaintext, else 128).
 # All CPUs, the way TechEmpower's "all cores" figures run, servers and loads sharing both:
 #   SERVER_WORKERS=2 SERVER_CPUS=0,1 WRK_CPUS=0,1 WRK_THREADS=2 benches/http/side_by_side.sh ...
 set -eu
@@ -44,9 +45,9 @@ done
 headers=(-H "Host: 127.0.0.1" -H "Accept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7" -H "Connection: keep-alive")
 load() { # port seconds
   if [ "$path" = /plaintext ]; then
-    taskset -c "${WRK_CPUS:-1}" wrk -t"${WRK_THREADS:-1}" -c256 -d"$2"s "${headers[@]}" -s "$script" "http://127.0.0.1:$1$path" -- 16
+    taskset -c "${WRK_CPUS:-1}" wrk -t"${WRK_THREADS:-1}" -c"${CONNS:-256}" -d"$2"s "${headers[@]}" -s "$script" "http://127.0.0.1:$1$path" -- 16
   else
-    taskset -c "${WRK_CPUS:-1}" wrk -t"${WRK_THREADS:-1}" -c128 -d"$2"s "${headers[@]}" "http://127.0.0.1:$1$path"
+    taskset -c "${WRK_CPUS:-1}" wrk -t"${WRK_THREADS:-1}" -c"${CONNS:-128}" -d"$2"s "${headers[@]}" "http://127.0.0.1:$1$path"
   fi
 }
 # CPU time in microseconds. /proc/PID/stat counts whole clock ticks (10 ms): on a loaded
