@@ -175,15 +175,18 @@ impl EpollReactor {
         {
             panic!("epoll_wait failed: {e}");
         }
-        // Descriptors closed on other threads (their `forget` also woke this wait).
+        let mut ready = self.ready.borrow_mut();
+        // Descriptors closed on other threads (their `forget` also woke this wait): their
+        // waiters are ready like the others, woken after the wait as well.
         if self.remote.has_closed.load(Ordering::Relaxed) && self.remote.has_closed.swap(false, Ordering::AcqRel) {
             let closed = std::mem::take(&mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
             for fd in closed {
-                self.forget(fd);
+                if let Some(waiters) = self.unregister(fd) {
+                    ready.extend([waiters.read, waiters.write].into_iter().flatten());
+                }
             }
         }
         let mut fds = self.fds.borrow_mut();
-        let mut ready = self.ready.borrow_mut();
         for event in events.iter() {
             let fd = event.key as RawFd;
             let Some(waiters) = fds.get_mut(&fd) else {
@@ -245,16 +248,21 @@ impl EpollReactor {
     /// its registration in the kernel, so no event would ever wake them. They try their call
     /// again, which fails (`EBADF`) once the descriptor is closed.
     pub(crate) fn forget(&self, fd: RawFd) {
-        let removed = self.fds.borrow_mut().remove(&fd);
-        if let Some(waiters) = removed {
-            if waiters.registered {
-                // SAFETY: see `add`.
-                let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
-            }
+        if let Some(waiters) = self.unregister(fd) {
             for waker in [waiters.read, waiters.write].into_iter().flatten() {
                 waker.wake();
             }
         }
+    }
+
+    /// Drops `fd`'s registration; returns its waiters, not woken.
+    fn unregister(&self, fd: RawFd) -> Option<Waiters> {
+        let waiters = self.fds.borrow_mut().remove(&fd)?;
+        if waiters.registered {
+            // SAFETY: see `add`.
+            let _ = self.poller.delete(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+        }
+        Some(waiters)
     }
 }
 
@@ -266,5 +274,65 @@ pub(super) fn wake_all(slot: &RefCell<Vec<Waker>>, mut wakers: Vec<Waker>) {
     let mut slot = slot.borrow_mut();
     if slot.is_empty() {
         *slot = wakers;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Wake;
+    use std::task::Waker;
+    use std::time::Duration;
+
+    use super::{EpollReactor, Interest};
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn flag() -> (Arc<Flag>, Waker) {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        (flag.clone(), Waker::from(flag))
+    }
+
+    /// `park` only sleeps: the waiters it finds ready are woken by `after_park`, once the
+    /// worker counts as awake again (a wake-up inside `park` would queue coroutines while the
+    /// worker still counts as asleep, and so wake the worker itself).
+    #[test]
+    fn park_wakes_nobody_and_after_park_wakes_the_ready() {
+        let (reactor, _remote) = EpollReactor::new().unwrap();
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        let (woken, waker) = flag();
+        reactor.register(ours.as_raw_fd(), Interest::Readable, &waker).unwrap();
+        peer.write_all(b"x").unwrap();
+        reactor.park(Some(Duration::from_secs(5)));
+        assert!(!woken.0.load(Ordering::SeqCst), "woken inside park");
+        reactor.after_park();
+        assert!(woken.0.load(Ordering::SeqCst), "not woken after park");
+    }
+
+    /// The same for a descriptor closed on another thread: its waiters are woken after the
+    /// park, not in it.
+    #[test]
+    fn waiters_of_a_descriptor_closed_elsewhere_are_woken_after_park() {
+        let (reactor, remote) = EpollReactor::new().unwrap();
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let (woken, waker) = flag();
+        let fd = ours.as_raw_fd();
+        reactor.register(fd, Interest::Readable, &waker).unwrap();
+        std::thread::spawn(move || remote.forget(fd)).join().unwrap();
+        reactor.park(Some(Duration::from_secs(5)));
+        assert!(!woken.0.load(Ordering::SeqCst), "woken inside park");
+        reactor.after_park();
+        assert!(woken.0.load(Ordering::SeqCst), "not woken after park");
+        assert_eq!(reactor.in_flight(), 0, "the closed descriptor is still registered");
     }
 }
