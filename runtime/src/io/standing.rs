@@ -118,11 +118,7 @@ impl Readiness {
         let mut reg = self.reg.lock();
         if let Some(r) = &*reg
             && !r.op.has_ended()
-            && if Arc::ptr_eq(&r.remote, ring.remote()) {
-                r.driver == ring.driver()
-            } else {
-                r.driver == r.remote.driver()
-            }
+            && r.driver == r.remote.driver()
         {
             return r.op.clone();
         }

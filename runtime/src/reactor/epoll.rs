@@ -88,6 +88,8 @@ pub(crate) struct EpollReactor {
     events: RefCell<Events>,
     fds: RefCell<FdMap<Waiters>>,
     ready: RefCell<Vec<Waker>>,
+    /// The remote's closed descriptors, taken (`wait`).
+    taken_closed: RefCell<Vec<RawFd>>,
 }
 
 impl EpollReactor {
@@ -104,6 +106,7 @@ impl EpollReactor {
             events: RefCell::new(Events::new()),
             fds: RefCell::new(FdMap::default()),
             ready: RefCell::new(Vec::new()),
+            taken_closed: RefCell::new(Vec::new()),
         };
         Ok((reactor, remote))
     }
@@ -179,12 +182,11 @@ impl EpollReactor {
         // Descriptors closed on other threads (their `forget` also woke this wait): their
         // waiters are ready like the others, woken after the wait as well.
         if self.remote.has_closed.load(Ordering::Relaxed) && self.remote.has_closed.swap(false, Ordering::AcqRel) {
-            let closed = std::mem::take(&mut *self.remote.closed.lock().unwrap_or_else(|e| e.into_inner()));
-            for fd in closed {
+            super::take_swapped(&self.taken_closed, &self.remote.closed, |fd| {
                 if let Some(waiters) = self.unregister(fd) {
                     ready.extend([waiters.read, waiters.write].into_iter().flatten());
                 }
-            }
+            });
         }
         let mut fds = self.fds.borrow_mut();
         for event in events.iter() {
@@ -334,5 +336,22 @@ mod tests {
         reactor.after_park();
         assert!(woken.0.load(Ordering::SeqCst), "not woken after park");
         assert_eq!(reactor.in_flight(), 0, "the closed descriptor is still registered");
+    }
+
+    /// The inbox of descriptors closed elsewhere is swapped with the reactor's own list, so a
+    /// close reported under its lock allocates only while the lists grow.
+    #[test]
+    fn taken_closes_leave_the_list_room_for_the_next() {
+        let (reactor, remote) = EpollReactor::new().unwrap();
+        // Two rounds: the lists swap, and after both each has held descriptors.
+        for round in 0..2 {
+            for fd in 0..100 {
+                remote.forget(1_000 + fd);
+            }
+            reactor.park(Some(Duration::from_secs(5)));
+            reactor.after_park();
+            assert!(remote.closed.lock().unwrap().is_empty(), "round {round}: descriptors left");
+        }
+        assert!(remote.closed.lock().unwrap().capacity() >= 100);
     }
 }

@@ -18,8 +18,9 @@ mod epoll;
 mod op;
 mod uring;
 
+use std::cell::RefCell;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub(crate) use epoll::{EpollReactor, EpollRemote, Interest};
@@ -224,4 +225,19 @@ impl Unparker {
             Unparker::Epoll(remote) => remote.unpark(),
         }
     }
+}
+
+/// Runs `each` on what other threads queued in `shared`, which is swapped with `mine` (emptied
+/// after) so that both lists keep their capacity: a request made under the lock allocates only
+/// while the lists grow (an allocation there once held a worker 10 ms behind malloc's own lock).
+/// `mine` is out of its cell meanwhile: the io_uring reactor's full submission queue polls,
+/// which may come back here. Both reactors take their cross-thread requests this way.
+fn take_swapped<T: Copy>(mine: &RefCell<Vec<T>>, shared: &Mutex<Vec<T>>, mut each: impl FnMut(T)) {
+    let mut taken = std::mem::take(&mut *mine.borrow_mut());
+    std::mem::swap(&mut taken, &mut *shared.lock().unwrap_or_else(|e| e.into_inner()));
+    for &item in &taken {
+        each(item);
+    }
+    taken.clear();
+    *mine.borrow_mut() = taken;
 }

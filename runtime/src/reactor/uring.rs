@@ -500,8 +500,8 @@ impl UringReactor {
     fn take_cancel_requests(&self) {
         // A load first: requests are rare, and a swap on every poll is not free.
         if self.remote.has_cancels.load(Ordering::Relaxed) && self.remote.has_cancels.swap(false, Ordering::AcqRel) {
-            take_swapped(&self.taken_cancels, &self.remote.cancels, |user_data| self.cancel(user_data));
-            take_swapped(&self.taken_closed, &self.remote.closed, |(fd, upto)| self.cancel_waits_on(fd, upto));
+            super::take_swapped(&self.taken_cancels, &self.remote.cancels, |user_data| self.cancel(user_data));
+            super::take_swapped(&self.taken_closed, &self.remote.closed, |(fd, upto)| self.cancel_waits_on(fd, upto));
         }
     }
 
@@ -603,20 +603,6 @@ impl UringReactor {
         self.remote.parked.store(false, Ordering::SeqCst);
         self.remote.notified.store(false, Ordering::SeqCst);
     }
-}
-
-/// Runs `each` on what other threads queued in `shared`, which is swapped with `mine` (emptied
-/// after) so that both lists keep their capacity: a request made under the lock allocates only
-/// while the lists grow (an allocation there once held a worker 10 ms behind malloc's own lock).
-/// `mine` is out of its cell meanwhile: a full submission queue polls, which may come back here.
-fn take_swapped<T: Copy>(mine: &RefCell<Vec<T>>, shared: &Mutex<Vec<T>>, mut each: impl FnMut(T)) {
-    let mut taken = std::mem::take(&mut *mine.borrow_mut());
-    std::mem::swap(&mut taken, &mut *shared.lock().unwrap_or_else(|e| e.into_inner()));
-    for &item in &taken {
-        each(item);
-    }
-    taken.clear();
-    *mine.borrow_mut() = taken;
 }
 
 #[cfg(test)]
