@@ -11,7 +11,8 @@
 # everything N times (the servers alternate test by test, and which goes first round by
 # round) and the summary gives the medians over the rounds with the range of the ratios:
 # one 5 s run moves by about 10% on a shared 2-CPU machine, more than most differences
-# worth knowing. Results go to
+# worth knowing. For the database tests the summary adds PostgreSQL's CPU per request, alone
+# and with the server's. Results go to
 # DIR (default target/techempower/RUN-TIME) as results.json and results.md.
 # Needs: wrk (apt-get install wrk), PostgreSQL set up by `oc-techempower setup-db`, and the
 # anchor built by scripts/build-anchor.sh (else only oc runs, and the table says so).

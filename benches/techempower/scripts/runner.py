@@ -264,7 +264,46 @@ def markdown(results, meta):
         err = lambda r: str(r["non_2xx"] + r["socket_errors"]) if r else "—"
         lines.append(f"| {test} | {lvl} | {workers} | {f(oc, 'rps')} | {f(may, 'rps')} | {ratio} | "
                      f"{f(oc, 'server_cpu_us_per_req', '{:.1f}')} | {f(may, 'server_cpu_us_per_req', '{:.1f}')} | {err(oc)} | {err(may)} |")
-    return "\n".join(lines) + "\n\nSummary (best level per test; CPU per request: the median over the levels):\n\n" + summary(results, meta)
+    text = ("\n".join(lines) + "\n\nSummary (best level per test; CPU per request: the median over the levels):\n\n"
+            + summary(results, meta))
+    db = database_summary(results, meta)
+    if db:
+        text += ("\nThe database's side (PostgreSQL's CPU per request, all its processes, and the server's plus "
+                 "PostgreSQL's; medians over the levels and rounds):\n\n" + db)
+    return text
+
+
+def database_summary(results, meta):
+    """One row per database test and worker mode: PostgreSQL's CPU per request under each
+    server, and the server's and PostgreSQL's together (the machine shares its CPUs between
+    them, so a server that spares the database leaves more for itself). Empty without any
+    database test."""
+    import statistics
+    rows = []
+    keys = []
+    for r in results:
+        if r.get("postgres_cpu_us_per_req") is not None and (r["test"], r["mode"]) not in keys:
+            keys.append((r["test"], r["mode"]))
+    for test, mode in keys:
+        def medians(server):
+            rs = [r for r in results if (r["test"], r["mode"], r["server"]) == (test, mode, server)
+                  and r.get("requests") and r.get("postgres_cpu_us_per_req") is not None
+                  and r.get("server_cpu_us_per_req") is not None]
+            if not rs:
+                return None, None
+            return (statistics.median(r["postgres_cpu_us_per_req"] for r in rs),
+                    statistics.median(r["postgres_cpu_us_per_req"] + r["server_cpu_us_per_req"] for r in rs))
+        o_pg, o_all = medians("oc")
+        m_pg, m_all = medians("may-minihttp")
+        workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+        fmt = lambda v: f"{v:.1f}" if v is not None else "—"
+        ratio = lambda o, m: f"{o / m:.2f}" if o and m else "—"
+        rows.append(f"| {test} | {workers} | {fmt(o_pg)} | {fmt(m_pg)} | {ratio(o_pg, m_pg)} | {fmt(o_all)} | {fmt(m_all)} | "
+                    f"{ratio(o_all, m_all)} |")
+    if not rows:
+        return ""
+    return "\n".join(["| test | workers | PostgreSQL µs/req under oc | under may | oc/may | oc + PostgreSQL µs/req | "
+                      "may + PostgreSQL µs/req | oc/may |", "|---|---|---:|---:|---:|---:|---:|---:|"] + rows) + "\n"
 
 
 def main():
