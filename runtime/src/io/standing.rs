@@ -14,7 +14,10 @@
 //! that takes the bytes is short and says the queue is empty, and no completion follows for
 //! the end that is still to be read. So the poll also asks for `POLLRDHUP`, and a completion
 //! that reports the peer's shutdown (or a hang-up or error) is remembered for good: every
-//! later wait returns at once, and the read finds the end.
+//! later wait returns at once, and the read finds the end. The kernel reports each wake-up's
+//! own events, so the shutdown's completion may be followed by one that reports bytes only
+//! (the wake-up of the data that came with it): completions that arrive before the waiter
+//! looks are merged (`reactor/op.rs`), and the end is not lost behind them.
 //!
 //! The poll holds a reference to the socket's file: dropping the registration cancels it, and
 //! the socket is released once that cancellation reaches the kernel (with the owning worker's

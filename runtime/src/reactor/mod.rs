@@ -16,6 +16,8 @@
 
 mod epoll;
 mod op;
+#[cfg(test)]
+mod op_tests;
 mod uring;
 
 use std::cell::RefCell;

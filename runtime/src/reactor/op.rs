@@ -14,7 +14,11 @@
 //!
 //! - No lost wake-up: a waiter either finds the result, or leaves a waker that the
 //!   completion takes and wakes (unless the result is the expected `quiet` one).
-//! - A standing (multishot) operation keeps only its latest result, and one waiter at a time.
+//! - A standing (multishot) operation keeps one result for its waiter, and has one waiter at a
+//!   time. Its results are poll masks: those that arrive before the waiter looks are merged
+//!   (`merged`), so that no event is lost to a later completion that reports less (the kernel
+//!   reports each wake-up's own events: a peer's data, its shutdown, then its data's wake-up
+//!   again, each in a completion of its own).
 //!
 //! The lifecycle is model-checked with loom in `runtime/models` (this file is compiled there
 //! with a loom-based lock in place of `crate::sync::SpinLock`).
@@ -64,8 +68,8 @@ pub(super) struct OpState {
 pub(crate) enum Standing {
     /// Nothing since the waiter last looked; it is woken at the next completion.
     Pending,
-    /// The latest result since the waiter last looked (the operation may have ended with
-    /// it: `has_ended`).
+    /// What came since the waiter last looked: the events of every completion since, merged
+    /// (`merged`), or an error (the operation may have ended with it: `has_ended`).
     Event { res: i32 },
     /// The kernel is done with the operation, and nothing is left to report.
     Ended,
@@ -177,11 +181,11 @@ impl Op {
         }
     }
 
-    /// A completion of a standing operation that more will follow: kept as the latest
-    /// result, and the waiter woken.
+    /// A completion of a standing operation that more will follow: merged into the result
+    /// its waiter has not taken yet, and the waiter woken.
     pub(super) fn event(&self, res: i32) -> Option<Waker> {
         let mut state = self.state.lock();
-        state.result = Some(res);
+        state.result = Some(merged(state.result, res));
         self.publish(&state);
         state.waker.take()
     }
@@ -189,7 +193,8 @@ impl Op {
     pub(super) fn complete(&self, res: i32) -> Option<Waker> {
         let waker = {
             let mut state = self.state.lock();
-            state.result = Some(res);
+            // Only a standing operation has a result before its completion (an event).
+            state.result = Some(merged(state.result, res));
             state.ended = true;
             self.publish(&state);
             (state.waker.take(), state.quiet == Some(res))
@@ -200,5 +205,15 @@ impl Op {
             (_, true) => None,
             (waker, false) => waker,
         }
+    }
+}
+
+/// A standing operation's result `res` merged into `untaken`, the one its waiter has not
+/// taken yet: poll masks are joined, an error replaces whatever was there (the operation is
+/// then of no further use).
+fn merged(untaken: Option<i32>, res: i32) -> i32 {
+    match untaken {
+        Some(events) if events >= 0 && res >= 0 => events | res,
+        _ => res,
     }
 }
