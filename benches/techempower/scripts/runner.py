@@ -190,6 +190,20 @@ def run_test(server, mode, test, args, results):
         stop(proc)
 
 
+def workers_label(mode, meta):
+    """The table's "workers" cell of a worker mode."""
+    return "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+
+
+def tests_and_modes(results):
+    """The (test, mode) pairs of `results`, each once, in the order they first ran."""
+    keys = []
+    for r in results:
+        if (r["test"], r["mode"]) not in keys:
+            keys.append((r["test"], r["mode"]))
+    return keys
+
+
 def summary(results, meta):
     """One row per test and worker mode: each server's best level (as the benchmark ranks),
     and its median CPU per request over all levels. With several rounds, each figure is the
@@ -198,10 +212,7 @@ def summary(results, meta):
     import statistics
     lines = ["| test | workers | oc best req/s | may-minihttp best req/s | oc/may | oc CPU µs/req (median) | may CPU µs/req (median) | CPU oc/may |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    keys = []
-    for r in results:
-        if (r["test"], r["mode"]) not in keys:
-            keys.append((r["test"], r["mode"]))
+    keys = tests_and_modes(results)
     rounds = sorted({r.get("round", 0) for r in results})
     for test, mode in keys:
         def stats(server, rnd):
@@ -222,7 +233,7 @@ def summary(results, meta):
             return med(rps), med(cpu), (statistics.mode(levels) if levels else None), per
         o_rps, o_cpu, o_lvl, o_per = over_rounds("oc")
         m_rps, m_cpu, m_lvl, m_per = over_rounds("may-minihttp")
-        workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+        workers = workers_label(mode, meta)
         fmt = lambda v, f="{:,.0f}": f.format(v) if v is not None else "—"
         lvl = lambda l: f" ({'c' if TESTS[test][4] == 'concurrency' else 'n'}={l})" if l is not None else ""
 
@@ -256,7 +267,7 @@ def markdown(results, meta):
         lvl = f"c={level}" if TESTS[test][4] == "concurrency" else f"n={level}"
         if several:
             lvl += f", round {rnd + 1}"
-        workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+        workers = workers_label(mode, meta)
 
         def f(r, key, fmt="{:,.0f}"):
             return fmt.format(r[key]) if r and r.get(key) is not None else "—"
@@ -280,11 +291,7 @@ def database_summary(results, meta):
     database test."""
     import statistics
     rows = []
-    keys = []
-    for r in results:
-        if r.get("postgres_cpu_us_per_req") is not None and (r["test"], r["mode"]) not in keys:
-            keys.append((r["test"], r["mode"]))
-    for test, mode in keys:
+    for test, mode in tests_and_modes([r for r in results if r.get("postgres_cpu_us_per_req") is not None]):
         def medians(server):
             rs = [r for r in results if (r["test"], r["mode"], r["server"]) == (test, mode, server)
                   and r.get("requests") and r.get("postgres_cpu_us_per_req") is not None
@@ -295,7 +302,7 @@ def database_summary(results, meta):
                     statistics.median(r["postgres_cpu_us_per_req"] + r["server_cpu_us_per_req"] for r in rs))
         o_pg, o_all = medians("oc")
         m_pg, m_all = medians("may-minihttp")
-        workers = "1 (pinned)" if mode == "pinned" else f"all ({meta['cpus']})"
+        workers = workers_label(mode, meta)
         fmt = lambda v: f"{v:.1f}" if v is not None else "—"
         ratio = lambda o, m: f"{o / m:.2f}" if o and m else "—"
         rows.append(f"| {test} | {workers} | {fmt(o_pg)} | {fmt(m_pg)} | {ratio(o_pg, m_pg)} | {fmt(o_all)} | {fmt(m_all)} | "
