@@ -143,7 +143,7 @@ impl Op {
         self.fd.set(fd);
     }
 
-    /// For a standing operation: takes the latest result since the last look, or leaves
+    /// For a standing operation: takes what came since the last look (merged), or leaves
     /// `waker` to be woken at the next completion (unless another waiter's is there).
     pub(crate) fn take_event_or_wait(&self, waker: &Waker) -> Standing {
         let mut state = self.state.lock();
@@ -209,11 +209,12 @@ impl Op {
 }
 
 /// A standing operation's result `res` merged into `untaken`, the one its waiter has not
-/// taken yet: poll masks are joined, an error replaces whatever was there (the operation is
-/// then of no further use).
+/// taken yet: poll masks are joined; an error replaces them and is never replaced itself
+/// (the operation is then of no further use, and its waiter must learn why).
 fn merged(untaken: Option<i32>, res: i32) -> i32 {
     match untaken {
-        Some(events) if events >= 0 && res >= 0 => events | res,
+        Some(e) if e < 0 => e,
+        Some(events) if res >= 0 => events | res,
         _ => res,
     }
 }

@@ -27,10 +27,10 @@ fn events_that_arrive_before_the_waiter_looks_are_merged() {
     assert_eq!(take(&op), None);
 }
 
-/// The final completion is merged with what the waiter has not taken, and an error
-/// replaces it.
+/// The final completion is merged with what the waiter has not taken; an error replaces it
+/// and is not replaced.
 #[test]
-fn the_final_completion_is_merged_and_an_error_replaces() {
+fn the_final_completion_is_merged_and_an_error_replaces_and_stays() {
     let (bytes, end) = (libc::POLLIN as i32, libc::POLLRDHUP as i32);
     let op = Op::new(None);
     assert!(op.event(end).is_none() && op.complete(bytes).is_none());
@@ -39,4 +39,8 @@ fn the_final_completion_is_merged_and_an_error_replaces() {
     let op = Op::new(None);
     assert!(op.event(bytes).is_none() && op.complete(-libc::ECANCELED).is_none());
     assert_eq!(take(&op), Some(-libc::ECANCELED));
+    // An untaken error stays, whatever follows it.
+    let op = Op::new(None);
+    assert!(op.event(-libc::EIO).is_none() && op.complete(bytes).is_none());
+    assert_eq!(take(&op), Some(-libc::EIO));
 }
