@@ -10,6 +10,9 @@ use crate::Runtime;
 /// The default time slice; see [`Builder::preempt_interval`].
 pub const DEFAULT_PREEMPT_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The default wake threshold; see [`Builder::wake_threshold`].
+pub const DEFAULT_WAKE_THRESHOLD: usize = 16;
+
 /// The default stuck-coroutine threshold; see [`Builder::stuck_threshold`].
 pub const DEFAULT_STUCK_THRESHOLD: Duration = Duration::from_millis(100);
 use crate::reactor::IoBackend;
@@ -39,6 +42,7 @@ pub struct Builder {
     pub(crate) signal_preemption: bool,
     pub(crate) stuck_threshold: Option<Option<Duration>>,
     pub(crate) stack_high_water: Option<bool>,
+    pub(crate) wake_threshold: Option<usize>,
 }
 
 impl Default for Builder {
@@ -55,6 +59,7 @@ impl Default for Builder {
             signal_preemption: false,
             stuck_threshold: None,
             stack_high_water: None,
+            wake_threshold: None,
         }
     }
 }
@@ -127,6 +132,23 @@ impl Builder {
     /// (counted in the metrics and reported once), never fatal.
     pub fn max_carriers(mut self, n: usize) -> Builder {
         self.max_carriers = Some(n.max(1));
+        self
+    }
+
+    /// How many woken coroutines a worker queues before it wakes a sleeping worker to share
+    /// them. Coroutines woken on a worker (by its IO, its timers, or a coroutine running there)
+    /// queue on that worker; a sleeping worker is woken only once `n` wait there, or when the
+    /// queue still holds tasks at the monitor's next tick (half the time slice), so that a few
+    /// wake-ups do not cost another thread's wake-up and sleep, and a long queue or a long
+    /// computation still gets the idle CPU. Spawned coroutines, wake-ups from other threads
+    /// and coroutines of other priorities always wake a sleeping worker.
+    ///
+    /// Default 16, or `OC_WAKE_THRESHOLD` when set. `1` wakes a sleeping worker for every
+    /// wake-up (zero is treated as one). Without a time slice
+    /// ([`preempt_interval`](Builder::preempt_interval)`(None)`) nothing would bound the wait,
+    /// so the threshold is then 1. See `docs/tuning.md`.
+    pub fn wake_threshold(mut self, n: usize) -> Builder {
+        self.wake_threshold = Some(n.max(1));
         self
     }
 
@@ -204,6 +226,24 @@ impl Builder {
             None if matches!(std::env::var("OC_PREEMPT").as_deref(), Ok("0") | Ok("off") | Ok("false")) => None,
             None => Some(DEFAULT_PREEMPT_INTERVAL),
         })
+    }
+
+    pub(crate) fn wake_threshold_resolved(&self) -> io::Result<usize> {
+        if let Some(n) = self.wake_threshold {
+            return Ok(n);
+        }
+        match std::env::var("OC_WAKE_THRESHOLD") {
+            Err(_) => Ok(DEFAULT_WAKE_THRESHOLD),
+            Ok(v) => match v.trim().parse::<usize>() {
+                Ok(n) => Ok(n.max(1)),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "OC_WAKE_THRESHOLD={v:?}: expected a number of queued coroutines, such as 16 (1 wakes a worker for each)"
+                    ),
+                )),
+            },
+        }
     }
 
     /// Starts the worker threads.

@@ -29,9 +29,10 @@
 //!   the CPUs the process may use.
 //! - **Injector**: the global queue for work queued from outside the workers; every worker
 //!   takes from it, and checks it every 61 picks so that it is never starved.
-//! - **Parker**: where an idle worker sleeps. Whoever queues work wakes one sleeping worker
-//!   if nobody is already searching for work (see `scheduler/idle.rs` for the protocol that
-//!   makes a lost wake-up impossible).
+//! - **Parker**: where an idle worker sleeps. Whoever spawns or queues work from outside wakes
+//!   one sleeping worker if nobody is already searching for work (see `scheduler/idle.rs` for
+//!   the protocol that makes a lost wake-up impossible); coroutines woken on a worker wake
+//!   one only once [`Builder::wake_threshold`] wait there, or at the monitor's next tick.
 //! - **Stack pool**: guard-paged stacks, cached per worker and in a shared overflow pool, so
 //!   that a spawn rarely maps memory. A queued coroutine that has not started owns no stack.
 //! - **Safe point**: a place where the running coroutine may be switched out. The suspension
@@ -85,7 +86,9 @@ mod tls;
 
 pub use blocking::{BlockingHandle, spawn_blocking};
 pub use bridge::{wait_future, wait_future_timeout};
-pub use builder::{Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE, DEFAULT_STUCK_THRESHOLD};
+pub use builder::{
+    Builder, DEFAULT_PREEMPT_INTERVAL, DEFAULT_STACK_SIZE, DEFAULT_STUCK_THRESHOLD, DEFAULT_WAKE_THRESHOLD,
+};
 pub use global::{block_on, current_metrics, global, init};
 pub use metrics::{RuntimeMetrics, StackGuard, StackHistogram, WorkerMetrics};
 pub use reactor::IoBackend;

@@ -88,12 +88,15 @@ impl Runtime {
         let hooks = cfg!(feature = "hooks") && builder.hooks.unwrap_or_else(hooks_from_env);
         #[cfg(feature = "hooks")]
         crate::hooks::install();
+        let preempt_interval = builder.preempt_interval_resolved()?;
         let config = Config {
             name: builder.name.clone(),
             workers,
             io_backend,
             hooks,
-            preempt_interval: builder.preempt_interval_resolved()?,
+            preempt_interval,
+            // Held-back wake-ups are bounded by the monitor's tick: without one, none is held.
+            wake_threshold: if preempt_interval.is_some() { builder.wake_threshold_resolved()? } else { 1 },
             max_carriers: builder.max_carriers.unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
             preempt_all: builder.signal_preemption,
             stuck_threshold: builder.stuck_threshold_resolved()?,

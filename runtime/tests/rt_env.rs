@@ -1,6 +1,7 @@
 //! The environment variables of docs/tuning.md and the README: `OC_WORKERS` and
-//! `OC_STACK_SIZE` (the global runtime) and `OC_PREEMPT` (every runtime built without an
-//! explicit time slice). Each case runs in a child process with only that variable set;
+//! `OC_STACK_SIZE` (the global runtime), `OC_PREEMPT` (every runtime built without an
+//! explicit time slice) and `OC_WAKE_THRESHOLD` (every runtime built without an explicit
+//! threshold). Each case runs in a child process with only that variable set;
 //! values that are not numbers are ignored with a warning (a `tracing` event, which the child
 //! writes to its standard error), never a crash.
 
@@ -33,7 +34,7 @@ fn run_child_with_nofile(case: &str, vars: &[(&str, &str)], nofile: Option<u64>)
         }
     }
     cmd.args(["--exact", "child_case", "--ignored", "--nocapture", "--test-threads=1"]).env("OC_TEST_CHILD", case);
-    for var in ["OC_WORKERS", "OC_STACK_SIZE", "OC_PREEMPT"] {
+    for var in ["OC_WORKERS", "OC_STACK_SIZE", "OC_PREEMPT", "OC_WAKE_THRESHOLD"] {
         cmd.env_remove(var);
     }
     for (k, v) in vars {
@@ -75,6 +76,15 @@ fn handoffs_of_a_300_ms_hog() -> u64 {
     handoffs
 }
 
+/// Sleeping workers woken by a burst of eight wake-ups from one coroutine, on a two-worker
+/// runtime built with the defaults.
+fn wakeups_of_a_burst() -> u64 {
+    let rt = oc_runtime::Runtime::builder().workers(2).build().unwrap();
+    let (woken, _, _) = support::wake::Burst::park(&rt, 8, |_| ()).wake(&rt);
+    support::shutdown(rt);
+    woken
+}
+
 #[test]
 #[ignore = "run as a child process by the tests below"]
 fn child_case() {
@@ -100,6 +110,13 @@ fn child_case() {
         }
         "preempt-off" => assert_eq!(handoffs_of_a_300_ms_hog(), 0, "OC_PREEMPT=0 left the monitor on"),
         "preempt-on" => assert!(handoffs_of_a_300_ms_hog() > 0, "no hand-off with the default time slice"),
+        "wake-eager" => assert!(wakeups_of_a_burst() >= 1, "OC_WAKE_THRESHOLD=1 held wake-ups back"),
+        "wake-held" => assert_eq!(wakeups_of_a_burst(), 0, "eight wake-ups woke a sleeping worker"),
+        "wake-invalid" => {
+            let Err(err) = oc_runtime::Runtime::builder().workers(1).build() else { panic!("the runtime started") };
+            println!("{err}");
+            assert!(err.to_string().contains("OC_WAKE_THRESHOLD"), "{err}");
+        }
         other => panic!("unknown case {other}"),
     }
     support::log::replay_to_stderr();
@@ -137,4 +154,17 @@ fn oc_preempt_0_turns_the_monitor_off() {
     }
     run_child("preempt-on", &[]);
     run_child("preempt-on", &[("OC_PREEMPT", "1")]);
+}
+
+#[test]
+fn oc_wake_threshold_sets_how_many_wake_ups_wait_before_a_worker_is_woken() {
+    run_child("wake-held", &[]);
+    run_child("wake-held", &[("OC_WAKE_THRESHOLD", "16")]);
+    run_child("wake-eager", &[("OC_WAKE_THRESHOLD", "1")]);
+    // Zero means one.
+    run_child("wake-eager", &[("OC_WAKE_THRESHOLD", "0")]);
+    // A threshold held back by nothing: without a time slice every wake-up may wake a worker.
+    run_child("wake-eager", &[("OC_WAKE_THRESHOLD", "16"), ("OC_PREEMPT", "0")]);
+    run_child("wake-invalid", &[("OC_WAKE_THRESHOLD", "lots")]);
+    run_child("wake-invalid", &[("OC_WAKE_THRESHOLD", "-1")]);
 }

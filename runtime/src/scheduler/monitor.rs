@@ -16,6 +16,13 @@
 //! (the long-lived ones are then submitted again by the new driver: `UringReactor::driven_by`).
 //! Asleep in a system call instead, it is handed off as before.
 //!
+//! At every tick it wakes a sleeping worker for any worker whose queue holds tasks: wake-ups
+//! queue on the worker they happen on and wake nobody until `wake_threshold` wait there
+//! (`Worker::queue_woken`), and this bounds how long fewer wait for an idle CPU while a long
+//! computation, or more work than one worker can take, holds their worker: about a tick. At
+//! most one wake-up per worker and tick, where a wake-up per queued task would cost one each
+//! time a worker's queue fills.
+//!
 //! It sleeps while nothing runs: when every worker is parked it waits until one wakes up.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,6 +110,9 @@ pub(crate) fn monitor_main(shared: Arc<Shared>, slice: Option<Duration>) {
             // there until it suspends: preempted, it goes back to the pool.
             if let Some(tid) = worker.detached_target() {
                 crate::preempt::signal_thread(tid);
+            }
+            if shared.config.wake_threshold > 1 && !shared.stealers[index].is_empty() {
+                shared.notify();
             }
             let (resumes, mode, preemptible) = worker.activity();
             // Read once for the stuck report and the hand-off check below, if either wants it.

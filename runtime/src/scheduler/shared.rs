@@ -42,6 +42,9 @@ pub(crate) struct Config {
     pub(crate) preempt_all: bool,
     /// Past this a coroutine holding its thread is reported (`stuck.rs`); `None`: off.
     pub(crate) stuck_threshold: Option<std::time::Duration>,
+    /// Coroutines woken on a worker that wait in its queue before it wakes a sleeping worker
+    /// (`Worker::push_woken`); 1 when there is no monitor to bound the wait.
+    pub(crate) wake_threshold: usize,
 }
 
 pub(crate) struct Shared {

@@ -836,11 +836,13 @@ impl Worker {
         owned
     }
 
-    /// Queues a task this worker's coroutine just spawned.
+    /// Queues a task this worker's coroutine just spawned, and wakes a sleeping worker if
+    /// nobody searches: a new coroutine may compute for long, and an idle CPU should take it.
     pub(crate) fn push_spawned(&self, task: TaskRef) {
         self.check_driver();
         bump(&self.counters().spawned);
-        self.push_back(task);
+        self.enqueue(task);
+        self.shared.notify();
     }
 
     /// Queues a task woken on this thread outside the fast path of `task::raw::wake_raw`
@@ -848,26 +850,36 @@ impl Worker {
     /// back of the queue.
     pub(crate) fn push_woken(&self, task: TaskRef) {
         self.check_driver();
-        self.push_back(task);
+        self.queue_woken(task);
     }
 
     /// Puts a task woken by the running coroutine in the run-next slot (its state already
     /// says `RUNNING`, `State::wake_to_run`): it runs here as soon as the current coroutine
     /// suspends, so no other worker is woken for it. A task it displaces joins the queue
-    /// (turned `SCHEDULED` again), and then another worker may be woken to take it.
+    /// (turned `SCHEDULED` again), as any other wake-up.
     pub(crate) fn push_run_next(&self, task: TaskRef) {
         self.check_driver();
         if let Some(previous) = self.run_next.replace(Some(task)) {
             previous.header().state.yield_run();
-            self.local.push(previous);
-            self.shared.notify();
+            self.queue_woken(previous);
         }
     }
 
-    /// Queues a task and wakes another worker if one sleeps and nobody searches.
-    fn push_back(&self, task: TaskRef) {
-        self.enqueue(task);
-        self.shared.notify();
+    /// Queues a woken task. A default-priority one stays with this worker, which runs its
+    /// queue soon: a sleeping worker is woken only when `wake_threshold` tasks wait here
+    /// (worth the other thread's wake-up, steal and sleep again), or by the monitor at its
+    /// next tick if the queue still holds tasks then (a long computation holds this worker,
+    /// or it cannot keep up). One of another priority goes to the shared queue, for anyone.
+    fn queue_woken(&self, task: TaskRef) {
+        if task.header().priority == DEFAULT_PRIORITY {
+            self.local.push(task);
+            if self.local.len() >= self.shared.config.wake_threshold {
+                self.shared.notify();
+            }
+        } else {
+            self.shared.priority.push(task);
+            self.shared.notify();
+        }
     }
 
     /// Queues a task without waking anybody.

@@ -66,3 +66,4 @@ pub(crate) fn std_listener(backlog: i32) -> std::net::TcpListener {
 }
 
 pub(crate) mod log;
+pub(crate) mod wake;
