@@ -89,6 +89,7 @@ impl Runtime {
         #[cfg(feature = "hooks")]
         crate::hooks::install();
         let preempt_interval = builder.preempt_interval_resolved()?;
+        let wake_threshold = builder.wake_threshold_resolved()?;
         let config = Config {
             name: builder.name.clone(),
             workers,
@@ -96,7 +97,7 @@ impl Runtime {
             hooks,
             preempt_interval,
             // Held-back wake-ups are bounded by the monitor's tick: without one, none is held.
-            wake_threshold: if preempt_interval.is_some() { builder.wake_threshold_resolved()? } else { 1 },
+            wake_threshold: if preempt_interval.is_some() { wake_threshold } else { 1 },
             max_carriers: builder.max_carriers.unwrap_or(workers + DEFAULT_SPARE_CARRIERS),
             preempt_all: builder.signal_preemption,
             stuck_threshold: builder.stuck_threshold_resolved()?,

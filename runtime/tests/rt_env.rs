@@ -167,4 +167,6 @@ fn oc_wake_threshold_sets_how_many_wake_ups_wait_before_a_worker_is_woken() {
     run_child("wake-eager", &[("OC_WAKE_THRESHOLD", "16"), ("OC_PREEMPT", "0")]);
     run_child("wake-invalid", &[("OC_WAKE_THRESHOLD", "lots")]);
     run_child("wake-invalid", &[("OC_WAKE_THRESHOLD", "-1")]);
+    // Checked even where it would not apply.
+    run_child("wake-invalid", &[("OC_WAKE_THRESHOLD", "lots"), ("OC_PREEMPT", "0")]);
 }
