@@ -17,6 +17,8 @@
 //!
 //! Workers: `WORKERS` for both runtimes (default 2).
 //!
+//! `src/bin/wake-latency.rs` measures the latency cost of `Builder::wake_threshold`.
+//!
 //! `cargo run --release -p oc-runtime-bench -- stack-high-water [ROUNDS]` compares the
 //! spawn+join figure with stack high-water marks off and on (wall and CPU time per coroutine).
 
