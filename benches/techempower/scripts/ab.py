@@ -15,7 +15,6 @@ for the database paths.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -44,15 +43,8 @@ def switches(pid):
 
 
 def one_run(binary, env, args):
-    cmd = [binary, "--port", str(runner.PORT)]
-    if args.mode == "pinned":
-        cmd = ["taskset", "-c", "0"] + cmd + ["--workers", "1"]
-    full_env = dict(os.environ)
-    full_env.update(env)
-    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=binary), env)
     try:
-        runner.wait_port(runner.PORT, proc)
         url = f"http://127.0.0.1:{runner.PORT}{args.path}"
         accept = runner.ACCEPT_PLAIN if args.path.startswith("/plaintext") else runner.ACCEPT_JSON
         nproc = os.cpu_count() or 1

@@ -106,8 +106,9 @@ def wrk(url, accept, conns, threads, duration, lua=None, depth=None, cpus=None):
     return out, " ".join(cmd)
 
 
-def start(server, mode, args):
+def start(server, mode, args, extra_env=None):
     env = dict(os.environ)
+    env.update(extra_env or {})
     if server == "oc":
         cmd = [args.oc_bin, "--port", str(PORT)]
         if mode == "pinned":

@@ -47,7 +47,7 @@ impl Burst {
         let (woken, waker_thread) = rt
             .spawn(move || {
                 // Counted from here: this coroutine's wake-up by its timer (the other worker
-                // sleeps meanwhile), then its eight wake-ups.
+                // sleeps meanwhile), then its wake-ups.
                 let before = oc_runtime::current_metrics().unwrap().wakeups;
                 oc_runtime::sleep(Duration::from_millis(100));
                 senders.send_all();

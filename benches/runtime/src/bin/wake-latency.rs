@@ -29,6 +29,10 @@ fn main() {
     }
     let num = |i: usize, default: u64| args.get(i).map_or(default, |a| a.parse().expect("a number"));
     let (rounds, heavy_every, think_us) = (num(1, 3), num(2, 50), num(3, 2000));
+    if heavy_every < 2 {
+        eprintln!("HEAVY_EVERY must be 2 or more: with {heavy_every} no trivial request would be timed");
+        std::process::exit(2);
+    }
     println!(
         "64 connections, every {heavy_every}th request computes 2 ms, {think_us} µs between requests, {SECONDS} s per run"
     );
