@@ -29,9 +29,14 @@ fn front(
     })
 }
 
-/// An address nothing listens on.
-fn dead_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+/// An address nothing listens on, and the socket that keeps it so: bound, never listening,
+/// so a connection there is refused and no other test's server can take the port meanwhile
+/// (a port merely freed again could be, and then answered in its place).
+fn dead_addr() -> (SocketAddr, socket2::Socket) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (addr, socket)
 }
 
 fn get(s: &mut TcpStream, buf: &mut Vec<u8>, target: &str) -> Option<support::Resp> {
@@ -43,7 +48,10 @@ fn get(s: &mut TcpStream, buf: &mut Vec<u8>, target: &str) -> Option<support::Re
 fn no_upstream_answering_is_502_and_each_is_counted() {
     each_backend(|_| {
         let rt = runtime();
-        let (server, proxy) = front(&rt, vec![dead_addr().to_string(), dead_addr().to_string()], |_| {});
+        let ((a, _a), (b, _b)) = (dead_addr(), dead_addr());
+        // No other test's server can take them while this one runs.
+        assert!(TcpListener::bind(a).is_err() && TcpListener::bind(b).is_err());
+        let (server, proxy) = front(&rt, vec![a.to_string(), b.to_string()], |_| {});
         let mut s = connect(server.local_addrs()[0]);
         let mut buf = Vec::new();
         let resp = get(&mut s, &mut buf, "/x").unwrap();
