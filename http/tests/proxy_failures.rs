@@ -29,16 +29,6 @@ fn front(
     })
 }
 
-/// An address nothing listens on, and the socket that keeps it so: bound, never listening,
-/// so a connection there is refused and no other test's server can take the port meanwhile
-/// (a port merely freed again could be, and then answered in its place).
-fn dead_addr() -> (SocketAddr, socket2::Socket) {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
-    let addr = socket.local_addr().unwrap().as_socket().unwrap();
-    (addr, socket)
-}
-
 fn get(s: &mut TcpStream, buf: &mut Vec<u8>, target: &str) -> Option<support::Resp> {
     s.write_all(format!("GET {target} HTTP/1.1\r\nHost: front\r\n\r\n").as_bytes()).ok()?;
     read_response(s, buf, false)
@@ -48,9 +38,8 @@ fn get(s: &mut TcpStream, buf: &mut Vec<u8>, target: &str) -> Option<support::Re
 fn no_upstream_answering_is_502_and_each_is_counted() {
     each_backend(|_| {
         let rt = runtime();
-        let ((a, _a), (b, _b)) = (dead_addr(), dead_addr());
-        // No other test's server can take them while this one runs.
-        assert!(TcpListener::bind(a).is_err() && TcpListener::bind(b).is_err());
+        // Refused, and no other test's server can take them while this one runs.
+        let ((a, _a), (b, _b)) = (support::refused_addr(), support::refused_addr());
         let (server, proxy) = front(&rt, vec![a.to_string(), b.to_string()], |_| {});
         let mut s = connect(server.local_addrs()[0]);
         let mut buf = Vec::new();

@@ -83,17 +83,15 @@ fn accept_timeout() {
 #[test]
 fn connecting_to_a_closed_port_is_refused() {
     support::on_each_backend(1, |backend| {
-        // Bind, learn the port, close: nothing listens there now.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        let (addr, _held) = support::refused_addr();
+        let err = TcpStream::connect(addr).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}: {err}");
-        let err = TcpStream::connect_timeout(&format!("127.0.0.1:{port}").parse().unwrap(), Duration::from_secs(1))
-            .unwrap_err();
+        let err = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}: {err}");
     });
     // And on a plain thread.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    assert_eq!(TcpStream::connect(("127.0.0.1", port)).unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    let (addr, _held) = support::refused_addr();
+    assert_eq!(TcpStream::connect(addr).unwrap_err().kind(), ErrorKind::ConnectionRefused);
 }
 
 #[test]

@@ -77,8 +77,8 @@ fn idle_connection_killed_reconnects_on_next_use() {
 #[test]
 fn database_down_fails_fast() {
     support::on_each_backend(2, |_| {
-        // A port with nothing listening: bind, note the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (addr, _held) = support::refused_addr();
+        let port = addr.port();
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         for _ in 0..3 {
             let start = Instant::now();

@@ -136,8 +136,7 @@ fn descriptors_the_application_made_non_blocking_get_would_block() {
 #[test]
 fn connect_timeout_and_refused_through_hooked_poll_and_connect() {
     on_one_worker_each_backend(|backend| {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let (addr, _held) = support::refused_addr();
         let err = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{backend:?}");
         assert_eq!(TcpStream::connect(addr).unwrap_err().kind(), ErrorKind::ConnectionRefused, "{backend:?}");

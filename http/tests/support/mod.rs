@@ -312,3 +312,8 @@ impl tracing::Subscriber for WarningCounter {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+#[path = "../../../runtime/tests/support/refused.rs"]
+mod refused;
+#[allow(unused_imports)]
+pub(crate) use refused::refused_addr;

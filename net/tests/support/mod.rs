@@ -54,6 +54,11 @@ mod gate;
 #[allow(unused_imports)]
 pub(crate) use gate::Gate;
 
+#[path = "../../../runtime/tests/support/refused.rs"]
+mod refused;
+#[allow(unused_imports)]
+pub(crate) use refused::refused_addr;
+
 /// An address that never answers a connection attempt: a loopback listener (backlog 0)
 /// whose accept queue is already full, so the kernel drops further SYNs and a connect waits
 /// until its time-out. Returns the listener and the connections that fill its queue: keep

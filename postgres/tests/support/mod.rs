@@ -55,3 +55,8 @@ pub(crate) fn client() -> oc_postgres::Client {
         )
     })
 }
+
+#[path = "../../../runtime/tests/support/refused.rs"]
+mod refused;
+#[allow(unused_imports)]
+pub(crate) use refused::refused_addr;

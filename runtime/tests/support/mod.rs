@@ -66,4 +66,7 @@ pub(crate) fn std_listener(backlog: i32) -> std::net::TcpListener {
 }
 
 pub(crate) mod log;
+mod refused;
+#[allow(unused_imports)]
+pub(crate) use refused::refused_addr;
 pub(crate) mod wake;
