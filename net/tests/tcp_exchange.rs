@@ -583,3 +583,78 @@ fn readiness_waits_stay_right_while_coroutines_move_between_workers() {
         assert_eq!(server.join().unwrap(), rounds * connections, "{backend:?}");
     });
 }
+
+#[test]
+fn standing_polls_even_out_across_workers() {
+    // One coroutine answers every connection's first request, so the standing polls are all
+    // armed on its worker's ring. Then a coroutine per connection serves the rest, holding its
+    // worker a little now and then so that the other steals: a stolen coroutine moves its poll
+    // to the thief's ring while the first holds more, and the counts end even. Without that,
+    // the first worker would receive every wake-up for as long as the connections live.
+    support::on_each_backend(2, |backend| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = 32u32;
+        let rounds = 100u32;
+        let clients: Vec<_> = (0..connections)
+            .map(|c| {
+                std::thread::spawn(move || {
+                    let mut client = std::net::TcpStream::connect(addr).unwrap();
+                    client.set_nodelay(true).unwrap();
+                    for round in 0..rounds {
+                        let request = (round * connections + c).to_le_bytes();
+                        client.write_all(&request).unwrap();
+                        let mut answer = [0u8; 4];
+                        client.read_exact(&mut answer).unwrap();
+                        assert_eq!(answer, request);
+                    }
+                })
+            })
+            .collect();
+        let mut streams: Vec<_> = (0..connections).map(|_| listener.accept().unwrap().0).collect();
+        for stream in &mut streams {
+            let mut buf = [0u8; 4];
+            stream.read_exact(&mut buf).unwrap();
+            // The answer, then the wait for the next request: on this coroutine's ring.
+            stream.write_all_then_readable(&buf).into_result().unwrap();
+        }
+        let polls = || {
+            let m = oc_runtime::current_metrics().unwrap();
+            m.per_worker.iter().map(|w| w.standing_polls).collect::<Vec<_>>()
+        };
+        let before = polls();
+        let served: Vec<_> = streams
+            .into_iter()
+            .map(|mut stream| {
+                oc_runtime::spawn(move || {
+                    let mut buf = [0u8; 4];
+                    for _ in 1..rounds {
+                        stream.read_exact(&mut buf).unwrap();
+                        if u32::from_le_bytes(buf) % 5 == 0 {
+                            let start = Instant::now();
+                            while start.elapsed() < Duration::from_micros(300) {
+                                std::hint::spin_loop();
+                            }
+                        }
+                        stream.write_all_then_readable(&buf).into_result().unwrap();
+                    }
+                    stream
+                })
+            })
+            .collect();
+        let streams: Vec<_> = served.into_iter().map(|h| h.join().unwrap()).collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        let after = polls();
+        match backend {
+            oc_runtime::IoBackend::Uring => {
+                assert_eq!(before.iter().sum::<usize>(), connections as usize, "{before:?}");
+                assert_eq!(after.iter().sum::<usize>(), connections as usize, "{after:?}");
+                assert!(after[0].abs_diff(after[1]) <= 4, "standing polls per worker {before:?} -> {after:?}");
+            }
+            _ => assert_eq!((before.clone(), after.clone()), (vec![0, 0], vec![0, 0])),
+        }
+        drop(streams);
+    });
+}

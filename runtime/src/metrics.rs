@@ -253,10 +253,15 @@ pub struct WorkerMetrics {
     pub timers: usize,
     /// IO operations or descriptor waits in flight on this worker's reactor.
     pub io_in_flight: usize,
+    /// Sockets whose standing readiness poll is on this worker's ring (io_uring; always 0 on
+    /// epoll): the connections whose wake-ups this worker receives. A coroutine stolen from a
+    /// worker that holds more of them than its new worker (by more than two) moves its poll
+    /// along, so the counts even out across workers.
+    pub standing_polls: usize,
 }
 
 impl WorkerCounters {
-    pub(crate) fn snapshot(&self, queue_depth: usize) -> WorkerMetrics {
+    pub(crate) fn snapshot(&self, queue_depth: usize, standing_polls: usize) -> WorkerMetrics {
         WorkerMetrics {
             queue_depth,
             spawned: self.spawned.load(Ordering::Relaxed),
@@ -267,6 +272,7 @@ impl WorkerCounters {
             stack_cache: self.stack_cache.load(Ordering::Relaxed),
             timers: self.timers.load(Ordering::Relaxed),
             io_in_flight: self.io_in_flight.load(Ordering::Relaxed),
+            standing_polls,
         }
     }
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Two builds of oc-techempower side by side on one test: alternating runs (A B, B A, ...),
 medians of requests/s, server CPU per request and the threads' context switches per request.
+A binary given as `may-minihttp:PATH` is started as the anchor is by the runner (its own
+worker count; the same paths for /json, /plaintext, /db and /fortunes).
 
     benches/techempower/scripts/ab.py --a A_BIN --b B_BIN [--path /db] [--mode all|pinned]
                                       [--conns 256] [--secs 5] [--pairs 6]
@@ -43,7 +45,11 @@ def switches(pid):
 
 
 def one_run(binary, env, args):
-    proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=binary), env)
+    server, _, anchor = binary.partition("may-minihttp:")
+    if anchor:
+        proc = runner.start("may", args.mode, argparse.Namespace(anchor_bin=anchor), env)
+    else:
+        proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=server), env)
     try:
         url = f"http://127.0.0.1:{runner.PORT}{args.path}"
         accept = runner.ACCEPT_PLAIN if args.path.startswith("/plaintext") else runner.ACCEPT_JSON

@@ -54,6 +54,10 @@ pub struct Readiness {
     state: AtomicU8,
 }
 
+/// How many more standing polls than this worker's ring a ring must hold before a coroutine
+/// stolen from it moves its poll here.
+const MOVE_MARGIN: usize = 2;
+
 const HOLDS: u8 = 1;
 const ENDED: u8 = 2;
 /// What a completion reports for the end of the stream (or of the connection).
@@ -111,17 +115,23 @@ impl Readiness {
 
     /// The standing poll, armed on `ring` unless one is still armed: that one is kept, even on
     /// another worker's ring (the coroutine was stolen from there), as long as the thread that
-    /// armed it still drives that ring. Its completion then wakes the coroutine over there, back
-    /// where its socket's events arrive, instead of moving the poll (a cancellation through the
-    /// other worker's inbox and a new poll) after every steal: with both CPUs loaded, 3-4% less
-    /// CPU per json request (`docs/benchmarks.md`). A poll armed by a thread that no longer
-    /// drives its ring (a hand-off since) is cancelled: each of its completions would wake
-    /// that thread first, for as long as the socket lives.
+    /// armed it still drives that ring and that ring holds no more than `MOVE_MARGIN` standing
+    /// polls beyond `ring`'s. Its completion then wakes the coroutine over there, back where its
+    /// socket's events arrive, instead of moving the poll (a cancellation through the other
+    /// worker's inbox and a new poll) after every steal: with both CPUs loaded, 3-4% less CPU
+    /// per json request (`docs/benchmarks.md`). But a ring that holds more polls than the
+    /// thief's moves them until the two are even: otherwise the worker that armed most of them
+    /// (the acceptor's: 241 of 257 json connections) receives every wake-up for good, and the
+    /// other runs its coroutines only by stealing them, batch after batch (10,000 steals a
+    /// second; even, 1,100). A poll armed by a thread that no longer drives its ring (a
+    /// hand-off since) is cancelled: each of its completions would wake that thread first, for
+    /// as long as the socket lives.
     fn standing_on(&self, ring: &UringReactor, fd: RawFd) -> Arc<Op> {
         let mut reg = self.reg.lock();
         if let Some(r) = &*reg
             && !r.op.has_ended()
             && r.driver == r.remote.driver()
+            && (Arc::ptr_eq(&r.remote, ring.remote()) || r.remote.standing() <= ring.remote().standing() + MOVE_MARGIN)
         {
             return r.op.clone();
         }
@@ -134,6 +144,7 @@ impl Readiness {
         // Arming looks at the socket: bytes (or an end) already there bring a completion at
         // once.
         self.state.store(0, Ordering::Relaxed);
+        ring.remote().count_standing(true);
         *reg = Some(Registration { op: op.clone(), remote: ring.remote().clone(), driver: ring.driver() });
         op
     }
@@ -155,6 +166,12 @@ impl Registration {
             return;
         }
         self.remote.request_cancel(self.op.user_data());
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.remote.count_standing(false);
     }
 }
 

@@ -227,6 +227,14 @@ impl Unparker {
             Unparker::Epoll(remote) => remote.unpark(),
         }
     }
+
+    /// Sockets' standing polls registered on this worker's ring (none on epoll).
+    pub(crate) fn standing_polls(&self) -> usize {
+        match self {
+            Unparker::Uring(u) => u.standing(),
+            Unparker::Epoll(_) => 0,
+        }
+    }
 }
 
 /// Runs `each` on what other threads queued in `shared`, which is swapped with `mine` (emptied

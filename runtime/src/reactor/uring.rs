@@ -22,7 +22,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
@@ -61,12 +61,29 @@ pub(crate) struct UringRemote {
     /// old ring) was one eventfd write per 15 requests of the TechEmpower json test with two
     /// workers.
     parked: AtomicBool,
+    /// Sockets' standing polls registered on this ring (`io/standing.rs`): counted up when
+    /// one is armed here, down when its registration goes, from any thread.
+    standing: AtomicUsize,
 }
 
 impl UringRemote {
     /// The thread that drives the ring's worker (`UringReactor::driver`), read from any thread.
     pub(crate) fn driver(&self) -> u64 {
         self.driver.load(Ordering::Acquire)
+    }
+
+    /// Counts a standing poll registered on this ring, or one gone (`up == false`).
+    pub(crate) fn count_standing(&self, up: bool) {
+        if up {
+            self.standing.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.standing.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The standing polls registered on this ring now.
+    pub(crate) fn standing(&self) -> usize {
+        self.standing.load(Ordering::Relaxed)
     }
 
     pub(crate) fn unpark(&self) {
@@ -246,6 +263,7 @@ impl UringReactor {
             has_cancels: AtomicBool::new(false),
             driver: std::sync::atomic::AtomicU64::new(0),
             parked: AtomicBool::new(false),
+            standing: AtomicUsize::new(0),
         });
         let reactor = UringReactor {
             ring: RefCell::new(ring),

@@ -257,8 +257,13 @@ impl Shared {
     }
 
     pub(crate) fn metrics(&self) -> RuntimeMetrics {
-        let per_worker: Vec<_> =
-            self.counters.iter().zip(self.stealers.iter()).map(|(c, s)| c.snapshot(s.len())).collect();
+        let per_worker: Vec<_> = self
+            .counters
+            .iter()
+            .zip(self.stealers.iter())
+            .zip(self.unparkers.iter())
+            .map(|((c, s), u)| c.snapshot(s.len(), u.standing_polls()))
+            .collect();
         let spawned = self.remote_spawned.load(Ordering::Relaxed) + per_worker.iter().map(|w| w.spawned).sum::<u64>();
         let finished = self.finished_elsewhere.load(Ordering::Relaxed)
             + self.destroyed.load(Ordering::Relaxed)
