@@ -28,7 +28,7 @@
 //!    connection.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use oc_postgres::{Client, Row};
 use oc_runtime::task::{self, Coroutine};
@@ -63,8 +63,8 @@ struct Job {
 struct Lane {
     url: String,
     queue: Mutex<Vec<Arc<Job>>>,
-    /// The driver, parked when `queue` is empty.
-    driver: Mutex<Option<Coroutine>>,
+    /// The driver (set once it runs), parked when `queue` is empty.
+    driver: OnceLock<Coroutine>,
     closed: AtomicBool,
 }
 
@@ -94,7 +94,7 @@ impl Lanes {
             let lane = Arc::new(Lane {
                 url: url.to_owned(),
                 queue: Mutex::new(Vec::new()),
-                driver: Mutex::new(None),
+                driver: OnceLock::new(),
                 closed: AtomicBool::new(false),
             });
             let driven = lane.clone();
@@ -140,7 +140,7 @@ impl Lanes {
         let job = Arc::new(Job { work, done: Mutex::new(None), waiter });
         let lane = &self.lanes[lane];
         lock(&lane.queue).push(job.clone());
-        if let Some(driver) = lock(&lane.driver).as_ref() {
+        if let Some(driver) = lane.driver.get() {
             driver.unpark();
         }
         loop {
@@ -156,7 +156,7 @@ impl Drop for Lanes {
     fn drop(&mut self) {
         for lane in &self.lanes {
             lane.closed.store(true, Ordering::Release);
-            if let Some(driver) = lock(&lane.driver).as_ref() {
+            if let Some(driver) = lane.driver.get() {
                 driver.unpark();
             }
         }
@@ -165,7 +165,9 @@ impl Drop for Lanes {
 
 /// The driver of `lane`: takes what is queued, runs it, answers, until the lanes are dropped.
 fn drive(lane: &Lane) {
-    *lock(&lane.driver) = task::current();
+    if let Some(me) = task::current() {
+        let _ = lane.driver.set(me);
+    }
     let mut client: Option<Client> = None;
     loop {
         let jobs = std::mem::take(&mut *lock(&lane.queue));
