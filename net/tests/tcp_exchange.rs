@@ -520,6 +520,26 @@ fn a_cancelled_wait_still_delivers_its_response_then_ends() {
     });
 }
 
+/// `connections` plain threads, each connected to `addr`, sending `rounds` numbered 4-byte
+/// requests one at a time and checking that each comes back as it went.
+fn echo_clients(addr: std::net::SocketAddr, connections: u32, rounds: u32) -> Vec<std::thread::JoinHandle<()>> {
+    (0..connections)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut client = std::net::TcpStream::connect(addr).unwrap();
+                client.set_nodelay(true).unwrap();
+                for round in 0..rounds {
+                    let request = (round * connections + c).to_le_bytes();
+                    client.write_all(&request).unwrap();
+                    let mut answer = [0u8; 4];
+                    client.read_exact(&mut answer).unwrap();
+                    assert_eq!(answer, request);
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn readiness_waits_stay_right_while_coroutines_move_between_workers() {
     // Two workers, many connections, and coroutines that hold a worker now and then: the
@@ -562,21 +582,7 @@ fn readiness_waits_stay_right_while_coroutines_move_between_workers() {
             }
             served.into_iter().map(|h| h.join().unwrap()).sum::<u32>()
         });
-        let clients: Vec<_> = (0..connections)
-            .map(|c| {
-                std::thread::spawn(move || {
-                    let mut client = std::net::TcpStream::connect(addr).unwrap();
-                    client.set_nodelay(true).unwrap();
-                    for round in 0..rounds {
-                        let request = (round * connections + c).to_le_bytes();
-                        client.write_all(&request).unwrap();
-                        let mut answer = [0u8; 4];
-                        client.read_exact(&mut answer).unwrap();
-                        assert_eq!(answer, request);
-                    }
-                })
-            })
-            .collect();
+        let clients = echo_clients(addr, connections, rounds);
         for c in clients {
             c.join().unwrap();
         }
@@ -596,21 +602,7 @@ fn standing_polls_even_out_across_workers() {
         let addr = listener.local_addr().unwrap();
         let connections = 32u32;
         let rounds = 100u32;
-        let clients: Vec<_> = (0..connections)
-            .map(|c| {
-                std::thread::spawn(move || {
-                    let mut client = std::net::TcpStream::connect(addr).unwrap();
-                    client.set_nodelay(true).unwrap();
-                    for round in 0..rounds {
-                        let request = (round * connections + c).to_le_bytes();
-                        client.write_all(&request).unwrap();
-                        let mut answer = [0u8; 4];
-                        client.read_exact(&mut answer).unwrap();
-                        assert_eq!(answer, request);
-                    }
-                })
-            })
-            .collect();
+        let clients = echo_clients(addr, connections, rounds);
         let mut streams: Vec<_> = (0..connections).map(|_| listener.accept().unwrap().0).collect();
         for stream in &mut streams {
             let mut buf = [0u8; 4];
