@@ -54,8 +54,8 @@ pub struct Readiness {
     state: AtomicU8,
 }
 
-/// How many more standing polls than this worker's ring a ring must hold before a coroutine
-/// stolen from it moves its poll here.
+/// A coroutine stolen from another worker moves its standing poll to its new worker's ring
+/// when the old ring holds more than this many polls beyond the new one's.
 const MOVE_MARGIN: usize = 2;
 
 const HOLDS: u8 = 1;
