@@ -176,9 +176,6 @@ fn drive(lane: &Lane) {
                 return;
             }
             task::park();
-            // Woken by the first request of a new batch: let the coroutines ready on this
-            // worker run first, so that theirs join it.
-            task::yield_now();
             continue;
         }
         if lane.closed.load(Ordering::Acquire) {
