@@ -44,12 +44,15 @@ def switches(pid):
     return vol, invol
 
 
+# A side given as ANCHOR + PATH is the anchor's binary at PATH.
+ANCHOR = "may-minihttp:"
+
+
 def one_run(binary, env, args):
-    server, _, anchor = binary.partition("may-minihttp:")
-    if anchor:
-        proc = runner.start("may", args.mode, argparse.Namespace(anchor_bin=anchor), env)
+    if binary.startswith(ANCHOR):
+        proc = runner.start("may", args.mode, argparse.Namespace(anchor_bin=binary[len(ANCHOR):]), env)
     else:
-        proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=server), env)
+        proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=binary), env)
     try:
         url = f"http://127.0.0.1:{runner.PORT}{args.path}"
         accept = runner.ACCEPT_PLAIN if args.path.startswith("/plaintext") else runner.ACCEPT_JSON
