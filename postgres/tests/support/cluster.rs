@@ -10,6 +10,22 @@ pub(crate) struct Cluster {
     pub(crate) dir: PathBuf,
     pub(crate) port: u16,
     bin: PathBuf,
+    /// Keeps `port` for the cluster (see `reserve_port`).
+    _port: socket2::Socket,
+}
+
+/// A loopback port kept for as long as the returned socket lives: bound with `SO_REUSEADDR`
+/// and never listening. PostgreSQL binds with `SO_REUSEADDR` too, so it can still listen
+/// there; but the kernel gives the port to no socket that asks for any free one (a bind to
+/// port 0, an outgoing connection's local port), so no other test takes it between its
+/// choice and the server's start, nor while the server is stopped. A port merely bound and
+/// freed again is not kept.
+fn reserve_port() -> (u16, socket2::Socket) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    (port, socket)
 }
 
 fn bin_dir() -> PathBuf {
@@ -57,8 +73,8 @@ impl Cluster {
             assert!(ok, "chown the cluster directory to postgres");
         }
         let data = dir.join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let cluster = Cluster { dir: dir.clone(), port, bin: bin.clone() };
+        let (port, held) = reserve_port();
+        let cluster = Cluster { dir: dir.clone(), port, bin: bin.clone(), _port: held };
         run(&bin.join("initdb"), &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-N"]);
         let hba_path = data.join("pg_hba.conf");
         std::fs::write(&hba_path, hba).unwrap();
