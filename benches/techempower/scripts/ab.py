@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Two builds of oc-techempower side by side on one test: alternating runs (A B, B A, ...),
-medians of requests/s, server CPU per request and the threads' context switches per request.
+medians of requests/s, server CPU per request (and its user-space and kernel parts) and the
+threads' context switches per request.
 A binary given as `may-minihttp:PATH` is started as the anchor is by the runner (its own
 worker count; the same paths for /json, /plaintext, /db and /fortunes).
 
@@ -60,9 +61,9 @@ def one_run(binary, env, args):
         cpus = "1" if args.mode == "pinned" and nproc > 1 else None
         threads = 1 if cpus else nproc
         runner.wrk(url, accept, args.conns, threads, 1, cpus=cpus)  # warm-up
-        cpu0, sw0, pg0 = runner.cpu_seconds(proc.pid), switches(proc.pid), runner.postgres_cpu()
+        cpu0, sw0, pg0 = runner.cpu_split(proc.pid), switches(proc.pid), runner.postgres_cpu()
         out, _ = runner.wrk(url, accept, args.conns, threads, args.secs, cpus=cpus)
-        cpu1, sw1, pg1 = runner.cpu_seconds(proc.pid), switches(proc.pid), runner.postgres_cpu()
+        cpu1, sw1, pg1 = runner.cpu_split(proc.pid), switches(proc.pid), runner.postgres_cpu()
     finally:
         runner.stop(proc)
     res = runner.parse_wrk(out)
@@ -71,7 +72,9 @@ def one_run(binary, env, args):
         print(f"  warning: {res.get('non_2xx')} non-2xx, {res.get('socket_errors')} socket errors", file=sys.stderr)
     return {
         "rps": res["rps"],
-        "cpu_us": (cpu1 - cpu0) * 1e6 / n,
+        "cpu_us": (sum(cpu1) - sum(cpu0)) * 1e6 / n,
+        "user_us": (cpu1[0] - cpu0[0]) * 1e6 / n,
+        "sys_us": (cpu1[1] - cpu0[1]) * 1e6 / n,
         "pg_us": (pg1 - pg0) * 1e6 / n,
         "vol": (sw1[0] - sw0[0]) / n,
         "invol": (sw1[1] - sw0[1]) / n,
@@ -121,7 +124,8 @@ def main():
         def med(key):
             return statistics.median(x[key] for x in r)
 
-        print(f"  {side}: {med('rps'):,.0f} req/s, server {med('cpu_us'):.2f} µs/req, PostgreSQL {med('pg_us'):.2f} µs/req, "
+        print(f"  {side}: {med('rps'):,.0f} req/s, server {med('cpu_us'):.2f} µs/req (user {med('user_us'):.2f}, "
+              f"kernel {med('sys_us'):.2f}), PostgreSQL {med('pg_us'):.2f} µs/req, "
               f"switches/req voluntary {med('vol'):.3f} involuntary {med('invol'):.3f}")
     ma = statistics.median(x["cpu_us"] for x in runs["A"])
     mb = statistics.median(x["cpu_us"] for x in runs["B"])
