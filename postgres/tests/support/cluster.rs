@@ -25,6 +25,12 @@ fn reserve_port() -> (u16, socket2::Socket) {
     socket.set_reuse_address(true).unwrap();
     socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
     let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    // Held: a socket without `SO_REUSEADDR` cannot bind it now.
+    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    assert!(
+        other.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into()).is_err(),
+        "127.0.0.1:{port} can be taken while held"
+    );
     (port, socket)
 }
 
