@@ -8,9 +8,12 @@ worker count; the same paths for /json, /plaintext, /db and /fortunes).
     benches/techempower/scripts/ab.py --a A_BIN --b B_BIN [--path /db] [--mode all|pinned]
                                       [--conns 256] [--secs 5] [--pairs 6]
                                       [--a-env K=V ...] [--b-env K=V ...]
+                                      [--a-arg ARG ...] [--b-arg ARG ...]
 
 One 5 s run moves by 10-20% on a shared 2-CPU machine, so only the medians of several pairs,
-taken in both orders, say anything. "pinned" runs the server on CPU 0 with one worker and wrk
+taken in both orders, say anything. `--a-arg`/`--b-arg` pass one more argument each to that
+side's server (after the port, and after `--workers 1` when pinned): `--b-arg=--workers
+--b-arg=1` runs B with one worker on both CPUs. "pinned" runs the server on CPU 0 with one worker and wrk
 on CPU 1; "all" runs both on every CPU. Needs wrk and the database of `oc-techempower setup-db`
 for the database paths.
 """
@@ -49,11 +52,11 @@ def switches(pid):
 ANCHOR = "may-minihttp:"
 
 
-def one_run(binary, env, args):
+def one_run(binary, env, extra, args):
     if binary.startswith(ANCHOR):
-        proc = runner.start("may", args.mode, argparse.Namespace(anchor_bin=binary[len(ANCHOR):]), env)
+        proc = runner.start("may", args.mode, argparse.Namespace(anchor_bin=binary[len(ANCHOR):]), env, extra)
     else:
-        proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=binary), env)
+        proc = runner.start("oc", args.mode, argparse.Namespace(oc_bin=binary), env, extra)
     try:
         url = f"http://127.0.0.1:{runner.PORT}{args.path}"
         accept = runner.ACCEPT_PLAIN if args.path.startswith("/plaintext") else runner.ACCEPT_JSON
@@ -95,21 +98,23 @@ def main():
     p.add_argument("--b", required=True, help="binary B")
     p.add_argument("--a-env", action="append", help="KEY=VALUE for A's environment")
     p.add_argument("--b-env", action="append", help="KEY=VALUE for B's environment")
+    p.add_argument("--a-arg", action="append", default=[], help="one more argument for A's server")
+    p.add_argument("--b-arg", action="append", default=[], help="one more argument for B's server")
     p.add_argument("--path", default="/db")
     p.add_argument("--mode", choices=["all", "pinned"], default="all")
     p.add_argument("--conns", type=int, default=256)
     p.add_argument("--secs", type=int, default=5)
     p.add_argument("--pairs", type=int, default=6)
     args = p.parse_args()
-    sides = {"A": (args.a, parse_env(args.a_env)), "B": (args.b, parse_env(args.b_env))}
+    sides = {"A": (args.a, parse_env(args.a_env), args.a_arg), "B": (args.b, parse_env(args.b_env), args.b_arg)}
     runs = {"A": [], "B": []}
     better = 0
     for i in range(args.pairs):
         order = ["A", "B"] if i % 2 == 0 else ["B", "A"]
         pair = {}
         for side in order:
-            binary, env = sides[side]
-            pair[side] = one_run(binary, env, args)
+            binary, env, extra = sides[side]
+            pair[side] = one_run(binary, env, extra, args)
             runs[side].append(pair[side])
             time.sleep(0.5)
         if pair["B"]["cpu_us"] < pair["A"]["cpu_us"]:

@@ -112,7 +112,7 @@ def wrk(url, accept, conns, threads, duration, lua=None, depth=None, cpus=None):
     return out, " ".join(cmd)
 
 
-def start(server, mode, args, extra_env=None):
+def start(server, mode, args, extra_env=None, extra_args=None):
     env = dict(os.environ)
     env.update(extra_env or {})
     if server == "oc":
@@ -121,6 +121,7 @@ def start(server, mode, args, extra_env=None):
             cmd += ["--workers", "1"]
     else:
         cmd = [args.anchor_bin]
+    cmd += extra_args or []
     if mode == "pinned":
         cmd = ["taskset", "-c", "0"] + cmd
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
