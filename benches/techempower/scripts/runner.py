@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -110,6 +111,33 @@ def wrk(url, accept, conns, threads, duration, lua=None, depth=None, cpus=None):
         cmd += ["--", str(depth)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
     return out, " ".join(cmd)
+
+
+def build_cross_core(out):
+    """Compiles `cross_core.c` (beside this file) into `out`; its path, or None without gcc
+    or a second CPU (it pins its threads to CPUs 0 and 1)."""
+    gcc = shutil.which("gcc")
+    if (os.cpu_count() or 1) < 2 or gcc is None:
+        return None
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cross_core.c")
+    binary = os.path.join(out, "cross_core")
+    built = subprocess.run([gcc, "-O2", "-pthread", src, "-o", binary], capture_output=True, text=True)
+    if built.returncode != 0:
+        print(f"cross_core.c not built, round trips not measured: {built.stderr.strip()}", file=sys.stderr)
+        return None
+    return binary
+
+
+def cross_core_ns(binary):
+    """The round trip of a cache line between CPU 0 and CPU 1 now, in ns (one measurement of
+    `cross_core`); None if it could not be taken. On a VM it moves with where the host puts
+    the two CPUs, and with it every figure of two workers that share data."""
+    try:
+        out = subprocess.run([binary, "1"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"round trip between CPU 0 and CPU 1: ([0-9.]+) ns", out)
+    return float(m.group(1)) if m else None
 
 
 def start(server, mode, args, extra_env=None, extra_args=None):
@@ -260,9 +288,14 @@ def summary(results, meta):
 
 def markdown(results, meta):
     lines = [f"Processor: {meta['cpu']} ({meta['cpus']} CPUs); kernel {meta['kernel']}; "
-             f"{meta['duration']} s per level; {meta.get('rounds', 1)} round(s); {meta['date']}.", "",
-             "| test | level | workers | oc req/s | may-minihttp req/s | oc/may | oc CPU µs/req | may CPU µs/req | oc errors | may errors |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{meta['duration']} s per level; {meta.get('rounds', 1)} round(s); {meta['date']}.", ""]
+    trips = sorted(r["cross_core_ns"] for r in results if r.get("cross_core_ns") is not None)
+    if trips:
+        lines += [f"A cache line's round trip between CPU 0 and CPU 1, measured before each server's test "
+                  f"(`scripts/cross_core.c`, last column): {trips[0]:.0f} to {trips[-1]:.0f} ns, median "
+                  f"{trips[len(trips) // 2]:.0f}.", ""]
+    lines += ["| test | level | workers | oc req/s | may-minihttp req/s | oc/may | oc CPU µs/req | may CPU µs/req | oc errors | may errors | CPU 0–1 round trip ns (oc, may) |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     keys = []
     for r in results:
         k = (r["test"], r["level"], r["mode"], r.get("round", 0))
@@ -282,7 +315,8 @@ def markdown(results, meta):
         ratio = f"{oc['rps'] / may['rps']:.2f}" if oc and may and may["rps"] else "—"
         err = lambda r: str(r["non_2xx"] + r["socket_errors"]) if r else "—"
         lines.append(f"| {test} | {lvl} | {workers} | {f(oc, 'rps')} | {f(may, 'rps')} | {ratio} | "
-                     f"{f(oc, 'server_cpu_us_per_req', '{:.1f}')} | {f(may, 'server_cpu_us_per_req', '{:.1f}')} | {err(oc)} | {err(may)} |")
+                     f"{f(oc, 'server_cpu_us_per_req', '{:.1f}')} | {f(may, 'server_cpu_us_per_req', '{:.1f}')} | {err(oc)} | {err(may)} | "
+                     f"{f(oc, 'cross_core_ns')}, {f(may, 'cross_core_ns')} |")
     text = ("\n".join(lines) + "\n\nSummary (best level per test; CPU per request: the median over the levels):\n\n"
             + summary(results, meta))
     db = database_summary(results, meta)
@@ -359,6 +393,7 @@ def main():
     out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..",
                                    "target", "techempower", time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(out, exist_ok=True)
+    args.cross_core = build_cross_core(out)
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -386,6 +421,7 @@ def main():
 def run_round(server, mode, test, args, results, rnd):
     """One test of one server in one mode, its results tagged with the round."""
     first = len(results)
+    trip = cross_core_ns(args.cross_core) if getattr(args, "cross_core", None) else None
     try:
         run_test(server, mode, test, args, results)
     except Exception as e:  # noqa: BLE001 - a failed run is recorded, the others go on
@@ -394,6 +430,7 @@ def run_round(server, mode, test, args, results, rnd):
                         "non_2xx": 0, "socket_errors": 0, "error": str(e)})
     for r in results[first:]:
         r["round"] = rnd
+        r["cross_core_ns"] = trip
 
 
 def finish(results, meta, out):
