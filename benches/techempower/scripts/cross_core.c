@@ -29,7 +29,9 @@ static void pin(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
-        fprintf(stderr, "cannot pin to CPU %d\n", cpu);
+        /* Unpinned, the two threads could share one CPU and take turns by time slices. */
+        fprintf(stderr, "cannot pin a thread to CPU %d\n", cpu);
+        exit(1);
     }
 }
 
