@@ -11,10 +11,10 @@ worker count; the same paths for /json, /plaintext, /db and /fortunes).
                                       [--a-arg ARG ...] [--b-arg ARG ...]
 
 One 5 s run moves by 10-20% on a shared 2-CPU machine, so only the medians of several pairs,
-taken in both orders, say anything. `--a-arg`/`--b-arg` pass one more argument each to that
-side's server (after the port, and after `--workers 1` when pinned): `--b-arg=--workers
---b-arg=1` runs B with one worker on both CPUs. "pinned" runs the server on CPU 0 with one worker and wrk
-on CPU 1; "all" runs both on every CPU. Needs wrk and the database of `oc-techempower setup-db`
+taken in both orders, say anything. "pinned" runs the server on CPU 0 with one worker and wrk
+on CPU 1; "all" runs both on every CPU. `--a-arg`/`--b-arg` pass one more argument each to
+that side's server (after the port, and after `--workers 1` when pinned): `--b-arg=--workers
+--b-arg=1` runs B with one worker on both CPUs. Needs wrk and the database of `oc-techempower setup-db`
 for the database paths.
 """
 

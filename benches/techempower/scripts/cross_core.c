@@ -55,9 +55,17 @@ static void *other(void *unused) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1 && (rounds = strtol(argv[1], NULL, 10)) <= 0) {
+    if (argc > 2) {
         fprintf(stderr, "usage: %s [ROUNDS]\n", argv[0]);
         return 2;
+    }
+    if (argc == 2) {
+        char *end;
+        rounds = strtol(argv[1], &end, 10);
+        if (*argv[1] == '\0' || *end != '\0' || rounds <= 0 || rounds > 1000000) {
+            fprintf(stderr, "ROUNDS must be a whole number from 1 to 1000000, not %s\n", argv[1]);
+            return 2;
+        }
     }
     pthread_t t;
     if (pthread_create(&t, NULL, other, NULL) != 0) {

@@ -289,11 +289,12 @@ def summary(results, meta):
 def markdown(results, meta):
     lines = [f"Processor: {meta['cpu']} ({meta['cpus']} CPUs); kernel {meta['kernel']}; "
              f"{meta['duration']} s per level; {meta.get('rounds', 1)} round(s); {meta['date']}.", ""]
-    trips = sorted(r["cross_core_ns"] for r in results if r.get("cross_core_ns") is not None)
+    trips = [r["cross_core_ns"] for r in results if r.get("cross_core_ns") is not None]
     if trips:
+        import statistics
         lines += [f"A cache line's round trip between CPU 0 and CPU 1, measured before each server's test "
-                  f"(`scripts/cross_core.c`, last column): {trips[0]:.0f} to {trips[-1]:.0f} ns, median "
-                  f"{trips[len(trips) // 2]:.0f}.", ""]
+                  f"(`scripts/cross_core.c`, last column): {min(trips):.0f} to {max(trips):.0f} ns, median "
+                  f"{statistics.median(trips):.0f}.", ""]
     lines += ["| test | level | workers | oc req/s | may-minihttp req/s | oc/may | oc CPU µs/req | may CPU µs/req | oc errors | may errors | CPU 0–1 round trip ns (oc, may) |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     keys = []
@@ -421,7 +422,7 @@ def main():
 def run_round(server, mode, test, args, results, rnd):
     """One test of one server in one mode, its results tagged with the round."""
     first = len(results)
-    trip = cross_core_ns(args.cross_core) if getattr(args, "cross_core", None) else None
+    trip = cross_core_ns(args.cross_core) if args.cross_core else None
     try:
         run_test(server, mode, test, args, results)
     except Exception as e:  # noqa: BLE001 - a failed run is recorded, the others go on
