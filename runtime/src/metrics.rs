@@ -14,6 +14,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) finished: AtomicU64,
     pub(crate) switches: AtomicU64,
     pub(crate) steals: AtomicU64,
+    pub(crate) migrations: AtomicU64,
     pub(crate) parks: AtomicU64,
     pub(crate) stack_cache: AtomicUsize,
     pub(crate) timers: AtomicUsize,
@@ -45,6 +46,10 @@ pub struct RuntimeMetrics {
     pub switches: u64,
     /// Successful steals of work from another worker or from the global queue.
     pub steals: u64,
+    /// Resumes of a coroutine on another worker than the one that last ran it (stolen, or
+    /// woken from another worker's thread): each finds its stack and data in the other
+    /// CPU's cache. Against `switches`, how well coroutines stay where they ran.
+    pub migrations: u64,
     /// Times a worker went to sleep for lack of work.
     pub parks: u64,
     /// Times a sleeping worker was woken to take work queued elsewhere (a system call each).
@@ -245,6 +250,8 @@ pub struct WorkerMetrics {
     pub switches: u64,
     /// Successful steals by this worker.
     pub steals: u64,
+    /// Resumes on this worker of coroutines that another worker ran last.
+    pub migrations: u64,
     /// Times this worker went to sleep.
     pub parks: u64,
     /// Stacks in this worker's cache.
@@ -268,6 +275,7 @@ impl WorkerCounters {
             finished: self.finished.load(Ordering::Relaxed),
             switches: self.switches.load(Ordering::Relaxed),
             steals: self.steals.load(Ordering::Relaxed),
+            migrations: self.migrations.load(Ordering::Relaxed),
             parks: self.parks.load(Ordering::Relaxed),
             stack_cache: self.stack_cache.load(Ordering::Relaxed),
             timers: self.timers.load(Ordering::Relaxed),

@@ -16,10 +16,15 @@ fn a_burst_from_one_worker_is_run_by_both_workers() {
             .map(|_| {
                 let t = t.clone();
                 oc_runtime::spawn(move || {
-                    // Enough work per coroutine that the other worker has time to steal.
-                    let spin_until = std::time::Instant::now() + Duration::from_micros(50);
-                    while std::time::Instant::now() < spin_until {
-                        std::hint::spin_loop();
+                    // Enough work per coroutine that the other worker has time to steal, in
+                    // two halves: a coroutine queued again after the first may be taken by
+                    // the other worker (a migration).
+                    for _ in 0..2 {
+                        let spin_until = std::time::Instant::now() + Duration::from_micros(25);
+                        while std::time::Instant::now() < spin_until {
+                            std::hint::spin_loop();
+                        }
+                        oc_runtime::yield_now();
                     }
                     t.lock().unwrap().insert(std::thread::current().id());
                 })
@@ -33,6 +38,8 @@ fn a_burst_from_one_worker_is_run_by_both_workers() {
     // Both workers, and more threads if a hand-off happened while the burst was spawned.
     assert!(threads.lock().unwrap().len() >= 2, "only one worker ran the burst; {m:?}");
     assert!(m.steals > 0, "no steals counted: {m:?}");
+    assert!(m.migrations > 0, "no coroutine resumed on another worker: {m:?}");
+    assert_eq!(m.migrations, m.per_worker.iter().map(|w| w.migrations).sum::<u64>(), "{m:?}");
     assert!(m.per_worker.iter().all(|w| w.finished > 0), "{m:?}");
     support::shutdown(rt);
 }
@@ -72,5 +79,30 @@ fn idle_workers_sleep_instead_of_spinning() {
     let after = rt.metrics();
     // A worker that polled in a loop would park (or switch) many times per second.
     assert!(after.parks - before.parks <= 2, "{before:?} -> {after:?}");
+    support::shutdown(rt);
+}
+
+#[test]
+fn one_worker_counts_no_migrations() {
+    let rt = support::runtime(1);
+    rt.block_on(|| {
+        let hs: Vec<_> = (0..200)
+            .map(|_| {
+                oc_runtime::spawn(|| {
+                    for _ in 0..5 {
+                        oc_runtime::yield_now();
+                    }
+                    oc_runtime::sleep(Duration::from_millis(1));
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+    let m = rt.metrics();
+    // Every coroutine was resumed six times after its first run, always on the one worker.
+    assert!(m.switches >= 200 * 7, "{m:?}");
+    assert_eq!(m.migrations, 0, "{m:?}");
     support::shutdown(rt);
 }

@@ -284,11 +284,16 @@ fn render_runtime(out: &mut String, rt: &oc_runtime::RuntimeMetrics) {
         header(out, name, "gauge", help);
         let _ = writeln!(out, "{name} {value}");
     }
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 11] = [
         ("oc_runtime_coroutines_spawned_total", "Coroutines spawned.", rt.spawned),
         ("oc_runtime_coroutines_finished_total", "Coroutines finished.", rt.finished),
         ("oc_runtime_switches_total", "Switches into coroutines.", rt.switches),
         ("oc_runtime_steals_total", "Successful steals of work.", rt.steals),
+        (
+            "oc_runtime_migrations_total",
+            "Coroutines resumed on another worker than the one that last ran them.",
+            rt.migrations,
+        ),
         ("oc_runtime_parks_total", "Times a worker went to sleep for lack of work.", rt.parks),
         ("oc_runtime_wakeups_total", "Times a sleeping worker was woken to take queued work.", rt.wakeups),
         ("oc_runtime_handoffs_total", "Workers handed to another thread past the time slice.", rt.handoffs),

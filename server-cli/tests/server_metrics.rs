@@ -75,6 +75,8 @@ fn counters_match_the_requests_sent() {
         assert_eq!(number(&s, "oc_server_ready", &[]), 1.0);
         assert_eq!(number(&s, "oc_runtime_workers", &[]), 2.0);
         assert!(number(&s, "oc_runtime_switches_total", &[]) > 0.0);
+        let migrations = number(&s, "oc_runtime_migrations_total", &[]);
+        assert!(migrations <= number(&s, "oc_runtime_switches_total", &[]), "{migrations}");
         assert!(number(&s, "oc_runtime_coroutines_spawned_total", &[]) >= 1.0);
         let io = if backend == "uring" { "io_uring" } else { "epoll" };
         assert_eq!(number(&s, "oc_runtime_io_backend", &[("backend", io)]), 1.0, "{backend}");

@@ -275,6 +275,7 @@ impl Shared {
             alive: spawned.saturating_sub(finished),
             switches: per_worker.iter().map(|w| w.switches).sum(),
             steals: per_worker.iter().map(|w| w.steals).sum(),
+            migrations: per_worker.iter().map(|w| w.migrations).sum(),
             parks: per_worker.iter().map(|w| w.parks).sum(),
             wakeups: self.wakeups.load(Ordering::Relaxed),
             injector_depth: self.injector.len(),

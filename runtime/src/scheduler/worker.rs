@@ -789,6 +789,12 @@ impl Worker {
             header.state.start_run();
         }
         bump(&self.counters().switches);
+        // A resume on another worker than the last: the coroutine's stack and data are in
+        // the other CPU's cache.
+        let last = header.last_worker.replace(self.index as u32);
+        if last != self.index as u32 && last != u32::MAX {
+            bump(&self.counters().migrations);
+        }
         let run = task.run(self);
         let owned = match run {
             // A task that never resumed (cancelled or stackless) left the mode alone.

@@ -97,6 +97,7 @@ where
                 frozen_tid: std::sync::atomic::AtomicI32::new(0),
                 frozen_thread: std::sync::atomic::AtomicU64::new(0),
                 timer_armed: std::cell::Cell::new(None),
+                last_worker: std::cell::Cell::new(u32::MAX),
                 guard: std::cell::Cell::new(GuardRange::NONE),
                 locals: crate::local::Slots::new(),
             },

@@ -109,6 +109,9 @@ pub(crate) struct Header {
     /// timer (it wakes early, spuriously, and parks again with a fresh one). Touched only
     /// by the coroutine itself.
     pub(crate) timer_armed: Cell<Option<std::time::Instant>>,
+    /// The index of the worker that last resumed the coroutine (`u32::MAX` before its first
+    /// run), for the migrations count. Touched only by the worker running the task.
+    pub(crate) last_worker: Cell<u32>,
     /// The guard page of the coroutine's stack, for the overflow handler.
     pub(crate) guard: Cell<GuardRange>,
     /// The coroutine's `coroutine_local!` values. Touched only by the coroutine itself.
