@@ -6,7 +6,7 @@ A binary given as `may-minihttp:PATH` is started as the anchor is by the runner 
 worker count; the same paths for /json, /plaintext, /db and /fortunes).
 
     benches/techempower/scripts/ab.py --a A_BIN --b B_BIN [--path /db] [--mode all|pinned]
-                                      [--conns 256] [--secs 5] [--pairs 6]
+                                      [--conns 256] [--depth N] [--secs 5] [--pairs 6]
                                       [--a-env K=V ...] [--b-env K=V ...]
                                       [--a-arg ARG ...] [--b-arg ARG ...]
 
@@ -15,7 +15,8 @@ taken in both orders, say anything. "pinned" runs the server on CPU 0 with one w
 on CPU 1; "all" runs both on every CPU. `--a-arg`/`--b-arg` pass one more argument each to
 that side's server (after the port, and after `--workers 1` when pinned): `--b-arg=--workers
 --b-arg=1` runs B with one worker on both CPUs. Needs wrk and the database of `oc-techempower setup-db`
-for the database paths.
+for the database paths. `--depth N` pipelines N requests per connection and round trip, as
+TechEmpower's plaintext test does (16, with `--conns 1024`).
 """
 
 import argparse
@@ -48,6 +49,9 @@ def switches(pid):
     return vol, invol
 
 
+# wrk's script that sends `depth` requests per round trip (the runner's, for plaintext).
+PIPELINE_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wrk", "pipeline.lua")
+
 # A side given as ANCHOR + PATH is the anchor's binary at PATH.
 ANCHOR = "may-minihttp:"
 
@@ -63,9 +67,10 @@ def one_run(binary, env, extra, args):
         nproc = os.cpu_count() or 1
         cpus = "1" if args.mode == "pinned" and nproc > 1 else None
         threads = 1 if cpus else nproc
-        runner.wrk(url, accept, args.conns, threads, 1, cpus=cpus)  # warm-up
+        lua = PIPELINE_LUA if args.depth else None
+        runner.wrk(url, accept, args.conns, threads, 1, lua, args.depth, cpus)  # warm-up
         cpu0, sw0, pg0 = runner.cpu_split(proc.pid), switches(proc.pid), runner.postgres_cpu()
-        out, _ = runner.wrk(url, accept, args.conns, threads, args.secs, cpus=cpus)
+        out, _ = runner.wrk(url, accept, args.conns, threads, args.secs, lua, args.depth, cpus)
         cpu1, sw1, pg1 = runner.cpu_split(proc.pid), switches(proc.pid), runner.postgres_cpu()
     finally:
         runner.stop(proc)
@@ -103,6 +108,7 @@ def main():
     p.add_argument("--path", default="/db")
     p.add_argument("--mode", choices=["all", "pinned"], default="all")
     p.add_argument("--conns", type=int, default=256)
+    p.add_argument("--depth", type=int, default=None, help="requests pipelined per connection (wrk script)")
     p.add_argument("--secs", type=int, default=5)
     p.add_argument("--pairs", type=int, default=6)
     args = p.parse_args()
@@ -122,7 +128,8 @@ def main():
         print(f"pair {i + 1} ({''.join(order)}): " + "  ".join(
             f"{s} {pair[s]['rps']:,.0f} req/s {pair[s]['cpu_us']:.2f} µs vol {pair[s]['vol']:.3f}" for s in "AB"),
             flush=True)
-    print(f"\n{args.path} {args.mode} c={args.conns} {args.secs}s x {args.pairs} pairs, medians:")
+    depth = f" depth {args.depth}" if args.depth else ""
+    print(f"\n{args.path} {args.mode} c={args.conns}{depth} {args.secs}s x {args.pairs} pairs, medians:")
     for side in "AB":
         r = runs[side]
 
