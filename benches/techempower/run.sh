@@ -26,4 +26,4 @@ echo "building oc-techempower (release, target-cpu=native, as the anchor)"
   cargo build --release -p oc-techempower --bin oc-techempower)
 export OC_TE_BIN="$root/target/te-native/release/oc-techempower"
 export OC_TE_ANCHOR="${OC_TE_ANCHOR:-/tmp/oc-techempower-anchor/may-minihttp/target/release/may-minihttp}"
-exec python3 "$here/scripts/runner.py" --lua "$here/wrk/pipeline.lua" "$@"
+exec python3 "$here/scripts/runner.py" "$@"

@@ -49,9 +49,6 @@ def switches(pid):
     return vol, invol
 
 
-# wrk's script that sends `depth` requests per round trip (the runner's, for plaintext).
-PIPELINE_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wrk", "pipeline.lua")
-
 # A side given as ANCHOR + PATH is the anchor's binary at PATH.
 ANCHOR = "may-minihttp:"
 
@@ -67,7 +64,7 @@ def one_run(binary, env, extra, args):
         nproc = os.cpu_count() or 1
         cpus = "1" if args.mode == "pinned" and nproc > 1 else None
         threads = 1 if cpus else nproc
-        lua = PIPELINE_LUA if args.depth else None
+        lua = runner.PIPELINE_LUA if args.depth else None
         runner.wrk(url, accept, args.conns, threads, 1, lua, args.depth, cpus)  # warm-up
         cpu0, sw0, pg0 = runner.cpu_split(proc.pid), switches(proc.pid), runner.postgres_cpu()
         out, _ = runner.wrk(url, accept, args.conns, threads, args.secs, lua, args.depth, cpus)

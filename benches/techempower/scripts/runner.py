@@ -10,10 +10,14 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
 import time
+
+# wrk's script that pipelines `depth` requests per connection (TechEmpower's plaintext shape).
+PIPELINE_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "wrk", "pipeline.lua")
 
 ACCEPT_JSON = "application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7"
 ACCEPT_PLAIN = "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7"
@@ -245,7 +249,6 @@ def summary(results, meta):
     and its median CPU per request over all levels. With several rounds, each figure is the
     median of the rounds' figures, and the ratios' range over the rounds follows in brackets
     (each round ran both servers one after the other)."""
-    import statistics
     lines = ["| test | workers | oc best req/s | may-minihttp best req/s | oc/may | oc CPU µs/req (median) | may CPU µs/req (median) | CPU oc/may |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     keys = tests_and_modes(results)
@@ -291,8 +294,7 @@ def markdown(results, meta):
              f"{meta['duration']} s per level; {meta.get('rounds', 1)} round(s); {meta['date']}.", ""]
     trips = [r["cross_core_ns"] for r in results if r.get("cross_core_ns") is not None]
     if trips:
-        import statistics
-        lines += [f"A cache line's round trip between CPU 0 and CPU 1, measured before each server's test "
+            lines += [f"A cache line's round trip between CPU 0 and CPU 1, measured before each server's test "
                   f"(`scripts/cross_core.c`, last column): {min(trips):.0f} to {max(trips):.0f} ns, median "
                   f"{statistics.median(trips):.0f}.", ""]
     lines += ["| test | level | workers | oc req/s | may-minihttp req/s | oc/may | oc CPU µs/req | may CPU µs/req | oc errors | may errors | CPU 0–1 round trip ns (oc, may) |",
@@ -332,7 +334,6 @@ def database_summary(results, meta):
     server, and the server's and PostgreSQL's together (the machine shares its CPUs between
     them, so a server that spares the database leaves more for itself). Empty without any
     database test."""
-    import statistics
     rows = []
     for test, mode in tests_and_modes([r for r in results if r.get("postgres_cpu_us_per_req") is not None]):
         def medians(server):
@@ -367,7 +368,7 @@ def main():
                         "round by round); "
                         "the summary gives the medians over the rounds")
     p.add_argument("--out", default=None)
-    p.add_argument("--lua", required=False)
+    p.add_argument("--lua", default=PIPELINE_LUA, help="wrk script for plaintext's pipelining")
     p.add_argument("--from-json", help="only render results.json (of an earlier run) as markdown again")
     args = p.parse_args()
     if args.from_json:
@@ -375,8 +376,6 @@ def main():
             data = json.load(f)
         print(markdown([r for r in data["results"] if r.get("level")], data["meta"]))
         return
-    if not args.lua:
-        sys.exit("--lua is required")
     args.oc_bin = os.environ["OC_TE_BIN"]
     args.anchor_bin = os.environ.get("OC_TE_ANCHOR", "")
     args.primer = int(os.environ.get("TE_PRIMER", 1 if args.quick else 5))

@@ -790,10 +790,14 @@ impl Worker {
         }
         bump(&self.counters().switches);
         // A resume on another worker than the last: the coroutine's stack and data are in
-        // the other CPU's cache.
-        let last = header.last_worker.replace(self.index as u32);
-        if last != self.index as u32 && last != u32::MAX {
-            bump(&self.counters().migrations);
+        // the other CPU's cache. The usual resume (same worker) only reads the cell.
+        let me = self.index as u32;
+        let last = header.last_worker.get();
+        if last != me {
+            header.last_worker.set(me);
+            if last != u32::MAX {
+                bump(&self.counters().migrations);
+            }
         }
         let run = task.run(self);
         let owned = match run {
