@@ -122,3 +122,61 @@ fn a_cached_date_fails() {
     let failures = report.outcome(TestType::Plaintext).unwrap().failures.join("\n");
     assert!(failures.contains("unchanged"), "{report}");
 }
+
+/// Each test's outcome says `why` (and nothing more): the server could not be reached.
+fn assert_unreachable(report: &oc_techempower::verify::Report, host: &str, why: &str) {
+    assert_eq!(report.outcomes.len(), 7, "{report}");
+    for outcome in &report.outcomes {
+        let prefix = format!("cannot reach {host}: ");
+        assert!(
+            outcome.failures.len() == 1
+                && outcome.failures[0].starts_with(&prefix)
+                && outcome.failures[0].contains(why),
+            "{:?}: {:?}",
+            outcome.test,
+            outcome.failures
+        );
+    }
+    assert!(!report.passed());
+}
+
+#[test]
+fn a_host_that_does_not_resolve_fails_every_test_at_once() {
+    // Looked up once, not for each of the verifier's 2,000-odd requests (which took minutes
+    // where a name server answers each look-up).
+    support::each_backend(|backend| {
+        let host = "no-such-host.invalid:8080";
+        let started = std::time::Instant::now();
+        let report = verify(&Options::new(host).database(&support::database_url()));
+        println!("{backend:?}:\n{report}");
+        assert_unreachable(&report, host, "");
+        assert!(started.elapsed() < Duration::from_secs(10), "{backend:?}: took {:?}", started.elapsed());
+    });
+}
+
+#[test]
+fn a_server_that_never_completes_the_handshake_times_out() {
+    use socket2::{Domain, Socket, Type};
+    support::each_backend(|backend| {
+        // A listener that takes one connection into its queue (backlog 0) and never accepts
+        // it: the kernel drops every later handshake, as a firewall that drops packets would.
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        let queued: Vec<_> = (0..2)
+            .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok())
+            .collect();
+        assert!(!queued.is_empty() && queued.len() < 2, "the backlog took {} connections", queued.len());
+        let host = addr.to_string();
+        let started = std::time::Instant::now();
+        let report = verify(&Options::new(&host));
+        println!("{backend:?}:\n{report}");
+        assert_unreachable(&report, &host, "timed out");
+        let took = started.elapsed();
+        assert!(
+            took >= oc_techempower::verify::client::CONNECT_TIMEOUT && took < Duration::from_secs(15),
+            "{backend:?}: took {took:?}"
+        );
+    });
+}

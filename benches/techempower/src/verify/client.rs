@@ -2,7 +2,7 @@
 //! `Content-Length` or chunked encoding, headers kept as sent.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// A response as received.
@@ -28,6 +28,40 @@ impl Reply {
     }
 }
 
+/// A server: its `host:port` as sent in `Host`, and the addresses that name resolved to
+/// (once: a verification makes thousands of connections).
+#[derive(Debug, Clone)]
+pub struct Target {
+    host: String,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Target {
+    /// Resolves `host` (`host:port`). A name is looked up on the blocking pool (the lookup
+    /// waits on the name server in the C library, where no hook reaches), so that a
+    /// coroutine's worker goes on meanwhile.
+    pub fn resolve(host: &str) -> io::Result<Target> {
+        let addrs = match host.parse::<SocketAddr>() {
+            Ok(addr) => vec![addr],
+            Err(_) => {
+                let name = host.to_owned();
+                oc_runtime::spawn_blocking(move || name.to_socket_addrs().map(Iterator::collect::<Vec<_>>))
+                    .join()
+                    .map_err(|e| io::Error::other(format!("the lookup of {host} failed: {e}")))??
+            }
+        };
+        if addrs.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address")));
+        }
+        Ok(Target { host: host.to_owned(), addrs })
+    }
+
+    /// `host:port`, as given.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
 /// A keep-alive connection to one server.
 #[derive(Debug)]
 pub struct Connection {
@@ -37,17 +71,34 @@ pub struct Connection {
 
 /// Longest a reply may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a connection may take to be made (a server behind a firewall that drops the
+/// handshake would otherwise hold each request for the kernel's two minutes of retries).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest body accepted.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 impl Connection {
-    /// Connects to `host` (`host:port`).
+    /// Connects to `host` (`host:port`), looking its name up first.
     pub fn open(host: &str) -> io::Result<Connection> {
-        let stream = TcpStream::connect(host)?;
-        stream.set_read_timeout(Some(TIMEOUT))?;
-        stream.set_write_timeout(Some(TIMEOUT))?;
-        stream.set_nodelay(true)?;
-        Ok(Connection { host: host.to_owned(), reader: BufReader::new(stream) })
+        Connection::to(&Target::resolve(host)?)
+    }
+
+    /// Connects to `target`, trying its addresses in turn, each for at most
+    /// [`CONNECT_TIMEOUT`].
+    pub fn to(target: &Target) -> io::Result<Connection> {
+        let mut last = None;
+        for addr in &target.addrs {
+            match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+                Ok(stream) => {
+                    stream.set_read_timeout(Some(TIMEOUT))?;
+                    stream.set_write_timeout(Some(TIMEOUT))?;
+                    stream.set_nodelay(true)?;
+                    return Ok(Connection { host: target.host.clone(), reader: BufReader::new(stream) });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("a target has at least one address"))
     }
 
     /// `GET path` with `accept`, keeping the connection open.
@@ -143,7 +194,12 @@ fn bad(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
-/// One `GET` on a fresh connection.
+/// One `GET` on a fresh connection to `host` (`host:port`), looking its name up first.
 pub fn get(host: &str, path: &str, accept: &str) -> io::Result<Reply> {
     Connection::open(host)?.get(path, accept)
+}
+
+/// One `GET` on a fresh connection to `target`.
+pub fn get_from(target: &Target, path: &str, accept: &str) -> io::Result<Reply> {
+    Connection::to(target)?.get(path, accept)
 }

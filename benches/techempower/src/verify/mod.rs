@@ -21,7 +21,7 @@ mod stats;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use client::{Connection, Reply};
+use client::{Connection, Reply, Target};
 use rules::{Kind, check_head, check_hello, check_world_list, clip};
 
 /// `Accept` of the JSON-like tests (and fortunes), as wrk sends it.
@@ -206,6 +206,20 @@ impl fmt::Display for Report {
 /// statement-count check makes its concurrent requests from coroutines.
 pub fn verify(options: &Options) -> Report {
     let mut report = Report::default();
+    // The server's name is looked up once, and reached once, first: one that cannot be
+    // reached fails every test at once, saying why, instead of each of thousands of
+    // requests failing on its own (after its own look-up and connection time-out).
+    let target = match Target::resolve(&options.host).and_then(|t| Connection::to(&t).map(|_| t)) {
+        Ok(target) => target,
+        Err(e) => {
+            let failure = format!("cannot reach {}: {e}", options.host);
+            report.outcomes = (options.tests.iter())
+                .map(|&test| Outcome { test, failures: vec![failure.clone()], notes: Vec::new() })
+                .collect();
+            return report;
+        }
+    };
+    let target = &target;
     // (test index, path, first Date, when fetched) for the Date-change check at the end.
     let mut dates: Vec<(usize, String, String, Instant)> = Vec::new();
     let mut db = options.database_url.as_deref().map(stats::Stats::connect);
@@ -213,20 +227,20 @@ pub fn verify(options: &Options) -> Report {
         let mut outcome = Outcome { test, failures: Vec::new(), notes: Vec::new() };
         let first = match test {
             TestType::Json | TestType::Plaintext | TestType::Db | TestType::Fortunes => {
-                single(options, test, &mut outcome)
+                single(target, test, &mut outcome)
             }
-            TestType::Queries | TestType::CachedQueries => query_cases(options, test, &mut outcome, None),
-            TestType::Updates => query_cases(options, test, &mut outcome, db.as_mut()),
+            TestType::Queries | TestType::CachedQueries => query_cases(options, target, test, &mut outcome, None),
+            TestType::Updates => query_cases(options, target, test, &mut outcome, db.as_mut()),
         };
         if let Some((path, date)) = first {
             dates.push((report.outcomes.len(), path, date, Instant::now()));
         }
         if test == TestType::Plaintext {
-            pipelined(options, &mut outcome);
+            pipelined(target, &mut outcome);
         }
         if matches!(test, TestType::Db | TestType::Queries | TestType::Fortunes | TestType::Updates) {
             match db.as_mut() {
-                Some(Ok(stats)) => stats::check_counts(stats, options, test, &mut outcome),
+                Some(Ok(stats)) => stats::check_counts(stats, options, target, test, &mut outcome),
                 Some(Err(e)) => outcome.failures.push(format!("cannot read pg_stat_statements: {e}")),
                 None => outcome.notes.push("statement counts not checked (no --database-url)".into()),
             }
@@ -238,7 +252,7 @@ pub fn verify(options: &Options) -> Report {
         let wait = (at + options.date_wait).saturating_duration_since(Instant::now());
         oc_runtime::sleep(wait);
         let outcome = &mut report.outcomes[index];
-        match client::get(&options.host, &path, outcome.test.accept()) {
+        match client::get_from(target, &path, outcome.test.accept()) {
             Ok(reply) => match reply.header("Date") {
                 Some(second) if second == first => outcome.failures.push(format!(
                     "{path}: Date {first:?} unchanged after {} s (cached)",
@@ -254,8 +268,8 @@ pub fn verify(options: &Options) -> Report {
 }
 
 /// Fetches `path` on a fresh connection, recording a failure when that fails.
-fn fetch(options: &Options, test: TestType, path: &str, outcome: &mut Outcome) -> Option<Reply> {
-    match client::get(&options.host, path, test.accept()) {
+fn fetch(target: &Target, test: TestType, path: &str, outcome: &mut Outcome) -> Option<Reply> {
+    match client::get_from(target, path, test.accept()) {
         Ok(reply) => Some(reply),
         Err(e) => {
             outcome.failures.push(format!("{path}: request failed: {e}"));
@@ -265,9 +279,9 @@ fn fetch(options: &Options, test: TestType, path: &str, outcome: &mut Outcome) -
 }
 
 /// The tests of one URL: head and body. Returns the path and its Date.
-fn single(options: &Options, test: TestType, outcome: &mut Outcome) -> Option<(String, String)> {
+fn single(target: &Target, test: TestType, outcome: &mut Outcome) -> Option<(String, String)> {
     let path = test.path();
-    let reply = fetch(options, test, path, outcome)?;
+    let reply = fetch(target, test, path, outcome)?;
     let mut problems = check_head(&reply, test.kind());
     if reply.status == 200 {
         problems.extend(match test {
@@ -296,6 +310,7 @@ fn single(options: &Options, test: TestType, outcome: &mut Outcome) -> Option<(S
 /// the 500-row request. Returns the path of the first case and its Date.
 fn query_cases(
     options: &Options,
+    target: &Target,
     test: TestType,
     outcome: &mut Outcome,
     db: Option<&mut Result<stats::Stats, String>>,
@@ -324,7 +339,7 @@ fn query_cases(
             },
             _ => None,
         };
-        let Some(reply) = fetch(options, test, &path, outcome) else { continue };
+        let Some(reply) = fetch(target, test, &path, outcome) else { continue };
         let mut problems = check_head(&reply, Kind::Json);
         if reply.status == 200 {
             problems.extend(check_world_list(&reply.body, expected));
@@ -341,9 +356,9 @@ fn query_cases(
 }
 
 /// Plaintext with 16 requests in one write, as the benchmark sends them: 16 answers, in order.
-fn pipelined(options: &Options, outcome: &mut Outcome) {
+fn pipelined(target: &Target, outcome: &mut Outcome) {
     let result = (|| -> std::io::Result<Vec<Reply>> {
-        let mut conn = Connection::open(&options.host)?;
+        let mut conn = Connection::to(target)?;
         conn.pipeline(TestType::Plaintext.path(), ACCEPT_PLAIN, 16)
     })();
     match result {

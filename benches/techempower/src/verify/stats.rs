@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use oc_postgres::Client;
 
-use super::{Options, Outcome, TestType, client};
+use super::client::{self, Target};
+use super::{Options, Outcome, TestType};
 
 /// A connection for the checks.
 pub(super) struct Stats {
@@ -89,7 +90,13 @@ pub(super) fn check_updated(stats: &mut Stats, before: &[Table; 2], body: &[u8])
 
 /// `concurrency` concurrent requests of `test`'s counted URL, then the counters compared with
 /// what they must have grown by.
-pub(super) fn check_counts(stats: &mut Stats, options: &Options, test: TestType, outcome: &mut Outcome) {
+pub(super) fn check_counts(
+    stats: &mut Stats,
+    options: &Options,
+    target: &Target,
+    test: TestType,
+    outcome: &mut Outcome,
+) {
     let c = options.concurrency as i64;
     let (table, path, queries, rows) = match test {
         TestType::Db => ("world", "/db".to_owned(), c, c),
@@ -105,7 +112,7 @@ pub(super) fn check_counts(stats: &mut Stats, options: &Options, test: TestType,
             return;
         }
     };
-    let failed = concurrent(options, test, &path);
+    let failed = concurrent(options, target, test, &path);
     let after = match stats.counters(table) {
         Ok(a) => a,
         Err(e) => {
@@ -145,11 +152,13 @@ pub(super) fn check_counts(stats: &mut Stats, options: &Options, test: TestType,
 
 /// Sends `concurrency` requests for `path` at once, each on its own connection; returns how
 /// many failed or were not `200`.
-fn concurrent(options: &Options, test: TestType, path: &str) -> usize {
+fn concurrent(options: &Options, target: &Target, test: TestType, path: &str) -> usize {
     let handles: Vec<_> = (0..options.concurrency)
         .map(|_| {
-            let (host, path, accept) = (options.host.clone(), path.to_owned(), test.accept());
-            oc_runtime::spawn(move || client::get(&host, &path, accept).map(|r| r.status == 200).unwrap_or(false))
+            let (target, path, accept) = (target.clone(), path.to_owned(), test.accept());
+            oc_runtime::spawn(move || {
+                client::get_from(&target, &path, accept).map(|r| r.status == 200).unwrap_or(false)
+            })
         })
         .collect();
     handles.into_iter().map(|h| h.join().unwrap_or(false)).filter(|ok| !ok).count()
