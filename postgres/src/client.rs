@@ -21,7 +21,7 @@ use crate::error::{Error, ErrorKind};
 use crate::pipeline::Pipeline;
 use crate::query::{self, Outcome, Sent};
 use crate::row::{Row, SimpleRow};
-use crate::statement::Statement;
+use crate::statement::{Statement, ToStatement};
 use crate::transaction::Transaction;
 
 /// How long, at most, to wait for the server to acknowledge a cancel after a statement
@@ -235,13 +235,23 @@ impl Client {
         self.cache_capacity = capacity.max(1);
     }
 
-    /// Runs `stmt` and returns its rows.
-    pub fn query(&mut self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
-        self.run(stmt, params).map(|o| o.rows)
+    /// Runs `stmt` (a [`Statement`], or SQL text prepared through the statement cache) and
+    /// returns its rows.
+    pub fn query<T: ?Sized + ToStatement>(
+        &mut self,
+        stmt: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, Error> {
+        let stmt = stmt.to_statement(self)?;
+        self.run(&stmt, params).map(|o| o.rows)
     }
 
     /// Runs `stmt`, which must return exactly one row.
-    pub fn query_one(&mut self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Row, Error> {
+    pub fn query_one<T: ?Sized + ToStatement>(
+        &mut self,
+        stmt: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, Error> {
         let mut rows = self.query(stmt, params)?;
         match rows.len() {
             1 => rows.pop().ok_or_else(|| Error::new(ErrorKind::RowCount, "no row")),
@@ -250,7 +260,11 @@ impl Client {
     }
 
     /// Runs `stmt`, which may return no row or one.
-    pub fn query_opt(&mut self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, Error> {
+    pub fn query_opt<T: ?Sized + ToStatement>(
+        &mut self,
+        stmt: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, Error> {
         let mut rows = self.query(stmt, params)?;
         match rows.len() {
             0 | 1 => Ok(rows.pop()),
@@ -258,9 +272,11 @@ impl Client {
         }
     }
 
-    /// Runs `stmt` and returns the number of rows it affected.
-    pub fn execute(&mut self, stmt: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
-        self.run(stmt, params).map(|o| o.affected)
+    /// Runs `stmt` (a [`Statement`], or SQL text prepared through the statement cache) and
+    /// returns the number of rows it affected.
+    pub fn execute<T: ?Sized + ToStatement>(&mut self, stmt: &T, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        let stmt = stmt.to_statement(self)?;
+        self.run(&stmt, params).map(|o| o.affected)
     }
 
     /// Prepares (or finds in the cache) `sql`, then runs it: [`prepare`](Self::prepare) and

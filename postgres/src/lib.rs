@@ -74,7 +74,7 @@ pub use pipeline::Pipeline;
 pub use pool::{Pool, PoolConfig, PoolMode, PooledClient};
 pub use postgres_types::{FromSql, IsNull, Kind, ToSql, Type};
 pub use row::{Row, RowIndex, SimpleRow};
-pub use statement::{Column, Statement};
+pub use statement::{Column, Statement, ToStatement};
 pub use transaction::Transaction;
 
 /// The `postgres-types` crate, for its conversion traits' helpers and features.

@@ -1,5 +1,6 @@
 //! Prepared statements and their column descriptions.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,5 +104,42 @@ impl fmt::Debug for Statement {
             .field("params", &self.0.params)
             .field("columns", &self.0.columns)
             .finish()
+    }
+}
+
+/// What [`Client::query`](crate::Client::query) and its kin (`query_one`, `query_opt`,
+/// `execute`) run: a prepared [`Statement`], or SQL text (`&str`, `&String`), which is
+/// prepared on first use and taken from the client's statement cache after that.
+///
+/// ```no_run
+/// # fn main() -> Result<(), oc_postgres::Error> {
+/// let mut client = oc_postgres::Client::connect("postgres://app@127.0.0.1/app")?;
+/// let n: i64 = client.query_one("SELECT count(*) FROM pg_class WHERE relpages > $1", &[&0i32])?.get(0);
+/// let stmt = client.prepare("SELECT relname FROM pg_class WHERE oid = $1")?;
+/// let rows = client.query(&stmt, &[&1259u32])?;
+/// # let _ = (n, rows);
+/// # Ok(())
+/// # }
+/// ```
+pub trait ToStatement {
+    /// The statement to run on `client`: this one, or this text prepared there.
+    fn to_statement(&self, client: &mut crate::Client) -> Result<Cow<'_, Statement>, crate::Error>;
+}
+
+impl ToStatement for Statement {
+    fn to_statement(&self, _: &mut crate::Client) -> Result<Cow<'_, Statement>, crate::Error> {
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+impl ToStatement for str {
+    fn to_statement(&self, client: &mut crate::Client) -> Result<Cow<'_, Statement>, crate::Error> {
+        client.prepare(self).map(Cow::Owned)
+    }
+}
+
+impl ToStatement for String {
+    fn to_statement(&self, client: &mut crate::Client) -> Result<Cow<'_, Statement>, crate::Error> {
+        self.as_str().to_statement(client)
     }
 }

@@ -47,6 +47,29 @@ fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     }
 }
 
+/// The addresses of `host`, looked up on the blocking pool: `getaddrinfo` waits for the name
+/// server inside the C library, where no hook reaches, and would hold the worker (every other
+/// coroutine on it) for as long. The wait is bounded by the connect time-out; a look-up still
+/// under way then finishes on its own and is dropped.
+fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, Error> {
+    let name = host.to_owned();
+    let mut lookup =
+        oc_runtime::spawn_blocking(move || (name.as_str(), port).to_socket_addrs().map(Iterator::collect::<Vec<_>>));
+    let looked = match remaining(deadline) {
+        Ok(Some(left)) => lookup.timeout_join(left),
+        Ok(None) => lookup.join(),
+        Err(e) => return Err(Error::with_source(ErrorKind::Timeout, format!("no time left to resolve `{host}`"), e)),
+    };
+    match looked {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(Error::with_source(ErrorKind::Connect, format!("cannot resolve `{host}`"), e)),
+        Err(e) if e.is_timeout() => {
+            Err(Error::new(ErrorKind::Timeout, format!("could not resolve `{host}` within the connect time-out")))
+        }
+        Err(e) => Err(Error::new(ErrorKind::Connect, format!("cannot resolve `{host}`: {e}"))),
+    }
+}
+
 /// Connects to the server of `config` (TCP or Unix), then negotiates TLS as its mode says.
 pub(crate) fn connect(config: &Config, deadline: Option<Instant>) -> Result<(Stream, Target), Error> {
     match &config.host {
@@ -61,11 +84,7 @@ pub(crate) fn connect(config: &Config, deadline: Option<Instant>) -> Result<(Str
         Host::Tcp(host) => {
             let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
                 Ok(ip) => vec![SocketAddr::new(ip, config.port)],
-                // Name resolution blocks the worker (getaddrinfo); pass an IP in hot paths.
-                Err(_) => (host.as_str(), config.port)
-                    .to_socket_addrs()
-                    .map_err(|e| Error::with_source(ErrorKind::Connect, format!("cannot resolve `{host}`"), e))?
-                    .collect(),
+                Err(_) => resolve(host, config.port, deadline)?,
             };
             let mut last = None;
             for addr in addrs {

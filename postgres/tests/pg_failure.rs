@@ -97,6 +97,22 @@ fn database_down_fails_fast() {
     });
 }
 
+/// A host name is looked up (on the blocking pool) and connected to; one that does not resolve
+/// is a clear `Connect` error naming it, within the connect time-out.
+#[test]
+fn host_names_resolve_and_unknown_ones_fail_clearly() {
+    support::on_each_backend(1, |_| {
+        let mut client = Client::connect("postgres://postgres@localhost:5432/postgres").unwrap();
+        assert_eq!(client.query_one("SELECT 1::int4", &[]).unwrap().get::<_, i32>(0), 1);
+        let start = Instant::now();
+        let err =
+            Client::connect("postgres://postgres@no-such-host.invalid:5432/postgres?connect_timeout=3").unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Connect | ErrorKind::Timeout), "{err}");
+        assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
+    });
+}
+
 /// A statement over its time-out is cancelled on the server, the call fails with
 /// `Timeout`, and the same session stays usable.
 #[test]

@@ -2,7 +2,7 @@
 
 mod support;
 
-use oc_postgres::{ErrorKind, Type};
+use oc_postgres::{ErrorKind, SqlState, Type};
 
 #[test]
 fn simple_and_extended_queries() {
@@ -30,6 +30,18 @@ fn simple_and_extended_queries() {
             assert_eq!(row.get::<_, &str>("name"), format!("n{i}"));
             assert_eq!(row.get::<_, f64>(2), i as f64 / 2.0);
         }
+
+        // SQL text where a statement goes: prepared once, then taken from the cache.
+        let text = format!("SELECT name FROM {table} WHERE id = $1");
+        assert_eq!(client.query_one(text.as_str(), &[&2i32]).unwrap().get::<_, String>(0), "n2");
+        assert_eq!(client.query_opt(&text, &[&77i32]).unwrap().map(|r| r.get::<_, String>(0)), None);
+        assert_eq!(client.query(&text, &[&4i32]).unwrap().len(), 1);
+        assert_eq!(
+            client.execute(&format!("UPDATE {table} SET score = $1 WHERE id = $2"), &[&9.5f64, &12345i32]).unwrap(),
+            0
+        );
+        let err = client.query("SELECT * FROM no_such_table_here", &[]).unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::UNDEFINED_TABLE), "{err}");
 
         let by_null = client.prepare(&format!("SELECT name, score FROM {table} WHERE id = 99")).unwrap();
         let null_row = client.query_one(&by_null, &[]).unwrap();

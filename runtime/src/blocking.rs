@@ -37,7 +37,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::sync::channel::{self, Receiver, RecvArm};
+use crate::sync::channel::{self, Receiver, RecvArm, RecvTimeoutError};
 use crate::sync::{__Waiter as Waiter, wait};
 use crate::task::JoinError;
 
@@ -127,7 +127,7 @@ where
             }
         }
     }
-    BlockingHandle { id, rx, waiter: None }
+    BlockingHandle { id, rx, waiter: None, joined: false }
 }
 
 fn pool_thread(pool: &'static Pool) {
@@ -161,13 +161,38 @@ pub struct BlockingHandle<T> {
     id: u64,
     rx: Receiver<Result<T, JoinError>>,
     waiter: Option<Arc<Waiter>>,
+    /// Whether `timeout_join` took the result.
+    joined: bool,
 }
 
 impl<T> BlockingHandle<T> {
     /// Waits for the job and returns its result; a panic in the job comes back as a
     /// [`JoinError`] for which `is_panic` is true. Waiting is a cancellation point.
-    pub fn join(self) -> Result<T, JoinError> {
+    pub fn join(mut self) -> Result<T, JoinError> {
+        if self.joined {
+            return Err(JoinError::already_joined(self.id));
+        }
+        self.joined = true;
         self.rx.recv().unwrap_or_else(|_| Err(JoinError::cancelled(self.id)))
+    }
+
+    /// Waits at most `timeout` for the job.
+    ///
+    /// On time-out the error says so ([`JoinError::is_timeout`]) and the handle stays usable:
+    /// the job runs on (a blocking call cannot be interrupted) and can be joined again later.
+    /// Waiting is a cancellation point.
+    pub fn timeout_join(&mut self, timeout: Duration) -> Result<T, JoinError> {
+        if self.joined {
+            return Err(JoinError::already_joined(self.id));
+        }
+        match self.rx.recv_timeout(timeout) {
+            Ok(result) => {
+                self.joined = true;
+                result
+            }
+            Err(RecvTimeoutError::Timeout) => Err(JoinError::timed_out(self.id)),
+            Err(RecvTimeoutError::Disconnected) => Err(JoinError::cancelled(self.id)),
+        }
     }
 
     /// Whether the job has finished.
@@ -186,9 +211,15 @@ impl<T> Future for BlockingHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if this.joined {
+            return Poll::Ready(Err(JoinError::already_joined(this.id)));
+        }
         let mut arm = RecvArm::new(&this.rx);
         match wait::poll_arm(&mut arm, &mut this.waiter, cx) {
-            Poll::Ready(()) => Poll::Ready(arm.take().unwrap_or_else(|_| Err(JoinError::cancelled(this.id)))),
+            Poll::Ready(()) => {
+                this.joined = true;
+                Poll::Ready(arm.take().unwrap_or_else(|_| Err(JoinError::cancelled(this.id))))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -118,3 +118,29 @@ fn bounded_child() {
     }
     println!("PEAK {}", peak.load(Ordering::SeqCst));
 }
+
+/// `timeout_join` gives up after its time-out (the job runs on) and takes the result once the
+/// job is done; from a coroutine, on both reactors, and from a plain thread.
+#[test]
+fn timeout_join_gives_up_and_joins_later() {
+    let check = || {
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let mut job = oc_runtime::spawn_blocking(move || release_rx.recv_timeout(Duration::from_secs(30)).map(|()| 7));
+        let started = Instant::now();
+        let err = job.timeout_join(Duration::from_millis(50)).unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(!job.is_finished());
+        release_tx.send(()).unwrap();
+        assert_eq!(job.timeout_join(Duration::from_secs(30)).unwrap(), Ok(7));
+        // The result is taken: a second join says so.
+        let again = job.timeout_join(Duration::from_millis(1)).unwrap_err();
+        assert!(!again.is_timeout() && !again.is_panic() && !again.is_cancelled(), "{again}");
+    };
+    for backend in [IoBackend::Uring, IoBackend::Epoll] {
+        let rt = runtime(1, backend);
+        rt.block_on(check);
+        support::shutdown(rt);
+    }
+    check();
+}

@@ -40,11 +40,11 @@ impl JoinError {
         JoinError { id, repr: Repr::NoStack(error) }
     }
 
-    fn timed_out(id: u64) -> JoinError {
+    pub(crate) fn timed_out(id: u64) -> JoinError {
         JoinError { id, repr: Repr::TimedOut }
     }
 
-    fn already_joined(id: u64) -> JoinError {
+    pub(crate) fn already_joined(id: u64) -> JoinError {
         JoinError { id, repr: Repr::AlreadyJoined }
     }
 
