@@ -55,11 +55,6 @@ impl Target {
         }
         Ok(Target { host: host.to_owned(), addrs })
     }
-
-    /// `host:port`, as given.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
 }
 
 /// A keep-alive connection to one server.
