@@ -29,12 +29,14 @@
 //! ```
 
 mod exchange;
+mod lookup;
 mod socket;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use exchange::Exchange;
+pub use lookup::lookup_host;
 pub use tcp::{Incoming, TcpListener, TcpListenerBuilder, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -2,7 +2,7 @@
 //! and write time-outs.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use oc_net::{Exchange, TcpStream, UnixStream};
@@ -47,27 +47,17 @@ fn remaining(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     }
 }
 
-/// The addresses of `host`, looked up on the blocking pool: `getaddrinfo` waits for the name
-/// server inside the C library, where no hook reaches, and would hold the worker (every other
-/// coroutine on it) for as long. The wait is bounded by the connect time-out; a look-up still
-/// under way then finishes on its own and is dropped.
+/// The addresses of `host`, looked up without holding the worker (`oc_net::lookup_host`),
+/// within what is left of the connect time-out.
 fn resolve(host: &str, port: u16, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, Error> {
-    let name = host.to_owned();
-    let mut lookup =
-        oc_runtime::spawn_blocking(move || (name.as_str(), port).to_socket_addrs().map(Iterator::collect::<Vec<_>>));
-    let looked = match remaining(deadline) {
-        Ok(Some(left)) => lookup.timeout_join(left),
-        Ok(None) => lookup.join(),
-        Err(e) => return Err(Error::with_source(ErrorKind::Timeout, format!("no time left to resolve `{host}`"), e)),
-    };
-    match looked {
-        Ok(Ok(addrs)) => Ok(addrs),
-        Ok(Err(e)) => Err(Error::with_source(ErrorKind::Connect, format!("cannot resolve `{host}`"), e)),
-        Err(e) if e.is_timeout() => {
-            Err(Error::new(ErrorKind::Timeout, format!("could not resolve `{host}` within the connect time-out")))
+    let left = remaining(deadline)
+        .map_err(|e| Error::with_source(ErrorKind::Timeout, format!("no time left to resolve `{host}`"), e))?;
+    oc_net::lookup_host((host.to_owned(), port), left).map_err(|e| match e.kind() {
+        io::ErrorKind::TimedOut => {
+            Error::with_source(ErrorKind::Timeout, format!("could not resolve `{host}` within the connect time-out"), e)
         }
-        Err(e) => Err(Error::new(ErrorKind::Connect, format!("cannot resolve `{host}`: {e}"))),
-    }
+        _ => Error::with_source(ErrorKind::Connect, format!("cannot resolve `{host}`"), e),
+    })
 }
 
 /// Connects to the server of `config` (TCP or Unix), then negotiates TLS as its mode says.

@@ -156,18 +156,8 @@ fn a_host_that_does_not_resolve_fails_every_test_at_once() {
 
 #[test]
 fn a_server_that_never_completes_the_handshake_times_out() {
-    use socket2::{Domain, Socket, Type};
     support::each_backend(|backend| {
-        // A listener that takes one connection into its queue (backlog 0) and never accepts
-        // it: the kernel drops every later handshake, as a firewall that drops packets would.
-        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
-        listener.listen(0).unwrap();
-        let addr = listener.local_addr().unwrap().as_socket().unwrap();
-        let queued: Vec<_> = (0..2)
-            .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok())
-            .collect();
-        assert!(!queued.is_empty() && queued.len() < 2, "the backlog took {} connections", queued.len());
+        let (_listener, addr, _queued) = support::unanswering_addr();
         let host = addr.to_string();
         let started = std::time::Instant::now();
         let report = verify(&Options::new(&host));

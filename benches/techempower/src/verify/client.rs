@@ -2,7 +2,7 @@
 //! `Content-Length` or chunked encoding, headers kept as sent.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// A response as received.
@@ -37,22 +37,13 @@ pub struct Target {
 }
 
 impl Target {
-    /// Resolves `host` (`host:port`). A name is looked up on the blocking pool (the lookup
-    /// waits on the name server in the C library, where no hook reaches), so that a
-    /// coroutine's worker goes on meanwhile.
+    /// Resolves `host` (`host:port`); a name is looked up without holding the worker
+    /// (`oc_net::lookup_host`).
     pub fn resolve(host: &str) -> io::Result<Target> {
         let addrs = match host.parse::<SocketAddr>() {
             Ok(addr) => vec![addr],
-            Err(_) => {
-                let name = host.to_owned();
-                oc_runtime::spawn_blocking(move || name.to_socket_addrs().map(Iterator::collect::<Vec<_>>))
-                    .join()
-                    .map_err(|e| io::Error::other(format!("the lookup of {host} failed: {e}")))??
-            }
+            Err(_) => oc_net::lookup_host(host.to_owned(), None)?,
         };
-        if addrs.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address")));
-        }
         Ok(Target { host: host.to_owned(), addrs })
     }
 }

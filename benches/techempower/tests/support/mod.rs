@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use oc_runtime::IoBackend;
 
+#[path = "../../../../runtime/tests/support/unanswering.rs"]
+mod unanswering;
+#[allow(unused_imports)]
+pub(crate) use unanswering::unanswering_addr;
+
 /// The database the tests use: `$DATABASE_URL`, else the TechEmpower default (run
 /// `oc-techempower setup-db` first).
 pub(crate) fn database_url() -> String {
